@@ -1,0 +1,29 @@
+/* cli.h: argument parsing shared by the pushpoll subcommands.
+ *
+ * Every parse error is one line on stderr naming the bad argument, and exit
+ * status 2 (usage).  Numbers are parsed strictly: "12x", "-1" or an overflow
+ * is an error, never a silent 0.
+ */
+#ifndef PUSHPOLL_CLI_H
+#define PUSHPOLL_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EXIT_MEASURED_FAILURE 1
+#define EXIT_USAGE 2
+
+/* Print "pushpoll: <message>" and exit with EXIT_USAGE. */
+void cli_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* An unsigned integer in [min, max]; the flag names it in the error. */
+uint64_t cli_uint(const char *flag, const char *text, uint64_t min,
+		  uint64_t max);
+/* A size with an optional K, M or G suffix (powers of 1024). */
+uint64_t cli_size(const char *flag, const char *text, uint64_t min,
+		  uint64_t max);
+/* A duration: a number with ns, us, ms or s (no unit: ms). */
+uint64_t cli_duration_ns(const char *flag, const char *text);
+
+#endif

@@ -1,0 +1,457 @@
+/* pushpoll.c: the command.  One binary; the engine is a flag wherever one
+ * applies.
+ *
+ *   pushpoll serve echo --engine E [--port P] ...   run an echo server
+ *   pushpoll fanout --engine E --input F ...        run one fanout
+ *
+ * Exit status: 0 success, 1 a measured failure, 2 a usage error (one line on
+ * stderr naming the bad argument) or a workload that could not start.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "clock.h"
+#include "engines.h"
+#include "mem.h"
+#include "offload.h"
+#include "reactor.h"
+#include "workload.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushpoll COMMAND [OPTIONS]\n"
+"\n"
+"commands:\n"
+"  serve echo   run a TCP echo server until SIGINT or SIGTERM\n"
+"  fanout       deliver one file to N sinks\n"
+"  bench [echo] run every engine under the same load, side by side\n"
+"  help         this text\n"
+"\n"
+"common options:\n"
+"  --engine E         one of: %s\n"
+"  --threads N        offload worker threads (default 2)\n"
+"  --alloc idiomatic|pooled   push: a heap request per operation, or free lists\n"
+"  --fast-path        push: complete ready operations without allocating\n"
+"  --budget N         poll: polls in a row before a task must yield (0: off)\n"
+"  --static-tasks N   poll: N preallocated connection tasks, no allocation after start\n"
+"\n"
+"serve echo options:\n"
+"  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
+"\n"
+"fanout options:\n"
+"  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
+"  --chunk-size SIZE  --window W  --sink-timeout DURATION\n"
+"\n"
+"bench options:\n"
+"  --engines LIST (comma-separated)  --conns N  --depth N  --size SIZE\n"
+"  --rate MSGS/S (open loop; 0: closed)  --duration DURATION  --warmup DURATION\n"
+"  --rounds N  --json FILE  --csv FILE\n"
+"\n"
+"exit status: 0 success, 1 a measured failure, 2 a usage error\n",
+		engine_names());
+}
+
+/* ---- the options every subcommand shares ---------------------------------- */
+
+enum {
+	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
+	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
+	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_HELP,
+};
+
+static const struct option long_options[] = {
+	{ "engine", required_argument, NULL, OPT_ENGINE },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "alloc", required_argument, NULL, OPT_ALLOC },
+	{ "fast-path", no_argument, NULL, OPT_FAST_PATH },
+	{ "budget", required_argument, NULL, OPT_BUDGET },
+	{ "static-tasks", required_argument, NULL, OPT_STATIC_TASKS },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "bufsize", required_argument, NULL, OPT_BUFSIZE },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "input", required_argument, NULL, OPT_INPUT },
+	{ "sinks", required_argument, NULL, OPT_SINKS },
+	{ "sink", required_argument, NULL, OPT_SINK },
+	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
+	{ "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
+	{ "window", required_argument, NULL, OPT_WINDOW },
+	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct run_opts {
+	const struct engine *engine;
+	unsigned threads;
+	struct engine_settings settings;
+	struct echo_opts echo;
+	struct fanout_opts fanout;
+};
+
+static void parse_options(int argc, char **argv, struct run_opts *ro)
+{
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+		const char *flag = argv[optind - 1];
+		switch (c) {
+		case OPT_ENGINE:
+			ro->engine = engine_find(optarg);
+			if (ro->engine == NULL)
+				cli_usage_error("--engine: unknown engine '%s' "
+						"(engines: %s)", optarg,
+						engine_names());
+			break;
+		case OPT_THREADS:
+			ro->threads = (unsigned)cli_uint("--threads", optarg,
+							 1, 64);
+			break;
+		case OPT_ALLOC:
+			if (strcmp(optarg, "idiomatic") == 0)
+				ro->settings.pooled = false;
+			else if (strcmp(optarg, "pooled") == 0)
+				ro->settings.pooled = true;
+			else
+				cli_usage_error("--alloc wants idiomatic or "
+						"pooled, not '%s'", optarg);
+			break;
+		case OPT_FAST_PATH:
+			ro->settings.fast_path = true;
+			break;
+		case OPT_BUDGET:
+			ro->settings.budget = (unsigned)cli_uint(
+				"--budget", optarg, 0, 1000000);
+			ro->settings.budget_set = true;
+			break;
+		case OPT_STATIC_TASKS:
+			ro->settings.static_tasks = (unsigned)cli_uint(
+				"--static-tasks", optarg, 1, 100000);
+			break;
+		case OPT_HOST:
+			ro->echo.host = ro->fanout.host = optarg;
+			break;
+		case OPT_PORT:
+			ro->echo.port = ro->fanout.port =
+				(uint16_t)cli_uint("--port", optarg, 0, 65535);
+			break;
+		case OPT_BUFSIZE:
+			ro->echo.bufsize = cli_size("--bufsize", optarg, 1,
+						    64 << 20);
+			break;
+		case OPT_IDLE_TIMEOUT:
+			ro->echo.idle_timeout_ns =
+				cli_duration_ns("--idle-timeout", optarg);
+			break;
+		case OPT_MAX_CONNS:
+			ro->echo.max_conns = (unsigned)cli_uint(
+				"--max-conns", optarg, 1, 10000000);
+			break;
+		case OPT_INPUT:
+			ro->fanout.input = optarg;
+			break;
+		case OPT_SINKS:
+			ro->fanout.sinks = (unsigned)cli_uint("--sinks", optarg,
+							      1, 10000);
+			break;
+		case OPT_SINK:
+			if (strcmp(optarg, "file") == 0)
+				ro->fanout.kind = FANOUT_SINK_FILE;
+			else if (strcmp(optarg, "tcp") == 0)
+				ro->fanout.kind = FANOUT_SINK_TCP;
+			else
+				cli_usage_error("--sink wants file or tcp, "
+						"not '%s'", optarg);
+			break;
+		case OPT_OUTPUT_DIR:
+			ro->fanout.output_dir = optarg;
+			break;
+		case OPT_CHUNK_SIZE:
+			ro->fanout.chunk_size = cli_size("--chunk-size", optarg,
+							 1, 64 << 20);
+			break;
+		case OPT_WINDOW:
+			ro->fanout.window = (unsigned)cli_uint("--window",
+							       optarg, 1, 4096);
+			break;
+		case OPT_SINK_TIMEOUT:
+			ro->fanout.sink_timeout_ns =
+				cli_duration_ns("--sink-timeout", optarg);
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		case ':':
+			cli_usage_error("%s needs a value", flag);
+		default:
+			cli_usage_error("unknown option '%s'", flag);
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (ro->engine == NULL)
+		cli_usage_error("--engine is required (engines: %s)",
+				engine_names());
+}
+
+/* ---- running a workload on a real reactor --------------------------------- */
+
+/* The bench sends SIGUSR1 when it starts measuring and when it stops; the
+ * server snapshots its allocation counters and CPU time each time and prints
+ * the snapshots at exit, so the bench's figures cover the measured window
+ * only.  Everything the handler calls is async-signal-safe (atomic loads,
+ * clock_gettime). */
+static struct mark {
+	struct mem_stats mem;
+	uint64_t cpu_ns;
+} marks[2];
+static volatile sig_atomic_t nmarks;
+
+static void on_mark(int sig)
+{
+	struct timespec ts;
+
+	(void)sig;
+	if (nmarks >= 2)
+		return;
+	mem_stats_get(&marks[nmarks].mem);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	marks[nmarks].cpu_ns = (uint64_t)ts.tv_sec * CLOCK_NS_PER_S +
+			       (uint64_t)ts.tv_nsec;
+	nmarks++;
+}
+
+static void print_marks(void)
+{
+	for (int i = 0; i < nmarks; i++)
+		printf("mark %d allocs=%llu bytes=%llu peak_live_bytes=%lld "
+		       "cpu_ns=%llu\n", i,
+		       (unsigned long long)marks[i].mem.allocs,
+		       (unsigned long long)marks[i].mem.bytes,
+		       (long long)marks[i].mem.peak_live_bytes,
+		       (unsigned long long)marks[i].cpu_ns);
+}
+
+static struct reactor *running;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running != NULL)
+		reactor_request_stop(running);
+}
+
+/* A reactor and an offload pool, with SIGINT and SIGTERM asking it to stop.
+ * Exits with a one-line message if either cannot be made. */
+static struct offload *start_substrate(struct reactor **r, unsigned threads)
+{
+	struct sigaction sa;
+	struct offload *o;
+
+	*r = reactor_new_epoll();
+	if (*r == NULL) {
+		fprintf(stderr, "pushpoll: cannot create the reactor: %s\n",
+			strerror(errno));
+		exit(EXIT_MEASURED_FAILURE);
+	}
+	o = offload_new(*r, threads);
+	if (o == NULL) {
+		fprintf(stderr, "pushpoll: cannot start %u offload threads\n",
+			threads);
+		exit(EXIT_MEASURED_FAILURE);
+	}
+	running = *r;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_mark;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return o;
+}
+
+static void stop_substrate(struct reactor *r, struct offload *o)
+{
+	running = NULL;
+	offload_free(o);
+	reactor_free(r);
+}
+
+static void print_listening(void *arg, uint16_t port)
+{
+	const char *host = arg;
+
+	printf("listening %s:%u\n", host, port);
+	fflush(stdout);
+}
+
+static int cmd_serve_echo(int argc, char **argv)
+{
+	struct run_opts ro = { .threads = 2 };
+	struct reactor *r;
+	struct offload *o;
+	struct echo_stats stats = { 0 };
+	int rc;
+
+	echo_opts_default(&ro.echo);
+	fanout_opts_default(&ro.fanout);
+	parse_options(argc, argv, &ro);
+	if (ro.engine->echo == NULL)
+		cli_usage_error("--engine %s has no echo server",
+				ro.engine->name);
+	engines_configure(&ro.settings);
+	ro.echo.on_listening = print_listening;
+	ro.echo.arg = (void *)ro.echo.host;
+	o = start_substrate(&r, ro.threads);
+	rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	stop_substrate(r, o);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
+			ro.echo.host, ro.echo.port, strerror(-rc));
+		return EXIT_USAGE;
+	}
+	echo_stats_print(stdout, ro.engine->name, &stats);
+	print_marks();
+	mem_print(ro.engine->name);
+	return 0;
+}
+
+static int cmd_fanout(int argc, char **argv)
+{
+	struct run_opts ro = { .threads = 2 };
+	struct reactor *r;
+	struct offload *o;
+	struct fanout_stats stats = { 0 };
+	struct stat st;
+	int rc, failed = 0;
+
+	echo_opts_default(&ro.echo);
+	fanout_opts_default(&ro.fanout);
+	parse_options(argc, argv, &ro);
+	if (ro.engine->fanout == NULL)
+		cli_usage_error("--engine %s has no fanout", ro.engine->name);
+	if (ro.fanout.input == NULL)
+		cli_usage_error("fanout needs --input FILE");
+	if (stat(ro.fanout.input, &st) != 0)
+		cli_usage_error("--input %s: %s", ro.fanout.input,
+				strerror(errno));
+	if (ro.fanout.kind == FANOUT_SINK_FILE &&
+	    (stat(ro.fanout.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+		cli_usage_error("--output-dir %s: not a directory",
+				ro.fanout.output_dir);
+	engines_configure(&ro.settings);
+	ro.fanout.on_listening = print_listening;
+	ro.fanout.arg = (void *)ro.fanout.host;
+	stats.sinks = ro.fanout.sinks;
+	stats.sink = calloc(ro.fanout.sinks, sizeof(*stats.sink));
+	if (stats.sink == NULL) {
+		fprintf(stderr, "pushpoll: out of memory\n");
+		return EXIT_MEASURED_FAILURE;
+	}
+	o = start_substrate(&r, ro.threads);
+	rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
+	stop_substrate(r, o);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: fanout of %s: %s\n",
+			ro.fanout.input, strerror(-rc));
+		free(stats.sink);
+		return EXIT_USAGE;
+	}
+	fanout_stats_print(stdout, ro.engine->name, &stats);
+	mem_print(ro.engine->name);
+	for (unsigned i = 0; i < stats.sinks; i++)
+		if (stats.sink[i].error != 0)
+			failed++;
+	free(stats.sink);
+	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "engines", required_argument, NULL, 'e' },
+		{ "conns", required_argument, NULL, 'c' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "duration", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "csv", required_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_opts bo;
+	const char *workload = "all";
+	int c;
+
+	bench_opts_default(&bo);
+	if (argc > 1 && argv[1][0] != '-') {
+		workload = argv[1];
+		argc--;
+		argv++;
+	}
+	if (strcmp(workload, "echo") != 0 && strcmp(workload, "all") != 0)
+		cli_usage_error("bench: unknown workload '%s' (this version "
+				"measures: echo)", workload);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': bo.engines = optarg; break;
+		case 'c': bo.conns = (unsigned)cli_uint("--conns", optarg, 1, 10000); break;
+		case 'd': bo.depth = (unsigned)cli_uint("--depth", optarg, 1, 64); break;
+		case 's': bo.msg_size = cli_size("--size", optarg, 1, 1 << 20); break;
+		case 'r': bo.rate = cli_uint("--rate", optarg, 0, 100000000); break;
+		case 't': bo.duration_ns = cli_duration_ns("--duration", optarg); break;
+		case 'w': bo.warmup_ns = cli_duration_ns("--warmup", optarg); break;
+		case 'n': bo.rounds = (int)cli_uint("--rounds", optarg, 1, 15); break;
+		case 'j': bo.json = optarg; break;
+		case 'v': bo.csv = optarg; break;
+		case ':': cli_usage_error("%s needs a value", argv[optind - 1]);
+		default: cli_usage_error("bench: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("bench: unexpected argument '%s'", argv[optind]);
+	if (bo.duration_ns == 0)
+		cli_usage_error("--duration must be more than 0");
+	return bench_echo(&bo);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "help";
+
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") == 0) {
+		if (argc < 3 || strcmp(argv[2], "echo") != 0)
+			cli_usage_error("serve wants a workload: 'serve echo'");
+		return cmd_serve_echo(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "fanout") == 0)
+		return cmd_fanout(argc - 1, argv + 1);
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
+	cli_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,63 @@
+/* workload.c: defaults, checksum and printing shared by every engine. */
+#include "workload.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+
+void echo_opts_default(struct echo_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = "127.0.0.1";
+	o->bufsize = 16 * 1024;
+}
+
+void fanout_opts_default(struct fanout_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->sinks = 1;
+	o->kind = FANOUT_SINK_FILE;
+	o->output_dir = ".";
+	o->host = "127.0.0.1";
+	o->chunk_size = 64 * 1024;
+	o->window = 4;
+}
+
+uint64_t workload_checksum(uint64_t state, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		state ^= p[i];
+		state *= 0x100000001b3ull;
+	}
+	return state;
+}
+
+void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s)
+{
+	fprintf(f,
+		"engine=%s accepted=%" PRIu64 " refused=%" PRIu64
+		" accept_errors=%" PRIu64 " closed=%" PRIu64
+		" timed_out=%" PRIu64 " failed=%" PRIu64
+		" cancelled=%" PRIu64 " bytes=%" PRIu64
+		" peak_conns=%" PRIu64 "\n",
+		engine, s->accepted, s->refused, s->accept_errors, s->closed,
+		s->timed_out, s->failed, s->cancelled, s->bytes,
+		s->peak_conns);
+}
+
+void fanout_stats_print(FILE *f, const char *engine,
+			const struct fanout_stats *s)
+{
+	fprintf(f,
+		"engine=%s bytes_read=%" PRIu64 " chunks_read=%" PRIu64
+		" peak_chunks=%u sinks=%u\n",
+		engine, s->bytes_read, s->chunks_read, s->peak_chunks,
+		s->sinks);
+	for (unsigned i = 0; i < s->sinks; i++)
+		fprintf(f, "sink=%u bytes=%" PRIu64 " checksum=%016" PRIx64
+			" error=%d\n",
+			i, s->sink[i].bytes, s->sink[i].checksum,
+			s->sink[i].error);
+}

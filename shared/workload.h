@@ -1,0 +1,113 @@
+/* workload.h: the two workloads' options and statistics.
+ *
+ * Every engine (push, poll, and the libuv, libevent and epoll baselines)
+ * implements echo and fanout with exactly these options and fills exactly
+ * these statistics, so `--engine` is interchangeable everywhere and the
+ * figures printed for one engine mean the same for another.
+ *
+ * echo   A TCP echo server (RFC 862): per connection, read, write all of it
+ *        back, repeat until end of stream.  A connection with no input for
+ *        idle_timeout_ns is closed.  Past max_conns, a new connection is
+ *        accepted and closed at once.  When a stop is requested
+ *        (reactor_request_stop) the server stops accepting, cancels every
+ *        connection, frees everything and returns.  Under the simulated
+ *        reactor, quiescence (reactor_poll() == -EDEADLK) counts as a stop.
+ *
+ * fanout One input file delivered, chunk by chunk and in order, to N sinks.
+ *        The file is read through offload; each chunk is read once and
+ *        shared by every sink, never copied per sink; at most `window`
+ *        chunks are in memory at once.  A sink that does not take a chunk
+ *        within sink_timeout_ns is cancelled and the others go on.  A stop
+ *        request cancels the whole fanout.
+ */
+#ifndef PUSHPOLL_WORKLOAD_H
+#define PUSHPOLL_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "offload.h"
+#include "reactor.h"
+
+struct echo_opts {
+	const char *host;            /* "127.0.0.1" */
+	uint16_t port;               /* 0: any free port */
+	size_t bufsize;              /* read buffer per connection, 16 KiB */
+	uint64_t idle_timeout_ns;    /* 0: none */
+	unsigned max_conns;          /* 0: no limit */
+	/* Called once the server listens, with the port it got. */
+	void (*on_listening)(void *arg, uint16_t port);
+	void *arg;
+};
+
+struct echo_stats {
+	uint64_t accepted;       /* connections served */
+	uint64_t refused;        /* closed at once: over max_conns */
+	uint64_t accept_errors;  /* accept failures (EMFILE...); the server goes on */
+	uint64_t closed;         /* connections ended by end of stream */
+	uint64_t timed_out;      /* connections closed by the idle timeout */
+	uint64_t failed;         /* connections ended by an error (reset, ENOMEM) */
+	uint64_t cancelled;      /* connections cancelled by the shutdown */
+	uint64_t bytes;          /* bytes echoed */
+	uint64_t peak_conns;     /* most connections open at once */
+};
+
+enum fanout_sink_kind {
+	FANOUT_SINK_FILE,  /* sink i writes output_dir/sink-i */
+	FANOUT_SINK_TCP,   /* listen on host:port, wait for `sinks` subscribers */
+};
+
+struct fanout_opts {
+	const char *input;           /* the file to deliver */
+	unsigned sinks;              /* N */
+	enum fanout_sink_kind kind;
+	const char *output_dir;      /* FANOUT_SINK_FILE */
+	const char *host;            /* FANOUT_SINK_TCP */
+	uint16_t port;
+	size_t chunk_size;           /* 64 KiB */
+	unsigned window;             /* W: chunks in memory at most, 4 */
+	uint64_t sink_timeout_ns;    /* 0: none */
+	void (*on_listening)(void *arg, uint16_t port);
+	void *arg;
+};
+
+struct fanout_sink_stats {
+	uint64_t bytes;          /* delivered to this sink */
+	uint64_t checksum;       /* workload_checksum of those bytes */
+	int error;               /* 0, -ETIMEDOUT (cancelled), -ECANCELED, -errno */
+};
+
+struct fanout_stats {
+	uint64_t bytes_read;     /* from the input */
+	uint64_t chunks_read;
+	unsigned peak_chunks;    /* most chunks in memory at once (<= window) */
+	unsigned sinks;          /* entries in sink[] */
+	struct fanout_sink_stats *sink; /* caller's array of opts->sinks entries */
+};
+
+/* Defaults as documented above. */
+void echo_opts_default(struct echo_opts *o);
+void fanout_opts_default(struct fanout_opts *o);
+
+/* An engine's two entry points.  Each runs on r until done (fanout) or until
+ * a stop is requested (echo), frees everything it allocated, fills *stats,
+ * and returns 0, or -errno if it could not start (port in use, no input...). */
+typedef int (*echo_serve_fn)(struct reactor *r, struct offload *o,
+			     const struct echo_opts *opts,
+			     struct echo_stats *stats);
+typedef int (*fanout_run_fn)(struct reactor *r, struct offload *o,
+			     const struct fanout_opts *opts,
+			     struct fanout_stats *stats);
+
+/* The running checksum of fanout sinks: 64-bit FNV-1a.  Start from
+ * WORKLOAD_CHECKSUM_INIT. */
+#define WORKLOAD_CHECKSUM_INIT 0xcbf29ce484222325ull
+uint64_t workload_checksum(uint64_t state, const void *data, size_t len);
+
+/* The statistics as "key=value" lines, the same for every engine. */
+void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s);
+void fanout_stats_print(FILE *f, const char *engine,
+			const struct fanout_stats *s);
+
+#endif

@@ -1,0 +1,261 @@
+/* netclient.c: a poll(2) echo client and a server-in-a-thread, for tests. */
+#include "netclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+uint8_t netclient_pattern(unsigned conn, uint64_t i)
+{
+	uint64_t x = (uint64_t)conn * 0x9e3779b97f4a7c15ull + i;
+
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint8_t)(x >> 32);
+}
+
+static int connect_socket(uint16_t port, bool nonblocking)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
+			(nonblocking ? SOCK_NONBLOCK : 0), 0);
+
+	if (fd < 0)
+		return -errno;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	    errno != EINPROGRESS) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int netclient_connect(uint16_t port)
+{
+	return connect_socket(port, false);
+}
+
+struct conn {
+	int fd;
+	uint64_t sent, received;
+	bool shut, done, failed;
+};
+
+static void conn_fail(struct conn *c, struct netclient_result *res)
+{
+	c->failed = c->done = true;
+	res->conns_failed++;
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Send what the socket takes; half-close after the last byte. */
+static void conn_send(struct conn *c, unsigned id, uint64_t bytes,
+		      size_t chunk, uint8_t *buf, struct netclient_result *res)
+{
+	while (c->sent < bytes) {
+		size_t n = bytes - c->sent < chunk ? bytes - c->sent : chunk;
+		ssize_t w;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = netclient_pattern(id, c->sent + i);
+		w = send(c->fd, buf, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno != EAGAIN)
+				conn_fail(c, res);
+			return;
+		}
+		c->sent += (uint64_t)w;
+		res->bytes_sent += (uint64_t)w;
+	}
+	if (!c->shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut = true;
+	}
+}
+
+/* Read what has arrived, checking each byte against what was sent. */
+static void conn_recv(struct conn *c, unsigned id, uint64_t bytes,
+		      uint8_t *buf, size_t len, struct netclient_result *res)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+
+		if (n < 0) {
+			if (errno != EAGAIN)
+				conn_fail(c, res);
+			return;
+		}
+		if (n == 0) {
+			bool ok = c->received == bytes;
+			close(c->fd);
+			c->fd = -1;
+			c->done = true;
+			if (ok) {
+				res->conns_ok++;
+			} else {
+				c->failed = true;
+				res->conns_failed++;
+			}
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (c->received + (uint64_t)i >= c->sent ||
+			    buf[i] != netclient_pattern(id, c->received +
+							     (uint64_t)i))
+				res->mismatches++;
+		c->received += (uint64_t)n;
+		res->bytes_received += (uint64_t)n;
+	}
+}
+
+int netclient_echo(uint16_t port, unsigned conns, uint64_t bytes, size_t chunk,
+		   int timeout_ms, struct netclient_result *res)
+{
+	struct conn *c = calloc(conns, sizeof(*c));
+	struct pollfd *pfd = calloc(conns, sizeof(*pfd));
+	size_t buflen = chunk > 65536 ? chunk : 65536;
+	uint8_t *buf = malloc(buflen);
+	uint64_t deadline = clock_now_ns() +
+			    (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
+	unsigned live = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (c == NULL || pfd == NULL || buf == NULL) {
+		res->conns_failed = conns;
+		goto out_free;
+	}
+	for (unsigned i = 0; i < conns; i++) {
+		c[i].fd = connect_socket(port, true);
+		if (c[i].fd < 0) {
+			c[i].done = c[i].failed = true;
+			res->conns_failed++;
+		} else {
+			live++;
+		}
+	}
+	while (live > 0 && clock_now_ns() < deadline) {
+		unsigned n = 0;
+		int ready;
+
+		for (unsigned i = 0; i < conns; i++) {
+			if (c[i].done)
+				continue;
+			pfd[n].fd = c[i].fd;
+			pfd[n].events = POLLIN | (c[i].shut ? 0 : POLLOUT);
+			pfd[n].revents = 0;
+			n++;
+		}
+		ready = poll(pfd, n, 100);
+		if (ready < 0 && errno != EINTR)
+			break;
+		n = 0;
+		live = 0;
+		for (unsigned i = 0; i < conns; i++) {
+			if (c[i].done)
+				continue;
+			short rev = pfd[n++].revents;
+			if (rev & POLLOUT)
+				conn_send(&c[i], i, bytes, chunk, buf, res);
+			if (!c[i].done && (rev & (POLLIN | POLLHUP | POLLERR)))
+				conn_recv(&c[i], i, bytes, buf, buflen, res);
+			if (!c[i].done)
+				live++;
+		}
+	}
+	for (unsigned i = 0; i < conns; i++) {
+		if (!c[i].done) { /* timed out */
+			close(c[i].fd);
+			res->conns_failed++;
+		}
+	}
+out_free:
+	free(buf);
+	free(pfd);
+	free(c);
+	return res->conns_ok == conns && res->mismatches == 0 ? 0 : -1;
+}
+
+/* ---- an echo server in a thread ------------------------------------------ */
+
+static void server_listening(void *arg, uint16_t port)
+{
+	struct server_thread *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	st->port = port;
+	st->listening = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void *server_main(void *arg)
+{
+	struct server_thread *st = arg;
+	int rc = st->fn(st->r, st->o, &st->opts, &st->stats);
+
+	pthread_mutex_lock(&st->mu);
+	st->rc = rc;
+	st->returned = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+int server_thread_start(struct server_thread *st, echo_serve_fn fn,
+			const struct echo_opts *opts)
+{
+	memset(st, 0, sizeof(*st));
+	st->fn = fn;
+	st->opts = *opts;
+	st->opts.on_listening = server_listening;
+	st->opts.arg = st;
+	st->r = reactor_new_epoll();
+	if (st->r == NULL)
+		return -errno;
+	st->o = offload_new(st->r, 2);
+	if (st->o == NULL) {
+		reactor_free(st->r);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	if (pthread_create(&st->tid, NULL, server_main, st) != 0)
+		return -EAGAIN;
+	pthread_mutex_lock(&st->mu);
+	while (!st->listening && !st->returned)
+		pthread_cond_wait(&st->cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+	if (st->returned) {
+		server_thread_stop(st);
+		return st->rc < 0 ? st->rc : -EIO;
+	}
+	return 0;
+}
+
+int server_thread_stop(struct server_thread *st)
+{
+	reactor_request_stop(st->r);
+	pthread_join(st->tid, NULL);
+	offload_free(st->o);
+	reactor_free(st->r);
+	st->o = NULL;
+	st->r = NULL;
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
+	return st->rc;
+}

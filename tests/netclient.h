@@ -1,0 +1,72 @@
+/* netclient.h: real-socket helpers for the engine tests.
+ *
+ * netclient_echo() is an echo client written with plain poll(2), outside any
+ * engine, so a test of an engine never trusts the engine to check itself.
+ * server_thread_*() runs an engine's echo server on its own epoll reactor in
+ * a thread, so a test can talk to it from the test's thread.
+ *
+ * Neither allocates through mem: the engine's allocation counters in a test
+ * are the engine's alone.
+ */
+#ifndef PUSHPOLL_NETCLIENT_H
+#define PUSHPOLL_NETCLIENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offload.h"
+#include "reactor.h"
+#include "workload.h"
+
+struct netclient_result {
+	unsigned conns_ok;        /* got back exactly what they sent, then EOF */
+	unsigned conns_failed;    /* refused, reset, short or wrong echo, time-out */
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t mismatches;      /* received bytes that differ from those sent */
+};
+
+/* The byte a connection sends at offset i: a pattern that differs between
+ * connections and along the stream, so a lost, duplicated or swapped byte
+ * shows. */
+uint8_t netclient_pattern(unsigned conn, uint64_t i);
+
+/* Open `conns` concurrent connections to 127.0.0.1:port.  Each sends `bytes`
+ * bytes of its pattern in writes of at most `chunk`, half-closes, and reads
+ * until end of stream, checking every byte.  Gives up after timeout_ms in
+ * all.  Returns 0 when every connection got back exactly what it sent, -1
+ * otherwise; *res says what happened. */
+int netclient_echo(uint16_t port, unsigned conns, uint64_t bytes, size_t chunk,
+		   int timeout_ms, struct netclient_result *res);
+
+/* Connect one blocking socket to 127.0.0.1:port; returns the fd or -errno. */
+int netclient_connect(uint16_t port);
+
+/* An engine's echo server on an epoll reactor in its own thread. */
+struct server_thread {
+	/* read-only once started */
+	uint16_t port;               /* where it listens */
+	struct echo_stats stats;     /* filled when the server returned */
+	int rc;                      /* what the serve function returned */
+	struct reactor *r;
+	struct offload *o;
+	/* private */
+	echo_serve_fn fn;
+	struct echo_opts opts;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool listening, returned;
+};
+
+/* Start fn with opts (on_listening is taken over; port 0 is usual) and wait
+ * until it listens.  Returns 0, or the -errno the server failed with. */
+int server_thread_start(struct server_thread *st, echo_serve_fn fn,
+			const struct echo_opts *opts);
+/* Ask it to stop (reactor_request_stop), wait for it, free the reactor and
+ * the pool.  Returns what the serve function returned. */
+int server_thread_stop(struct server_thread *st);
+
+#endif
