@@ -3,7 +3,14 @@
 
 #include <string.h>
 
+#include "poll.h"
+#include "push.h"
+
 const struct engine engines[] = {
+	{ "push", "callbacks: a refcounted request per operation, tokens to cancel",
+	  push_echo_serve, push_fanout_run },
+	{ "poll", "futures: one task of nested state machines, cancelled by drop",
+	  poll_echo_serve, poll_fanout_run },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -33,5 +40,14 @@ const char *engine_names(void)
 
 void engines_configure(const struct engine_settings *s)
 {
-	(void)s;
+	struct push_policy pp = push_policy_get();
+	struct poll_config pc = poll_config_get();
+
+	pp.pooled = s->pooled;
+	pp.fast_path = s->fast_path;
+	push_policy_set(&pp);
+	if (s->budget_set)
+		pc.budget = s->budget;
+	pc.static_tasks = s->static_tasks;
+	poll_config_set(&pc);
 }

@@ -75,6 +75,8 @@ int reactor_io_start(struct reactor *r, struct reactor_io *io, int handle,
 		return -EBUSY;
 	io->handle = handle;
 	io->cb = cb;
+	io->drained = false;
+	io->peer_closed = false;
 	err = r->ops->io_start(r, io);
 	if (err == 0) {
 		io->active = true;
@@ -300,6 +302,21 @@ int reactor_connect_result(struct reactor *r, int handle)
 ssize_t reactor_read(struct reactor *r, int handle, void *buf, size_t n)
 {
 	return r->ops->read(r, handle, buf, n);
+}
+
+/* The backend clears io->drained at each readable edge (reactor_impl.h). */
+ssize_t reactor_io_read(struct reactor *r, struct reactor_io *io, void *buf,
+			size_t n)
+{
+	ssize_t got;
+
+	if (io->drained)
+		return -EAGAIN;
+	got = r->ops->read(r, io->handle, buf, n);
+	if (got > 0 && (size_t)got < n && r->ops->short_read_drains &&
+	    !io->peer_closed)
+		io->drained = true;
+	return got;
 }
 
 ssize_t reactor_write(struct reactor *r, int handle, const void *buf,

@@ -149,8 +149,11 @@ static unsigned map_events(uint32_t e)
 /* Step 3: run the io callbacks of the batch in kernel order.  An entry whose
  * watcher was stopped by an earlier callback of the same batch has had its
  * pointer cleared by ep_io_stop() and is skipped; that is what lets a
- * callback stop and free any watcher.  Returns the callbacks run; *woken says
- * whether the eventfd was among the events. */
+ * callback stop and free any watcher.  Before each callback the watcher's
+ * reactor_io_read() state is updated: a readable edge means the socket may
+ * hold data again; a close or error means short reads prove nothing more.
+ * Returns the callbacks run; *woken says whether the eventfd was among the
+ * events. */
 static int dispatch_batch(struct reactor_epoll *ep, int n, bool *woken)
 {
 	int ran = 0;
@@ -159,6 +162,7 @@ static int dispatch_batch(struct reactor_epoll *ep, int n, bool *woken)
 	for (ep->batch_pos = 0; ep->batch_pos < n; ep->batch_pos++) {
 		struct epoll_event *e = &ep->batch[ep->batch_pos];
 		struct reactor_io *io;
+		unsigned ev;
 
 		if (e->data.ptr == NULL)        /* stopped earlier in this batch */
 			continue;
@@ -167,7 +171,12 @@ static int dispatch_batch(struct reactor_epoll *ep, int n, bool *woken)
 			continue;
 		}
 		io = e->data.ptr;
-		io->cb(io, map_events(e->events));
+		ev = map_events(e->events);
+		if (ev & REACTOR_READABLE)      /* reactor_io_read() may read */
+			io->drained = false;
+		if (e->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			io->peer_closed = true;
+		io->cb(io, ev);
 		ran++;
 	}
 	ep->batch_len = 0;
@@ -411,7 +420,18 @@ static int ep_connect_result(struct reactor *r, int handle)
 	return -soerr;
 }
 
-/* recv(2): the handle must be a socket. */
+/* recv(2): the handle must be a socket.
+ *
+ * Why a short read drains (short_read_drains, for reactor_io_read()): a
+ * stream socket's recv() copies from its receive queue, and from the
+ * backlog of packets that arrived while it held the socket, until the
+ * buffer is full or both are empty; so fewer bytes than asked means both
+ * were empty.  A packet that arrives after that wakes the socket's epoll
+ * entry and puts it back on the ready list, edge-triggered or not: the next
+ * epoll_wait() reports it.  This is the rule nginx and the epoll baseline
+ * read by.  The one thing it does not cover is a FIN that came before the
+ * read, together with the data: it is reported (EPOLLRDHUP) once, hence
+ * peer_closed. */
 static ssize_t ep_read(struct reactor *r, int handle, void *buf, size_t n)
 {
 	ssize_t got = recv(handle, buf, n, 0);
@@ -498,6 +518,7 @@ static const struct reactor_ops epoll_ops = {
 	.connect = ep_connect,
 	.connect_result = ep_connect_result,
 	.read = ep_read,
+	.short_read_drains = true,
 	.write = ep_write,
 	.shutdown_write = ep_shutdown_write,
 	.close = ep_close,

@@ -10,6 +10,7 @@
 #define PUSHPOLL_REACTOR_IMPL_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "reactor.h"
@@ -41,6 +42,12 @@ struct reactor_ops {
 	int (*connect)(struct reactor *r, const char *host, uint16_t port);
 	int (*connect_result)(struct reactor *r, int handle);
 	ssize_t (*read)(struct reactor *r, int handle, void *buf, size_t n);
+	/* True when a read that returns fewer bytes than asked has emptied
+	 * the stream and every later arrival raises a readable edge; the
+	 * backend then clears io->drained on every readable edge and sets
+	 * io->peer_closed on every edge that reports a close or an error,
+	 * before running the callback (reactor_io_read()). */
+	bool short_read_drains;
 	ssize_t (*write)(struct reactor *r, int handle, const void *buf,
 			 size_t n);
 	int (*shutdown_write)(struct reactor *r, int handle);

@@ -1,6 +1,7 @@
 /* workload.c: defaults, checksum and printing shared by every engine. */
 #include "workload.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -60,4 +61,37 @@ void fanout_stats_print(FILE *f, const char *engine,
 			" error=%d\n",
 			i, s->sink[i].bytes, s->sink[i].checksum,
 			s->sink[i].error);
+}
+
+/* ---- for the cancellation harness ----------------------------------------- */
+
+int workload_mutant;
+
+static _Thread_local struct {
+	int (*cancel_part)(void *self, unsigned i);
+	void *self;
+} probe;
+
+void workload_probe_publish(int (*cancel_part)(void *self, unsigned i),
+			    void *self)
+{
+	probe.cancel_part = cancel_part;
+	probe.self = self;
+}
+
+/* Only the workload that published clears: a nested or earlier one's
+ * clear does not remove a later one's probe. */
+void workload_probe_clear(void *self)
+{
+	if (probe.self == self) {
+		probe.cancel_part = NULL;
+		probe.self = NULL;
+	}
+}
+
+int workload_cancel_part(unsigned i)
+{
+	if (probe.cancel_part == NULL)
+		return -ENOENT;
+	return probe.cancel_part(probe.self, i);
 }

@@ -110,4 +110,40 @@ void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s);
 void fanout_stats_print(FILE *f, const char *engine,
 			const struct fanout_stats *s);
 
+/* ---- for the cancellation harness (compare/torture.c) ----------------------- */
+
+/* A handle on the workload running on this thread, so that the harness can
+ * cancel ONE part of it from a simulation step hook: echo connection i (in
+ * the order of the server's own list of open connections), or fanout sink i.
+ * The cancelled part ends as it would on its own error path (push: its
+ * token is cancelled; poll: its task or future is dropped); the rest of the
+ * workload goes on.  An engine publishes the probe when its workload starts
+ * and clears it before the workload returns.  Thread-local: servers running
+ * on other threads are not seen.  Costs nothing when no harness calls it. */
+void workload_probe_publish(int (*cancel_part)(void *self, unsigned i),
+			    void *self);
+void workload_probe_clear(void *self);
+/* Cancel part i of the workload running on this thread (loop thread only,
+ * outside any callback or poll: from a sim_at_step() hook).  Returns 0, or
+ * -ENOENT when no workload runs or it has no live part i now. */
+int workload_cancel_part(unsigned i);
+
+/* Planted bugs.  Each engine keeps a few known cancellation bugs compiled
+ * in, each behind a test of this variable at its site, on cancellation and
+ * drop paths (the cost: one load and compare there); 0 (the default)
+ * disables them all.  Only the harness sets it, to prove that it catches
+ * every one (`pushpoll torture --mutants`). */
+enum workload_mutant {
+	WORKLOAD_MUTANT_NONE = 0,
+	WORKLOAD_MUTANT_PUSH_MISSED_UNREF,     /* push/request.c push_cancel */
+	WORKLOAD_MUTANT_PUSH_DOUBLE_CALLBACK,  /* push/request.c dispatch */
+	WORKLOAD_MUTANT_PUSH_EARLY_BUF_FREE,   /* push/io.c file_cancel */
+	WORKLOAD_MUTANT_POLL_WAKER_OUTLIVES,   /* poll/io.c read_drop */
+	WORKLOAD_MUTANT_POLL_NO_DEREGISTER,    /* poll/io.c sleep_drop */
+	WORKLOAD_MUTANT_POLL_EARLY_BUF_FREE,   /* poll/io.c file_drop */
+	WORKLOAD_MUTANT_POLL_SKIP_DROP,        /* poll/compose.c select_poll */
+	WORKLOAD_MUTANT_COUNT,
+};
+extern int workload_mutant;
+
 #endif

@@ -1224,6 +1224,123 @@ START_TEST(test_reactor_new_fails_cleanly_when_allocation_fails)
 }
 END_TEST
 
+/* ---- reading through the watcher ------------------------------------------- */
+
+START_TEST(test_io_read_after_a_short_read_waits_for_the_next_edge)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct seen s = { 0 };
+	int c, sv;
+	char buf[16];
+
+	tcp_pair(r, &c, &sv);
+	ck_assert_int_eq(reactor_io_start(r, &s.io, sv, seen_cb), 0);
+	poll_drain(r);
+	s.calls = 0;
+	ck_assert_int_eq(reactor_write(r, c, "hello", 5), 5);
+	poll_until(r, &s.calls, 20);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+
+	/* The short read emptied the socket.  New data arrives, but its
+	 * edge has not been dispatched yet: the reactor answers -EAGAIN
+	 * without reading, as the kernel would have a moment earlier... */
+	ck_assert_int_eq(reactor_write(r, c, "world", 5), 5);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), -EAGAIN);
+	/* ...and the edge the rule says to wait for comes, and brings it. */
+	s.calls = 0;
+	poll_until(r, &s.calls, 20);
+	ck_assert_uint_ne(s.last & REACTOR_READABLE, 0);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 5);
+	ck_assert_mem_eq(buf, "world", 5);
+
+	reactor_io_stop(r, &s.io);
+	reactor_close(r, c);
+	reactor_close(r, sv);
+	reactor_free(r);
+}
+END_TEST
+
+START_TEST(test_io_read_that_fills_the_buffer_reads_again_at_once)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct seen s = { 0 };
+	int c, sv;
+	char buf[8];
+
+	tcp_pair(r, &c, &sv);
+	ck_assert_int_eq(reactor_io_start(r, &s.io, sv, seen_cb), 0);
+	poll_drain(r);
+	s.calls = 0;
+	ck_assert_int_eq(reactor_write(r, c, "12345678", 8), 8);
+	poll_until(r, &s.calls, 20);
+	/* A full buffer proves nothing about what is left: read on. */
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 8);
+	ck_assert_int_eq(reactor_write(r, c, "abc", 3), 3);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 3);
+	ck_assert_mem_eq(buf, "abc", 3);
+
+	reactor_io_stop(r, &s.io);
+	reactor_close(r, c);
+	reactor_close(r, sv);
+	reactor_free(r);
+}
+END_TEST
+
+START_TEST(test_io_read_never_misses_end_of_stream_behind_data)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct seen s = { 0 };
+	int c, sv;
+	char buf[16];
+
+	tcp_pair(r, &c, &sv);
+	ck_assert_int_eq(reactor_io_start(r, &s.io, sv, seen_cb), 0);
+	poll_drain(r);
+	/* The data and the end of stream arrive together: one edge. */
+	ck_assert_int_eq(reactor_write(r, c, "bye", 3), 3);
+	ck_assert_int_eq(reactor_shutdown_write(r, c), 0);
+	s.calls = 0;
+	poll_until(r, &s.calls, 20);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 3);
+	/* Short, but the peer has closed: no edge will come for the end of
+	 * stream, so the next call must read it. */
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 0);
+
+	reactor_io_stop(r, &s.io);
+	reactor_close(r, c);
+	reactor_close(r, sv);
+	reactor_free(r);
+}
+END_TEST
+
+START_TEST(test_io_start_forgets_what_an_earlier_short_read_proved)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct seen s = { 0 };
+	int c, sv;
+	char buf[16];
+
+	tcp_pair(r, &c, &sv);
+	ck_assert_int_eq(reactor_io_start(r, &s.io, sv, seen_cb), 0);
+	poll_drain(r);
+	s.calls = 0;
+	ck_assert_int_eq(reactor_write(r, c, "one", 3), 3);
+	poll_until(r, &s.calls, 20);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 3);
+	ck_assert_int_eq(reactor_write(r, c, "two", 3), 3);
+	reactor_io_stop(r, &s.io);
+	ck_assert_int_eq(reactor_io_start(r, &s.io, sv, seen_cb), 0);
+	ck_assert_int_eq(reactor_io_read(r, &s.io, buf, sizeof(buf)), 3);
+	ck_assert_mem_eq(buf, "two", 3);
+
+	reactor_io_stop(r, &s.io);
+	reactor_close(r, c);
+	reactor_close(r, sv);
+	reactor_free(r);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("reactor");
@@ -1256,6 +1373,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_listen_on_port_in_use_says_addrinuse);
 	tcase_add_test(tc, test_shutdown_write_gives_peer_end_of_stream);
 	tcase_add_test(tc, test_write_to_closed_peer_never_raises_sigpipe);
+	tcase_add_test(tc, test_io_read_after_a_short_read_waits_for_the_next_edge);
+	tcase_add_test(tc, test_io_read_that_fills_the_buffer_reads_again_at_once);
+	tcase_add_test(tc, test_io_read_never_misses_end_of_stream_behind_data);
+	tcase_add_test(tc, test_io_start_forgets_what_an_earlier_short_read_proved);
 	tcase_add_test(tc, test_emfile_on_accept_sheds_the_connection_and_quiets_listener);
 	suite_add_tcase(s, tc);
 

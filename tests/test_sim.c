@@ -1043,6 +1043,43 @@ START_TEST(test_short_io_moves_fewer_bytes_than_it_could)
 }
 END_TEST
 
+/* reactor_io_read() under sim is reactor_read(): a short read here is a
+ * fault that leaves data behind, so it must not stop the next read. */
+START_TEST(test_io_read_reads_on_after_a_short_read)
+{
+	struct sim_config c;
+	struct reactor *r;
+	struct seen sn;
+	unsigned char out[1000], in[1000];
+	size_t queued = 0, got = 0;
+	int h[2];
+	ssize_t n;
+
+	sim_config_default(&c, 9);
+	c.short_io = 1000;
+	r = new_sim(&c);
+	make_script(out, sizeof(out), 2);
+	ck_assert_int_eq(sim_stream_pair(r, h), 0);
+	seen_start(r, &sn, h[1]);
+	while (queued < sizeof(out)) {
+		n = reactor_write(r, h[0], out + queued, sizeof(out) - queued);
+		ck_assert_int_gt(n, 0);
+		queued += (size_t)n;
+	}
+	while (got < queued) {          /* no edge needed between reads */
+		n = reactor_io_read(r, &sn.io, in + got, sizeof(in) - got);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert_int_eq(memcmp(in, out, sizeof(out)), 0);
+	ck_assert_int_eq(reactor_io_read(r, &sn.io, in, sizeof(in)), -EAGAIN);
+	reactor_io_stop(r, &sn.io);
+	reactor_close(r, h[0]);
+	reactor_close(r, h[1]);
+	reactor_free(r);
+}
+END_TEST
+
 /* With every read and write failing at random, the handle still gets an
  * edge after each -EAGAIN: no wake-up is lost. */
 START_TEST(test_eagain_fault_returns_eagain_and_an_edge_still_arrives)
@@ -1737,6 +1774,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("faults");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_short_io_moves_fewer_bytes_than_it_could);
+	tcase_add_test(tc, test_io_read_reads_on_after_a_short_read);
 	tcase_add_test(tc, test_eagain_fault_returns_eagain_and_an_edge_still_arrives);
 	tcase_add_test(tc, test_delay_fault_postpones_delivery_in_virtual_time);
 	tcase_add_test(tc, test_reset_fault_gives_connreset_on_read_and_a_hangup_edge);

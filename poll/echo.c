@@ -1,0 +1,584 @@
+/* echo.c: the echo workload (RFC 862) in the poll engine.
+ *
+ * Per connection: read, write all of it back, repeat until end of stream.
+ * In the poll model that is one loop in one asynchronous function; here it
+ * is written out as the state machine a compiler would make of it:
+ *
+ *     async fn conn(stream) {
+ *         loop {
+ *             let n = select(stream.read(buf), idle).await;   // CONN_READ
+ *             if n <= 0 { return; }
+ *             select(stream.write_all(&buf[..n]), idle).await; // CONN_WRITE
+ *         }
+ *     }
+ *
+ * Each connection is one task.  Its future holds, by value, the stream
+ * registration, the idle timer and the one I/O future being awaited (a union:
+ * a read and a write are never awaited at once, so they share their bytes,
+ * as rustc lays out an async fn's locals).  The idle timeout is a sleep
+ * restarted when data arrives and polled whenever the I/O is pending.
+ *
+ * Cancellation is not threaded through anything (claim C3): the shutdown
+ * aborts each connection task, which drops its future; the drop function
+ * releases the registration, the timer and the buffer, and counts the
+ * connection as cancelled if it had not ended by itself.
+ *
+ * Memory, per connection: the task (one block: header and the whole
+ * future) plus its read buffer (opts->bufsize): two allocations for its
+ * whole life, none per round trip.  With poll_config.static_tasks the
+ * tasks and buffers are slots allocated at start-up: none at all.
+ *
+ * The same functions, in the same order, as push/echo.c: the server, the
+ * connection start, the read/echo step, close, accept, shutdown, the entry
+ * point.
+ */
+#include "poll_impl.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ECHO_BACKLOG 1024
+
+/* ---- the server ---------------------------------------------------------- */
+
+/* doc:begin echo-conn-struct */
+/* A connection task's states (the switch in conn_poll):
+ *   CONN_START    spawned, never polled: holds the raw handle, may be moved
+ *   CONN_READ     awaiting io.read (and the idle sleep)
+ *   CONN_WRITE    awaiting io.write of what was read (and the idle sleep)
+ *   CONN_DONE     ended by itself; `end` says how; returns READY
+ *   CONN_DROPPED  conn_close ran: holds nothing */
+enum conn_state {
+	CONN_START,
+	CONN_READ,
+	CONN_WRITE,
+	CONN_DONE,
+	CONN_DROPPED,
+};
+
+/* How a connection ended; CONN_END_NONE when it is dropped while running,
+ * which is a cancellation. */
+enum conn_end {
+	CONN_END_NONE,
+	CONN_END_EOF,
+	CONN_END_IDLE,
+	CONN_END_ERROR,
+};
+
+struct echo_server;
+
+/* The connection's future: everything it needs, by value. */
+struct echo_conn {
+	struct poll_future base;
+	enum conn_state state;
+	enum conn_end end;
+	struct echo_server *srv;
+	struct poll_task *task;          /* its own task; not counted: valid
+					  * while linked in srv->conns */
+	struct echo_conn *prev, *next;   /* srv->conns */
+	int handle;                      /* CONN_START only, else -1 */
+	bool own_buf;                    /* buf came from mem_alloc */
+	unsigned char *buf;              /* opts->bufsize bytes */
+	struct poll_stream stream;
+	union {                          /* the I/O being awaited */
+		struct poll_read read;   /* CONN_READ */
+		struct poll_write write; /* CONN_WRITE */
+	} io;
+	struct poll_sleep idle;          /* restarted when data arrives */
+};
+/* doc:end echo-conn-struct */
+
+/* A preallocated task slot: the header, then the future, laid out as
+ * POLL_TASK_SIZE() says, plus the free-list link. */
+struct echo_slot {
+	struct echo_slot *next_free;
+	struct poll_task task;
+	struct echo_conn conn;
+};
+_Static_assert(offsetof(struct echo_slot, conn) ==
+	       offsetof(struct echo_slot, task) + sizeof(struct poll_task),
+	       "the future must follow the task header");
+
+/* The server's states (server_poll):
+ *   SERVER_ACCEPT  awaiting `accept`, admitting connections as they come
+ *   SERVER_CLOSED  the listener failed for good: accepts nothing more and
+ *                  waits, holding no waker, for the shutdown to drop it */
+enum server_state {
+	SERVER_ACCEPT,
+	SERVER_CLOSED,
+};
+
+/* The server's future: the accept loop.  It runs under poll_block_on() in
+ * poll_echo_serve(), which owns the listener it borrows. */
+struct echo_server {
+	struct poll_future base;
+	enum server_state state;
+	struct poll_loop *loop;
+	const struct echo_opts *opts;
+	struct echo_stats *stats;
+	struct poll_stream *listener;    /* borrowed */
+	struct poll_accept accept;
+	struct echo_conn *conns;         /* every connection not yet dropped */
+	unsigned nconns;
+	/* With static task slots (else NULL): */
+	struct echo_slot *slots, *free_slots;
+	unsigned nslots;
+	unsigned char *slot_bufs;        /* nslots * opts->bufsize */
+};
+
+/* ---- a connection starts ---------------------------------------------------- */
+
+static const struct poll_future_vt conn_vt;
+
+static void conn_init(struct echo_conn *c, struct echo_server *srv, int h,
+		      unsigned char *buf, bool own_buf)
+{
+	memset(c, 0, sizeof(*c));
+	c->base.vt = &conn_vt;
+	c->state = CONN_START;
+	c->end = CONN_END_NONE;
+	c->srv = srv;
+	c->handle = h;
+	c->buf = buf;
+	c->own_buf = own_buf;
+	c->stream.handle = -1;           /* not open: closing it does nothing */
+	poll_sleep_init(&c->idle, srv->loop, srv->opts->idle_timeout_ns);
+}
+
+static void slot_release(struct poll_task *t, void *arg)
+{
+	struct echo_server *srv = arg;
+	struct echo_slot *slot = POLL_CONTAINER_OF(t, struct echo_slot, task);
+
+	slot->next_free = srv->free_slots;
+	srv->free_slots = slot;
+}
+
+/* Link a spawned connection into the server's list, so that the shutdown
+ * can abort it.  The future is pinned in its task from the spawn on. */
+static void conn_link(struct echo_server *srv, struct echo_conn *c,
+		      struct poll_task *t)
+{
+	struct echo_stats *st = srv->stats;
+
+	c->task = t;
+	c->prev = NULL;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	if (srv->nconns > st->peak_conns)
+		st->peak_conns = srv->nconns;
+}
+
+static void conn_unlink(struct echo_server *srv, struct echo_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	c->task = NULL;
+	srv->nconns--;
+}
+
+/* doc:begin echo-start */
+/* A new connection on handle h: a task of its own, in a slot or in one
+ * allocation plus one for its buffer.  The future is built on the stack and
+ * moved into the task by the spawn (it has never been polled).  Out of
+ * memory, the connection is closed and counted as failed. */
+static void conn_start(struct echo_server *srv, int h)
+{
+	struct echo_stats *st = srv->stats;
+	struct echo_conn c;
+	struct echo_slot *slot;
+	struct poll_task *t;
+	unsigned char *buf;
+
+	st->accepted++;
+	if (srv->slots != NULL) {
+		slot = srv->free_slots;          /* server_accept checked */
+		srv->free_slots = slot->next_free;
+		buf = srv->slot_bufs +
+		      (size_t)(slot - srv->slots) * srv->opts->bufsize;
+		conn_init(&c, srv, h, buf, false);
+		poll_spawn_into(srv->loop, &slot->task, &c.base, sizeof(c),
+				slot_release, srv, &t);
+	} else {
+		buf = mem_alloc(srv->opts->bufsize);
+		if (buf == NULL)
+			goto out_close_handle;
+		conn_init(&c, srv, h, buf, true);
+		if (poll_spawn(srv->loop, &c.base, sizeof(c), &t) < 0)
+			goto out_free_buf;
+	}
+	conn_link(srv, (struct echo_conn *)poll_task_future(t), t);
+	poll_task_detach(t);
+	return;
+
+out_free_buf:
+	mem_free(buf);
+out_close_handle:
+	reactor_close(srv->loop->r, h);
+	st->failed++;
+}
+/* doc:end echo-start */
+
+/* ---- the read/echo step ------------------------------------------------------ */
+
+/* doc:begin echo-steps */
+/* Begin CONN_READ: a fresh read future in the union. */
+static void conn_read(struct echo_conn *c)
+{
+	poll_read_init(&c->io.read, &c->stream, c->buf, c->srv->opts->bufsize);
+	c->state = CONN_READ;
+}
+
+/* Data arrived (or the connection starts): the idle sleep starts over.  The
+ * new sleep starts its timer only if it is polled, that is only when the
+ * connection has to wait: a connection whose data keeps coming never
+ * touches the timer heap. */
+static void conn_idle_restart(struct echo_conn *c)
+{
+	poll_future_drop(&c->idle.base);
+	poll_sleep_init(&c->idle, c->srv->loop, c->srv->opts->idle_timeout_ns);
+}
+
+/* The connection ends by itself: drop the I/O in flight, record why.  The
+ * rest (stream, timer, buffer) goes in conn_close, when the task drops us. */
+static enum poll_status conn_end(struct echo_conn *c, enum conn_end why)
+{
+	if (c->state == CONN_READ)
+		poll_future_drop(&c->io.read.base);
+	else if (c->state == CONN_WRITE)
+		poll_future_drop(&c->io.write.base);
+	c->end = why;
+	c->state = CONN_DONE;
+	c->base.out = 0;
+	return POLL_READY;
+}
+
+/* The I/O is pending: is the connection idle for too long? */
+static enum poll_status conn_idle_poll(struct echo_conn *c,
+				       struct poll_cx *cx)
+{
+	if (c->srv->opts->idle_timeout_ns == 0 ||
+	    poll_future_poll(&c->idle.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	return conn_end(c, CONN_END_IDLE);
+}
+/* doc:end echo-steps */
+
+/* doc:begin echo-poll */
+/* The connection's poll: each case resumes at one await point. */
+static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct echo_conn *c = (struct echo_conn *)f;
+	ssize_t n;
+
+	for (;;) {
+		switch (c->state) {
+		case CONN_START:
+			/* First poll: pinned now, so the stream may be
+			 * registered (rule 1 of poll.h). */
+			n = poll_stream_open(cx->loop, &c->stream, c->handle);
+			c->handle = -1;
+			if (n < 0)
+				return conn_end(c, CONN_END_ERROR);
+			conn_idle_restart(c);
+			conn_read(c);
+			continue;
+
+		case CONN_READ:
+			if (poll_future_poll(&c->io.read.base, cx) == POLL_PENDING)
+				return conn_idle_poll(c, cx);
+			n = c->io.read.base.out;
+			if (n == 0)
+				return conn_end(c, CONN_END_EOF);
+			if (n < 0)
+				return conn_end(c, CONN_END_ERROR);
+			conn_idle_restart(c);
+			poll_write_init(&c->io.write, &c->stream, c->buf,
+					(size_t)n);
+			c->state = CONN_WRITE;
+			continue;
+
+		case CONN_WRITE:
+			if (poll_future_poll(&c->io.write.base, cx) == POLL_PENDING)
+				return conn_idle_poll(c, cx);
+			n = c->io.write.base.out;
+			if (n < 0)
+				return conn_end(c, CONN_END_ERROR);
+			c->srv->stats->bytes += (uint64_t)n;
+			conn_read(c);
+			continue;
+
+		case CONN_DONE:
+		case CONN_DROPPED:
+			return POLL_READY;
+		}
+	}
+}
+/* doc:end echo-poll */
+
+/* ---- close ------------------------------------------------------------------- */
+
+/* doc:begin echo-close */
+/* The connection's drop: when its task completes, or when the shutdown
+ * aborts it.  Counts how it ended and releases everything it holds. */
+static void conn_close(struct poll_future *f)
+{
+	struct echo_conn *c = (struct echo_conn *)f;
+	struct echo_server *srv = c->srv;
+	struct echo_stats *st = srv->stats;
+
+	switch (c->state) {
+	case CONN_DROPPED:
+		return;
+	case CONN_READ:
+	case CONN_WRITE:
+		conn_end(c, CONN_END_NONE);      /* drops the I/O in flight */
+		break;
+	default:
+		break;
+	}
+	switch (c->end) {
+	case CONN_END_NONE:
+		st->cancelled++;
+		break;
+	case CONN_END_EOF:
+		st->closed++;
+		break;
+	case CONN_END_IDLE:
+		st->timed_out++;
+		break;
+	case CONN_END_ERROR:
+		st->failed++;
+		break;
+	}
+	poll_future_drop(&c->idle.base);
+	if (c->handle >= 0)
+		reactor_close(srv->loop->r, c->handle);  /* never polled */
+	poll_stream_close(&c->stream);
+	if (c->own_buf)
+		mem_free(c->buf);
+	conn_unlink(srv, c);
+	c->state = CONN_DROPPED;
+}
+
+static const struct poll_future_vt conn_vt = {
+	.name = "echo_conn",
+	.poll = conn_poll,
+	.drop = conn_close,
+};
+/* doc:end echo-close */
+
+/* ---- accept ------------------------------------------------------------------ */
+
+/* Errors after which accepting again cannot succeed. */
+static bool accept_error_is_fatal(ssize_t err)
+{
+	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
+	       err == -EOPNOTSUPP;
+}
+
+/* A connection was accepted (h >= 0) or accepting failed. */
+static void server_on_accept(struct echo_server *srv, ssize_t h)
+{
+	struct echo_stats *st = srv->stats;
+	unsigned max = srv->opts->max_conns;
+
+	if (h >= 0) {
+		if ((max > 0 && srv->nconns >= max) ||
+		    (srv->slots != NULL && srv->free_slots == NULL)) {
+			st->refused++;
+			reactor_close(srv->loop->r, (int)h);
+		} else {
+			conn_start(srv, (int)h);
+		}
+		return;
+	}
+	/* -EMFILE, -ENFILE: the reactor shed one pending connection, so
+	 * accepting again makes progress and never spins. */
+	st->accept_errors++;
+	if (accept_error_is_fatal(h))
+		srv->state = SERVER_CLOSED;
+}
+
+/* The server's poll: accept until the listener has nothing pending (the
+ * budget makes it yield after POLL_BUDGET_DEFAULT accepts in a row). */
+static enum poll_status server_poll(struct poll_future *f,
+				    struct poll_cx *cx)
+{
+	struct echo_server *srv = (struct echo_server *)f;
+
+	while (srv->state == SERVER_ACCEPT) {
+		if (poll_future_poll(&srv->accept.base, cx) == POLL_PENDING)
+			return POLL_PENDING;
+		poll_future_drop(&srv->accept.base);
+		server_on_accept(srv, srv->accept.base.out);
+		poll_accept_init(&srv->accept, srv->listener);
+	}
+	/* SERVER_CLOSED: pending for ever, like Rust's future::pending(). */
+	return POLL_PENDING;
+}
+
+/* ---- shutdown ------------------------------------------------------------------ */
+
+/* doc:begin echo-shutdown */
+/* The server's drop: poll_block_on() drops it when a stop is requested or
+ * (sim) the world is quiescent.  Stop accepting, then abort every
+ * connection; none is running (the executor is not polling anything now),
+ * so each is dropped inside poll_task_abort() and unlinks itself. */
+static void server_shutdown(struct poll_future *f)
+{
+	struct echo_server *srv = (struct echo_server *)f;
+
+	poll_future_drop(&srv->accept.base);
+	while (srv->conns != NULL)
+		poll_task_abort(srv->conns->task);
+}
+/* doc:end echo-shutdown */
+
+static const struct poll_future_vt server_vt = {
+	.name = "echo_server",
+	.poll = server_poll,
+	.drop = server_shutdown,
+};
+
+/* workload_cancel_part(): cancel connection i of the list alone, which in
+ * this model is aborting its task: the future is dropped at once (no task
+ * is running when this is called) and counts itself cancelled.  O(i). */
+static int server_cancel_conn(void *arg, unsigned i)
+{
+	struct echo_server *srv = arg;
+	struct echo_conn *c = srv->conns;
+
+	while (c != NULL && i-- > 0)
+		c = c->next;
+	if (c == NULL)
+		return -ENOENT;
+	poll_task_abort(c->task);
+	return 0;
+}
+
+/* ---- the entry point ----------------------------------------------------------- */
+
+/* The static task slots and their buffers: two allocations, at start-up. */
+static int server_slots_alloc(struct echo_server *srv, unsigned n)
+{
+	srv->slots = mem_calloc(n, sizeof(*srv->slots));
+	if (srv->slots == NULL)
+		return -ENOMEM;
+	srv->slot_bufs = mem_alloc((size_t)n * srv->opts->bufsize);
+	if (srv->slot_bufs == NULL) {
+		mem_free(srv->slots);
+		srv->slots = NULL;
+		return -ENOMEM;
+	}
+	srv->nslots = n;
+	for (unsigned i = n; i-- > 0;)
+		slot_release(&srv->slots[i].task, srv);
+	return 0;
+}
+
+static void server_slots_free(struct echo_server *srv)
+{
+	mem_free(srv->slot_bufs);
+	mem_free(srv->slots);
+}
+
+int poll_echo_serve(struct reactor *r, struct offload *o,
+		    const struct echo_opts *opts, struct echo_stats *stats)
+{
+	struct poll_config cfg = poll_config_get();
+	struct echo_server srv = {
+		.base = { .vt = &server_vt },
+		.state = SERVER_ACCEPT,
+		.opts = opts,
+		.stats = stats,
+	};
+	struct poll_loop loop;
+	struct poll_stream listener;
+	int lh, port, rc;
+
+	memset(stats, 0, sizeof(*stats));
+	if (opts->bufsize == 0)
+		return -EINVAL;
+	lh = reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	if (lh < 0)
+		return lh;
+	port = reactor_local_port(r, lh);
+	if (port < 0) {
+		reactor_close(r, lh);
+		return port;
+	}
+	poll_loop_init(&loop, r, o);
+	rc = poll_stream_open(&loop, &listener, lh);
+	if (rc < 0)
+		return rc;                       /* lh was closed */
+	srv.loop = &loop;
+	srv.listener = &listener;
+	poll_accept_init(&srv.accept, &listener);
+	if (cfg.static_tasks > 0) {
+		rc = server_slots_alloc(&srv, cfg.static_tasks);
+		if (rc < 0)
+			goto out_close_listener;
+	}
+	if (opts->on_listening != NULL)
+		opts->on_listening(opts->arg, (uint16_t)port);
+
+	/* Runs until a stop (-ECANCELED) or quiescence (-EDEADLK): the server
+	 * never completes by itself.  Either way it has been dropped. */
+	workload_probe_publish(server_cancel_conn, &srv);
+	rc = poll_block_on(&loop, &srv.base);
+	workload_probe_clear(&srv);
+	if (rc == -ECANCELED || rc == -EDEADLK)
+		rc = 0;
+	poll_loop_fini(&loop);                   /* every slot comes back */
+	if (srv.slots != NULL)
+		server_slots_free(&srv);
+out_close_listener:
+	poll_stream_close(&listener);
+	return rc;
+}
+
+/* ---- for docs/poll.md: the layout of a connection task ------------------------ */
+
+void echo__print_layout(FILE *f)
+{
+	fprintf(f, "echo connection task: %zu bytes in one block "
+		"(POLL_TASK_SIZE(sizeof(struct echo_conn))), "
+		"plus its buffer (opts.bufsize)\n",
+		POLL_TASK_SIZE(sizeof(struct echo_conn)));
+	fprintf(f, "  %4zu  struct poll_task        task header\n",
+		sizeof(struct poll_task));
+	fprintf(f, "  %4zu  struct echo_conn        the future, by value:\n",
+		sizeof(struct echo_conn));
+#define FIELD(name, what) \
+	fprintf(f, "  %4zu    @%-4zu %-22s %s\n", \
+		sizeof(((struct echo_conn *)0)->name), \
+		offsetof(struct echo_conn, name), #name, what)
+	FIELD(base, "struct poll_future: vtable, output");
+	FIELD(state, "enum conn_state");
+	FIELD(end, "enum conn_end");
+	FIELD(srv, "the server");
+	FIELD(task, "its own task (not counted)");
+	FIELD(prev, "server's list");
+	FIELD(next, "server's list");
+	FIELD(handle, "raw handle before the first poll");
+	FIELD(own_buf, "buffer from mem_alloc?");
+	FIELD(buf, "the read buffer (separate block)");
+	FIELD(stream, "struct poll_stream: registration, 2 waker slots");
+	FIELD(io, "union { poll_read; poll_write }");
+	FIELD(io.read, "  struct poll_read");
+	FIELD(io.write, "  struct poll_write");
+	FIELD(idle, "struct poll_sleep: embedded timer, waker slot");
+#undef FIELD
+}

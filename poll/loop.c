@@ -1,0 +1,265 @@
+/* loop.c: the executor.  Single-threaded, one FIFO run queue, no allocation.
+ *
+ * One iteration of poll_loop_run() / poll_block_on(), one helper per step:
+ *
+ *   1. poll_loop_run_ready  pop tasks from the head of the run queue and
+ *                           poll each once, at most POLL_RUN_BATCH of them,
+ *                           never a task that yielded in this same step
+ *   2. loop_done            stop if what we run for is done: the future of
+ *                           poll_block_on, or (poll_loop_run) every task
+ *   3. loop_stop_requested  stop if reactor_request_stop() was called
+ *   4. loop_wait            reactor_poll(): wait for edges, timers and
+ *                           offload completions, which fire wakers, which
+ *                           queue tasks; do not wait if tasks are queued
+ *
+ * Step 1 is bounded so that a set of tasks that keep waking one another
+ * cannot keep the loop from looking at I/O (tokio checks I/O every 61 polls
+ * for the same reason).  Inside one task, the cooperative budget plays the
+ * same role: it bounds the work of one poll.
+ *
+ * What a production executor would do differently: a LIFO slot for the task
+ * just woken (better cache locality for request/response), work stealing
+ * across threads with atomic task states (see claim C9), and timers kept
+ * by the executor rather than by the reactor.
+ */
+#include "poll_impl.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+/* Tasks polled by step 1 before the loop looks at I/O again. */
+#define POLL_RUN_BATCH 64
+
+/* ---- engine-wide settings -------------------------------------------------- */
+
+static struct poll_config config = {
+	.budget = POLL_BUDGET_DEFAULT,
+	.static_tasks = 0,
+};
+
+void poll_config_set(const struct poll_config *c)
+{
+	config = *c;
+}
+
+struct poll_config poll_config_get(void)
+{
+	return config;
+}
+
+/* ---- the run queue and the live list ------------------------------------ */
+
+void loop__enqueue(struct poll_loop *l, struct poll_task *t)
+{
+	t->refs++;
+	t->next_ready = NULL;
+	if (l->ready_tail != NULL)
+		l->ready_tail->next_ready = t;
+	else
+		l->ready_head = t;
+	l->ready_tail = t;
+}
+
+static struct poll_task *loop_dequeue(struct poll_loop *l)
+{
+	struct poll_task *t = l->ready_head;
+
+	if (t == NULL)
+		return NULL;
+	l->ready_head = t->next_ready;
+	if (l->ready_head == NULL)
+		l->ready_tail = NULL;
+	t->next_ready = NULL;
+	return t;   /* the queue's reference goes to the caller */
+}
+
+void loop__unqueue(struct poll_loop *l, struct poll_task *t)
+{
+	struct poll_task *prev = NULL;
+
+	if (!(t->state & POLL_TASK_SCHEDULED))
+		return;
+	for (struct poll_task *q = l->ready_head; q != NULL;
+	     prev = q, q = q->next_ready) {
+		if (q != t)
+			continue;
+		if (l->yield_fence == t)
+			l->yield_fence = t->next_ready;
+		if (prev != NULL)
+			prev->next_ready = t->next_ready;
+		else
+			l->ready_head = t->next_ready;
+		if (l->ready_tail == t)
+			l->ready_tail = prev;
+		t->next_ready = NULL;
+		t->state &= ~POLL_TASK_SCHEDULED;
+		task__unref(t);
+		return;
+	}
+}
+
+void loop__live_add(struct poll_loop *l, struct poll_task *t)
+{
+	t->prev_live = NULL;
+	t->next_live = l->live;
+	if (l->live != NULL)
+		l->live->prev_live = t;
+	l->live = t;
+	l->nlive++;
+}
+
+void loop__live_remove(struct poll_loop *l, struct poll_task *t)
+{
+	if (t->prev_live != NULL)
+		t->prev_live->next_live = t->next_live;
+	else
+		l->live = t->next_live;
+	if (t->next_live != NULL)
+		t->next_live->prev_live = t->prev_live;
+	t->prev_live = t->next_live = NULL;
+	l->nlive--;
+}
+
+/* ---- the cooperative budget ------------------------------------------------ */
+
+bool poll_budget_exhausted(const struct poll_cx *cx)
+{
+	struct poll_loop *l = cx->loop;
+
+	if (l->budget == 0 || l->budget_left > 0)
+		return false;
+	l->stats.yields++;
+	poll_cx_wake(cx);
+	return true;
+}
+
+void poll_budget_charge(const struct poll_cx *cx)
+{
+	struct poll_loop *l = cx->loop;
+
+	if (l->budget_left > 0)
+		l->budget_left--;
+}
+
+/* ---- life ---------------------------------------------------------------------- */
+
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o)
+{
+	memset(l, 0, sizeof(*l));
+	l->r = r;
+	l->o = o;
+	l->budget = config.budget;
+	return 0;
+}
+
+void poll_loop_fini(struct poll_loop *l)
+{
+	struct poll_task *t;
+
+	assert(l->current == NULL && "poll_loop_fini inside a task");
+	/* Abort every live task (a drop may abort or even spawn others:
+	 * loop until the list stays empty), then empty the queue of the
+	 * DONE tasks still in it, which gives their references back. */
+	while (l->live != NULL)
+		poll_task_abort(l->live);
+	while ((t = loop_dequeue(l)) != NULL)
+		task__run(t);
+}
+
+/* ---- the iteration, one helper per step ------------------------------------ */
+
+/* Step 1.  A task woken by another task during this step is polled in this
+ * same step if the batch is not used up, after those queued before it
+ * (FIFO).  A task that woke itself (it yielded, or its budget was spent)
+ * sets the yield fence: the step ends when the fence reaches the head of the
+ * queue, so the reactor is polled before the yielding task runs again, as
+ * tokio defers yield_now().  Without the fence a task that yields would be
+ * polled again at once, up to the whole batch, and yielding would not let
+ * the connections waiting for I/O run (claim C5). */
+unsigned poll_loop_run_ready(struct poll_loop *l)
+{
+	struct poll_task *t;
+	unsigned i;
+
+	assert(l->current == NULL && "poll_loop_run_ready inside a task");
+	l->yield_fence = NULL;
+	for (i = 0; i < POLL_RUN_BATCH; i++) {
+		if (l->ready_head == NULL || l->ready_head == l->yield_fence)
+			break;
+		t = loop_dequeue(l);
+		task__run(t);
+	}
+	l->yield_fence = NULL;
+	return i;
+}
+
+/* Step 2.  until: the task of poll_block_on, or NULL for "every task". */
+static bool loop_done(const struct poll_loop *l, const struct poll_task *until)
+{
+	if (until != NULL)
+		return until->state & POLL_TASK_CLOSED;
+	return l->nlive == 0;
+}
+
+/* Step 3. */
+static bool loop_stop_requested(const struct poll_loop *l)
+{
+	return reactor_stop_requested(l->r);
+}
+
+/* Step 4.  Block only when no task is queued.  Returns 0, or -EDEADLK when
+ * the reactor says nothing can ever happen again (sim) and no task is
+ * queued: no task can ever be woken. */
+static int loop_wait(struct poll_loop *l)
+{
+	int64_t timeout = l->ready_head != NULL ? 0 : -1;
+	int n = reactor_poll(l->r, timeout);
+
+	if (n == -EDEADLK && l->ready_head == NULL)
+		return -EDEADLK;
+	return 0;
+}
+
+/* doc:begin loop-run */
+static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
+{
+	for (;;) {
+		poll_loop_run_ready(l);                 /* 1 */
+		if (loop_done(l, until))                /* 2 */
+			return 0;
+		if (loop_stop_requested(l))             /* 3 */
+			return -ECANCELED;
+		if (loop_wait(l) == -EDEADLK)           /* 4 */
+			return -EDEADLK;
+	}
+}
+/* doc:end loop-run */
+
+int poll_loop_run(struct poll_loop *l)
+{
+	assert(l->current == NULL && "poll_loop_run inside a task");
+	return loop_run_until(l, NULL);
+}
+
+/* The task header lives in this frame, and the future stays where the
+ * caller put it: block_on allocates nothing.  The header must be gone from
+ * every list and slot before the frame is: the future is READY or dropped
+ * (rule 2: it holds no waker then), and the header is taken out of the run
+ * queue if it was still in it. */
+int poll_block_on(struct poll_loop *l, struct poll_future *f)
+{
+	struct poll_task t;
+	int err;
+
+	assert(l->current == NULL && "poll_block_on inside a task");
+	task__start(l, &t, f, NULL, NULL);
+	t.refs++;                               /* block_on's own */
+	err = loop_run_until(l, &t);
+	if (err != 0) {
+		poll_task_abort(&t);            /* not running: drops f now */
+		loop__unqueue(l, &t);
+	}
+	assert(t.refs == 1 && "a waker outlived its future");
+	return err;
+}

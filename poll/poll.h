@@ -1,0 +1,625 @@
+/* poll.h: the poll engine, Rust-style futures in C.
+ *
+ * The model in five sentences.  An asynchronous function is a state machine:
+ * a struct whose poll function advances it as far as it can and returns
+ * READY (with its output) or PENDING.  An outer future holds the futures it
+ * awaits *by value*, so a whole chain of awaits is one object.  A task is one
+ * allocation holding one such tree; the executor polls a task when its waker
+ * fires.  A leaf future that returns PENDING has first handed the task's
+ * waker to whatever will make progress (a stream's registration, a timer, an
+ * offload job).  Cancelling is dropping: a future's drop function releases
+ * everything it holds, its children included.
+ *
+ * The rules every future here keeps, and every future you write must keep:
+ *
+ *   1. Movable until polled.  Initialising a future only stores its
+ *      arguments.  Anything that hands out a pointer to the future (a
+ *      reactor registration, a timer, a waker slot, a list link) happens at
+ *      its first poll.  Until then the future may be copied byte for byte
+ *      (poll_spawn() does exactly that); from its first poll it is pinned.
+ *      (Rust's Pin, with the compiler's help removed.)
+ *   2. PENDING means "someone holds my waker".  A leaf stores a waker before
+ *      it returns PENDING; a parent returns PENDING only when a child did.
+ *      A leaf gives its waker back when it completes or is dropped.
+ *   3. Drop is total.  A drop function may be called in every state: never
+ *      polled, pending, ready, or already dropped (then it does nothing).
+ *      It releases every registration, timer, job, buffer and child the
+ *      future holds.  Nothing the future did survives it except what it
+ *      handed to its caller as output, and drop leaves `out` as it is.
+ *   4. Never poll a future again after it returned READY.
+ *   5. One thread.  Tasks, wakers and futures belong to the thread that runs
+ *      the loop.  Nothing here is atomic, and nothing needs to be: completions
+ *      from other threads (offload) arrive on the loop thread first.
+ *
+ * Errors are negative errno values, as everywhere in pushpoll.  Every
+ * allocation goes through mem_alloc(); which calls allocate is said beside
+ * each of them.
+ *
+ * Fields marked private are here only so that futures can be held by value;
+ * read-only fields may be read.
+ */
+#ifndef PUSHPOLL_POLL_H
+#define PUSHPOLL_POLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "offload.h"
+#include "reactor.h"
+#include "workload.h"
+
+struct poll_loop;
+struct poll_task;
+
+/* ---- engine-wide settings -------------------------------------------------- */
+
+#define POLL_BUDGET_DEFAULT 128
+
+struct poll_config {
+	/* Leaf completions a task may make in one poll before it is made to
+	 * yield (see the budget, below).  0: off, a task runs until it waits. */
+	unsigned budget;
+	/* > 0: the echo server preallocates that many connection task slots,
+	 * with their buffers, at start-up, and allocates nothing per
+	 * connection; past them, connections are refused.  0: one allocation
+	 * per connection task plus one for its buffer. */
+	unsigned static_tasks;
+};
+
+/* The process-wide settings the workload entry points use.  The default is
+ * { POLL_BUDGET_DEFAULT, 0 }.  poll_loop_init() copies the budget, so a
+ * change applies to loops initialised afterwards.  Not thread-safe: set them
+ * before starting loops. */
+void poll_config_set(const struct poll_config *c);
+struct poll_config poll_config_get(void);
+
+/* ---- futures ----------------------------------------------------------------- */
+
+enum poll_status {
+	POLL_PENDING = 0,   /* not done; the task's waker has been handed on */
+	POLL_READY = 1,     /* done; the output is in future->out */
+};
+
+struct poll_future;
+
+/* What the executor passes down a poll: the loop and the task being polled.
+ * cx->task is the current task's waker, borrowed for the duration of the
+ * poll: to keep it, store it with poll_waker_set(). */
+struct poll_cx {
+	struct poll_loop *loop;
+	struct poll_task *task;
+};
+
+/* The table of a kind of future: Rust's Future::poll and Drop::drop.  A
+ * future that is awaited only by its own parent is called directly (static
+ * dispatch, as rustc generates); the table is what lets a task or a
+ * combinator hold a future of any kind. */
+struct poll_future_vt {
+	const char *name;
+	enum poll_status (*poll)(struct poll_future *f, struct poll_cx *cx);
+	void (*drop)(struct poll_future *f);
+};
+
+/* The first member of every future. */
+struct poll_future {
+	const struct poll_future_vt *vt;
+	/* read-only: the output, valid once poll returned POLL_READY:
+	 * a byte count, a handle, an index, 0, or -errno. */
+	ssize_t out;
+};
+
+static inline enum poll_status poll_future_poll(struct poll_future *f,
+						struct poll_cx *cx)
+{
+	return f->vt->poll(f, cx);
+}
+
+static inline void poll_future_drop(struct poll_future *f)
+{
+	f->vt->drop(f);
+}
+
+/* ---- wakers ------------------------------------------------------------------- */
+
+/* A slot that may hold one waker: a counted reference to a task.  Empty when
+ * task is NULL.  Zero-initialise before first use.  Slots live in what makes
+ * progress (a stream, a timer future, an offload job, a task awaited by
+ * another), never in the executor. */
+struct poll_waker {
+	struct poll_task *task;   /* private */
+};
+
+/* Store the current task's waker in slot (one reference).  If the slot
+ * already holds this task it does nothing (Rust's will_wake); if it holds
+ * another, that one is dropped first.  Never allocates. */
+void poll_waker_set(struct poll_waker *slot, const struct poll_cx *cx);
+
+/* Wake the task in slot and empty the slot (the reference goes with it).
+ * Waking a task that is queued, or running and already woken, does nothing
+ * more; waking a finished or aborted task does nothing at all and is safe,
+ * because the reference kept its header alive.  An empty slot: nothing.
+ * O(1), never allocates, never polls inside the call: the task runs later,
+ * from the loop. */
+void poll_waker_wake(struct poll_waker *slot);
+
+/* Empty slot without waking (a leaf that completed or was dropped). */
+void poll_waker_drop(struct poll_waker *slot);
+
+static inline bool poll_waker_is_set(const struct poll_waker *slot)
+{
+	return slot->task != NULL;
+}
+
+/* Wake the current task without storing anything: it will be polled again
+ * after it returns PENDING (a yield). */
+void poll_cx_wake(const struct poll_cx *cx);
+
+/* ---- the cooperative budget -------------------------------------------------- */
+/* A task that never has to wait (its socket always has data) would never
+ * return to the executor and would starve every other task.  As in tokio,
+ * each poll of a task starts with loop->budget units; every leaf charges one
+ * unit when it completes, and a leaf that finds the budget spent re-wakes
+ * its task and returns PENDING before doing anything.  The task thus yields
+ * after at most `budget` completions per poll and goes to the back of the
+ * run queue.  With budget 0 the check always passes. */
+
+/* Call first in a leaf's poll.  true: the budget is spent, the task has been
+ * re-woken; return POLL_PENDING at once (holding no waker). */
+bool poll_budget_exhausted(const struct poll_cx *cx);
+/* Call when the leaf returns POLL_READY. */
+void poll_budget_charge(const struct poll_cx *cx);
+
+/* ---- tasks ------------------------------------------------------------------------ */
+/*
+ * A task is a header followed by the future it runs, in one block: either
+ * one mem_alloc() (poll_spawn) or storage the caller provides
+ * (poll_spawn_into, for a task that allocates nothing).
+ *
+ * The states, as flags in task->state, and where the task is in each:
+ *
+ *   (no flag)          WAITING.  On no list of the executor.  Reachable only
+ *                      through the wakers its leaves handed out and through
+ *                      handles.  Invariant: some waker holds it, or nothing
+ *                      can ever wake it (a bug, or a task meant to be
+ *                      aborted).
+ *   SCHEDULED          QUEUED.  In the run queue, exactly once; the queue
+ *                      holds a reference.  A wake does nothing.
+ *   RUNNING            RUNNING.  Popped from the queue; its future is being
+ *                      polled now (loop->current == task).  On no list.
+ *   RUNNING|SCHEDULED  Woken during its own poll (a yield, or a leaf whose
+ *                      event already happened).  Invariant: not yet in the
+ *                      queue; it is queued when the poll returns PENDING.
+ *   RUNNING|ABORT      poll_task_abort() was called during the poll (by the
+ *                      task itself or by code it called).  The future is
+ *                      dropped as soon as the poll returns, and never
+ *                      polled again.  If that poll returned READY, the task
+ *                      completed after all (its output may own something,
+ *                      a handle, only its receiver can release).
+ *   CLOSED             DONE.  The future has been dropped (it returned READY,
+ *                      or it was aborted); it is never polled again and
+ *                      result is final.  Off the loop's list of live tasks.
+ *                      It may still sit in the run queue (aborted while
+ *                      queued, with SCHEDULED still set): the run step then
+ *                      takes it out without polling it.  The header stays
+ *                      until the last reference is gone.
+ *
+ * The transitions (the function that makes each):
+ *
+ *   spawn ----------------------------------> QUEUED       poll_spawn[_into]
+ *   QUEUED  -- popped by the run step ------> RUNNING      task__run
+ *   RUNNING -- PENDING, not woken ----------> WAITING      task__run
+ *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       task__run
+ *   RUNNING -- READY, or ABORT set ---------> DONE         task__run -> task_close
+ *   WAITING -- a waker fires ---------------> QUEUED       poll_waker_wake
+ *   RUNNING -- a waker fires ---------------> RUNNING|SCHEDULED  poll_waker_wake
+ *   RUNNING -- aborted ---------------------> RUNNING|ABORT      poll_task_abort
+ *   WAITING, QUEUED -- aborted -------------> DONE         poll_task_abort -> task_close
+ *   DONE    -- last reference dropped ------> freed        task__unref
+ *
+ * References (task->refs), one for each of these handles and no other:
+ *   - the loop's list of live tasks, from spawn until DONE;
+ *   - the run queue, while the task is in it;
+ *   - each waker stored in a slot (poll_waker_set), until it is woken or
+ *     dropped;
+ *   - the handle poll_spawn gives back, until poll_task_detach();
+ *   - poll_block_on's own, for the task it builds on its stack.
+ * Not counted: cx->task during a poll (the live list's reference covers it)
+ * and pointers that are valid only while the task's future is alive.
+ * When the count reaches zero the block is given back: mem_free() for
+ * poll_spawn, the release callback for poll_spawn_into.
+ */
+
+enum {
+	POLL_TASK_SCHEDULED = 1u << 0,
+	POLL_TASK_RUNNING   = 1u << 1,
+	POLL_TASK_CLOSED    = 1u << 2,
+	POLL_TASK_ABORT     = 1u << 3,
+};
+
+typedef void (*poll_release_fn)(struct poll_task *t, void *arg);
+
+struct poll_task {
+	/* private; see above for every field's invariant */
+	_Alignas(16) unsigned state;
+	unsigned refs;
+	struct poll_loop *loop;
+	struct poll_task *next_ready;         /* run queue link */
+	struct poll_task *prev_live, *next_live; /* loop's live list */
+	struct poll_future *future;           /* just after the header, or
+					       * the caller's (block_on) */
+	ssize_t result;                       /* the future's output, or
+					       * -ECANCELED; valid when CLOSED */
+	struct poll_waker joiner;             /* a task awaiting this one */
+	poll_release_fn release;
+	void *release_arg;
+	uint64_t polls;                       /* times its future was polled */
+};
+
+/* Bytes a task needs for a future of future_size bytes: the header, then the
+ * future.  The sizeof of the header is a multiple of 16, so the future is as
+ * aligned as the block (mem_alloc gives 16). */
+#define POLL_TASK_SIZE(future_size) (sizeof(struct poll_task) + (future_size))
+
+/* Spawn a task running f: one mem_alloc() of POLL_TASK_SIZE(size), into which
+ * the never-polled future f (size bytes) is moved by copying, and the task is
+ * queued.  Returns 0, or -ENOMEM: then nothing was moved and the caller still
+ * owns f (and must drop it).  On success f's bytes must be forgotten: the
+ * task owns the future now.
+ * handle: NULL for a detached task; else *handle receives a counted
+ * reference that the caller gives back with poll_task_detach(). */
+int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
+	       struct poll_task **handle);
+
+/* The same in storage the caller provides: POLL_TASK_SIZE(size) bytes,
+ * 16-byte aligned.  Never fails and never allocates.  The storage belongs to
+ * the task until release(t, arg) is called, once, when the last reference is
+ * gone (on the loop thread, possibly inside a poll_waker_* or poll_task_*
+ * call); release may reuse the storage at once. */
+void poll_spawn_into(struct poll_loop *l, struct poll_task *storage,
+		     const struct poll_future *f, size_t size,
+		     poll_release_fn release, void *arg,
+		     struct poll_task **handle);
+
+/* The future a task runs, pinned in the task.  The spawner may use it to
+ * link the task into its own structures before the first poll.  The memory
+ * lasts as long as the task's header; once the task is DONE it holds a
+ * dropped future. */
+struct poll_future *poll_task_future(struct poll_task *t);
+
+/* Abort: if the task is not running, its future is dropped now, inside this
+ * call; if it is running (it aborts itself, or something it called does), it
+ * is dropped as soon as its current poll returns.  Either way no code of the
+ * task runs after that, its result is -ECANCELED (unless that last poll
+ * returned READY: then the output stands) and a task awaiting it is woken.
+ * Aborting a DONE task does nothing.  t must be a handle or a pointer known
+ * to be valid (the header is alive while the future is). */
+void poll_task_abort(struct poll_task *t);
+
+/* Give back the handle from poll_spawn.  A running task goes on, detached;
+ * a DONE task may be freed inside this call.  t is invalid afterwards. */
+void poll_task_detach(struct poll_task *t);
+
+/* 0 and *out = the result (the future's output, or -ECANCELED if aborted)
+ * when the task is DONE; -EAGAIN while it is not. */
+int poll_task_result(const struct poll_task *t, ssize_t *out);
+
+/* Read-only views, for tests and statistics. */
+unsigned poll_task_state(const struct poll_task *t);
+unsigned poll_task_refs(const struct poll_task *t);
+uint64_t poll_task_polls(const struct poll_task *t);
+
+/* A future that awaits a task (Rust's JoinHandle as a future).  Output: the
+ * task's result, or -ECANCELED if it was aborted.  It borrows the handle t,
+ * which must stay valid until the future is dropped.  One awaiter per task. */
+struct poll_task_join {
+	struct poll_future base;
+	struct poll_task *task;        /* private */
+};
+void poll_task_join_init(struct poll_task_join *j, struct poll_task *t);
+
+/* ---- the executor ---------------------------------------------------------------- */
+
+struct poll_loop_stats {
+	uint64_t polls;       /* task polls */
+	uint64_t wakes;       /* wakes that queued a task */
+	uint64_t yields;      /* leaves that found the budget spent */
+	uint64_t spawned;
+	uint64_t aborted;     /* tasks that ended by abort */
+};
+
+struct poll_loop {
+	/* read-only */
+	struct reactor *r;
+	struct offload *o;             /* may be NULL: no file futures */
+	unsigned budget;               /* from poll_config at init */
+	struct poll_loop_stats stats;
+	/* private */
+	struct poll_task *ready_head, *ready_tail;  /* the run queue, FIFO */
+	struct poll_task *live;        /* every task not yet DONE */
+	unsigned nlive;
+	struct poll_task *current;     /* the task being polled, or NULL */
+	struct poll_task *yield_fence; /* the first task that yielded during
+					* this step 1, or NULL: it and every
+					* task queued after it wait for step 4 */
+	unsigned budget_left;          /* of the current poll */
+};
+
+/* Initialise a loop over r (and o, for file futures) in caller storage.
+ * Allocates nothing.  Returns 0 (the signature leaves room for -errno). */
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o);
+
+/* Abort every task not yet DONE (dropping their futures) and empty the run
+ * queue.  Handles the caller still holds stay valid until detached. */
+void poll_loop_fini(struct poll_loop *l);
+
+/* Run until no task is left: 0.  Or until a stop is requested
+ * (reactor_stop_requested, checked once per iteration): -ECANCELED.  Or,
+ * under sim, until nothing can ever happen again while tasks remain
+ * (reactor_poll said -EDEADLK): -EDEADLK.  Tasks are left as they are. */
+int poll_loop_run(struct poll_loop *l);
+
+/* Step 1 of the loop alone: poll the tasks queued now, in order (and those
+ * they wake, up to a batch of 64 polls), without looking at the reactor.
+ * A task that wakes itself (a yield, or a spent budget) is not polled again
+ * in the same step: the reactor is polled first, so that the tasks waiting
+ * for I/O get their turn.
+ * Returns how many polls it made.  For callers that drive the reactor
+ * themselves, and for tests that need a task polled exactly once. */
+unsigned poll_loop_run_ready(struct poll_loop *l);
+
+/* Run the loop until f is READY: 0, and f->out holds its output.  f is
+ * polled in place, from a task header on this function's stack (no
+ * allocation), so f may live on the caller's stack.  Other tasks run too.
+ * If a stop is requested first: f is dropped, -ECANCELED.  Under sim, if
+ * nothing can happen any more before f is done: f is dropped, -EDEADLK.
+ * f must be a never-polled future; on return it has been polled to READY or
+ * dropped, and (rule 2) holds no waker. */
+int poll_block_on(struct poll_loop *l, struct poll_future *f);
+
+/* ---- streams: a handle registered with the reactor --------------------------------- */
+
+/* One handle, registered once for edges in both directions; a leaf waiting
+ * to read parks its waker in `reader`, one waiting to write in `writer`.  At
+ * most one reading and one writing future use a stream at a time.  Leaves
+ * borrow the stream: it must outlive them (close it after dropping them). */
+struct poll_stream {
+	/* read-only */
+	int handle;                 /* -1 when closed */
+	unsigned ready;             /* REACTOR_* edges seen since opened */
+	/* private */
+	struct poll_loop *loop;
+	struct reactor_io io;
+	struct poll_waker reader, writer;
+};
+
+/* Take ownership of handle and register it (s need not be initialised).
+ * On failure the handle is closed too.  s is pinned from here on.  Returns 0
+ * or -errno. */
+int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle);
+/* Deregister, drop any parked waker and close the handle.  Closing a closed
+ * (or zeroed, never opened) stream does nothing. */
+void poll_stream_close(struct poll_stream *s);
+static inline bool poll_stream_is_open(const struct poll_stream *s)
+{
+	return s->loop != NULL;
+}
+
+/* ---- leaf futures (io.c) ------------------------------------------------------------ */
+/* Each leaf: tries its operation first and waits for an edge only after
+ * -EAGAIN (the edge-triggered rule); checks the budget first and charges it
+ * on READY; holds a waker only while PENDING. */
+
+/* Accept one connection on a listening stream.  Output: the new handle,
+ * owned by the caller; or -EMFILE/-ENFILE (the reactor dropped the pending
+ * connection: not fatal), or another -errno.  Never -EAGAIN. */
+struct poll_accept {
+	struct poll_future base;
+	struct poll_stream *listener;  /* private: borrowed */
+};
+void poll_accept_init(struct poll_accept *f, struct poll_stream *listener);
+
+/* Read up to n bytes.  Output: > 0 bytes read, 0 at end of stream, -errno. */
+struct poll_read {
+	struct poll_future base;
+	/* private */
+	struct poll_stream *s;
+	void *buf;
+	size_t n;
+};
+void poll_read_init(struct poll_read *f, struct poll_stream *s, void *buf,
+		    size_t n);
+
+/* Write all n bytes, in as many writes as it takes.  Output: n, or -errno
+ * (done then says how many bytes went out before the error). */
+struct poll_write {
+	struct poll_future base;
+	size_t done;                   /* read-only: bytes written so far */
+	/* private */
+	struct poll_stream *s;
+	const void *buf;
+	size_t n;
+};
+void poll_write_init(struct poll_write *f, struct poll_stream *s,
+		     const void *buf, size_t n);
+
+/* Connect to host:port and open s on the new handle.  Output: 0 (s open and
+ * connected, the caller closes it), or -errno (s closed).  Dropped while
+ * connecting: s is closed.  host is borrowed until READY or drop. */
+struct poll_connect {
+	struct poll_future base;
+	/* private */
+	struct poll_loop *loop;
+	struct poll_stream *s;
+	const char *host;
+	uint16_t port;
+	bool started;
+};
+void poll_connect_init(struct poll_connect *f, struct poll_loop *l,
+		       struct poll_stream *s, const char *host, uint16_t port);
+
+/* Sleep for delay_ns, counted from the first poll.  Output: 0.  The timer is
+ * embedded: starting, firing and dropping it never allocate. */
+struct poll_sleep {
+	struct poll_future base;
+	/* private */
+	struct poll_loop *loop;
+	uint64_t delay_ns;
+	bool started, fired;
+	struct reactor_timer timer;
+	struct poll_waker waker;
+};
+void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
+		     uint64_t delay_ns);
+
+/* A reference-counted byte buffer: one mem_alloc() holding the header and
+ * cap bytes of data.  It is how data is shared (a fanout chunk, read once
+ * and written by every sink) and how an offload job owns the memory it works
+ * on: a job holds a reference, so a cancelled job that is still running
+ * writes into memory that is still alive. */
+struct poll_buf {
+	/* read-only */
+	size_t cap;
+	size_t len;                    /* bytes in use; the file read sets it */
+	/* private */
+	unsigned refs;
+	void (*on_free)(struct poll_buf *b, void *arg);
+	void *on_free_arg;
+	/* data: cap bytes, 16-byte aligned */
+	_Alignas(16) unsigned char data[];
+};
+/* A buffer with one reference, or NULL (out of memory).  on_free, if not
+ * NULL, is called just before the memory is freed (loop thread). */
+struct poll_buf *poll_buf_new(size_t cap,
+			      void (*on_free)(struct poll_buf *b, void *arg),
+			      void *arg);
+struct poll_buf *poll_buf_ref(struct poll_buf *b);
+/* Drop one reference; the last frees the buffer.  NULL: nothing. */
+void poll_buf_release(struct poll_buf *b);
+
+struct poll__file_job;
+
+/* Read up to buf->cap bytes of a regular file at offset, into buf, through
+ * the loop's offload pool.  Output: bytes read (buf->len is set; 0 at end of
+ * file), or -errno (-ENOMEM: no memory for the job; -ENOSYS: the loop has
+ * no offload pool).  The first poll makes
+ * one mem_alloc() for the job, which takes a reference to buf: dropped while
+ * the job runs, the future cancels the job and forgets it; the job keeps buf
+ * alive until it is discarded.  The future borrows the caller's reference. */
+struct poll_file_read {
+	struct poll_future base;
+	/* private */
+	struct poll_loop *loop;
+	int handle;
+	uint64_t offset;
+	struct poll_buf *buf;
+	struct poll__file_job *job;
+};
+void poll_file_read_init(struct poll_file_read *f, struct poll_loop *l,
+			 int handle, struct poll_buf *buf, uint64_t offset);
+
+/* Write all buf->len bytes of buf to a regular file at offset, through
+ * offload.  Output: buf->len, or -errno.  Allocation and ownership as for
+ * poll_file_read. */
+struct poll_file_write {
+	struct poll_future base;
+	/* private */
+	struct poll_loop *loop;
+	int handle;
+	uint64_t offset;
+	struct poll_buf *buf;
+	struct poll__file_job *job;
+};
+void poll_file_write_init(struct poll_file_write *f, struct poll_loop *l,
+			  int handle, struct poll_buf *buf, uint64_t offset);
+
+/* ---- combinators (compose.c): sequence, join of N, select of N, timeout ---------- */
+/* Rust's combinators are generic over their children's types and hold them
+ * by value.  C has no generics, so here the children live by value in the
+ * caller's own future, next to the combinator, and the combinator holds
+ * pointers to them: the memory is still one block, the task's.  From init
+ * on, the combinator owns the children: only it polls and drops them, and
+ * dropping it drops every child it has not dropped yet.  Children must not
+ * have been polled before, and the combinator is initialised inside the
+ * caller's poll (rule 1: it stores pointers to pinned memory). */
+
+/* Sequence of n steps, each awaited in turn (the counterpart of push_seq).
+ * step(arg, i, prev, slot) initialises step i's future in slot, given the
+ * previous step's output (0 for the first), and returns it.  slot is the
+ * caller's storage, by value next to the sequence and as large as the
+ * largest step's future: one slot serves every step, as rustc lays out the
+ * locals of an async fn, so a chain of any length allocates nothing.
+ * Stops at the first negative output.  Output: the last step's output, or
+ * that first error (0 when n == 0).  Dropping the sequence drops the step
+ * in flight. */
+typedef struct poll_future *(*poll_step_fn)(void *arg, unsigned i,
+					    ssize_t prev, void *slot);
+
+struct poll_seq {
+	struct poll_future base;
+	/* private */
+	poll_step_fn step;
+	void *arg;
+	void *slot;
+	struct poll_future *cur;       /* the step in flight, or NULL */
+	unsigned n, i;
+};
+void poll_seq_init(struct poll_seq *s, poll_step_fn step, unsigned n,
+		   void *arg, void *slot);
+
+/* Join of N: poll every unfinished child each time; READY when all are.
+ * Output: 0; each child's output stays in child[i]->out.  child[] is the
+ * caller's array of n pointers, which the join takes over: it sets child[i]
+ * to NULL when child i is done, so it never polls it twice.  A wake re-polls
+ * every unfinished child: O(n) per wake. */
+struct poll_join {
+	struct poll_future base;
+	/* private */
+	struct poll_future **child;
+	unsigned n, left;
+};
+void poll_join_init(struct poll_join *j, struct poll_future **child,
+		    unsigned n);
+
+/* Select of N: poll the children in order; the first READY one wins.
+ * Output: the winner's index (its output in child[index]->out).  Every other
+ * child is dropped at once, before the select returns READY: their drop
+ * functions have run and their registrations are gone.  child[] is taken
+ * over as for join: dropped children's entries are set to NULL. */
+struct poll_select {
+	struct poll_future base;
+	/* private */
+	struct poll_future **child;
+	unsigned n;
+};
+void poll_select_init(struct poll_select *s, struct poll_future **child,
+		      unsigned n);
+
+/* Timeout: inner, or -ETIMEDOUT if it is not READY within ns (counted from
+ * the first poll).  Output: inner's output, or -ETIMEDOUT, the inner future
+ * then dropped.  The timer is a poll_sleep held by value. */
+struct poll_timeout {
+	struct poll_future base;
+	/* private */
+	struct poll_future *inner;
+	struct poll_sleep sleep;
+	bool done;                     /* both children dropped */
+};
+void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
+		       struct poll_future *inner, uint64_t ns);
+
+/* ---- the workloads (echo.c, fanout.c): see shared/workload.h ------------------------ */
+
+/* The echo server.  One task per connection: an explicit state machine
+ * holding its read, write and idle timer futures by value, plus its buffer.
+ * With poll_config.static_tasks > 0 the tasks and buffers live in slots
+ * allocated at start-up and nothing is allocated per connection. */
+int poll_echo_serve(struct reactor *r, struct offload *o,
+		    const struct echo_opts *opts, struct echo_stats *stats);
+
+/* The fanout.  One task: a reader and the N sinks joined by value. */
+int poll_fanout_run(struct reactor *r, struct offload *o,
+		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+#endif

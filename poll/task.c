@@ -1,0 +1,305 @@
+/* task.c: tasks and wakers: the unit of pending work and the only thing an
+ * I/O source holds.
+ *
+ * A task is a header and a future in one block.  Its states, the
+ * transitions between them and the handles that hold a reference are drawn
+ * in poll.h; every transition is made by one function of this file, named
+ * there.  Cancellation lives here too: in this model it is not a separate
+ * mechanism (push has tokens, push/token.c), it is dropping the future.
+ *
+ * Costs: a wake is a few flag tests and, at most, a link at the tail of the
+ * run queue: O(1), no allocation.  A spawn is one mem_alloc() and a copy of
+ * the future.  Everything is single-threaded (rule 5 of poll.h): reference
+ * counts are plain integers, not atomics.
+ */
+#include "poll_impl.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "mem.h"
+
+/* ---- references ------------------------------------------------------------- */
+
+void task__unref(struct poll_task *t)
+{
+	assert(t->refs > 0);
+	if (--t->refs > 0)
+		return;
+	/* Only the live list holds a task before it is DONE, so the count
+	 * cannot reach zero earlier. */
+	assert(t->state & POLL_TASK_CLOSED);
+	if (t->release != NULL)
+		t->release(t, t->release_arg);
+}
+
+/* The release of a task from poll_spawn: its block came from mem_alloc. */
+static void task_free(struct poll_task *t, void *arg)
+{
+	(void)arg;
+	mem_free(t);
+}
+
+/* ---- wakers -------------------------------------------------------------------- */
+
+/* doc:begin task-wake */
+void task__wake(struct poll_task *t)
+{
+	/* Queued already, or woken during its poll, or DONE: nothing to do.
+	 * This test is why waking a finished task is safe and cheap. */
+	if (t->state & (POLL_TASK_SCHEDULED | POLL_TASK_CLOSED))
+		return;
+	t->state |= POLL_TASK_SCHEDULED;
+	t->loop->stats.wakes++;
+	/* A running task is not in the queue; task__run() queues it when
+	 * its poll returns PENDING. */
+	if (t->state & POLL_TASK_RUNNING)
+		return;
+	loop__enqueue(t->loop, t);
+}
+/* doc:end task-wake */
+
+void poll_waker_set(struct poll_waker *slot, const struct poll_cx *cx)
+{
+	struct poll_task *t = cx->task;
+
+	if (slot->task == t)
+		return;
+	poll_waker_drop(slot);
+	t->refs++;
+	slot->task = t;
+}
+
+void poll_waker_wake(struct poll_waker *slot)
+{
+	struct poll_task *t = slot->task;
+
+	if (t == NULL)
+		return;
+	slot->task = NULL;
+	task__wake(t);
+	task__unref(t);   /* the slot's reference; may free a DONE task */
+}
+
+void poll_waker_drop(struct poll_waker *slot)
+{
+	struct poll_task *t = slot->task;
+
+	if (t == NULL)
+		return;
+	slot->task = NULL;
+	task__unref(t);
+}
+
+void poll_cx_wake(const struct poll_cx *cx)
+{
+	task__wake(cx->task);
+}
+
+/* ---- spawning ----------------------------------------------------------------- */
+
+void task__start(struct poll_loop *l, struct poll_task *t,
+		 struct poll_future *fut, poll_release_fn release, void *arg)
+{
+	memset(t, 0, sizeof(*t));
+	t->loop = l;
+	t->future = fut;
+	t->release = release;
+	t->release_arg = arg;
+	t->refs = 1;                    /* the live list's */
+	loop__live_add(l, t);
+	l->stats.spawned++;
+	t->state = POLL_TASK_SCHEDULED;
+	loop__enqueue(l, t);            /* +1: the run queue's */
+}
+
+int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
+	       struct poll_task **handle)
+{
+	struct poll_task *t = mem_alloc(POLL_TASK_SIZE(size));
+
+	if (t == NULL)
+		return -ENOMEM;
+	/* The move: legal because f has never been polled (rule 1). */
+	memcpy(t + 1, f, size);
+	task__start(l, t, (struct poll_future *)(t + 1), task_free, NULL);
+	if (handle != NULL) {
+		t->refs++;
+		*handle = t;
+	}
+	return 0;
+}
+
+void poll_spawn_into(struct poll_loop *l, struct poll_task *storage,
+		     const struct poll_future *f, size_t size,
+		     poll_release_fn release, void *arg,
+		     struct poll_task **handle)
+{
+	memcpy(storage + 1, f, size);
+	task__start(l, storage, (struct poll_future *)(storage + 1), release,
+		    arg);
+	if (handle != NULL) {
+		storage->refs++;
+		*handle = storage;
+	}
+}
+
+struct poll_future *poll_task_future(struct poll_task *t)
+{
+	return t->future;
+}
+
+/* ---- running and finishing ------------------------------------------------------- */
+
+/* doc:begin task-close */
+/* Any state but DONE -> DONE: record the result, drop the future, wake the
+ * awaiter, leave the live list.  CLOSED is set before the drop, so wakes
+ * made by the drop itself (a leaf handing back its waker) do nothing.  A
+ * task aborted while queued keeps SCHEDULED: it is still in the queue. */
+static void task_close(struct poll_task *t, ssize_t result)
+{
+	t->state = (t->state & POLL_TASK_SCHEDULED) | POLL_TASK_CLOSED;
+	t->result = result;
+	poll_future_drop(t->future);
+	poll_waker_wake(&t->joiner);
+	loop__live_remove(t->loop, t);
+	task__unref(t);                 /* the live list's */
+}
+/* doc:end task-close */
+
+void task__run(struct poll_task *t)
+{
+	struct poll_loop *l = t->loop;
+	struct poll_cx cx = { .loop = l, .task = t };
+	enum poll_status status;
+	bool woken, aborted;
+
+	if (t->state & POLL_TASK_CLOSED) {
+		/* Aborted while it waited in the queue: never polled again. */
+		t->state &= ~POLL_TASK_SCHEDULED;
+		task__unref(t);
+		return;
+	}
+
+	/* QUEUED -> RUNNING */
+	t->state = POLL_TASK_RUNNING;
+	l->current = t;
+	l->budget_left = l->budget;
+	status = poll_future_poll(t->future, &cx);
+	l->current = NULL;
+	t->polls++;
+	l->stats.polls++;
+
+	woken = t->state & POLL_TASK_SCHEDULED;
+	aborted = t->state & POLL_TASK_ABORT;
+	t->state = 0;                   /* off the CPU and on no list */
+	if (status == POLL_READY) {
+		/* RUNNING -> DONE.  READY wins over an abort made during the
+		 * same poll: the output was produced and may own something
+		 * (a handle) that only its receiver can release. */
+		task_close(t, t->future->out);
+	} else if (aborted) {
+		/* RUNNING|ABORT -> DONE: the deferred half of poll_task_abort. */
+		l->stats.aborted++;
+		task_close(t, -ECANCELED);
+	} else if (woken) {
+		/* RUNNING|SCHEDULED -> QUEUED, at the back: a yield.  The
+		 * first yield of a step sets the fence: step 1 ends there,
+		 * so the reactor is polled before this task runs again. */
+		t->state = POLL_TASK_SCHEDULED;
+		loop__enqueue(l, t);
+		if (l->yield_fence == NULL)
+			l->yield_fence = t;
+	}
+	/* else RUNNING -> WAITING: some waker holds it. */
+	task__unref(t);                 /* the reference the queue had */
+}
+
+/* doc:begin task-abort */
+void poll_task_abort(struct poll_task *t)
+{
+	if (t->state & POLL_TASK_CLOSED)
+		return;
+	if (t->state & POLL_TASK_RUNNING) {
+		/* Its poll is on the stack below us: dropping the future now
+		 * would pull the floor from under it.  task__run() drops it
+		 * as soon as the poll returns. */
+		t->state |= POLL_TASK_ABORT;
+		return;
+	}
+	t->loop->stats.aborted++;
+	task_close(t, -ECANCELED);
+}
+/* doc:end task-abort */
+
+void poll_task_detach(struct poll_task *t)
+{
+	task__unref(t);
+}
+
+int poll_task_result(const struct poll_task *t, ssize_t *out)
+{
+	if (!(t->state & POLL_TASK_CLOSED))
+		return -EAGAIN;
+	*out = t->result;
+	return 0;
+}
+
+unsigned poll_task_state(const struct poll_task *t)
+{
+	return t->state;
+}
+
+unsigned poll_task_refs(const struct poll_task *t)
+{
+	return t->refs;
+}
+
+uint64_t poll_task_polls(const struct poll_task *t)
+{
+	return t->polls;
+}
+
+/* ---- awaiting a task ---------------------------------------------------------- */
+
+static enum poll_status task_join_poll(struct poll_future *f,
+				       struct poll_cx *cx)
+{
+	struct poll_task_join *j = (struct poll_task_join *)f;
+	struct poll_task *t = j->task;
+
+	if (poll_budget_exhausted(cx))
+		return POLL_PENDING;
+	if (!(t->state & POLL_TASK_CLOSED)) {
+		poll_waker_set(&t->joiner, cx);
+		return POLL_PENDING;
+	}
+	poll_waker_drop(&t->joiner);
+	f->out = t->result;
+	j->task = NULL;                 /* the handle is no longer needed */
+	poll_budget_charge(cx);
+	return POLL_READY;
+}
+
+static void task_join_drop(struct poll_future *f)
+{
+	struct poll_task_join *j = (struct poll_task_join *)f;
+
+	if (j->task != NULL)
+		poll_waker_drop(&j->task->joiner);
+	j->task = NULL;
+}
+
+static const struct poll_future_vt task_join_vt = {
+	.name = "task_join",
+	.poll = task_join_poll,
+	.drop = task_join_drop,
+};
+
+void poll_task_join_init(struct poll_task_join *j, struct poll_task *t)
+{
+	j->base.vt = &task_join_vt;
+	j->base.out = 0;
+	j->task = t;
+}

@@ -1,0 +1,413 @@
+/* echo.c: the echo workload (RFC 862) in the push engine.
+ *
+ * Per connection: read, write all of it back, repeat until end of stream.
+ * In callback style that is two callbacks that start each other: the read's
+ * callback starts the write, the write's callback starts the next read.
+ * Exactly one operation of a connection is pending at any time (or none,
+ * inside a callback), so the callback that sees the end of the connection
+ * can free it: no other callback can still be coming for it.
+ *
+ * Cancellation is threaded through by hand (claim C3): the server has a
+ * token, each connection a child token, and every operation is started with
+ * one.  The idle timeout and the shutdown cancel tokens; the cancelled
+ * operation's callback then closes the connection, and a flag says why.
+ *
+ * Memory, per connection: one block holding the connection and its read
+ * buffer (opts->bufsize), plus the request of its one pending operation.
+ * The idle timer and the token are embedded: they cost no allocation.
+ * Under the idiomatic policy an echo round trip allocates two requests (a
+ * read and a write); pooled, none in a steady state; with the fast path, a
+ * request only for an operation that has to wait.
+ *
+ * The same functions, in the same order, as poll/echo.c: the server, the
+ * connection start, the read/echo step, close, accept, shutdown, the entry
+ * point.
+ */
+#include "push_impl.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+/* With the fast path, operations completed at once in a row by one
+ * connection before it is made to wait for the loop like everyone else. */
+#define ECHO_SYNC_BUDGET 16
+
+#define ECHO_BACKLOG 1024
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct echo_server {
+	struct push_loop *loop;
+	const struct echo_opts *opts;
+	struct echo_stats *stats;
+	struct push_stream listener;
+	struct push_token token;        /* parent of every connection's token */
+	unsigned conns;                 /* open now */
+	struct echo_conn *conn_list;    /* the open ones, newest first */
+	bool stopping;                  /* the shutdown has begun */
+};
+
+/* doc:begin echo-conn-struct */
+struct echo_conn {
+	struct echo_server *srv;
+	struct push_stream stream;
+	struct push_token token;        /* child of the server's */
+	struct reactor_timer idle;      /* restarted at every read */
+	bool timed_out;                 /* the idle timer cancelled the token */
+	bool cancelled;                 /* cancelled alone (workload_cancel_part) */
+	struct echo_conn *prev, *next;  /* srv->conn_list */
+	unsigned char buf[];            /* opts->bufsize */
+};
+/* doc:end echo-conn-struct */
+
+static void conn_read(struct echo_conn *c);
+static void conn_idle_restart(struct echo_conn *c);
+static void conn_close(struct echo_conn *c, ssize_t why);
+static void server_accept(struct echo_server *srv);
+
+/* ---- a connection starts ----------------------------------------------------- */
+
+/* doc:begin echo-start */
+/* A new connection on handle h: one allocation, then the first read.  Out
+ * of memory, the connection is closed and counted as failed. */
+static void conn_start(struct echo_server *srv, int h)
+{
+	struct echo_stats *st = srv->stats;
+	struct echo_conn *c;
+
+	st->accepted++;
+	c = mem_alloc(sizeof(*c) + srv->opts->bufsize);
+	if (c == NULL)
+		goto out_close_handle;
+	memset(c, 0, sizeof(*c));
+	c->srv = srv;
+	if (push_stream_open(srv->loop, &c->stream, h) < 0)
+		goto out_free_conn;
+	push_token_init(&c->token, &srv->token);
+	c->next = srv->conn_list;
+	if (srv->conn_list != NULL)
+		srv->conn_list->prev = c;
+	srv->conn_list = c;
+	srv->conns++;
+	if (srv->conns > st->peak_conns)
+		st->peak_conns = srv->conns;
+	conn_idle_restart(c);
+	conn_read(c);
+	return;
+
+out_free_conn:
+	mem_free(c);
+out_close_handle:
+	reactor_close(push_loop_reactor(srv->loop), h);
+	st->failed++;
+}
+/* doc:end echo-start */
+
+/* ---- the read/echo step -------------------------------------------------------- */
+
+static void conn_on_read(void *data, ssize_t n);
+static void conn_on_written(void *data, ssize_t n);
+static bool conn_echo(struct echo_conn *c, ssize_t n, ssize_t *sync);
+
+/* doc:begin echo-read */
+/* Start a read.  With the fast path the read and the write back may both
+ * complete inside their start calls: go round at once, at most
+ * ECHO_SYNC_BUDGET times, then wait for the loop (passing no `sync`) so
+ * that one busy connection cannot hold the loop. */
+static void conn_read(struct echo_conn *c)
+{
+	struct echo_server *srv = c->srv;
+
+	for (unsigned budget = ECHO_SYNC_BUDGET;; budget--) {
+		ssize_t n, *sync = budget > 0 ? &n : NULL;
+		int rc = push_read(srv->loop, &c->stream, c->buf,
+				   srv->opts->bufsize, &c->token, conn_on_read,
+				   c, NULL, sync);
+		if (rc == PUSH_STARTED)
+			return;
+		if (rc < 0) {
+			conn_close(c, rc);
+			return;
+		}
+		if (!conn_echo(c, n, sync))
+			return;
+	}
+}
+
+/* n bytes were read (or n <= 0: the end): write them back.  Returns true
+ * when the write completed at once (fast path) and the caller should read
+ * again; false when a callback will go on, or the connection is closed. */
+static bool conn_echo(struct echo_conn *c, ssize_t n, ssize_t *sync)
+{
+	ssize_t w;
+	int rc;
+
+	if (n <= 0) {
+		conn_close(c, n);
+		return false;
+	}
+	conn_idle_restart(c);
+	rc = push_write(c->srv->loop, &c->stream, c->buf, (size_t)n, &c->token,
+			conn_on_written, c, NULL, sync);
+	if (rc == PUSH_STARTED)
+		return false;
+	w = rc == PUSH_SYNC ? *sync : rc;
+	if (w < 0) {
+		conn_close(c, w);
+		return false;
+	}
+	c->srv->stats->bytes += (uint64_t)w;
+	return true;
+}
+
+static void conn_on_read(void *data, ssize_t n)
+{
+	struct echo_conn *c = data;
+	ssize_t w;
+
+	if (conn_echo(c, n, &w))
+		conn_read(c);
+}
+
+static void conn_on_written(void *data, ssize_t n)
+{
+	struct echo_conn *c = data;
+
+	if (n < 0) {
+		conn_close(c, n);
+		return;
+	}
+	c->srv->stats->bytes += (uint64_t)n;
+	conn_read(c);
+}
+/* doc:end echo-read */
+
+/* doc:begin echo-idle */
+/* No input for idle_timeout_ns: cancel the connection's token; the
+ * pending operation calls back with -ECANCELED and closes it. */
+static void conn_idle_expired(struct reactor_timer *t)
+{
+	struct echo_conn *c = (struct echo_conn *)((char *)t -
+					offsetof(struct echo_conn, idle));
+
+	c->timed_out = true;
+	push_token_cancel(&c->token);   /* the pending operation calls back */
+}
+
+/* Input arrived (or the connection starts): the idle timer starts over.
+ * O(log n) in the reactor's timer heap, no allocation. */
+static void conn_idle_restart(struct echo_conn *c)
+{
+	uint64_t ns = c->srv->opts->idle_timeout_ns;
+
+	if (ns > 0)
+		reactor_timer_start(push_loop_reactor(c->srv->loop), &c->idle,
+				    ns, conn_idle_expired);
+}
+/* doc:end echo-idle */
+
+/* ---- close ------------------------------------------------------------------- */
+
+/* doc:begin echo-close */
+/* The connection ends, for the reason `why`: 0 end of stream, -ECANCELED
+ * the idle timer or the shutdown (the flags say which), else an error.
+ * Called with no operation pending, so nothing can call back into c. */
+static void conn_close(struct echo_conn *c, ssize_t why)
+{
+	struct echo_server *srv = c->srv;
+	struct echo_stats *st = srv->stats;
+
+	if (why == 0)
+		st->closed++;
+	else if (why == -ECANCELED && c->timed_out)
+		st->timed_out++;
+	else if (why == -ECANCELED && (srv->stopping || c->cancelled))
+		st->cancelled++;
+	else
+		st->failed++;
+	reactor_timer_stop(push_loop_reactor(srv->loop), &c->idle);
+	push_stream_close(srv->loop, &c->stream);
+	push_token_destroy(&c->token);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conn_list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->conns--;
+	mem_free(c);
+}
+/* doc:end echo-close */
+
+/* ---- accept ------------------------------------------------------------------ */
+
+/* Errors after which accepting again cannot succeed. */
+static bool accept_error_is_fatal(ssize_t err)
+{
+	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
+	       err == -EOPNOTSUPP;
+}
+
+static void server_on_accept(void *data, ssize_t h)
+{
+	struct echo_server *srv = data;
+	struct echo_stats *st = srv->stats;
+	unsigned max = srv->opts->max_conns;
+
+	if (h >= 0) {
+		if (srv->stopping) {
+			/* Accepted just before the shutdown (R5). */
+			st->accepted++;
+			st->cancelled++;
+			reactor_close(push_loop_reactor(srv->loop), (int)h);
+		} else if (max > 0 && srv->conns >= max) {
+			st->refused++;
+			reactor_close(push_loop_reactor(srv->loop), (int)h);
+		} else {
+			conn_start(srv, (int)h);
+		}
+	} else if (h != -ECANCELED) {
+		/* -EMFILE, -ENFILE: the reactor shed one pending connection,
+		 * so accepting again makes progress and never spins. */
+		st->accept_errors++;
+		if (accept_error_is_fatal(h)) {
+			push_stream_close(srv->loop, &srv->listener);
+			return;
+		}
+	}
+	server_accept(srv);
+}
+
+/* The pause before accepting again after the accept's request could not
+ * be allocated. */
+#define ECHO_ACCEPT_RETRY_NS (1000 * 1000)
+
+static void server_on_retry(void *data, ssize_t rc)
+{
+	struct echo_server *srv = data;
+
+	if (rc == 0)
+		server_accept(srv);
+	else
+		push_stream_close(srv->loop, &srv->listener);  /* shutdown */
+}
+
+/* Wait for the next connection.  The accept is cancelled by the server's
+ * token.  Out of memory for its request, the server tries again after a
+ * pause (a sleep, under the same token) instead of refusing every later
+ * connection; when neither can start (cancelled, or still out of memory)
+ * the listener closes and the server only finishes what it has. */
+static void server_accept(struct echo_server *srv)
+{
+	int rc;
+
+	if (!srv->listener.open)
+		return;
+	rc = push_accept(srv->loop, &srv->listener, &srv->token,
+			 server_on_accept, srv, NULL, NULL);
+	if (rc == -ENOMEM) {
+		srv->stats->accept_errors++;
+		rc = push_sleep(srv->loop, ECHO_ACCEPT_RETRY_NS, &srv->token,
+				server_on_retry, srv, NULL);
+		if (rc == PUSH_STARTED)
+			return;
+	}
+	if (rc < 0) {
+		if (rc != -ECANCELED)
+			srv->stats->accept_errors++;
+		push_stream_close(srv->loop, &srv->listener);
+	}
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+/* doc:begin echo-shutdown */
+/* The loop's stop handler: a stop was requested, or (sim) the world is
+ * quiescent.  One cancel reaches the accept and every connection; their
+ * callbacks close them, and the loop runs until nothing is pending. */
+static void server_shutdown(void *arg)
+{
+	struct echo_server *srv = arg;
+
+	srv->stopping = true;
+	push_token_cancel(&srv->token);
+}
+/* doc:end echo-shutdown */
+
+/* workload_cancel_part(): cancel connection i of the list alone, as the
+ * idle timer does: its pending operation calls back with -ECANCELED and
+ * closes it (the token stays cancelled, so a completion that won the race
+ * closes it at its next start).  O(i). */
+static int server_cancel_conn(void *arg, unsigned i)
+{
+	struct echo_server *srv = arg;
+	struct echo_conn *c = srv->conn_list;
+
+	while (c != NULL && i-- > 0)
+		c = c->next;
+	if (c == NULL || c->cancelled)
+		return -ENOENT;
+	c->cancelled = true;
+	push_token_cancel(&c->token);
+	return 0;
+}
+
+/* ---- the entry point ----------------------------------------------------------- */
+
+int push_echo_serve(struct reactor *r, struct offload *o,
+		    const struct echo_opts *opts, struct echo_stats *stats)
+{
+	struct echo_server srv = { .opts = opts, .stats = stats };
+	int lh, port, rc;
+
+	memset(stats, 0, sizeof(*stats));
+	if (opts->bufsize == 0)
+		return -EINVAL;
+	lh = reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	if (lh < 0)
+		return lh;
+	port = reactor_local_port(r, lh);
+	if (port < 0) {
+		rc = port;
+		goto out_close_listener;
+	}
+	srv.loop = push_loop_new(r, o, NULL);
+	if (srv.loop == NULL) {
+		rc = -ENOMEM;
+		goto out_close_listener;
+	}
+	rc = push_stream_open(srv.loop, &srv.listener, lh);
+	if (rc < 0)
+		goto out_free_loop;
+	push_token_init(&srv.token, NULL);
+	push_loop_on_stop(srv.loop, server_shutdown, &srv);
+	server_accept(&srv);
+	if (!srv.listener.open) {
+		/* The first accept could not start; the stream closed lh. */
+		push_token_destroy(&srv.token);
+		push_loop_free(srv.loop);
+		return -ENOMEM;
+	}
+	if (opts->on_listening != NULL)
+		opts->on_listening(opts->arg, (uint16_t)port);
+
+	workload_probe_publish(server_cancel_conn, &srv);
+	rc = push_loop_run(srv.loop);
+	if (rc < 0 && !srv.stopping) {
+		/* The reactor failed: shut down anyway, and free what we can. */
+		server_shutdown(&srv);
+		push_loop_run(srv.loop);
+	}
+	workload_probe_clear(&srv);
+	push_token_destroy(&srv.token);
+	push_loop_free(srv.loop);
+	return rc < 0 ? rc : 0;
+
+out_free_loop:
+	push_loop_free(srv.loop);
+out_close_listener:
+	reactor_close(r, lh);
+	return rc;
+}

@@ -1,0 +1,426 @@
+/* push.h: the callback engine.
+ *
+ * The push model, done the way libuv, libevent and Node (before promises) do
+ * it: every pending operation is a heap object, a *request*, that holds a
+ * callback and its user data; the loop runs the callback when the operation
+ * completes.  Composed operations are requests whose callbacks start more
+ * requests.  Lifetimes are reference counts; cancellation is a *token* that
+ * every operation takes.
+ *
+ * Everything here runs on one thread, the loop thread (the thread that calls
+ * push_loop_run()).  Errors are negative errno values, as in libuv.
+ *
+ * The rules every operation keeps (the contract of this engine):
+ *
+ *   R1  A started operation's callback runs exactly once: with its result,
+ *       with -ECANCELED, or with another -errno.
+ *   R2  The callback never runs inside the call that started the operation,
+ *       never inside push_cancel() or push_token_cancel(); always from the
+ *       loop (step 1 of an iteration, see push_loop_run()).
+ *   R3  If starting fails, the call returns -errno and the callback never
+ *       runs (libuv's rule).
+ *   R4  A request's memory goes when its last reference is dropped.  The
+ *       loop holds one from the start until the callback has returned; the
+ *       token registration holds one while the request is registered; the
+ *       caller holds one if it asked for a handle (reqp), dropped with
+ *       push_req_unref().
+ *   R5  Cancelling when the completion is already queued changes nothing:
+ *       the completion wins, the callback gets the real result.  (A result
+ *       that exists, bytes read or a connection accepted, is never thrown
+ *       away: an accepted handle dropped here would leak.)
+ *
+ * The one exception to "a callback per operation" is the synchronous fast
+ * path (struct push_policy.fast_path, off by default): see PUSH_SYNC.
+ */
+#ifndef PUSHPOLL_PUSH_H
+#define PUSHPOLL_PUSH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "offload.h"
+#include "reactor.h"
+#include "workload.h"
+
+struct push_loop;
+struct push_req;
+struct push_token;
+
+/* ---- settings -------------------------------------------------------------- */
+
+/* How the engine allocates, chosen at run time.  The workload entry points
+ * (push_echo_serve(), push_fanout_run()) use the process-wide default. */
+struct push_policy {
+	/* false (idiomatic): a heap request per operation, freed when its last
+	 * reference goes, as libuv's own echo server does.
+	 * true (pooled): freed requests go to a per-loop free list and are
+	 * reused, as libuv's pump benchmark does; the list is freed with the
+	 * loop.  It grows to the most requests ever live at once. */
+	bool pooled;
+	/* true: an accept, read or write that can complete at once, and whose
+	 * caller passed `sync`, completes without a request: see PUSH_SYNC. */
+	bool fast_path;
+};
+
+/* Set / read the process-wide default (initially both false).  Not
+ * thread-safe: set it before starting loops. */
+void push_policy_set(const struct push_policy *p);
+struct push_policy push_policy_get(void);
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+/* A loop on reactor r, with offload pool o for file operations (o may be
+ * NULL if none are used), under policy p (NULL: the process-wide default,
+ * copied now).  Returns NULL when out of memory.  One allocation. */
+struct push_loop *push_loop_new(struct reactor *r, struct offload *o,
+				const struct push_policy *p);
+
+/* Free the loop.  Nothing may be pending and every handle (reqp) must have
+ * been dropped first; the pooled free list is freed here. */
+void push_loop_free(struct push_loop *l);
+
+struct reactor *push_loop_reactor(const struct push_loop *l);
+
+/* Run until nothing is pending.  One iteration is four steps, one helper
+ * each in loop.c:
+ *
+ *   1. run the callbacks of the requests whose completion was queued
+ *      before this step began (completions queued by those callbacks wait
+ *      for the next iteration, so no chain of callbacks starves the I/O);
+ *   2. check for a stop: reactor_stop_requested(), seen once;
+ *   3. compute the wait: 0 if completions are queued, else no limit;
+ *   4. poll the reactor, whose io, timer and offload callbacks complete
+ *      requests by queueing them.
+ *
+ * "Pending" counts requests not yet called back and offload jobs this loop
+ * submitted that the pool has not given back (a cancelled running job keeps
+ * the loop alive until it returns: its memory is the loop's to free).
+ *
+ * A stop (a stop request, or under sim a quiescent world: reactor_poll()
+ * returned -EDEADLK) calls the stop handler once, from the loop; the handler
+ * cancels what it wants and the loop goes on until nothing is pending.
+ *
+ * Returns 0 when nothing is pending; -EINTR when a stop was seen and no
+ * stop handler is set (requests stay pending; a later call goes on);
+ * -EDEADLK (sim) when requests are pending that nothing can ever complete
+ * after the stop handler has run; or the -errno reactor_poll() failed with.
+ * Must not be called from a callback. */
+int push_loop_run(struct push_loop *l);
+
+/* Run the loop until req's callback has run (state PUSH_REQ_DONE), so that
+ * plain synchronous code can wait for one operation.  The caller must hold
+ * a handle on req.  Returns 0, or as push_loop_run(): -EINTR, -EDEADLK, or
+ * a reactor error, with req still pending.  Must not be called from a
+ * callback.  The result is push_req_result(req). */
+int push_run_until(struct push_loop *l, struct push_req *req);
+
+/* The stop handler: fn(arg) runs once, from the loop, at the first stop
+ * (see push_loop_run()).  NULL removes it. */
+void push_loop_on_stop(struct push_loop *l, void (*fn)(void *arg), void *arg);
+
+struct push_loop_stats {
+	uint64_t iterations;     /* loop iterations */
+	uint64_t callbacks;      /* callbacks run (completions dispatched) */
+	uint64_t reqs_allocated; /* requests taken from the heap */
+	uint64_t reqs_reused;    /* requests taken from the free list (pooled) */
+	uint64_t sync_completions; /* operations completed by the fast path */
+	unsigned pending;        /* requests and offload jobs now pending */
+};
+void push_loop_stats_get(const struct push_loop *l, struct push_loop_stats *out);
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* The callback of every operation: data is the pointer given when it was
+ * started, result its outcome (>= 0, or -errno; -ECANCELED when cancelled).
+ * It may start and cancel operations, and drop handles. */
+typedef void (*push_cb)(void *data, ssize_t result);
+
+/* The states of a request, with the function that makes each transition:
+ *
+ *   (start call) --> PENDING --(source completes: push__req_complete)--> QUEUED
+ *                       |                                                  |
+ *                       +--(push_cancel / token / stream close)-> QUEUED   |
+ *                                        result -ECANCELED                 |
+ *                                                       (loop step 1) -->  DONE
+ *
+ *   PENDING  started; waiting on the reactor, a timer, the offload pool or
+ *            inner operations.  On its stream, its timer or the pool, and
+ *            registered on its token.  Cancellable.
+ *   QUEUED   the result is decided and the request is on the loop's
+ *            completion queue; no longer on its token.  Not cancellable
+ *            (rule R5).
+ *   DONE     the callback has run (or is running).  Only handles remain.
+ *
+ * A composed request (push_seq and friends) stays PENDING after a cancel
+ * until its inner operations have all called back, then goes QUEUED with
+ * -ECANCELED. */
+enum push_req_state {
+	PUSH_REQ_PENDING,
+	PUSH_REQ_QUEUED,
+	PUSH_REQ_DONE,
+};
+
+/* Every start call below returns one of:
+ *   PUSH_STARTED  the operation is pending; its callback will run (R1, R2).
+ *   PUSH_SYNC     (fast path only) it completed inside the call: *sync holds
+ *                 the result, no request exists, *reqp is NULL, and the
+ *                 callback will NOT run.  The caller handles the result
+ *                 inline, as C# code handles a ValueTask that is already
+ *                 complete.  Only when the loop's policy has fast_path on and
+ *                 the caller passed sync != NULL; so a caller that passes
+ *                 sync must handle both returns.
+ *   < 0           it could not start (-errno); the callback never runs (R3).
+ *
+ * Common parameters:
+ *   tok   the cancellation token, or NULL (the operation cannot be
+ *         cancelled except by push_cancel() on a handle, or by closing its
+ *         stream).  A token that is already cancelled makes the start fail
+ *         with -ECANCELED.
+ *   cb    the callback; NULL is allowed (the result is then read with
+ *         push_req_result(), what push_run_until() users do).
+ *   data  passed to cb.
+ *   reqp  if not NULL, receives a handle: one more reference, which the
+ *         caller drops with push_req_unref().  Set to NULL on failure. */
+#define PUSH_STARTED 0
+#define PUSH_SYNC    1
+
+enum push_req_state push_req_state(const struct push_req *req);
+
+/* The result given (or to be given) to the callback; meaningful once the
+ * request is QUEUED or DONE. */
+ssize_t push_req_result(const struct push_req *req);
+
+/* Drop the caller's handle.  The request is freed if it was the last
+ * reference; the callback still runs if the request is pending. */
+void push_req_unref(struct push_req *req);
+
+/* Cancel one request through its handle.  A pending leaf request goes
+ * QUEUED with -ECANCELED at once (its callback runs in the next step 1,
+ * never inside this call); a composed one cancels its inner operations and
+ * calls back with -ECANCELED once they have all called back.  Returns 0 if
+ * this call cancelled it, -EBUSY if its completion was already queued or
+ * its callback has run (R5: the completion wins), -EALREADY if it was
+ * already cancelled.  Safe from inside a callback, and twice. */
+int push_cancel(struct push_req *req);
+
+/* ---- cancellation tokens ---------------------------------------------------- */
+
+/* A token is the one thing an operation has to be given to be cancellable:
+ * it has to be threaded through every call.  Tokens form a tree: cancelling
+ * one cancels every request registered on it and every token below it.
+ *
+ * States: LIVE (requests may register) and CANCELLED (final: registering
+ * fails, so starting with it fails with -ECANCELED).
+ *
+ * Memory: embedded in the caller's memory (no allocation).  A request
+ * registered on a token holds the token's reference on it (R4) and is
+ * unregistered when its completion is queued.  The token must outlive its
+ * registrations or be destroyed, which detaches them. */
+struct push_token {
+	/* private */
+	struct push_token *parent;
+	struct push_token *children;       /* first child */
+	struct push_token *prev, *next;    /* siblings under parent */
+	struct push_req *reqs;             /* registered requests */
+	bool cancelled;
+};
+
+/* Make t a LIVE token under parent (NULL: a root).  Under a parent that is
+ * already cancelled, t starts CANCELLED. */
+void push_token_init(struct push_token *t, struct push_token *parent);
+
+/* Cancel t: every request registered on t or on a token below it is
+ * cancelled as by push_cancel(), and every token below it becomes
+ * CANCELLED.  No callback runs inside this call (R2).  Returns how many
+ * requests it cancelled.  Cancelling a cancelled token cancels nothing more
+ * and returns 0; safe from inside a callback. */
+int push_token_cancel(struct push_token *t);
+
+bool push_token_cancelled(const struct push_token *t);
+
+/* Unlink t from its parent, make its children roots, and unregister the
+ * requests still registered on it: they stay pending, now uncancellable by
+ * any token (destroying is not cancelling).  After it returns t's memory may
+ * be freed. */
+void push_token_destroy(struct push_token *t);
+
+/* ---- streams ----------------------------------------------------------------- */
+
+/* A stream handle (socket or listener) open in a loop: the reactor watcher
+ * and the at most one read (or accept) and one write (or connect) pending
+ * on it.  libuv's uv_stream_t, reduced.
+ *
+ * States: CLOSED (zeroed, or after push_stream_close()) and OPEN.
+ * Memory: embedded in the caller's memory; may be freed once closed. */
+struct push_stream {
+	/* read-only */
+	int handle;
+	/* private */
+	struct reactor_io io;
+	struct push_loop *loop;
+	struct push_req *reader;   /* the pending accept or read */
+	struct push_req *writer;   /* the pending write or connect */
+	bool open;
+};
+
+/* Open s on a handle (from reactor_listen(), reactor_accept(), an accept's
+ * result); the stream owns the handle from now on.  Returns 0, or -errno
+ * and the handle is still the caller's. */
+int push_stream_open(struct push_loop *l, struct push_stream *s, int handle);
+
+/* Close s: its pending requests are cancelled (they call back with
+ * -ECANCELED from the loop, and never touch their buffers again), the
+ * watcher stops and the handle is closed.  After it returns s's memory may
+ * be freed.  Closing a closed stream does nothing. */
+void push_stream_close(struct push_loop *l, struct push_stream *s);
+
+/* ---- leaf operations (io.c) ------------------------------------------------- */
+/* Each starts one request.  At most one accept or read, and one write or
+ * connect, may be pending on a stream at once: another fails with -EBUSY.
+ * Buffers must stay valid until the callback; once a request is cancelled
+ * or completed the engine never touches its buffer again. */
+
+/* Accept one connection on a listening stream.  Result: the new handle
+ * (open a stream on it, or reactor_close() it), or -errno.  -EMFILE and
+ * -ENFILE mean a pending connection was shed for lack of descriptors (see
+ * reactor_accept()); accepting again is safe and does not spin. */
+int push_accept(struct push_loop *l, struct push_stream *listener,
+		struct push_token *tok, push_cb cb, void *data,
+		struct push_req **reqp, ssize_t *sync);
+
+/* Read up to n bytes.  Result: bytes read (> 0), 0 at end of stream, or
+ * -errno (-ECONNRESET...). */
+int push_read(struct push_loop *l, struct push_stream *s, void *buf,
+	      size_t n, struct push_token *tok, push_cb cb, void *data,
+	      struct push_req **reqp, ssize_t *sync);
+
+/* Write all n bytes (through as many short writes as it takes).  Result: n,
+ * or -errno.  After an error or a cancel, some prefix of buf may have been
+ * written. */
+int push_write(struct push_loop *l, struct push_stream *s, const void *buf,
+	       size_t n, struct push_token *tok, push_cb cb, void *data,
+	       struct push_req **reqp, ssize_t *sync);
+
+/* Connect a CLOSED stream s to host:port.  On PUSH_STARTED s is OPEN, on
+ * the connecting handle, whatever the result: close it after the callback.
+ * Result: 0 when connected, or -errno (-ECONNREFUSED...). */
+int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
+		 uint16_t port, struct push_token *tok, push_cb cb, void *data,
+		 struct push_req **reqp);
+
+/* Complete after ns nanoseconds of reactor time (virtual under sim).
+ * Result: 0. */
+int push_sleep(struct push_loop *l, uint64_t ns, struct push_token *tok,
+	       push_cb cb, void *data, struct push_req **reqp);
+
+/* A reference-counted buffer, for file operations and data shared between
+ * operations (a fanout chunk).  A file operation holds a reference for as
+ * long as the offload pool has its job: a job that is running cannot be
+ * interrupted, so a cancelled read may still write into the buffer after
+ * its callback said -ECANCELED; the reference keeps the memory alive until
+ * then.  Reuse a buffer only when you hold the only reference.
+ * Loop thread only (the count is not atomic: the pool gives jobs back on
+ * the loop thread). */
+struct push_buf {
+	/* read-only */
+	size_t size;
+	unsigned refs;
+	/* public: the bytes */
+	unsigned char data[];
+};
+
+/* A buffer of size bytes with one reference.  One allocation, or NULL. */
+struct push_buf *push_buf_new(size_t size);
+struct push_buf *push_buf_ref(struct push_buf *b);
+/* Drop a reference; the last frees the buffer.  NULL is ignored. */
+void push_buf_unref(struct push_buf *b);
+
+/* Read up to buf->size bytes of file handle fh (from reactor_file_open())
+ * at offset, through the loop's offload pool.  Result: bytes read, 0 at end
+ * of file, or -errno. */
+int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
+		   uint64_t offset, struct push_token *tok, push_cb cb,
+		   void *data, struct push_req **reqp);
+
+/* Write the first len bytes of buf to fh at offset, through the pool.
+ * Result: len, or -errno. */
+int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
+		    size_t len, uint64_t offset, struct push_token *tok,
+		    push_cb cb, void *data, struct push_req **reqp);
+
+/* ---- composition (compose.c) ------------------------------------------------ */
+/* Composed operations are requests too: same rules, same handles, and they
+ * compose with each other.  Their inner operations run under a token of the
+ * composition's own, so cancelling the composition cancels them.  Each
+ * composition allocates its request and a state block; push_seq allocates
+ * a continuation per step on top, as callback code does. */
+
+/* Start one operation under tok, calling cb(data, result) once.  Returns as
+ * a start call (PUSH_STARTED or -errno; never PUSH_SYNC). */
+typedef int (*push_start_fn)(struct push_loop *l, void *arg,
+			     struct push_token *tok, push_cb cb, void *data);
+
+/* Like push_start_fn, given the result of the previous step (0 for the
+ * first). */
+typedef int (*push_step_fn)(struct push_loop *l, void *arg, ssize_t prev,
+			    struct push_token *tok, push_cb cb, void *data);
+
+/* Run steps[0..n-1] one after another, each given the previous result.
+ * Stops at the first negative result (a later step that fails to start
+ * counts as completing with its error; if the first one cannot start,
+ * push_seq fails with its error, R3).  Result: the last step's result, that
+ * first error, or -ECANCELED.  steps must stay valid until the callback. */
+int push_seq(struct push_loop *l, const push_step_fn *steps, unsigned n,
+	     void *arg, struct push_token *tok, push_cb cb, void *data,
+	     struct push_req **reqp);
+
+/* One operation of a join or a race: set start and arg; result is filled
+ * when it completes (a branch that fails to start completes at once with
+ * that error). */
+struct push_branch {
+	/* public */
+	push_start_fn start;
+	void *arg;
+	/* read-only: valid once the composition has called back */
+	ssize_t result;
+	/* private */
+	struct push__nary *owner;
+};
+
+/* Start every branch; call back once all have completed.  Result: 0 if every
+ * branch's result is >= 0, else the first negative one in branch order
+ * (-ECANCELED if the join was cancelled).  b[] must stay valid until the
+ * callback. */
+int push_join(struct push_loop *l, struct push_branch *b, unsigned n,
+	      struct push_token *tok, push_cb cb, void *data,
+	      struct push_req **reqp);
+
+/* Start every branch; the first to complete wins and the others are
+ * cancelled.  The race calls back once every loser has called back too, so
+ * each b[i].result is final (a loser that completed before it could be
+ * cancelled keeps its real result: look at it).  Result: the winner's
+ * index (its outcome is b[index].result), or -ECANCELED. */
+int push_race(struct push_loop *l, struct push_branch *b, unsigned n,
+	      struct push_token *tok, push_cb cb, void *data,
+	      struct push_req **reqp);
+
+/* Run one operation with a deadline: if it has not completed ns from now it
+ * is cancelled and the result is -ETIMEDOUT.  Otherwise the result is the
+ * operation's (an operation that completed just as the time ran out keeps
+ * its result: R5).  If the operation cannot start, neither can this. */
+int push_timeout(struct push_loop *l, uint64_t ns, push_start_fn start,
+		 void *arg, struct push_token *tok, push_cb cb, void *data,
+		 struct push_req **reqp);
+
+/* ---- the workloads (echo.c, fanout.c) --------------------------------------- */
+
+/* The echo server and the fanout of workload.h, written in this engine;
+ * they run under the process-wide policy (push_policy_get()). */
+int push_echo_serve(struct reactor *r, struct offload *o,
+		    const struct echo_opts *opts, struct echo_stats *stats);
+int push_fanout_run(struct reactor *r, struct offload *o,
+		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+#endif

@@ -1,0 +1,117 @@
+/* push_impl.h: the layouts of the loop and the request, and what the files
+ * of push/ call in each other.  Not for users: they see push.h only.
+ */
+#ifndef PUSHPOLL_PUSH_IMPL_H
+#define PUSHPOLL_PUSH_IMPL_H
+
+#include "push.h"
+
+/* The loop.  Owned by the loop thread; no field is touched elsewhere. */
+struct push_loop {
+	struct reactor *r;
+	struct offload *o;
+	struct push_policy policy;
+	/* The completion queue: QUEUED requests, oldest first, linked through
+	 * req->next.  Step 1 takes the whole list and runs it. */
+	struct push_req *queue_head, *queue_tail;
+	/* Requests started and not yet called back, plus offload jobs
+	 * submitted and not yet given back.  The loop runs while > 0. */
+	unsigned pending;
+	/* Requests allocated and not yet freed (any state, handles included):
+	 * must be 0 at push_loop_free(). */
+	unsigned live_reqs;
+	/* Pooled policy: freed requests, linked through req->next. */
+	struct push_req *free_reqs;
+	/* The stop handler, run once at the first stop. */
+	void (*on_stop)(void *arg);
+	void *stop_arg;
+	bool stop_seen;      /* a stop (request or quiescence) was handled */
+	bool running;        /* inside push_loop_run()/push_run_until() */
+	struct push_loop_stats stats;
+};
+
+/* A request: one per pending operation.  Every kind has the same size, so
+ * the pooled policy keeps one free list.  Cost: about 200 bytes, the file
+ * operations' embedded offload job being the largest member. */
+struct push_req {
+	/* The completion. */
+	push_cb cb;
+	void *data;
+	ssize_t result;              /* valid once QUEUED */
+	enum push_req_state state;
+	bool cancelled;              /* push_cancel() got it while PENDING */
+	unsigned refs;               /* loop + token registration + handle + job */
+	struct push_loop *loop;
+	/* The kind's own cancel: detach from whatever would complete the
+	 * request, then push__req_complete(req, -ECANCELED) (leaves) or make
+	 * the inner operations call back (compositions).  Runs once, PENDING. */
+	void (*cancel)(struct push_req *req);
+	/* The completion queue (QUEUED) or the pooled free list (freed). */
+	struct push_req *next;
+	/* The token registration (PENDING, until queued or cancelled). */
+	struct push_token *token;
+	struct push_req *tok_prev, *tok_next;
+	/* The operation. */
+	union {
+		struct push__io {               /* accept, read, write, connect */
+			struct push_stream *s;  /* NULL once detached */
+			/* Try the operation once more: complete the request
+			 * and return true, or return false on -EAGAIN. */
+			bool (*attempt)(struct push_req *req);
+			void *buf;
+			size_t n;
+			size_t done;            /* write: bytes written so far */
+		} io;
+		struct reactor_timer timer;     /* sleep */
+		struct push__file {             /* file read, file write */
+			struct offload_job job; /* first: job -> request */
+			struct reactor *r;
+			int fh;
+			bool write;
+			struct push_buf *buf;   /* a reference while the pool has the job */
+			size_t len;
+			uint64_t offset;
+			ssize_t result;         /* written by work() */
+		} file;
+		struct push__comp *comp;        /* compositions */
+	} u;
+};
+
+/* What every composition's state block begins with (compose.c). */
+struct push__comp {
+	struct push_req *req;        /* the composition's request; NULL once completed */
+	struct push_token inner;     /* the token its inner operations run under */
+};
+
+/* request.c */
+/* A new PENDING request of the loop: refs for the loop, the registration
+ * on tok (if any) and the handle (if reqp).  Counts in l->pending.  Returns
+ * NULL when out of memory (nothing registered, *reqp untouched). */
+struct push_req *push__req_new(struct push_loop *l, struct push_token *tok,
+			       push_cb cb, void *data, struct push_req **reqp,
+			       void (*cancel)(struct push_req *req));
+/* Undo push__req_new() for a start that failed after it: unregister, drop
+ * every reference, no callback.  Sets *reqp back to NULL. */
+void push__req_abort(struct push_req *req, struct push_req **reqp);
+/* PENDING -> QUEUED with result; unregisters from the token. */
+void push__req_complete(struct push_req *req, ssize_t result);
+/* Take / drop a reference (the handle's, the token's, the pool's). */
+void push__req_ref(struct push_req *req);
+void push__req_unref(struct push_req *req);
+/* Called by the loop: QUEUED -> DONE, run the callback, drop the loop's
+ * reference. */
+void push__req_dispatch(struct push_req *req);
+/* Free the pooled free list (push_loop_free). */
+void push__req_pool_free(struct push_loop *l);
+
+/* token.c */
+/* Register req on t (a reference, taken by the caller). */
+void push__token_add(struct push_token *t, struct push_req *req);
+/* Unregister req from its token, if any, and drop the token's reference. */
+void push__token_remove(struct push_req *req);
+
+/* loop.c */
+/* Append a QUEUED request to the completion queue. */
+void push__loop_enqueue(struct push_loop *l, struct push_req *req);
+
+#endif

@@ -1,0 +1,1381 @@
+/* test_poll_workloads.c: the two workloads of the poll engine
+ * (poll_echo_serve, poll_fanout_run) over real loopback sockets and over the
+ * simulated backend with seeded fault schedules.
+ *
+ * Every test checks that the engine freed everything it allocated: mem's
+ * live blocks are back where they were before the test built its world.
+ * The figures the engine is measured by (allocations per echo round trip
+ * and per connection, bytes per idle connection, the layout of a
+ * connection task, allocations per fanout chunk) are printed by the tests named *_figure_*, which also
+ * assert what can be asserted (counts, never times).
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mem.h"
+#include "netclient.h"
+#include "offload.h"
+#include "poll.h"
+#include "poll_impl.h"
+#include "reactor.h"
+#include "sim.h"
+#include "workload.h"
+
+/* The settings every looped test runs under: budget on and off, tasks on
+ * the heap and in static slots. */
+static const struct poll_config configs[4] = {
+	{ .budget = POLL_BUDGET_DEFAULT, .static_tasks = 0 },
+	{ .budget = 0, .static_tasks = 0 },
+	{ .budget = POLL_BUDGET_DEFAULT, .static_tasks = 1024 },
+	{ .budget = 0, .static_tasks = 1024 },
+};
+
+static int64_t live_blocks(void)
+{
+	struct mem_stats s;
+
+	mem_stats_get(&s);
+	return s.live_blocks;
+}
+
+static uint64_t allocs(void)
+{
+	struct mem_stats s;
+
+	mem_stats_get(&s);
+	return s.allocs;
+}
+
+static void set_static_tasks(unsigned n)
+{
+	struct poll_config c = poll_config_get();
+
+	c.static_tasks = n;
+	poll_config_set(&c);
+}
+
+/* Every accepted connection ends exactly one way. */
+static void check_echo_accounts(const struct echo_stats *st)
+{
+	ck_assert_uint_eq(st->accepted, st->closed + st->timed_out +
+			  st->failed + st->cancelled);
+}
+
+/* ---- echo over loopback --------------------------------------------------- */
+
+static void echo_thread_start(struct server_thread *st,
+			      const struct echo_opts *opts)
+{
+	ck_assert_int_eq(server_thread_start(st, poll_echo_serve, opts), 0);
+	ck_assert_uint_gt(st->port, 0);
+}
+
+/* Read from fd until end of stream (or an error); true if it came. */
+static bool wait_for_close(int fd)
+{
+	char buf[256];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	for (int i = 0; i < 100; i++) {
+		ssize_t n;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return true;
+	}
+	return false;
+}
+
+/* One exchange on a blocking socket: send text, read it all back. */
+static void ping(int fd, const char *text)
+{
+	size_t len = strlen(text), got = 0;
+	char buf[256];
+
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert_mem_eq(buf, text, len);
+}
+
+static void make_pattern_file(const char *path, size_t len, unsigned seed)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < len; i++)
+		fputc((int)netclient_pattern(seed, i), f);
+	fclose(f);
+}
+
+static bool files_equal(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	bool same = fa != NULL && fb != NULL;
+	int ca, cb;
+
+	while (same) {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		same = ca == cb;
+		if (ca == EOF)
+			break;
+	}
+	if (fa != NULL)
+		fclose(fa);
+	if (fb != NULL)
+		fclose(fb);
+	return same;
+}
+
+START_TEST(test_echo_round_trips_16_mib_exactly)
+{
+	const size_t len = 16u << 20;
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	if (access("/usr/bin/socat", X_OK) == 0) {
+		char in[] = "/tmp/test_poll_echo_in_XXXXXX";
+		char out[] = "/tmp/test_poll_echo_out_XXXXXX";
+		char cmd[256];
+		int fd;
+
+		fd = mkstemp(in);
+		close(fd);
+		fd = mkstemp(out);
+		close(fd);
+		make_pattern_file(in, len, 7);
+		snprintf(cmd, sizeof(cmd),
+			 "/usr/bin/socat -t 30 -T 30 - TCP:127.0.0.1:%u < %s > %s",
+			 (unsigned)st.port, in, out);
+		ck_assert_int_eq(system(cmd), 0);
+		ck_assert(files_equal(in, out));
+		unlink(in);
+		unlink(out);
+	} else {
+		struct netclient_result res;
+		ck_assert_int_eq(netclient_echo(st.port, 1, len, 65536, 30000, &res), 0);
+		ck_assert_uint_eq(res.bytes_received, len);
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.bytes, len);
+	ck_assert_uint_eq(st.stats.accepted, 1);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_serves_1000_concurrent_connections)
+{
+	struct rlimit rl;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_result res;
+	int64_t live = live_blocks();
+
+	/* Two descriptors per connection in this one process, and some. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2200) {
+		rl.rlim_cur = rl.rlim_max < 2200 ? rl.rlim_max : 2200;
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	ck_assert_uint_ge(rl.rlim_cur, 2100);
+	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	ck_assert_int_eq(netclient_echo(st.port, 1000, 4096, 1024, 30000, &res), 0);
+	ck_assert_uint_eq(res.conns_ok, 1000);
+	ck_assert_uint_eq(res.mismatches, 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.accepted, 1000);
+	ck_assert_uint_eq(st.stats.closed, 1000);
+	ck_assert_uint_eq(st.stats.bytes, 1000 * 4096);
+	ck_assert_uint_le(st.stats.peak_conns, 1000);
+	ck_assert_uint_gt(st.stats.peak_conns, 0);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_closes_idle_connections)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = 50 * 1000000ull;
+	echo_thread_start(&st, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ping(fd, "still here");
+	ck_assert(wait_for_close(fd));  /* then nothing: the server closes */
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.timed_out, 1);
+	ck_assert_uint_eq(st.stats.bytes, 10);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_refuses_connections_past_max_conns)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int a, b, c;
+
+	echo_opts_default(&opts);
+	opts.max_conns = 2;
+	echo_thread_start(&st, &opts);
+	a = netclient_connect(st.port);
+	b = netclient_connect(st.port);
+	ping(a, "a");
+	ping(b, "b");
+	c = netclient_connect(st.port);
+	ck_assert_int_ge(c, 0);
+	ck_assert(wait_for_close(c));   /* accepted and closed at once */
+	close(c);
+	ping(a, "a still served");
+	close(a);
+	close(b);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.refused, 1);
+	ck_assert_uint_eq(st.stats.accepted, 2);
+	ck_assert_uint_eq(st.stats.peak_conns, 2);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A reset ends that connection as failed; the next ones are served.  The
+ * reset reaches the server before the next connection does (loopback
+ * delivers the RST inside close(), and epoll reports edges in order). */
+START_TEST(test_echo_peer_reset_fails_only_that_connection)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_result res;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int64_t live = live_blocks();
+	int fd;
+
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	fd = netclient_connect(st.port);
+	ping(fd, "about to reset");
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd);
+	ck_assert_int_eq(netclient_echo(st.port, 4, 100000, 4096, 10000, &res), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.failed, 1);
+	ck_assert_uint_eq(st.stats.closed, 4);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_shutdown_cancels_live_connections)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int fd[3];
+
+	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = netclient_connect(st.port);
+		ping(fd[i], "live");
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(wait_for_close(fd[i]));
+		close(fd[i]);
+	}
+	ck_assert_uint_eq(st.stats.cancelled, 3);
+	ck_assert_uint_eq(st.stats.accepted, 3);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Out of descriptors: fill the table, then let one client connect while the
+ * server has no descriptor left for it.  The server counts an accept error,
+ * sheds that connection (the client sees it closed), and goes on serving
+ * once descriptors are free again. */
+START_TEST(test_echo_out_of_descriptors_on_accept_keeps_serving)
+{
+	struct rlimit rl;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_result res;
+	int64_t live = live_blocks();
+	int fill[256], nfill = 0, shed;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 256;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	while (nfill < 256 &&
+	       (fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		nfill++;
+	ck_assert_int_lt(nfill, 256);   /* the table is full */
+	close(fill[--nfill]);           /* one for the client's socket */
+	shed = netclient_connect(st.port);
+	ck_assert_int_ge(shed, 0);
+	ck_assert(wait_for_close(shed));
+	close(shed);
+	while (nfill > 0)
+		close(fill[--nfill]);
+	ck_assert_int_eq(netclient_echo(st.port, 2, 1000, 1000, 10000, &res), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_ge(st.stats.accept_errors, 1);
+	ck_assert_uint_eq(st.stats.closed, 2);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Claim C8: with static task slots, nothing is allocated after start-up,
+ * so the server goes on serving while every allocation fails. */
+START_TEST(test_echo_static_slots_serve_while_every_allocation_fails)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_result res;
+	struct mem_stats before, after;
+	int64_t live = live_blocks();
+
+	set_static_tasks(8);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	mem_stats_get(&before);
+	mem_fail_all(true);
+	ck_assert_int_eq(netclient_echo(st.port, 8, 256 * 1024, 4096, 20000, &res), 0);
+	ck_assert_uint_eq(res.conns_ok, 8);
+	ck_assert_int_eq(netclient_echo(st.port, 8, 1000, 100, 20000, &res), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);   /* frees, allocates nothing */
+	mem_stats_get(&after);
+	mem_fail_all(false);
+	ck_assert_uint_eq(after.allocs, before.allocs);
+	ck_assert_uint_eq(after.failed, before.failed); /* none was even tried */
+	ck_assert_uint_eq(st.stats.accepted, 16);
+	ck_assert_uint_eq(st.stats.closed, 16);
+	ck_assert_uint_eq(st.stats.bytes, 8 * 256 * 1024 + 8 * 1000);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Past the last slot a connection is refused (accepted and closed). */
+START_TEST(test_echo_static_slots_refuse_connections_past_the_last_slot)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int a, b, c;
+
+	set_static_tasks(2);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	a = netclient_connect(st.port);
+	b = netclient_connect(st.port);
+	ping(a, "a");
+	ping(b, "b");
+	c = netclient_connect(st.port);
+	ck_assert(wait_for_close(c));
+	close(c);
+	close(a);                       /* its slot comes back... */
+	for (int i = 0; i < 100; i++) { /* ...once the server saw the close */
+		c = netclient_connect(st.port);
+		if (write(c, "c", 1) == 1) {
+			struct pollfd p = { .fd = c, .events = POLLIN };
+			char x;
+			if (poll(&p, 1, 1000) == 1 && read(c, &x, 1) == 1)
+				break;
+		}
+		close(c);
+		c = -1;
+		usleep(10000);
+	}
+	ck_assert_int_ge(c, 0);
+	close(c);
+	close(b);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_ge(st.stats.refused, 1);
+	ck_assert_uint_le(st.stats.peak_conns, 2);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* ---- echo over the simulation ------------------------------------------------ */
+
+#define SIM_PEERS 8
+
+struct sim_world {
+	struct reactor *r;
+	struct sim_peer *peer[SIM_PEERS];
+	unsigned char *script[SIM_PEERS];
+	size_t len[SIM_PEERS];
+	unsigned flags[SIM_PEERS];
+	unsigned npeers;
+	uint64_t fail_nth;        /* arm mem_fail_nth once listening */
+};
+
+/* on_listening: the peers connect once the server listens. */
+static void sim_connect_peers(void *arg, uint16_t port)
+{
+	struct sim_world *w = arg;
+
+	for (unsigned i = 0; i < w->npeers; i++) {
+		w->peer[i] = sim_peer_connect(w->r, port, w->script[i],
+					      w->len[i], w->flags[i]);
+		ck_assert_ptr_nonnull(w->peer[i]);
+	}
+	if (w->fail_nth > 0)
+		mem_fail_nth(w->fail_nth);
+}
+
+static void sim_world_init(struct sim_world *w, const struct sim_config *c,
+			   unsigned npeers, size_t len, unsigned flags)
+{
+	memset(w, 0, sizeof(*w));
+	w->r = reactor_new_sim(c);
+	ck_assert_ptr_nonnull(w->r);
+	w->npeers = npeers;
+	for (unsigned i = 0; i < npeers; i++) {
+		w->len[i] = len + i * 1000;
+		w->script[i] = malloc(w->len[i] + 1);
+		for (size_t k = 0; k < w->len[i]; k++)
+			w->script[i][k] = netclient_pattern(i, k);
+		w->flags[i] = flags;
+	}
+}
+
+static void sim_world_free(struct sim_world *w)
+{
+	reactor_free(w->r);
+	for (unsigned i = 0; i < w->npeers; i++)
+		free(w->script[i]);
+}
+
+/* Each peer got back exactly a prefix of what it sent, and all of it when
+ * its connection ended cleanly.  Returns how many got everything.  The
+ * server has returned; the world first runs on until the peers have seen
+ * their connections close (bounded: each step is one peer action). */
+static unsigned check_sim_peers(struct sim_world *w)
+{
+	unsigned whole = 0;
+
+	for (int i = 0; i < 1000000 && reactor_poll(w->r, -1) >= 0; i++)
+		;
+
+	for (unsigned i = 0; i < w->npeers; i++) {
+		size_t got, sent = sim_peer_sent(w->peer[i]);
+		const unsigned char *back = sim_peer_received(w->peer[i], &got);
+
+		ck_assert(sim_peer_finished(w->peer[i]));
+		ck_assert_uint_le(got, sent);
+		ck_assert_int_eq(memcmp(back, w->script[i], got), 0);
+		if (sim_peer_error(w->peer[i]) == 0 && got == sent)
+			whole++;
+	}
+	return whole;
+}
+
+static int sim_echo(struct sim_world *w, struct echo_stats *st,
+		    uint64_t idle_ns)
+{
+	struct echo_opts opts;
+
+	echo_opts_default(&opts);
+	opts.bufsize = 4096;
+	opts.idle_timeout_ns = idle_ns;
+	opts.on_listening = sim_connect_peers;
+	opts.arg = w;
+	return poll_echo_serve(w->r, NULL, &opts, st);
+}
+
+START_TEST(test_echo_over_sim_returns_every_peer_what_it_sent)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 50000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		ck_assert_uint_eq(st.closed, SIM_PEERS);
+		check_echo_accounts(&st);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+START_TEST(test_echo_over_sim_with_faults_returns_each_peer_a_prefix)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+	unsigned whole = 0;
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		sim_config_faulty(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 20000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		whole += check_sim_peers(&w);
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		check_echo_accounts(&st);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(whole, 0);    /* faults did not stop everything */
+}
+END_TEST
+
+START_TEST(test_echo_over_sim_same_seed_same_trace)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	uint64_t hash[2];
+
+	for (int run = 0; run < 2; run++) {
+		sim_config_faulty(&c, 42);
+		sim_world_init(&w, &c, 4, 10000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		hash[run] = sim_trace_hash(w.r);
+		sim_world_free(&w);
+	}
+	ck_assert_uint_eq(hash[0], hash[1]);
+}
+END_TEST
+
+START_TEST(test_echo_over_sim_peer_reset_fails_only_that_connection)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	sim_config_default(&c, 3);
+	sim_world_init(&w, &c, 4, 30000, SIM_PEER_HALF_CLOSE);
+	w.flags[2] = SIM_PEER_RESET_AT_END;
+	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_uint_eq(check_sim_peers(&w), 3);
+	ck_assert_int_eq(sim_peer_error(w.peer[2]), -ECONNRESET);
+	ck_assert_uint_eq(st.failed, 1);
+	ck_assert_uint_eq(st.closed, 3);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_over_sim_idle_peer_times_out)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	sim_config_default(&c, 5);
+	sim_world_init(&w, &c, 2, 1000, SIM_PEER_HALF_CLOSE);
+	w.flags[1] = 0;         /* sends, then neither closes nor sends more */
+	ck_assert_int_eq(sim_echo(&w, &st, 100 * 1000000ull), 0);
+	ck_assert_uint_eq(st.timed_out, 1);
+	ck_assert_uint_eq(st.closed, 1);
+	ck_assert_uint_eq(check_sim_peers(&w), 2);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+static void request_stop(void *arg)
+{
+	reactor_request_stop(arg);
+}
+
+START_TEST(test_echo_over_sim_stop_cancels_live_connections)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	sim_config_default(&c, 9);
+	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
+	sim_at_step(w.r, 400, request_stop, w.r);
+	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_uint_eq(st.accepted, SIM_PEERS);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	ck_assert_uint_gt(st.bytes, 0);
+	check_sim_peers(&w);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_echo_over_sim_out_of_handles_counts_accept_errors)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	sim_config_default(&c, 11);
+	c.max_handles = 3;      /* the listener and two connections */
+	sim_world_init(&w, &c, 6, 5000, SIM_PEER_HALF_CLOSE);
+	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_uint_gt(st.accept_errors, 0);
+	ck_assert_uint_le(st.peak_conns, 2);
+	ck_assert_uint_eq(st.accepted + st.accept_errors, 6);
+	ck_assert_uint_ge(check_sim_peers(&w), st.closed);
+	check_echo_accounts(&st);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* The first connection's first allocation (its buffer) fails; then, in a
+ * second run, its task's: each time that connection alone fails. */
+START_TEST(test_echo_over_sim_out_of_memory_fails_one_connection)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	for (uint64_t nth = 1; nth <= 2; nth++) {
+		sim_config_default(&c, 13);
+		sim_world_init(&w, &c, 4, 5000, SIM_PEER_HALF_CLOSE);
+		w.fail_nth = nth;
+		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		mem_fail_nth(0);
+		ck_assert_uint_eq(st.failed, 1);
+		ck_assert_uint_eq(st.closed, 3);
+		ck_assert_uint_ge(check_sim_peers(&w), 3);
+		check_echo_accounts(&st);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* ---- echo figures ------------------------------------------------------------------ */
+
+/* Heap allocations per echo round trip in a steady state: one connection,
+ * 64-byte messages, strictly one at a time.  The connection's task and
+ * buffer were allocated when it was accepted; a round trip re-initialises
+ * futures inside that block and allocates nothing, with tasks on the heap
+ * or in slots, budget on or off. */
+START_TEST(test_echo_figure_allocations_per_round_trip)
+{
+	const unsigned trips = 2000;
+	struct server_thread st;
+	struct echo_opts opts;
+	char msg[65];
+	uint64_t before, used;
+	int fd;
+
+	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = 10 * 1000000000ull;   /* its timer, too */
+	echo_thread_start(&st, &opts);
+	fd = netclient_connect(st.port);
+	memset(msg, 'm', 64);
+	msg[64] = '\0';
+	ping(fd, msg);                  /* the connection exists */
+	before = allocs();
+	for (unsigned i = 0; i < trips; i++)
+		ping(fd, msg);
+	used = allocs() - before;
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	printf("poll echo figure: budget=%u static_tasks=%u: "
+	       "%.3f allocations per round trip (%" PRIu64 " in %u)\n",
+	       configs[_i].budget, configs[_i].static_tasks,
+	       (double)used / trips, used, trips);
+	ck_assert_uint_eq(used, 0);
+}
+END_TEST
+
+/* Allocations per connection over its whole life: the task and its buffer
+ * (heap), or nothing (slots). */
+START_TEST(test_echo_figure_allocations_per_connection)
+{
+	const unsigned conns = 50;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_result res;
+	uint64_t before, used;
+
+	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	before = allocs();
+	ck_assert_int_eq(netclient_echo(st.port, conns, 200000, 1000, 20000, &res), 0);
+	used = allocs() - before;
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	printf("poll echo figure: budget=%u static_tasks=%u: %u connections of "
+	       "200 round trips each: %" PRIu64 " allocations, %.2f per "
+	       "connection\n", configs[_i].budget, configs[_i].static_tasks,
+	       conns, used, (double)used / conns);
+	ck_assert_uint_eq(used, configs[_i].static_tasks > 0 ? 0 : 2 * conns);
+	ck_assert_uint_eq(st.stats.closed, conns);
+}
+END_TEST
+
+/* Bytes of engine state per idle connection: the task block (header and
+ * the whole future tree) and the read buffer; nothing else is allocated
+ * while it waits.  Counted once the server thread has settled (bounded). */
+START_TEST(test_echo_figure_bytes_per_idle_connection)
+{
+	const int n = 100;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct mem_stats m0, m1;
+	int fd[100];
+	int64_t per;
+
+	poll_config_set(&configs[0]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, &opts);
+	mem_stats_get(&m0);
+	for (int i = 0; i < n; i++) {
+		fd[i] = netclient_connect(st.port);
+		ping(fd[i], "w");
+	}
+	for (int i = 0; i < 1000; i++) {
+		mem_stats_get(&m1);
+		if (m1.live_blocks - m0.live_blocks == 2 * n)
+			break;
+		usleep(1000);
+	}
+	per = (m1.live_bytes - m0.live_bytes) / n;
+	printf("poll echo figure: %" PRId64 " bytes per idle connection "
+	       "(%zu of them the read buffer) in %" PRId64 " blocks\n",
+	       per, opts.bufsize, (m1.live_blocks - m0.live_blocks) / n);
+	ck_assert_int_eq(m1.live_blocks - m0.live_blocks, 2 * n);
+	ck_assert_int_gt(per, (int64_t)opts.bufsize);
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+}
+END_TEST
+
+START_TEST(test_echo_figure_connection_task_layout)
+{
+	echo__print_layout(stdout);
+}
+END_TEST
+
+/* ---- fanout ---------------------------------------------------------------------- */
+
+#define MAX_SINKS 8
+
+struct fanout_world {
+	struct reactor *r;
+	struct offload *o;
+	struct fanout_opts opts;
+	struct fanout_stats st;
+	struct fanout_sink_stats sink[MAX_SINKS];
+	unsigned char *input;
+	size_t len;
+	char dir[64];             /* epoll: the temporary directory */
+	char path[96];            /* the input's path */
+	struct sim_peer *peer[MAX_SINKS];   /* sim TCP subscribers */
+	unsigned peer_flags[MAX_SINKS];
+};
+
+static void fanout_input(struct fanout_world *w, size_t len)
+{
+	w->len = len;
+	w->input = malloc(len + 1);
+	for (size_t i = 0; i < len; i++)
+		w->input[i] = netclient_pattern(99, i);
+}
+
+/* A world on epoll, with the input in a fresh temporary directory. */
+static void fanout_world_epoll(struct fanout_world *w, size_t len,
+			       unsigned sinks)
+{
+	FILE *f;
+
+	memset(w, 0, sizeof(*w));
+	fanout_input(w, len);
+	strcpy(w->dir, "/tmp/test_poll_fanout_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(w->dir));
+	snprintf(w->path, sizeof(w->path), "%s/input", w->dir);
+	f = fopen(w->path, "wb");
+	ck_assert_uint_eq(fwrite(w->input, 1, len, f), len);
+	fclose(f);
+	w->r = reactor_new_epoll();
+	w->o = offload_new(w->r, 2);
+	fanout_opts_default(&w->opts);
+	w->opts.input = w->path;
+	w->opts.output_dir = w->dir;
+	w->opts.sinks = sinks;
+	w->st.sink = w->sink;
+}
+
+/* A world in the simulation: the input is the in-memory file /input. */
+static void fanout_world_sim(struct fanout_world *w, const struct sim_config *c,
+			     size_t len, unsigned sinks)
+{
+	memset(w, 0, sizeof(*w));
+	fanout_input(w, len);
+	w->r = reactor_new_sim(c);
+	ck_assert_int_eq(sim_file_create(w->r, "/input", w->input, len), 0);
+	w->o = offload_new(w->r, 1);
+	fanout_opts_default(&w->opts);
+	w->opts.input = "/input";
+	w->opts.output_dir = "/out";
+	w->opts.sinks = sinks;
+	w->st.sink = w->sink;
+}
+
+static void fanout_world_free(struct fanout_world *w)
+{
+	ck_assert_uint_eq(offload_outstanding(w->o), 0);
+	offload_free(w->o);
+	reactor_free(w->r);
+	if (w->dir[0] != '\0') {
+		char p[128];
+		for (unsigned i = 0; i < w->opts.sinks; i++) {
+			snprintf(p, sizeof(p), "%s/sink-%u", w->dir, i);
+			unlink(p);
+		}
+		unlink(w->path);
+		rmdir(w->dir);
+	}
+	free(w->input);
+}
+
+/* The contents of sink i's output file, malloc'ed (epoll) or the
+ * simulation's own (sim). */
+static unsigned char *sink_output(struct fanout_world *w, unsigned i,
+				  size_t *len)
+{
+	char p[128];
+
+	if (w->dir[0] == '\0') {
+		const void *data;
+		snprintf(p, sizeof(p), "/out/sink-%u", i);
+		data = sim_file_contents(w->r, p, len);
+		ck_assert_ptr_nonnull(data);
+		return (unsigned char *)data;
+	} else {
+		FILE *f;
+		struct stat sb;
+		unsigned char *data;
+		snprintf(p, sizeof(p), "%s/sink-%u", w->dir, i);
+		ck_assert_int_eq(stat(p, &sb), 0);
+		data = malloc((size_t)sb.st_size + 1);
+		f = fopen(p, "rb");
+		*len = fread(data, 1, (size_t)sb.st_size, f);
+		fclose(f);
+		return data;
+	}
+}
+
+/* Sink i: complete and exact when error is 0, else a prefix of the input
+ * of sink bytes (what a cancelled running write added after is allowed). */
+static void check_file_sink(struct fanout_world *w, unsigned i)
+{
+	struct fanout_sink_stats *s = &w->sink[i];
+	size_t got;
+	unsigned char *out = sink_output(w, i, &got);
+
+	if (s->error == 0) {
+		ck_assert_uint_eq(s->bytes, w->len);
+		ck_assert_uint_eq(got, w->len);
+		ck_assert_uint_eq(s->checksum, workload_checksum(
+					  WORKLOAD_CHECKSUM_INIT, w->input, w->len));
+	} else {
+		ck_assert_uint_le(s->bytes, w->len);
+		ck_assert_uint_ge(got, s->bytes);
+		ck_assert_uint_eq(s->checksum, workload_checksum(
+					  WORKLOAD_CHECKSUM_INIT, w->input,
+					  s->bytes));
+	}
+	ck_assert_int_eq(memcmp(out, w->input, s->bytes), 0);
+	if (w->dir[0] != '\0')
+		free(out);
+}
+
+START_TEST(test_fanout_to_file_sinks_copies_the_input)
+{
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	fanout_world_epoll(&w, (1u << 20) + 12345, 3);
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	ck_assert_uint_eq(w.st.bytes_read, w.len);
+	ck_assert_uint_eq(w.st.chunks_read, (w.len + w.opts.chunk_size - 1) / w.opts.chunk_size);
+	ck_assert_uint_eq(w.st.sinks, 3);
+	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(w.sink[i].error, 0);
+		check_file_sink(&w, i);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A file 100 times larger than the window: the fanout never holds more
+ * than `window` chunks, and its memory stays near window * chunk_size. */
+START_TEST(test_fanout_keeps_at_most_window_chunks_of_a_large_file)
+{
+	struct fanout_world w;
+	struct mem_stats m0, m1;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 100 * 2 * 4096, 4);
+	w.opts.window = 2;
+	w.opts.chunk_size = 4096;
+	mem_reset_peak();
+	mem_stats_get(&m0);
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	mem_stats_get(&m1);
+	ck_assert_uint_eq(w.st.chunks_read, 200);
+	ck_assert_uint_le(w.st.peak_chunks, 2);
+	ck_assert_uint_ge(w.st.peak_chunks, 1);
+	ck_assert_int_le(m1.peak_live_bytes - m0.live_bytes,
+			 2 * (4096 + 64) + 16 * 1024);
+	for (unsigned i = 0; i < 4; i++)
+		check_file_sink(&w, i);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_of_an_empty_file_creates_empty_outputs)
+{
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 0, 2);
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	ck_assert_uint_eq(w.st.chunks_read, 0);
+	for (unsigned i = 0; i < 2; i++)
+		check_file_sink(&w, i);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_of_a_missing_input_fails_to_start)
+{
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 10, 1);
+	w.opts.input = "/nonexistent/input";
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), -ENOENT);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A stop requested before the fanout starts: its first read is already
+ * with a worker thread when the loop sees the stop.  Every sink ends
+ * cancelled, and the run returns only once the pool gave the job back. */
+START_TEST(test_fanout_stop_cancels_a_read_in_flight_on_a_worker)
+{
+	struct fanout_world w;
+	struct offload_stats os;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 1u << 20, 2);
+	reactor_request_stop(w.r);
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	offload_stats_get(w.o, &os);
+	ck_assert_uint_eq(os.submitted, 1);
+	ck_assert_uint_eq(os.completed, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(w.sink[i].error, -ECANCELED);
+		ck_assert_uint_eq(w.sink[i].bytes, 0);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Real TCP subscribers: threads that connect when the fanout listens and
+ * read until end of stream. */
+struct subscriber {
+	pthread_t tid;
+	uint16_t port;
+	uint64_t bytes, checksum;
+};
+
+static void *subscriber_main(void *arg)
+{
+	struct subscriber *sub = arg;
+	unsigned char buf[65536];
+	int fd = netclient_connect(sub->port);
+	ssize_t n;
+
+	sub->checksum = WORKLOAD_CHECKSUM_INIT;
+	if (fd < 0)
+		return NULL;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		sub->bytes += (uint64_t)n;
+		sub->checksum = workload_checksum(sub->checksum, buf, (size_t)n);
+	}
+	close(fd);
+	return NULL;
+}
+
+static struct subscriber subs[MAX_SINKS];
+
+static void start_subscribers(void *arg, uint16_t port)
+{
+	struct fanout_world *w = arg;
+
+	for (unsigned i = 0; i < w->opts.sinks; i++) {
+		subs[i].port = port;
+		ck_assert_int_eq(pthread_create(&subs[i].tid, NULL,
+						subscriber_main, &subs[i]), 0);
+	}
+}
+
+START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
+{
+	struct fanout_world w;
+	uint64_t sum;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	fanout_world_epoll(&w, (3u << 20) + 7, 4);
+	w.opts.kind = FANOUT_SINK_TCP;
+	w.opts.on_listening = start_subscribers;
+	w.opts.arg = &w;
+	memset(subs, 0, sizeof(subs));
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w.input, w.len);
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(subs[i].tid, NULL);
+		ck_assert_int_eq(w.sink[i].error, 0);
+		ck_assert_uint_eq(w.sink[i].bytes, w.len);
+		ck_assert_uint_eq(w.sink[i].checksum, sum);
+		ck_assert_uint_eq(subs[i].bytes, w.len);
+		ck_assert_uint_eq(subs[i].checksum, sum);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* ---- fanout over the simulation ----------------------------------------------------- */
+
+START_TEST(test_fanout_over_sim_delivers_every_byte_to_every_file_sink)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 300000 + seed * 777, 5);
+		w.opts.chunk_size = 16384;
+		w.opts.window = 3;
+		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+		ck_assert_uint_le(w.st.peak_chunks, 3);
+		for (unsigned i = 0; i < 5; i++) {
+			ck_assert_int_eq(w.sink[i].error, 0);
+			check_file_sink(&w, i);
+		}
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+static void connect_sim_subscribers(void *arg, uint16_t port)
+{
+	struct fanout_world *w = arg;
+
+	for (unsigned i = 0; i < w->opts.sinks; i++)
+		w->peer[i] = sim_peer_connect(w->r, port, NULL, 0,
+					      w->peer_flags[i]);
+}
+
+/* Run the world on until every peer has seen its connection end. */
+static void sim_run_out(struct reactor *r)
+{
+	for (int i = 0; i < 1000000 && reactor_poll(r, -1) >= 0; i++)
+		;
+}
+
+/* Sinks are numbered in the order the subscribers connected, which the
+ * simulation chooses, so sinks and peers are checked separately: every
+ * sink that ended cleanly delivered the whole input; every peer received a
+ * prefix of it, and the whole input if it neither reset nor refused to
+ * read.  Returns how many sinks ended cleanly. */
+static unsigned check_tcp_sinks(struct fanout_world *w)
+{
+	uint64_t sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w->input,
+					 w->len);
+	unsigned clean = 0, whole = 0;
+
+	for (unsigned i = 0; i < w->opts.sinks; i++) {
+		size_t got;
+		const unsigned char *back = sim_peer_received(w->peer[i], &got);
+
+		ck_assert(sim_peer_finished(w->peer[i]));
+		ck_assert_uint_le(got, w->len);
+		ck_assert_int_eq(memcmp(back, w->input, got), 0);
+		if (!(w->peer_flags[i] & SIM_PEER_NO_READ) &&
+		    sim_peer_error(w->peer[i]) == 0) {
+			ck_assert_uint_eq(got, w->len);
+			whole++;
+		}
+		if (w->sink[i].error == 0) {
+			ck_assert_uint_eq(w->sink[i].bytes, w->len);
+			ck_assert_uint_eq(w->sink[i].checksum, sum);
+			clean++;
+		}
+	}
+	ck_assert_uint_ge(clean, whole);
+	return clean;
+}
+
+START_TEST(test_fanout_over_sim_streams_to_tcp_subscribers_with_faults)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	unsigned complete = 0;
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 200000, 4);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 8192;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+		sim_run_out(w.r);
+		complete += check_tcp_sinks(&w);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(complete, 0);
+}
+END_TEST
+
+/* One subscriber never reads: its writes back up, it misses the sink
+ * timeout and is cancelled, and the three others get everything. */
+START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	sim_config_default(&c, 21);
+	fanout_world_sim(&w, &c, 1u << 20, 4);
+	w.opts.kind = FANOUT_SINK_TCP;
+	w.opts.chunk_size = 16384;
+	w.opts.sink_timeout_ns = 10 * 1000000ull;
+	w.opts.on_listening = connect_sim_subscribers;
+	w.opts.arg = &w;
+	w.peer_flags[2] = SIM_PEER_NO_READ;
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	sim_run_out(w.r);
+	ck_assert_uint_eq(check_tcp_sinks(&w), 3);
+	for (unsigned i = 0; i < 4; i++) {
+		if (w.sink[i].error != 0) {
+			ck_assert_int_eq(w.sink[i].error, -ETIMEDOUT);
+			ck_assert_uint_lt(w.sink[i].bytes, w.len);
+		}
+	}
+	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Stop the fanout just before step k, for k spread over a whole run: with
+ * reads and writes queued, running and finished in the pool.  Each time it
+ * returns 0, frees everything, has the pool give back every job, and each
+ * sink is either complete and exact or cancelled with a correct prefix. */
+START_TEST(test_fanout_over_sim_stop_at_any_step_cancels_cleanly)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	uint64_t steps, k, running = 0;
+	unsigned cancelled = 0, complete = 0;
+	struct offload_stats os;
+
+	poll_config_set(&configs[_i]);
+	sim_config_default(&c, 5);
+	fanout_world_sim(&w, &c, 100000, 3);
+	w.opts.chunk_size = 8192;
+	w.opts.window = 2;
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	steps = sim_steps(w.r);
+	fanout_world_free(&w);
+	ck_assert_uint_gt(steps, 20);
+
+	for (k = 1; k <= steps; k += 1 + steps / 60) {
+		fanout_world_sim(&w, &c, 100000, 3);
+		w.opts.chunk_size = 8192;
+		w.opts.window = 2;
+		sim_at_step(w.r, k, request_stop, w.r);
+		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+		for (unsigned i = 0; i < 3; i++) {
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ECANCELED);
+			cancelled += w.sink[i].error == -ECANCELED;
+			complete += w.sink[i].error == 0;
+			check_file_sink(&w, i);
+		}
+		offload_stats_get(w.o, &os);
+		running += os.cancelled_running;
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(cancelled, 0);
+	/* Some stops found a job running: its buffer outlived the drop. */
+	ck_assert_uint_gt(running, 0);
+}
+END_TEST
+
+/* ---- fanout figures --------------------------------------------------------------------- */
+
+/* Heap allocations per chunk, N = 4 file sinks, 100 chunks, over the
+ * simulation (deterministic): the chunk's buffer, its read job, and a write
+ * job per file sink: N + 2, with or without a sink timeout (the timeout is
+ * a future held by value in the sink: it allocates nothing).  Past that, a
+ * fixed count per run: the one block of sinks, ring and join array. */
+START_TEST(test_fanout_figure_allocations_per_chunk)
+{
+	const unsigned n = 4, chunks = 100;
+	const bool timeout = _i & 1;
+	const uint64_t per_chunk = n + 2;
+	struct sim_config c;
+	struct fanout_world w;
+	uint64_t before, used;
+
+	poll_config_set(&configs[_i & 2 ? 1 : 0]);
+	sim_config_default(&c, 1);
+	fanout_world_sim(&w, &c, chunks * 4096, n);
+	w.opts.chunk_size = 4096;
+	if (timeout)
+		w.opts.sink_timeout_ns = 1000000000ull;
+	before = allocs();
+	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	used = allocs() - before;
+	ck_assert_uint_eq(w.st.chunks_read, chunks);
+	printf("poll fanout figure: budget=%u sink_timeout=%d sinks=%u: "
+	       "%.2f allocations per chunk (%" PRIu64 " for %u chunks)\n",
+	       poll_config_get().budget, timeout, n, (double)used / chunks,
+	       used, chunks);
+	ck_assert_uint_eq(used, per_chunk * chunks + 1);
+	fanout_world_free(&w);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("poll_workloads");
+	TCase *tc;
+
+	tc = tcase_create("echo_loopback");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, 4);
+	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, 4);
+	tcase_add_test(tc, test_echo_closes_idle_connections);
+	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
+	tcase_add_test(tc, test_echo_peer_reset_fails_only_that_connection);
+	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, 4);
+	tcase_add_test(tc, test_echo_out_of_descriptors_on_accept_keeps_serving);
+	tcase_add_test(tc, test_echo_static_slots_serve_while_every_allocation_fails);
+	tcase_add_test(tc, test_echo_static_slots_refuse_connections_past_the_last_slot);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("echo_sim");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_echo_over_sim_returns_every_peer_what_it_sent, 0, 4);
+	tcase_add_loop_test(tc, test_echo_over_sim_with_faults_returns_each_peer_a_prefix, 0, 4);
+	tcase_add_test(tc, test_echo_over_sim_same_seed_same_trace);
+	tcase_add_test(tc, test_echo_over_sim_peer_reset_fails_only_that_connection);
+	tcase_add_test(tc, test_echo_over_sim_idle_peer_times_out);
+	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, 4);
+	tcase_add_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors);
+	tcase_add_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fanout");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_fanout_to_file_sinks_copies_the_input, 0, 2);
+	tcase_add_test(tc, test_fanout_keeps_at_most_window_chunks_of_a_large_file);
+	tcase_add_test(tc, test_fanout_of_an_empty_file_creates_empty_outputs);
+	tcase_add_test(tc, test_fanout_of_a_missing_input_fails_to_start);
+	tcase_add_test(tc, test_fanout_stop_cancels_a_read_in_flight_on_a_worker);
+	tcase_add_loop_test(tc, test_fanout_streams_to_tcp_subscribers_over_loopback, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fanout_sim");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_fanout_over_sim_delivers_every_byte_to_every_file_sink, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_over_sim_streams_to_tcp_subscribers_with_faults, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("echo_figures");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_echo_figure_allocations_per_round_trip, 0, 4);
+	tcase_add_loop_test(tc, test_echo_figure_allocations_per_connection, 0, 4);
+	tcase_add_test(tc, test_echo_figure_bytes_per_idle_connection);
+	tcase_add_test(tc, test_echo_figure_connection_task_layout);
+	tcase_add_loop_test(tc, test_fanout_figure_allocations_per_chunk, 0, 4);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+#include "testutil.h"
