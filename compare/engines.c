@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "baselines.h"
 #include "poll.h"
 #include "push.h"
 
@@ -11,6 +12,12 @@ const struct engine engines[] = {
 	  push_echo_serve, push_fanout_run },
 	{ "poll", "futures: one task of nested state machines, cancelled by drop",
 	  poll_echo_serve, poll_fanout_run },
+	{ "libuv", "baseline: libuv as its own examples write it",
+	  libuv_echo_serve, libuv_fanout_run },
+	{ "libevent", "baseline: libevent bufferevents",
+	  libevent_echo_serve, libevent_fanout_run },
+	{ "epoll", "baseline: a hand-written epoll state machine, the floor",
+	  epoll_echo_serve, epoll_fanout_run },
 	{ NULL, NULL, NULL, NULL },
 };
 

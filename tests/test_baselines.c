@@ -1,0 +1,1057 @@
+/* test_baselines.c: the epoll, libuv and libevent baselines
+ * (compare/baselines.h).
+ *
+ * One conformance suite, run against each baseline in turn: every test is
+ * a loop test whose index picks the engine.  The servers run in a thread
+ * (tests/netclient.h) and are driven by real sockets from the test's
+ * thread; nothing here trusts an engine to check itself.  Every test also
+ * checks that the engine gave back every block it allocated, libuv's and
+ * libevent's own allocations included.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "baselines.h"
+#include "clock.h"
+#include "mem.h"
+#include "netclient.h"
+#include "sim.h"
+
+/* libuv sheds a connection itself when out of descriptors and tells the
+ * server nothing, so its accept_errors cannot count those. */
+static const struct baseline {
+	const char *name;
+	echo_serve_fn echo;
+	fanout_run_fn fanout;
+	bool counts_shed_connections;
+} baselines[] = {
+	{ "epoll", epoll_echo_serve, epoll_fanout_run, true },
+	{ "libuv", libuv_echo_serve, libuv_fanout_run, false },
+	{ "libevent", libevent_echo_serve, libevent_fanout_run, true },
+};
+#define NBASELINES ((int)(sizeof(baselines) / sizeof(baselines[0])))
+
+#define MiB (1024u * 1024u)
+
+static int64_t live_blocks(void)
+{
+	struct mem_stats s;
+
+	mem_stats_get(&s);
+	return s.live_blocks;
+}
+
+/* Wait up to 10 s for fd to be readable, then read once: the byte count,
+ * 0 at end of stream, or -errno (a reset counts as a close too). */
+static ssize_t read_within(int fd, void *buf, size_t n)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t got;
+
+	if (poll(&p, 1, 10000) != 1)
+		return -ETIMEDOUT;
+	got = recv(fd, buf, n, 0);
+	return got < 0 ? -errno : got;
+}
+
+/* True when the peer closed fd (end of stream or reset) within 10 s. */
+static bool closed_by_peer(int fd)
+{
+	char c;
+	ssize_t got = read_within(fd, &c, 1);
+
+	return got == 0 || got == -ECONNRESET;
+}
+
+/* True when the peer closed fd within 10 s, whatever it sent before. */
+static bool closed_by_peer_after_data(int fd)
+{
+	static char buf[1 << 16];
+	ssize_t got;
+
+	while ((got = read_within(fd, buf, sizeof(buf))) > 0)
+		;
+	return got == 0 || got == -ECONNRESET;
+}
+
+/* Send one byte and read it back. */
+static bool echoes_one_byte(int fd, char byte)
+{
+	char back = 0;
+
+	if (send(fd, &byte, 1, MSG_NOSIGNAL) != 1)
+		return false;
+	return read_within(fd, &back, 1) == 1 && back == byte;
+}
+
+static void start_server(struct server_thread *st, int i,
+			 const struct echo_opts *opts)
+{
+	int rc = server_thread_start(st, baselines[i].echo, opts);
+
+	ck_assert_msg(rc == 0, "%s: server_thread_start: %s",
+		      baselines[i].name, strerror(-rc));
+}
+
+/* ==== echo ================================================================= */
+
+START_TEST(test_echo_round_trips_16_mib_exactly)
+{
+	int64_t before = live_blocks();
+	struct netclient_result res;
+	struct server_thread st;
+	struct echo_opts opts;
+	int rc;
+
+	echo_opts_default(&opts);
+	start_server(&st, _i, &opts);
+	rc = netclient_echo(st.port, 1, 16 * MiB, 64 * 1024, 60000, &res);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(res.conns_ok, 1);
+	ck_assert_uint_eq(res.bytes_received, 16 * MiB);
+	ck_assert_uint_eq(res.mismatches, 0);
+	ck_assert_uint_eq(st.stats.accepted, 1);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	ck_assert_uint_eq(st.stats.failed, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 0);
+	ck_assert_uint_eq(st.stats.bytes, 16 * MiB);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+START_TEST(test_echo_serves_200_concurrent_connections)
+{
+	int64_t before = live_blocks();
+	struct netclient_result res;
+	struct server_thread st;
+	struct echo_opts opts;
+	int rc;
+
+	echo_opts_default(&opts);
+	start_server(&st, _i, &opts);
+	rc = netclient_echo(st.port, 200, 64 * 1024, 16 * 1024, 60000, &res);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(res.conns_ok, 200);
+	ck_assert_uint_eq(res.mismatches, 0);
+	ck_assert_uint_eq(st.stats.accepted, 200);
+	ck_assert_uint_eq(st.stats.closed, 200);
+	ck_assert_uint_eq(st.stats.refused, 0);
+	ck_assert_uint_eq(st.stats.bytes, 200ull * 64 * 1024);
+	ck_assert_uint_ge(st.stats.peak_conns, 1);
+	ck_assert_uint_le(st.stats.peak_conns, 200);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+START_TEST(test_idle_timeout_closes_an_idle_connection)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = 100 * CLOCK_NS_PER_MS;
+	start_server(&st, _i, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(echoes_one_byte(fd, 'x'));   /* served, then left idle */
+	ck_assert(closed_by_peer(fd));
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_uint_eq(st.stats.accepted, 1);
+	ck_assert_uint_eq(st.stats.timed_out, 1);
+	ck_assert_uint_eq(st.stats.closed, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+/* Input every 100 ms keeps a connection with a 400 ms idle timeout open for
+ * a second, far past the timeout. */
+START_TEST(test_idle_timeout_spares_a_connection_that_keeps_sending)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	struct server_thread st;
+	struct echo_opts opts;
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = 400 * CLOCK_NS_PER_MS;
+	start_server(&st, _i, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 10; i++) {
+		ck_assert(echoes_one_byte(fd, (char)('a' + i)));
+		nanosleep(&pause, NULL);
+	}
+	shutdown(fd, SHUT_WR);
+	ck_assert(closed_by_peer(fd));
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	ck_assert_uint_eq(st.stats.bytes, 10);
+}
+END_TEST
+
+/* A client that keeps sending but never reads: once the kernel buffers
+ * are full the server is stuck writing back and reads nothing more, so no
+ * input arrives however hard the client tries, and the idle timeout closes
+ * the connection.  (A server that stopped its idle clock while writing
+ * would keep it forever.)  The client learns of the close when a send
+ * fails. */
+START_TEST(test_idle_timeout_closes_a_connection_whose_peer_does_not_read)
+{
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	static char buf[256 * 1024];
+	uint64_t deadline;
+	struct server_thread st;
+	struct echo_opts opts;
+	int fd, err = 0;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = 250 * CLOCK_NS_PER_MS;
+	start_server(&st, _i, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	memset(buf, 'e', sizeof(buf));
+	deadline = clock_now_ns() + 10 * CLOCK_NS_PER_S;
+	while (err == 0 && clock_now_ns() < deadline) {
+		if (send(fd, buf, sizeof(buf), MSG_NOSIGNAL) < 0 &&
+		    errno != EAGAIN)
+			err = errno;
+		else
+			nanosleep(&pause, NULL);
+	}
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_msg(err == ECONNRESET || err == EPIPE, "send: %s",
+		      strerror(err));
+	ck_assert_uint_eq(st.stats.timed_out, 1);
+	ck_assert_uint_eq(st.stats.closed, 0);
+	ck_assert_uint_eq(st.stats.failed, 0);
+}
+END_TEST
+
+START_TEST(test_max_conns_refuses_the_extra_connection)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	int a, b, c;
+
+	echo_opts_default(&opts);
+	opts.max_conns = 2;
+	start_server(&st, _i, &opts);
+	a = netclient_connect(st.port);
+	b = netclient_connect(st.port);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	ck_assert(echoes_one_byte(a, 'a'));
+	ck_assert(echoes_one_byte(b, 'b'));
+	c = netclient_connect(st.port);
+	ck_assert_int_ge(c, 0);
+	ck_assert(closed_by_peer(c));
+	ck_assert(echoes_one_byte(a, 'A'));   /* the others are served on */
+	ck_assert(echoes_one_byte(b, 'B'));
+	close(a);
+	close(b);
+	close(c);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert_uint_eq(st.stats.accepted, 2);
+	ck_assert_uint_eq(st.stats.refused, 1);
+	ck_assert_uint_eq(st.stats.peak_conns, 2);
+	ck_assert_uint_eq(st.stats.bytes, 4);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+START_TEST(test_stop_with_live_connections_returns_and_frees_everything)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	int fd[5];
+
+	echo_opts_default(&opts);
+	start_server(&st, _i, &opts);
+	for (int k = 0; k < 5; k++) {
+		fd[k] = netclient_connect(st.port);
+		ck_assert_int_ge(fd[k], 0);
+		ck_assert(echoes_one_byte(fd[k], (char)('0' + k)));
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	for (int k = 0; k < 5; k++) {
+		ck_assert(closed_by_peer(fd[k]));
+		close(fd[k]);
+	}
+
+	ck_assert_uint_eq(st.stats.accepted, 5);
+	ck_assert_uint_eq(st.stats.cancelled, 5);
+	ck_assert_uint_eq(st.stats.peak_conns, 5);
+	ck_assert_uint_eq(st.stats.closed, 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+START_TEST(test_port_in_use_gives_eaddrinuse)
+{
+	int64_t before = live_blocks();
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct server_thread st;
+	struct echo_opts opts;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	echo_opts_default(&opts);
+	opts.port = ntohs(sa.sin_port);
+	ck_assert_int_eq(server_thread_start(&st, baselines[_i].echo, &opts),
+			 -EADDRINUSE);
+	close(fd);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+/* The highest descriptor open in this process. */
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int top = 2;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (atoi(e->d_name) > top)
+			top = atoi(e->d_name);
+	closedir(d);
+	return top;
+}
+
+/* With the descriptor table full, the server cannot take a connection: it
+ * must count the failure, close the connection (not leave the peer
+ * hanging) and go on serving once descriptors are free again. */
+START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
+{
+	struct rlimit old, low;
+	struct server_thread st;
+	struct echo_opts opts;
+	static int fillers[4096];
+	int nfill = 0, fd;
+	bool served = false;
+
+	echo_opts_default(&opts);
+	start_server(&st, _i, &opts);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)highest_fd() + 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < 4096 && (fillers[nfill] = open("/dev/null", O_RDONLY)) >= 0)
+		nfill++;
+	ck_assert_int_eq(errno, EMFILE);
+	close(fillers[--nfill]);        /* room for the client's socket only */
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(closed_by_peer(fd));
+	close(fd);
+	while (nfill > 0)
+		close(fillers[--nfill]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* The server may still be shedding when the table empties, and then
+	 * sheds the next connection too; the one after is served. */
+	for (int tries = 0; tries < 5 && !served; tries++) {
+		fd = netclient_connect(st.port);
+		ck_assert_int_ge(fd, 0);
+		served = echoes_one_byte(fd, 'z');
+		close(fd);
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+
+	ck_assert(served);
+	ck_assert_uint_ge(st.stats.accepted, 1);
+	if (baselines[_i].counts_shed_connections)
+		ck_assert_uint_ge(st.stats.accept_errors, 1);
+}
+END_TEST
+
+START_TEST(test_simulated_reactor_is_refused)
+{
+	struct sim_config cfg;
+	struct reactor *r;
+	struct echo_opts eo;
+	struct echo_stats es;
+	struct fanout_opts fo;
+	struct fanout_sink_stats sink[1];
+	struct fanout_stats fs = { .sink = sink };
+
+	sim_config_default(&cfg, 1);
+	r = reactor_new_sim(&cfg);
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&eo);
+	fanout_opts_default(&fo);
+	fo.input = "/dev/null";
+	ck_assert_int_eq(baselines[_i].echo(r, NULL, &eo, &es), -ENOTSUP);
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &fo, &fs), -ENOTSUP);
+	reactor_free(r);
+}
+END_TEST
+
+/* ==== fanout =============================================================== */
+
+/* A scratch directory holding an input file of `size` bytes of a pattern
+ * that differs along the file, so a lost, repeated or swapped chunk
+ * changes the checksum. */
+struct scratch {
+	char dir[64];
+	char input[128];
+	uint8_t *data;
+	size_t size;
+};
+
+static void scratch_make(struct scratch *sc, size_t size)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	FILE *f;
+
+	strcpy(sc->dir, "/tmp/test_baselines-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(sc->dir));
+	snprintf(sc->input, sizeof(sc->input), "%s/input", sc->dir);
+	sc->size = size;
+	sc->data = malloc(size ? size : 1);
+	ck_assert_ptr_nonnull(sc->data);
+	for (size_t i = 0; i < size; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		sc->data[i] = (uint8_t)x;
+	}
+	f = fopen(sc->input, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(sc->data, 1, size, f), size);
+	fclose(f);
+}
+
+/* Remove the directory and everything in it (one level). */
+static void scratch_remove(struct scratch *sc)
+{
+	DIR *d = opendir(sc->dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sc->dir, e->d_name);
+		unlink(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(sc->dir);
+	free(sc->data);
+}
+
+/* Whether the file at path holds exactly the input. */
+static bool file_matches(const struct scratch *sc, const char *path)
+{
+	static uint8_t buf[1 << 16];
+	size_t at = 0, n;
+	bool same = true;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	while (same && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		same = at + n <= sc->size && memcmp(buf, sc->data + at, n) == 0;
+		at += n;
+	}
+	fclose(f);
+	return same && at == sc->size;
+}
+
+#define MAX_SINKS 8
+
+/* A fanout in its own thread, for TCP sinks, whose subscribers the test
+ * plays. */
+struct fanout_thread {
+	fanout_run_fn fn;
+	struct reactor *r;
+	struct offload *o;
+	struct fanout_opts opts;
+	struct fanout_stats stats;
+	struct fanout_sink_stats sink[MAX_SINKS];
+	int rc;
+	uint16_t port;
+	bool listening, returned;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void fanout_listening(void *arg, uint16_t port)
+{
+	struct fanout_thread *ft = arg;
+
+	pthread_mutex_lock(&ft->mu);
+	ft->port = port;
+	ft->listening = true;
+	pthread_cond_broadcast(&ft->cv);
+	pthread_mutex_unlock(&ft->mu);
+}
+
+static void *fanout_main(void *arg)
+{
+	struct fanout_thread *ft = arg;
+	int rc = ft->fn(ft->r, ft->o, &ft->opts, &ft->stats);
+
+	pthread_mutex_lock(&ft->mu);
+	ft->rc = rc;
+	ft->returned = true;
+	pthread_cond_broadcast(&ft->cv);
+	pthread_mutex_unlock(&ft->mu);
+	return NULL;
+}
+
+/* Start fn on opts in a thread and wait until it listens. */
+static void fanout_thread_start(struct fanout_thread *ft, fanout_run_fn fn,
+				const struct fanout_opts *opts)
+{
+	memset(ft, 0, sizeof(*ft));
+	ft->fn = fn;
+	ft->opts = *opts;
+	ft->opts.on_listening = fanout_listening;
+	ft->opts.arg = ft;
+	ft->stats.sink = ft->sink;
+	ft->r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(ft->r);
+	ft->o = offload_new(ft->r, 2);
+	ck_assert_ptr_nonnull(ft->o);
+	pthread_mutex_init(&ft->mu, NULL);
+	pthread_cond_init(&ft->cv, NULL);
+	ck_assert_int_eq(pthread_create(&ft->tid, NULL, fanout_main, ft), 0);
+	pthread_mutex_lock(&ft->mu);
+	while (!ft->listening && !ft->returned)
+		pthread_cond_wait(&ft->cv, &ft->mu);
+	pthread_mutex_unlock(&ft->mu);
+	ck_assert_msg(ft->listening, "fanout returned %d before listening",
+		      ft->rc);
+}
+
+/* Wait for the fanout to return (asking it to stop first if `stop`), free
+ * its reactor and pool; returns what it returned. */
+static int fanout_thread_join(struct fanout_thread *ft, bool stop)
+{
+	if (stop)
+		reactor_request_stop(ft->r);
+	pthread_join(ft->tid, NULL);
+	offload_free(ft->o);
+	reactor_free(ft->r);
+	pthread_cond_destroy(&ft->cv);
+	pthread_mutex_destroy(&ft->mu);
+	return ft->rc;
+}
+
+/* Subscribers: read each socket to end of stream (or reset), summing bytes
+ * and checksums, for at most timeout_ms. */
+struct subscriber {
+	int fd;
+	uint64_t bytes;
+	uint64_t checksum;
+	bool done;
+};
+
+static void subscribers_read(struct subscriber *sub, unsigned n,
+			     int timeout_ms)
+{
+	static uint8_t buf[1 << 16];
+	uint64_t deadline = clock_now_ns() +
+			    (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
+	unsigned left = n;
+
+	for (unsigned i = 0; i < n; i++) {
+		sub[i].checksum = WORKLOAD_CHECKSUM_INIT;
+		if (sub[i].done)
+			left--;
+	}
+	while (left > 0 && clock_now_ns() < deadline) {
+		struct pollfd p[MAX_SINKS];
+
+		for (unsigned i = 0; i < n; i++) {
+			p[i].fd = sub[i].done ? -1 : sub[i].fd;
+			p[i].events = POLLIN;
+		}
+		if (poll(p, n, 100) <= 0)
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			ssize_t got;
+
+			if (sub[i].done || p[i].revents == 0)
+				continue;
+			got = recv(sub[i].fd, buf, sizeof(buf), 0);
+			if (got > 0) {
+				sub[i].bytes += (uint64_t)got;
+				sub[i].checksum = workload_checksum(
+					sub[i].checksum, buf, (size_t)got);
+			} else if (got == 0 || errno != EAGAIN) {
+				sub[i].done = true;
+				left--;
+			}
+		}
+	}
+}
+
+static void fanout_file_opts(struct fanout_opts *opts,
+			     const struct scratch *sc, unsigned sinks)
+{
+	fanout_opts_default(opts);
+	opts->input = sc->input;
+	opts->output_dir = sc->dir;
+	opts->sinks = sinks;
+}
+
+START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
+{
+	struct fanout_sink_stats sink[3];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct scratch sc;
+	struct reactor *r;
+	struct offload *o;
+	uint64_t expect;
+	int64_t before;
+	char path[256];
+
+	scratch_make(&sc, 5 * 64 * 1024 + 12345);    /* a short last chunk */
+	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
+	r = reactor_new_epoll();
+	o = offload_new(r, 2);
+	ck_assert_ptr_nonnull(o);
+	fanout_file_opts(&opts, &sc, 3);
+	before = live_blocks();
+	ck_assert_int_eq(baselines[_i].fanout(r, o, &opts, &stats), 0);
+	ck_assert_int_eq(live_blocks(), before);
+	offload_free(o);
+	reactor_free(r);
+
+	ck_assert_uint_eq(stats.bytes_read, sc.size);
+	ck_assert_uint_eq(stats.chunks_read, 6);
+	ck_assert_uint_ge(stats.peak_chunks, 1);
+	ck_assert_uint_le(stats.peak_chunks, opts.window);
+	ck_assert_uint_eq(stats.sinks, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(sink[i].error, 0);
+		ck_assert_uint_eq(sink[i].bytes, sc.size);
+		ck_assert_uint_eq(sink[i].checksum, expect);
+		snprintf(path, sizeof(path), "%s/sink-%u", sc.dir, i);
+		ck_assert_msg(file_matches(&sc, path), "%s differs", path);
+	}
+	scratch_remove(&sc);
+}
+END_TEST
+
+START_TEST(test_fanout_of_an_empty_input_creates_empty_sinks)
+{
+	struct fanout_sink_stats sink[2];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct scratch sc;
+	struct reactor *r = reactor_new_epoll();
+	char path[256];
+
+	ck_assert_ptr_nonnull(r);
+	scratch_make(&sc, 0);
+	fanout_file_opts(&opts, &sc, 2);
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats), 0);
+	reactor_free(r);
+	ck_assert_uint_eq(stats.bytes_read, 0);
+	ck_assert_uint_eq(stats.chunks_read, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(sink[i].error, 0);
+		ck_assert_uint_eq(sink[i].bytes, 0);
+		ck_assert_uint_eq(sink[i].checksum, WORKLOAD_CHECKSUM_INIT);
+		snprintf(path, sizeof(path), "%s/sink-%u", sc.dir, i);
+		ck_assert(file_matches(&sc, path));
+	}
+	scratch_remove(&sc);
+}
+END_TEST
+
+static void count_listening(void *arg, uint16_t port)
+{
+	(*(int *)arg)++;
+}
+
+START_TEST(test_fanout_with_a_missing_input_gives_enoent)
+{
+	struct fanout_sink_stats sink[2];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct scratch sc;
+	struct reactor *r = reactor_new_epoll();
+	int64_t before = live_blocks();
+	int listened = 0;
+
+	ck_assert_ptr_nonnull(r);
+	scratch_make(&sc, 100);
+	fanout_file_opts(&opts, &sc, 2);
+	opts.input = "/nonexistent/input";
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats),
+			 -ENOENT);
+	opts.kind = FANOUT_SINK_TCP;            /* fails before listening */
+	opts.on_listening = count_listening;
+	opts.arg = &listened;
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats),
+			 -ENOENT);
+	ck_assert_int_eq(listened, 0);
+	ck_assert_uint_eq(stats.bytes_read, 0);
+	ck_assert_int_eq(live_blocks(), before);
+	reactor_free(r);
+	scratch_remove(&sc);
+}
+END_TEST
+
+START_TEST(test_fanout_with_no_sinks_returns_at_once)
+{
+	struct fanout_stats stats = { .sink = NULL };
+	struct fanout_opts opts;
+	struct scratch sc;
+	struct reactor *r = reactor_new_epoll();
+	int listened = 0;
+
+	ck_assert_ptr_nonnull(r);
+	scratch_make(&sc, 1000);
+	fanout_file_opts(&opts, &sc, 0);
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats), 0);
+	ck_assert_uint_eq(stats.bytes_read, 0);
+	ck_assert_uint_eq(stats.sinks, 0);
+	opts.kind = FANOUT_SINK_TCP;
+	opts.on_listening = count_listening;
+	opts.arg = &listened;
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats), 0);
+	ck_assert_int_eq(listened, 0);
+	opts.input = "/nonexistent/input";      /* the input is still checked */
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats),
+			 -ENOENT);
+	reactor_free(r);
+	scratch_remove(&sc);
+}
+END_TEST
+
+START_TEST(test_fanout_to_a_missing_directory_gives_enoent)
+{
+	struct fanout_sink_stats sink[2];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct scratch sc;
+	struct reactor *r = reactor_new_epoll();
+	int64_t before = live_blocks();
+
+	ck_assert_ptr_nonnull(r);
+	scratch_make(&sc, 100);
+	fanout_file_opts(&opts, &sc, 2);
+	opts.output_dir = "/nonexistent/dir";
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &opts, &stats),
+			 -ENOENT);
+	ck_assert_int_eq(live_blocks(), before);
+	reactor_free(r);
+	scratch_remove(&sc);
+}
+END_TEST
+
+/* Subscribers connect one by one; each reads to the end. */
+static void connect_subscribers(struct subscriber *sub, unsigned n,
+				uint16_t port)
+{
+	for (unsigned i = 0; i < n; i++) {
+		memset(&sub[i], 0, sizeof(sub[i]));
+		sub[i].fd = netclient_connect(port);
+		ck_assert_int_ge(sub[i].fd, 0);
+	}
+}
+
+START_TEST(test_fanout_to_tcp_subscribers_reproduces_the_input)
+{
+	struct subscriber sub[3];
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	uint64_t expect;
+	int64_t before = live_blocks();
+
+	scratch_make(&sc, 4 * MiB + 777);
+	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
+	fanout_file_opts(&opts, &sc, 3);
+	opts.kind = FANOUT_SINK_TCP;
+	opts.window = 3;
+	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	connect_subscribers(sub, 3, ft.port);
+	subscribers_read(sub, 3, 30000);
+	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
+	/* Exactly three subscribers: the listener has been closed. */
+	ck_assert_int_eq(netclient_connect(ft.port), -ECONNREFUSED);
+
+	ck_assert_uint_eq(ft.stats.bytes_read, sc.size);
+	ck_assert_uint_le(ft.stats.peak_chunks, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert(sub[i].done);
+		ck_assert_uint_eq(sub[i].bytes, sc.size);
+		ck_assert_uint_eq(sub[i].checksum, expect);
+		ck_assert_int_eq(ft.sink[i].error, 0);
+		ck_assert_uint_eq(ft.sink[i].bytes, sc.size);
+		ck_assert_uint_eq(ft.sink[i].checksum, expect);
+		close(sub[i].fd);
+	}
+	ck_assert_int_eq(live_blocks(), before);
+	scratch_remove(&sc);
+}
+END_TEST
+
+/* One subscriber does not read.  Once the kernel buffers are full it
+ * stops taking chunks; it is cancelled after the sink timeout and the
+ * others get everything.  Its statistics describe a prefix of the input. */
+START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
+{
+	struct subscriber sub[3];
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	uint64_t expect;
+	int64_t before = live_blocks();
+	int small = 4096, late = -1;
+
+	scratch_make(&sc, 16 * MiB);
+	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
+	fanout_file_opts(&opts, &sc, 3);
+	opts.kind = FANOUT_SINK_TCP;
+	opts.sink_timeout_ns = 200 * CLOCK_NS_PER_MS;
+	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	connect_subscribers(sub, 3, ft.port);
+	setsockopt(sub[2].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	sub[2].done = true;             /* not read for now */
+	subscribers_read(sub, 3, 30000);
+	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
+	/* Now read some of what it was given: with so small a receive
+	 * buffer the rest would trickle in for many seconds. */
+	sub[2].done = false;
+	subscribers_read(&sub[2], 1, 300);
+
+	/* Sinks are numbered in accept order; find the late one by its
+	 * error and check every sink against its subscriber by bytes. */
+	for (unsigned i = 0; i < 3; i++) {
+		if (ft.sink[i].error == -ETIMEDOUT) {
+			ck_assert_int_eq(late, -1);
+			late = (int)i;
+			/* Whole chunks, a prefix of the input; the
+			 * subscriber may have got part of the next chunk. */
+			ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
+			ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
+			ck_assert_uint_eq(ft.sink[i].checksum,
+					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
+							    sc.data,
+							    ft.sink[i].bytes));
+			ck_assert_uint_eq(sub[2].checksum,
+					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
+							    sc.data,
+							    sub[2].bytes));
+		} else {
+			ck_assert_int_eq(ft.sink[i].error, 0);
+			ck_assert_uint_eq(ft.sink[i].bytes, sc.size);
+			ck_assert_uint_eq(ft.sink[i].checksum, expect);
+		}
+	}
+	ck_assert_int_ne(late, -1);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(sub[i].bytes, sc.size);
+		ck_assert_uint_eq(sub[i].checksum, expect);
+	}
+	ck_assert_uint_eq(ft.stats.bytes_read, sc.size);
+	ck_assert_uint_le(ft.stats.peak_chunks, opts.window);
+	for (unsigned i = 0; i < 3; i++)
+		close(sub[i].fd);
+	ck_assert_int_eq(live_blocks(), before);
+	scratch_remove(&sc);
+}
+END_TEST
+
+/* Subscribers that never read hold the fanout up; a stop cancels every
+ * sink, and everything is freed. */
+START_TEST(test_fanout_stop_cancels_every_sink)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	struct subscriber sub[2];
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	int64_t before = live_blocks();
+
+	scratch_make(&sc, 16 * MiB);
+	fanout_file_opts(&opts, &sc, 2);
+	opts.kind = FANOUT_SINK_TCP;
+	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	connect_subscribers(sub, 2, ft.port);
+	nanosleep(&pause, NULL);
+	ck_assert_int_eq(fanout_thread_join(&ft, true), 0);
+
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(ft.sink[i].error, -ECANCELED);
+		ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
+		ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
+		ck_assert_uint_eq(ft.sink[i].checksum,
+				  workload_checksum(WORKLOAD_CHECKSUM_INIT,
+						    sc.data,
+						    ft.sink[i].bytes));
+		ck_assert(closed_by_peer_after_data(sub[i].fd));
+		close(sub[i].fd);
+	}
+	ck_assert_uint_le(ft.stats.peak_chunks, opts.window);
+	ck_assert_int_eq(live_blocks(), before);
+	scratch_remove(&sc);
+}
+END_TEST
+
+/* A stop while waiting for subscribers: every sink is cancelled. */
+START_TEST(test_fanout_stop_before_subscribers_cancels_every_sink)
+{
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	int64_t before = live_blocks();
+
+	scratch_make(&sc, 1000);
+	fanout_file_opts(&opts, &sc, 2);
+	opts.kind = FANOUT_SINK_TCP;
+	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	ck_assert_int_eq(fanout_thread_join(&ft, true), 0);
+	ck_assert_uint_eq(ft.stats.bytes_read, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(ft.sink[i].error, -ECANCELED);
+		ck_assert_uint_eq(ft.sink[i].bytes, 0);
+	}
+	ck_assert_int_eq(live_blocks(), before);
+	scratch_remove(&sc);
+}
+END_TEST
+
+START_TEST(test_bad_options_give_einval)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct fanout_sink_stats sink[1];
+	struct fanout_stats fs = { .sink = sink };
+	struct fanout_opts fo;
+	struct echo_opts eo;
+	struct echo_stats es;
+	int64_t before = live_blocks();
+
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&eo);
+	eo.bufsize = 0;
+	ck_assert_int_eq(baselines[_i].echo(r, NULL, &eo, &es), -EINVAL);
+	fanout_opts_default(&fo);
+	fo.input = "/dev/null";
+	fo.window = 0;
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &fo, &fs), -EINVAL);
+	fo.window = 4;
+	fo.chunk_size = 0;
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &fo, &fs), -EINVAL);
+	fo.chunk_size = 4096;
+	fs.sink = NULL;                 /* one sink, nowhere to report it */
+	ck_assert_int_eq(baselines[_i].fanout(r, NULL, &fo, &fs), -EINVAL);
+	ck_assert_int_eq(live_blocks(), before);
+	reactor_free(r);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("baselines");
+	TCase *echo = tcase_create("echo");
+	TCase *fanout = tcase_create("fanout");
+
+	tcase_set_timeout(echo, 60);
+	tcase_add_loop_test(echo, test_echo_round_trips_16_mib_exactly, 0,
+			    NBASELINES);
+	tcase_add_loop_test(echo, test_echo_serves_200_concurrent_connections,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_idle_timeout_closes_an_idle_connection,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_idle_timeout_spares_a_connection_that_keeps_sending,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_idle_timeout_closes_a_connection_whose_peer_does_not_read,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_max_conns_refuses_the_extra_connection,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_stop_with_live_connections_returns_and_frees_everything,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_port_in_use_gives_eaddrinuse, 0,
+			    NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_out_of_descriptors_sheds_the_connection_and_serves_on,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_simulated_reactor_is_refused, 0,
+			    NBASELINES);
+	tcase_add_loop_test(echo, test_bad_options_give_einval, 0,
+			    NBASELINES);
+	suite_add_tcase(s, echo);
+
+	tcase_set_timeout(fanout, 60);
+	tcase_add_loop_test(fanout,
+			    test_fanout_to_three_file_sinks_reproduces_the_input,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_of_an_empty_input_creates_empty_sinks,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_with_a_missing_input_gives_enoent,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_to_a_missing_directory_gives_enoent,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout, test_fanout_with_no_sinks_returns_at_once,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_to_tcp_subscribers_reproduces_the_input,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_cancels_a_sink_that_does_not_take_its_chunk,
+			    0, NBASELINES);
+	tcase_add_loop_test(fanout, test_fanout_stop_cancels_every_sink, 0,
+			    NBASELINES);
+	tcase_add_loop_test(fanout,
+			    test_fanout_stop_before_subscribers_cancels_every_sink,
+			    0, NBASELINES);
+	suite_add_tcase(s, fanout);
+	return s;
+}
+
+#include "testutil.h"
