@@ -1,4 +1,5 @@
-/* bench.c: `pushpoll bench`: every engine measured the same way in one run.
+/* bench.c: `pushpoll bench`: the command, and the echo and churn
+ * comparisons.
  *
  * For each round, for each engine (interleaved, so that a noisy neighbour
  * hurts every engine alike), the bench starts `pushpoll serve echo` as a
@@ -9,12 +10,19 @@
  * measured window only, never start-up or shutdown.
  *
  * Medians over the rounds are reported with their min and max.  Ratios are to
- * the first engine in the list (the epoll floor once it is there).
+ * the first engine in the list: the hand-written epoll floor, unless
+ * --engines leaves it out.  Servers run alone on the last CPU and the load
+ * generator on the others (see "CPU placement" below), unless --no-pin.
  */
+#include "config.h"      /* first: _GNU_SOURCE, for sched_setaffinity() */
+
 #include "bench.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,35 +32,22 @@
 
 #include "cli.h"
 #include "clock.h"
-#include "hist.h"
 #include "loadgen.h"
 
-#define MAX_ENGINES 8
-#define MAX_ROUNDS 15
-
-/* What one engine is started as: a name for the table and its flags. */
-struct variant {
-	const char *label;
-	const char *engine;
-	const char *flags[4];
-};
-
-static const struct variant variants[] = {
+/* The floor first: every ratio is to it. */
+static const struct bench_variant variants[] = {
+	{ "epoll", "epoll", { NULL } },
+	{ "libuv", "libuv", { NULL } },
+	{ "libevent", "libevent", { NULL } },
 	{ "push", "push", { NULL } },
 	{ "push-pooled", "push", { "--alloc", "pooled", NULL } },
 	{ "poll", "poll", { NULL } },
 };
+#define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
 
 /* One measured run of one engine. */
 struct sample {
-	double msgs_per_s;
-	double mb_per_s;
-	double p50_us, p90_us, p99_us, p999_us, max_us;
-	double cpu_us_per_kmsg;     /* server CPU (user+sys) per 1000 messages */
-	double allocs_per_msg;
-	double bytes_per_msg;
-	double peak_heap_kib;       /* the server's peak live heap */
-	double rss_kib;             /* the server's resident set at the end */
+	double v[BENCH_F_COUNT];
 	int ok;
 };
 
@@ -69,10 +64,83 @@ struct server {
 	double rss_kib;
 };
 
-static const char *self_exe;
+const char *bench__self(void)
+{
+	return "/proc/self/exe";
+}
 
-static int server_start(struct server *s, const struct variant *v,
-			const struct bench_opts *o)
+/* ---- CPU placement ---------------------------------------------------------------- */
+
+/* On a small machine the load generator costs a server as much as the
+ * server itself (on loopback each side's send() also runs the other side's
+ * receive path), and where the scheduler puts the two changes every figure:
+ * sharing a CPU, they take turns; on two, they pay for waking each other.
+ * Pinning keeps that placement the same for every engine and every round:
+ * the server alone on the last allowed CPU, the load generator on the
+ * others. */
+_Static_assert(sizeof(cpu_set_t) <= sizeof(((struct bench_pin *)0)->saved),
+	       "bench_pin.saved holds a cpu_set_t");
+
+int bench__pin_cpu(const struct bench_opts *o)
+{
+	cpu_set_t all;
+	int last = -1;
+
+	if (!o->pin || sched_getaffinity(0, sizeof(all), &all) != 0 ||
+	    CPU_COUNT(&all) < 2)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all))
+			last = c;
+	return last;
+}
+
+void bench__pin_begin(const struct bench_opts *o, struct bench_pin *p)
+{
+	cpu_set_t all, rest;
+	int last = bench__pin_cpu(o);
+
+	p->active = false;
+	if (last < 0 || sched_getaffinity(0, sizeof(all), &all) != 0)
+		return;
+	rest = all;
+	CPU_CLR(last, &rest);
+	if (sched_setaffinity(0, sizeof(rest), &rest) != 0)
+		return;
+	memcpy(p->saved, &all, sizeof(all));
+	p->server_cpu = last;
+	p->active = true;
+}
+
+void bench__pin_server(const struct bench_pin *p)
+{
+	cpu_set_t one;
+
+	if (!p->active)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(p->server_cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+}
+
+void bench__pin_end(struct bench_pin *p)
+{
+	cpu_set_t all;
+
+	if (!p->active)
+		return;
+	memcpy(&all, p->saved, sizeof(all));
+	sched_setaffinity(0, sizeof(all), &all);
+	p->active = false;
+}
+
+/* ---- the server child -------------------------------------------------------- */
+
+/* Start `pushpoll serve echo` for v on a free port and read the port it
+ * got.  Its stdout comes back through a pipe; its stderr goes to
+ * /dev/null.  Returns 0 or -errno (the child is reaped on failure). */
+static int server_start(struct server *s, const struct bench_variant *v,
+			const struct bench_pin *pin)
 {
 	int fds[2];
 	char line[256];
@@ -80,31 +148,44 @@ static int server_start(struct server *s, const struct variant *v,
 	if (pipe(fds) != 0)
 		return -errno;
 	s->pid = fork();
-	if (s->pid < 0)
-		return -errno;
+	if (s->pid < 0) {
+		int err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
 	if (s->pid == 0) {
-		const char *argv[16] = { self_exe, "serve", "echo", "--engine",
-					 v->engine, "--port", "0" };
+		const char *argv[16] = { "pushpoll", "serve", "echo",
+					 "--engine", v->engine, "--port", "0" };
 		int n = 7;
 		for (int i = 0; v->flags[i] != NULL; i++)
 			argv[n++] = v->flags[i];
 		argv[n] = NULL;
+		int devnull = open("/dev/null", O_WRONLY);
 		dup2(fds[1], STDOUT_FILENO);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
 		close(fds[0]);
 		close(fds[1]);
-		execv(self_exe, (char **)argv);
+		bench__pin_server(pin);
+		execv(bench__self(), (char **)argv);
 		_exit(127);
 	}
 	close(fds[1]);
 	s->out = fdopen(fds[0], "r");
-	while (fgets(line, sizeof(line), s->out) != NULL) {
+	while (s->out != NULL && fgets(line, sizeof(line), s->out) != NULL) {
 		unsigned port;
 		if (sscanf(line, "listening %*[^:]:%u", &port) == 1) {
 			s->port = (uint16_t)port;
 			return 0;
 		}
 	}
-	(void)o;
+	kill(s->pid, SIGKILL);
+	if (s->out != NULL)
+		fclose(s->out);
+	else
+		close(fds[0]);
+	waitpid(s->pid, NULL, 0);
 	return -EIO;
 }
 
@@ -140,7 +221,8 @@ static void mark_end(void *arg)
 	s->rss_kib = read_rss_kib(s->pid);
 }
 
-/* Stop the server and read its snapshots. */
+/* Stop the server and read its snapshots.  Returns 0 when it exited with 0
+ * and printed both. */
 static int server_stop(struct server *s, struct mark m[2])
 {
 	char line[512];
@@ -170,8 +252,11 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
-static void run_one(const struct variant *v, const struct bench_opts *o,
-		    struct sample *out)
+/* One round of one engine: start its server, load it, stop it, compute the
+ * figures.  The latency of the run is merged into hist. */
+static void run_one(const struct bench_variant *v, const struct bench_opts *o,
+		    const struct bench_pin *pin, enum bench_mode mode,
+		    struct sample *out, struct hist *hist)
 {
 	struct server s = { 0 };
 	struct loadgen_opts lo = {
@@ -182,75 +267,51 @@ static void run_one(const struct variant *v, const struct bench_opts *o,
 	};
 	struct loadgen_result *res = malloc(sizeof(*res));
 	struct mark m[2] = { { 0 } };
-	int load_rc;
+	int load_rc, stop_rc;
 
 	memset(out, 0, sizeof(*out));
-	if (res == NULL || server_start(&s, v, o) != 0) {
-		fprintf(stderr, "pushpoll: bench: %s did not start\n",
+	if (res == NULL || server_start(&s, v, pin) != 0) {
+		fprintf(stderr, "\npushpoll: bench: %s did not start\n",
 			v->label);
 		free(res);
 		return;
 	}
 	lo.port = s.port;
-	load_rc = loadgen_echo(&lo, res);
-	if (server_stop(&s, m) != 0 || load_rc != 0 || res->msgs == 0) {
-		fprintf(stderr, "pushpoll: bench: %s failed (%u connections "
-			"failed, %" PRIu64 " bytes wrong)\n", v->label,
-			res->conns_failed, res->corrupt);
+	load_rc = mode == BENCH_CHURN ? loadgen_churn(&lo, res)
+				      : loadgen_echo(&lo, res);
+	stop_rc = server_stop(&s, m);
+	if (stop_rc != 0 || load_rc != 0 || res->msgs == 0) {
+		fprintf(stderr, "\npushpoll: bench: %s failed (%s; %u "
+			"connections failed; bytes: %" PRIu64 " wrong, %"
+			PRIu64 " missing, %" PRIu64 " extra)\n", v->label,
+			stop_rc != 0 ? "the server did not exit cleanly"
+				     : "the load generator saw errors",
+			res->conns_failed, res->corrupt, res->missing,
+			res->extra);
 		free(res);
 		return;
 	}
 	double secs = (double)res->elapsed_ns / 1e9;
 	double msgs = (double)res->msgs;
-	out->msgs_per_s = msgs / secs;
-	out->mb_per_s = (double)res->bytes / secs / 1e6;
-	out->p50_us = us(hist_percentile(&res->latency, 50));
-	out->p90_us = us(hist_percentile(&res->latency, 90));
-	out->p99_us = us(hist_percentile(&res->latency, 99));
-	out->p999_us = us(hist_percentile(&res->latency, 99.9));
-	out->max_us = us(hist_percentile(&res->latency, 100));
-	out->cpu_us_per_kmsg = (double)(m[1].cpu_ns - m[0].cpu_ns) / msgs;
-	out->allocs_per_msg = (double)(m[1].allocs - m[0].allocs) / msgs;
-	out->bytes_per_msg = (double)(m[1].bytes - m[0].bytes) / msgs;
-	out->peak_heap_kib = (double)m[1].peak / 1024.0;
-	out->rss_kib = s.rss_kib;
+	out->v[BENCH_F_MSGS] = msgs / secs;
+	out->v[BENCH_F_MB] = (double)res->bytes / secs / 1e6;
+	out->v[BENCH_F_P50] = us(hist_percentile(&res->latency, 50));
+	out->v[BENCH_F_P90] = us(hist_percentile(&res->latency, 90));
+	out->v[BENCH_F_P99] = us(hist_percentile(&res->latency, 99));
+	out->v[BENCH_F_P999] = us(hist_percentile(&res->latency, 99.9));
+	out->v[BENCH_F_MAX] = us(hist_percentile(&res->latency, 100));
+	out->v[BENCH_F_CPU] = (double)(m[1].cpu_ns - m[0].cpu_ns) / msgs;
+	out->v[BENCH_F_ALLOCS] = (double)(m[1].allocs - m[0].allocs) / msgs;
+	out->v[BENCH_F_BYTES] = (double)(m[1].bytes - m[0].bytes) / msgs;
+	out->v[BENCH_F_PEAK] = (double)m[1].peak / 1024.0;
+	out->v[BENCH_F_RSS] = s.rss_kib;
 	out->ok = 1;
+	if (hist != NULL)
+		hist_merge(hist, &res->latency);
 	free(res);
 }
 
-/* ---- medians and the table -------------------------------------------- */
-
-enum { F_MSGS, F_MB, F_P50, F_P90, F_P99, F_P999, F_MAX, F_CPU, F_ALLOCS,
-       F_BYTES, F_PEAK, F_RSS, F_COUNT };
-
-static const struct {
-	const char *name;   /* json/csv key */
-	const char *head;   /* table heading */
-	const char *fmt;
-} fields[F_COUNT] = {
-	{ "msgs_per_s", "msgs/s", "%10.0f" },
-	{ "mb_per_s", "MB/s", "%7.1f" },
-	{ "p50_us", "p50us", "%7.1f" },
-	{ "p90_us", "p90us", "%7.1f" },
-	{ "p99_us", "p99us", "%7.1f" },
-	{ "p999_us", "p99.9us", "%8.1f" },
-	{ "max_us", "maxus", "%8.0f" },
-	{ "cpu_us_per_kmsg", "cpu-us/kmsg", "%11.1f" },
-	{ "allocs_per_msg", "allocs/msg", "%10.3f" },
-	{ "bytes_per_msg", "bytes/msg", "%9.1f" },
-	{ "peak_heap_kib", "peakKiB", "%8.0f" },
-	{ "rss_kib", "rssKiB", "%7.0f" },
-};
-
-static double field(const struct sample *s, int f)
-{
-	const double v[F_COUNT] = {
-		s->msgs_per_s, s->mb_per_s, s->p50_us, s->p90_us, s->p99_us,
-		s->p999_us, s->max_us, s->cpu_us_per_kmsg, s->allocs_per_msg,
-		s->bytes_per_msg, s->peak_heap_kib, s->rss_kib,
-	};
-	return v[f];
-}
+/* ---- medians ------------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -259,113 +320,128 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-struct summary {
-	double med[F_COUNT], min[F_COUNT], max[F_COUNT];
-	int n;
-};
-
-static void summarise(const struct sample *s, int rounds, struct summary *out)
+void bench__stats(double *v, int n, double *med, double *min, double *max)
 {
-	double v[MAX_ROUNDS];
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*min = v[0];
+	*max = v[n - 1];
+}
+
+static void summarise(const struct sample *s, int rounds,
+		      struct bench_summary *out)
+{
+	double v[BENCH_MAX_ROUNDS];
 
 	memset(out, 0, sizeof(*out));
-	for (int f = 0; f < F_COUNT; f++) {
+	for (int f = 0; f < BENCH_F_COUNT; f++) {
 		int n = 0;
 		for (int r = 0; r < rounds; r++)
 			if (s[r].ok)
-				v[n++] = field(&s[r], f);
-		out->n = n;
-		if (n == 0)
-			continue;
-		qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
-		out->med[f] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-		out->min[f] = v[0];
-		out->max[f] = v[n - 1];
+				v[n++] = s[r].v[f];
+		out->rounds_ok = n;
+		if (n > 0)
+			bench__stats(v, n, &out->med[f], &out->min[f],
+				     &out->max[f]);
 	}
 }
 
-static void print_table(FILE *f, const struct variant *v[], int nv,
-			const struct summary *sum, const struct bench_opts *o)
-{
-	fprintf(f, "\necho: %u connections, %u in flight each, %zu-byte "
-		"messages, %s, %.1f s x %d rounds (medians; [min..max] of "
-		"msgs/s)\n\n", o->conns, o->depth, o->msg_size,
-		o->rate ? "open loop" : "closed loop",
-		(double)o->duration_ns / 1e9, o->rounds);
-	fprintf(f, "%-12s", "engine");
-	for (int k = 0; k < F_COUNT; k++)
-		fprintf(f, " %*s", (int)strlen(fields[k].head) > 7 ?
-			(int)strlen(fields[k].head) : 7, fields[k].head);
-	fprintf(f, "  %-8s %s\n", "x first", "msgs/s range");
-	for (int i = 0; i < nv; i++) {
-		fprintf(f, "%-12s", v[i]->label);
-		if (sum[i].n == 0) {
-			fprintf(f, " failed in every round\n");
-			continue;
-		}
-		for (int k = 0; k < F_COUNT; k++) {
-			fputc(' ', f);
-			fprintf(f, fields[k].fmt, sum[i].med[k]);
-		}
-		fprintf(f, "  %-8.2f [%.0f..%.0f]\n",
-			sum[0].n ? sum[i].med[F_MSGS] / sum[0].med[F_MSGS] : 0,
-			sum[i].min[F_MSGS], sum[i].max[F_MSGS]);
-	}
-}
+/* ---- the progress line ----------------------------------------------------------- */
 
-static void save_json(const char *path, const struct variant *v[], int nv,
-		      const struct summary *sum, const struct bench_opts *o)
+/* On a terminal, one line rewritten in place at every step; elsewhere (a
+ * log, CI) one line per round, so that the log stays short. */
+void bench__progress(const struct bench_opts *o, const char *workload,
+		     int round, const char *engine, int step, int steps)
 {
-	FILE *f = fopen(path, "w");
+	static const char *last_workload;
+	static int last_round;
 
-	if (f == NULL) {
-		fprintf(stderr, "pushpoll: --json %s: %s\n", path,
-			strerror(errno));
+	if (!o->progress)
 		return;
+	if (isatty(STDERR_FILENO)) {
+		if (steps <= 0)
+			fprintf(stderr, "\rbench %-7s preparing %-12s ",
+				workload, engine);
+		else
+			fprintf(stderr, "\rbench %-7s round %d/%d  %-12s "
+				"[%d/%d] ", workload, round, o->rounds,
+				engine, step, steps);
+	} else if (steps > 0 && (round != last_round ||
+				 workload != last_workload)) {
+		fprintf(stderr, "bench %s: round %d/%d\n", workload, round,
+			o->rounds);
+		last_round = round;
+		last_workload = workload;
 	}
-	fprintf(f, "{\"workload\":\"echo\",\"conns\":%u,\"depth\":%u,"
-		"\"msg_size\":%zu,\"rate\":%" PRIu64 ",\"duration_s\":%.3f,"
-		"\"rounds\":%d,\"engines\":[", o->conns, o->depth, o->msg_size,
-		o->rate, (double)o->duration_ns / 1e9, o->rounds);
-	for (int i = 0; i < nv; i++) {
-		fprintf(f, "%s{\"engine\":\"%s\",\"rounds_ok\":%d", i ? "," : "",
-			v[i]->label, sum[i].n);
-		for (int k = 0; k < F_COUNT; k++)
-			fprintf(f, ",\"%s\":{\"median\":%.4f,\"min\":%.4f,"
-				"\"max\":%.4f}", fields[k].name,
-				sum[i].med[k], sum[i].min[k], sum[i].max[k]);
-		fputc('}', f);
-	}
-	fprintf(f, "]}\n");
-	fclose(f);
+	fflush(stderr);
 }
 
-static void save_csv(const char *path, const struct variant *v[], int nv,
-		     const struct summary *sum)
+void bench__progress_done(const struct bench_opts *o)
 {
-	FILE *f = fopen(path, "w");
+	if (o->progress && isatty(STDERR_FILENO))
+		fprintf(stderr, "\r%60s\r", "");
+}
 
-	if (f == NULL) {
-		fprintf(stderr, "pushpoll: --csv %s: %s\n", path,
-			strerror(errno));
-		return;
+int bench__select(const struct bench_opts *o,
+		  const struct bench_variant **out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < NVARIANTS; i++) {
+		if (o->engines != NULL &&
+		    !bench_listed(o->engines, variants[i].label))
+			continue;
+		if (n < max && n < BENCH_MAX_ENGINES)
+			out[n++] = &variants[i];
 	}
-	fprintf(f, "engine,stat");
-	for (int k = 0; k < F_COUNT; k++)
-		fprintf(f, ",%s", fields[k].name);
-	fputc('\n', f);
-	for (int i = 0; i < nv; i++) {
-		const double *row[3] = { sum[i].med, sum[i].min, sum[i].max };
-		const char *stat[3] = { "median", "min", "max" };
-		for (int s = 0; s < 3; s++) {
-			fprintf(f, "%s,%s", v[i]->label, stat[s]);
-			for (int k = 0; k < F_COUNT; k++)
-				fprintf(f, ",%.4f", row[s][k]);
-			fputc('\n', f);
+	return n;
+}
+
+/* ---- echo and churn ---------------------------------------------------------------- */
+
+int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
+		    struct bench_summary *out, struct hist *hists, int max)
+{
+	static struct sample samples[BENCH_MAX_ENGINES][BENCH_MAX_ROUNDS];
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	struct bench_pin pin;
+	const char *name = mode == BENCH_CHURN ? "churn" :
+			   o->rate ? "open" : "echo";
+	int nv = 0, rounds = o->rounds;
+
+	if (rounds > BENCH_MAX_ROUNDS)
+		rounds = BENCH_MAX_ROUNDS;
+	nv = bench__select(o, v, max);
+	if (nv == 0)
+		return 0;
+	for (int i = 0; i < nv && hists != NULL; i++)
+		hist_init(&hists[i]);
+	signal(SIGPIPE, SIG_IGN);
+	bench__pin_begin(o, &pin);
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < nv; i++) {
+			bench__progress(o, name, r + 1, v[i]->label,
+					r * nv + i + 1, rounds * nv);
+			run_one(v[i], o, &pin, mode, &samples[i][r],
+				hists != NULL ? &hists[i] : NULL);
 		}
 	}
-	fclose(f);
+	bench__pin_end(&pin);
+	bench__progress_done(o);
+	for (int i = 0; i < nv; i++) {
+		summarise(samples[i], rounds, &out[i]);
+		out[i].engine = v[i]->label;
+	}
+	return nv;
 }
+
+int bench_echo_collect(const struct bench_opts *o, struct bench_summary *out,
+		       int max)
+{
+	return bench__echo_run(o, BENCH_ECHO, out, NULL, max);
+}
+
+/* ---- the command ------------------------------------------------------------------- */
 
 void bench_opts_default(struct bench_opts *o)
 {
@@ -376,45 +452,386 @@ void bench_opts_default(struct bench_opts *o)
 	o->warmup_ns = 500 * CLOCK_NS_PER_MS;
 	o->duration_ns = 2 * CLOCK_NS_PER_S;
 	o->rounds = 3;
+	o->file_size[0] = 32 << 20;
+	o->nsizes = 1;
+	o->sinks = 4;
+	o->sink_kinds = BENCH_SINK_TCP | BENCH_SINK_FILE;
+	o->chunk_size = 64 << 10;
+	o->window = 4;
+	o->progress = true;
+	o->pin = true;
+}
+
+static bool rounds_all_ok(const struct bench_summary *s, int n, int rounds)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i].rounds_ok < rounds)
+			return false;
+	return true;
+}
+
+/* Run one echo-style section of the report with opts o. */
+static void run_section(struct bench_report *rep, const char *key,
+			enum bench_mode mode, const struct bench_opts *o)
+{
+	struct bench_section *sec = &rep->sec[rep->nsec++];
+
+	sec->key = key;
+	sec->mode = mode;
+	sec->rate = mode == BENCH_ECHO ? o->rate : 0;
+	sec->duration_ns = o->duration_ns;
+	sec->n = bench__echo_run(o, mode, sec->sum, sec->hist,
+				 BENCH_MAX_ENGINES);
+}
+
+const struct bench_section *bench__section(const struct bench_report *rep,
+					   const char *key)
+{
+	for (int i = 0; i < rep->nsec; i++)
+		if (strcmp(rep->sec[i].key, key) == 0)
+			return &rep->sec[i];
+	return NULL;
+}
+
+/* Print every table and the targets, then save the files and plots.
+ * Returns the exit status: 1 when some engine failed a round or a file
+ * could not be written. */
+static int report(struct bench_report *rep)
+{
+	const struct bench_opts *o = rep->opts;
+	int rc = 0;
+
+	for (int i = 0; i < rep->nsec; i++) {
+		bench__print_section(stdout, rep, &rep->sec[i]);
+		if (!rounds_all_ok(rep->sec[i].sum, rep->sec[i].n, o->rounds))
+			rc = EXIT_MEASURED_FAILURE;
+	}
+	if (rep->has_fanout) {
+		bench__print_fanout(stdout, rep);
+		for (int i = 0; i < rep->nfanout; i++)
+			if (rep->fanout[i].rounds_ok < o->rounds)
+				rc = EXIT_MEASURED_FAILURE;
+	}
+	bench__print_targets(stdout, rep);
+	fflush(stdout);
+	if (o->json != NULL && bench__save_json(o->json, rep) < 0)
+		rc = EXIT_MEASURED_FAILURE;
+	if (o->csv != NULL && bench__save_csv(o->csv, rep) < 0)
+		rc = EXIT_MEASURED_FAILURE;
+	if (o->plot_dir != NULL && bench__plot(o->plot_dir, rep) < 0)
+		rc = EXIT_MEASURED_FAILURE;
+	return rc;
 }
 
 int bench_echo(const struct bench_opts *o)
 {
-	const struct variant *v[MAX_ENGINES];
-	static struct sample samples[MAX_ENGINES][MAX_ROUNDS];
-	struct summary sum[MAX_ENGINES];
-	int nv = 0, failed = 0;
+	struct bench_report *rep = calloc(1, sizeof(*rep));
+	int rc;
 
-	self_exe = "/proc/self/exe";
-	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-		if (o->engines != NULL && !bench_listed(o->engines,
-							variants[i].label))
-			continue;
-		v[nv++] = &variants[i];
-	}
-	if (nv == 0)
+	if (rep == NULL)
+		return EXIT_MEASURED_FAILURE;
+	rep->opts = o;
+	run_section(rep, o->rate ? "echo_open" : "echo", BENCH_ECHO, o);
+	if (rep->sec[0].n == 0) {
+		free(rep);
 		cli_usage_error("--engines %s names no engine", o->engines);
-	signal(SIGPIPE, SIG_IGN);
-	for (int r = 0; r < o->rounds; r++) {
-		for (int i = 0; i < nv; i++) {
-			fprintf(stderr, "\rbench echo: round %d/%d, %-12s",
-				r + 1, o->rounds, v[i]->label);
-			fflush(stderr);
-			run_one(v[i], o, &samples[i][r]);
+	}
+	rc = report(rep);
+	free(rep);
+	return rc;
+}
+
+/* Parse "8M,32M" into o->file_size (ascending, at most BENCH_MAX_SIZES). */
+static void parse_sizes(const char *text, struct bench_opts *o)
+{
+	char buf[256], *save = NULL;
+
+	if (strlen(text) >= sizeof(buf))
+		cli_usage_error("--file-size: '%s' is too long", text);
+	strcpy(buf, text);
+	o->nsizes = 0;
+	for (char *p = strtok_r(buf, ",", &save); p != NULL;
+	     p = strtok_r(NULL, ",", &save)) {
+		if (o->nsizes == BENCH_MAX_SIZES)
+			cli_usage_error("--file-size takes at most %d sizes",
+					BENCH_MAX_SIZES);
+		o->file_size[o->nsizes++] = cli_size("--file-size", p, 1,
+						     (uint64_t)16 << 30);
+	}
+	if (o->nsizes == 0)
+		cli_usage_error("--file-size needs a size");
+	for (int i = 1; i < o->nsizes; i++)
+		if (o->file_size[i] <= o->file_size[i - 1])
+			cli_usage_error("--file-size: give the sizes in "
+					"ascending order, not '%s'", text);
+}
+
+static unsigned parse_sink_kinds(const char *text)
+{
+	if (strcmp(text, "tcp") == 0)
+		return BENCH_SINK_TCP;
+	if (strcmp(text, "file") == 0)
+		return BENCH_SINK_FILE;
+	if (strcmp(text, "both") == 0)
+		return BENCH_SINK_TCP | BENCH_SINK_FILE;
+	cli_usage_error("--sink wants tcp, file or both, not '%s'", text);
+}
+
+static void check_engines(const char *list)
+{
+	char buf[256], *save = NULL;
+
+	if (strlen(list) >= sizeof(buf) || list[0] == '\0')
+		cli_usage_error("--engines: '%s' names no engine", list);
+	strcpy(buf, list);
+	for (char *p = strtok_r(buf, ",", &save); p != NULL;
+	     p = strtok_r(NULL, ",", &save)) {
+		bool known = false;
+		for (int i = 0; i < NVARIANTS; i++)
+			known |= strcmp(p, variants[i].label) == 0;
+		if (!known)
+			cli_usage_error("--engines: unknown engine '%s' "
+					"(engines: epoll, libuv, libevent, "
+					"push, push-pooled, poll)", p);
+	}
+}
+
+/* The open-loop rate of the headline: messages/s in all, well within what
+ * every engine sustains on a small machine, so that latencies compare under
+ * the same load. */
+#define HEADLINE_RATE 20000
+
+/* The workloads a bench runs (bits). */
+enum { W_ECHO = 1, W_CHURN = 2, W_FANOUT = 4 };
+
+static unsigned parse_workload(const char *w)
+{
+	if (strcmp(w, "all") == 0)
+		return W_ECHO | W_CHURN | W_FANOUT;
+	if (strcmp(w, "echo") == 0)
+		return W_ECHO;
+	if (strcmp(w, "churn") == 0)
+		return W_CHURN;
+	if (strcmp(w, "fanout") == 0)
+		return W_FANOUT;
+	cli_usage_error("bench: unknown workload '%s' (workloads: all, echo, "
+			"churn, fanout)", w);
+}
+
+static void bench_usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushpoll bench [all|echo|churn|fanout] [OPTIONS]\n"
+"\n"
+"Every engine under the same load, interleaved and repeated; medians with\n"
+"min..max, and ratios to the hand-written epoll floor.  With no workload:\n"
+"all of them (echo closed and open loop, churn, fanout), about a minute.\n"
+"\n"
+"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll\n"
+"  --rounds N          rounds of every engine (default 3)\n"
+"echo and churn:\n"
+"  --conns N           connections (churn: exchanges at once; default 50)\n"
+"  --depth N           messages in flight per connection (default 1)\n"
+"  --size SIZE         bytes per message (default 64)\n"
+"  --rate MSGS/S       open loop at this rate in all (echo; default closed;\n"
+"                      the headline's open loop: %d)\n"
+"  --duration DURATION measured time per run (default 2s; headline 800ms)\n"
+"  --warmup DURATION   unmeasured time before it (default 500ms)\n"
+"fanout:\n"
+"  --file-size SIZE[,SIZE...]  generated inputs (default 32M; headline 8M,32M)\n"
+"  --sinks N           sinks per run (default 4)\n"
+"  --sink tcp|file|both  sink kinds (default both)\n"
+"  --chunk-size SIZE   (default 64K)    --window W   chunks in memory (default 4)\n"
+"output:\n"
+"  --json FILE  --csv FILE  every figure\n"
+"  --plot DIR          PNG plots drawn with gnuplot\n"
+"  --quiet             no progress line on stderr\n"
+"  --no-pin            let the scheduler place servers and load generator\n"
+"                      (default: servers on the last CPU, the load on the rest)\n",
+		HEADLINE_RATE);
+}
+
+static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
+				bool *duration_set, bool *warmup_set,
+				bool *sizes_set)
+{
+	enum { O_ENGINES = 256, O_CONNS, O_DEPTH, O_SIZE, O_RATE, O_DURATION,
+	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
+	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_HELP };
+	static const struct option opts[] = {
+		{ "engines", required_argument, NULL, O_ENGINES },
+		{ "conns", required_argument, NULL, O_CONNS },
+		{ "depth", required_argument, NULL, O_DEPTH },
+		{ "size", required_argument, NULL, O_SIZE },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "rounds", required_argument, NULL, O_ROUNDS },
+		{ "json", required_argument, NULL, O_JSON },
+		{ "csv", required_argument, NULL, O_CSV },
+		{ "plot", required_argument, NULL, O_PLOT },
+		{ "file-size", required_argument, NULL, O_FILE_SIZE },
+		{ "sinks", required_argument, NULL, O_SINKS },
+		{ "sink", required_argument, NULL, O_SINK },
+		{ "chunk-size", required_argument, NULL, O_CHUNK },
+		{ "window", required_argument, NULL, O_WINDOW },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "no-pin", no_argument, NULL, O_NO_PIN },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ENGINES:
+			check_engines(optarg);
+			o->engines = optarg;
+			break;
+		case O_CONNS:
+			o->conns = (unsigned)cli_uint("--conns", optarg, 1,
+						      10000);
+			break;
+		case O_DEPTH:
+			o->depth = (unsigned)cli_uint("--depth", optarg, 1,
+						      LOADGEN_MAX_DEPTH);
+			break;
+		case O_SIZE:
+			o->msg_size = cli_size("--size", optarg, 1, 1 << 20);
+			break;
+		case O_RATE:
+			o->rate = cli_uint("--rate", optarg, 0, 100000000);
+			break;
+		case O_DURATION:
+			o->duration_ns = cli_duration_ns("--duration", optarg);
+			*duration_set = true;
+			break;
+		case O_WARMUP:
+			o->warmup_ns = cli_duration_ns("--warmup", optarg);
+			*warmup_set = true;
+			break;
+		case O_ROUNDS:
+			o->rounds = (int)cli_uint("--rounds", optarg, 1,
+						  BENCH_MAX_ROUNDS);
+			break;
+		case O_JSON: o->json = optarg; break;
+		case O_CSV: o->csv = optarg; break;
+		case O_PLOT: o->plot_dir = optarg; break;
+		case O_FILE_SIZE:
+			parse_sizes(optarg, o);
+			*sizes_set = true;
+			break;
+		case O_SINKS:
+			o->sinks = (unsigned)cli_uint("--sinks", optarg, 1,
+						      1000);
+			break;
+		case O_SINK: o->sink_kinds = parse_sink_kinds(optarg); break;
+		case O_CHUNK:
+			o->chunk_size = cli_size("--chunk-size", optarg, 1,
+						 64 << 20);
+			break;
+		case O_WINDOW:
+			o->window = (unsigned)cli_uint("--window", optarg, 1,
+						       4096);
+			break;
+		case O_QUIET: o->progress = false; break;
+		case O_NO_PIN: o->pin = false; break;
+		case O_HELP:
+			bench_usage(stdout);
+			exit(0);
+		case ':':
+			cli_usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error("bench: unknown option '%s'",
+					argv[optind - 1]);
 		}
 	}
-	fprintf(stderr, "\r%60s\r", "");
-	for (int i = 0; i < nv; i++) {
-		summarise(samples[i], o->rounds, &sum[i]);
-		if (sum[i].n < o->rounds)
-			failed = 1;
+	if (optind < argc)
+		cli_usage_error("bench: unexpected argument '%s'",
+				argv[optind]);
+	if (o->duration_ns == 0)
+		cli_usage_error("--duration must be more than 0");
+}
+
+int bench_main(int argc, char **argv)
+{
+	struct bench_opts o;
+	struct bench_report *rep;
+	unsigned work = W_ECHO | W_CHURN | W_FANOUT;
+	bool all = true, duration_set = false, warmup_set = false;
+	bool sizes_set = false;
+	int rc;
+
+	bench_opts_default(&o);
+	if (argc > 1 && argv[1][0] != '-') {
+		work = parse_workload(argv[1]);
+		all = strcmp(argv[1], "all") == 0;
+		argc--;
+		argv++;
 	}
-	print_table(stdout, v, nv, sum, o);
-	if (o->json != NULL)
-		save_json(o->json, v, nv, sum, o);
-	if (o->csv != NULL)
-		save_csv(o->csv, v, nv, sum);
-	return failed ? EXIT_MEASURED_FAILURE : 0;
+	parse_bench_options(argc, argv, &o, &duration_set, &warmup_set,
+			    &sizes_set);
+	if (o.plot_dir != NULL && !bench__have_gnuplot())
+		cli_usage_error("--plot needs gnuplot (Debian: apt-get "
+				"install gnuplot-nox)");
+	if (all) {
+		/* The headline: everything in about a minute. */
+		if (!duration_set)
+			o.duration_ns = 800 * CLOCK_NS_PER_MS;
+		if (!warmup_set)
+			o.warmup_ns = 250 * CLOCK_NS_PER_MS;
+		if (!sizes_set) {
+			o.file_size[0] = 8 << 20;
+			o.file_size[1] = 32 << 20;
+			o.nsizes = 2;
+		}
+	}
+	rep = calloc(1, sizeof(*rep));
+	if (rep == NULL) {
+		fprintf(stderr, "pushpoll: bench: out of memory\n");
+		return EXIT_MEASURED_FAILURE;
+	}
+	rep->opts = &o;
+	if (work & W_ECHO) {
+		struct bench_opts eo = o;
+		if (all)
+			eo.rate = 0;    /* throughput: the closed loop */
+		run_section(rep, eo.rate ? "echo_open" : "echo", BENCH_ECHO,
+			    &eo);
+	}
+	if (all) {
+		/* The same load for every engine, for the latencies. */
+		struct bench_opts oo = o;
+		if (oo.rate == 0)
+			oo.rate = HEADLINE_RATE;
+		run_section(rep, "echo_open", BENCH_ECHO, &oo);
+	}
+	if (work & W_CHURN) {
+		struct bench_opts co = o;
+		/* In the headline, churn gets half the time of echo. */
+		if (all && !duration_set)
+			co.duration_ns = o.duration_ns / 2;
+		if (all && !warmup_set)
+			co.warmup_ns = o.warmup_ns * 2 / 3;
+		run_section(rep, "churn", BENCH_CHURN, &co);
+	}
+	if (work & W_FANOUT) {
+		rep->has_fanout = true;
+		rep->nfanout = bench__fanout_run(&o, rep->fanout,
+						 (int)(sizeof(rep->fanout) /
+						       sizeof(rep->fanout[0])));
+		if (rep->nfanout < 0) {
+			fprintf(stderr, "pushpoll: bench: cannot make the "
+				"fanout input: %s\n", strerror(-rep->nfanout));
+			free(rep);
+			return EXIT_MEASURED_FAILURE;
+		}
+	}
+	rc = report(rep);
+	free(rep);
+	return rc;
 }
 
 bool bench_listed(const char *list, const char *name)

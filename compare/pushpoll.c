@@ -33,7 +33,7 @@ static void usage(FILE *f)
 "commands:\n"
 "  serve echo   run a TCP echo server until SIGINT or SIGTERM\n"
 "  fanout       deliver one file to N sinks\n"
-"  bench [echo] run every engine under the same load, side by side\n"
+"  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
 "  help         this text\n"
 "\n"
 "common options:\n"
@@ -51,10 +51,14 @@ static void usage(FILE *f)
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
 "  --chunk-size SIZE  --window W  --sink-timeout DURATION\n"
 "\n"
-"bench options:\n"
-"  --engines LIST (comma-separated)  --conns N  --depth N  --size SIZE\n"
-"  --rate MSGS/S (open loop; 0: closed)  --duration DURATION  --warmup DURATION\n"
-"  --rounds N  --json FILE  --csv FILE\n"
+"bench options (no workload: every workload, about a minute):\n"
+"  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll)  --rounds N\n"
+"  echo, churn: --conns N  --depth N  --size SIZE  --rate MSGS/S (open loop)\n"
+"               --duration DURATION  --warmup DURATION\n"
+"  fanout: --file-size SIZE[,SIZE...]  --sinks N  --sink tcp|file|both\n"
+"          --chunk-size SIZE  --window W\n"
+"  --json FILE  --csv FILE  --plot DIR (PNGs, with gnuplot)  --quiet (no progress line)\n"
+"  --no-pin (servers and load generator not pinned to separate CPUs)\n"
 "\n"
 "exit status: 0 success, 1 a measured failure, 2 a usage error\n",
 		engine_names());
@@ -382,59 +386,6 @@ static int cmd_fanout(int argc, char **argv)
 	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
 }
 
-static int cmd_bench(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "engines", required_argument, NULL, 'e' },
-		{ "conns", required_argument, NULL, 'c' },
-		{ "depth", required_argument, NULL, 'd' },
-		{ "size", required_argument, NULL, 's' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "duration", required_argument, NULL, 't' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "rounds", required_argument, NULL, 'n' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "csv", required_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct bench_opts bo;
-	const char *workload = "all";
-	int c;
-
-	bench_opts_default(&bo);
-	if (argc > 1 && argv[1][0] != '-') {
-		workload = argv[1];
-		argc--;
-		argv++;
-	}
-	if (strcmp(workload, "echo") != 0 && strcmp(workload, "all") != 0)
-		cli_usage_error("bench: unknown workload '%s' (this version "
-				"measures: echo)", workload);
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e': bo.engines = optarg; break;
-		case 'c': bo.conns = (unsigned)cli_uint("--conns", optarg, 1, 10000); break;
-		case 'd': bo.depth = (unsigned)cli_uint("--depth", optarg, 1, 64); break;
-		case 's': bo.msg_size = cli_size("--size", optarg, 1, 1 << 20); break;
-		case 'r': bo.rate = cli_uint("--rate", optarg, 0, 100000000); break;
-		case 't': bo.duration_ns = cli_duration_ns("--duration", optarg); break;
-		case 'w': bo.warmup_ns = cli_duration_ns("--warmup", optarg); break;
-		case 'n': bo.rounds = (int)cli_uint("--rounds", optarg, 1, 15); break;
-		case 'j': bo.json = optarg; break;
-		case 'v': bo.csv = optarg; break;
-		case ':': cli_usage_error("%s needs a value", argv[optind - 1]);
-		default: cli_usage_error("bench: unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		cli_usage_error("bench: unexpected argument '%s'", argv[optind]);
-	if (bo.duration_ns == 0)
-		cli_usage_error("--duration must be more than 0");
-	return bench_echo(&bo);
-}
-
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
@@ -452,6 +403,6 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "fanout") == 0)
 		return cmd_fanout(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
-		return cmd_bench(argc - 1, argv + 1);
+		return bench_main(argc - 1, argv + 1);
 	cli_usage_error("unknown command '%s'", cmd);
 }

@@ -1,0 +1,565 @@
+/* bench_report.c: what `pushpoll bench` prints and saves: the tables, the
+ * targets with their verdicts, and every figure as JSON and as CSV.
+ *
+ * Every verdict is computed here from the medians of the run, never
+ * written by hand; a target whose engines were not measured is left out.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* ---- names and units --------------------------------------------------------- */
+
+/* The JSON and CSV names of the figures, in enum order. */
+static const char *const echo_keys[BENCH_F_COUNT] = {
+	"msgs_per_s", "mb_per_s", "p50_us", "p90_us", "p99_us", "p999_us",
+	"max_us", "cpu_us_per_kmsg", "allocs_per_msg", "bytes_per_msg",
+	"peak_heap_kib", "rss_kib",
+};
+
+static const char *const fanout_keys[BENCH_FF_COUNT] = {
+	"mb_per_s", "elapsed_ms", "ttfb_p50_ms", "ttfb_max_ms", "cpu_ms",
+	"allocs", "peak_heap_kib", "peak_chunks", "max_rss_kib",
+};
+
+static const char *kind_name(unsigned kind)
+{
+	return kind == BENCH_SINK_TCP ? "tcp" : "file";
+}
+
+/* "8 MiB", "512 KiB", "100 B" */
+static const char *size_text(uint64_t n, char *buf, size_t len)
+{
+	if (n >= (1 << 20) && n % (1 << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 " MiB", n >> 20);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, len, "%" PRIu64 " KiB", n >> 10);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", n);
+	return buf;
+}
+
+/* Where the servers ran, for the headings. */
+static const char *placement(const struct bench_opts *o)
+{
+	static char text[96];
+	int cpu = bench__pin_cpu(o);
+
+	if (cpu < 0)
+		return "servers and load generator placed by the scheduler";
+	snprintf(text, sizeof(text), "servers pinned to CPU %d, the load "
+		 "generator to the other CPUs", cpu);
+	return text;
+}
+
+static const struct bench_summary *find(const struct bench_summary *s,
+					int n, const char *engine)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s[i].engine, engine) == 0 && s[i].rounds_ok > 0)
+			return &s[i];
+	return NULL;
+}
+
+/* ---- echo and churn tables ------------------------------------------------------ */
+
+void bench__print_section(FILE *f, const struct bench_report *rep,
+			  const struct bench_section *sec)
+{
+	const struct bench_opts *o = rep->opts;
+	const struct bench_summary *s = sec->sum;
+	const struct bench_summary *floor = sec->n > 0 && s[0].rounds_ok > 0
+					    ? &s[0] : NULL;
+	bool churn = sec->mode == BENCH_CHURN;
+	char range[48];
+
+	if (churn)
+		fprintf(f, "\nchurn: %u exchanges at once, each on a new "
+			"connection (connect, one %zu-byte message, "
+			"half-close, echo, close);\n", o->conns, o->msg_size);
+	else if (sec->rate)
+		fprintf(f, "\necho, open loop: %" PRIu64 " messages/s in all "
+			"over %u connections, %zu bytes each, for every "
+			"engine alike;\nlatency from the intended send time;\n",
+			sec->rate, o->conns, o->msg_size);
+	else
+		fprintf(f, "\necho, closed loop: %u connections, %u message%s "
+			"of %zu bytes in flight on each;\n", o->conns,
+			o->depth, o->depth == 1 ? "" : "s", o->msg_size);
+	fprintf(f, "%.1f s measured x %d rounds, engines interleaved; medians "
+		"[min..max]; ratios to %s;\n%s\n\n",
+		(double)sec->duration_ns / 1e9, o->rounds,
+		floor ? floor->engine : "(none)", placement(o));
+
+	fprintf(f, "%-12s %11s %7s  %-19s %6s %8s %8s %8s %9s %8s\n",
+		"engine", churn ? "conns/s" : "msgs/s", "x floor",
+		"[min..max]", "MB/s", "p50 us", "p90 us", "p99 us",
+		"p99.9 us", "max us");
+	for (int i = 0; i < sec->n; i++) {
+		const struct bench_summary *e = &s[i];
+		if (e->rounds_ok == 0) {
+			fprintf(f, "%-12s failed in every round\n", e->engine);
+			continue;
+		}
+		snprintf(range, sizeof(range), "[%.0f..%.0f]",
+			 e->min[BENCH_F_MSGS], e->max[BENCH_F_MSGS]);
+		fprintf(f, "%-12s %11.0f %7.2f  %-19s %6.1f %8.1f %8.1f %8.1f "
+			"%9.1f %8.0f%s\n", e->engine, e->med[BENCH_F_MSGS],
+			floor ? e->med[BENCH_F_MSGS] / floor->med[BENCH_F_MSGS]
+			      : 0, range, e->med[BENCH_F_MB],
+			e->med[BENCH_F_P50], e->med[BENCH_F_P90],
+			e->med[BENCH_F_P99], e->med[BENCH_F_P999],
+			e->med[BENCH_F_MAX],
+			e->rounds_ok < o->rounds ? "  (some rounds failed)" : "");
+	}
+	fprintf(f, "\n%-12s %11s %7s  %-17s %12s %11s %13s %8s\n", "engine",
+		churn ? "cpu us/conn" : "cpu ns/msg", "x floor", "[min..max]",
+		churn ? "allocs/conn" : "allocs/msg",
+		churn ? "bytes/conn" : "bytes/msg", "peak heap KiB",
+		"RSS KiB");
+	for (int i = 0; i < sec->n; i++) {
+		const struct bench_summary *e = &s[i];
+		double scale = churn ? 1000.0 : 1.0;
+		int prec = churn ? 1 : 0;
+		if (e->rounds_ok == 0)
+			continue;
+		snprintf(range, sizeof(range), "[%.*f..%.*f]",
+			 prec, e->min[BENCH_F_CPU] / scale,
+			 prec, e->max[BENCH_F_CPU] / scale);
+		fprintf(f, "%-12s %11.*f %7.2f  %-17s %12.3f %11.1f %13.0f "
+			"%8.0f\n", e->engine, prec, e->med[BENCH_F_CPU] / scale,
+			floor ? e->med[BENCH_F_CPU] / floor->med[BENCH_F_CPU]
+			      : 0, range, e->med[BENCH_F_ALLOCS],
+			e->med[BENCH_F_BYTES], e->med[BENCH_F_PEAK],
+			e->med[BENCH_F_RSS]);
+	}
+}
+
+/* ---- the fanout table ------------------------------------------------------------ */
+
+double bench__fanout_bound_kib(const struct bench_opts *o)
+{
+	return (double)o->window * (double)o->chunk_size / 1024.0 + 64.0 +
+	       4.0 * o->sinks;
+}
+
+/* The summary of (engine, kind, size), or NULL. */
+static const struct bench_fanout_summary *
+fanout_find(const struct bench_report *rep, const char *engine,
+	    unsigned kind, uint64_t size)
+{
+	for (int i = 0; i < rep->nfanout; i++) {
+		const struct bench_fanout_summary *s = &rep->fanout[i];
+		if (s->sink_kind == kind && s->file_size == size &&
+		    strcmp(s->engine, engine) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Is the engine's peak heap within the bound at every size, for kind? */
+static bool fanout_bounded(const struct bench_report *rep,
+			   const char *engine, unsigned kind)
+{
+	const struct bench_opts *o = rep->opts;
+
+	for (int z = 0; z < o->nsizes; z++) {
+		const struct bench_fanout_summary *s =
+			fanout_find(rep, engine, kind, o->file_size[z]);
+		if (s == NULL || s->rounds_ok == 0 ||
+		    s->max[BENCH_FF_PEAK] > bench__fanout_bound_kib(o))
+			return false;
+	}
+	return true;
+}
+
+void bench__print_fanout(FILE *f, const struct bench_report *rep)
+{
+	const struct bench_opts *o = rep->opts;
+	uint64_t big = o->file_size[o->nsizes - 1];
+	char a[32], b[32], range[48];
+	const unsigned kinds[2] = { BENCH_SINK_TCP, BENCH_SINK_FILE };
+
+	fprintf(f, "\nfanout: %u sinks, %s chunks, window %u (%s); input "
+		"files of", o->sinks, size_text(o->chunk_size, a, sizeof(a)),
+		o->window, size_text((uint64_t)o->window * o->chunk_size, b,
+				     sizeof(b)));
+	for (int z = 0; z < o->nsizes; z++)
+		fprintf(f, "%s %s", z ? "," : "",
+			size_text(o->file_size[z], a, sizeof(a)));
+	fprintf(f, ";\n%d rounds, engines interleaved; medians; throughput "
+		"and times for the %s file;\n%s;\nbounded: peak heap at every "
+		"size <= window + 64 KiB + 4 KiB per sink = %.0f KiB\n",
+		o->rounds, size_text(big, a, sizeof(a)), placement(o),
+		bench__fanout_bound_kib(o));
+	for (int k = 0; k < 2; k++) {
+		if (!(o->sink_kinds & kinds[k]))
+			continue;
+		fprintf(f, "\n%-4s sinks    %7s  %-13s %9s %9s %7s %7s %6s",
+			kind_name(kinds[k]), "MB/s", "[min..max]",
+			"ttfb p50", "ttfb max", "cpu ms", "allocs", "chunks");
+		for (int z = 0; z < o->nsizes; z++) {
+			char h[40];
+			snprintf(h, sizeof(h), "heap KiB@%s",
+				 size_text(o->file_size[z], a, sizeof(a)));
+			fprintf(f, " %15s", h);
+		}
+		fprintf(f, " %8s  %s\n", "RSS KiB", "bounded");
+		for (int i = 0; i < rep->nfanout; i++) {
+			const struct bench_fanout_summary *s = &rep->fanout[i];
+			if (s->sink_kind != kinds[k] || s->file_size != big)
+				continue;
+			fprintf(f, "%-14s", s->engine);
+			if (s->rounds_ok == 0) {
+				fprintf(f, " failed in every round\n");
+				continue;
+			}
+			snprintf(range, sizeof(range), "[%.0f..%.0f]",
+				 s->min[BENCH_FF_MB], s->max[BENCH_FF_MB]);
+			fprintf(f, " %7.0f  %-13s %6.2f ms %6.2f ms %7.1f %7.0f "
+				"%6.0f", s->med[BENCH_FF_MB], range,
+				s->med[BENCH_FF_TTFB_P50],
+				s->med[BENCH_FF_TTFB_MAX],
+				s->med[BENCH_FF_CPU], s->med[BENCH_FF_ALLOCS],
+				s->max[BENCH_FF_CHUNKS]);
+			for (int z = 0; z < o->nsizes; z++) {
+				const struct bench_fanout_summary *t =
+					fanout_find(rep, s->engine, kinds[k],
+						    o->file_size[z]);
+				if (t == NULL || t->rounds_ok == 0)
+					fprintf(f, " %15s", "-");
+				else
+					fprintf(f, " %15.0f",
+						t->max[BENCH_FF_PEAK]);
+			}
+			fprintf(f, " %8.0f  %s%s\n", s->med[BENCH_FF_RSS],
+				fanout_bounded(rep, s->engine, kinds[k])
+				? "yes" : "NO",
+				s->rounds_ok < o->rounds
+				? "  (some rounds failed)" : "");
+		}
+	}
+	fprintf(f, "(ttfb: time to first byte at a sink, ms, median and "
+		"slowest of the sinks; heap: the highest peak of the rounds; "
+		"chunks: the most in memory at once)\n");
+}
+
+/* ---- the targets ------------------------------------------------------------------- */
+
+/* A comparison's outcome: clearly met, clearly missed, or even: the
+ * medians fall the wrong way but the two engines' [min..max] over the
+ * rounds overlap, so this run cannot tell them apart. */
+enum verdict { MET, EVEN, MISSED };
+
+static const char *verdict_name(enum verdict v)
+{
+	return v == MET ? "met" : v == EVEN ? "even (ranges overlap)"
+			: "MISSED";
+}
+
+static void target_line(FILE *f, const char *what, const char *figures,
+			enum verdict v)
+{
+	fprintf(f, "  %-52s %-28s %s\n", what, figures, verdict_name(v));
+}
+
+/* a at least as good as b on field k (higher is better when up). */
+static enum verdict compare(const struct bench_summary *a,
+			    const struct bench_summary *b, int k, bool up)
+{
+	if (b == NULL)
+		return MET;
+	if (up ? a->med[k] >= b->med[k] : a->med[k] <= b->med[k])
+		return MET;
+	if (up ? a->max[k] >= b->min[k] : a->min[k] <= b->max[k])
+		return EVEN;
+	return MISSED;
+}
+
+/* "x1.02, x0.97", with "-" for a ratio to an engine not measured. */
+static void ratios(char *buf, size_t len, double a, double b)
+{
+	char x[16] = "-", y[16] = "-";
+
+	if (!isnan(a))
+		snprintf(x, sizeof(x), "x%.2f", a);
+	if (!isnan(b))
+		snprintf(y, sizeof(y), "x%.2f", b);
+	snprintf(buf, len, "%s, %s", x, y);
+}
+
+static enum verdict worst(enum verdict x, enum verdict y)
+{
+	return x > y ? x : y;
+}
+
+void bench__print_targets(FILE *f, const struct bench_report *rep)
+{
+	const struct bench_section *closed = bench__section(rep, "echo");
+	const struct bench_section *open = bench__section(rep, "echo_open");
+	/* Throughput and CPU from the closed loop, where each engine runs as
+	 * fast as it can; latency under the same load for all: the open loop
+	 * when it ran. */
+	const struct bench_section *thr = closed;
+	const struct bench_section *lat = open ? open : closed;
+	const char *mine[2] = { "push", "poll" };
+	char fig[96], what[96];
+	bool any = false;
+
+	fprintf(f, "\ntargets (from the medians above; \"even\": the medians "
+		"differ less than the rounds vary):\n");
+	if (thr != NULL) {
+		const struct bench_summary *ep = find(thr->sum, thr->n, "epoll");
+		const struct bench_summary *p = find(thr->sum, thr->n, "poll");
+		if (ep != NULL && p != NULL) {
+			double x = p->med[BENCH_F_MSGS] / ep->med[BENCH_F_MSGS];
+			double c = p->med[BENCH_F_CPU] / ep->med[BENCH_F_CPU];
+			snprintf(fig, sizeof(fig), "%.2f", x);
+			target_line(f, "poll echo throughput >= 0.95 x epoll",
+				    fig, x >= 0.95 ? MET : MISSED);
+			snprintf(fig, sizeof(fig), "%.2f", c);
+			target_line(f, "poll echo CPU per message <= 1.10 x "
+				    "epoll", fig, c <= 1.10 ? MET : MISSED);
+			any = true;
+		}
+	}
+	for (int m = 0; m < 2 && thr != NULL; m++) {
+		const struct bench_summary *p = find(thr->sum, thr->n, mine[m]);
+		const struct bench_summary *uv = find(thr->sum, thr->n, "libuv");
+		const struct bench_summary *ev = find(thr->sum, thr->n,
+						      "libevent");
+		if (p == NULL || (uv == NULL && ev == NULL))
+			continue;
+		double tu = uv ? p->med[BENCH_F_MSGS] / uv->med[BENCH_F_MSGS]
+			       : NAN;
+		double te = ev ? p->med[BENCH_F_MSGS] / ev->med[BENCH_F_MSGS]
+			       : NAN;
+		snprintf(what, sizeof(what), "%s echo throughput >= libuv, "
+			 "libevent", mine[m]);
+		ratios(fig, sizeof(fig), tu, te);
+		target_line(f, what, fig,
+			    worst(compare(p, uv, BENCH_F_MSGS, true),
+				  compare(p, ev, BENCH_F_MSGS, true)));
+		any = true;
+	}
+	for (int m = 0; m < 2 && lat != NULL; m++) {
+		const struct bench_summary *p = find(lat->sum, lat->n, mine[m]);
+		const struct bench_summary *uv = find(lat->sum, lat->n, "libuv");
+		const struct bench_summary *ev = find(lat->sum, lat->n,
+						      "libevent");
+		if (p == NULL || (uv == NULL && ev == NULL))
+			continue;
+		double lu = uv ? p->med[BENCH_F_P99] / uv->med[BENCH_F_P99]
+			       : NAN;
+		double le = ev ? p->med[BENCH_F_P99] / ev->med[BENCH_F_P99]
+			       : NAN;
+		snprintf(what, sizeof(what), "%s echo p99 <= libuv, libevent "
+			 "(%s loop)", mine[m], lat->rate ? "open" : "closed");
+		ratios(fig, sizeof(fig), lu, le);
+		target_line(f, what, fig,
+			    worst(compare(p, uv, BENCH_F_P99, false),
+				  compare(p, ev, BENCH_F_P99, false)));
+		any = true;
+	}
+	if (lat != NULL && lat->n > 0) {
+		const struct bench_section *al = thr ? thr : lat;
+		const struct bench_summary *p = find(al->sum, al->n, "poll");
+		int k = 0;
+		fprintf(f, "  allocations per echo round trip:");
+		for (int i = 0; i < al->n; i++)
+			if (al->sum[i].rounds_ok > 0)
+				fprintf(f, "%s %s %.3f", k++ ? "," : "",
+					al->sum[i].engine,
+					al->sum[i].med[BENCH_F_ALLOCS]);
+		if (p != NULL)
+			fprintf(f, "\n  %-52s %-28s %s", "poll allocates "
+				"nothing per round trip", "",
+				p->med[BENCH_F_ALLOCS] == 0 ? "met" : "MISSED");
+		fputc('\n', f);
+		any = true;
+	}
+	if (rep->has_fanout && rep->nfanout > 0) {
+		const unsigned kinds[2] = { BENCH_SINK_TCP, BENCH_SINK_FILE };
+		char bad[160] = "";
+		bool all = true;
+		for (int i = 0; i < rep->nfanout; i++) {
+			const struct bench_fanout_summary *s = &rep->fanout[i];
+			if (s->file_size != rep->opts->file_size[0])
+				continue;
+			for (int k = 0; k < 2; k++) {
+				if (s->sink_kind != kinds[k] ||
+				    fanout_bounded(rep, s->engine, kinds[k]))
+					continue;
+				all = false;
+				size_t len = strlen(bad);
+				snprintf(bad + len, sizeof(bad) - len, "%s%s/%s",
+					 len ? ", " : "", s->engine,
+					 kind_name(kinds[k]));
+			}
+		}
+		snprintf(fig, sizeof(fig), "bound %.0f KiB%s%s",
+			 bench__fanout_bound_kib(rep->opts),
+			 all ? "" : "; over: ", bad);
+		target_line(f, "fanout heap bounded by the window, all sizes",
+			    fig, all ? MET : MISSED);
+		any = true;
+	}
+	if (!any)
+		fprintf(f, "  (none: the engines they compare were not "
+			"measured)\n");
+}
+
+/* ---- JSON --------------------------------------------------------------------------- */
+
+static void json_machine(FILE *f, const struct bench_opts *o)
+{
+	struct utsname u;
+	char cpu[128] = "";
+	FILE *ci = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	if (ci != NULL) {
+		while (fgets(line, sizeof(line), ci) != NULL)
+			if (sscanf(line, "model name : %127[^\n]", cpu) == 1)
+				break;
+		fclose(ci);
+	}
+	for (char *p = cpu; *p; p++)
+		if (*p == '"' || *p == '\\')
+			*p = ' ';
+	if (uname(&u) != 0)
+		memset(&u, 0, sizeof(u));
+	fprintf(f, "\"machine\":{\"cpu\":\"%s\",\"cpus\":%ld,\"kernel\":"
+		"\"%s %s\",\"server_cpu\":%d}", cpu,
+		sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
+		bench__pin_cpu(o));
+}
+
+/* {"median":m,"min":a,"max":b} */
+static void json_figure(FILE *f, const char *key, double med, double min,
+			double max)
+{
+	fprintf(f, ",\"%s\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f}",
+		key, med, min, max);
+}
+
+/* The latency curve: value at each percentile of the merged histogram. */
+static const double curve_pcts[] = { 0, 50, 75, 90, 95, 99, 99.5, 99.9,
+				     99.95, 99.99, 100 };
+
+static void json_section(FILE *f, const struct bench_report *rep,
+			 const struct bench_section *sec)
+{
+	const struct bench_opts *o = rep->opts;
+
+	fprintf(f, ",\"%s\":{\"conns\":%u,\"depth\":%u,\"msg_size\":%zu,"
+		"\"rate\":%" PRIu64 ",\"duration_s\":%.3f,\"rounds\":%d,"
+		"\"engines\":[", sec->key, o->conns,
+		sec->mode == BENCH_CHURN ? 1 : o->depth, o->msg_size, sec->rate,
+		(double)sec->duration_ns / 1e9, o->rounds);
+	for (int i = 0; i < sec->n; i++) {
+		const struct bench_summary *s = &sec->sum[i];
+		fprintf(f, "%s{\"engine\":\"%s\",\"rounds_ok\":%d", i ? "," : "",
+			s->engine, s->rounds_ok);
+		for (int k = 0; k < BENCH_F_COUNT; k++)
+			json_figure(f, echo_keys[k], s->med[k], s->min[k],
+				    s->max[k]);
+		fprintf(f, ",\"latency_us_at_percentile\":[");
+		for (size_t p = 0; p < sizeof(curve_pcts) / sizeof(curve_pcts[0]);
+		     p++)
+			fprintf(f, "%s[%g,%.3f]", p ? "," : "", curve_pcts[p],
+				(double)hist_percentile(&sec->hist[i],
+							curve_pcts[p]) / 1e3);
+		fprintf(f, "]}");
+	}
+	fprintf(f, "]}");
+}
+
+static void json_fanout(FILE *f, const struct bench_report *rep)
+{
+	const struct bench_opts *o = rep->opts;
+
+	fprintf(f, ",\"fanout\":{\"sinks\":%u,\"chunk_size\":%zu,\"window\":%u,"
+		"\"bound_kib\":%.1f,\"rounds\":%d,\"runs\":[", o->sinks,
+		o->chunk_size, o->window, bench__fanout_bound_kib(o),
+		o->rounds);
+	for (int i = 0; i < rep->nfanout; i++) {
+		const struct bench_fanout_summary *s = &rep->fanout[i];
+		fprintf(f, "%s{\"engine\":\"%s\",\"sink\":\"%s\",\"file_size\":"
+			"%" PRIu64 ",\"rounds_ok\":%d", i ? "," : "", s->engine,
+			kind_name(s->sink_kind), s->file_size, s->rounds_ok);
+		for (int k = 0; k < BENCH_FF_COUNT; k++)
+			json_figure(f, fanout_keys[k], s->med[k], s->min[k],
+				    s->max[k]);
+		fputc('}', f);
+	}
+	fprintf(f, "]}");
+}
+
+int bench__save_json(const char *path, const struct bench_report *rep)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "pushpoll: --json %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	fputc('{', f);
+	json_machine(f, rep->opts);
+	for (int i = 0; i < rep->nsec; i++)
+		json_section(f, rep, &rep->sec[i]);
+	if (rep->has_fanout)
+		json_fanout(f, rep);
+	fprintf(f, "}\n");
+	if (fclose(f) != 0) {
+		fprintf(stderr, "pushpoll: --json %s: %s\n", path,
+			strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- CSV: one row per figure ---------------------------------------------------------- */
+
+int bench__save_csv(const char *path, const struct bench_report *rep)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "pushpoll: --csv %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	fprintf(f, "workload,engine,sink,file_size,figure,median,min,max,"
+		"rounds_ok\n");
+	for (int j = 0; j < rep->nsec; j++) {
+		const struct bench_section *sec = &rep->sec[j];
+		for (int i = 0; i < sec->n; i++)
+			for (int k = 0; k < BENCH_F_COUNT; k++)
+				fprintf(f, "%s,%s,,,%s,%.4f,%.4f,%.4f,%d\n",
+					sec->key, sec->sum[i].engine,
+					echo_keys[k], sec->sum[i].med[k],
+					sec->sum[i].min[k], sec->sum[i].max[k],
+					sec->sum[i].rounds_ok);
+	}
+	for (int i = 0; rep->has_fanout && i < rep->nfanout; i++) {
+		const struct bench_fanout_summary *s = &rep->fanout[i];
+		for (int k = 0; k < BENCH_FF_COUNT; k++)
+			fprintf(f, "fanout,%s,%s,%" PRIu64 ",%s,%.4f,%.4f,%.4f,"
+				"%d\n", s->engine, kind_name(s->sink_kind),
+				s->file_size, fanout_keys[k], s->med[k],
+				s->min[k], s->max[k], s->rounds_ok);
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "pushpoll: --csv %s: %s\n", path,
+			strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
