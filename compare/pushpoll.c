@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "offload.h"
 #include "reactor.h"
+#include "torture.h"
 #include "workload.h"
 
 static void usage(FILE *f)
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 "  serve echo   run a TCP echo server until SIGINT or SIGTERM\n"
 "  fanout       deliver one file to N sinks\n"
 "  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
+"  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
 "  help         this text\n"
 "\n"
 "common options:\n"
@@ -404,5 +406,7 @@ int main(int argc, char **argv)
 		return cmd_fanout(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
 		return bench_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "torture") == 0)
+		return torture_main(argc - 1, argv + 1);
 	cli_usage_error("unknown command '%s'", cmd);
 }

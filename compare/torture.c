@@ -1,0 +1,1007 @@
+/* torture.c: the driver of the cancellation-safety harness (torture.h).
+ *
+ * For each engine, scenario and seed:
+ *
+ *   1. the reference run: no cancel, no failure.  It must pass its own
+ *      checks; it gives K, the steps the run takes, and A, the allocations
+ *      the engine makes;
+ *   2. the cancel family: for every step k in 1..K and every target (the
+ *      whole scenario, then each of its parts), the same seed replayed and
+ *      cancelled just before step k;
+ *   3. the allocation family: for every N in 1..A, the same seed replayed
+ *      with the Nth allocation failing.
+ *
+ * Cases run in batches in a forked child, one after the other; each
+ * result goes back through a pipe as soon as the case ends.  If the child
+ * dies (a signal, a sanitizer report, an abort in mem_free or an engine
+ * assertion, the alarm of a hung case), the case it was running is the
+ * violation, its stderr says why, and a fresh child goes on with the next
+ * case.  So one bad case costs one fork, and a clean batch costs one fork
+ * for thousands of cases.
+ *
+ * Costs: a case is one run of a small simulated world, tens to hundreds of
+ * microseconds; the reference runs and the forks are noise beside them.
+ */
+#include "torture_impl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "clock.h"
+
+static const char *const engine_name[TORTURE_NENGINES] = { "push", "poll" };
+
+FILE *torture__trace;
+
+/* ---- violations ----------------------------------------------------------------- */
+
+void torture__fail(struct torture_case *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->what[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->what, sizeof(c->what), fmt, ap);
+	va_end(ap);
+	if (c->what[0] == '\0')
+		snprintf(c->what, sizeof(c->what), "violation");
+}
+
+/* ---- the planted bugs ---------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum torture_engine engine;
+	const char *what;
+} mutants[TORTURE_NMUTANTS] = {
+	[TORTURE_MUTANT_PUSH_MISSED_UNREF] = { "push-missed-unref",
+		TORTURE_PUSH, "a cancelled request keeps its token's "
+		"reference (leaks)" },
+	[TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK] = { "push-double-callback",
+		TORTURE_PUSH, "a cancelled request's callback runs twice" },
+	[TORTURE_MUTANT_PUSH_EARLY_BUF_FREE] = { "push-early-buf-free",
+		TORTURE_PUSH, "a cancelled file operation lets go of its "
+		"buffer while the job still runs" },
+	[TORTURE_MUTANT_POLL_WAKER_OUTLIVES] = { "poll-waker-outlives",
+		TORTURE_POLL, "a dropped read leaves the stream's slot "
+		"pointing at a task it no longer counts" },
+	[TORTURE_MUTANT_POLL_NO_DEREGISTER] = { "poll-no-deregister",
+		TORTURE_POLL, "a sleep dropped while pending leaves its timer "
+		"in the reactor" },
+	[TORTURE_MUTANT_POLL_EARLY_BUF_FREE] = { "poll-early-buf-free",
+		TORTURE_POLL, "a dropped file future lets go of the job's "
+		"buffer while the job still runs" },
+	[TORTURE_MUTANT_POLL_SKIP_DROP] = { "poll-skip-drop", TORTURE_POLL,
+		"a select forgets its losers without dropping them" },
+};
+
+enum torture_engine torture_mutant_engine(int m)
+{
+	return m > 0 && m < TORTURE_NMUTANTS ? mutants[m].engine : TORTURE_PUSH;
+}
+
+const char *torture_mutant_name(int m)
+{
+	return m > 0 && m < TORTURE_NMUTANTS ? mutants[m].name : "none";
+}
+
+const char *torture_mutant_what(int m)
+{
+	return m > 0 && m < TORTURE_NMUTANTS ? mutants[m].what : "";
+}
+
+void torture_mutant_set(int m)
+{
+	workload_mutant = m;
+}
+
+/* ---- options --------------------------------------------------------------------- */
+
+void torture_opts_default(struct torture_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->first_seed = 1;
+}
+
+/* ---- batches of cases in a forked child ----------------------------------------- */
+
+/* A batch: n cases of one scenario and seed, case i being step i / (parts
+ * + 1) + 1 and target i % (parts + 1) (cancel family), or allocation i + 1
+ * (allocation family), or the reference run (n == 1). */
+struct batch {
+	const struct torture_scenario *scen;
+	unsigned family;          /* 0 for the reference run */
+	uint64_t seed;
+	bool quick;
+	uint64_t step_limit;
+	unsigned case_timeout_s;
+	uint64_t n;
+	uint64_t input_size;
+	size_t chunk_size;
+	bool stop_at_first;
+	bool whole_only;          /* cancel family: the whole scenario only */
+	/* A replay: this one case (cancel_step, target, fail_nth), with the
+	 * simulation's trace written to stderr. */
+	bool replay;
+	uint64_t cancel_step, fail_nth;
+	unsigned target;
+};
+
+static void case_of(const struct batch *b, uint64_t i, struct torture_case *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->scen = b->scen;
+	c->seed = b->seed;
+	c->quick = b->quick;
+	c->step_limit = b->step_limit;
+	c->input_size = b->input_size;
+	c->chunk_size = b->chunk_size;
+	if (b->replay) {
+		c->cancel_step = b->cancel_step;
+		c->target = b->target;
+		c->fail_nth = b->fail_nth;
+	} else if (b->family == TORTURE_CANCEL) {
+		unsigned targets = b->whole_only ? 1 : b->scen->parts + 1;
+		c->cancel_step = i / targets + 1;
+		c->target = (unsigned)(i % targets);
+	} else if (b->family == TORTURE_ALLOC) {
+		c->fail_nth = i + 1;
+	}
+}
+
+/* The child: run cases first..n-1, sending each result as it ends. */
+static _Noreturn void batch_child(const struct batch *b, uint64_t first,
+				  int fd)
+{
+	struct torture_case c;
+
+	setvbuf(stderr, NULL, _IONBF, 0);       /* a crash loses nothing */
+	if (b->replay)
+		torture__trace = stderr;
+	for (uint64_t i = first; i < b->n; i++) {
+		case_of(b, i, &c);
+		alarm(b->case_timeout_s);
+		c.scen->run(&c);
+		alarm(0);
+		if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c))
+			_exit(3);
+	}
+	_exit(0);
+}
+
+/* Why the child died, from its status and the end of its stderr: the
+ * first line a sanitizer, mem_free or an assertion printed, if any. */
+static void death_reason(int status, FILE *err, char *out, size_t size)
+{
+	char line[512];
+	const char *keys[] = { "AddressSanitizer", "runtime error",
+			       "LeakSanitizer", "mem_free", "Assertion",
+			       "double free", "free(): ", NULL };
+
+	if (WIFSIGNALED(status))
+		snprintf(out, size, "crashed: %s",
+			 WTERMSIG(status) == SIGALRM
+				 ? "hung (case timeout)"
+				 : strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, size, "crashed: exit status %d",
+			 WEXITSTATUS(status));
+	if (err == NULL)
+		return;
+	rewind(err);
+	while (fgets(line, sizeof(line), err) != NULL) {
+		for (int k = 0; keys[k] != NULL; k++) {
+			char *p = strstr(line, keys[k]);
+			if (p == NULL)
+				continue;
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, size, "crashed: %.140s", p);
+			return;
+		}
+	}
+}
+
+/* What the driver keeps of a batch. */
+struct batch_result {
+	uint64_t runs, cancels, violations;
+	uint64_t steps, allocs;   /* of the last case (the reference run's) */
+	struct offload_stats off; /* summed */
+	uint64_t bytes_read, bytes_wasted, faults;
+	uint64_t cancels_while_running;
+	struct torture_case first;   /* the first violating case */
+};
+
+static void account(struct batch_result *br, const struct torture_case *c)
+{
+	br->runs++;
+	if (c->cancelled)
+		br->cancels++;
+	br->steps = c->steps;
+	br->allocs = c->allocs;
+	br->off.submitted += c->off.submitted;
+	br->off.completed += c->off.completed;
+	br->off.cancelled_queued += c->off.cancelled_queued;
+	br->off.cancelled_running += c->off.cancelled_running;
+	br->off.cancelled_finished += c->off.cancelled_finished;
+	br->bytes_read += c->bytes_read;
+	br->bytes_wasted += c->bytes_wasted;
+	br->faults += c->faults;
+	if (c->cancelled &&
+	    c->off.cancelled_running + c->off.cancelled_finished > 0)
+		br->cancels_while_running++;
+	if (c->what[0] != '\0') {
+		if (br->violations == 0)
+			br->first = *c;
+		br->violations++;
+	}
+}
+
+/* Run a batch.  Returns 0, or -errno if a child could not be started. */
+static int batch_run(const struct batch *b, struct batch_result *br)
+{
+	uint64_t next = 0;
+
+	memset(br, 0, sizeof(*br));
+	while (next < b->n) {
+		struct torture_case c;
+		FILE *err = tmpfile();
+		int fds[2], status;
+		pid_t pid;
+		bool stopped = false;
+
+		if (pipe(fds) != 0) {
+			if (err != NULL)
+				fclose(err);
+			return -errno;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			close(fds[0]);
+			close(fds[1]);
+			if (err != NULL)
+				fclose(err);
+			return -errno;
+		}
+		if (pid == 0) {
+			close(fds[0]);
+			if (err != NULL)
+				dup2(fileno(err), STDERR_FILENO);
+			batch_child(b, next, fds[1]);
+		}
+		close(fds[1]);
+		while (read(fds[0], &c, sizeof(c)) == (ssize_t)sizeof(c)) {
+			account(br, &c);
+			next++;
+			if (b->stop_at_first && br->violations > 0) {
+				kill(pid, SIGKILL);
+				stopped = true;
+				break;
+			}
+		}
+		close(fds[0]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (stopped) {
+			if (err != NULL)
+				fclose(err);
+			break;
+		}
+		if (next < b->n) {
+			/* The child died in case `next`. */
+			case_of(b, next, &c);
+			death_reason(status, err, c.what, sizeof(c.what));
+			account(br, &c);
+			next++;
+			if (b->stop_at_first)
+				next = b->n;
+		}
+		if (err != NULL && b->replay) {
+			char line[512];
+			rewind(err);
+			while (fgets(line, sizeof(line), err) != NULL)
+				fputs(line, stderr);
+		}
+		if (err != NULL)
+			fclose(err);
+	}
+	return 0;
+}
+
+/* ---- the report -------------------------------------------------------------------- */
+
+static struct torture_row *row_for(struct torture_report *rep,
+				   const struct torture_scenario *s)
+{
+	struct torture_row *row;
+
+	for (unsigned i = 0; i < rep->nrows; i++)
+		if (rep->row[i].engine == s->engine &&
+		    strcmp(rep->row[i].scenario, s->name) == 0)
+			return &rep->row[i];
+	if (rep->nrows == TORTURE_MAX_ROWS)
+		return NULL;
+	row = &rep->row[rep->nrows++];
+	memset(row, 0, sizeof(*row));
+	row->engine = s->engine;
+	row->scenario = s->name;
+	return row;
+}
+
+static void row_add(struct torture_row *row, unsigned family,
+		    const struct batch_result *br)
+{
+	row->family |= family;
+	row->runs += br->runs;
+	if (br->violations > 0 && row->violations == 0) {
+		const struct torture_case *c = &br->first;
+		row->first_family = family;
+		row->first_seed = c->seed;
+		row->first_step = family == TORTURE_ALLOC ? c->fail_nth
+							  : c->cancel_step;
+		row->first_target = c->target;
+		snprintf(row->first_what, sizeof(row->first_what), "%s",
+			 c->what);
+	}
+	row->violations += br->violations;
+}
+
+static void say(const struct torture_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct torture_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->out == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(o->out, fmt, ap);
+	va_end(ap);
+	fflush(o->out);
+}
+
+static const char *family_name(unsigned f)
+{
+	return f == TORTURE_CANCEL ? "cancel" : f == TORTURE_ALLOC ? "alloc"
+	       : f == TORTURE_FAULTS ? "faults" : "reference";
+}
+
+/* "seed 3 step 41 target 1", the way to name a case for --step. */
+static const char *where(unsigned family, uint64_t seed, uint64_t n,
+			 unsigned target, char *buf, size_t size)
+{
+	if (family == TORTURE_ALLOC)
+		snprintf(buf, size, "seed %llu allocation %llu",
+			 (unsigned long long)seed, (unsigned long long)n);
+	else if (family == TORTURE_CANCEL)
+		snprintf(buf, size, "seed %llu step %llu target %u",
+			 (unsigned long long)seed, (unsigned long long)n,
+			 target);
+	else if (family == TORTURE_FAULTS)
+		snprintf(buf, size, "seed %llu", (unsigned long long)seed);
+	else
+		snprintf(buf, size, "seed %llu, reference run",
+			 (unsigned long long)seed);
+	return buf;
+}
+
+static void say_violation(const struct torture_opts *o,
+			  const struct torture_scenario *s, unsigned family,
+			  const struct batch_result *br)
+{
+	const struct torture_case *c = &br->first;
+	char buf[96];
+
+	if (br->violations == 0)
+		return;
+	say(o, "  VIOLATION %s %s %s: %llu case(s); first: %s: %s\n",
+	    engine_name[s->engine], s->name, family_name(family),
+	    (unsigned long long)br->violations,
+	    where(family, c->seed, family == TORTURE_ALLOC ? c->fail_nth
+			  : c->cancel_step, c->target, buf, sizeof(buf)),
+	    c->what);
+}
+
+/* ---- one scenario ------------------------------------------------------------------- */
+
+static int run_sim_scenario(const struct torture_opts *o,
+			    const struct torture_scenario *s,
+			    struct torture_report *rep)
+{
+	struct torture_row *row = row_for(rep, s);
+	unsigned families = o->families;
+	int rc;
+
+	if (row == NULL)
+		return -ENOSPC;
+	for (unsigned i = 0; i < o->seeds; i++) {
+		struct batch b = {
+			.scen = s, .seed = o->first_seed + i,
+			.quick = o->quick, .step_limit = 5000000,
+			.case_timeout_s = o->case_timeout_s, .n = 1,
+			.stop_at_first = o->stop_at_first,
+		};
+		struct batch_result ref, br;
+		uint64_t k;
+
+		rc = batch_run(&b, &ref);             /* 1: the reference */
+		if (rc < 0)
+			return rc;
+		row_add(row, 0, &ref);
+		row->seeds++;
+		say_violation(o, s, 0, &ref);
+		if (ref.violations > 0) {
+			if (o->stop_at_first)
+				return 0;
+			continue;           /* nothing to replay against */
+		}
+		k = ref.steps;
+		row->steps += k;
+		b.step_limit = 4 * k + 100000;
+		if (families & TORTURE_CANCEL) {      /* 2 */
+			b.family = TORTURE_CANCEL;
+			b.n = k * (s->parts + 1);
+			rc = batch_run(&b, &br);
+			if (rc < 0)
+				return rc;
+			row_add(row, TORTURE_CANCEL, &br);
+			row->cancel_points += br.cancels;
+			say_violation(o, s, TORTURE_CANCEL, &br);
+			if (o->verbose)
+				say(o, "  %s %-12s seed %llu: %llu steps, %llu "
+				    "runs, %llu cancel points, %llu "
+				    "violations\n", engine_name[s->engine],
+				    s->name, (unsigned long long)b.seed,
+				    (unsigned long long)k,
+				    (unsigned long long)br.runs,
+				    (unsigned long long)br.cancels,
+				    (unsigned long long)br.violations);
+			if (br.violations > 0 && o->stop_at_first)
+				return 0;
+		}
+		if (families & TORTURE_ALLOC) {       /* 3 */
+			b.family = TORTURE_ALLOC;
+			b.n = ref.allocs;
+			rc = batch_run(&b, &br);
+			if (rc < 0)
+				return rc;
+			row_add(row, TORTURE_ALLOC, &br);
+			row->alloc_points += br.runs;
+			say_violation(o, s, TORTURE_ALLOC, &br);
+			if (o->verbose)
+				say(o, "  %s %-12s seed %llu: %llu allocations "
+				    "failed one at a time, %llu violations\n",
+				    engine_name[s->engine], s->name,
+				    (unsigned long long)b.seed,
+				    (unsigned long long)br.runs,
+				    (unsigned long long)br.violations);
+			if (br.violations > 0 && o->stop_at_first)
+				return 0;
+		}
+	}
+	return 0;
+}
+
+/* Real-socket faults: one case per scenario (it injects its own faults). */
+static int run_fault_scenario(const struct torture_opts *o,
+			      const struct torture_scenario *s,
+			      struct torture_report *rep)
+{
+	struct torture_row *row = row_for(rep, s);
+	struct batch b = {
+		.scen = s, .seed = o->first_seed, .quick = o->quick,
+		.case_timeout_s = 60, .n = 1,
+	};
+	struct batch_result br;
+	int rc;
+
+	if (row == NULL)
+		return -ENOSPC;
+	rc = batch_run(&b, &br);
+	if (rc < 0)
+		return rc;
+	row_add(row, TORTURE_FAULTS, &br);
+	row->faults += br.faults;
+	row->seeds = 1;
+	say_violation(o, s, TORTURE_FAULTS, &br);
+	return 0;
+}
+
+static const struct torture_scenario *const *scenario_tables(void)
+{
+	static const struct torture_scenario *const tables[] = {
+		torture__world_scenarios, torture__push_scenarios,
+		torture__poll_scenarios, torture__fault_scenarios, NULL,
+	};
+	return tables;
+}
+
+static bool scenario_exists(const char *name)
+{
+	for (const struct torture_scenario *const *t = scenario_tables();
+	     *t != NULL; t++)
+		for (const struct torture_scenario *s = *t; s->name != NULL; s++)
+			if (strcmp(s->name, name) == 0)
+				return true;
+	return false;
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+int torture_run(const struct torture_opts *opts, struct torture_report *out)
+{
+	struct torture_opts o = *opts;
+	uint64_t t0 = clock_now_ns();
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (o.engines == 0)
+		o.engines = (1u << TORTURE_NENGINES) - 1;
+	if (o.families == 0)
+		o.families = TORTURE_ALL;
+	if (o.seeds == 0)
+		o.seeds = o.quick ? 2 : 20;
+	if (o.case_timeout_s == 0)
+		o.case_timeout_s = 10;
+	if (o.only != NULL && !scenario_exists(o.only))
+		return -EINVAL;
+	torture_mutant_set(o.mutant);
+
+	for (unsigned e = 0; e < TORTURE_NENGINES && rc == 0; e++) {
+		if (!(o.engines & (1u << e)))
+			continue;
+		for (const struct torture_scenario *const *t = scenario_tables();
+		     *t != NULL && rc == 0; t++) {
+			for (const struct torture_scenario *s = *t;
+			     s->name != NULL && rc == 0; s++) {
+				if (s->engine != e || !(s->family & o.families) ||
+				    (o.only != NULL &&
+				     strcmp(o.only, s->name) != 0))
+					continue;
+				if (o.verbose)
+					say(&o, "%s %s...\n", engine_name[e],
+					    s->name);
+				if (s->family & TORTURE_FAULTS)
+					rc = run_fault_scenario(&o, s, out);
+				else
+					rc = run_sim_scenario(&o, s, out);
+			}
+		}
+	}
+	torture_mutant_set(0);
+	for (unsigned i = 0; i < out->nrows; i++) {
+		const struct torture_row *row = &out->row[i];
+		struct torture_engine_totals *t = &out->engine[row->engine];
+		t->scenarios++;
+		t->steps += row->steps;
+		t->cancel_points += row->cancel_points;
+		t->alloc_points += row->alloc_points;
+		t->faults += row->faults;
+		t->runs += row->runs;
+		t->violations += row->violations;
+		out->violations += row->violations;
+	}
+	out->seconds = (double)(clock_now_ns() - t0) / 1e9;
+	return rc;
+}
+
+void torture_report_print(FILE *f, const struct torture_report *rep)
+{
+	char buf[96];
+
+	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {
+		const struct torture_engine_totals *t = &rep->engine[e];
+
+		if (t->scenarios == 0)
+			continue;
+		fprintf(f, "\nengine %s\n", engine_name[e]);
+		fprintf(f, "  %-12s %5s %9s %11s %11s %7s %9s %10s\n",
+			"scenario", "seeds", "steps", "cancel-pts",
+			"alloc-fails", "faults", "runs", "violations");
+		for (unsigned i = 0; i < rep->nrows; i++) {
+			const struct torture_row *r = &rep->row[i];
+			if (r->engine != e)
+				continue;
+			fprintf(f, "  %-12s %5u %9llu %11llu %11llu %7llu %9llu "
+				"%10llu\n", r->scenario, r->seeds,
+				(unsigned long long)r->steps,
+				(unsigned long long)r->cancel_points,
+				(unsigned long long)r->alloc_points,
+				(unsigned long long)r->faults,
+				(unsigned long long)r->runs,
+				(unsigned long long)r->violations);
+			if (r->violations > 0)
+				fprintf(f, "    first violation: %s: %s\n",
+					where(r->first_family, r->first_seed,
+					      r->first_step, r->first_target,
+					      buf, sizeof(buf)),
+					r->first_what);
+		}
+		fprintf(f, "  %-12s %5s %9llu %11llu %11llu %7llu %9llu "
+			"%10llu\n", "total", "",
+			(unsigned long long)t->steps,
+			(unsigned long long)t->cancel_points,
+			(unsigned long long)t->alloc_points,
+			(unsigned long long)t->faults,
+			(unsigned long long)t->runs,
+			(unsigned long long)t->violations);
+	}
+	fprintf(f, "\n%llu violation(s) in %.1f s\n",
+		(unsigned long long)rep->violations, rep->seconds);
+}
+
+/* ---- the mutants ------------------------------------------------------------------------ */
+
+int torture_mutants(const struct torture_opts *opts,
+		    bool caught[TORTURE_NMUTANTS])
+{
+	int escaped = 0;
+
+	for (int m = 1; m < TORTURE_NMUTANTS; m++) {
+		struct torture_opts o = *opts;
+		struct torture_report *rep;
+		unsigned by = 0;
+		int rc;
+
+		caught[m] = true;
+		if (opts->engines != 0 &&
+		    !(opts->engines & (1u << mutants[m].engine)))
+			continue;
+		rep = malloc(sizeof(*rep));
+		if (rep == NULL)
+			return -ENOMEM;
+		o.mutant = m;
+		o.engines = 1u << mutants[m].engine;
+		o.families = TORTURE_CANCEL | TORTURE_ALLOC;
+		o.stop_at_first = true;
+		o.verbose = false;
+		o.out = NULL;
+		rc = torture_run(&o, rep);
+		if (rc < 0) {
+			free(rep);
+			return rc;
+		}
+		caught[m] = rep->violations > 0;
+		if (!caught[m])
+			escaped++;
+		for (unsigned i = 0; i < rep->nrows; i++)
+			by += rep->row[i].violations > 0;
+		say(opts, "mutant %-21s %s in %u of %u scenarios: %s\n",
+		    mutants[m].name, caught[m] ? "CAUGHT " : "ESCAPED", by,
+		    rep->nrows, mutants[m].what);
+		for (unsigned i = 0; caught[m] && i < rep->nrows; i++) {
+			const struct torture_row *r = &rep->row[i];
+			char buf[96];
+			if (r->violations > 0) {
+				say(opts, "       by %s %s, %s: %s\n",
+				    engine_name[r->engine], r->scenario,
+				    where(r->first_family, r->first_seed,
+					  r->first_step, r->first_target, buf,
+					  sizeof(buf)), r->first_what);
+				break;
+			}
+		}
+		free(rep);
+	}
+	return escaped;
+}
+
+/* ---- claim C6 ----------------------------------------------------------------------- */
+
+int torture_fanout_waste(enum torture_engine e, unsigned seeds,
+			 uint64_t input_size, size_t chunk_size,
+			 struct torture_waste *out)
+{
+	const struct torture_scenario *s = NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (const struct torture_scenario *t = torture__world_scenarios;
+	     t->name != NULL; t++)
+		if (t->engine == e && strcmp(t->name, "fanout-tcp") == 0)
+			s = t;
+	if (s == NULL)
+		return -EINVAL;
+	if (seeds == 0)
+		seeds = 3;
+	for (unsigned i = 0; i < seeds; i++) {
+		struct batch b = {
+			.scen = s, .seed = 1 + i, .step_limit = 5000000,
+			.case_timeout_s = 10, .n = 1,
+			.input_size = input_size > 0 ? input_size : 256 * 1024,
+			.chunk_size = chunk_size > 0 ? chunk_size : 16 * 1024,
+		};
+		struct batch_result ref, br;
+		int rc = batch_run(&b, &ref);
+
+		if (rc < 0)
+			return rc;
+		out->violations += ref.violations;
+		if (ref.violations > 0)
+			continue;
+		/* The whole fanout cancelled at every step. */
+		b.family = TORTURE_CANCEL;
+		b.whole_only = true;
+		b.step_limit = 4 * ref.steps + 100000;
+		b.n = ref.steps;
+		rc = batch_run(&b, &br);
+		if (rc < 0)
+			return rc;
+		out->runs += br.cancels;
+		out->cancels_while_running += br.cancels_while_running;
+		out->jobs_cancelled_queued += br.off.cancelled_queued;
+		out->jobs_cancelled_running += br.off.cancelled_running;
+		out->jobs_cancelled_finished += br.off.cancelled_finished;
+		out->bytes_wasted += br.bytes_wasted;
+		out->bytes_read += br.bytes_read;
+		out->violations += br.violations;
+	}
+	return 0;
+}
+
+/* ---- `pushpoll torture` --------------------------------------------------------------- */
+
+static void torture_usage(FILE *f)
+{
+	fprintf(f,
+"usage: pushpoll torture [--quick] [--seeds N] [--first-seed S]\n"
+"                        [--engine push|poll] [--only SCENARIO]\n"
+"                        [--family cancel|alloc|faults] [--mutants]\n"
+"                        [--waste] [--verbose]\n"
+"       pushpoll torture --engine E --only SCENARIO --first-seed S\n"
+"                        [--step K] [--target T] [--alloc N] [--mutant NAME]\n"
+"\n"
+"Cancels every scenario at every step of its simulated run, fails every\n"
+"allocation one at a time, injects faults on loopback sockets, and checks\n"
+"after each run that nothing leaked, nothing ran twice or after its end,\n"
+"and no byte was lost or duplicated.  --mutants plants each known bug in\n"
+"turn and checks that it is caught.  --waste measures claim C6: bytes read\n"
+"for nothing by offload jobs running when a fanout is cancelled.\n"
+"The second form replays one case in this process with the simulation's\n"
+"trace on stderr: the seed, step and target a violation was reported with.\n"
+"Exit status: 0 clean, 1 a violation (or an escaped mutant), 2 usage.\n");
+}
+
+static int torture_waste_main(FILE *f, unsigned seeds)
+{
+	int bad = 0;
+
+	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {
+		struct torture_waste w;
+		int rc = torture_fanout_waste(e, seeds, 0, 0, &w);
+
+		if (rc < 0) {
+			fprintf(stderr, "pushpoll: torture --waste: %s\n",
+				strerror(-rc));
+			return EXIT_MEASURED_FAILURE;
+		}
+		uint64_t jobs = w.jobs_cancelled_running +
+				w.jobs_cancelled_finished;
+
+		fprintf(f, "%s: %llu fanouts cancelled, one at each step (256 "
+			"KiB input, 16 KiB chunks, 3 sinks); %llu with a read "
+			"running; jobs cancelled: %llu queued, %llu running, "
+			"%llu finished; %llu bytes read for nothing, %.0f per "
+			"job that ran on; violations %llu\n", engine_name[e],
+			(unsigned long long)w.runs,
+			(unsigned long long)w.cancels_while_running,
+			(unsigned long long)w.jobs_cancelled_queued,
+			(unsigned long long)w.jobs_cancelled_running,
+			(unsigned long long)w.jobs_cancelled_finished,
+			(unsigned long long)w.bytes_wasted,
+			jobs > 0 ? (double)w.bytes_wasted / (double)jobs : 0.0,
+			(unsigned long long)w.violations);
+		if (w.violations > 0)
+			bad = 1;
+	}
+	return bad ? EXIT_MEASURED_FAILURE : 0;
+}
+
+/* Replay one case, with the simulation's trace on stderr: how a violation
+ * the table reports is reproduced and looked at.  It runs in a forked
+ * child like every case, so a crash is reported, not suffered. */
+static int torture_repro(const struct torture_opts *o, uint64_t step,
+			 unsigned target, uint64_t fail_nth)
+{
+	unsigned e = o->engines == (1u << TORTURE_POLL) ? TORTURE_POLL
+							: TORTURE_PUSH;
+	const struct torture_scenario *s = NULL;
+	struct batch_result br;
+	struct batch b;
+	int rc;
+
+	if (o->only == NULL || (o->engines != (1u << TORTURE_PUSH) &&
+				o->engines != (1u << TORTURE_POLL)))
+		cli_usage_error("torture --step/--alloc: name one --engine and "
+				"one --only SCENARIO");
+	for (const struct torture_scenario *const *t = scenario_tables();
+	     *t != NULL; t++)
+		for (const struct torture_scenario *x = *t; x->name != NULL; x++)
+			if (x->engine == e && strcmp(x->name, o->only) == 0)
+				s = x;
+	if (s == NULL)
+		cli_usage_error("torture: %s has no scenario '%s'",
+				engine_name[e], o->only);
+	b = (struct batch){
+		.scen = s, .seed = o->first_seed, .quick = o->quick,
+		.step_limit = 5000000, .case_timeout_s = 10, .n = 1,
+		.replay = true, .cancel_step = step, .target = target,
+		.fail_nth = fail_nth,
+	};
+	torture_mutant_set(o->mutant);
+	rc = batch_run(&b, &br);
+	torture_mutant_set(0);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: torture: %s\n", strerror(-rc));
+		return EXIT_MEASURED_FAILURE;
+	}
+	printf("%s %s seed %llu step %llu target %u allocation %llu: %llu "
+	       "steps, %llu allocations, cancel %s: %s\n", engine_name[e],
+	       s->name, (unsigned long long)b.seed,
+	       (unsigned long long)step, target,
+	       (unsigned long long)fail_nth, (unsigned long long)br.steps,
+	       (unsigned long long)br.allocs,
+	       br.cancels > 0 ? "took effect" : "found nothing",
+	       br.violations > 0 ? br.first.what : "no violation");
+	return br.violations > 0 ? EXIT_MEASURED_FAILURE : 0;
+}
+
+int torture_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "seeds", required_argument, NULL, 's' },
+		{ "first-seed", required_argument, NULL, 'f' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "family", required_argument, NULL, 'F' },
+		{ "mutants", no_argument, NULL, 'm' },
+		{ "waste", no_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "step", required_argument, NULL, 'k' },
+		{ "target", required_argument, NULL, 't' },
+		{ "alloc", required_argument, NULL, 'a' },
+		{ "mutant", required_argument, NULL, 'M' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct torture_opts o;
+	struct torture_report *rep;
+	bool do_mutants = false, do_waste = false, do_repro = false;
+	uint64_t step = 0, fail_nth = 0;
+	unsigned target = 0;
+	int c, rc;
+
+	torture_opts_default(&o);
+	o.out = stdout;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			o.quick = true;
+			break;
+		case 's':
+			o.seeds = (unsigned)cli_uint("--seeds", optarg, 1, 1000);
+			break;
+		case 'f':
+			o.first_seed = cli_uint("--first-seed", optarg, 0,
+						UINT64_MAX / 2);
+			break;
+		case 'e':
+			if (strcmp(optarg, "push") == 0)
+				o.engines |= 1u << TORTURE_PUSH;
+			else if (strcmp(optarg, "poll") == 0)
+				o.engines |= 1u << TORTURE_POLL;
+			else
+				cli_usage_error("torture --engine: push or poll, "
+						"not '%s'", optarg);
+			break;
+		case 'o':
+			if (!scenario_exists(optarg))
+				cli_usage_error("torture --only: no scenario "
+						"'%s'", optarg);
+			o.only = optarg;
+			break;
+		case 'F':
+			if (strcmp(optarg, "cancel") == 0)
+				o.families |= TORTURE_CANCEL;
+			else if (strcmp(optarg, "alloc") == 0)
+				o.families |= TORTURE_ALLOC;
+			else if (strcmp(optarg, "faults") == 0)
+				o.families |= TORTURE_FAULTS;
+			else
+				cli_usage_error("torture --family: cancel, alloc "
+						"or faults, not '%s'", optarg);
+			break;
+		case 'm':
+			do_mutants = true;
+			break;
+		case 'w':
+			do_waste = true;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'k':
+			step = cli_uint("--step", optarg, 0, UINT64_MAX / 2);
+			do_repro = true;
+			break;
+		case 't':
+			target = (unsigned)cli_uint("--target", optarg, 0, 64);
+			do_repro = true;
+			break;
+		case 'a':
+			fail_nth = cli_uint("--alloc", optarg, 0,
+					    UINT64_MAX / 2);
+			do_repro = true;
+			break;
+		case 'M':
+			o.mutant = 0;
+			for (int m = 1; m < TORTURE_NMUTANTS; m++)
+				if (strcmp(optarg, mutants[m].name) == 0)
+					o.mutant = m;
+			if (o.mutant == 0)
+				cli_usage_error("torture --mutant: no planted bug "
+						"'%s'", optarg);
+			break;
+		case 'h':
+			torture_usage(stdout);
+			return 0;
+		case ':':
+			cli_usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			cli_usage_error("torture: unknown option '%s'",
+					argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("torture: unexpected argument '%s'",
+				argv[optind]);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (do_repro)
+		return torture_repro(&o, step, target, fail_nth);
+	if (do_waste)
+		return torture_waste_main(stdout, o.seeds);
+	if (do_mutants) {
+		bool caught[TORTURE_NMUTANTS] = { false };
+		rc = torture_mutants(&o, caught);
+		if (rc < 0) {
+			fprintf(stderr, "pushpoll: torture --mutants: %s\n",
+				strerror(-rc));
+			return EXIT_MEASURED_FAILURE;
+		}
+		printf("%d of %d planted bugs caught\n",
+		       TORTURE_NMUTANTS - 1 - rc, TORTURE_NMUTANTS - 1);
+		return rc == 0 ? 0 : EXIT_MEASURED_FAILURE;
+	}
+	rep = malloc(sizeof(*rep));
+	if (rep == NULL)
+		return EXIT_MEASURED_FAILURE;
+	printf("pushpoll torture: %s, %u seed(s) from %llu%s\n",
+	       o.quick ? "quick" : "full",
+	       o.seeds != 0 ? o.seeds : (o.quick ? 2 : 20),
+	       (unsigned long long)o.first_seed,
+	       o.quick ? " (replay a case with --quick too)" : "");
+	rc = torture_run(&o, rep);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: torture: %s\n", strerror(-rc));
+		free(rep);
+		return EXIT_MEASURED_FAILURE;
+	}
+	torture_report_print(stdout, rep);
+	rc = rep->violations > 0 ? EXIT_MEASURED_FAILURE : 0;
+	free(rep);
+	return rc;
+}

@@ -1,0 +1,255 @@
+/* torture.h: `pushpoll torture`, the cancellation-safety harness.
+ *
+ * The promise both engines make (claim C3): wherever a cancellation or a
+ * fault lands, no byte is lost or duplicated, nothing leaks, no callback,
+ * poll or drop runs after an operation is finished, and no memory is used
+ * after it is freed.  This harness looks for a counter-example, as
+ * exhaustively as it can afford.  The scenarios, each written for both
+ * engines:
+ *
+ *   echo         the engine's own echo server (push_echo_serve...), with
+ *                several simulated peers
+ *   fanout-tcp   the engine's own fanout, to simulated subscribers
+ *   fanout-file  the same, to simulated files (offload writes)
+ *   join, race, timeout, chain   the engine's combinators over a stream
+ *                pair and a file: join(read, file read, sleep),
+ *                race(read, sleep, file read), timeout(read), and
+ *                seq(write, timeout(join(read, file read)), sleep)
+ *   reset, halfclose, noread, vanish, burst   faults on real sockets
+ *
+ * The families, each a way to perturb a run:
+ *
+ *   cancel   Over the simulated reactor.  A scenario runs once under a seed
+ *            (the reference run) to count its steps K; then for every k in
+ *            1..K it is replayed with the same seed and cancelled just
+ *            before step k (sim_at_step()): as a whole (a stop request for
+ *            a workload, push_cancel() or poll_task_abort() for a
+ *            combinator), and one part alone (an echo connection or a
+ *            fanout sink through workload_cancel_part(); a branch of a
+ *            join or race through its own token (push) or a select on a
+ *            signal (poll); the writer of the timeout scenario).  A cancel
+ *            point is one (scenario, seed, k, target) where the cancel
+ *            found something to cancel.
+ *   alloc    The reference run counts the allocations A the engine makes;
+ *            then for every N in 1..A the run is replayed with the Nth one
+ *            failing (mem_fail_nth()).
+ *   faults   The engine's echo server on the epoll reactor and loopback
+ *            sockets, in a process of its own: peers that reset in the
+ *            middle of a write, half-close, stop reading, connect and
+ *            vanish, and a burst beyond a lowered RLIMIT_NOFILE, each
+ *            beside a healthy connection.
+ *
+ * Cases run in forked children (a batch of cases per child, one fork more
+ * after each crash), so a crash, an abort or a sanitizer report is a caught
+ * violation, not the end of the harness.  What is checked in every case:
+ *
+ *   - once:    push: every callback of the scenario ran exactly once, never
+ *              after its start failed, the inner ones before their
+ *              composition's; poll: no future polled after it returned
+ *              READY or was dropped, every future dropped, no waker left
+ *              in a slot, nothing but the harness's handle holding a
+ *              finished task (rules 2 to 4 of poll.h).  Inside the
+ *              workloads these show as crashes, double frees and leaks;
+ *   - leak:    live blocks and bytes back to the baseline once the world is
+ *              freed (a double free aborts inside mem_free: a crash);
+ *   - bytes:   what each peer, subscriber, file or reader received is a
+ *              prefix of what was sent, and holds at least every byte the
+ *              engine reported as delivered; what was not cancelled, and
+ *              did not lose the failed allocation, was served in full;
+ *   - offload: every job was given back (offload_outstanding() is 0); a
+ *              job running at the cancel wrote into memory it owned (the
+ *              sanitizer build proves "owned"; a file read that succeeded
+ *              holds the file's bytes);
+ *   - ends:    every peer saw its connection end (nothing left open or
+ *              registered), the run ended (no runaway, no lost wake-up);
+ *   - crash:   the child died of a signal, an assertion, mem_free's check
+ *              or a sanitizer report; hang: it outlived its alarm.
+ *
+ * Planted bugs.  The engines keep a few known cancellation bugs compiled in
+ * behind workload_mutant (workload.h), off by default; torture_mutant_set()
+ * switches one on.  `pushpoll torture --mutants` runs the harness once per
+ * bug and reports whether it was caught: a harness that cannot fail proves
+ * nothing.
+ *
+ * Reproducing.  A violation is reported with its seed, step (or allocation
+ * number) and target; `pushpoll torture --engine E --only SCENARIO
+ * --first-seed SEED --step K --target T` (or --alloc N; add --quick if the
+ * run was quick) replays that one case with the simulation's trace.
+ *
+ * Thread use: torture_run() forks; call it from a single-threaded process
+ * (no offload pool or reactor running).  It writes nothing to stdout unless
+ * opts->out is set.
+ */
+#ifndef PUSHPOLL_TORTURE_H
+#define PUSHPOLL_TORTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "workload.h"
+
+/* The engines the harness knows: the two models.  (The baselines have no
+ * cancellation API to torture.) */
+enum torture_engine {
+	TORTURE_PUSH,
+	TORTURE_POLL,
+	TORTURE_NENGINES,
+};
+
+/* The scenario families, as bits of torture_opts.families. */
+enum {
+	TORTURE_CANCEL = 1u << 0,  /* exhaustive cancel points (sim) */
+	TORTURE_ALLOC  = 1u << 1,  /* every allocation failure point (sim) */
+	TORTURE_FAULTS = 1u << 2,  /* faults on real loopback sockets */
+	TORTURE_ALL    = TORTURE_CANCEL | TORTURE_ALLOC | TORTURE_FAULTS,
+};
+
+/* The planted bugs (0: none), the same numbers as workload.h's
+ * WORKLOAD_MUTANT_* (the engines test that variable at each bug site). */
+enum torture_mutant {
+	TORTURE_MUTANT_NONE = WORKLOAD_MUTANT_NONE,
+	/* push: a request cancelled by its token keeps the token's reference
+	 * (a missed deref: the request leaks). */
+	TORTURE_MUTANT_PUSH_MISSED_UNREF = WORKLOAD_MUTANT_PUSH_MISSED_UNREF,
+	/* push: a cancelled request's callback runs twice. */
+	TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK =
+		WORKLOAD_MUTANT_PUSH_DOUBLE_CALLBACK,
+	/* push: a cancelled file operation lets go of its buffer while the
+	 * offload job still runs (the job then writes through a stale
+	 * pointer). */
+	TORTURE_MUTANT_PUSH_EARLY_BUF_FREE = WORKLOAD_MUTANT_PUSH_EARLY_BUF_FREE,
+	/* poll: dropping a pending read gives back the waker's reference but
+	 * leaves the stream's slot pointing at the task (a waker that
+	 * outlives its task). */
+	TORTURE_MUTANT_POLL_WAKER_OUTLIVES = WORKLOAD_MUTANT_POLL_WAKER_OUTLIVES,
+	/* poll: a sleep dropped while pending forgets to deregister its timer
+	 * from the reactor (it then fires into freed memory). */
+	TORTURE_MUTANT_POLL_NO_DEREGISTER = WORKLOAD_MUTANT_POLL_NO_DEREGISTER,
+	/* poll: a dropped file future lets go of the job's buffer while the
+	 * offload job still runs. */
+	TORTURE_MUTANT_POLL_EARLY_BUF_FREE = WORKLOAD_MUTANT_POLL_EARLY_BUF_FREE,
+	/* poll: a select forgets its losers without dropping them (their
+	 * registrations outlive them). */
+	TORTURE_MUTANT_POLL_SKIP_DROP = WORKLOAD_MUTANT_POLL_SKIP_DROP,
+	TORTURE_NMUTANTS = WORKLOAD_MUTANT_COUNT,
+};
+
+struct torture_opts {
+	unsigned engines;          /* bits 1 << TORTURE_PUSH...; 0: both */
+	unsigned families;         /* TORTURE_* bits; 0: TORTURE_ALL */
+	unsigned seeds;            /* seeds per scenario; 0: 20 (quick: 2) */
+	uint64_t first_seed;       /* seeds are first_seed, first_seed+1, ... */
+	bool quick;                /* smaller worlds; every k still explored */
+	const char *only;          /* run only the scenario of that name, or NULL */
+	int mutant;                /* enum torture_mutant planted in every case */
+	unsigned case_timeout_s;   /* per forked case; 0: 10 s */
+	FILE *out;                 /* progress and tables, or NULL: silent */
+	bool verbose;              /* one line per seed and family on out */
+	bool stop_at_first;        /* leave a scenario at its first violation
+				    * (mutants: a caught bug needs no more) */
+};
+
+/* The figures for one (engine, scenario) pair. */
+struct torture_row {
+	enum torture_engine engine;
+	const char *scenario;      /* static name: "echo", "fanout", "join"... */
+	unsigned family;           /* TORTURE_CANCEL, _ALLOC or _FAULTS */
+	unsigned seeds;
+	uint64_t steps;            /* K summed over the seeds (sim), 0 for faults */
+	uint64_t cancel_points;    /* distinct (seed, k, target) explored */
+	uint64_t alloc_points;     /* allocation failures injected */
+	uint64_t faults;           /* faults injected on real sockets */
+	uint64_t runs;             /* forked cases run */
+	uint64_t violations;
+	/* The first violation, to reproduce it (`pushpoll torture --engine E
+	 * --only S --first-seed SEED --step K --target T`, or --alloc N):
+	 * its family (0: the reference run, with no cancel and no failure),
+	 * seed, step (or allocation number N for the alloc family), target,
+	 * and what was seen. */
+	unsigned first_family;
+	uint64_t first_seed, first_step;
+	unsigned first_target;
+	char first_what[160];
+};
+
+/* Totals per engine. */
+struct torture_engine_totals {
+	unsigned scenarios;
+	uint64_t steps, cancel_points, alloc_points, faults, runs, violations;
+};
+
+#define TORTURE_MAX_ROWS 48
+
+struct torture_report {
+	unsigned nrows;
+	struct torture_row row[TORTURE_MAX_ROWS];
+	struct torture_engine_totals engine[TORTURE_NENGINES];
+	uint64_t violations;       /* over everything */
+	double seconds;            /* wall time of the run */
+};
+
+/* Defaults: both engines, every family, 20 seeds from seed 1, full size. */
+void torture_opts_default(struct torture_opts *o);
+
+/* Run the harness as o says and fill *out (zeroed first).  Returns 0 when
+ * it ran (whatever it found: read out->violations), or -errno if it could
+ * not run (-EINVAL: an unknown scenario in o->only; -ENOMEM...). */
+int torture_run(const struct torture_opts *o, struct torture_report *out);
+
+/* Print the per-engine table of a report. */
+void torture_report_print(FILE *f, const struct torture_report *rep);
+
+/* ---- planted bugs ---------------------------------------------------------- */
+
+/* The engine a mutant lives in, its name ("push-missed-unref"...) and one
+ * line saying what it breaks. */
+enum torture_engine torture_mutant_engine(int mutant);
+const char *torture_mutant_name(int mutant);
+const char *torture_mutant_what(int mutant);
+
+/* Plant a mutant in this process (0: remove it).  Only for the harness and
+ * its tests. */
+void torture_mutant_set(int mutant);
+
+/* Run the harness once per mutant (on the mutant's engine, the sim
+ * families, quick or not as o says, each scenario stopping at its first
+ * violation) and
+ * record whether it found one.  caught[m] is set for m in
+ * 1..TORTURE_NMUTANTS-1 (mutants of an engine that o->engines leaves out
+ * are skipped and count as caught: set o->engines to 0 for all).  Returns
+ * how many mutants escaped (0: every one caught), or -errno. */
+int torture_mutants(const struct torture_opts *o,
+		    bool caught[TORTURE_NMUTANTS]);
+
+/* ---- claim C6: cancelling a fanout while offload reads run --------------- */
+
+/* A fanout over the simulated reactor (input in a sim file, TCP sinks that
+ * are sim peers, so every offload job is a read of the input), cancelled at
+ * every step k of its run.  The reads are sequential, so the job cancelled
+ * while it ran read exactly the chunk at offset bytes_read: its size is the
+ * bytes read for nothing. */
+struct torture_waste {
+	uint64_t runs;             /* cancelled fanouts (cancel points) */
+	uint64_t cancels_while_running;  /* runs with a read job running or
+					  * finished-undelivered at the cancel */
+	uint64_t jobs_cancelled_queued;   /* offload_stats, summed */
+	uint64_t jobs_cancelled_running;
+	uint64_t jobs_cancelled_finished;
+	uint64_t bytes_wasted;     /* read by jobs whose result was discarded */
+	uint64_t bytes_read;       /* read and delivered to the fanout */
+	uint64_t violations;       /* leaks, crashes, jobs not given back */
+};
+
+/* Measure the above for one engine over `seeds` seeds (0: 3), with an input
+ * of input_size bytes (0: 256 KiB) in chunks of chunk_size (0: 16 KiB).
+ * Returns 0 or -errno. */
+int torture_fanout_waste(enum torture_engine e, unsigned seeds,
+			 uint64_t input_size, size_t chunk_size,
+			 struct torture_waste *out);
+
+/* `pushpoll torture [options]`: returns the exit status (0, 1 if a
+ * violation was found or a mutant escaped, 2 on a usage error). */
+int torture_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,776 @@
+/* torture_poll.c: the combinator scenarios, written with the poll engine.
+ *
+ * The same four scenarios as torture_push.c, with the same leaves, data
+ * and timings, written the poll way: each is one task whose future holds
+ * the whole tree by value, and cancelling is dropping.
+ *
+ *   join     join(read N bytes, read a file, sleep); a writer task, apart,
+ *            sends the N bytes in three pieces after a pause each
+ *   race     select(read N bytes, sleep, read a file); the same writer
+ *   timeout  timeout(read N bytes); the writer is the part cancelled alone
+ *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
+ *
+ * The whole scenario is cancelled with poll_task_abort().  One branch alone
+ * is cancelled the way Rust code does it: each branch is select(branch,
+ * signal), and firing the signal makes the select drop the branch.
+ *
+ * Every future the harness builds is wrapped in a probe (struct qprobe)
+ * that records, outside the task's memory, whether it was polled after
+ * it returned READY or after it was dropped, and whether it was dropped at
+ * all: rules 3 and 4 of poll.h, checked on every combinator.  After the
+ * run: every probe dropped, no waker left in any slot (rule 2), nothing
+ * holding the finished tasks but the harness's handles, the bytes a prefix
+ * of what was sent and all of what the writes said was written, a file
+ * read that succeeded holding the file's bytes, nothing leaked.
+ */
+#include "torture_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "poll.h"
+
+#define QX_DATA 6000
+#define QX_PIECES 3
+#define QX_READ_MAX 1024
+#define QX_FILE 2500
+#define QX_FILE_BUF 2048
+#define QX_RECS 64
+#define QX_BRANCHES 3
+
+struct qx;
+
+/* What a probe records, in the harness's memory, which outlives the task. */
+struct qrec {
+	const char *name;
+	bool ready;              /* its poll returned READY */
+	bool dropped;
+	ssize_t out;             /* the output, once READY */
+};
+
+struct qx {
+	struct tt_sim w;
+	struct torture_case *c;
+	struct poll_loop loop;
+	struct poll_stream wr, rd;
+	int fh;
+	struct poll_buf *fbuf;
+	unsigned char src[QX_DATA], dst[QX_DATA], rest[QX_DATA];
+	unsigned char file[QX_FILE];
+	size_t got;              /* bytes the reader read */
+	size_t next_piece;       /* the writer's progress */
+	size_t written;          /* bytes the writes said were written */
+	struct qrec rec[QX_RECS];
+	unsigned nrec;
+	/* The cancellation signals, one per branch: the slot lives here, in
+	 * what makes progress (the harness), as poll.h asks. */
+	struct poll_waker sig[QX_BRANCHES];
+	bool fired[QX_BRANCHES];
+	struct qrec *branch[QX_BRANCHES];   /* each branch's own probe */
+	unsigned nbr;
+	bool part_is_writer;
+	struct qrec *write_rec;             /* chain: the step that writes */
+	struct poll_task *top, *writer;     /* handles */
+	uint64_t writer_delay_ns;
+};
+
+/* ---- the probe ---------------------------------------------------------------- */
+
+struct qprobe {
+	struct poll_future base;
+	struct qx *x;
+	struct qrec *rec;
+	struct poll_future *inner;
+};
+
+static enum poll_status probe_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qprobe *p = (struct qprobe *)f;
+	struct qrec *r = p->rec;
+
+	if (r->dropped || r->ready) {
+		torture__fail(p->x->c, "poll: %s polled after it %s", r->name,
+			      r->dropped ? "was dropped" : "returned READY");
+		return POLL_READY;
+	}
+	if (poll_future_poll(p->inner, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	r->ready = true;
+	r->out = f->out = p->inner->out;
+	return POLL_READY;
+}
+
+static void probe_drop(struct poll_future *f)
+{
+	struct qprobe *p = (struct qprobe *)f;
+
+	if (p->rec->dropped)
+		return;           /* a second drop does nothing (rule 3) */
+	p->rec->dropped = true;
+	poll_future_drop(p->inner);
+}
+
+static const struct poll_future_vt probe_vt = {
+	.name = "probe",
+	.poll = probe_poll,
+	.drop = probe_drop,
+};
+
+/* Wrap inner; called inside a poll, where everything is pinned. */
+static struct poll_future *probe_init(struct qprobe *p, struct qx *x,
+				      const char *name,
+				      struct poll_future *inner)
+{
+	static struct qrec spare;
+
+	p->base.vt = &probe_vt;
+	p->base.out = 0;
+	p->x = x;
+	p->inner = inner;
+	if (x->nrec == QX_RECS) {
+		torture__fail(x->c, "harness: more than %d futures", QX_RECS);
+		spare = (struct qrec){ .name = name };
+		p->rec = &spare;
+	} else {
+		p->rec = &x->rec[x->nrec++];
+		*p->rec = (struct qrec){ .name = name };
+	}
+	return &p->base;
+}
+
+/* ---- leaves ---------------------------------------------------------------------- */
+
+/* Read N bytes from x->rd, at most QX_READ_MAX a read.  Output: N, or what
+ * came before end of stream, or the error. */
+struct qrx {
+	struct poll_future base;
+	struct qx *x;
+	bool reading;
+	struct poll_read rd;
+};
+
+static enum poll_status qrx_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qrx *q = (struct qrx *)f;
+	struct qx *x = q->x;
+	ssize_t n;
+
+	for (;;) {
+		if (!q->reading) {
+			size_t left = QX_DATA - x->got;
+			poll_read_init(&q->rd, &x->rd, x->dst + x->got,
+				       left < QX_READ_MAX ? left : QX_READ_MAX);
+			q->reading = true;
+		}
+		if (poll_future_poll(&q->rd.base, cx) == POLL_PENDING)
+			return POLL_PENDING;
+		n = q->rd.base.out;
+		poll_future_drop(&q->rd.base);
+		q->reading = false;
+		if (n > 0) {
+			x->got += (size_t)n;
+			if (x->got < QX_DATA)
+				continue;
+		}
+		f->out = n >= 0 ? (ssize_t)x->got : n;
+		return POLL_READY;
+	}
+}
+
+static void qrx_drop(struct poll_future *f)
+{
+	struct qrx *q = (struct qrx *)f;
+
+	if (q->reading)
+		poll_future_drop(&q->rd.base);
+	q->reading = false;
+}
+
+static const struct poll_future_vt qrx_vt = {
+	.name = "read_exact", .poll = qrx_poll, .drop = qrx_drop,
+};
+
+static void qrx_init(struct qrx *q, struct qx *x)
+{
+	q->base.vt = &qrx_vt;
+	q->base.out = 0;
+	q->x = x;
+	q->reading = false;
+}
+
+/* The cancellation signal of branch i: READY (-ECANCELED) once fired. */
+struct qsig {
+	struct poll_future base;
+	struct qx *x;
+	unsigned i;
+};
+
+static enum poll_status qsig_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qsig *s = (struct qsig *)f;
+
+	if (!s->x->fired[s->i]) {
+		poll_waker_set(&s->x->sig[s->i], cx);
+		return POLL_PENDING;
+	}
+	poll_waker_drop(&s->x->sig[s->i]);
+	f->out = -ECANCELED;
+	return POLL_READY;
+}
+
+static void qsig_drop(struct poll_future *f)
+{
+	struct qsig *s = (struct qsig *)f;
+
+	poll_waker_drop(&s->x->sig[s->i]);
+}
+
+static const struct poll_future_vt qsig_vt = {
+	.name = "signal", .poll = qsig_poll, .drop = qsig_drop,
+};
+
+/* ---- branches: select(probe(leaf), signal), probed --------------------------------- */
+
+enum qkind { Q_READ, Q_FILE_READ, Q_SLEEP };
+
+struct qbranch {
+	struct qprobe outer;               /* what the join or race holds */
+	struct poll_select sel;
+	struct poll_future *sel_child[2];
+	struct qprobe leafp;
+	union {
+		struct qrx rx;
+		struct poll_file_read fr;
+		struct poll_sleep sl;
+	} leaf;
+	struct qsig sig;
+};
+
+static struct poll_future *branch_init(struct qbranch *b, struct qx *x,
+				       unsigned i, enum qkind kind)
+{
+	struct poll_future *leaf;
+
+	switch (kind) {
+	case Q_READ:
+		qrx_init(&b->leaf.rx, x);
+		leaf = &b->leaf.rx.base;
+		break;
+	case Q_FILE_READ:
+		poll_file_read_init(&b->leaf.fr, &x->loop, x->fh, x->fbuf, 0);
+		leaf = &b->leaf.fr.base;
+		break;
+	default:
+		poll_sleep_init(&b->leaf.sl, &x->loop, 200 * CLOCK_NS_PER_US);
+		leaf = &b->leaf.sl.base;
+		break;
+	}
+	b->sig = (struct qsig){ .base = { .vt = &qsig_vt }, .x = x, .i = i };
+	b->sel_child[0] = probe_init(&b->leafp, x, kind == Q_READ ? "read"
+				     : kind == Q_SLEEP ? "sleep" : "file read",
+				     leaf);
+	b->sel_child[1] = &b->sig.base;
+	poll_select_init(&b->sel, b->sel_child, 2);
+	x->branch[i] = b->leafp.rec;
+	return probe_init(&b->outer, x, "branch", &b->sel.base);
+}
+
+/* ---- the writer task: a pause and a piece, three times, then end of stream ---------- */
+
+struct qwriter {
+	struct poll_future base;
+	struct qx *x;
+	unsigned step;                     /* even: a pause; odd: a piece */
+	bool busy;                         /* `p` holds the step's future */
+	struct qprobe p;
+	union {
+		struct poll_sleep sl;
+		struct poll_write w;
+	} u;
+};
+
+/* The writer ends (done, failed or dropped): the reader sees end of
+ * stream after the data, and what the writes said is what must arrive. */
+static void writer_end(struct qwriter *q)
+{
+	q->x->written = q->x->next_piece;
+	poll_stream_close(&q->x->wr);
+}
+
+static enum poll_status qwriter_poll(struct poll_future *f,
+				     struct poll_cx *cx)
+{
+	struct qwriter *q = (struct qwriter *)f;
+	struct qx *x = q->x;
+	size_t piece = QX_DATA / QX_PIECES;
+	ssize_t out;
+
+	while (q->step < 2 * QX_PIECES) {
+		if (!q->busy) {
+			if (q->step % 2 == 0) {
+				poll_sleep_init(&q->u.sl, &x->loop,
+						x->writer_delay_ns);
+				probe_init(&q->p, x, "writer sleep", &q->u.sl.base);
+			} else {
+				poll_write_init(&q->u.w, &x->wr,
+						x->src + x->next_piece, piece);
+				probe_init(&q->p, x, "writer write", &q->u.w.base);
+			}
+			q->busy = true;
+		}
+		if (poll_future_poll(&q->p.base, cx) == POLL_PENDING)
+			return POLL_PENDING;
+		out = q->p.base.out;
+		poll_future_drop(&q->p.base);
+		q->busy = false;
+		if (q->step % 2 == 1) {
+			if (out < 0)
+				break;
+			x->next_piece += (size_t)out;
+		}
+		q->step++;
+	}
+	q->step = 2 * QX_PIECES;
+	writer_end(q);
+	f->out = (ssize_t)x->next_piece;
+	return POLL_READY;
+}
+
+static void qwriter_drop(struct poll_future *f)
+{
+	struct qwriter *q = (struct qwriter *)f;
+
+	if (q->busy)
+		poll_future_drop(&q->p.base);
+	q->busy = false;
+	writer_end(q);
+}
+
+static const struct poll_future_vt qwriter_vt = {
+	.name = "writer", .poll = qwriter_poll, .drop = qwriter_drop,
+};
+
+static void writer_spawn(struct qx *x)
+{
+	struct qwriter q = {
+		.base = { .vt = &qwriter_vt }, .x = x,
+	};
+
+	if (poll_spawn(&x->loop, &q.base, sizeof(q), &x->writer) < 0) {
+		x->writer = NULL;
+		poll_stream_close(&x->wr);     /* never starts: nothing comes */
+	}
+}
+
+/* ---- the world ------------------------------------------------------------------------- */
+
+static bool task_live(struct poll_task *t)
+{
+	return t != NULL && !(poll_task_state(t) & POLL_TASK_CLOSED);
+}
+
+static bool qx_cancel(void *arg, unsigned t)
+{
+	struct qx *x = arg;
+	struct qrec *b;
+
+	if (t == 0) {
+		if (!task_live(x->top))
+			return false;
+		poll_task_abort(x->top);
+		return true;
+	}
+	if (x->part_is_writer) {
+		if (t != 1 || !task_live(x->writer))
+			return false;
+		poll_task_abort(x->writer);
+		return true;
+	}
+	if (t - 1 >= x->nbr || !task_live(x->top))
+		return false;
+	b = x->branch[t - 1];
+	if (b == NULL || b->ready || b->dropped || x->fired[t - 1])
+		return false;
+	x->fired[t - 1] = true;
+	poll_waker_wake(&x->sig[t - 1]);
+	return true;
+}
+
+static void qx_open(struct qx *x, struct torture_case *c)
+{
+	int pair[2];
+
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	tt_sim_open(&x->w, c, NULL);
+	tt_fill(x->src, QX_DATA, c->seed, 1);
+	tt_fill(x->file, QX_FILE, c->seed, 2);
+	x->writer_delay_ns = (100 + c->seed % 5 * 60) * CLOCK_NS_PER_US;
+	if (sim_file_create(x->w.r, "/data", x->file, QX_FILE) < 0 ||
+	    sim_stream_pair(x->w.r, pair) < 0)
+		abort();
+	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
+	poll_loop_init(&x->loop, x->w.r, x->w.o);
+	x->fbuf = poll_buf_new(QX_FILE_BUF, NULL, NULL);
+	if (x->fh < 0 || x->fbuf == NULL ||
+	    poll_stream_open(&x->loop, &x->wr, pair[0]) < 0 ||
+	    poll_stream_open(&x->loop, &x->rd, pair[1]) < 0)
+		abort();
+	x->w.cancel = qx_cancel;
+	x->w.cancel_arg = x;
+}
+
+static void qx_spawn_top(struct qx *x, const struct poll_future *f,
+			 size_t size)
+{
+	if (poll_spawn(&x->loop, f, size, &x->top) < 0)
+		x->top = NULL;            /* out of memory: the start failed */
+}
+
+/* A finished task: only the harness's handle may still hold it. */
+static void check_task(struct qx *x, struct poll_task *t, const char *name)
+{
+	ssize_t out;
+
+	if (t == NULL)
+		return;
+	TT_CHECK(x->c, poll_task_result(t, &out) == 0,
+		 "poll: the %s task is not done", name);
+	TT_CHECK(x->c, poll_task_refs(t) == 1, "poll: the finished %s task "
+		 "still has %u references: a waker outlived its future",
+		 name, poll_task_refs(t) - 1);
+}
+
+static void qx_run(struct qx *x)
+{
+	struct torture_case *c = x->c;
+	ssize_t rest;
+	int rc = poll_loop_run(&x->loop);
+
+	TT_CHECK(c, rc == 0, "poll: the world went quiet with tasks waiting "
+		 "(a lost wake-up): %d", rc);
+	if (rc != 0) {
+		if (x->top != NULL)
+			poll_task_abort(x->top);
+		if (x->writer != NULL)
+			poll_task_abort(x->writer);
+		poll_loop_run(&x->loop);
+	}
+	for (unsigned i = 0; i < x->nrec; i++)
+		TT_CHECK(c, x->rec[i].dropped, "poll: %s was never dropped "
+			 "(rule 3)", x->rec[i].name);
+	check_task(x, x->top, "scenario");
+	check_task(x, x->writer, "writer");
+	TT_CHECK(c, !poll_waker_is_set(&x->rd.reader) &&
+		 !poll_waker_is_set(&x->rd.writer) &&
+		 !poll_waker_is_set(&x->wr.reader) &&
+		 !poll_waker_is_set(&x->wr.writer),
+		 "poll: a waker is still parked on a stream after every "
+		 "future was done (rule 2)");
+	for (unsigned i = 0; i < QX_BRANCHES; i++)
+		TT_CHECK(c, !poll_waker_is_set(&x->sig[i]), "poll: a waker is "
+			 "still parked in signal %u (rule 2)", i);
+
+	/* The chain's own write step says what it wrote. */
+	if (x->write_rec != NULL && x->write_rec->ready &&
+	    x->write_rec->out > 0)
+		x->written = (size_t)x->write_rec->out;
+	poll_stream_close(&x->wr);
+	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, QX_DATA);
+	TT_CHECK(c, rest >= 0, "poll: reading the rest of the stream: %zd",
+		 rest);
+	if (rest >= 0) {
+		TT_CHECK(c, x->got + (size_t)rest <= QX_DATA &&
+			 memcmp(x->dst, x->src, x->got) == 0 &&
+			 memcmp(x->rest, x->src + x->got, (size_t)rest) == 0,
+			 "poll: the reader got %zu bytes and %zd were left: "
+			 "not a prefix of what was sent", x->got, rest);
+		TT_CHECK(c, x->got + (size_t)rest >= x->written,
+			 "poll: the writes said %zu bytes, %zu arrived (a lost "
+			 "byte)", x->written, x->got + (size_t)rest);
+	}
+	for (unsigned i = 0; i < x->nrec; i++)
+		if (strcmp(x->rec[i].name, "file read") == 0 &&
+		    x->rec[i].ready && x->rec[i].out > 0)
+			TT_CHECK(c, x->rec[i].out == QX_FILE_BUF &&
+				 x->fbuf->len == QX_FILE_BUF &&
+				 memcmp(x->fbuf->data, x->file, QX_FILE_BUF)
+				 == 0, "poll: the file read returned %zd "
+				 "bytes that are not the file's",
+				 x->rec[i].out);
+}
+
+static bool top_result(const struct qx *x, ssize_t *out)
+{
+	return x->top != NULL && poll_task_result(x->top, out) == 0;
+}
+
+static void qx_close(struct qx *x)
+{
+	if (x->top != NULL)
+		poll_task_detach(x->top);
+	if (x->writer != NULL)
+		poll_task_detach(x->writer);
+	poll_loop_fini(&x->loop);
+	poll_stream_close(&x->rd);
+	poll_stream_close(&x->wr);
+	poll_buf_release(x->fbuf);
+	reactor_file_close(x->w.r, x->fh);
+	tt_sim_drain(&x->w);
+	tt_sim_close(&x->w);
+}
+
+/* ---- join and race ----------------------------------------------------------------- */
+
+struct qnary {
+	struct poll_future base;
+	struct qx *x;
+	bool init, race;
+	enum qkind kind[QX_BRANCHES];
+	struct qprobe p;
+	union {
+		struct poll_join join;
+		struct poll_select sel;
+	} u;
+	struct poll_future *child[QX_BRANCHES];
+	struct qbranch br[QX_BRANCHES];
+};
+
+static enum poll_status qnary_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qnary *q = (struct qnary *)f;
+
+	if (!q->init) {
+		for (unsigned i = 0; i < QX_BRANCHES; i++)
+			q->child[i] = branch_init(&q->br[i], q->x, i, q->kind[i]);
+		if (q->race) {
+			poll_select_init(&q->u.sel, q->child, QX_BRANCHES);
+			probe_init(&q->p, q->x, "select", &q->u.sel.base);
+		} else {
+			poll_join_init(&q->u.join, q->child, QX_BRANCHES);
+			probe_init(&q->p, q->x, "join", &q->u.join.base);
+		}
+		q->init = true;
+	}
+	if (poll_future_poll(&q->p.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->p.base.out;
+	poll_future_drop(&q->p.base);
+	return POLL_READY;
+}
+
+static void qnary_drop(struct poll_future *f)
+{
+	struct qnary *q = (struct qnary *)f;
+
+	if (q->init)
+		poll_future_drop(&q->p.base);
+}
+
+static const struct poll_future_vt qnary_vt = {
+	.name = "scenario", .poll = qnary_poll, .drop = qnary_drop,
+};
+
+static void scen_nary(struct torture_case *c, bool race)
+{
+	struct qx x;
+	struct qnary q = {
+		.base = { .vt = &qnary_vt }, .race = race,
+		.kind = { Q_READ, race ? Q_SLEEP : Q_FILE_READ,
+			  race ? Q_FILE_READ : Q_SLEEP },
+	};
+	ssize_t out;
+
+	qx_open(&x, c);
+	x.nbr = QX_BRANCHES;
+	q.x = &x;
+	tt_sim_arm(&x.w);
+	writer_spawn(&x);
+	qx_spawn_top(&x, &q.base, sizeof(q));
+	qx_run(&x);
+	if (top_result(&x, &out))
+		TT_CHECK(c, out == -ECANCELED ||
+			 (race ? out >= 0 && out < QX_BRANCHES : out == 0),
+			 "poll: %s said %zd", race ? "select" : "join", out);
+	qx_close(&x);
+}
+
+static void scen_join(struct torture_case *c) { scen_nary(c, false); }
+static void scen_race(struct torture_case *c) { scen_nary(c, true); }
+
+/* ---- timeout ----------------------------------------------------------------------- */
+
+struct qtmo {
+	struct poll_future base;
+	struct qx *x;
+	bool init;
+	struct qprobe p, rp;
+	struct poll_timeout tmo;
+	struct qrx rx;
+};
+
+static enum poll_status qtmo_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qtmo *q = (struct qtmo *)f;
+
+	if (!q->init) {
+		qrx_init(&q->rx, q->x);
+		probe_init(&q->rp, q->x, "read", &q->rx.base);
+		poll_timeout_init(&q->tmo, &q->x->loop, &q->rp.base,
+				  400 * CLOCK_NS_PER_US);
+		probe_init(&q->p, q->x, "timeout", &q->tmo.base);
+		q->init = true;
+	}
+	if (poll_future_poll(&q->p.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->p.base.out;
+	poll_future_drop(&q->p.base);
+	return POLL_READY;
+}
+
+static void qtmo_drop(struct poll_future *f)
+{
+	struct qtmo *q = (struct qtmo *)f;
+
+	if (q->init)
+		poll_future_drop(&q->p.base);
+}
+
+static const struct poll_future_vt qtmo_vt = {
+	.name = "scenario", .poll = qtmo_poll, .drop = qtmo_drop,
+};
+
+static void scen_timeout(struct torture_case *c)
+{
+	struct qx x;
+	struct qtmo q = { .base = { .vt = &qtmo_vt } };
+	ssize_t out;
+
+	qx_open(&x, c);
+	x.part_is_writer = true;
+	q.x = &x;
+	tt_sim_arm(&x.w);
+	writer_spawn(&x);
+	qx_spawn_top(&x, &q.base, sizeof(q));
+	qx_run(&x);
+	if (top_result(&x, &out))
+		TT_CHECK(c, out == -ECANCELED || out == -ETIMEDOUT ||
+			 out == (ssize_t)x.got, "poll: timeout said %zd, the "
+			 "read got %zu", out, x.got);
+	qx_close(&x);
+}
+
+/* ---- chain ------------------------------------------------------------------------- */
+
+/* The steps share one slot, as rustc lays out an async fn's locals. */
+union qchain_slot {
+	struct {
+		struct qprobe p;
+		struct poll_write w;
+	} s0;
+	struct {
+		struct qprobe p, jp;
+		struct poll_timeout tmo;
+		struct poll_join join;
+		struct poll_future *child[2];
+		struct qbranch br[2];
+	} s1;
+	struct {
+		struct qprobe p;
+		struct poll_sleep sl;
+	} s2;
+};
+
+struct qchain {
+	struct poll_future base;
+	struct qx *x;
+	bool init;
+	struct qprobe p;
+	struct poll_seq seq;
+	union qchain_slot slot;
+};
+
+static struct poll_future *chain_step(void *arg, unsigned i, ssize_t prev,
+				      void *slot)
+{
+	struct qx *x = arg;
+	union qchain_slot *s = slot;
+	struct poll_future *f;
+
+	(void)prev;
+	switch (i) {
+	case 0:
+		poll_write_init(&s->s0.w, &x->wr, x->src, QX_DATA);
+		f = probe_init(&s->s0.p, x, "step write", &s->s0.w.base);
+		x->write_rec = s->s0.p.rec;
+		return f;
+	case 1:
+		s->s1.child[0] = branch_init(&s->s1.br[0], x, 0, Q_READ);
+		s->s1.child[1] = branch_init(&s->s1.br[1], x, 1, Q_FILE_READ);
+		poll_join_init(&s->s1.join, s->s1.child, 2);
+		probe_init(&s->s1.jp, x, "inner join", &s->s1.join.base);
+		poll_timeout_init(&s->s1.tmo, &x->loop, &s->s1.jp.base,
+				  2 * CLOCK_NS_PER_MS);
+		return probe_init(&s->s1.p, x, "step timeout", &s->s1.tmo.base);
+	default:
+		poll_sleep_init(&s->s2.sl, &x->loop, 100 * CLOCK_NS_PER_US);
+		return probe_init(&s->s2.p, x, "step sleep", &s->s2.sl.base);
+	}
+}
+
+static enum poll_status qchain_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qchain *q = (struct qchain *)f;
+
+	if (!q->init) {
+		poll_seq_init(&q->seq, chain_step, 3, q->x, &q->slot);
+		probe_init(&q->p, q->x, "seq", &q->seq.base);
+		q->init = true;
+	}
+	if (poll_future_poll(&q->p.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->p.base.out;
+	poll_future_drop(&q->p.base);
+	return POLL_READY;
+}
+
+static void qchain_drop(struct poll_future *f)
+{
+	struct qchain *q = (struct qchain *)f;
+
+	if (q->init)
+		poll_future_drop(&q->p.base);
+}
+
+static const struct poll_future_vt qchain_vt = {
+	.name = "scenario", .poll = qchain_poll, .drop = qchain_drop,
+};
+
+static void scen_chain(struct torture_case *c)
+{
+	struct qx x;
+	struct qchain q = { .base = { .vt = &qchain_vt } };
+	ssize_t out;
+
+	qx_open(&x, c);
+	x.nbr = 2;
+	q.x = &x;
+	tt_sim_arm(&x.w);
+	qx_spawn_top(&x, &q.base, sizeof(q));
+	qx_run(&x);
+	if (top_result(&x, &out))
+		TT_CHECK(c, out <= 0, "poll: the chain said %zd", out);
+	qx_close(&x);
+}
+
+const struct torture_scenario torture__poll_scenarios[] = {
+	{ "join", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
+	{ "race", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
+	{ "timeout", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 1,
+	  scen_timeout },
+	{ "chain", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
+	{ NULL, 0, 0, 0, NULL },
+};

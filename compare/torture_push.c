@@ -1,0 +1,655 @@
+/* torture_push.c: the combinator scenarios, written with the push engine.
+ *
+ * Each scenario composes leaf operations on a simulated stream pair and a
+ * simulated file with push_join, push_race, push_timeout and push_seq, and
+ * is cancelled at every step: as a whole (push_cancel on its handle), or
+ * one branch alone, through a token of the branch's own, a child of the
+ * token the composition hands the branch: the way callback code makes one
+ * part of a graph cancellable (claim C3).
+ *
+ *   join     join(read N bytes, read a file, sleep); a writer, apart, sends
+ *            the N bytes after a pause
+ *   race     race(read N bytes, sleep, read a file); the same writer
+ *   timeout  timeout(read N bytes); the writer is the part cancelled alone
+ *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
+ *
+ * Every callback the scenario receives goes through one counting shim
+ * (struct px_op), which is how "each callback exactly once" is checked:
+ * after the run every operation that started has called back once, and
+ * every operation inside the composition before the composition itself.
+ * Then: what the reader got, plus what is left in the stream, is a prefix
+ * of what the writer sent, and all of it if the writer's callback said
+ * so; a file read that succeeded holds the file's bytes; nothing is left
+ * pending, nothing leaked.
+ */
+#include "torture_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "push.h"
+
+#define PX_OPS 96
+#define PX_BRANCHES 3
+#define PX_DATA 6000             /* bytes the writer sends */
+#define PX_PIECES 3              /* in that many writes, after a pause each */
+#define PX_READ_MAX 1024         /* bytes one read asks for at most */
+#define PX_FILE 2500             /* bytes in /data */
+#define PX_FILE_BUF 2048         /* bytes a file read asks for */
+
+struct px;
+
+/* One operation the scenario started, and its callback's record. */
+struct px_op {
+	struct px *x;
+	const char *name;
+	bool started;
+	bool inner;                  /* inside the composition */
+	unsigned calls;
+	ssize_t result;
+	uint64_t seq;                /* when its callback ran */
+	void (*then)(struct px_op *op);  /* what the scenario does next */
+	void *owner;
+	push_cb fwd_cb;              /* for a forwarding op: the callback */
+	void *fwd_data;              /* it stands in front of */
+};
+
+enum px_kind { PX_READ, PX_FILE_READ, PX_SLEEP };
+
+/* A branch of a join or race, cancellable alone through its token. */
+struct px_branch {
+	struct px *x;
+	enum px_kind kind;
+	struct push_token tok;
+	bool live;                   /* started and not finished */
+	unsigned finishes;           /* times it called back: must be 1 */
+	push_cb cb;                  /* the composition's, for this branch */
+	void *data;
+	ssize_t result;
+};
+
+struct px {
+	struct tt_sim w;
+	struct torture_case *c;
+	struct push_loop *l;
+	struct push_stream wr, rd;   /* the two ends of a stream pair */
+	int fh;
+	struct push_buf *fbuf;
+	unsigned char src[PX_DATA], dst[PX_DATA], rest[PX_DATA];
+	unsigned char file[PX_FILE];
+	size_t got;                  /* bytes the reader read */
+	size_t next_piece;           /* the writer's progress */
+	size_t written;              /* bytes writes said were written */
+	bool stalled;                /* the loop's stop handler ran */
+	int loop_rc;                 /* push_loop_run's */
+	struct px_op ops[PX_OPS];
+	unsigned nops;
+	uint64_t seq;
+	struct px_op *top;
+	struct push_req *top_req;
+	struct push_req *writer_req;
+	struct push_branch pb[PX_BRANCHES];
+	struct px_branch br[PX_BRANCHES];
+	unsigned nbr;
+	bool part_is_writer;         /* part 0 is the writer, not a branch */
+	struct px_op *write_op;      /* chain: the step that writes */
+	uint64_t writer_delay_ns;
+};
+
+/* ---- the counting shim --------------------------------------------------------- */
+
+static struct px_op *op_new(struct px *x, const char *name, bool inner)
+{
+	struct px_op *op;
+
+	if (x->nops == PX_OPS) {
+		torture__fail(x->c, "harness: more than %d operations", PX_OPS);
+		return NULL;
+	}
+	op = &x->ops[x->nops++];
+	memset(op, 0, sizeof(*op));
+	op->x = x;
+	op->name = name;
+	op->inner = inner;
+	op->started = true;     /* until its start call says otherwise */
+	return op;
+}
+
+static void op_cb(void *data, ssize_t result)
+{
+	struct px_op *op = data;
+
+	op->calls++;
+	TT_CHECK(op->x->c, op->started, "push: %s: callback after its start "
+		 "failed (R3)", op->name);
+	TT_CHECK(op->x->c, op->calls == 1, "push: %s: callback ran %u times "
+		 "(R1)", op->name, op->calls);
+	if (op->calls > 1)
+		return;
+	op->result = result;
+	op->seq = ++op->x->seq;
+	if (op->then != NULL)
+		op->then(op);
+}
+
+static void op_forward(struct px_op *op)
+{
+	op->fwd_cb(op->fwd_data, op->result);
+}
+
+/* Record a start call's return: a failed start has no callback. */
+static int op_started(struct px_op *op, int rc)
+{
+	if (rc < 0)
+		op->started = false;
+	return rc;
+}
+
+/* ---- branches ----------------------------------------------------------------------- */
+
+static int br_begin_read(struct px_branch *b);
+
+static void br_finish(struct px_branch *b, ssize_t result)
+{
+	b->live = false;
+	b->finishes++;
+	b->result = result;
+	push_token_destroy(&b->tok);
+	b->cb(b->data, result);
+}
+
+static void br_leaf_done(struct px_op *op)
+{
+	struct px_branch *b = op->owner;
+	struct px *x = b->x;
+	ssize_t n = op->result;
+	int rc;
+
+	if (b->kind == PX_READ && n > 0) {
+		x->got += (size_t)n;
+		if (x->got < PX_DATA) {
+			rc = br_begin_read(b);
+			if (rc >= 0)
+				return;
+			n = rc;
+		} else {
+			n = (ssize_t)x->got;
+		}
+	} else if (b->kind == PX_READ && n == 0) {
+		n = (ssize_t)x->got;         /* end of stream: what came */
+	}
+	br_finish(b, n);
+}
+
+static int br_begin_read(struct px_branch *b)
+{
+	struct px *x = b->x;
+	struct px_op *op = op_new(x, "read", true);
+
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = br_leaf_done;
+	op->owner = b;
+	return op_started(op, push_read(x->l, &x->rd, x->dst + x->got,
+					PX_DATA - x->got < PX_READ_MAX ?
+					PX_DATA - x->got : PX_READ_MAX,
+					&b->tok, op_cb, op, NULL, NULL));
+}
+
+static int br_begin(struct px_branch *b)
+{
+	struct px *x = b->x;
+	struct px_op *op;
+
+	if (b->kind == PX_READ)
+		return br_begin_read(b);
+	op = op_new(x, b->kind == PX_SLEEP ? "sleep" : "file read", true);
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = br_leaf_done;
+	op->owner = b;
+	if (b->kind == PX_SLEEP)
+		return op_started(op, push_sleep(x->l, 200 * CLOCK_NS_PER_US,
+						 &b->tok, op_cb, op, NULL));
+	return op_started(op, push_file_read(x->l, x->fh, x->fbuf, 0, &b->tok,
+					     op_cb, op, NULL));
+}
+
+/* A push_start_fn: the branch's token is a child of the composition's, so
+ * cancelling the composition reaches it, and cancelling it reaches only
+ * this branch. */
+static int br_start(struct push_loop *l, void *arg, struct push_token *tok,
+		    push_cb cb, void *data)
+{
+	struct px_branch *b = arg;
+	int rc;
+
+	(void)l;
+	push_token_init(&b->tok, tok);
+	b->cb = cb;
+	b->data = data;
+	rc = br_begin(b);
+	if (rc < 0) {
+		push_token_destroy(&b->tok);
+		return rc;
+	}
+	b->live = true;
+	return PUSH_STARTED;
+}
+
+static void branches_init(struct px *x, const enum px_kind *kinds,
+			  unsigned n)
+{
+	x->nbr = n;
+	for (unsigned i = 0; i < n; i++) {
+		x->br[i] = (struct px_branch){ .x = x, .kind = kinds[i] };
+		x->pb[i] = (struct push_branch){ .start = br_start,
+						 .arg = &x->br[i] };
+	}
+}
+
+/* ---- the writer: a pause and a piece, three times, then end of stream ------------- */
+
+static int w_sleep(struct push_loop *l, void *arg, ssize_t prev,
+		   struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "writer sleep", false);
+
+	(void)prev;
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	return op_started(op, push_sleep(l, x->writer_delay_ns, tok, op_cb,
+					 op, NULL));
+}
+
+static int w_write(struct push_loop *l, void *arg, ssize_t prev,
+		   struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "writer write", false);
+	size_t piece = PX_DATA / PX_PIECES;
+
+	(void)prev;
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	return op_started(op, push_write(l, &x->wr, x->src + x->next_piece,
+					 piece, tok, op_cb, op, NULL, NULL));
+}
+
+static void w_piece_done(struct px_op *op)
+{
+	struct px *x = op->x;
+
+	if (op->result > 0)
+		x->next_piece += (size_t)op->result;
+	op_forward(op);
+}
+
+static int w_write_piece(struct push_loop *l, void *arg, ssize_t prev,
+			 struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	int rc = w_write(l, arg, prev, tok, cb, data);
+
+	if (rc >= 0)
+		x->ops[x->nops - 1].then = w_piece_done;
+	return rc;
+}
+
+static const push_step_fn writer_steps[] = {
+	w_sleep, w_write_piece, w_sleep, w_write_piece, w_sleep, w_write_piece,
+};
+
+/* The writer ended: the reader sees end of stream after the data.  What
+ * the writes said was written is what must arrive. */
+static void writer_done(struct px_op *op)
+{
+	struct px *x = op->x;
+
+	x->written = x->next_piece;
+	push_stream_close(x->l, &x->wr);
+}
+
+static void writer_start(struct px *x)
+{
+	struct px_op *op = op_new(x, "writer", false);
+
+	if (op == NULL)
+		return;
+	op->then = writer_done;
+	if (op_started(op, push_seq(x->l, writer_steps, 2 * PX_PIECES, x, NULL,
+				    op_cb, op, &x->writer_req)) < 0)
+		push_stream_close(x->l, &x->wr);
+}
+
+/* ---- the world --------------------------------------------------------------------- */
+
+static void px_on_stop(void *arg)
+{
+	struct px *x = arg;
+
+	/* Only quiescence stops these scenarios: with operations pending
+	 * and nothing that can ever complete them, a wake-up was lost. */
+	x->stalled = true;
+	if (x->top_req != NULL)
+		push_cancel(x->top_req);
+	if (x->writer_req != NULL)
+		push_cancel(x->writer_req);
+}
+
+/* The hook's cancel: the whole composition, or branch t - 1 alone (for
+ * the timeout scenario, which has no branches, part 0 is the writer). */
+static bool px_cancel(void *arg, unsigned t)
+{
+	struct px *x = arg;
+
+	if (t == 0)
+		return x->top_req != NULL && push_cancel(x->top_req) == 0;
+	if (x->part_is_writer)
+		return t == 1 && x->writer_req != NULL &&
+		       push_cancel(x->writer_req) == 0;
+	if (t - 1 >= x->nbr || !x->br[t - 1].live)
+		return false;
+	push_token_cancel(&x->br[t - 1].tok);
+	return true;
+}
+
+/* The world: a stream pair, a file, a loop.  It is built before the
+ * case's allocation failure is armed: the scenario's own operations are
+ * what is tortured. */
+static void px_open(struct px *x, struct torture_case *c)
+{
+	int pair[2];
+
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	tt_sim_open(&x->w, c, NULL);
+	tt_fill(x->src, PX_DATA, c->seed, 1);
+	tt_fill(x->file, PX_FILE, c->seed, 2);
+	x->writer_delay_ns = (100 + c->seed % 5 * 60) * CLOCK_NS_PER_US;
+	if (sim_file_create(x->w.r, "/data", x->file, PX_FILE) < 0 ||
+	    sim_stream_pair(x->w.r, pair) < 0)
+		abort();
+	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
+	x->l = push_loop_new(x->w.r, x->w.o, NULL);
+	x->fbuf = push_buf_new(PX_FILE_BUF);
+	if (x->fh < 0 || x->l == NULL || x->fbuf == NULL ||
+	    push_stream_open(x->l, &x->wr, pair[0]) < 0 ||
+	    push_stream_open(x->l, &x->rd, pair[1]) < 0)
+		abort();
+	push_loop_on_stop(x->l, px_on_stop, x);
+	x->w.cancel = px_cancel;
+	x->w.cancel_arg = x;
+}
+
+/* Run the loop to the end and make the checks every scenario shares. */
+static void px_run(struct px *x)
+{
+	struct torture_case *c = x->c;
+	ssize_t rest;
+
+	x->loop_rc = push_loop_run(x->l);
+	TT_CHECK(c, x->loop_rc == 0, "push: the loop ended with %d, "
+		 "operations pending", x->loop_rc);
+	TT_CHECK(c, !x->stalled, "push: the world went quiet with "
+		 "operations pending (a lost wake-up)");
+
+	/* Each callback exactly once, the inner ones before the
+	 * composition's. */
+	for (unsigned i = 0; i < x->nops; i++) {
+		const struct px_op *op = &x->ops[i];
+		if (!op->started)
+			continue;
+		TT_CHECK(c, op->calls == 1, "push: %s: callback ran %u times "
+			 "(R1)", op->name, op->calls);
+		if (op->inner && x->top != NULL && x->top->started)
+			TT_CHECK(c, op->seq < x->top->seq, "push: %s called back "
+				 "after its composition", op->name);
+	}
+	for (unsigned i = 0; i < x->nbr; i++)
+		TT_CHECK(c, x->br[i].finishes <= 1 && !x->br[i].live,
+			 "push: branch %u finished %u times", i,
+			 x->br[i].finishes);
+
+	/* The bytes: what the reader got and what is left form a prefix of
+	 * what was sent, all of it if the write said it was all written. */
+	if (x->wr.open)
+		push_stream_close(x->l, &x->wr);
+	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, PX_DATA);
+	TT_CHECK(c, rest >= 0, "push: reading the rest of the stream: %zd",
+		 rest);
+	if (rest >= 0) {
+		TT_CHECK(c, x->got + (size_t)rest <= PX_DATA &&
+			 memcmp(x->dst, x->src, x->got) == 0 &&
+			 memcmp(x->rest, x->src + x->got, (size_t)rest) == 0,
+			 "push: the reader got %zu bytes and %zd were left: "
+			 "not a prefix of what was sent", x->got, rest);
+		TT_CHECK(c, x->got + (size_t)rest >= x->written,
+			 "push: the writes said %zu bytes, %zu arrived (a lost "
+			 "byte)", x->written, x->got + (size_t)rest);
+	}
+	for (unsigned i = 0; i < x->nbr; i++)
+		if (x->br[i].kind == PX_FILE_READ && x->br[i].finishes == 1 &&
+		    x->br[i].result > 0)
+			TT_CHECK(c, x->br[i].result == PX_FILE_BUF &&
+				 memcmp(x->fbuf->data, x->file, PX_FILE_BUF)
+				 == 0, "push: the file read returned %zd "
+				 "bytes that are not the file's",
+				 x->br[i].result);
+}
+
+/* The composition's own result, once it called back (0 if it did not). */
+static bool top_result(const struct px *x, ssize_t *r)
+{
+	if (x->top == NULL || !x->top->started || x->top->calls != 1)
+		return false;
+	*r = x->top->result;
+	return true;
+}
+
+static void px_close(struct px *x)
+{
+	push_stream_close(x->l, &x->rd);
+	if (x->top_req != NULL)
+		push_req_unref(x->top_req);
+	if (x->writer_req != NULL)
+		push_req_unref(x->writer_req);
+	if (x->loop_rc == 0)
+		push_loop_free(x->l);   /* else it would assert: leak it */
+	push_buf_unref(x->fbuf);
+	reactor_file_close(x->w.r, x->fh);
+	tt_sim_drain(&x->w);
+	tt_sim_close(&x->w);
+}
+
+/* ---- the scenarios --------------------------------------------------------------- */
+
+/* join(read N, read a file, sleep): 0 when every branch succeeded, else the
+ * first negative result in branch order, or -ECANCELED. */
+static void scen_join(struct torture_case *c)
+{
+	static const enum px_kind kinds[] = { PX_READ, PX_FILE_READ, PX_SLEEP };
+	struct px x;
+	ssize_t r, want = 0;
+
+	px_open(&x, c);
+	branches_init(&x, kinds, 3);
+	tt_sim_arm(&x.w);
+	writer_start(&x);
+	x.top = op_new(&x, "join", false);
+	op_started(x.top, push_join(x.l, x.pb, 3, NULL, op_cb, x.top,
+				    &x.top_req));
+	px_run(&x);
+	for (unsigned i = 0; i < 3 && want == 0; i++)
+		if (x.pb[i].result < 0)
+			want = x.pb[i].result;
+	if (top_result(&x, &r) && r != -ECANCELED)
+		TT_CHECK(c, r == want, "push: join said %zd, its branches "
+			 "%zd %zd %zd", r, x.pb[0].result, x.pb[1].result,
+			 x.pb[2].result);
+	px_close(&x);
+}
+
+/* race(read N, sleep, read a file): the index of the first branch to
+ * complete, the others cancelled, or -ECANCELED. */
+static void scen_race(struct torture_case *c)
+{
+	static const enum px_kind kinds[] = { PX_READ, PX_SLEEP, PX_FILE_READ };
+	struct px x;
+	ssize_t r;
+
+	px_open(&x, c);
+	branches_init(&x, kinds, 3);
+	tt_sim_arm(&x.w);
+	writer_start(&x);
+	x.top = op_new(&x, "race", false);
+	op_started(x.top, push_race(x.l, x.pb, 3, NULL, op_cb, x.top,
+				    &x.top_req));
+	px_run(&x);
+	if (top_result(&x, &r))
+		TT_CHECK(c, r == -ECANCELED || (r >= 0 && r < 3),
+			 "push: race said %zd", r);
+	px_close(&x);
+}
+
+/* timeout(read N, 400 us): N (or what came before end of stream),
+ * -ETIMEDOUT, or -ECANCELED.  Its part is the writer. */
+static int tmo_read_start(struct push_loop *l, void *arg,
+			  struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+
+	return br_start(l, &x->br[0], tok, cb, data);
+}
+
+static void scen_timeout(struct torture_case *c)
+{
+	static const enum px_kind kinds[] = { PX_READ };
+	struct px x;
+	ssize_t r;
+
+	px_open(&x, c);
+	branches_init(&x, kinds, 1);
+	x.part_is_writer = true;
+	tt_sim_arm(&x.w);
+	writer_start(&x);
+	x.top = op_new(&x, "timeout", false);
+	op_started(x.top, push_timeout(x.l, 400 * CLOCK_NS_PER_US,
+				       tmo_read_start, &x, NULL, op_cb, x.top,
+				       &x.top_req));
+	px_run(&x);
+	if (top_result(&x, &r))
+		TT_CHECK(c, r == -ECANCELED || r == -ETIMEDOUT || r == -ENOMEM ||
+			 r == (ssize_t)x.got, "push: timeout said %zd, the "
+			 "read got %zu", r, x.got);
+	px_close(&x);
+}
+
+/* chain: seq(write N, timeout(join(read N, read a file), 2 ms), sleep). */
+static int ch_join_start(struct push_loop *l, void *arg,
+			 struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "inner join", true);
+
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	return op_started(op, push_join(l, x->pb, 2, tok, op_cb, op, NULL));
+}
+
+static int ch_write(struct push_loop *l, void *arg, ssize_t prev,
+		    struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "step write", true);
+
+	(void)prev;
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	x->write_op = op;
+	return op_started(op, push_write(l, &x->wr, x->src, PX_DATA, tok,
+					 op_cb, op, NULL, NULL));
+}
+
+static int ch_timed_join(struct push_loop *l, void *arg, ssize_t prev,
+			 struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "step timeout", true);
+
+	(void)prev;
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	return op_started(op, push_timeout(l, 2 * CLOCK_NS_PER_MS,
+					   ch_join_start, x, tok, op_cb, op,
+					   NULL));
+}
+
+static int ch_sleep(struct push_loop *l, void *arg, ssize_t prev,
+		    struct push_token *tok, push_cb cb, void *data)
+{
+	struct px *x = arg;
+	struct px_op *op = op_new(x, "step sleep", true);
+
+	(void)prev;
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = op_forward;
+	op->fwd_cb = cb;
+	op->fwd_data = data;
+	return op_started(op, push_sleep(l, 100 * CLOCK_NS_PER_US, tok, op_cb,
+					 op, NULL));
+}
+
+static const push_step_fn chain_steps[] = { ch_write, ch_timed_join,
+					    ch_sleep };
+
+static void scen_chain(struct torture_case *c)
+{
+	static const enum px_kind kinds[] = { PX_READ, PX_FILE_READ };
+	struct px x;
+	ssize_t r;
+
+	px_open(&x, c);
+	branches_init(&x, kinds, 2);
+	tt_sim_arm(&x.w);
+	x.top = op_new(&x, "seq", false);
+	op_started(x.top, push_seq(x.l, chain_steps, 3, &x, NULL, op_cb, x.top,
+				   &x.top_req));
+	px_run(&x);
+	/* The step write's result is the writer's, for the byte check. */
+	if (x.write_op != NULL && x.write_op->started &&
+	    x.write_op->calls == 1 && x.write_op->result > 0)
+		x.written = (size_t)x.write_op->result;
+	if (top_result(&x, &r))
+		TT_CHECK(c, r <= 0, "push: the chain said %zd", r);
+	px_close(&x);
+}
+
+const struct torture_scenario torture__push_scenarios[] = {
+	{ "join", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
+	{ "race", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
+	{ "timeout", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 1,
+	  scen_timeout },
+	{ "chain", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
+	{ NULL, 0, 0, 0, NULL },
+};

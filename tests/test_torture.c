@@ -1,0 +1,307 @@
+/* test_torture.c: the cancellation-safety harness (compare/torture.h).
+ *
+ * The harness is a measuring instrument, so its suite checks both ways:
+ * the real engines pass the quick run with no violation (and the run
+ * really explored cancel points, allocation failures and faults), and
+ * every planted bug, switched on, is caught.  A harness that caught
+ * nothing would pass the first half alone.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "torture.h"
+#include "workload.h"
+
+/* The quick run of one engine over the simulated families. */
+static void run_quick(unsigned engines, unsigned families,
+		      struct torture_report *rep)
+{
+	struct torture_opts o;
+
+	torture_opts_default(&o);
+	o.quick = true;
+	o.engines = engines;
+	o.families = families;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+}
+
+static void check_clean_sim_run(enum torture_engine e)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+
+	ck_assert_ptr_nonnull(rep);
+	run_quick(1u << e, TORTURE_CANCEL | TORTURE_ALLOC, rep);
+	ck_assert_uint_eq(rep->violations, 0);
+	ck_assert_uint_eq(rep->engine[e].violations, 0);
+	ck_assert_uint_ge(rep->engine[e].scenarios, 7);
+	ck_assert_uint_gt(rep->engine[e].cancel_points, 500);
+	ck_assert_uint_gt(rep->engine[e].alloc_points, 0);
+	ck_assert_uint_eq(rep->engine[!e].scenarios, 0);
+	for (unsigned i = 0; i < rep->nrows; i++) {
+		const struct torture_row *r = &rep->row[i];
+		ck_assert_int_eq(r->engine, e);
+		ck_assert_uint_gt(r->steps, 0);
+		ck_assert_uint_gt(r->cancel_points, 0);
+		/* Never more cancel points than (step, target) pairs run. */
+		ck_assert_uint_le(r->cancel_points, r->runs);
+		ck_assert_uint_eq(r->violations, 0);
+	}
+	free(rep);
+}
+
+START_TEST(test_quick_run_finds_no_violation_in_push)
+{
+	check_clean_sim_run(TORTURE_PUSH);
+}
+END_TEST
+
+START_TEST(test_quick_run_finds_no_violation_in_poll)
+{
+	check_clean_sim_run(TORTURE_POLL);
+}
+END_TEST
+
+START_TEST(test_faults_on_loopback_leave_both_servers_whole)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+
+	ck_assert_ptr_nonnull(rep);
+	run_quick(0, TORTURE_FAULTS, rep);
+	ck_assert_uint_eq(rep->violations, 0);
+	ck_assert_uint_eq(rep->nrows, 10);      /* 5 faults x 2 engines */
+	for (unsigned i = 0; i < rep->nrows; i++) {
+		ck_assert_uint_gt(rep->row[i].faults, 0);
+		ck_assert_uint_eq(rep->row[i].cancel_points, 0);
+	}
+	ck_assert_uint_gt(rep->engine[TORTURE_PUSH].faults, 0);
+	ck_assert_uint_gt(rep->engine[TORTURE_POLL].faults, 0);
+	free(rep);
+}
+END_TEST
+
+/* Each planted bug, switched on alone, is found; and the run leaves the
+ * engines as it found them, every bug switched off. */
+START_TEST(test_every_planted_bug_is_caught)
+{
+	struct torture_opts o;
+	bool caught[TORTURE_NMUTANTS] = { false };
+
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	ck_assert_int_eq(torture_mutants(&o, caught), 0);
+	for (int m = 1; m < TORTURE_NMUTANTS; m++)
+		ck_assert_msg(caught[m], "mutant %s escaped",
+			      torture_mutant_name(m));
+	ck_assert_int_ge(TORTURE_NMUTANTS - 1, 5);
+	ck_assert_int_eq(workload_mutant, 0);
+}
+END_TEST
+
+/* With one engine named, the other engine's bugs are skipped. */
+START_TEST(test_mutants_of_an_engine_left_out_are_skipped)
+{
+	struct torture_opts o;
+	bool caught[TORTURE_NMUTANTS] = { false };
+
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.engines = 1u << TORTURE_POLL;
+	o.only = "join";       /* catches the select bug; push's are skipped */
+	ck_assert_int_ge(torture_mutants(&o, caught), 0);
+	for (int m = 1; m < TORTURE_NMUTANTS; m++)
+		if (torture_mutant_engine(m) == TORTURE_PUSH)
+			ck_assert(caught[m]);   /* skipped: counts as caught */
+	ck_assert(caught[TORTURE_MUTANT_POLL_SKIP_DROP]);
+}
+END_TEST
+
+START_TEST(test_mutants_name_their_engine_and_bug)
+{
+	unsigned per_engine[TORTURE_NENGINES] = { 0 };
+
+	for (int m = 1; m < TORTURE_NMUTANTS; m++) {
+		const char *name = torture_mutant_name(m);
+		enum torture_engine e = torture_mutant_engine(m);
+		ck_assert_str_eq(name, torture_mutant_name(m));
+		ck_assert(strncmp(name, e == TORTURE_PUSH ? "push-" : "poll-",
+				  5) == 0);
+		ck_assert_uint_gt(strlen(torture_mutant_what(m)), 10);
+		per_engine[e]++;
+	}
+	ck_assert_uint_ge(per_engine[TORTURE_PUSH], 2);
+	ck_assert_uint_ge(per_engine[TORTURE_POLL], 2);
+	ck_assert_str_eq(torture_mutant_name(0), "none");
+}
+END_TEST
+
+/* The same seed replays the same world: two runs count the same. */
+START_TEST(test_same_seed_explores_the_same_cancel_points)
+{
+	struct torture_opts o;
+	struct torture_report *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.first_seed = 7;
+	o.only = "echo";
+	o.families = TORTURE_CANCEL;
+	ck_assert_int_eq(torture_run(&o, a), 0);
+	ck_assert_int_eq(torture_run(&o, b), 0);
+	ck_assert_uint_eq(a->nrows, 2);
+	ck_assert_uint_eq(a->nrows, b->nrows);
+	for (unsigned i = 0; i < a->nrows; i++) {
+		ck_assert_str_eq(a->row[i].scenario, "echo");
+		ck_assert_uint_eq(a->row[i].steps, b->row[i].steps);
+		ck_assert_uint_eq(a->row[i].cancel_points,
+				  b->row[i].cancel_points);
+		ck_assert_uint_eq(a->row[i].runs, b->row[i].runs);
+	}
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_unknown_scenario_is_einval)
+{
+	struct torture_opts o;
+	struct torture_report *rep = malloc(sizeof(*rep));
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.only = "no-such-scenario";
+	ck_assert_int_eq(torture_run(&o, rep), -EINVAL);
+	free(rep);
+}
+END_TEST
+
+/* Claim C6: cancelled fanouts leave jobs running, whose reads are wasted
+ * but land in memory they own (no violation), and are all counted. */
+START_TEST(test_fanout_waste_counts_reads_of_cancelled_jobs)
+{
+	for (int e = 0; e < TORTURE_NENGINES; e++) {
+		struct torture_waste w;
+
+		ck_assert_int_eq(torture_fanout_waste(e, 1, 40000, 4096, &w), 0);
+		ck_assert_uint_eq(w.violations, 0);
+		ck_assert_uint_gt(w.runs, 0);
+		ck_assert_uint_gt(w.cancels_while_running, 0);
+		ck_assert_uint_gt(w.jobs_cancelled_running, 0);
+		ck_assert_uint_gt(w.bytes_wasted, 0);
+		/* A wasted read is at most a chunk. */
+		ck_assert_uint_le(w.bytes_wasted,
+				  (w.jobs_cancelled_running +
+				   w.jobs_cancelled_finished) * 4096);
+		ck_assert_uint_le(w.cancels_while_running, w.runs);
+	}
+}
+END_TEST
+
+START_TEST(test_report_prints_a_table_per_engine)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.only = "timeout";
+	o.families = TORTURE_CANCEL;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	f = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(f);
+	torture_report_print(f, rep);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(text, "engine push"));
+	ck_assert_ptr_nonnull(strstr(text, "engine poll"));
+	ck_assert_ptr_nonnull(strstr(text, "timeout"));
+	ck_assert_ptr_nonnull(strstr(text, "cancel-pts"));
+	ck_assert_ptr_nonnull(strstr(text, "0 violation(s)"));
+	free(text);
+	free(rep);
+}
+END_TEST
+
+START_TEST(test_cancel_part_with_no_workload_running_is_enoent)
+{
+	ck_assert_int_eq(workload_cancel_part(0), -ENOENT);
+}
+END_TEST
+
+/* `pushpoll torture` exits 2 on a usage error... */
+START_TEST(test_torture_main_bad_option_exits_2)
+{
+	char *argv[] = { "torture", "--no-such-option", NULL };
+
+	torture_main(2, argv);
+}
+END_TEST
+
+/* ...and 0 on a clean run. */
+START_TEST(test_torture_main_clean_quick_run_exits_0)
+{
+	char *argv[] = { "torture", "--quick", "--only", "join",
+			 "--family", "cancel", NULL };
+
+	ck_assert_int_eq(torture_main(6, argv), 0);
+}
+END_TEST
+
+/* ...and 1 when it finds a violation: one planted bug, one case. */
+START_TEST(test_torture_main_exits_1_on_a_violation)
+{
+	char *argv[] = { "torture", "--quick", "--engine", "push", "--only",
+			 "echo", "--first-seed", "1", "--mutant",
+			 "push-double-callback", "--step", "4", NULL };
+
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr)); /* trace */
+	ck_assert_int_eq(torture_main(12, argv), 1);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("torture");
+	TCase *tc = tcase_create("engines");
+	TCase *tm = tcase_create("mutants");
+	TCase *tf = tcase_create("faults");
+	TCase *tu = tcase_create("interface");
+
+	/* Exhaustive runs: seconds plain, tens of seconds sanitized. */
+	tcase_set_timeout(tc, 240);
+	tcase_set_timeout(tm, 240);
+	tcase_set_timeout(tf, 120);
+	tcase_set_timeout(tu, 120);
+	tcase_add_test(tc, test_quick_run_finds_no_violation_in_push);
+	tcase_add_test(tc, test_quick_run_finds_no_violation_in_poll);
+	tcase_add_test(tc, test_same_seed_explores_the_same_cancel_points);
+	tcase_add_test(tc, test_fanout_waste_counts_reads_of_cancelled_jobs);
+	suite_add_tcase(s, tc);
+	tcase_add_test(tm, test_every_planted_bug_is_caught);
+	tcase_add_test(tm, test_mutants_of_an_engine_left_out_are_skipped);
+	tcase_add_test(tm, test_mutants_name_their_engine_and_bug);
+	suite_add_tcase(s, tm);
+	tcase_add_test(tf, test_faults_on_loopback_leave_both_servers_whole);
+	suite_add_tcase(s, tf);
+	tcase_add_test(tu, test_unknown_scenario_is_einval);
+	tcase_add_test(tu, test_report_prints_a_table_per_engine);
+	tcase_add_test(tu, test_cancel_part_with_no_workload_running_is_enoent);
+	tcase_add_exit_test(tu, test_torture_main_bad_option_exits_2, 2);
+	tcase_add_test(tu, test_torture_main_clean_quick_run_exits_0);
+	tcase_add_test(tu, test_torture_main_exits_1_on_a_violation);
+	suite_add_tcase(s, tu);
+	return s;
+}
+
+#include "testutil.h"
