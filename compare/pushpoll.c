@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "claims/claims.h"
 #include "cli.h"
 #include "clock.h"
 #include "engines.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 "  fanout       deliver one file to N sinks\n"
 "  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
+"  claims [C1..C11]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
 "\n"
 "common options:\n"
@@ -406,6 +408,8 @@ int main(int argc, char **argv)
 		return cmd_fanout(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
 		return bench_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "claims") == 0)
+		return claims_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "torture") == 0)
 		return torture_main(argc - 1, argv + 1);
 	cli_usage_error("unknown command '%s'", cmd);

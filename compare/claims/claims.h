@@ -1,0 +1,378 @@
+/* claims.h: `pushpoll claims`: an experiment and a computed verdict for
+ * every claim of docs/claims.md.
+ *
+ * Each claim has its own file in compare/claims/, holding three things side
+ * by side:
+ *
+ *   struct cN_figures   what the experiment measures (declared below);
+ *   cN_measure()        the experiment: both engines on the same substrate,
+ *                       and the baselines where the claim is about them;
+ *   cN_verdict()        the rule that turns the figures into a verdict.
+ *
+ * A rule reads nothing but the figures it is given: a verdict is always the
+ * consequence of the figures of that run, never typed in, and
+ * tests/test_claims.c feeds every rule synthetic figures for each outcome, so
+ * a rule that can only say "holds" is caught.  cN_run() chains the three for
+ * the runner (claims.c): measure, judge, fill the row of the table, and hand
+ * the figures to the JSON file and the plots when they are asked for.
+ *
+ * Memory: the experiments measure the engines' allocations through the mem
+ * counters, as differences between two snapshots around the measured part.
+ * The harness's own bookkeeping (figures, histograms, a chain's prototype)
+ * uses plain malloc, so it never shows in those differences.
+ *
+ * Threads: the runner and every experiment run on the calling thread; some
+ * experiments start helper threads (a load generator, a thread hand-off
+ * partner) and join them before they return; C2 (valgrind), C3 and C6 (the
+ * torture harness), C8 (one server per child) and C11 (the bench's servers)
+ * start child processes and wait for them.
+ */
+#ifndef PUSHPOLL_CLAIMS_H
+#define PUSHPOLL_CLAIMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "reactor.h"
+
+/* ---- verdicts ------------------------------------------------------------- */
+
+enum claim_outcome {
+	CLAIM_HOLDS,          /* the figures say what the claim says */
+	CLAIM_FAILS,          /* "does not hold": the figures contradict it */
+	CLAIM_PARTLY,         /* "holds only when ...": true in part; why says which */
+	CLAIM_NOT_MEASURED,   /* no figures (no experiment yet, or it could not run) */
+};
+
+struct claim_verdict {
+	enum claim_outcome outcome;
+	char why[320];        /* the figures the rule looked at, in one line */
+};
+
+/* "holds", "does not hold", "holds only when", "not measured". */
+const char *claim_outcome_name(enum claim_outcome o);
+
+/* Set v to outcome o, with a printf-style reason. */
+void claim_verdict_set(struct claim_verdict *v, enum claim_outcome o,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- the runner's context and the table ----------------------------------- */
+
+struct claims_json;
+
+struct claims_ctx {
+	bool quick;               /* smaller runs: for tests and a first look */
+	FILE *progress;           /* a line per experiment, or NULL */
+	struct claims_json *json; /* where figures go, or NULL */
+	const char *plot_dir;     /* where plot data and script go, or NULL */
+	FILE *plot;               /* the gnuplot script in plot_dir, or NULL */
+};
+
+/* One row of the printed table. */
+struct claim_row {
+	const char *id;           /* "C1" */
+	const char *text;         /* the claim, in a few words */
+	char push[160];           /* the push engine's figure */
+	char poll[160];           /* the poll engine's figure */
+	char baselines[200];      /* libuv, libevent, epoll, threads...: or "" */
+	struct claim_verdict verdict;
+	double seconds;           /* wall time of the experiment */
+};
+
+/* `pushpoll claims [C1 ...] [--json FILE] [--plot DIR] [--quick]`.  Returns
+ * the exit status: 0 when every experiment ran (whatever its verdict), 1
+ * when one could not run, 2 on a usage error. */
+int claims_main(int argc, char **argv);
+
+/* ---- output helpers (claims.c) --------------------------------------------- */
+/* Every function accepts a NULL writer and then does nothing, so that an
+ * experiment writes its figures without checking whether JSON was asked
+ * for.  key is NULL inside an array. */
+
+void claims_json_begin(struct claims_json *j, const char *key);   /* { */
+void claims_json_end(struct claims_json *j);                      /* } */
+void claims_json_array(struct claims_json *j, const char *key);   /* [ */
+void claims_json_array_end(struct claims_json *j);                /* ] */
+void claims_json_num(struct claims_json *j, const char *key, double v);
+void claims_json_str(struct claims_json *j, const char *key, const char *s);
+void claims_json_bool(struct claims_json *j, const char *key, bool b);
+/* An array of n numbers. */
+void claims_json_nums(struct claims_json *j, const char *key,
+		      const double *v, unsigned n);
+
+/* Open plot_dir/name for writing plot data, or NULL when no plot was asked
+ * for (or the file cannot be made: said on progress).  The caller closes
+ * it, then writes the gnuplot commands that use it to cx->plot. */
+FILE *claims_plot_data(const struct claims_ctx *cx, const char *name);
+
+/* Progress: one line on cx->progress, if any. */
+void claims_say(const struct claims_ctx *cx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The median of n values (n > 0); sorts v in place. */
+double claims_median(double *v, unsigned n);
+
+/* ---- the two models, named alike in every figure ----------------------------- */
+
+enum { CLAIMS_PUSH, CLAIMS_POLL, CLAIMS_NMODELS };
+extern const char *const claims_model_name[CLAIMS_NMODELS];  /* "push", "poll" */
+
+/* ---- chains of depth D (chain.c): the operation C1, C2 and C10 measure ------ */
+/*
+ * An operation of depth D is D nested sequences: level 1 is a sequence whose
+ * one step is level 2, and so on; level D is a sequence of `waits` steps,
+ * each a sleep of 0 ns, so each step is one wake (a timer that is due at
+ * once fires on the next poll of the reactor).
+ *
+ *   push: D push_seq requests, each with its state and a continuation per
+ *         step, and a push_sleep request per wait.
+ *   poll: one task holding D poll_seq futures by value, each level's slot
+ *         being the next level, and one poll_sleep slot at the bottom.
+ *
+ * Each operation is started and then run to completion with the engine's
+ * own run call (push_loop_run(), or poll_spawn() then poll_loop_run()), so
+ * the two are driven alike.
+ */
+
+#define CLAIMS_NDEPTHS 7                 /* D = 1, 2, 4 ... 64 */
+#define CLAIMS_MAX_DEPTH 64
+#define CLAIMS_MAX_WAITS 64
+extern const unsigned claims_depths[CLAIMS_NDEPTHS];
+
+struct chain_figures {
+	uint64_t ops;            /* operations completed, measured part */
+	uint64_t wakes;          /* ops * waits */
+	uint64_t ns;             /* wall time of the measured part */
+	uint64_t allocs, bytes;  /* mem counter differences over it */
+	/* With count_units: the engine's work counted in its own unit.
+	 * push: callbacks dispatched (push_loop_stats.callbacks);
+	 * poll: future polls (every poll of a sequence or of a sleep). */
+	uint64_t units;
+};
+
+/* Run `warmup` operations, then `ops` measured ones, of depth depth (1 to
+ * CLAIMS_MAX_DEPTH) with `waits` wakes each (1 to CLAIMS_MAX_WAITS), in
+ * model m on reactor r (a fresh loop of the model is made and freed here).
+ * Returns 0, -EINVAL for a bad depth or waits, -ENOMEM, -EIO when an
+ * operation completed with an unexpected result, or the error the engine's
+ * start or run call returned.  *out is filled in every case. */
+int chain_run(int m, struct reactor *r, unsigned depth, unsigned waits,
+	      unsigned warmup, unsigned ops, bool count_units,
+	      struct chain_figures *out);
+
+/* ---- C1: allocations per operation against depth --------------------------------- */
+
+struct c1_figures {
+	unsigned ndepths;
+	unsigned depth[CLAIMS_NDEPTHS];
+	double allocs[CLAIMS_NMODELS][CLAIMS_NDEPTHS];  /* per completed operation */
+	double bytes[CLAIMS_NMODELS][CLAIMS_NDEPTHS];
+};
+int c1_measure(const struct claims_ctx *cx, struct c1_figures *f);
+void c1_verdict(const struct c1_figures *f, struct claim_verdict *v);
+int c1_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C2: the cost of a wake against depth ------------------------------------------ */
+
+#define C2_WAITS_HI CLAIMS_MAX_WAITS  /* a wake's cost: (cost(64 waits) - cost(1)) / 63 */
+
+struct c2_figures {
+	unsigned ndepths;
+	unsigned depth[CLAIMS_NDEPTHS];
+	/* Per wake, marginal: the cost of 63 more wakes in the same
+	 * operation, divided by 63, so that starting and finishing the
+	 * operation (and push's completion travelling up the levels) are not
+	 * counted in it. */
+	double ns[CLAIMS_NMODELS][CLAIMS_NDEPTHS];     /* median of runs */
+	double instr[CLAIMS_NMODELS][CLAIMS_NDEPTHS];  /* callgrind; 0 if not */
+	double units[CLAIMS_NMODELS][CLAIMS_NDEPTHS];  /* chain_figures.units */
+	bool have_instr;         /* valgrind ran: the verdict uses instructions */
+	/* Per operation of 1 wake, whole: ns, for the reader. */
+	double op_ns[CLAIMS_NMODELS][CLAIMS_NDEPTHS];
+};
+int c2_measure(const struct claims_ctx *cx, struct c2_figures *f);
+void c2_verdict(const struct c2_figures *f, struct claim_verdict *v);
+int c2_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* The mode c2_measure() runs under callgrind, hidden from the usage text:
+ * `pushpoll claims --callgrind-chain MODEL DEPTH OPS`.  It runs warm-up
+ * operations, then zeroes callgrind's counters, runs OPS operations of 1
+ * wake (dump 1) and OPS of C2_WAITS_HI wakes (dump 2).  argv[0] is the
+ * flag.  Returns an exit status (2 when built without callgrind.h). */
+int c2_callgrind_child(int argc, char **argv);
+
+/* ---- C3: what cancellation takes ---------------------------------------------------- */
+
+struct c3_figures {
+	bool harness_ran;        /* the torture harness ran (cancel family) */
+	uint64_t cancel_points[CLAIMS_NMODELS];
+	uint64_t violations[CLAIMS_NMODELS];
+	bool lines_counted;      /* the workload sources were found */
+	unsigned cancel_lines[CLAIMS_NMODELS];  /* see c3_count_lines() */
+	unsigned code_lines[CLAIMS_NMODELS];
+};
+/* Count, in the C source text, the lines of code (comments and blank lines
+ * left out) and those of them that mention cancellation: a token
+ * ("token", "tok" as a word), a cancel ("cancel", "ECANCELED") or an abort
+ * ("abort").  Adds to *code and *cancel. */
+void c3_count_lines(const char *text, unsigned *code, unsigned *cancel);
+int c3_measure(const struct claims_ctx *cx, struct c3_figures *f);
+void c3_verdict(const struct c3_figures *f, struct claim_verdict *v);
+int c3_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C4: wake-to-run latency by mechanism -------------------------------------------- */
+
+enum c4_mech {
+	C4_POLL_WAKE,            /* a task wakes another task: executor run queue */
+	C4_PUSH_DISPATCH,        /* a callback completes a request: completion queue */
+	C4_THREAD_HANDOFF,       /* a condition variable signalled to a waiting thread */
+	C4_SIGNAL,               /* pthread_kill() to a thread waiting in sigsuspend() */
+	C4_NMECH,
+};
+#define C4_NPCT 7
+extern const double c4_percentiles[C4_NPCT];  /* 10, 25, 50, 75, 90, 99, 99.9 */
+extern const char *const c4_mech_name[C4_NMECH];
+
+struct c4_figures {
+	uint64_t samples[C4_NMECH];
+	double pct[C4_NMECH][C4_NPCT];   /* ns, at c4_percentiles */
+	double p50[C4_NMECH], p99[C4_NMECH];
+};
+int c4_measure(const struct claims_ctx *cx, struct c4_figures *f);
+void c4_verdict(const struct c4_figures *f, struct claim_verdict *v);
+int c4_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C5: echo latency under a CPU hog, and the remedies -------------------------------- */
+
+enum c5_config {
+	C5_NONE,         /* no hog: the reference */
+	C5_HOG,          /* 50 ms of computation in one callback / one poll */
+	C5_OFFLOAD,      /* the 50 ms run in the offload pool */
+	C5_CHUNKS,       /* 50 chunks of 1 ms; push: a 0 ns sleep between
+			  * chunks; poll: a yield (poll_cx_wake) between */
+	C5_CHUNKS_SLEEP, /* poll: 50 chunks of 1 ms, a 0 ns poll_sleep between */
+	C5_STEPS,        /* poll: 50 ms as 5000 leaf futures of 10 us that are
+			  * ready at once, budget off */
+	C5_BUDGET,       /* poll: the same, with the executor's budget on */
+	C5_NCONFIGS,
+};
+extern const char *const c5_config_name[C5_NCONFIGS];
+
+/* Medians over the rounds (3, or 1 with --quick) of each figure; counts
+ * are summed over them. */
+struct c5_figures {
+	bool ran[CLAIMS_NMODELS][C5_NCONFIGS];  /* configurations that apply and ran */
+	double p50[CLAIMS_NMODELS][C5_NCONFIGS];  /* echo latency, us */
+	double p99[CLAIMS_NMODELS][C5_NCONFIGS];
+	double max[CLAIMS_NMODELS][C5_NCONFIGS];
+	uint64_t msgs[CLAIMS_NMODELS][C5_NCONFIGS];      /* echoed, measured */
+	uint64_t hog_runs[CLAIMS_NMODELS][C5_NCONFIGS];  /* hog computations completed */
+};
+/* Whether configuration c applies to model m (push has no budget, and its
+ * one way to yield is an operation: C5_CHUNKS). */
+bool c5_applies(int m, enum c5_config c);
+int c5_measure(const struct claims_ctx *cx, struct c5_figures *f);
+void c5_verdict(const struct c5_figures *f, struct claim_verdict *v);
+int c5_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C6: cancelling while blocking jobs run --------------------------------------------- */
+
+struct c6_figures {
+	bool ran;
+	uint64_t runs[CLAIMS_NMODELS];                   /* cancelled fanouts */
+	uint64_t cancels_while_running[CLAIMS_NMODELS];  /* a read was in the pool */
+	uint64_t jobs_cancelled_running[CLAIMS_NMODELS];
+	uint64_t bytes_wasted[CLAIMS_NMODELS];           /* read for nothing */
+	uint64_t bytes_read[CLAIMS_NMODELS];             /* read and delivered */
+	uint64_t violations[CLAIMS_NMODELS];
+};
+int c6_measure(const struct claims_ctx *cx, struct c6_figures *f);
+void c6_verdict(const struct c6_figures *f, struct claim_verdict *v);
+int c6_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C7: allocating only when an operation has to wait ----------------------------------- */
+
+/* The two echo loads: the bench's (one message in flight per connection)
+ * and a pipelined one (C7_PIPELINED messages in flight). */
+enum { C7_ONE_IN_FLIGHT, C7_PIPELINED_LOAD, C7_NLOADS };
+#define C7_PIPELINED 16
+
+struct c7_figures {
+	/* Allocations per read: [0] fast path off, [1] on. */
+	double push_now[2];      /* data already there: completes at once */
+	double push_wait[2];     /* no data yet: the read has to wait */
+	double poll_now, poll_wait;
+	/* The push echo server under each load: allocations per message,
+	 * fast path off and on, and the messages they were counted over. */
+	double echo_allocs[C7_NLOADS][2];
+	uint64_t echo_msgs[C7_NLOADS][2];
+	double poll_echo_allocs;         /* the poll server, bench load */
+};
+int c7_measure(const struct claims_ctx *cx, struct c7_figures *f);
+void c7_verdict(const struct c7_figures *f, struct claim_verdict *v);
+int c7_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C8: serving with no heap ---------------------------------------------------------------- */
+
+enum c8_server {
+	C8_PUSH, C8_POLL, C8_POLL_STATIC, C8_LIBUV, C8_LIBEVENT, C8_EPOLL,
+	C8_NSERVERS,
+};
+extern const char *const c8_server_name[C8_NSERVERS];
+
+struct c8_figures {
+	bool ran[C8_NSERVERS];
+	unsigned conns_tried[C8_NSERVERS];
+	unsigned conns_served[C8_NSERVERS];  /* every round trip echoed right */
+	uint64_t allocs_refused[C8_NSERVERS]; /* allocations tried after start-up */
+	int exit_signal[C8_NSERVERS];         /* the server died of it (SIGALRM:
+					       * it hung and was killed), or 0 */
+};
+int c8_measure(const struct claims_ctx *cx, struct c8_figures *f);
+void c8_verdict(const struct c8_figures *f, struct claim_verdict *v);
+int c8_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C9: single-threaded and multi-threaded executors (not measured yet) ---------------- */
+
+void c9_verdict(struct claim_verdict *v);
+int c9_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C10: blocking on an asynchronous result ------------------------------------------------ */
+
+struct c10_figures {
+	bool ok[CLAIMS_NMODELS];             /* every call returned the right result */
+	double ns_call[CLAIMS_NMODELS];      /* per blocking call, median of runs */
+	double ns_inloop[CLAIMS_NMODELS];    /* the same operation awaited inside a running loop */
+	double allocs_call[CLAIMS_NMODELS];
+	double allocs_inloop[CLAIMS_NMODELS];
+};
+int c10_measure(const struct claims_ctx *cx, struct c10_figures *f);
+void c10_verdict(const struct c10_figures *f, struct claim_verdict *v);
+int c10_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C11: the echo comparison ------------------------------------------------------------------ */
+
+#define C11_MAX_ENGINES 8
+
+/* Per engine, the median of the rounds, and the range of the rounds for
+ * the three figures the rule compares ([0] min, [1] max). */
+struct c11_figures {
+	unsigned n;
+	struct {
+		char name[24];
+		int rounds_ok;
+		double msgs;     /* messages per second */
+		double cpu;      /* server CPU us per 1000 messages */
+		double p99;      /* us */
+		double allocs;   /* per message */
+		double msgs_range[2], cpu_range[2], p99_range[2];
+	} e[C11_MAX_ENGINES];
+};
+int c11_measure(const struct claims_ctx *cx, struct c11_figures *f);
+void c11_verdict(const struct c11_figures *f, struct claim_verdict *v);
+int c11_run(struct claims_ctx *cx, struct claim_row *row);
+
+#endif

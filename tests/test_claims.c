@@ -1,0 +1,868 @@
+/* test_claims.c: `pushpoll claims` (compare/claims/).
+ *
+ * Every verdict rule is fed synthetic figures for each of its outcomes, so
+ * that a rule that can only say "holds" (or only "does not hold") fails
+ * here.  The figures are made up to sit clearly on one side of the rule's
+ * thresholds; none is measured.  Then the pieces the rules stand on: the
+ * chain of chain.c (allocation counts that do not depend on timing), the
+ * line counter of C3, the median, and the runner on the one claim that
+ * needs no measurement (C9).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "claims.h"
+#include "reactor.h"
+
+/* ---- C1 ------------------------------------------------------------------- */
+
+/* Synthetic C1 figures: push allocates per_level per level plus 2, poll
+ * poll_at(D). */
+static void c1_fill(struct c1_figures *f, double per_level, double poll_d1,
+		    double poll_d64)
+{
+	memset(f, 0, sizeof(*f));
+	f->ndepths = CLAIMS_NDEPTHS;
+	for (unsigned i = 0; i < CLAIMS_NDEPTHS; i++) {
+		f->depth[i] = claims_depths[i];
+		f->allocs[CLAIMS_PUSH][i] = 2 + per_level * claims_depths[i];
+		f->allocs[CLAIMS_POLL][i] = i + 1 == CLAIMS_NDEPTHS ? poll_d64
+								    : poll_d1;
+	}
+}
+
+START_TEST(test_c1_holds_when_push_grows_and_poll_is_flat)
+{
+	struct c1_figures f;
+	struct claim_verdict v;
+
+	c1_fill(&f, 3, 1, 1);
+	c1_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "+3.00 per level"));
+}
+END_TEST
+
+START_TEST(test_c1_fails_when_push_does_not_grow_per_level)
+{
+	struct c1_figures f;
+	struct claim_verdict v;
+
+	c1_fill(&f, 0.5, 1, 1);
+	c1_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	ck_assert_ptr_nonnull(strstr(v.why, "push"));
+}
+END_TEST
+
+START_TEST(test_c1_fails_when_poll_allocations_change_with_depth)
+{
+	struct c1_figures f;
+	struct claim_verdict v;
+
+	c1_fill(&f, 3, 1, 2);
+	c1_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	ck_assert_ptr_nonnull(strstr(v.why, "poll's allocations change"));
+}
+END_TEST
+
+/* ---- C2 ------------------------------------------------------------------- */
+
+/* Costs per wake: push push0 * (1 + push_slope * i), poll poll0 + poll_per
+ * level * D, in instructions or in units. */
+static void c2_fill(struct c2_figures *f, bool instr, double push0,
+		    double push_growth, double poll0, double poll_per_level)
+{
+	memset(f, 0, sizeof(*f));
+	f->ndepths = CLAIMS_NDEPTHS;
+	f->have_instr = instr;
+	for (unsigned i = 0; i < CLAIMS_NDEPTHS; i++) {
+		double d = claims_depths[i];
+		double push = push0 * (1 + (push_growth - 1) * (d - 1) / 63);
+		double poll = poll0 + poll_per_level * (d - 1);
+
+		f->depth[i] = claims_depths[i];
+		if (instr) {
+			f->instr[CLAIMS_PUSH][i] = push;
+			f->instr[CLAIMS_POLL][i] = poll;
+		} else {
+			f->units[CLAIMS_PUSH][i] = push;
+			f->units[CLAIMS_POLL][i] = poll;
+		}
+		f->ns[CLAIMS_PUSH][i] = 1000;
+		f->ns[CLAIMS_POLL][i] = 1000;
+	}
+}
+
+START_TEST(test_c2_holds_when_poll_grows_and_push_is_flat)
+{
+	struct c2_figures f;
+	struct claim_verdict v;
+
+	c2_fill(&f, true, 2000, 1.0, 1500, 20);
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "instructions"));
+	/* 1500 + 20 * (D - 1) passes 2000 first at D = 32. */
+	ck_assert_ptr_nonnull(strstr(v.why, "from D=32"));
+}
+END_TEST
+
+START_TEST(test_c2_says_when_poll_stays_cheaper)
+{
+	struct c2_figures f;
+	struct claim_verdict v;
+
+	c2_fill(&f, true, 10000, 1.0, 1000, 20);
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "stays cheaper"));
+}
+END_TEST
+
+START_TEST(test_c2_fails_when_poll_does_not_grow)
+{
+	struct c2_figures f;
+	struct claim_verdict v;
+
+	c2_fill(&f, true, 2000, 1.0, 1500, 0.1);
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c2_holds_only_in_part_when_push_grows_too)
+{
+	struct c2_figures f;
+	struct claim_verdict v;
+
+	c2_fill(&f, true, 2000, 2.0, 1500, 20);
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+}
+END_TEST
+
+START_TEST(test_c2_uses_work_units_without_callgrind)
+{
+	struct c2_figures f;
+	struct claim_verdict v;
+
+	c2_fill(&f, false, 1, 1.0, 2, 1);
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "work units"));
+	/* The same figures put in the instruction slots would be ignored. */
+	c2_fill(&f, false, 1, 1.0, 2, 0);
+	f.instr[CLAIMS_POLL][CLAIMS_NDEPTHS - 1] = 1e9;
+	c2_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+/* ---- C3 ------------------------------------------------------------------- */
+
+static void c3_fill(struct c3_figures *f, unsigned push_lines,
+		    unsigned poll_lines, uint64_t push_violations)
+{
+	memset(f, 0, sizeof(*f));
+	f->harness_ran = true;
+	f->lines_counted = true;
+	f->cancel_points[CLAIMS_PUSH] = 1000;
+	f->cancel_points[CLAIMS_POLL] = 900;
+	f->violations[CLAIMS_PUSH] = push_violations;
+	f->cancel_lines[CLAIMS_PUSH] = push_lines;
+	f->cancel_lines[CLAIMS_POLL] = poll_lines;
+	f->code_lines[CLAIMS_PUSH] = 500;
+	f->code_lines[CLAIMS_POLL] = 500;
+}
+
+START_TEST(test_c3_holds_with_a_heavier_burden_and_no_violation)
+{
+	struct c3_figures f;
+	struct claim_verdict v;
+
+	c3_fill(&f, 60, 20, 0);
+	c3_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c3_fails_without_a_heavier_burden)
+{
+	struct c3_figures f;
+	struct claim_verdict v;
+
+	c3_fill(&f, 22, 20, 0);
+	c3_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c3_holds_only_in_part_with_violations)
+{
+	struct c3_figures f;
+	struct claim_verdict v;
+
+	c3_fill(&f, 60, 20, 3);
+	c3_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "3 / 0 violations"));
+	c3_fill(&f, 60, 20, 0);
+	f.harness_ran = false;
+	c3_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+}
+END_TEST
+
+START_TEST(test_c3_is_not_measured_without_sources)
+{
+	struct c3_figures f;
+	struct claim_verdict v;
+
+	c3_fill(&f, 60, 20, 0);
+	f.lines_counted = false;
+	c3_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+START_TEST(test_c3_counts_code_lines_that_mention_cancellation)
+{
+	const char *text =
+		"/* cancel: a comment\n"
+		" * over two lines, token */\n"
+		"int a;  // cancel in a line comment\n"
+		"\n"
+		"push_token_init(&t, NULL);\n"
+		"rc = f(tok);\n"
+		"rc = g(stoke, tokx);\n"
+		"poll_task_abort(t); /* abort */\n"
+		"if (n == -ECANCELED) /* x */ n = 0;\n"
+		"int b; /* a comment that\n"
+		"   ends here */ int c;\n";
+	unsigned code = 0, cancel = 0;
+
+	c3_count_lines(text, &code, &cancel);
+	/* Code lines: int a; push_token_init; f(tok); g(...); abort; if;
+	 * int b; int c. */
+	ck_assert_uint_eq(code, 8);
+	/* token, tok, abort, ECANCELED; not stoke or tokx. */
+	ck_assert_uint_eq(cancel, 4);
+}
+END_TEST
+
+/* ---- C4 ------------------------------------------------------------------- */
+
+static void c4_fill(struct c4_figures *f, double poll, double push,
+		    double thread, double sig)
+{
+	memset(f, 0, sizeof(*f));
+	for (int i = 0; i < C4_NMECH; i++)
+		f->samples[i] = 100;
+	f->p50[C4_POLL_WAKE] = poll;
+	f->p50[C4_PUSH_DISPATCH] = push;
+	f->p50[C4_THREAD_HANDOFF] = thread;
+	f->p50[C4_SIGNAL] = sig;
+}
+
+START_TEST(test_c4_holds_with_ns_switches_and_us_handoffs)
+{
+	struct c4_figures f;
+	struct claim_verdict v;
+
+	c4_fill(&f, 80, 400, 15000, 4000);
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c4_holds_only_in_part_when_one_side_crosses)
+{
+	struct c4_figures f;
+	struct claim_verdict v;
+
+	c4_fill(&f, 80, 1500, 15000, 4000);
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "push dispatch"));
+	c4_fill(&f, 80, 400, 15000, 600);
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "signal"));
+}
+END_TEST
+
+START_TEST(test_c4_fails_when_everything_costs_the_same)
+{
+	struct c4_figures f;
+	struct claim_verdict v;
+
+	c4_fill(&f, 3000, 3000, 3000, 3000);
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	c4_fill(&f, 100, 100, 200, 300);
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	f.samples[C4_SIGNAL] = 0;
+	c4_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+/* ---- C5 ------------------------------------------------------------------- */
+
+/* p99 in us: none, hog, and every remedy at `remedy`. */
+static void c5_fill(struct c5_figures *f, double hog, double remedy)
+{
+	memset(f, 0, sizeof(*f));
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		for (int c = 0; c < C5_NCONFIGS; c++) {
+			if (!c5_applies(m, (enum c5_config)c))
+				continue;
+			f->ran[m][c] = true;
+			f->p99[m][c] = remedy;
+		}
+		f->p99[m][C5_NONE] = 200;
+		f->p99[m][C5_HOG] = hog;
+		f->p99[m][C5_STEPS] = hog;
+	}
+}
+
+START_TEST(test_c5_holds_when_the_hog_starves_and_remedies_work)
+{
+	struct c5_figures f;
+	struct claim_verdict v;
+
+	c5_fill(&f, 49000, 1200);
+	c5_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c5_holds_only_in_part_when_a_remedy_fails)
+{
+	struct c5_figures f;
+	struct claim_verdict v;
+
+	c5_fill(&f, 49000, 1200);
+	f.p99[CLAIMS_POLL][C5_BUDGET] = 48000;
+	c5_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "poll budget (48.0 ms)"));
+}
+END_TEST
+
+START_TEST(test_c5_fails_without_starvation)
+{
+	struct c5_figures f;
+	struct claim_verdict v;
+
+	c5_fill(&f, 900, 800);
+	c5_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	f.ran[CLAIMS_PUSH][C5_HOG] = false;
+	c5_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+START_TEST(test_c5_budget_and_yield_variants_apply_to_poll_only)
+{
+	ck_assert(c5_applies(CLAIMS_PUSH, C5_HOG));
+	ck_assert(c5_applies(CLAIMS_PUSH, C5_CHUNKS));
+	ck_assert(!c5_applies(CLAIMS_PUSH, C5_BUDGET));
+	ck_assert(!c5_applies(CLAIMS_PUSH, C5_CHUNKS_SLEEP));
+	ck_assert(c5_applies(CLAIMS_POLL, C5_BUDGET));
+	ck_assert(c5_applies(CLAIMS_POLL, C5_STEPS));
+}
+END_TEST
+
+/* ---- C6 ------------------------------------------------------------------- */
+
+static void c6_fill(struct c6_figures *f, uint64_t wasted,
+		    uint64_t violations)
+{
+	memset(f, 0, sizeof(*f));
+	f->ran = true;
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		f->runs[m] = 800;
+		f->cancels_while_running[m] = 70;
+		f->jobs_cancelled_running[m] = 70;
+		f->bytes_wasted[m] = wasted;
+		f->bytes_read[m] = 1 << 20;
+		f->violations[m] = violations;
+	}
+}
+
+START_TEST(test_c6_holds_when_running_jobs_waste_work_safely)
+{
+	struct c6_figures f;
+	struct claim_verdict v;
+
+	c6_fill(&f, 16384, 0);
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c6_fails_when_running_jobs_were_stopped)
+{
+	struct c6_figures f;
+	struct claim_verdict v;
+
+	c6_fill(&f, 0, 0);
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c6_holds_only_in_part_with_violations)
+{
+	struct c6_figures f;
+	struct claim_verdict v;
+
+	c6_fill(&f, 16384, 2);
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	c6_fill(&f, 16384, 0);
+	f.cancels_while_running[CLAIMS_POLL] = 0;
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+/* ---- C7 ------------------------------------------------------------------- */
+
+/* Echo allocations per message: 2 without the fast path under both
+ * loads; with it, echo_fast (one in flight) and piped_fast (pipelined). */
+static void c7_fill(struct c7_figures *f, double now_fast, double echo_fast,
+		    double piped_fast)
+{
+	memset(f, 0, sizeof(*f));
+	f->push_now[0] = 1;
+	f->push_now[1] = now_fast;
+	f->push_wait[0] = 1;
+	f->push_wait[1] = 1;
+	for (int l = 0; l < C7_NLOADS; l++) {
+		f->echo_allocs[l][0] = 2;
+		f->echo_msgs[l][0] = f->echo_msgs[l][1] = 1000;
+	}
+	f->echo_allocs[C7_ONE_IN_FLIGHT][1] = echo_fast;
+	f->echo_allocs[C7_PIPELINED_LOAD][1] = piped_fast;
+}
+
+START_TEST(test_c7_holds_when_the_fast_path_removes_most)
+{
+	struct c7_figures f;
+	struct claim_verdict v;
+
+	c7_fill(&f, 0, 0.4, 0.2);
+	c7_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "removed 80%"));
+}
+END_TEST
+
+START_TEST(test_c7_holds_only_in_part_when_most_operations_wait)
+{
+	struct c7_figures f;
+	struct claim_verdict v;
+
+	c7_fill(&f, 0, 1.0, 0.2);
+	c7_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "clients pipeline"));
+	ck_assert_ptr_nonnull(strstr(v.why, "only 50%"));
+	c7_fill(&f, 0, 0.9, 0.9);       /* 55%: more than half, not most */
+	c7_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "removed only 55%"));
+}
+END_TEST
+
+START_TEST(test_c7_fails_when_the_fast_path_still_allocates)
+{
+	struct c7_figures f;
+	struct claim_verdict v;
+
+	c7_fill(&f, 1, 0.4, 0.2);
+	c7_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	c7_fill(&f, 0, 0.4, 0.2);
+	f.push_wait[1] = 0;      /* waiting reads that allocate nothing */
+	c7_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+/* ---- C8 ------------------------------------------------------------------- */
+
+static void c8_fill(struct c8_figures *f, unsigned served, uint64_t refused)
+{
+	memset(f, 0, sizeof(*f));
+	for (int k = 0; k < C8_NSERVERS; k++) {
+		f->ran[k] = true;
+		f->conns_tried[k] = 8;
+	}
+	f->conns_served[C8_POLL_STATIC] = served;
+	f->allocs_refused[C8_POLL_STATIC] = refused;
+	f->allocs_refused[C8_PUSH] = 2;
+}
+
+START_TEST(test_c8_holds_when_static_tasks_serve_without_heap)
+{
+	struct c8_figures f;
+	struct claim_verdict v;
+
+	c8_fill(&f, 8, 0);
+	c8_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "push 0/8"));
+}
+END_TEST
+
+START_TEST(test_c8_holds_only_in_part_when_it_still_asks)
+{
+	struct c8_figures f;
+	struct claim_verdict v;
+
+	c8_fill(&f, 8, 5);
+	c8_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+}
+END_TEST
+
+START_TEST(test_c8_fails_when_static_tasks_do_not_serve)
+{
+	struct c8_figures f;
+	struct claim_verdict v;
+
+	c8_fill(&f, 3, 0);
+	c8_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+/* ---- C9, C10, C11 ------------------------------------------------------------ */
+
+START_TEST(test_c9_is_not_measured_and_says_why)
+{
+	struct claim_verdict v;
+
+	c9_verdict(&v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	ck_assert_ptr_nonnull(strstr(v.why, "single-threaded"));
+}
+END_TEST
+
+static void c10_fill(struct c10_figures *f, double push_call,
+		     double poll_call)
+{
+	memset(f, 0, sizeof(*f));
+	f->ok[CLAIMS_PUSH] = f->ok[CLAIMS_POLL] = true;
+	f->ns_inloop[CLAIMS_PUSH] = 1000;
+	f->ns_inloop[CLAIMS_POLL] = 800;
+	f->ns_call[CLAIMS_PUSH] = push_call;
+	f->ns_call[CLAIMS_POLL] = poll_call;
+	f->allocs_call[CLAIMS_PUSH] = f->allocs_inloop[CLAIMS_PUSH] = 1;
+}
+
+START_TEST(test_c10_holds_when_blocking_is_cheap_in_both)
+{
+	struct c10_figures f;
+	struct claim_verdict v;
+
+	c10_fill(&f, 1300, 900);
+	c10_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c10_holds_only_in_part_for_one_engine)
+{
+	struct c10_figures f;
+	struct claim_verdict v;
+
+	c10_fill(&f, 5000, 900);
+	c10_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "poll's block_on"));
+	c10_fill(&f, 1300, 900);
+	f.allocs_call[CLAIMS_POLL] = 1;  /* blocking allocates more */
+	c10_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "push's run-until"));
+}
+END_TEST
+
+START_TEST(test_c10_fails_when_blocking_is_dear_in_both)
+{
+	struct c10_figures f;
+	struct claim_verdict v;
+
+	c10_fill(&f, 5000, 5000);
+	c10_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+static void c11_fill(struct c11_figures *f, double poll_msgs, double poll_p99)
+{
+	static const char *const names[] = { "epoll", "libuv", "push", "poll" };
+
+	memset(f, 0, sizeof(*f));
+	f->n = 4;
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(f->e[i].name, sizeof(f->e[i].name), "%s", names[i]);
+		f->e[i].rounds_ok = 3;
+		f->e[i].msgs = 100000;
+		f->e[i].p99 = 500;
+		f->e[i].cpu = 9000;
+	}
+	f->e[3].msgs = poll_msgs;
+	f->e[3].p99 = poll_p99;
+	for (unsigned i = 0; i < 4; i++) {   /* one round: no spread */
+		f->e[i].msgs_range[0] = f->e[i].msgs_range[1] = f->e[i].msgs;
+		f->e[i].p99_range[0] = f->e[i].p99_range[1] = f->e[i].p99;
+		f->e[i].cpu_range[0] = f->e[i].cpu_range[1] = f->e[i].cpu;
+	}
+}
+
+START_TEST(test_c11_holds_when_poll_matches_push)
+{
+	struct c11_figures f;
+	struct claim_verdict v;
+
+	c11_fill(&f, 99000, 520);
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c11_ignores_a_difference_inside_the_rounds_spread)
+{
+	struct c11_figures f;
+	struct claim_verdict v;
+
+	c11_fill(&f, 100000, 600);           /* p99 x1.2 on the medians */
+	f.e[2].p99_range[0] = 400;           /* push's rounds: 400..700 us */
+	f.e[2].p99_range[1] = 700;
+	f.e[3].p99_range[0] = 550;           /* poll's: 550..650 */
+	f.e[3].p99_range[1] = 650;
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	f.e[2].p99_range[1] = 520;           /* now apart */
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c11_fails_when_poll_pays)
+{
+	struct c11_figures f;
+	struct claim_verdict v;
+
+	c11_fill(&f, 80000, 520);
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	ck_assert_ptr_nonnull(strstr(v.why, "throughput x0.80"));
+	c11_fill(&f, 100000, 900);
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	ck_assert_ptr_nonnull(strstr(v.why, "p99 x1.80"));
+	f.e[3].rounds_ok = 0;
+	c11_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+/* ---- what the rules stand on ------------------------------------------------- */
+
+START_TEST(test_outcomes_have_the_names_claims_md_uses)
+{
+	struct claim_verdict v;
+
+	ck_assert_str_eq(claim_outcome_name(CLAIM_HOLDS), "holds");
+	ck_assert_str_eq(claim_outcome_name(CLAIM_FAILS), "does not hold");
+	ck_assert_str_eq(claim_outcome_name(CLAIM_PARTLY), "holds only when");
+	ck_assert_str_eq(claim_outcome_name(CLAIM_NOT_MEASURED), "not measured");
+	claim_verdict_set(&v, CLAIM_PARTLY, "x=%d", 42);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_str_eq(v.why, "x=42");
+}
+END_TEST
+
+START_TEST(test_median_of_odd_and_even_counts)
+{
+	double odd[] = { 9, 1, 5 }, even[] = { 4, 1, 3, 2 };
+
+	ck_assert(claims_median(odd, 3) == 5);
+	ck_assert(claims_median(even, 4) == 2.5);
+}
+END_TEST
+
+START_TEST(test_output_helpers_do_nothing_without_a_writer)
+{
+	struct claims_ctx cx = { 0 };
+
+	claims_json_begin(NULL, "x");
+	claims_json_num(NULL, "y", 1);
+	claims_json_end(NULL);
+	ck_assert_ptr_null(claims_plot_data(&cx, "c1.dat"));
+	claims_say(&cx, "nothing is printed");
+}
+END_TEST
+
+/* The allocation counts of a chain do not depend on timing: exact. */
+START_TEST(test_chain_push_allocates_per_level_poll_once)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct chain_figures a, b;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, 1, 1, 2, 10, false, &a), 0);
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, 8, 1, 2, 10, false, &b), 0);
+	ck_assert_uint_eq(a.ops, 10);
+	ck_assert_uint_eq(a.wakes, 10);
+	ck_assert_uint_gt(b.allocs, a.allocs + 7 * 10);
+	ck_assert_int_eq(chain_run(CLAIMS_POLL, r, 1, 1, 2, 10, false, &a), 0);
+	ck_assert_int_eq(chain_run(CLAIMS_POLL, r, 64, 3, 2, 10, false, &b), 0);
+	ck_assert_uint_eq(a.allocs, 10);     /* one task per operation */
+	ck_assert_uint_eq(b.allocs, 10);
+	ck_assert_uint_gt(b.bytes, a.bytes); /* a bigger task, still one */
+	ck_assert_uint_eq(b.wakes, 30);
+	reactor_free(r);
+}
+END_TEST
+
+START_TEST(test_chain_counts_units_per_wake)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct chain_figures a, b;
+
+	ck_assert_ptr_nonnull(r);
+	/* poll: every extra wake re-polls the chain from its top (4
+	 * sequences and the sleep), then polls the next sleep once. */
+	ck_assert_int_eq(chain_run(CLAIMS_POLL, r, 4, 1, 1, 5, true, &a), 0);
+	ck_assert_int_eq(chain_run(CLAIMS_POLL, r, 4, 2, 1, 5, true, &b), 0);
+	ck_assert_uint_eq((b.units - a.units) / 5, 4 + 2);
+	/* push: every extra wake is one more callback. */
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, 4, 1, 1, 5, true, &a), 0);
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, 4, 2, 1, 5, true, &b), 0);
+	ck_assert_uint_eq((b.units - a.units) / 5, 1);
+	reactor_free(r);
+}
+END_TEST
+
+START_TEST(test_chain_refuses_bad_shapes)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct chain_figures c;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(chain_run(CLAIMS_POLL, r, 0, 1, 0, 1, false, &c),
+			 -EINVAL);
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, CLAIMS_MAX_DEPTH + 1, 1, 0,
+				   1, false, &c), -EINVAL);
+	ck_assert_int_eq(chain_run(CLAIMS_PUSH, r, 1, 0, 0, 1, false, &c),
+			 -EINVAL);
+	reactor_free(r);
+}
+END_TEST
+
+/* The runner, on the one claim that measures nothing: a table on stdout
+ * and the JSON file. */
+START_TEST(test_runner_writes_the_verdict_to_json)
+{
+	char path[] = "/tmp/test_claims_XXXXXX";
+	char *argv[] = { "claims", "C9", "--json", path, NULL };
+	char buf[4096];
+	size_t n;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(claims_main(4, argv), 0);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	ck_assert_ptr_nonnull(strstr(buf, "\"id\": \"C9\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"verdict\": \"not measured\""));
+	ck_assert_ptr_null(strstr(buf, "\"id\": \"C1\""));
+}
+END_TEST
+
+START_TEST(test_runner_rejects_an_unknown_claim)
+{
+	char *argv[] = { "claims", "C12", NULL };
+
+	claims_main(2, argv);        /* exits with status 2 */
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("claims");
+	TCase *rules = tcase_create("rules");
+	TCase *parts = tcase_create("parts");
+
+	tcase_add_test(rules, test_c1_holds_when_push_grows_and_poll_is_flat);
+	tcase_add_test(rules, test_c1_fails_when_push_does_not_grow_per_level);
+	tcase_add_test(rules, test_c1_fails_when_poll_allocations_change_with_depth);
+	tcase_add_test(rules, test_c2_holds_when_poll_grows_and_push_is_flat);
+	tcase_add_test(rules, test_c2_says_when_poll_stays_cheaper);
+	tcase_add_test(rules, test_c2_fails_when_poll_does_not_grow);
+	tcase_add_test(rules, test_c2_holds_only_in_part_when_push_grows_too);
+	tcase_add_test(rules, test_c2_uses_work_units_without_callgrind);
+	tcase_add_test(rules, test_c3_holds_with_a_heavier_burden_and_no_violation);
+	tcase_add_test(rules, test_c3_fails_without_a_heavier_burden);
+	tcase_add_test(rules, test_c3_holds_only_in_part_with_violations);
+	tcase_add_test(rules, test_c3_is_not_measured_without_sources);
+	tcase_add_test(rules, test_c4_holds_with_ns_switches_and_us_handoffs);
+	tcase_add_test(rules, test_c4_holds_only_in_part_when_one_side_crosses);
+	tcase_add_test(rules, test_c4_fails_when_everything_costs_the_same);
+	tcase_add_test(rules, test_c5_holds_when_the_hog_starves_and_remedies_work);
+	tcase_add_test(rules, test_c5_holds_only_in_part_when_a_remedy_fails);
+	tcase_add_test(rules, test_c5_fails_without_starvation);
+	tcase_add_test(rules, test_c6_holds_when_running_jobs_waste_work_safely);
+	tcase_add_test(rules, test_c6_fails_when_running_jobs_were_stopped);
+	tcase_add_test(rules, test_c6_holds_only_in_part_with_violations);
+	tcase_add_test(rules, test_c7_holds_when_the_fast_path_removes_most);
+	tcase_add_test(rules, test_c7_holds_only_in_part_when_most_operations_wait);
+	tcase_add_test(rules, test_c7_fails_when_the_fast_path_still_allocates);
+	tcase_add_test(rules, test_c8_holds_when_static_tasks_serve_without_heap);
+	tcase_add_test(rules, test_c8_holds_only_in_part_when_it_still_asks);
+	tcase_add_test(rules, test_c8_fails_when_static_tasks_do_not_serve);
+	tcase_add_test(rules, test_c9_is_not_measured_and_says_why);
+	tcase_add_test(rules, test_c10_holds_when_blocking_is_cheap_in_both);
+	tcase_add_test(rules, test_c10_holds_only_in_part_for_one_engine);
+	tcase_add_test(rules, test_c10_fails_when_blocking_is_dear_in_both);
+	tcase_add_test(rules, test_c11_holds_when_poll_matches_push);
+	tcase_add_test(rules, test_c11_fails_when_poll_pays);
+	tcase_add_test(rules, test_c11_ignores_a_difference_inside_the_rounds_spread);
+	suite_add_tcase(s, rules);
+
+	tcase_add_test(parts, test_outcomes_have_the_names_claims_md_uses);
+	tcase_add_test(parts, test_median_of_odd_and_even_counts);
+	tcase_add_test(parts, test_output_helpers_do_nothing_without_a_writer);
+	tcase_add_test(parts, test_c3_counts_code_lines_that_mention_cancellation);
+	tcase_add_test(parts, test_c5_budget_and_yield_variants_apply_to_poll_only);
+	tcase_add_test(parts, test_chain_push_allocates_per_level_poll_once);
+	tcase_add_test(parts, test_chain_counts_units_per_wake);
+	tcase_add_test(parts, test_chain_refuses_bad_shapes);
+	tcase_add_test(parts, test_runner_writes_the_verdict_to_json);
+	tcase_add_exit_test(parts, test_runner_rejects_an_unknown_claim, 2);
+	suite_add_tcase(s, parts);
+	return s;
+}
+
+#include "testutil.h"
