@@ -1,0 +1,214 @@
+#!/bin/sh
+# check_docs.sh: the course in docs/ must not drift from the code.
+#
+# Run by `make check` from the build directory (where ./pushpoll and the
+# test programs are), or by hand: tests/check_docs.sh [BUILDDIR].  Checks:
+#
+#   quotes     every block of code a page quotes is identical to the marked
+#              block of the source it names (docs/extract.sh --check), and
+#              every marked block in push/ and poll/ is quoted somewhere;
+#   names      every function `name()`, test `test_name`, path `dir/file`,
+#              image and page link the course pages mention exists;
+#   cases      every `CK_RUN_CASE=case tests/test_x` names a case of that suite;
+#   commands   every pushpoll command line in a fenced block of the pages
+#              names a subcommand `pushpoll help` lists, and only options
+#              that `pushpoll help` or `pushpoll SUBCOMMAND --help` print;
+#   diagrams   every diagram source in docs/diagrams has its PNG, rendered
+#              from that very source (the hashes in SOURCES.sha256, written
+#              by docs/diagrams/render.sh);
+#   layout     (x86-64) the task layout docs/poll.md and the layout diagram
+#              show is the one echo__print_layout() prints.
+#
+# Each failure prints one line saying what to fix.  Exit 0 when all pass.
+set -u
+
+top=$(cd "${srcdir:-$(dirname "$0")/..}" && pwd)
+build=$(cd "${1:-.}" && pwd)
+pages="README.md push.md poll.md side-by-side.md cancellation.md exercises.md"
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+for p in $pages; do
+	[ -f "$top/docs/$p" ] || fail "docs/$p is missing"
+done
+
+# The words of the course pages that are in backquotes, one a line.
+for p in $pages; do
+	[ -f "$top/docs/$p" ] || continue
+	grep -o '`[^`]*`' "$top/docs/$p" | tr -d '`' | sed "s|^|$p |"
+done >"$tmp/ticks"
+
+# The source the names must come from, in one file.
+find "$top/shared" "$top/push" "$top/poll" "$top/compare" "$top/tests" \
+     -name '*.[ch]' -exec cat {} + >"$tmp/sources"
+
+# ---- quotes ---------------------------------------------------------------
+if sh "$top/docs/extract.sh" --check; then
+	pass "every quoted block matches its source"
+else
+	fail "quoted code differs from its source (above); run: make docs-update"
+fi
+
+# ---- names ----------------------------------------------------------------
+n=0
+for fn in $(sed -n 's/^[^ ]* \([A-Za-z_][A-Za-z0-9_]*\)()$/\1/p' "$tmp/ticks" | sort -u); do
+	n=$((n + 1))
+	grep -qw -- "$fn" "$tmp/sources" ||
+		fail "$(grep " $fn()\$" "$tmp/ticks" | head -1 | cut -d' ' -f1): \`$fn()\` is in no source file"
+done
+pass "$n function names checked"
+
+n=0
+for t in $(sed -n 's/^[^ ]* \(test_[a-z0-9_]*\)$/\1/p' "$tmp/ticks" | sort -u); do
+	n=$((n + 1))
+	grep -q "^START_TEST($t)" "$top"/tests/*.c ||
+		fail "$(grep " $t\$" "$tmp/ticks" | head -1 | cut -d' ' -f1): test \`$t\` does not exist"
+done
+pass "$n test names checked"
+
+n=0
+for path in $(sed -n 's/^[^ ]* \(\(shared\|push\|poll\|compare\|tests\|docs\|scripts\)\/[A-Za-z0-9_.\/-]*\)$/\1/p' "$tmp/ticks" | sort -u); do
+	n=$((n + 1))
+	[ -e "$top/$path" ] || [ -e "$top/$path.c" ] || [ -e "$top/$path.sh" ] ||
+		fail "$(grep " $path\$" "$tmp/ticks" | head -1 | cut -d' ' -f1): \`$path\` does not exist"
+done
+pass "$n paths checked"
+
+# A statement in backquotes that ends with ");" is a line the page tells
+# the reader to find (an exercise's "delete the line ..."): it must be in
+# the source, verbatim.
+n=0
+grep ');$' "$tmp/ticks" >"$tmp/lines" || :
+while read -r p line; do
+	n=$((n + 1))
+	grep -qF -- "$line" "$tmp/sources" ||
+		fail "$p: the line \`$line\` is in no source file"
+done <"$tmp/lines"
+pass "$n quoted source lines checked"
+
+n=0
+for p in $pages; do
+	[ -f "$top/docs/$p" ] || continue
+	for link in $(grep -o '](\([a-z0-9./-]*\))' "$top/docs/$p" | sed 's/^](\(.*\))$/\1/'); do
+		n=$((n + 1))
+		[ -e "$top/docs/$link" ] || fail "docs/$p: link or image $link does not exist"
+	done
+done
+pass "$n links and images checked"
+
+# ---- cases ----------------------------------------------------------------
+n=0
+cat "$top"/docs/*.md | grep -o 'CK_RUN_CASE=[a-z_]* [./]*tests/test_[a-z_]*' |
+	sed 's|^CK_RUN_CASE=\([a-z_]*\) [./]*tests/\(test_[a-z_]*\)$|\1 \2|' |
+	sort -u >"$tmp/cases"
+while read -r case prog; do
+	n=$((n + 1))
+	grep -q "tcase_create(\"$case\")" "$top/tests/$prog.c" 2>/dev/null ||
+		fail "CK_RUN_CASE=$case tests/$prog: no such case in tests/$prog.c"
+done <"$tmp/cases"
+pass "$n test cases checked"
+
+# ---- commands ---------------------------------------------------------------
+# Command lines are the lines of fenced blocks that start with pushpoll
+# (or ./pushpoll, or a $ prompt).
+pushpoll="$build/pushpoll"
+if [ ! -x "$pushpoll" ]; then
+	fail "no $pushpoll to check the commands against (run make first)"
+else
+	"$pushpoll" help >"$tmp/help" 2>&1 || fail "pushpoll help exits with an error"
+	n=0
+	for p in $pages; do
+		[ -f "$top/docs/$p" ] || continue
+		awk '/^```/ { code = !code; next }
+		     code { sub(/^\$ /, ""); sub(/^\.\//, "") }
+		     code && /^pushpoll / { print }' "$top/docs/$p"
+	done | sort -u >"$tmp/commands"
+	while read -r line; do
+		n=$((n + 1))
+		set -- $line
+		shift
+		sub=${1:-help}
+		grep -q "^  $sub\b" "$tmp/help" ||
+			{ fail "\`pushpoll $sub\` is not a command pushpoll help lists ($line)"; continue; }
+		cp "$tmp/help" "$tmp/known"
+		# Subcommand help, where there is one: serve takes a workload.
+		case $sub in
+		serve) "$pushpoll" serve "${2:-echo}" --help >>"$tmp/known" 2>/dev/null ;;
+		*) "$pushpoll" "$sub" --help >>"$tmp/known" 2>/dev/null ;;
+		esac
+		for opt in $(echo "$line" | grep -o -- '--[a-z][a-z-]*'); do
+			grep -q -- "$opt\b" "$tmp/known" ||
+				fail "\`pushpoll $sub\` has no option $opt ($line)"
+		done
+	done <"$tmp/commands"
+	pass "$n pushpoll command lines checked"
+fi
+
+# ---- diagrams -------------------------------------------------------------
+d="$top/docs/diagrams"
+if [ ! -f "$d/SOURCES.sha256" ]; then
+	fail "docs/diagrams/SOURCES.sha256 is missing; run: make docs-diagrams"
+else
+	n=0
+	for src in "$d"/*.dot "$d"/*.gp; do
+		[ -e "$src" ] || continue
+		n=$((n + 1))
+		b=$(basename "$src")
+		[ -f "${src%.*}.png" ] ||
+			fail "docs/diagrams/${b%.*}.png is missing; run: make docs-diagrams"
+		grep -q "  $b\$" "$d/SOURCES.sha256" ||
+			fail "docs/diagrams/$b was never rendered; run: make docs-diagrams"
+	done
+	if (cd "$d" && sha256sum -c --quiet SOURCES.sha256) >"$tmp/sums" 2>&1; then
+		pass "$n diagrams rendered from their current sources"
+	else
+		sed 's/^/    /' "$tmp/sums"
+		fail "a diagram source changed since its PNG was rendered; run: make docs-diagrams"
+	fi
+fi
+
+# ---- layout ---------------------------------------------------------------
+if [ "$(uname -m)" != x86_64 ]; then
+	echo "skip: layout (the figures in the docs are for x86-64)"
+elif [ ! -x "$build/tests/test_poll_workloads" ]; then
+	echo "skip: layout (no tests/test_poll_workloads built)"
+else
+	CK_RUN_CASE=echo_figures CK_VERBOSITY=silent \
+		"$build/tests/test_poll_workloads" >"$tmp/fig" 2>&1
+	sed -n '/^echo connection task:/,/ idle /p' "$tmp/fig" >"$tmp/layout"
+	if [ ! -s "$tmp/layout" ]; then
+		fail "echo__print_layout() printed nothing (CK_RUN_CASE=echo_figures tests/test_poll_workloads)"
+	else
+		n=0
+		while IFS= read -r l; do
+			n=$((n + 1))
+			grep -qxF -- "$l" "$top/docs/poll.md" ||
+				fail "docs/poll.md: the task layout changed; the line now reads: $l"
+		done <"$tmp/layout"
+		# Rows "  SIZE    @OFF  NAME  what" of the future's members.
+		sed -n 's/^ *\([0-9]*\) *@\([0-9]*\) *\([a-z_.]*\) .*/\3 \2 \1/p' \
+			"$tmp/layout" >"$tmp/rows"
+		while read -r name off size; do
+			n=$((n + 1))
+			grep -qF ">$name</TD><TD>@$off</TD><TD>$size</TD>" "$d/task-layout.dot" ||
+				fail "docs/diagrams/task-layout.dot: $name is now $size bytes at @$off"
+		done <"$tmp/rows"
+		pass "$n layout lines checked"
+	fi
+fi
+
+if [ "$fails" -gt 0 ]; then
+	echo "$fails check(s) failed"
+	exit 1
+fi
+exit 0
