@@ -69,6 +69,36 @@ const char *bench__self(void)
 	return "/proc/self/exe";
 }
 
+/* The child closes the pipe's ends through O_CLOEXEC when it execs. */
+int bench__spawn(const char *const argv[], const struct bench_pin *pin,
+		 bool stderr_too, pid_t *pid)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	*pid = fork();
+	if (*pid < 0) {
+		int err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (*pid == 0) {
+		int err_fd = stderr_too ? fds[1]
+					    : open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		dup2(fds[1], STDOUT_FILENO);
+		if (err_fd >= 0)
+			dup2(err_fd, STDERR_FILENO);
+		bench__pin_server(pin);
+		execv(bench__self(), (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
 /* ---- CPU placement ---------------------------------------------------------------- */
 
 /* On a small machine the load generator costs a server as much as the
@@ -142,37 +172,18 @@ void bench__pin_end(struct bench_pin *p)
 static int server_start(struct server *s, const struct bench_variant *v,
 			const struct bench_pin *pin)
 {
-	int fds[2];
+	const char *argv[16] = { "pushpoll", "serve", "echo", "--engine",
+				 v->engine, "--port", "0" };
 	char line[256];
+	int n = 7, fd;
 
-	if (pipe(fds) != 0)
-		return -errno;
-	s->pid = fork();
-	if (s->pid < 0) {
-		int err = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return err;
-	}
-	if (s->pid == 0) {
-		const char *argv[16] = { "pushpoll", "serve", "echo",
-					 "--engine", v->engine, "--port", "0" };
-		int n = 7;
-		for (int i = 0; v->flags[i] != NULL; i++)
-			argv[n++] = v->flags[i];
-		argv[n] = NULL;
-		int devnull = open("/dev/null", O_WRONLY);
-		dup2(fds[1], STDOUT_FILENO);
-		if (devnull >= 0)
-			dup2(devnull, STDERR_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		bench__pin_server(pin);
-		execv(bench__self(), (char **)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	s->out = fdopen(fds[0], "r");
+	for (int i = 0; v->flags[i] != NULL; i++)
+		argv[n++] = v->flags[i];
+	argv[n] = NULL;
+	fd = bench__spawn(argv, pin, false, &s->pid);
+	if (fd < 0)
+		return fd;
+	s->out = fdopen(fd, "r");
 	while (s->out != NULL && fgets(line, sizeof(line), s->out) != NULL) {
 		unsigned port;
 		if (sscanf(line, "listening %*[^:]:%u", &port) == 1) {
@@ -184,7 +195,7 @@ static int server_start(struct server *s, const struct bench_variant *v,
 	if (s->out != NULL)
 		fclose(s->out);
 	else
-		close(fds[0]);
+		close(fd);
 	waitpid(s->pid, NULL, 0);
 	return -EIO;
 }

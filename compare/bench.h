@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "hist.h"
 
@@ -220,6 +221,12 @@ void bench__stats(double *v, int n, double *med, double *min, double *max);
 
 /* The path of the running pushpoll binary, for starting servers. */
 const char *bench__self(void);
+/* Start this binary with argv (argv[0] first, NULL last) in a child placed
+ * on the server's CPU (bench__pin_server), its stdout, and its stderr too
+ * with stderr_too (else /dev/null), into a pipe.  Returns the pipe's read
+ * end, or -errno; *pid is the child's. */
+int bench__spawn(const char *const argv[], const struct bench_pin *pin,
+		 bool stderr_too, pid_t *pid);
 
 /* bench_report.c */
 void bench__print_section(FILE *f, const struct bench_report *rep,

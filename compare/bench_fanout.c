@@ -136,55 +136,37 @@ static int child_start(struct child *c, const struct bench_variant *v,
 		       const char *outdir)
 {
 	char sinks[16], chunk[32], window[16];
-	int fds[2];
+	const char *argv[32] = {
+		"pushpoll", "fanout", "--engine", v->engine,
+		"--input", in->path, "--sinks", sinks,
+		"--chunk-size", chunk, "--window", window,
+		"--sink-timeout", "30s",
+	};
+	int n = 14;
 
 	snprintf(sinks, sizeof(sinks), "%u", o->sinks);
 	snprintf(chunk, sizeof(chunk), "%zu", o->chunk_size);
 	snprintf(window, sizeof(window), "%u", o->window);
 	c->len = 0;
 	c->text[0] = '\0';
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0) {
-		int err = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return err;
+	if (kind == BENCH_SINK_TCP) {
+		argv[n++] = "--sink";
+		argv[n++] = "tcp";
+		argv[n++] = "--host";
+		argv[n++] = "127.0.0.1";
+		argv[n++] = "--port";
+		argv[n++] = "0";
+	} else {
+		argv[n++] = "--sink";
+		argv[n++] = "file";
+		argv[n++] = "--output-dir";
+		argv[n++] = outdir;
 	}
-	if (c->pid == 0) {
-		const char *argv[32] = {
-			"pushpoll", "fanout", "--engine", v->engine,
-			"--input", in->path, "--sinks", sinks,
-			"--chunk-size", chunk, "--window", window,
-			"--sink-timeout", "30s",
-		};
-		int n = 14;
-		if (kind == BENCH_SINK_TCP) {
-			argv[n++] = "--sink";
-			argv[n++] = "tcp";
-			argv[n++] = "--host";
-			argv[n++] = "127.0.0.1";
-			argv[n++] = "--port";
-			argv[n++] = "0";
-		} else {
-			argv[n++] = "--sink";
-			argv[n++] = "file";
-			argv[n++] = "--output-dir";
-			argv[n++] = outdir;
-		}
-		for (int i = 0; v->flags[i] != NULL; i++)
-			argv[n++] = v->flags[i];
-		argv[n] = NULL;
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		bench__pin_server(pin);
-		execv(bench__self(), (char **)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	c->out = fds[0];
-	return 0;
+	for (int i = 0; v->flags[i] != NULL; i++)
+		argv[n++] = v->flags[i];
+	argv[n] = NULL;
+	c->out = bench__spawn(argv, pin, true, &c->pid);
+	return c->out < 0 ? c->out : 0;
 }
 
 /* Read what the child printed so far (blocking for one read).  Returns
