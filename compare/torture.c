@@ -130,9 +130,9 @@ struct batch {
 	size_t chunk_size;
 	bool stop_at_first;
 	bool whole_only;          /* cancel family: the whole scenario only */
-	/* A replay: this one case (cancel_step, target, fail_nth), with the
-	 * simulation's trace written to stderr. */
-	bool replay;
+	/* A replay: this one case (cancel_step, target, fail_nth); with
+	 * trace, the simulation's trace is written to stderr. */
+	bool replay, trace;
 	uint64_t cancel_step, fail_nth;
 	unsigned target;
 };
@@ -166,7 +166,7 @@ static _Noreturn void batch_child(const struct batch *b, uint64_t first,
 	struct torture_case c;
 
 	setvbuf(stderr, NULL, _IONBF, 0);       /* a crash loses nothing */
-	if (b->replay)
+	if (b->trace)
 		torture__trace = stderr;
 	for (uint64_t i = first; i < b->n; i++) {
 		case_of(b, i, &c);
@@ -214,6 +214,7 @@ static void death_reason(int status, FILE *err, char *out, size_t size)
 /* What the driver keeps of a batch. */
 struct batch_result {
 	uint64_t runs, cancels, violations;
+	bool died;                /* a case crashed or hung: no figures */
 	uint64_t steps, allocs;   /* of the last case (the reference run's) */
 	struct offload_stats off; /* summed */
 	uint64_t bytes_read, bytes_wasted, faults;
@@ -244,6 +245,34 @@ static void account(struct batch_result *br, const struct torture_case *c)
 			br->first = *c;
 		br->violations++;
 	}
+}
+
+/* Copy a replay's trace to out: all of it when it is short, else its first
+ * and last TRACE_KEEP lines.  A case that runs away (a timer firing forever
+ * on freed memory) writes millions of steps; the end is where it went
+ * wrong. */
+#define TRACE_KEEP 200
+
+static void trace_copy(FILE *trace, FILE *out)
+{
+	static char tail[TRACE_KEEP][256];
+	char line[256];
+	uint64_t n = 0;
+
+	rewind(trace);
+	while (fgets(line, sizeof(line), trace) != NULL) {
+		if (n < TRACE_KEEP)
+			fputs(line, out);
+		else
+			memcpy(tail[n % TRACE_KEEP], line, sizeof(line));
+		n++;
+	}
+	if (n > 2 * TRACE_KEEP)
+		fprintf(out, "... %llu lines left out ...\n",
+			(unsigned long long)(n - 2 * TRACE_KEEP));
+	for (uint64_t i = n > 2 * TRACE_KEEP ? n - TRACE_KEEP : TRACE_KEEP;
+	     i < n; i++)
+		fputs(tail[i % TRACE_KEEP], out);
 }
 
 /* Run a batch.  Returns 0, or -errno if a child could not be started. */
@@ -302,16 +331,13 @@ static int batch_run(const struct batch *b, struct batch_result *br)
 			case_of(b, next, &c);
 			death_reason(status, err, c.what, sizeof(c.what));
 			account(br, &c);
+			br->died = true;
 			next++;
 			if (b->stop_at_first)
 				next = b->n;
 		}
-		if (err != NULL && b->replay) {
-			char line[512];
-			rewind(err);
-			while (fgets(line, sizeof(line), err) != NULL)
-				fputs(line, stderr);
-		}
+		if (err != NULL && b->trace)
+			trace_copy(err, stderr);
 		if (err != NULL)
 			fclose(err);
 	}
@@ -807,9 +833,12 @@ static int torture_waste_main(FILE *f, unsigned seeds)
 	return bad ? EXIT_MEASURED_FAILURE : 0;
 }
 
-/* Replay one case, with the simulation's trace on stderr: how a violation
- * the table reports is reproduced and looked at.  It runs in a forked
- * child like every case, so a crash is reported, not suffered. */
+/* Replay one case: how a violation the table reports is reproduced and
+ * looked at.  It runs twice, each time in a forked child like every case,
+ * so a crash is reported, not suffered: first exactly as the table ran it
+ * (the verdict printed on stdout), then with the simulation's trace on
+ * stderr and a longer time limit, since writing the trace slows a case
+ * that runs away past the table's limit. */
 static int torture_repro(const struct torture_opts *o, uint64_t step,
 			 unsigned target, uint64_t fail_nth)
 {
@@ -840,19 +869,29 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 	};
 	torture_mutant_set(o->mutant);
 	rc = batch_run(&b, &br);
+	if (rc == 0) {
+		struct batch traced = b;
+		struct batch_result ignored;
+
+		traced.trace = true;
+		traced.case_timeout_s = 120;
+		rc = batch_run(&traced, &ignored);
+	}
 	torture_mutant_set(0);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: torture: %s\n", strerror(-rc));
 		return EXIT_MEASURED_FAILURE;
 	}
-	printf("%s %s seed %llu step %llu target %u allocation %llu: %llu "
-	       "steps, %llu allocations, cancel %s: %s\n", engine_name[e],
-	       s->name, (unsigned long long)b.seed,
-	       (unsigned long long)step, target,
-	       (unsigned long long)fail_nth, (unsigned long long)br.steps,
-	       (unsigned long long)br.allocs,
-	       br.cancels > 0 ? "took effect" : "found nothing",
-	       br.violations > 0 ? br.first.what : "no violation");
+	printf("%s %s%s seed %llu step %llu target %u allocation %llu: ",
+	       engine_name[e], s->name, o->quick ? " (quick)" : "",
+	       (unsigned long long)b.seed, (unsigned long long)step, target,
+	       (unsigned long long)fail_nth);
+	if (!br.died)
+		printf("%llu steps, %llu allocations, cancel %s: ",
+		       (unsigned long long)br.steps,
+		       (unsigned long long)br.allocs,
+		       br.cancels > 0 ? "took effect" : "found nothing");
+	printf("%s\n", br.violations > 0 ? br.first.what : "no violation");
 	return br.violations > 0 ? EXIT_MEASURED_FAILURE : 0;
 }
 

@@ -7,10 +7,12 @@
  * nothing would pass the first half alone.
  */
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "torture.h"
 #include "workload.h"
@@ -270,6 +272,96 @@ START_TEST(test_torture_main_exits_1_on_a_violation)
 }
 END_TEST
 
+/* The seed, step and target the table reports for a violation reproduce
+ * it: replayed alone (`--first-seed --step --target`, and --quick, as the
+ * table was quick), the case prints the verdict the table printed. */
+static void strip_addresses(char *s)
+{
+	char *out = s;
+
+	for (const char *p = s; *p != '\0';) {
+		if (p[0] == '0' && p[1] == 'x') {
+			*out++ = '#';
+			for (p += 2; isxdigit((unsigned char)*p); p++)
+				;
+		} else {
+			*out++ = *p++;
+		}
+	}
+	*out = '\0';
+}
+
+static void check_replay_of_first_violation(int mutant, const char *scenario)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_row *row = NULL;
+	struct torture_opts o;
+	char seed[24], step[24], target[24], line[512] = "";
+	FILE *out = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_ptr_nonnull(out);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.engines = 1u << torture_mutant_engine(mutant);
+	o.families = TORTURE_CANCEL;
+	o.only = scenario;
+	o.mutant = mutant;
+	o.stop_at_first = true;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	for (unsigned i = 0; i < rep->nrows; i++)
+		if (rep->row[i].violations > 0)
+			row = &rep->row[i];
+	ck_assert_ptr_nonnull(row);
+	ck_assert_uint_eq(row->first_family, TORTURE_CANCEL);
+
+	snprintf(seed, sizeof(seed), "%llu",
+		 (unsigned long long)row->first_seed);
+	snprintf(step, sizeof(step), "%llu",
+		 (unsigned long long)row->first_step);
+	snprintf(target, sizeof(target), "%u", row->first_target);
+	{
+		char *argv[] = { "torture", "--quick", "--engine",
+			(char *)(torture_mutant_engine(mutant) == TORTURE_PUSH
+				 ? "push" : "poll"),
+			"--only", (char *)scenario, "--first-seed", seed,
+			"--step", step, "--target", target, "--mutant",
+			(char *)torture_mutant_name(mutant), NULL };
+
+		ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+		fflush(stdout);
+		ck_assert_int_ge(dup2(fileno(out), STDOUT_FILENO), 0);
+		ck_assert_int_eq(torture_main(14, argv), 1);
+		fflush(stdout);
+		ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
+	}
+	rewind(out);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), out));
+	line[strcspn(line, "\n")] = '\0';
+	/* The replay's verdict ends its line and is the table's text, but
+	 * for the addresses in it, which differ from run to run. */
+	strip_addresses(line);
+	strip_addresses(row->first_what);
+	ck_assert_msg(strlen(line) >= strlen(row->first_what) &&
+		      strcmp(line + strlen(line) - strlen(row->first_what),
+			     row->first_what) == 0,
+		      "table: %s / replay: %s", row->first_what, line);
+	fclose(out);
+	close(saved);
+	free(rep);
+}
+
+START_TEST(test_a_reported_violation_replays_to_the_same_verdict)
+{
+	check_replay_of_first_violation(TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK,
+					"echo");
+	check_replay_of_first_violation(TORTURE_MUTANT_POLL_EARLY_BUF_FREE,
+					"fanout-tcp");
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("torture");
@@ -300,6 +392,7 @@ static Suite *make_suite(void)
 	tcase_add_exit_test(tu, test_torture_main_bad_option_exits_2, 2);
 	tcase_add_test(tu, test_torture_main_clean_quick_run_exits_0);
 	tcase_add_test(tu, test_torture_main_exits_1_on_a_violation);
+	tcase_add_test(tu, test_a_reported_violation_replays_to_the_same_verdict);
 	suite_add_tcase(s, tu);
 	return s;
 }
