@@ -351,9 +351,15 @@ int libevent_echo_serve(struct reactor *r, struct offload *o,
 		err = -errno;
 		goto out_free_listener;
 	}
+	/* Armed before on_listening, which ends start-up: the first
+	 * event_add() of a timer grows libevent's timer heap, an allocation,
+	 * and a server that cannot see the stop request never returns. */
+	if (event_add(s.stop_check, &stop_check_tv) < 0) {
+		err = -ENOMEM;
+		goto out_free_listener;
+	}
 	if (opts->on_listening != NULL)
 		opts->on_listening(opts->arg, ntohs(sa.sin_port));
-	event_add(s.stop_check, &stop_check_tv);
 	event_base_dispatch(s.base);
 	while (s.list != NULL)          /* only if dispatch failed */
 		conn_free(s.list, &stats->cancelled);
@@ -787,13 +793,17 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
 			goto out_free;
 		}
 	}
+	/* Armed before start-up ends (on_listening), as in echo. */
+	if (event_add(f.stop_check, &stop_check_tv) < 0) {
+		err = -ENOMEM;
+		goto out_free;
+	}
 	if (opts->kind == FANOUT_SINK_TCP)
 		err = fanout_listen(&f);
 	else
 		err = open_file_sinks(&f);
 	if (err < 0)
 		goto out_free;
-	event_add(f.stop_check, &stop_check_tv);
 	if (opts->kind == FANOUT_SINK_FILE)
 		pump_schedule(&f);
 	event_base_dispatch(f.base);

@@ -196,6 +196,8 @@ static void server_listening(void *arg, uint16_t port)
 {
 	struct server_thread *st = arg;
 
+	if (st->on_listening != NULL)
+		st->on_listening(st->arg, port);
 	pthread_mutex_lock(&st->mu);
 	st->port = port;
 	st->listening = true;
@@ -222,6 +224,8 @@ int server_thread_start(struct server_thread *st, echo_serve_fn fn,
 	memset(st, 0, sizeof(*st));
 	st->fn = fn;
 	st->opts = *opts;
+	st->on_listening = opts->on_listening;
+	st->arg = opts->arg;
 	st->opts.on_listening = server_listening;
 	st->opts.arg = st;
 	st->r = reactor_new_epoll();

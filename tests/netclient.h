@@ -55,14 +55,17 @@ struct server_thread {
 	/* private */
 	echo_serve_fn fn;
 	struct echo_opts opts;
+	void (*on_listening)(void *arg, uint16_t port);  /* the caller's */
+	void *arg;
 	pthread_t tid;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool listening, returned;
 };
 
-/* Start fn with opts (on_listening is taken over; port 0 is usual) and wait
- * until it listens.  Returns 0, or the -errno the server failed with. */
+/* Start fn with opts (port 0 is usual) and wait until it listens.  The
+ * caller's opts->on_listening, if any, runs first, on the server's thread,
+ * before this returns.  Returns 0, or the -errno the server failed with. */
 int server_thread_start(struct server_thread *st, echo_serve_fn fn,
 			const struct echo_opts *opts);
 /* Ask it to stop (reactor_request_stop), wait for it, free the reactor and

@@ -284,6 +284,43 @@ START_TEST(test_echo_stop_cancels_open_connections_and_frees_everything)
 }
 END_TEST
 
+/* From the moment it listens, every allocation fails (the server's start-up
+ * is over: what it needs to see a stop request is in place). */
+static void heap_off(void *arg, uint16_t port)
+{
+	mem_fail_all(true);
+}
+
+/* Out of memory after start-up is bad input too: a connection the engine
+ * cannot serve is closed or served, never left hanging, and the server
+ * still stops on request and gives back what it took. */
+START_TEST(test_echo_out_of_memory_closes_or_serves_and_still_stops)
+{
+	const struct engine *e = engine_at(_i);
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t before = live_blocks();
+	char back = 0;
+	ssize_t got;
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.on_listening = heap_off;
+	start_echo(&st, e, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send(fd, "m", 1, MSG_NOSIGNAL), 1);
+	got = read_within(fd, &back, 1);
+	mem_fail_all(false);
+	ck_assert_msg(got == 0 || got == -ECONNRESET || (got == 1 && back == 'm'),
+		      "%s: the connection was neither closed nor served: %s",
+		      e->name, got < 0 ? strerror((int)-got) : "a wrong byte");
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
 /* ==== fanout ===================================================================== */
 
 /* A scratch directory with an input of pseudo-random bytes. */
@@ -656,6 +693,9 @@ static Suite *make_suite(void)
 			    0, n);
 	tcase_add_loop_test(echo,
 		test_echo_stop_cancels_open_connections_and_frees_everything,
+		0, n);
+	tcase_add_loop_test(echo,
+		test_echo_out_of_memory_closes_or_serves_and_still_stops,
 		0, n);
 	suite_add_tcase(s, echo);
 	tcase_set_timeout(fan, 30);
