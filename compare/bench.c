@@ -787,6 +787,12 @@ int bench_main(int argc, char **argv)
 	if (o.plot_dir != NULL && !bench__have_gnuplot())
 		cli_usage_error("--plot needs gnuplot (Debian: apt-get "
 				"install gnuplot-nox)");
+	if (o.json != NULL)
+		cli_output_file("--json", o.json);
+	if (o.csv != NULL)
+		cli_output_file("--csv", o.csv);
+	if (o.plot_dir != NULL)
+		cli_output_dir("--plot", o.plot_dir);
 	if (all) {
 		/* The headline: everything in about a minute. */
 		if (!duration_set)

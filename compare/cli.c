@@ -1,11 +1,16 @@
 /* cli.c: strict parsing of command-line values. */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void cli_usage_error(const char *fmt, ...)
 {
@@ -86,4 +91,43 @@ uint64_t cli_duration_ns(const char *flag, const char *text)
 		cli_usage_error("%s wants a duration such as 500ms or 2s, "
 				"not '%s'", flag, text ? text : "");
 	return v;
+}
+
+const char *cli_host(const char *flag, const char *text)
+{
+	struct addrinfo hints = { .ai_family = AF_INET };
+	struct addrinfo *res;
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, text, &a) == 1)
+		return text;
+	if (getaddrinfo(text, NULL, &hints, &res) != 0)
+		cli_usage_error("%s wants an IPv4 address or a name that "
+				"resolves to one, not '%s'", flag, text);
+	freeaddrinfo(res);
+	return text;
+}
+
+void cli_output_file(const char *flag, const char *path)
+{
+	int fd;
+
+	if (access(path, F_OK) == 0) {
+		if (access(path, W_OK) != 0)
+			cli_usage_error("%s %s: %s", flag, path,
+					strerror(errno));
+		return;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		cli_usage_error("%s %s: %s", flag, path, strerror(errno));
+	close(fd);
+	unlink(path);
+}
+
+void cli_output_dir(const char *flag, const char *path)
+{
+	if ((mkdir(path, 0777) != 0 && errno != EEXIST) ||
+	    access(path, W_OK) != 0)
+		cli_usage_error("%s %s: %s", flag, path, strerror(errno));
 }

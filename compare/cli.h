@@ -25,5 +25,13 @@ uint64_t cli_size(const char *flag, const char *text, uint64_t min,
 		  uint64_t max);
 /* A duration: a number with ns, us, ms or s (no unit: ms). */
 uint64_t cli_duration_ns(const char *flag, const char *text);
+/* An IPv4 address or a name that resolves to one; returns text. */
+const char *cli_host(const char *flag, const char *text);
+
+/* Checked before anything is measured, so a run of minutes cannot end in
+ * "No such file or directory": the file can be written (it is left as it
+ * was), the directory exists or was just made and can be written. */
+void cli_output_file(const char *flag, const char *path);
+void cli_output_dir(const char *flag, const char *path);
 
 #endif

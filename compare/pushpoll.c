@@ -150,7 +150,8 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 				"--static-tasks", optarg, 1, 100000);
 			break;
 		case OPT_HOST:
-			ro->echo.host = ro->fanout.host = optarg;
+			ro->echo.host = ro->fanout.host =
+				cli_host("--host", optarg);
 			break;
 		case OPT_PORT:
 			ro->echo.port = ro->fanout.port =

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -414,9 +413,7 @@ int claims_main(int argc, char **argv)
 		cx.json = &json;
 	}
 	if (cx.plot_dir != NULL) {
-		if (mkdir(cx.plot_dir, 0777) != 0 && errno != EEXIST)
-			cli_usage_error("--plot %s: %s", cx.plot_dir,
-					strerror(errno));
+		cli_output_dir("--plot", cx.plot_dir);
 		snprintf(path, sizeof(path), "%s/claims.gp", cx.plot_dir);
 		cx.plot = fopen(path, "w");
 		if (cx.plot == NULL)
