@@ -263,3 +263,79 @@ int server_thread_stop(struct server_thread *st)
 	pthread_mutex_destroy(&st->mu);
 	return st->rc;
 }
+
+/* ---- a fanout in a thread ------------------------------------------------ */
+
+static void fanout_listening(void *arg, uint16_t port)
+{
+	struct fanout_thread *ft = arg;
+
+	pthread_mutex_lock(&ft->mu);
+	ft->port = port;
+	ft->listening = true;
+	pthread_cond_broadcast(&ft->cv);
+	pthread_mutex_unlock(&ft->mu);
+}
+
+static void *fanout_main(void *arg)
+{
+	struct fanout_thread *ft = arg;
+	int rc = ft->fn(ft->r, ft->o, &ft->opts, &ft->stats);
+
+	pthread_mutex_lock(&ft->mu);
+	ft->rc = rc;
+	ft->returned = true;
+	pthread_cond_broadcast(&ft->cv);
+	pthread_mutex_unlock(&ft->mu);
+	return NULL;
+}
+
+int fanout_thread_start(struct fanout_thread *ft, fanout_run_fn fn,
+			const struct fanout_opts *opts)
+{
+	memset(ft, 0, sizeof(*ft));
+	if (opts->sinks > FANOUT_THREAD_MAX_SINKS)
+		return -EINVAL;
+	ft->fn = fn;
+	ft->opts = *opts;
+	ft->opts.on_listening = fanout_listening;
+	ft->opts.arg = ft;
+	ft->stats.sinks = opts->sinks;
+	ft->stats.sink = ft->sink;
+	ft->r = reactor_new_epoll();
+	if (ft->r == NULL)
+		return -errno;
+	ft->o = offload_new(ft->r, 2);
+	if (ft->o == NULL) {
+		reactor_free(ft->r);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&ft->mu, NULL);
+	pthread_cond_init(&ft->cv, NULL);
+	if (pthread_create(&ft->tid, NULL, fanout_main, ft) != 0)
+		return -EAGAIN;
+	pthread_mutex_lock(&ft->mu);
+	while (opts->kind == FANOUT_SINK_TCP && !ft->listening &&
+	       !ft->returned)
+		pthread_cond_wait(&ft->cv, &ft->mu);
+	pthread_mutex_unlock(&ft->mu);
+	if (opts->kind == FANOUT_SINK_TCP && !ft->listening) {
+		int rc = fanout_thread_join(ft, false);
+		return rc < 0 ? rc : -EIO;
+	}
+	return 0;
+}
+
+int fanout_thread_join(struct fanout_thread *ft, bool stop)
+{
+	if (stop)
+		reactor_request_stop(ft->r);
+	pthread_join(ft->tid, NULL);
+	offload_free(ft->o);
+	reactor_free(ft->r);
+	ft->o = NULL;
+	ft->r = NULL;
+	pthread_cond_destroy(&ft->cv);
+	pthread_mutex_destroy(&ft->mu);
+	return ft->rc;
+}

@@ -3,7 +3,8 @@
  * netclient_echo() is an echo client written with plain poll(2), outside any
  * engine, so a test of an engine never trusts the engine to check itself.
  * server_thread_*() runs an engine's echo server on its own epoll reactor in
- * a thread, so a test can talk to it from the test's thread.
+ * a thread, so a test can talk to it from the test's thread;
+ * fanout_thread_*() does the same for a fanout.
  *
  * Neither allocates through mem: the engine's allocation counters in a test
  * are the engine's alone.
@@ -71,5 +72,37 @@ int server_thread_start(struct server_thread *st, echo_serve_fn fn,
 /* Ask it to stop (reactor_request_stop), wait for it, free the reactor and
  * the pool.  Returns what the serve function returned. */
 int server_thread_stop(struct server_thread *st);
+
+#define FANOUT_THREAD_MAX_SINKS 16
+
+/* An engine's fanout on an epoll reactor in its own thread, so a test can
+ * play its TCP subscribers (or wait for its file sinks) from the test's
+ * thread. */
+struct fanout_thread {
+	/* read-only once started */
+	uint16_t port;               /* TCP sinks: where it listens */
+	struct fanout_opts opts;     /* what it runs with */
+	struct fanout_stats stats;   /* filled when it returned; .sink = sink */
+	struct fanout_sink_stats sink[FANOUT_THREAD_MAX_SINKS];
+	int rc;                      /* what the fanout returned */
+	struct reactor *r;
+	struct offload *o;
+	/* private */
+	fanout_run_fn fn;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool listening, returned;
+};
+
+/* Start fn with opts (at most FANOUT_THREAD_MAX_SINKS sinks; on_listening
+ * is taken over) and, for TCP sinks, wait until it listens.  Returns 0 (then
+ * fanout_thread_join() it), or -errno with nothing left to join: the
+ * fanout's own error if it returned before it listened. */
+int fanout_thread_start(struct fanout_thread *ft, fanout_run_fn fn,
+			const struct fanout_opts *opts);
+/* Wait for it to return (asking it to stop first if stop), free the
+ * reactor and the pool.  Returns what the fanout returned. */
+int fanout_thread_join(struct fanout_thread *ft, bool stop);
 
 #endif

@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,86 +496,15 @@ static bool file_matches(const struct scratch *sc, const char *path)
 	return same && at == sc->size;
 }
 
-#define MAX_SINKS 8
+#define MAX_SINKS FANOUT_THREAD_MAX_SINKS
 
-/* A fanout in its own thread, for TCP sinks, whose subscribers the test
- * plays. */
-struct fanout_thread {
-	fanout_run_fn fn;
-	struct reactor *r;
-	struct offload *o;
-	struct fanout_opts opts;
-	struct fanout_stats stats;
-	struct fanout_sink_stats sink[MAX_SINKS];
-	int rc;
-	uint16_t port;
-	bool listening, returned;
-	pthread_t tid;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-};
-
-static void fanout_listening(void *arg, uint16_t port)
+static void start_fanout(struct fanout_thread *ft, int i,
+			 const struct fanout_opts *opts)
 {
-	struct fanout_thread *ft = arg;
+	int rc = fanout_thread_start(ft, baselines[i].fanout, opts);
 
-	pthread_mutex_lock(&ft->mu);
-	ft->port = port;
-	ft->listening = true;
-	pthread_cond_broadcast(&ft->cv);
-	pthread_mutex_unlock(&ft->mu);
-}
-
-static void *fanout_main(void *arg)
-{
-	struct fanout_thread *ft = arg;
-	int rc = ft->fn(ft->r, ft->o, &ft->opts, &ft->stats);
-
-	pthread_mutex_lock(&ft->mu);
-	ft->rc = rc;
-	ft->returned = true;
-	pthread_cond_broadcast(&ft->cv);
-	pthread_mutex_unlock(&ft->mu);
-	return NULL;
-}
-
-/* Start fn on opts in a thread and wait until it listens. */
-static void fanout_thread_start(struct fanout_thread *ft, fanout_run_fn fn,
-				const struct fanout_opts *opts)
-{
-	memset(ft, 0, sizeof(*ft));
-	ft->fn = fn;
-	ft->opts = *opts;
-	ft->opts.on_listening = fanout_listening;
-	ft->opts.arg = ft;
-	ft->stats.sink = ft->sink;
-	ft->r = reactor_new_epoll();
-	ck_assert_ptr_nonnull(ft->r);
-	ft->o = offload_new(ft->r, 2);
-	ck_assert_ptr_nonnull(ft->o);
-	pthread_mutex_init(&ft->mu, NULL);
-	pthread_cond_init(&ft->cv, NULL);
-	ck_assert_int_eq(pthread_create(&ft->tid, NULL, fanout_main, ft), 0);
-	pthread_mutex_lock(&ft->mu);
-	while (!ft->listening && !ft->returned)
-		pthread_cond_wait(&ft->cv, &ft->mu);
-	pthread_mutex_unlock(&ft->mu);
-	ck_assert_msg(ft->listening, "fanout returned %d before listening",
-		      ft->rc);
-}
-
-/* Wait for the fanout to return (asking it to stop first if `stop`), free
- * its reactor and pool; returns what it returned. */
-static int fanout_thread_join(struct fanout_thread *ft, bool stop)
-{
-	if (stop)
-		reactor_request_stop(ft->r);
-	pthread_join(ft->tid, NULL);
-	offload_free(ft->o);
-	reactor_free(ft->r);
-	pthread_cond_destroy(&ft->cv);
-	pthread_mutex_destroy(&ft->mu);
-	return ft->rc;
+	ck_assert_msg(rc == 0, "%s: the fanout did not start: %s",
+		      baselines[i].name, strerror(-rc));
 }
 
 /* Subscribers: read each socket to end of stream (or reset), summing bytes
@@ -811,7 +739,7 @@ START_TEST(test_fanout_to_tcp_subscribers_reproduces_the_input)
 	fanout_file_opts(&opts, &sc, 3);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.window = 3;
-	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
 	subscribers_read(sub, 3, 30000);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
@@ -852,7 +780,7 @@ START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
 	fanout_file_opts(&opts, &sc, 3);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.sink_timeout_ns = 200 * CLOCK_NS_PER_MS;
-	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
 	setsockopt(sub[2].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	sub[2].done = true;             /* not read for now */
@@ -915,7 +843,7 @@ START_TEST(test_fanout_stop_cancels_every_sink)
 	scratch_make(&sc, 16 * MiB);
 	fanout_file_opts(&opts, &sc, 2);
 	opts.kind = FANOUT_SINK_TCP;
-	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 2, ft.port);
 	nanosleep(&pause, NULL);
 	ck_assert_int_eq(fanout_thread_join(&ft, true), 0);
@@ -948,7 +876,7 @@ START_TEST(test_fanout_stop_before_subscribers_cancels_every_sink)
 	scratch_make(&sc, 1000);
 	fanout_file_opts(&opts, &sc, 2);
 	opts.kind = FANOUT_SINK_TCP;
-	fanout_thread_start(&ft, baselines[_i].fanout, &opts);
+	start_fanout(&ft, _i, &opts);
 	ck_assert_int_eq(fanout_thread_join(&ft, true), 0);
 	ck_assert_uint_eq(ft.stats.bytes_read, 0);
 	for (unsigned i = 0; i < 2; i++) {

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,83 +394,13 @@ static void scratch_remove(struct scratch *sc, unsigned sinks)
 	free(sc->bytes);
 }
 
-/* A fanout run in its own thread on its own reactor and pool. */
-struct fanout_thread {
-	fanout_run_fn fn;
-	struct fanout_opts opts;
-	struct fanout_stats stats;
-	struct reactor *r;
-	struct offload *o;
-	pthread_t tid;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool listening, returned;
-	uint16_t port;
-	int rc;
-};
-
-static void fanout_listening(void *arg, uint16_t port)
+static void start_fanout(struct fanout_thread *ft, const struct engine *e,
+			 const struct fanout_opts *opts)
 {
-	struct fanout_thread *ft = arg;
+	int rc = fanout_thread_start(ft, e->fanout, opts);
 
-	pthread_mutex_lock(&ft->mu);
-	ft->port = port;
-	ft->listening = true;
-	pthread_cond_broadcast(&ft->cv);
-	pthread_mutex_unlock(&ft->mu);
-}
-
-static void *fanout_main(void *arg)
-{
-	struct fanout_thread *ft = arg;
-	int rc = ft->fn(ft->r, ft->o, &ft->opts, &ft->stats);
-
-	pthread_mutex_lock(&ft->mu);
-	ft->rc = rc;
-	ft->returned = true;
-	pthread_cond_broadcast(&ft->cv);
-	pthread_mutex_unlock(&ft->mu);
-	return NULL;
-}
-
-/* Start it; for TCP sinks, wait until it listens. */
-static void fanout_thread_start(struct fanout_thread *ft, fanout_run_fn fn,
-				const struct fanout_opts *opts)
-{
-	memset(ft, 0, sizeof(*ft));
-	ft->fn = fn;
-	ft->opts = *opts;
-	ft->opts.on_listening = fanout_listening;
-	ft->opts.arg = ft;
-	ft->stats.sinks = opts->sinks;
-	ft->stats.sink = calloc(opts->sinks, sizeof(*ft->stats.sink));
-	ck_assert_ptr_nonnull(ft->stats.sink);
-	ft->r = reactor_new_epoll();
-	ck_assert_ptr_nonnull(ft->r);
-	ft->o = offload_new(ft->r, 2);
-	ck_assert_ptr_nonnull(ft->o);
-	pthread_mutex_init(&ft->mu, NULL);
-	pthread_cond_init(&ft->cv, NULL);
-	ck_assert_int_eq(pthread_create(&ft->tid, NULL, fanout_main, ft), 0);
-	pthread_mutex_lock(&ft->mu);
-	while (opts->kind == FANOUT_SINK_TCP && !ft->listening &&
-	       !ft->returned)
-		pthread_cond_wait(&ft->cv, &ft->mu);
-	pthread_mutex_unlock(&ft->mu);
-}
-
-/* Wait for it to return (asking it to stop first if stop); free the
- * reactor and the pool.  Returns what the fanout returned. */
-static int fanout_thread_join(struct fanout_thread *ft, bool stop)
-{
-	if (stop)
-		reactor_request_stop(ft->r);
-	pthread_join(ft->tid, NULL);
-	offload_free(ft->o);
-	reactor_free(ft->r);
-	pthread_cond_destroy(&ft->cv);
-	pthread_mutex_destroy(&ft->mu);
-	return ft->rc;
+	ck_assert_msg(rc == 0, "%s: the fanout did not start: %s", e->name,
+		      strerror(-rc));
 }
 
 static void fanout_opts_for(struct fanout_opts *o, const struct scratch *sc,
@@ -518,7 +447,7 @@ START_TEST(test_fanout_writes_the_input_to_every_file_sink)
 	scratch_make(&sc, 1 * MiB + 777);
 	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_FILE);
 	opts.window = 3;
-	fanout_thread_start(&ft, e->fanout, &opts);
+	start_fanout(&ft, e, &opts);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	check_complete(e, &ft, &sc);
 	ck_assert_uint_ge(ft.stats.peak_chunks, 1);
@@ -527,7 +456,6 @@ START_TEST(test_fanout_writes_the_input_to_every_file_sink)
 		ck_assert_msg(file_matches(&sc, path), "%s: %s differs",
 			      e->name, path);
 	}
-	free(ft.stats.sink);
 	ck_assert_int_eq(live_blocks(), before);
 	scratch_remove(&sc, 3);
 }
@@ -549,7 +477,7 @@ START_TEST(test_fanout_sends_the_input_to_every_tcp_subscriber)
 
 	scratch_make(&sc, 2 * MiB + 5);
 	fanout_opts_for(&opts, &sc, 4, FANOUT_SINK_TCP);
-	fanout_thread_start(&ft, e->fanout, &opts);
+	start_fanout(&ft, e, &opts);
 	ck_assert(ft.listening);
 	lo.port = ft.port;
 	lo.input = sc.bytes;
@@ -560,7 +488,6 @@ START_TEST(test_fanout_sends_the_input_to_every_tcp_subscriber)
 	check_complete(e, &ft, &sc);
 	for (int i = 0; i < 4; i++)
 		ck_assert_uint_le(sink[i].first_ns, sink[i].end_ns);
-	free(ft.stats.sink);
 	ck_assert_int_eq(live_blocks(), before);
 	scratch_remove(&sc, 0);
 }
@@ -582,11 +509,10 @@ static int64_t fanout_peak(const struct engine *e, size_t size,
 	opts.window = window;
 	mem_stats_get(&a);
 	mem_reset_peak();
-	fanout_thread_start(&ft, e->fanout, &opts);
+	start_fanout(&ft, e, &opts);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	mem_stats_get(&b);
 	check_complete(e, &ft, &sc);
-	free(ft.stats.sink);
 	scratch_remove(&sc, sinks);
 	return b.peak_live_bytes - a.live_bytes;
 }
@@ -630,7 +556,7 @@ START_TEST(test_fanout_cuts_off_a_subscriber_that_stops_reading)
 	scratch_make(&sc, 24 * MiB);
 	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_TCP);
 	opts.sink_timeout_ns = 200 * MS;
-	fanout_thread_start(&ft, e->fanout, &opts);
+	start_fanout(&ft, e, &opts);
 	lo.port = ft.port;
 	lo.input = sc.bytes;
 	lo.size = sc.size;
@@ -644,7 +570,6 @@ START_TEST(test_fanout_cuts_off_a_subscriber_that_stops_reading)
 		ck_assert_int_eq(ft.stats.sink[i].error, 0);
 		ck_assert_uint_eq(ft.stats.sink[i].bytes, sc.size);
 	}
-	free(ft.stats.sink);
 	scratch_remove(&sc, 0);
 }
 END_TEST
@@ -659,14 +584,13 @@ START_TEST(test_fanout_stop_cancels_every_sink)
 
 	scratch_make(&sc, 64 * KiB);
 	fanout_opts_for(&opts, &sc, 2, FANOUT_SINK_TCP);
-	fanout_thread_start(&ft, e->fanout, &opts);   /* nobody subscribes */
+	start_fanout(&ft, e, &opts);   /* nobody subscribes */
 	ck_assert(ft.listening);
 	ck_assert_int_eq(fanout_thread_join(&ft, true), 0);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(ft.stats.sink[i].error, -ECANCELED);
 		ck_assert_uint_eq(ft.stats.sink[i].bytes, 0);
 	}
-	free(ft.stats.sink);
 	ck_assert_int_eq(live_blocks(), before);
 	scratch_remove(&sc, 0);
 }
