@@ -2,7 +2,8 @@
  * comparisons.
  *
  * For each round, for each engine (interleaved, so that a noisy neighbour
- * hurts every engine alike), the bench starts `pushpoll serve echo` as a
+ * hurts every engine alike; the order turns by one each round, so that no
+ * engine always runs first or last), the bench starts `pushpoll serve echo` as a
  * child process, drives it with the load generator from this process, and
  * reads the server's own counters: the server snapshots its allocation
  * counters and CPU time on SIGUSR1 (sent when measuring starts and when it
@@ -430,9 +431,11 @@ int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 	signal(SIGPIPE, SIG_IGN);
 	bench__pin_begin(o, &pin);
 	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < nv; i++) {
+		for (int k = 0; k < nv; k++) {
+			int i = bench__turn(r, k, nv);
+
 			bench__progress(o, name, r + 1, v[i]->label,
-					r * nv + i + 1, rounds * nv);
+					r * nv + k + 1, rounds * nv);
 			run_one(v[i], o, &pin, mode, &samples[i][r],
 				hists != NULL ? &hists[i] : NULL);
 		}

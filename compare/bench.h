@@ -185,6 +185,13 @@ struct bench_variant {
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max);
 
+/* Which of n engines (or configurations) runs k-th in round r: the order
+ * turns by one each round, so no engine always runs first or last. */
+static inline int bench__turn(int r, int k, int n)
+{
+	return (k + r) % n;
+}
+
 /* Measure echo or churn for every listed engine, interleaved over the
  * rounds, into out[] and (unless NULL) hists[], at most max engines.
  * Returns how many engines. */

@@ -592,12 +592,12 @@ int bench__fanout_run(const struct bench_opts *o,
 	signal(SIGPIPE, SIG_IGN);
 	bench__pin_begin(o, &pin);
 	for (int r = 0; r < rounds && err == 0; r++) {
-		for (int c = 0; c < n; c++) {
-			int z = 0;
+		for (int k = 0; k < n; k++) {
+			int c = bench__turn(r, k, n), z = 0;
 			while (o->file_size[z] != out[c].file_size)
 				z++;
 			bench__progress(o, "fanout", r + 1, out[c].engine,
-					r * n + c + 1, rounds * n);
+					r * n + k + 1, rounds * n);
 			const struct bench_variant *var = NULL;
 			for (int i = 0; i < nv; i++)
 				if (strcmp(v[i]->label, out[c].engine) == 0)

@@ -1,4 +1,5 @@
-/* test_cli.c: the command line (compare/cli.h, compare/pushpoll.c).
+/* test_cli.c: the command line (compare/cli.h, compare/pushpoll.c), and
+ * the order in which `pushpoll bench` runs the engines (compare/bench.h).
  *
  * Bad input is part of the interface: every parse error, missing file,
  * unwritable output or port in use is one line on stderr naming what was
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "cli.h"
 
 #ifndef PUSHPOLL_BIN
@@ -289,6 +291,35 @@ START_TEST(test_help_goes_to_stdout_with_status_0)
 }
 END_TEST
 
+/* ==== the order of a bench round =========================================== */
+
+/* Each round runs every engine once, and over n rounds each engine runs in
+ * each position once: no engine always runs first or last. */
+START_TEST(test_bench_turns_the_engine_order_each_round)
+{
+	enum { N = 6 };
+	int position_count[N][N] = { { 0 } };
+
+	for (int r = 0; r < N; r++) {
+		bool ran[N] = { false };
+
+		for (int k = 0; k < N; k++) {
+			int i = bench__turn(r, k, N);
+
+			ck_assert_int_ge(i, 0);
+			ck_assert_int_lt(i, N);
+			ck_assert(!ran[i]);
+			ran[i] = true;
+			position_count[i][k]++;
+		}
+	}
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < N; k++)
+			ck_assert_int_eq(position_count[i][k], 1);
+	ck_assert_int_eq(bench__turn(0, 0, 1), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -318,6 +349,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(c, test_a_port_in_use_gets_one_line_and_status_2, 0,
 			    (int)(sizeof(engine_names) / sizeof(engine_names[0])));
 	tcase_add_test(c, test_help_goes_to_stdout_with_status_0);
+	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
 	suite_add_tcase(s, c);
 	return s;
 }
