@@ -140,6 +140,21 @@ static void op_forward(struct px_op *op)
 	op->fwd_cb(op->fwd_data, op->result);
 }
 
+/* A step that hands its result on to the composition's own callback (the
+ * usual shape of a sequence or combinator step). */
+static struct px_op *op_new_forward(struct px *x, const char *name,
+				    bool inner, push_cb cb, void *data)
+{
+	struct px_op *op = op_new(x, name, inner);
+
+	if (op != NULL) {
+		op->then = op_forward;
+		op->fwd_cb = cb;
+		op->fwd_data = data;
+	}
+	return op;
+}
+
 /* Record a start call's return: a failed start has no callback. */
 static int op_started(struct px_op *op, int rc)
 {
@@ -257,14 +272,11 @@ static int w_sleep(struct push_loop *l, void *arg, ssize_t prev,
 		   struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "writer sleep", false);
+	struct px_op *op = op_new_forward(x, "writer sleep", false, cb, data);
 
 	(void)prev;
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	return op_started(op, push_sleep(l, x->writer_delay_ns, tok, op_cb,
 					 op, NULL));
 }
@@ -273,15 +285,12 @@ static int w_write(struct push_loop *l, void *arg, ssize_t prev,
 		   struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "writer write", false);
+	struct px_op *op = op_new_forward(x, "writer write", false, cb, data);
 	size_t piece = PX_DATA / PX_PIECES;
 
 	(void)prev;
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	return op_started(op, push_write(l, &x->wr, x->src + x->next_piece,
 					 piece, tok, op_cb, op, NULL, NULL));
 }
@@ -560,13 +569,10 @@ static int ch_join_start(struct push_loop *l, void *arg,
 			 struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "inner join", true);
+	struct px_op *op = op_new_forward(x, "inner join", true, cb, data);
 
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	return op_started(op, push_join(l, x->pb, 2, tok, op_cb, op, NULL));
 }
 
@@ -574,14 +580,11 @@ static int ch_write(struct push_loop *l, void *arg, ssize_t prev,
 		    struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "step write", true);
+	struct px_op *op = op_new_forward(x, "step write", true, cb, data);
 
 	(void)prev;
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	x->write_op = op;
 	return op_started(op, push_write(l, &x->wr, x->src, PX_DATA, tok,
 					 op_cb, op, NULL, NULL));
@@ -591,14 +594,11 @@ static int ch_timed_join(struct push_loop *l, void *arg, ssize_t prev,
 			 struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "step timeout", true);
+	struct px_op *op = op_new_forward(x, "step timeout", true, cb, data);
 
 	(void)prev;
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	return op_started(op, push_timeout(l, 2 * CLOCK_NS_PER_MS,
 					   ch_join_start, x, tok, op_cb, op,
 					   NULL));
@@ -608,14 +608,11 @@ static int ch_sleep(struct push_loop *l, void *arg, ssize_t prev,
 		    struct push_token *tok, push_cb cb, void *data)
 {
 	struct px *x = arg;
-	struct px_op *op = op_new(x, "step sleep", true);
+	struct px_op *op = op_new_forward(x, "step sleep", true, cb, data);
 
 	(void)prev;
 	if (op == NULL)
 		return -ENOSPC;
-	op->then = op_forward;
-	op->fwd_cb = cb;
-	op->fwd_data = data;
 	return op_started(op, push_sleep(l, 100 * CLOCK_NS_PER_US, tok, op_cb,
 					 op, NULL));
 }
