@@ -16,7 +16,7 @@
 #
 # Usage:
 #   docs/extract.sh --update [FILE.md ...]  rewrite every quoted block from
-#                                           its source (what `make docs` runs)
+#                                           its source (what `make docs-update` runs)
 #   docs/extract.sh --check [FILE.md ...]   change nothing; exit 1 if a quoted
 #                                           block differs from its source, a
 #                                           quote names a block that does not
