@@ -787,9 +787,10 @@ int bench_main(int argc, char **argv)
 	}
 	parse_bench_options(argc, argv, &o, &duration_set, &warmup_set,
 			    &sizes_set);
-	if (o.plot_dir != NULL && !bench__have_gnuplot())
-		cli_usage_error("--plot needs gnuplot (Debian: apt-get "
-				"install gnuplot-nox)");
+	if (o.plot_dir != NULL && !cli_have_program("gnuplot"))
+		fprintf(stderr, "pushpoll: --plot: "
+			CLI_INSTALL_HINT("gnuplot", "gnuplot-nox")
+			": the plots' scripts and data are written, no PNG\n");
 	if (o.json != NULL)
 		cli_output_file("--json", o.json);
 	if (o.csv != NULL)

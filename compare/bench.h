@@ -247,9 +247,8 @@ int bench__save_csv(const char *path, const struct bench_report *rep);
  * engine's own state (64 KiB + 4 KiB per sink), in KiB. */
 double bench__fanout_bound_kib(const struct bench_opts *o);
 
-/* bench_plot.c: PNGs in dir; 0, or -errno (-ENOENT: no gnuplot). */
+/* bench_plot.c: a gnuplot script and its data per plot in dir, and the PNGs
+ * where gnuplot is installed; 0, or -errno. */
 int bench__plot(const char *dir, const struct bench_report *rep);
-/* Whether gnuplot can be run. */
-bool bench__have_gnuplot(void);
 
 #endif

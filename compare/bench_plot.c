@@ -18,6 +18,7 @@
  *                       bound, per engine and sink kind
  */
 #include "bench.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,13 +32,17 @@
 
 #define TERMINAL "set terminal pngcairo size 1100,650 font 'DejaVu Sans,11'\n"
 
-/* Run `gnuplot NAME.gp` in dir; 0 or -errno. */
+/* Run `gnuplot NAME.gp` in dir; 0 or -errno.  Without gnuplot, 0: the
+ * script and its data stay in dir, to be drawn later (bench_main has said
+ * so). */
 static int gnuplot(const char *dir, const char *name)
 {
 	char script[64];
 	int status;
 	pid_t pid;
 
+	if (!cli_have_program("gnuplot"))
+		return 0;
 	snprintf(script, sizeof(script), "%s.gp", name);
 	pid = fork();
 	if (pid < 0)
@@ -56,26 +61,6 @@ static int gnuplot(const char *dir, const char *name)
 		return -EIO;
 	}
 	return 0;
-}
-
-bool bench__have_gnuplot(void)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, STDOUT_FILENO);
-			dup2(devnull, STDERR_FILENO);
-		}
-		execlp("gnuplot", "gnuplot", "--version", (char *)NULL);
-		_exit(127);
-	}
-	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-	       WEXITSTATUS(status) == 0;
 }
 
 static FILE *open_in(const char *dir, const char *name, const char *ext)
@@ -377,6 +362,8 @@ int bench__plot(const char *dir, const struct bench_report *rep)
 		err = err ? err : e;
 	}
 	if (err == 0)
-		fprintf(stderr, "pushpoll: plots written to %s/\n", dir);
+		fprintf(stderr, "pushpoll: %s written to %s/\n",
+			cli_have_program("gnuplot") ? "plots" :
+			"the plots' scripts and data", dir);
 	return err;
 }

@@ -131,3 +131,22 @@ void cli_output_dir(const char *flag, const char *path)
 	    access(path, W_OK) != 0)
 		cli_usage_error("%s %s: %s", flag, path, strerror(errno));
 }
+
+bool cli_have_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char file[4096];
+
+	if (path == NULL)
+		path = "/usr/bin:/bin";
+	while (*path != '\0') {
+		size_t n = strcspn(path, ":");
+
+		snprintf(file, sizeof(file), "%.*s/%s", (int)(n ? n : 1),
+			 n ? path : ".", name);
+		if (access(file, X_OK) == 0)
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}

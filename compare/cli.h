@@ -34,4 +34,12 @@ const char *cli_host(const char *flag, const char *text);
 void cli_output_file(const char *flag, const char *path);
 void cli_output_dir(const char *flag, const char *path);
 
+/* True if name is an executable file in a directory of $PATH.  A tool the
+ * command can do without (gnuplot, valgrind) is looked up with this before
+ * it is run; where it is missing the command says so in one line, with the
+ * Debian package that brings it (CLI_INSTALL_HINT), and goes on with what
+ * it can measure. */
+bool cli_have_program(const char *name);
+#define CLI_INSTALL_HINT(prog, pkg) prog " missing (apt-get install " pkg ")"
+
 #endif

@@ -47,7 +47,6 @@
 #endif
 #endif
 
-#define VALGRIND "/usr/bin/valgrind"
 
 /* Growth that counts as "costs more as the chain deepens" (poll) and as
  * "stays the same" (push), from the shallowest to the deepest chain. */
@@ -290,7 +289,7 @@ static int callgrind_wake(const char *self, const char *dir, int m,
 		}
 		snprintf(outflag, sizeof(outflag), "--callgrind-out-file=%s",
 			 out);
-		execl(VALGRIND, "valgrind", "--tool=callgrind", outflag,
+		execlp("valgrind", "valgrind", "--tool=callgrind", outflag,
 		      self, "claims", "--callgrind-chain",
 		      claims_model_name[m], ds, os, (char *)NULL);
 		_exit(127);
@@ -318,13 +317,15 @@ static void measure_instructions(const struct claims_ctx *cx,
 
 	f->have_instr = false;
 #ifndef C2_HAVE_CALLGRIND
-	claims_say(cx, "C2: built without valgrind/callgrind.h: "
-		   "instructions not counted, the verdict uses work units");
+	claims_say(cx, "C2: instructions not measured: built without "
+		   "valgrind/callgrind.h (apt-get install valgrind, then "
+		   "rebuild); the verdict uses work units");
 	return;
 #endif
-	if (access(VALGRIND, X_OK) != 0) {
-		claims_say(cx, "C2: %s not found: instructions not counted, "
-			   "the verdict uses work units", VALGRIND);
+	if (!cli_have_program("valgrind")) {
+		claims_say(cx, "C2: instructions not measured: "
+			   CLI_INSTALL_HINT("valgrind", "valgrind")
+			   "; the verdict uses work units");
 		return;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);

@@ -226,7 +226,7 @@ static int plot_draw(const char *dir)
 	pid_t pid;
 	int status;
 
-	if (access("/usr/bin/gnuplot", X_OK) != 0)
+	if (!cli_have_program("gnuplot"))
 		return -ENOENT;
 	pid = fork();
 	if (pid < 0)
@@ -234,7 +234,7 @@ static int plot_draw(const char *dir)
 	if (pid == 0) {
 		if (chdir(dir) != 0)
 			_exit(127);
-		execl("/usr/bin/gnuplot", "gnuplot", "claims.gp", (char *)NULL);
+		execlp("gnuplot", "gnuplot", "claims.gp", (char *)NULL);
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
@@ -485,9 +485,14 @@ int claims_main(int argc, char **argv)
 
 		fclose(cx.plot);
 		rc = plot_draw(cx.plot_dir);
-		if (rc < 0)
-			fprintf(stderr, "pushpoll: --plot: gnuplot %s\n",
-				rc == -ENOENT ? "is not installed" : "failed");
+		if (rc == -ENOENT)
+			fprintf(stderr, "pushpoll: --plot: "
+				CLI_INSTALL_HINT("gnuplot", "gnuplot-nox")
+				": %s/claims.gp and its data are written, "
+				"no PNG\n", cx.plot_dir);
+		else if (rc < 0)
+			fprintf(stderr, "pushpoll: --plot: gnuplot failed in "
+				"%s\n", cx.plot_dir);
 		else
 			printf("\nplots: %s/*.png\n", cx.plot_dir);
 	}
