@@ -25,6 +25,7 @@
 #include "offload.h"
 #include "reactor.h"
 #include "torture.h"
+#include "version.h"
 #include "workload.h"
 
 static void usage(FILE *f)
@@ -39,6 +40,7 @@ static void usage(FILE *f)
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
 "  claims [C1..C11]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
+"  version      the version of this build (also --version)\n"
 "\n"
 "common options:\n"
 "  --engine E         one of: %s\n"
@@ -391,6 +393,18 @@ static int cmd_fanout(int argc, char **argv)
 	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
 }
 
+/* "pushpoll 0.1.0", and the git describe of the tree built when there was
+ * one: "pushpoll 0.1.0 (git v0.1.0-3-g4d56204-dirty)". */
+static int cmd_version(void)
+{
+	if (PUSHPOLL_GIT_DESCRIBE[0] != '\0')
+		printf("pushpoll %s (git %s)\n", PUSHPOLL_VERSION,
+		       PUSHPOLL_GIT_DESCRIBE);
+	else
+		printf("pushpoll %s\n", PUSHPOLL_VERSION);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
@@ -400,6 +414,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		return cmd_version();
 	if (strcmp(cmd, "serve") == 0) {
 		if (argc < 3 || strcmp(argv[2], "echo") != 0)
 			cli_usage_error("serve wants a workload: 'serve echo'");

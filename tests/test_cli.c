@@ -164,8 +164,10 @@ static void slurp(FILE *f, char *buf, size_t len)
 	fclose(f);
 }
 
-/* Run pushpoll with argv (argv[0] included) and collect what it said. */
-static void run(char *const argv[], struct outcome *o)
+/* Run pushpoll with argv (argv[0] included) and collect what it said; with
+ * path non-NULL, with $PATH set to it, as on a machine without some tool. */
+static void run_with_path(char *const argv[], const char *path,
+			  struct outcome *o)
 {
 	FILE *out = tmpfile(), *err = tmpfile();
 	int status;
@@ -179,6 +181,8 @@ static void run(char *const argv[], struct outcome *o)
 	if (pid == 0) {
 		dup2(fileno(out), STDOUT_FILENO);
 		dup2(fileno(err), STDERR_FILENO);
+		if (path != NULL)
+			setenv("PATH", path, 1);
 		execv(PUSHPOLL_BIN, argv);
 		_exit(127);
 	}
@@ -189,6 +193,11 @@ static void run(char *const argv[], struct outcome *o)
 	o->err_lines = 0;
 	for (const char *p = o->err; *p != '\0'; p++)
 		o->err_lines += *p == '\n';
+}
+
+static void run(char *const argv[], struct outcome *o)
+{
+	run_with_path(argv, NULL, o);
 }
 
 /* A usage error: status 2, one line on stderr that names `names`, and
@@ -291,6 +300,103 @@ START_TEST(test_help_goes_to_stdout_with_status_0)
 }
 END_TEST
 
+/* `pushpoll --version` and `pushpoll version`: one line, the package version
+ * configure.ac gives, the same for both, status 0. */
+START_TEST(test_version_names_the_package_version)
+{
+	char *argv1[] = { "pushpoll", "--version", NULL };
+	char *argv2[] = { "pushpoll", "version", NULL };
+	struct outcome a, b;
+
+	run(argv1, &a);
+	run(argv2, &b);
+	ck_assert_int_eq(a.status, 0);
+	ck_assert_int_eq(b.status, 0);
+	ck_assert_msg(strncmp(a.out, "pushpoll " PACKAGE_VERSION,
+			      strlen("pushpoll " PACKAGE_VERSION)) == 0,
+		      "--version said: %s", a.out);
+	ck_assert_ptr_nonnull(strchr(a.out, '\n'));
+	ck_assert_str_eq(strchr(a.out, '\n') + 1, "");
+	ck_assert_str_eq(a.out, b.out);
+	ck_assert_str_eq(a.err, "");
+}
+END_TEST
+
+/* ==== a tool that is missing =============================================== */
+
+START_TEST(test_a_program_is_found_only_executable_on_path)
+{
+	char dir[] = "/tmp/pushpoll-path-XXXXXX", file[64], path[128];
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/tool", dir);
+	fd = open(file, O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "/nonexistent-pushpoll:%s", dir);
+	setenv("PATH", path, 1);
+	ck_assert(!cli_have_program("tool"));          /* not executable */
+	ck_assert_int_eq(chmod(file, 0755), 0);
+	ck_assert(cli_have_program("tool"));
+	ck_assert(!cli_have_program("no-such-tool"));
+	setenv("PATH", "/nonexistent-pushpoll", 1);
+	ck_assert(!cli_have_program("tool"));
+	unlink(file);
+	rmdir(dir);
+}
+END_TEST
+
+/* Each run below lacks a tool it would use; it must say so in one line that
+ * names the Debian package, and go on: status 0, the figures printed, the
+ * plots' scripts and data written for later. */
+static const struct missing_tool {
+	const char *says, *writes;
+	char *argv[16];
+} missing_tools[] = {
+	{ "pushpoll: --plot: gnuplot missing (apt-get install gnuplot-nox)",
+	  "echo-latency.gp",
+	  { "pushpoll", "bench", "echo", "--engines", "epoll", "--rounds",
+	    "1", "--duration", "50ms", "--warmup", "0", "--quiet", "--plot",
+	    NULL, NULL } },
+	{ "C2: instructions not measured: valgrind missing (apt-get install "
+	  "valgrind)", "c2.dat",
+	  { "pushpoll", "claims", "C2", "--quick", "--plot", NULL, NULL } },
+	{ "pushpoll: --plot: gnuplot missing (apt-get install gnuplot-nox)",
+	  "claims.gp",
+	  { "pushpoll", "claims", "C2", "--quick", "--plot", NULL, NULL } },
+};
+
+START_TEST(test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on)
+{
+	const struct missing_tool *t = &missing_tools[_i];
+	char dir[] = "/tmp/pushpoll-plot-XXXXXX", file[96];
+	char *argv[16];
+	struct outcome o;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	while (t->argv[n] != NULL) {
+		argv[n] = t->argv[n];
+		n++;
+	}
+	argv[n++] = dir;                       /* the value of --plot */
+	argv[n] = NULL;
+	run_with_path(argv, "/nonexistent-pushpoll", &o);
+	ck_assert_msg(o.status == 0, "%s: status %d: %s", argv[1], o.status,
+		      o.err);
+	ck_assert_msg(strstr(o.err, t->says) != NULL, "%s said: %s", argv[1],
+		      o.err);
+	ck_assert_msg(strstr(o.out, "msgs/s") != NULL ||
+		      strstr(o.out, "verdict") != NULL,
+		      "%s printed no figures: %s", argv[1], o.out);
+	snprintf(file, sizeof(file), "%s/%s", dir, t->writes);
+	ck_assert_msg(access(file, R_OK) == 0, "%s not written", file);
+	snprintf(file, sizeof(file), "rm -rf %s", dir);
+	ck_assert_int_eq(system(file), 0);
+}
+END_TEST
+
 /* ==== the order of a bench round =========================================== */
 
 /* Each round runs every engine once, and over n rounds each engine runs in
@@ -349,6 +455,11 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(c, test_a_port_in_use_gets_one_line_and_status_2, 0,
 			    (int)(sizeof(engine_names) / sizeof(engine_names[0])));
 	tcase_add_test(c, test_help_goes_to_stdout_with_status_0);
+	tcase_add_test(c, test_version_names_the_package_version);
+	tcase_add_test(c, test_a_program_is_found_only_executable_on_path);
+	tcase_add_loop_test(c,
+		test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on,
+		0, (int)(sizeof(missing_tools) / sizeof(missing_tools[0])));
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
 	suite_add_tcase(s, c);
 	return s;
