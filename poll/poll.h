@@ -520,8 +520,9 @@ void poll_file_read_init(struct poll_file_read *f, struct poll_loop *l,
 			 int handle, struct poll_buf *buf, uint64_t offset);
 
 /* Write all buf->len bytes of buf to a regular file at offset, through
- * offload.  Output: buf->len, or -errno.  Allocation and ownership as for
- * poll_file_read. */
+ * offload.  Output: buf->len, or -errno: a short write is continued, and a
+ * write that stops part way (a full disk) is an error, never a smaller
+ * count.  Allocation and ownership as for poll_file_read. */
 struct poll_file_write {
 	struct poll_future base;
 	/* private */

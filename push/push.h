@@ -345,7 +345,8 @@ int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
 		   void *data, struct push_req **reqp);
 
 /* Write the first len bytes of buf to fh at offset, through the pool.
- * Result: len, or -errno. */
+ * Result: len, or -errno: a short write is continued, and a write that
+ * stops part way (a full disk) is an error, never a smaller count. */
 int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
 		    size_t len, uint64_t offset, struct push_token *tok,
 		    push_cb cb, void *data, struct push_req **reqp);

@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1636,6 +1638,56 @@ START_TEST(test_file_write_then_read_round_trips_through_offload)
 }
 END_TEST
 
+/* A write the file cannot take whole: with the file size limit at 500
+ * bytes, a write of 1000 at offset 10 writes 490, short, and the next
+ * pwrite fails with EFBIG, as a full disk fails with ENOSPC.  The output is
+ * the error, never the 490 (poll.h: buf->len or -errno). */
+START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
+{
+	struct reactor *r = new_epoll();
+	struct offload *o;
+	struct poll_loop l;
+	char path[] = "/tmp/test_poll_fileXXXXXX";
+	struct poll_file_write fw;
+	struct poll_buf *out;
+	struct rlimit old, lim;
+	ssize_t result;
+	int fd, h;
+
+	leak_check_begin();
+	o = offload_new(r, 2);
+	ck_assert_ptr_nonnull(o);
+	poll_loop_init(&l, r, o);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	h = reactor_file_open(r, path, O_RDWR, 0);
+	ck_assert_int_ge(h, 0);
+	out = poll_buf_new(1000, NULL, NULL);
+	ck_assert_ptr_nonnull(out);
+	memset(out->data, 'x', out->cap);
+	out->len = out->cap;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 500;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	poll_file_write_init(&fw, &l, h, out, 10);
+	ck_assert_int_eq(poll_block_on(&l, &fw.base), 0);
+	result = fw.base.out;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);   /* before any report */
+	ck_assert_int_eq(result, -EFBIG);
+	ck_assert_int_eq(reactor_file_size(r, h), 500);
+	poll_buf_release(out);
+	reactor_file_close(r, h);
+	unlink(path);
+	poll_loop_fini(&l);
+	offload_free(o);
+	leak_check_end();
+	reactor_free(r);
+}
+END_TEST
+
 struct abort_at_step {
 	struct poll_task *t;
 	struct offload *o;
@@ -2418,6 +2470,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_sleep_completes_after_its_delay_in_virtual_time);
 	tcase_add_test(tc, test_sleep_dropped_before_it_fires_stops_its_timer);
 	tcase_add_test(tc, test_file_write_then_read_round_trips_through_offload);
+	tcase_add_test(tc, test_a_file_write_that_stops_part_way_is_an_error);
 	tcase_add_test(tc, test_file_read_dropped_while_its_job_runs_is_safe_and_frees_all);
 	tcase_add_test(tc, test_buffer_is_freed_at_its_last_release);
 	tcase_add_test(tc, test_file_futures_without_an_offload_pool_say_enosys);

@@ -9,8 +9,10 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -975,6 +977,46 @@ START_TEST(test_file_write_then_read_through_offload)
 }
 END_TEST
 
+/* A write the file cannot take whole: with the file size limit at 500
+ * bytes, a write of 1000 at offset 10 writes 490, short, and the next
+ * pwrite fails with EFBIG, as a full disk fails with ENOSPC.  The result is
+ * the error, never the 490 (push.h: len or -errno). */
+START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
+{
+	struct push_policy p = { 0 };
+	struct push_buf *out;
+	struct push_req *wr;
+	struct rlimit old, lim;
+	char path[64];
+	ssize_t result;
+	int fh;
+
+	start_with(&p, true);
+	temp_file(path);
+	fh = reactor_file_open(r, path, O_RDWR, 0600);
+	ck_assert_int_ge(fh, 0);
+	out = push_buf_new(1000);
+	memset(out->data, 'x', 1000);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 500;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(push_file_write(loop, fh, out, 1000, 10, NULL, NULL, NULL, &wr), 0);
+	ck_assert_int_eq(push_run_until(loop, wr), 0);
+	result = push_req_result(wr);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);   /* before any report */
+	ck_assert_int_eq(result, -EFBIG);
+	ck_assert_int_eq(reactor_file_size(r, fh), 500);
+	push_req_unref(wr);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	push_buf_unref(out);
+	reactor_file_close(r, fh);
+	unlink(path);
+	finish();
+}
+END_TEST
+
 /* Cancel file reads at once and drop the buffer: each read calls back with
  * -ECANCELED, the job may still be queued, running or finished, and the
  * buffer lives until the pool gives the job back.  The loop waits for that,
@@ -1608,6 +1650,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_connect_to_a_closed_port_reports_econnrefused);
 	tcase_add_test(tc, test_sleep_completes_with_zero_no_earlier_than_asked);
 	tcase_add_test(tc, test_file_write_then_read_through_offload);
+	tcase_add_test(tc, test_a_file_write_that_stops_part_way_is_an_error);
 	tcase_add_test(tc, test_cancelled_file_read_keeps_its_buffer_until_the_job_returns);
 	tcase_add_test(tc, test_file_operations_without_a_pool_fail_to_start);
 	suite_add_tcase(s, tc);
