@@ -381,13 +381,6 @@ static const struct poll_future_vt conn_vt = {
 
 /* ---- accept ------------------------------------------------------------------ */
 
-/* Errors after which accepting again cannot succeed. */
-static bool accept_error_is_fatal(ssize_t err)
-{
-	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
-	       err == -EOPNOTSUPP;
-}
-
 /* A connection was accepted (h >= 0) or accepting failed. */
 static void server_on_accept(struct echo_server *srv, ssize_t h)
 {
@@ -407,7 +400,7 @@ static void server_on_accept(struct echo_server *srv, ssize_t h)
 	/* -EMFILE, -ENFILE: the reactor shed one pending connection, so
 	 * accepting again makes progress and never spins. */
 	st->accept_errors++;
-	if (accept_error_is_fatal(h))
+	if (reactor_accept_error_is_fatal(h))
 		srv->state = SERVER_CLOSED;
 }
 

@@ -392,13 +392,6 @@ static const struct poll_future_vt sink_vt = {
 
 /* ---- accept (FANOUT_SINK_TCP) ------------------------------------------------------ */
 
-/* Errors after which accepting again cannot succeed. */
-static bool accept_error_is_fatal(ssize_t err)
-{
-	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
-	       err == -EOPNOTSUPP;
-}
-
 /* A subscriber connected (h >= 0), or accepting failed.  Once all `sinks`
  * have connected, the streaming starts. */
 static void fanout_on_accept(struct fanout *f, ssize_t h)
@@ -407,7 +400,7 @@ static void fanout_on_accept(struct fanout *f, ssize_t h)
 
 	if (h < 0) {
 		/* -EMFILE...: the next one may do. */
-		if (accept_error_is_fatal(h))
+		if (reactor_accept_error_is_fatal(h))
 			fanout_abort(f, (int)h);
 		return;
 	}

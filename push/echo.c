@@ -243,13 +243,6 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 
 /* ---- accept ------------------------------------------------------------------ */
 
-/* Errors after which accepting again cannot succeed. */
-static bool accept_error_is_fatal(ssize_t err)
-{
-	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
-	       err == -EOPNOTSUPP;
-}
-
 static void server_on_accept(void *data, ssize_t h)
 {
 	struct echo_server *srv = data;
@@ -272,7 +265,7 @@ static void server_on_accept(void *data, ssize_t h)
 		/* -EMFILE, -ENFILE: the reactor shed one pending connection,
 		 * so accepting again makes progress and never spins. */
 		st->accept_errors++;
-		if (accept_error_is_fatal(h)) {
+		if (reactor_accept_error_is_fatal(h)) {
 			push_stream_close(srv->loop, &srv->listener);
 			return;
 		}

@@ -362,6 +362,11 @@ static void fanout_on_accept(void *data, ssize_t h)
 			push_stream_close(f->loop, &f->listener);
 			return;
 		}
+		if (reactor_accept_error_is_fatal(h)) {
+			push_stream_close(f->loop, &f->listener);
+			fanout_abort(f, (int)h);
+			return;
+		}
 		fanout_accept(f);       /* -EMFILE...: the next one may do */
 		return;
 	}

@@ -289,6 +289,12 @@ int reactor_accept(struct reactor *r, int listener)
 	return r->ops->accept(r, listener);
 }
 
+bool reactor_accept_error_is_fatal(ssize_t err)
+{
+	return err == -EBADF || err == -EINVAL || err == -ENOTSOCK ||
+	       err == -EOPNOTSUPP;
+}
+
 int reactor_connect(struct reactor *r, const char *host, uint16_t port)
 {
 	return r->ops->connect(r, host, port);

@@ -206,6 +206,12 @@ int reactor_local_port(struct reactor *r, int handle);
  * keeps in reserve and closes it at once, so the peer sees a close instead
  * of a hang and the listener does not stay readable (no busy loop). */
 int reactor_accept(struct reactor *r, int listener);
+/* Whether an error of reactor_accept() means the listener itself is broken
+ * (-EBADF, -EINVAL, -ENOTSOCK, -EOPNOTSUPP), so that accepting again would
+ * fail the same way at once: a server stops accepting on it.  Any other
+ * error (-EMFILE, -ENFILE, -ENOBUFS, -ENOMEM, -ECONNABORTED...) concerns one
+ * connection or a passing shortage, and the next accept may succeed. */
+bool reactor_accept_error_is_fatal(ssize_t err);
 
 /* Start connecting to host:port.  Returns a handle at once; the connection
  * is complete when the handle becomes writable, and reactor_connect_result()

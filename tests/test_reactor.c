@@ -135,6 +135,23 @@ END_TEST
 
 /* ---- readiness edges ------------------------------------------------------- */
 
+/* A broken listener is fatal to accepting; a shortage or one failed
+ * connection is not: a server goes on accepting after those. */
+START_TEST(test_accept_errors_that_break_the_listener_are_fatal)
+{
+	static const int fatal[] = { EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP };
+	static const int passing[] = { EMFILE, ENFILE, ENOBUFS, ENOMEM,
+				       ECONNABORTED, EAGAIN, EPERM, EPROTO };
+
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		ck_assert_msg(reactor_accept_error_is_fatal(-fatal[i]),
+			      "%s", strerror(fatal[i]));
+	for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++)
+		ck_assert_msg(!reactor_accept_error_is_fatal(-passing[i]),
+			      "%s", strerror(passing[i]));
+}
+END_TEST
+
 START_TEST(test_pipe_reports_one_readable_edge_per_write)
 {
 	struct reactor *r = reactor_new_epoll();
@@ -1349,6 +1366,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("basics");
 	tcase_add_test(tc, test_backend_is_epoll_with_monotonic_clock);
 	tcase_add_test(tc, test_poll_with_nothing_ready_times_out_with_zero);
+	tcase_add_test(tc, test_accept_errors_that_break_the_listener_are_fatal);
 	tcase_add_test(tc, test_reactor_new_and_free_balance_the_mem_counters);
 	tcase_add_test(tc, test_reactor_new_fails_cleanly_when_allocation_fails);
 	tcase_add_test(tc, test_busy_loop_allocates_nothing_after_reactor_new);
