@@ -369,7 +369,7 @@ static void writer_spawn(struct qx *x)
 
 static bool task_live(struct poll_task *t)
 {
-	return t != NULL && !(poll_task_state(t) & POLL_TASK_CLOSED);
+	return t != NULL && !(poll_task_state(t) & POLL_TASK_DONE);
 }
 
 static bool qx_cancel(void *arg, unsigned t)

@@ -287,12 +287,11 @@ static const struct poll_future_vt connect_vt = {
 	.drop = connect_drop,
 };
 
-void poll_connect_init(struct poll_connect *f, struct poll_loop *l,
-		       struct poll_stream *s, const char *host, uint16_t port)
+void poll_connect_init(struct poll_connect *f, struct poll_stream *s,
+		       const char *host, uint16_t port)
 {
 	f->base.vt = &connect_vt;
 	f->base.out = 0;
-	f->loop = l;
 	f->s = s;
 	f->host = host;
 	f->port = port;

@@ -78,7 +78,7 @@ void loop__unqueue(struct poll_loop *l, struct poll_task *t)
 {
 	struct poll_task *prev = NULL;
 
-	if (!(t->state & POLL_TASK_SCHEDULED))
+	if (!(t->state & POLL_TASK_QUEUED))
 		return;
 	for (struct poll_task *q = l->ready_head; q != NULL;
 	     prev = q, q = q->next_ready) {
@@ -93,7 +93,7 @@ void loop__unqueue(struct poll_loop *l, struct poll_task *t)
 		if (l->ready_tail == t)
 			l->ready_tail = prev;
 		t->next_ready = NULL;
-		t->state &= ~POLL_TASK_SCHEDULED;
+		t->state &= ~POLL_TASK_QUEUED;
 		task__unref(t);
 		return;
 	}
@@ -198,7 +198,7 @@ unsigned poll_loop_run_ready(struct poll_loop *l)
 static bool loop_done(const struct poll_loop *l, const struct poll_task *until)
 {
 	if (until != NULL)
-		return until->state & POLL_TASK_CLOSED;
+		return until->state & POLL_TASK_DONE;
 	return l->nlive == 0;
 }
 

@@ -184,11 +184,11 @@ void poll_budget_charge(const struct poll_cx *cx);
  *                      handles.  Invariant: some waker holds it, or nothing
  *                      can ever wake it (a bug, or a task meant to be
  *                      aborted).
- *   SCHEDULED          QUEUED.  In the run queue, exactly once; the queue
+ *   QUEUED             QUEUED.  In the run queue, exactly once; the queue
  *                      holds a reference.  A wake does nothing.
  *   RUNNING            RUNNING.  Popped from the queue; its future is being
  *                      polled now (loop->current == task).  On no list.
- *   RUNNING|SCHEDULED  Woken during its own poll (a yield, or a leaf whose
+ *   RUNNING|QUEUED     Woken during its own poll (a yield, or a leaf whose
  *                      event already happened).  Invariant: not yet in the
  *                      queue; it is queued when the poll returns PENDING.
  *   RUNNING|ABORT      poll_task_abort() was called during the poll (by the
@@ -197,11 +197,11 @@ void poll_budget_charge(const struct poll_cx *cx);
  *                      polled again.  If that poll returned READY, the task
  *                      completed after all (its output may own something,
  *                      a handle, only its receiver can release).
- *   CLOSED             DONE.  The future has been dropped (it returned READY,
+ *   DONE               DONE.  The future has been dropped (it returned READY,
  *                      or it was aborted); it is never polled again and
  *                      result is final.  Off the loop's list of live tasks.
  *                      It may still sit in the run queue (aborted while
- *                      queued, with SCHEDULED still set): the run step then
+ *                      queued, with QUEUED still set): the run step then
  *                      takes it out without polling it.  The header stays
  *                      until the last reference is gone.
  *
@@ -213,7 +213,7 @@ void poll_budget_charge(const struct poll_cx *cx);
  *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       task__run
  *   RUNNING -- READY, or ABORT set ---------> DONE         task__run -> task_close
  *   WAITING -- a waker fires ---------------> QUEUED       poll_waker_wake
- *   RUNNING -- a waker fires ---------------> RUNNING|SCHEDULED  poll_waker_wake
+ *   RUNNING -- a waker fires ---------------> RUNNING|QUEUED  poll_waker_wake
  *   RUNNING -- aborted ---------------------> RUNNING|ABORT      poll_task_abort
  *   WAITING, QUEUED -- aborted -------------> DONE         poll_task_abort -> task_close
  *   DONE    -- last reference dropped ------> freed        task__unref
@@ -231,11 +231,24 @@ void poll_budget_charge(const struct poll_cx *cx);
  * poll_spawn, the release callback for poll_spawn_into.
  */
 
+/* The bits of task->state.  Each names the state it marks; the comment
+ * gives the bit's invariant. */
 enum {
-	POLL_TASK_SCHEDULED = 1u << 0,
-	POLL_TASK_RUNNING   = 1u << 1,
-	POLL_TASK_CLOSED    = 1u << 2,
-	POLL_TASK_ABORT     = 1u << 3,
+	/* In the run queue exactly once, holding the queue's reference; or,
+	 * together with RUNNING, woken during its poll and not in the queue
+	 * yet (task__run queues it when the poll returns PENDING).  While it
+	 * is set a wake does nothing. */
+	POLL_TASK_QUEUED  = 1u << 0,
+	/* Its future is being polled now: loop->current is the task, and it
+	 * is on no list of the executor. */
+	POLL_TASK_RUNNING = 1u << 1,
+	/* The future has been dropped and result is final; never cleared.
+	 * Off the live list; it may still be in the run queue (QUEUED kept),
+	 * to be taken out unpolled. */
+	POLL_TASK_DONE    = 1u << 2,
+	/* Set only with RUNNING: aborted during its own poll; the future is
+	 * dropped as soon as the poll returns. */
+	POLL_TASK_ABORT   = 1u << 3,
 };
 
 typedef void (*poll_release_fn)(struct poll_task *t, void *arg);
@@ -250,7 +263,7 @@ struct poll_task {
 	struct poll_future *future;           /* just after the header, or
 					       * the caller's (block_on) */
 	ssize_t result;                       /* the future's output, or
-					       * -ECANCELED; valid when CLOSED */
+					       * -ECANCELED; valid when DONE */
 	struct poll_waker joiner;             /* a task awaiting this one */
 	poll_release_fn release;
 	void *release_arg;
@@ -387,7 +400,10 @@ int poll_block_on(struct poll_loop *l, struct poll_future *f);
 struct poll_stream {
 	/* read-only */
 	int handle;                 /* -1 when closed */
-	unsigned ready;             /* REACTOR_* edges seen since opened */
+	unsigned ready;             /* REACTOR_* edges seen and not used up:
+				     * set at an edge, cleared when a read or
+				     * write meets -EAGAIN (or a connect has
+				     * used its writable edge) */
 	/* private */
 	struct poll_loop *loop;
 	struct reactor_io io;
@@ -450,14 +466,13 @@ void poll_write_init(struct poll_write *f, struct poll_stream *s,
 struct poll_connect {
 	struct poll_future base;
 	/* private */
-	struct poll_loop *loop;
 	struct poll_stream *s;
 	const char *host;
 	uint16_t port;
 	bool started;
 };
-void poll_connect_init(struct poll_connect *f, struct poll_loop *l,
-		       struct poll_stream *s, const char *host, uint16_t port);
+void poll_connect_init(struct poll_connect *f, struct poll_stream *s,
+		       const char *host, uint16_t port);
 
 /* Sleep for delay_ns, counted from the first poll.  Output: 0.  The timer is
  * embedded: starting, firing and dropping it never allocate. */

@@ -17,7 +17,7 @@
 /* ---- loop.c: the executor's lists ------------------------------------- */
 
 /* Append t to the run queue and take the queue's reference.  The caller has
- * set POLL_TASK_SCHEDULED.  O(1). */
+ * set POLL_TASK_QUEUED.  O(1). */
 void loop__enqueue(struct poll_loop *l, struct poll_task *t);
 /* Take t out of the run queue wherever it is and drop the queue's
  * reference.  O(queue length): used only when poll_block_on() gives up. */
@@ -32,7 +32,7 @@ void loop__live_remove(struct poll_loop *l, struct poll_task *t);
  * refs = 2 on return: the live list's and the run queue's. */
 void task__start(struct poll_loop *l, struct poll_task *t,
 		 struct poll_future *fut, poll_release_fn release, void *arg);
-/* WAITING -> QUEUED, RUNNING -> RUNNING|SCHEDULED; otherwise nothing. */
+/* WAITING -> QUEUED, RUNNING -> RUNNING|QUEUED; otherwise nothing. */
 void task__wake(struct poll_task *t);
 /* Poll t once; t was just popped from the run queue, whose reference the
  * call consumes.  Makes every transition out of RUNNING. */

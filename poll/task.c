@@ -29,7 +29,7 @@ void task__unref(struct poll_task *t)
 		return;
 	/* Only the live list holds a task before it is DONE, so the count
 	 * cannot reach zero earlier. */
-	assert(t->state & POLL_TASK_CLOSED);
+	assert(t->state & POLL_TASK_DONE);
 	if (t->release != NULL)
 		t->release(t, t->release_arg);
 }
@@ -48,9 +48,9 @@ void task__wake(struct poll_task *t)
 {
 	/* Queued already, or woken during its poll, or DONE: nothing to do.
 	 * This test is why waking a finished task is safe and cheap. */
-	if (t->state & (POLL_TASK_SCHEDULED | POLL_TASK_CLOSED))
+	if (t->state & (POLL_TASK_QUEUED | POLL_TASK_DONE))
 		return;
-	t->state |= POLL_TASK_SCHEDULED;
+	t->state |= POLL_TASK_QUEUED;
 	t->loop->stats.wakes++;
 	/* A running task is not in the queue; task__run() queues it when
 	 * its poll returns PENDING. */
@@ -110,7 +110,7 @@ void task__start(struct poll_loop *l, struct poll_task *t,
 	t->refs = 1;                    /* the live list's */
 	loop__live_add(l, t);
 	l->stats.spawned++;
-	t->state = POLL_TASK_SCHEDULED;
+	t->state = POLL_TASK_QUEUED;
 	loop__enqueue(l, t);            /* +1: the run queue's */
 }
 
@@ -154,12 +154,12 @@ struct poll_future *poll_task_future(struct poll_task *t)
 
 /* doc:begin task-close */
 /* Any state but DONE -> DONE: record the result, drop the future, wake the
- * awaiter, leave the live list.  CLOSED is set before the drop, so wakes
+ * awaiter, leave the live list.  DONE is set before the drop, so wakes
  * made by the drop itself (a leaf handing back its waker) do nothing.  A
- * task aborted while queued keeps SCHEDULED: it is still in the queue. */
+ * task aborted while queued keeps QUEUED: it is still in the queue. */
 static void task_close(struct poll_task *t, ssize_t result)
 {
-	t->state = (t->state & POLL_TASK_SCHEDULED) | POLL_TASK_CLOSED;
+	t->state = (t->state & POLL_TASK_QUEUED) | POLL_TASK_DONE;
 	t->result = result;
 	poll_future_drop(t->future);
 	poll_waker_wake(&t->joiner);
@@ -175,9 +175,9 @@ void task__run(struct poll_task *t)
 	enum poll_status status;
 	bool woken, aborted;
 
-	if (t->state & POLL_TASK_CLOSED) {
+	if (t->state & POLL_TASK_DONE) {
 		/* Aborted while it waited in the queue: never polled again. */
-		t->state &= ~POLL_TASK_SCHEDULED;
+		t->state &= ~POLL_TASK_QUEUED;
 		task__unref(t);
 		return;
 	}
@@ -191,7 +191,7 @@ void task__run(struct poll_task *t)
 	t->polls++;
 	l->stats.polls++;
 
-	woken = t->state & POLL_TASK_SCHEDULED;
+	woken = t->state & POLL_TASK_QUEUED;
 	aborted = t->state & POLL_TASK_ABORT;
 	t->state = 0;                   /* off the CPU and on no list */
 	if (status == POLL_READY) {
@@ -204,10 +204,10 @@ void task__run(struct poll_task *t)
 		l->stats.aborted++;
 		task_close(t, -ECANCELED);
 	} else if (woken) {
-		/* RUNNING|SCHEDULED -> QUEUED, at the back: a yield.  The
+		/* RUNNING|QUEUED -> QUEUED, at the back: a yield.  The
 		 * first yield of a step sets the fence: step 1 ends there,
 		 * so the reactor is polled before this task runs again. */
-		t->state = POLL_TASK_SCHEDULED;
+		t->state = POLL_TASK_QUEUED;
 		loop__enqueue(l, t);
 		if (l->yield_fence == NULL)
 			l->yield_fence = t;
@@ -219,7 +219,7 @@ void task__run(struct poll_task *t)
 /* doc:begin task-abort */
 void poll_task_abort(struct poll_task *t)
 {
-	if (t->state & POLL_TASK_CLOSED)
+	if (t->state & POLL_TASK_DONE)
 		return;
 	if (t->state & POLL_TASK_RUNNING) {
 		/* Its poll is on the stack below us: dropping the future now
@@ -240,7 +240,7 @@ void poll_task_detach(struct poll_task *t)
 
 int poll_task_result(const struct poll_task *t, ssize_t *out)
 {
-	if (!(t->state & POLL_TASK_CLOSED))
+	if (!(t->state & POLL_TASK_DONE))
 		return -EAGAIN;
 	*out = t->result;
 	return 0;
@@ -271,7 +271,7 @@ static enum poll_status task_join_poll(struct poll_future *f,
 
 	if (poll_budget_exhausted(cx))
 		return POLL_PENDING;
-	if (!(t->state & POLL_TASK_CLOSED)) {
+	if (!(t->state & POLL_TASK_DONE)) {
 		poll_waker_set(&t->joiner, cx);
 		return POLL_PENDING;
 	}

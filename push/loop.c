@@ -157,9 +157,10 @@ static int loop_poll(struct push_loop *l, int64_t timeout_ns)
 }
 
 /* doc:begin loop-iterate */
-/* One iteration.  Returns 0 to go on, or the -errno that ends the run.
- * done() says whether the caller's goal is reached; it is checked after
- * step 1, the only step that runs callbacks. */
+/* One iteration.  Returns 0 to go on, 1 when the run is over (done() says
+ * the caller's goal is reached, or nothing is pending or queued any more),
+ * or the -errno that ends the run.  done() is checked after step 1, the
+ * only step that runs callbacks. */
 static int loop_iterate(struct push_loop *l, bool (*done)(void *), void *arg)
 {
 	int rc;

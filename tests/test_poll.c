@@ -194,13 +194,13 @@ START_TEST(test_spawned_task_runs_once_and_reports_its_output)
 	v = value_fut(42, &polls, &drops);
 	ck_assert_int_eq(poll_spawn(&l, &v.base, sizeof(v), &t), 0);
 	ck_assert_int_eq(poll_task_result(t, &out), -EAGAIN);
-	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_SCHEDULED);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_QUEUED);
 	ck_assert_int_eq(poll_loop_run(&l), 0);
 	ck_assert_int_eq(polls, 1);
 	ck_assert_int_eq(drops, 1);        /* dropped when it completed */
 	ck_assert_int_eq(poll_task_result(t, &out), 0);
 	ck_assert_int_eq(out, 42);
-	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_CLOSED);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_DONE);
 	ck_assert_uint_eq(poll_task_refs(t), 1);   /* the handle only */
 	poll_task_detach(t);
 	poll_loop_fini(&l);
@@ -340,7 +340,7 @@ START_TEST(test_waking_a_queued_task_does_nothing_more)
 
 	wakes = l.stats.wakes;
 	poll_waker_wake(&extra);                         /* WAITING -> QUEUED */
-	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_SCHEDULED);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_QUEUED);
 	gate_open(&g);                                   /* queued: nothing */
 	ck_assert_uint_eq(l.stats.wakes - wakes, 1);
 	ck_assert_ptr_eq(l.ready_head, t);
@@ -370,9 +370,9 @@ static enum poll_status yield_poll(struct poll_future *f, struct poll_cx *cx)
 	y->trace[(*y->len)++] = y->id;
 	if (y->yields-- > 0) {
 		poll_cx_wake(cx);
-		/* woken during its poll: SCHEDULED with RUNNING, not queued */
+		/* woken during its poll: QUEUED with RUNNING, not queued */
 		ck_assert_uint_eq(poll_task_state(cx->task),
-				  POLL_TASK_RUNNING | POLL_TASK_SCHEDULED);
+				  POLL_TASK_RUNNING | POLL_TASK_QUEUED);
 		ck_assert(cx->loop->ready_tail != cx->task);  /* not queued yet */
 		return POLL_PENDING;
 	}
@@ -425,7 +425,7 @@ START_TEST(test_waking_a_finished_task_is_safe_and_does_nothing)
 	g.extra = &extra;                  /* a waker kept past the end */
 	ck_assert_int_eq(poll_spawn(&l, &gf.base, sizeof(gf), &t), 0);
 	ck_assert_int_eq(poll_loop_run(&l), 0);
-	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_CLOSED);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_DONE);
 	ck_assert_uint_eq(poll_task_refs(t), 2);   /* handle + waker */
 	poll_task_detach(t);
 	ck_assert_uint_eq(poll_task_refs(t), 1);   /* the waker keeps it */
@@ -578,10 +578,10 @@ START_TEST(test_abort_of_a_queued_task_means_it_is_never_polled)
 	poll_task_abort(t);
 	ck_assert_int_eq(drops, 1);
 	ck_assert_uint_eq(poll_task_state(t),
-			  POLL_TASK_CLOSED | POLL_TASK_SCHEDULED);
+			  POLL_TASK_DONE | POLL_TASK_QUEUED);
 	ck_assert_int_eq(poll_loop_run(&l), 0);
 	ck_assert_int_eq(polls, 0);
-	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_CLOSED);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_DONE);
 	ck_assert_int_eq(poll_task_result(t, &out), 0);
 	ck_assert_int_eq(out, -ECANCELED);
 	poll_task_detach(t);
@@ -1462,7 +1462,7 @@ START_TEST(test_accept_and_connect_meet_over_loopback)
 	ck_assert_int_gt(port, 0);
 	ck_assert_int_eq(poll_stream_open(&l, &ls, h), 0);
 	poll_accept_init(&acc, &ls);
-	poll_connect_init(&con, &l, &cs, "127.0.0.1", (uint16_t)port);
+	poll_connect_init(&con, &cs, "127.0.0.1", (uint16_t)port);
 	ck_assert_int_eq(poll_spawn(&l, &acc.base, sizeof(acc), &ta), 0);
 	ck_assert_int_eq(poll_spawn(&l, &con.base, sizeof(con), &tc), 0);
 	ck_assert_int_eq(poll_loop_run(&l), 0);
@@ -1496,7 +1496,7 @@ START_TEST(test_connect_to_a_port_nobody_listens_on_is_refused)
 
 	leak_check_begin();
 	poll_loop_init(&l, r, NULL);
-	poll_connect_init(&con, &l, &cs, "127.0.0.1", 9);
+	poll_connect_init(&con, &cs, "127.0.0.1", 9);
 	ck_assert_int_eq(poll_block_on(&l, &con.base), 0);
 	ck_assert_int_eq(con.base.out, -ECONNREFUSED);
 	ck_assert(!poll_stream_is_open(&cs));
@@ -1520,7 +1520,7 @@ START_TEST(test_connect_dropped_while_connecting_closes_its_stream)
 	h = reactor_listen(r, "127.0.0.1", 4000, 16);
 	ck_assert_int_ge(h, 0);
 	ck_assert_int_eq(poll_stream_open(&l, &ls, h), 0);
-	poll_connect_init(&con, &l, &cs, "127.0.0.1", 4000);
+	poll_connect_init(&con, &cs, "127.0.0.1", 4000);
 	ck_assert_int_eq(poll_spawn(&l, &con.base, sizeof(con), &tc), 0);
 	/* One poll: the connection is started, not finished. */
 	ck_assert_uint_eq(poll_loop_run_ready(&l), 1);
