@@ -57,6 +57,7 @@
 #include <event2/listener.h>
 
 #include "clock.h"
+#include "container_of.h"
 #include "mem.h"
 
 static const struct timeval stop_check_tv = { 0, 50 * 1000 }; /* 50 ms */
@@ -492,8 +493,7 @@ static void end_all(struct fanout *f, int err)
  * or freed with the buffer (the sink ended). */
 static void chunk_cleanup(const void *data, size_t len, void *arg)
 {
-	struct chunk *c = (struct chunk *)((const char *)data -
-					   offsetof(struct chunk, data));
+	struct chunk *c = container_of(data, struct chunk, data);
 	struct sink *s = arg;
 
 	s->released += len;

@@ -39,14 +39,12 @@
 #include <uv.h>
 
 #include "clock.h"
+#include "container_of.h"
 #include "mem.h"
 
 enum {
 	STOP_CHECK_MS = 50,     /* how often the stop flag is looked at */
 };
-
-#define container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- set-up shared by both workloads ---------------------------------------- */
 

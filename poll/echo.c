@@ -33,6 +33,7 @@
  * point.
  */
 #include "poll_impl.h"
+#include "container_of.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -151,7 +152,7 @@ static void conn_init(struct echo_conn *c, struct echo_server *srv, int h,
 static void slot_release(struct poll_task *t, void *arg)
 {
 	struct echo_server *srv = arg;
-	struct echo_slot *slot = POLL_CONTAINER_OF(t, struct echo_slot, task);
+	struct echo_slot *slot = container_of(t, struct echo_slot, task);
 
 	slot->next_free = srv->free_slots;
 	srv->free_slots = slot;

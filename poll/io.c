@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "container_of.h"
 #include "mem.h"
 #include "workload.h"
 
@@ -28,7 +29,7 @@
  * say what happened). */
 static void stream_on_edge(struct reactor_io *io, unsigned events)
 {
-	struct poll_stream *s = POLL_CONTAINER_OF(io, struct poll_stream, io);
+	struct poll_stream *s = container_of(io, struct poll_stream, io);
 
 	s->ready |= events;
 	if (events & (REACTOR_READABLE | REACTOR_HANGUP))
@@ -304,7 +305,7 @@ void poll_connect_init(struct poll_connect *f, struct poll_stream *s,
 
 static void sleep_on_timer(struct reactor_timer *t)
 {
-	struct poll_sleep *s = POLL_CONTAINER_OF(t, struct poll_sleep, timer);
+	struct poll_sleep *s = container_of(t, struct poll_sleep, timer);
 
 	s->fired = true;
 	poll_waker_wake(&s->waker);

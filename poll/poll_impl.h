@@ -10,9 +10,6 @@
 
 #include "poll.h"
 
-/* The struct of type `type` whose member `member` is at ptr. */
-#define POLL_CONTAINER_OF(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* ---- loop.c: the executor's lists ------------------------------------- */
 

@@ -22,6 +22,7 @@
  * that context has to live on the heap until the step calls back.
  */
 #include "push_impl.h"
+#include "container_of.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -284,7 +285,7 @@ struct tmo {
 /* The deadline passed: cancel the operation; its callback reports. */
 static void tmo_expired(struct reactor_timer *t)
 {
-	struct tmo *tm = (struct tmo *)((char *)t - offsetof(struct tmo, timer));
+	struct tmo *tm = container_of(t, struct tmo, timer);
 
 	tm->expired = true;
 	push_token_cancel(&tm->c.inner);

@@ -24,6 +24,7 @@
  * point.
  */
 #include "push_impl.h"
+#include "container_of.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -189,8 +190,7 @@ static void conn_on_written(void *data, ssize_t n)
  * pending operation calls back with -ECANCELED and closes it. */
 static void conn_idle_expired(struct reactor_timer *t)
 {
-	struct echo_conn *c = (struct echo_conn *)((char *)t -
-					offsetof(struct echo_conn, idle));
+	struct echo_conn *c = container_of(t, struct echo_conn, idle);
 
 	c->timed_out = true;
 	push_token_cancel(&c->token);   /* the pending operation calls back */

@@ -21,6 +21,7 @@
  * into memory that is still alive (claim C6).
  */
 #include "push_impl.h"
+#include "container_of.h"
 #include "workload.h"
 
 #include <errno.h>
@@ -35,8 +36,7 @@
  * that completes detaches the request from the stream. */
 static void stream_io_cb(struct reactor_io *io, unsigned events)
 {
-	struct push_stream *s = (struct push_stream *)((char *)io -
-					offsetof(struct push_stream, io));
+	struct push_stream *s = container_of(io, struct push_stream, io);
 
 	if ((events & (REACTOR_READABLE | REACTOR_HANGUP)) && s->reader != NULL &&
 	    s->reader->u.io.attempt(s->reader))
@@ -342,7 +342,7 @@ out_close_handle:
 
 static struct push_req *req_of_timer(struct reactor_timer *t)
 {
-	return (struct push_req *)((char *)t - offsetof(struct push_req, u.timer));
+	return container_of(t, struct push_req, u.timer);
 }
 
 static void sleep_fired(struct reactor_timer *t)
@@ -376,8 +376,7 @@ int push_sleep(struct push_loop *l, uint64_t ns, struct push_token *tok,
 
 static struct push_req *req_of_job(struct offload_job *job)
 {
-	return (struct push_req *)((char *)job -
-				   offsetof(struct push_req, u.file.job));
+	return container_of(job, struct push_req, u.file.job);
 }
 
 /* On a worker thread (sim: the loop thread, at a step).  Touches only the

@@ -29,6 +29,7 @@
  * the loop thread at its finish step.
  */
 #include "offload.h"
+#include "container_of.h"
 #include "mem.h"
 
 #include <assert.h>
@@ -161,8 +162,7 @@ static void *worker_main(void *arg)
  * completions cannot hold the loop here. */
 static void deliver(struct reactor_async *a)
 {
-	struct offload *o = (struct offload *)((char *)a -
-					       offsetof(struct offload, async));
+	struct offload *o = container_of(a, struct offload, async);
 	unsigned budget;
 
 	pthread_mutex_lock(&o->lock);
@@ -193,8 +193,7 @@ static void deliver(struct reactor_async *a)
 
 static struct offload_job *job_of_call(struct sim_call *c)
 {
-	return (struct offload_job *)((char *)c -
-				      offsetof(struct offload_job, sim));
+	return container_of(c, struct offload_job, sim);
 }
 
 static void sim_finish(struct sim_call *c)
