@@ -83,6 +83,16 @@ void torture__fail(struct torture_case *c, const char *fmt, ...)
 
 /* ---- the simulated world every sim scenario runs in (torture_world.c) ----- */
 
+/* The world both engines' scenarios run in is the same, so that a scenario
+ * of one engine and its twin of the other meet the same bytes, pauses and
+ * files. */
+#define TT_DATA 6000             /* bytes the writer peer sends */
+#define TT_PIECES 3              /* in that many writes, after a pause each */
+#define TT_READ_MAX 1024         /* bytes one read asks for at most */
+#define TT_FILE 2500             /* bytes in /data */
+#define TT_FILE_BUF 2048         /* bytes a file read asks for */
+#define TT_BRANCHES 3            /* children of a join or a race */
+
 struct tt_sim {
 	struct torture_case *c;
 	struct reactor *r;

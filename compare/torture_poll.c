@@ -33,13 +33,7 @@
 #include "clock.h"
 #include "poll.h"
 
-#define QX_DATA 6000
-#define QX_PIECES 3
-#define QX_READ_MAX 1024
-#define QX_FILE 2500
-#define QX_FILE_BUF 2048
 #define QX_RECS 64
-#define QX_BRANCHES 3
 
 struct qx;
 
@@ -58,8 +52,8 @@ struct qx {
 	struct poll_stream wr, rd;
 	int fh;
 	struct poll_buf *fbuf;
-	unsigned char src[QX_DATA], dst[QX_DATA], rest[QX_DATA];
-	unsigned char file[QX_FILE];
+	unsigned char src[TT_DATA], dst[TT_DATA], rest[TT_DATA];
+	unsigned char file[TT_FILE];
 	size_t got;              /* bytes the reader read */
 	size_t next_piece;       /* the writer's progress */
 	size_t written;          /* bytes the writes said were written */
@@ -67,9 +61,9 @@ struct qx {
 	unsigned nrec;
 	/* The cancellation signals, one per branch: the slot lives here, in
 	 * what makes progress (the harness), as poll.h asks. */
-	struct poll_waker sig[QX_BRANCHES];
-	bool fired[QX_BRANCHES];
-	struct qrec *branch[QX_BRANCHES];   /* each branch's own probe */
+	struct poll_waker sig[TT_BRANCHES];
+	bool fired[TT_BRANCHES];
+	struct qrec *branch[TT_BRANCHES];   /* each branch's own probe */
 	unsigned nbr;
 	bool part_is_writer;
 	struct qrec *write_rec;             /* chain: the step that writes */
@@ -143,7 +137,7 @@ static struct poll_future *probe_init(struct qprobe *p, struct qx *x,
 
 /* ---- leaves ---------------------------------------------------------------------- */
 
-/* Read N bytes from x->rd, at most QX_READ_MAX a read.  Output: N, or what
+/* Read N bytes from x->rd, at most TT_READ_MAX a read.  Output: N, or what
  * came before end of stream, or the error. */
 struct qrx {
 	struct poll_future base;
@@ -160,9 +154,9 @@ static enum poll_status qrx_poll(struct poll_future *f, struct poll_cx *cx)
 
 	for (;;) {
 		if (!q->reading) {
-			size_t left = QX_DATA - x->got;
+			size_t left = TT_DATA - x->got;
 			poll_read_init(&q->rd, &x->rd, x->dst + x->got,
-				       left < QX_READ_MAX ? left : QX_READ_MAX);
+				       left < TT_READ_MAX ? left : TT_READ_MAX);
 			q->reading = true;
 		}
 		if (poll_future_poll(&q->rd.base, cx) == POLL_PENDING)
@@ -172,7 +166,7 @@ static enum poll_status qrx_poll(struct poll_future *f, struct poll_cx *cx)
 		q->reading = false;
 		if (n > 0) {
 			x->got += (size_t)n;
-			if (x->got < QX_DATA)
+			if (x->got < TT_DATA)
 				continue;
 		}
 		f->out = n >= 0 ? (ssize_t)x->got : n;
@@ -305,10 +299,10 @@ static enum poll_status qwriter_poll(struct poll_future *f,
 {
 	struct qwriter *q = (struct qwriter *)f;
 	struct qx *x = q->x;
-	size_t piece = QX_DATA / QX_PIECES;
+	size_t piece = TT_DATA / TT_PIECES;
 	ssize_t out;
 
-	while (q->step < 2 * QX_PIECES) {
+	while (q->step < 2 * TT_PIECES) {
 		if (!q->busy) {
 			if (q->step % 2 == 0) {
 				poll_sleep_init(&q->u.sl, &x->loop,
@@ -333,7 +327,7 @@ static enum poll_status qwriter_poll(struct poll_future *f,
 		}
 		q->step++;
 	}
-	q->step = 2 * QX_PIECES;
+	q->step = 2 * TT_PIECES;
 	writer_end(q);
 	f->out = (ssize_t)x->next_piece;
 	return POLL_READY;
@@ -406,15 +400,15 @@ static void qx_open(struct qx *x, struct torture_case *c)
 	memset(x, 0, sizeof(*x));
 	x->c = c;
 	tt_sim_open(&x->w, c, NULL);
-	tt_fill(x->src, QX_DATA, c->seed, 1);
-	tt_fill(x->file, QX_FILE, c->seed, 2);
+	tt_fill(x->src, TT_DATA, c->seed, 1);
+	tt_fill(x->file, TT_FILE, c->seed, 2);
 	x->writer_delay_ns = (100 + c->seed % 5 * 60) * CLOCK_NS_PER_US;
-	if (sim_file_create(x->w.r, "/data", x->file, QX_FILE) < 0 ||
+	if (sim_file_create(x->w.r, "/data", x->file, TT_FILE) < 0 ||
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
 	poll_loop_init(&x->loop, x->w.r, x->w.o);
-	x->fbuf = poll_buf_new(QX_FILE_BUF, NULL, NULL);
+	x->fbuf = poll_buf_new(TT_FILE_BUF, NULL, NULL);
 	if (x->fh < 0 || x->fbuf == NULL ||
 	    poll_stream_open(&x->loop, &x->wr, pair[0]) < 0 ||
 	    poll_stream_open(&x->loop, &x->rd, pair[1]) < 0)
@@ -470,7 +464,7 @@ static void qx_run(struct qx *x)
 		 !poll_waker_is_set(&x->wr.writer),
 		 "poll: a waker is still parked on a stream after every "
 		 "future was done (rule 2)");
-	for (unsigned i = 0; i < QX_BRANCHES; i++)
+	for (unsigned i = 0; i < TT_BRANCHES; i++)
 		TT_CHECK(c, !poll_waker_is_set(&x->sig[i]), "poll: a waker is "
 			 "still parked in signal %u (rule 2)", i);
 
@@ -479,11 +473,11 @@ static void qx_run(struct qx *x)
 	    x->write_rec->out > 0)
 		x->written = (size_t)x->write_rec->out;
 	poll_stream_close(&x->wr);
-	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, QX_DATA);
+	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, TT_DATA);
 	TT_CHECK(c, rest >= 0, "poll: reading the rest of the stream: %zd",
 		 rest);
 	if (rest >= 0) {
-		TT_CHECK(c, x->got + (size_t)rest <= QX_DATA &&
+		TT_CHECK(c, x->got + (size_t)rest <= TT_DATA &&
 			 memcmp(x->dst, x->src, x->got) == 0 &&
 			 memcmp(x->rest, x->src + x->got, (size_t)rest) == 0,
 			 "poll: the reader got %zu bytes and %zd were left: "
@@ -495,9 +489,9 @@ static void qx_run(struct qx *x)
 	for (unsigned i = 0; i < x->nrec; i++)
 		if (strcmp(x->rec[i].name, "file read") == 0 &&
 		    x->rec[i].ready && x->rec[i].out > 0)
-			TT_CHECK(c, x->rec[i].out == QX_FILE_BUF &&
-				 x->fbuf->len == QX_FILE_BUF &&
-				 memcmp(x->fbuf->data, x->file, QX_FILE_BUF)
+			TT_CHECK(c, x->rec[i].out == TT_FILE_BUF &&
+				 x->fbuf->len == TT_FILE_BUF &&
+				 memcmp(x->fbuf->data, x->file, TT_FILE_BUF)
 				 == 0, "poll: the file read returned %zd "
 				 "bytes that are not the file's",
 				 x->rec[i].out);
@@ -529,14 +523,14 @@ struct qnary {
 	struct poll_future base;
 	struct qx *x;
 	bool init, race;
-	enum qkind kind[QX_BRANCHES];
+	enum qkind kind[TT_BRANCHES];
 	struct qprobe p;
 	union {
 		struct poll_join join;
 		struct poll_select sel;
 	} u;
-	struct poll_future *child[QX_BRANCHES];
-	struct qbranch br[QX_BRANCHES];
+	struct poll_future *child[TT_BRANCHES];
+	struct qbranch br[TT_BRANCHES];
 };
 
 static enum poll_status qnary_poll(struct poll_future *f, struct poll_cx *cx)
@@ -544,13 +538,13 @@ static enum poll_status qnary_poll(struct poll_future *f, struct poll_cx *cx)
 	struct qnary *q = (struct qnary *)f;
 
 	if (!q->init) {
-		for (unsigned i = 0; i < QX_BRANCHES; i++)
+		for (unsigned i = 0; i < TT_BRANCHES; i++)
 			q->child[i] = branch_init(&q->br[i], q->x, i, q->kind[i]);
 		if (q->race) {
-			poll_select_init(&q->u.sel, q->child, QX_BRANCHES);
+			poll_select_init(&q->u.sel, q->child, TT_BRANCHES);
 			probe_init(&q->p, q->x, "select", &q->u.sel.base);
 		} else {
-			poll_join_init(&q->u.join, q->child, QX_BRANCHES);
+			poll_join_init(&q->u.join, q->child, TT_BRANCHES);
 			probe_init(&q->p, q->x, "join", &q->u.join.base);
 		}
 		q->init = true;
@@ -585,7 +579,7 @@ static void scen_nary(struct torture_case *c, bool race)
 	ssize_t out;
 
 	qx_open(&x, c);
-	x.nbr = QX_BRANCHES;
+	x.nbr = TT_BRANCHES;
 	q.x = &x;
 	tt_sim_arm(&x.w);
 	writer_spawn(&x);
@@ -593,7 +587,7 @@ static void scen_nary(struct torture_case *c, bool race)
 	qx_run(&x);
 	if (top_result(&x, &out))
 		TT_CHECK(c, out == -ECANCELED ||
-			 (race ? out >= 0 && out < QX_BRANCHES : out == 0),
+			 (race ? out >= 0 && out < TT_BRANCHES : out == 0),
 			 "poll: %s said %zd", race ? "select" : "join", out);
 	qx_close(&x);
 }
@@ -703,7 +697,7 @@ static struct poll_future *chain_step(void *arg, unsigned i, ssize_t prev,
 	(void)prev;
 	switch (i) {
 	case 0:
-		poll_write_init(&s->s0.w, &x->wr, x->src, QX_DATA);
+		poll_write_init(&s->s0.w, &x->wr, x->src, TT_DATA);
 		f = probe_init(&s->s0.p, x, "step write", &s->s0.w.base);
 		x->write_rec = s->s0.p.rec;
 		return f;

@@ -33,12 +33,6 @@
 #include "push.h"
 
 #define PX_OPS 96
-#define PX_BRANCHES 3
-#define PX_DATA 6000             /* bytes the writer sends */
-#define PX_PIECES 3              /* in that many writes, after a pause each */
-#define PX_READ_MAX 1024         /* bytes one read asks for at most */
-#define PX_FILE 2500             /* bytes in /data */
-#define PX_FILE_BUF 2048         /* bytes a file read asks for */
 
 struct px;
 
@@ -78,8 +72,8 @@ struct px {
 	struct push_stream wr, rd;   /* the two ends of a stream pair */
 	int fh;
 	struct push_buf *fbuf;
-	unsigned char src[PX_DATA], dst[PX_DATA], rest[PX_DATA];
-	unsigned char file[PX_FILE];
+	unsigned char src[TT_DATA], dst[TT_DATA], rest[TT_DATA];
+	unsigned char file[TT_FILE];
 	size_t got;                  /* bytes the reader read */
 	size_t next_piece;           /* the writer's progress */
 	size_t written;              /* bytes writes said were written */
@@ -91,8 +85,8 @@ struct px {
 	struct px_op *top;
 	struct push_req *top_req;
 	struct push_req *writer_req;
-	struct push_branch pb[PX_BRANCHES];
-	struct px_branch br[PX_BRANCHES];
+	struct push_branch pb[TT_BRANCHES];
+	struct px_branch br[TT_BRANCHES];
 	unsigned nbr;
 	bool part_is_writer;         /* part 0 is the writer, not a branch */
 	struct px_op *write_op;      /* chain: the step that writes */
@@ -185,7 +179,7 @@ static void br_leaf_done(struct px_op *op)
 
 	if (b->kind == PX_READ && n > 0) {
 		x->got += (size_t)n;
-		if (x->got < PX_DATA) {
+		if (x->got < TT_DATA) {
 			rc = br_begin_read(b);
 			if (rc >= 0)
 				return;
@@ -209,8 +203,8 @@ static int br_begin_read(struct px_branch *b)
 	op->then = br_leaf_done;
 	op->owner = b;
 	return op_started(op, push_read(x->l, &x->rd, x->dst + x->got,
-					PX_DATA - x->got < PX_READ_MAX ?
-					PX_DATA - x->got : PX_READ_MAX,
+					TT_DATA - x->got < TT_READ_MAX ?
+					TT_DATA - x->got : TT_READ_MAX,
 					&b->tok, op_cb, op, NULL, NULL));
 }
 
@@ -286,7 +280,7 @@ static int w_write(struct push_loop *l, void *arg, ssize_t prev,
 {
 	struct px *x = arg;
 	struct px_op *op = op_new_forward(x, "writer write", false, cb, data);
-	size_t piece = PX_DATA / PX_PIECES;
+	size_t piece = TT_DATA / TT_PIECES;
 
 	(void)prev;
 	if (op == NULL)
@@ -336,7 +330,7 @@ static void writer_start(struct px *x)
 	if (op == NULL)
 		return;
 	op->then = writer_done;
-	if (op_started(op, push_seq(x->l, writer_steps, 2 * PX_PIECES, x, NULL,
+	if (op_started(op, push_seq(x->l, writer_steps, 2 * TT_PIECES, x, NULL,
 				    op_cb, op, &x->writer_req)) < 0)
 		push_stream_close(x->l, &x->wr);
 }
@@ -383,15 +377,15 @@ static void px_open(struct px *x, struct torture_case *c)
 	memset(x, 0, sizeof(*x));
 	x->c = c;
 	tt_sim_open(&x->w, c, NULL);
-	tt_fill(x->src, PX_DATA, c->seed, 1);
-	tt_fill(x->file, PX_FILE, c->seed, 2);
+	tt_fill(x->src, TT_DATA, c->seed, 1);
+	tt_fill(x->file, TT_FILE, c->seed, 2);
 	x->writer_delay_ns = (100 + c->seed % 5 * 60) * CLOCK_NS_PER_US;
-	if (sim_file_create(x->w.r, "/data", x->file, PX_FILE) < 0 ||
+	if (sim_file_create(x->w.r, "/data", x->file, TT_FILE) < 0 ||
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
 	x->l = push_loop_new(x->w.r, x->w.o, NULL);
-	x->fbuf = push_buf_new(PX_FILE_BUF);
+	x->fbuf = push_buf_new(TT_FILE_BUF);
 	if (x->fh < 0 || x->l == NULL || x->fbuf == NULL ||
 	    push_stream_open(x->l, &x->wr, pair[0]) < 0 ||
 	    push_stream_open(x->l, &x->rd, pair[1]) < 0)
@@ -434,11 +428,11 @@ static void px_run(struct px *x)
 	 * what was sent, all of it if the write said it was all written. */
 	if (x->wr.open)
 		push_stream_close(x->l, &x->wr);
-	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, PX_DATA);
+	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, TT_DATA);
 	TT_CHECK(c, rest >= 0, "push: reading the rest of the stream: %zd",
 		 rest);
 	if (rest >= 0) {
-		TT_CHECK(c, x->got + (size_t)rest <= PX_DATA &&
+		TT_CHECK(c, x->got + (size_t)rest <= TT_DATA &&
 			 memcmp(x->dst, x->src, x->got) == 0 &&
 			 memcmp(x->rest, x->src + x->got, (size_t)rest) == 0,
 			 "push: the reader got %zu bytes and %zd were left: "
@@ -450,8 +444,8 @@ static void px_run(struct px *x)
 	for (unsigned i = 0; i < x->nbr; i++)
 		if (x->br[i].kind == PX_FILE_READ && x->br[i].finishes == 1 &&
 		    x->br[i].result > 0)
-			TT_CHECK(c, x->br[i].result == PX_FILE_BUF &&
-				 memcmp(x->fbuf->data, x->file, PX_FILE_BUF)
+			TT_CHECK(c, x->br[i].result == TT_FILE_BUF &&
+				 memcmp(x->fbuf->data, x->file, TT_FILE_BUF)
 				 == 0, "push: the file read returned %zd "
 				 "bytes that are not the file's",
 				 x->br[i].result);
@@ -586,7 +580,7 @@ static int ch_write(struct push_loop *l, void *arg, ssize_t prev,
 	if (op == NULL)
 		return -ENOSPC;
 	x->write_op = op;
-	return op_started(op, push_write(l, &x->wr, x->src, PX_DATA, tok,
+	return op_started(op, push_write(l, &x->wr, x->src, TT_DATA, tok,
 					 op_cb, op, NULL, NULL));
 }
 
