@@ -29,7 +29,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -49,27 +48,6 @@ enum {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-/* Shared with the other baselines: see baselines.h. */
-int baseline__resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
-{
-	struct addrinfo hints = { .ai_family = AF_INET,
-				  .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	if (host == NULL || host[0] == '\0' || strcmp(host, "*") == 0)
-		return 0;
-	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
-		return 0;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		return -EHOSTUNREACH;
-	sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
-	freeaddrinfo(res);
-	return 0;
-}
-
 /* A non-blocking listening socket on host:port, or -errno.  *port_out gets
  * the port bound (port 0 picks one). */
 static int listen_on(const char *host, uint16_t port, uint16_t *port_out)
@@ -78,7 +56,7 @@ static int listen_on(const char *host, uint16_t port, uint16_t *port_out)
 	socklen_t len = sizeof(sa);
 	int one = 1, fd, err;
 
-	err = baseline__resolve(host, port, &sa);
+	err = reactor_resolve(host, port, &sa);
 	if (err < 0)
 		return err;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

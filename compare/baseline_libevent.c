@@ -316,7 +316,7 @@ int libevent_echo_serve(struct reactor *r, struct offload *o,
 	err = libevent_setup();
 	if (err < 0)
 		return err;
-	err = baseline__resolve(opts->host, opts->port, &sa);
+	err = reactor_resolve(opts->host, opts->port, &sa);
 	if (err < 0)
 		return err;
 	s.base = base_new();
@@ -697,7 +697,7 @@ static int fanout_listen(struct fanout *f)
 	socklen_t len = sizeof(sa);
 	int err;
 
-	err = baseline__resolve(f->opts->host, f->opts->port, &sa);
+	err = reactor_resolve(f->opts->host, f->opts->port, &sa);
 	if (err < 0)
 		return err;
 	errno = 0;

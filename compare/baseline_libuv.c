@@ -357,7 +357,7 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 	s.listener.data = &s;
 	s.stop_check.data = &s;
 	/* uv_tcp_bind() keeps EADDRINUSE for uv_listen() to report. */
-	err = baseline__resolve(opts->host, opts->port, &sa);
+	err = reactor_resolve(opts->host, opts->port, &sa);
 	if (err == 0)
 		err = uv_tcp_bind(&s.listener, (struct sockaddr *)&sa, 0);
 	if (err == 0)
@@ -762,7 +762,7 @@ static int fanout_listen(struct fanout *f)
 	uv_tcp_init(&f->loop, &f->listener);
 	f->listener.data = f;
 	f->listening = true;
-	err = baseline__resolve(f->opts->host, f->opts->port, &sa);
+	err = reactor_resolve(f->opts->host, f->opts->port, &sa);
 	if (err == 0)
 		err = uv_tcp_bind(&f->listener, (struct sockaddr *)&sa, 0);
 	if (err == 0)

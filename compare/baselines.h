@@ -113,12 +113,8 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
 			const struct fanout_opts *opts,
 			struct fanout_stats *stats);
 
-/* Internal, shared by the three: host:port as an IPv4 address, the way the
- * reactor resolves it (numeric, "*" or "" for any, else getaddrinfo(),
- * which may block: called once, before a loop starts).  0 or
- * -EHOSTUNREACH. */
-struct sockaddr_in;
-int baseline__resolve(const char *host, uint16_t port, struct sockaddr_in *sa);
+/* Every baseline resolves host:port with reactor_resolve() (reactor.h),
+ * once, before its loop starts: the address the engines bind. */
 
 /* Internal, shared by the three fanouts: check opts (-ENOTSUP under sim,
  * -EINVAL for no window, no chunk size, no input, or sinks but no sink

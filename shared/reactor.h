@@ -193,6 +193,15 @@ void reactor_async_stop(struct reactor *r, struct reactor_async *a);
 
 /* ---- streams ------------------------------------------------------------- */
 
+/* host:port as an IPv4 socket address.  NULL, "" and "*" mean any address.
+ * A numeric address is parsed in place; a name goes through getaddrinfo(),
+ * which may read /etc/hosts or ask DNS and block: resolve once, at start-up
+ * (reactor_listen and reactor_connect of the epoll backend call it).
+ * Returns 0, -EHOSTUNREACH when the name does not resolve, -ENOMEM, or the
+ * -errno of a failed system call. */
+struct sockaddr_in;
+int reactor_resolve(const char *host, uint16_t port, struct sockaddr_in *sa);
+
 /* Listen on host:port (port 0 picks a free one).  Returns a non-blocking
  * listening handle or -errno (-EADDRINUSE for a port in use). */
 int reactor_listen(struct reactor *r, const char *host, uint16_t port,

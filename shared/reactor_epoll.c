@@ -252,11 +252,10 @@ static void ep_io_stop(struct reactor *r, struct reactor_io *io)
 
 /* ---- streams ------------------------------------------------------------- */
 
-/* host:port as an IPv4 socket address.  NULL, "" and "*" mean any address.
- * A numeric address is parsed in place; a name goes through getaddrinfo(),
- * which may read /etc/hosts or ask DNS and block: engines resolve once, at
- * start-up.  Returns 0, or -EHOSTUNREACH when the name does not resolve. */
-static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
+/* reactor.h: resolved here, where the epoll backend's sockets are made;
+ * the hand-written baselines use it too, so that every server binds the
+ * same address for the same --host. */
+int reactor_resolve(const char *host, uint16_t port, struct sockaddr_in *sa)
 {
 	struct addrinfo hints = { .ai_family = AF_INET,
 				  .ai_socktype = SOCK_STREAM };
@@ -302,7 +301,7 @@ static int ep_listen(struct reactor *r, const char *host, uint16_t port,
 	struct sockaddr_in sa;
 	int fd, err, one = 1;
 
-	err = resolve(host, port, &sa);
+	err = reactor_resolve(host, port, &sa);
 	if (err < 0)
 		return err;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -392,7 +391,7 @@ static int ep_connect(struct reactor *r, const char *host, uint16_t port)
 	struct sockaddr_in sa;
 	int fd, err;
 
-	err = resolve(host, port, &sa);
+	err = reactor_resolve(host, port, &sa);
 	if (err < 0)
 		return err;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -448,6 +448,32 @@ START_TEST(test_listen_accept_connect_round_trip_on_loopback)
 }
 END_TEST
 
+/* Every server resolves --host with reactor_resolve(): any address for
+ * NULL, "" and "*", a numeric address as it is, a name through the
+ * resolver, and one line's worth of error for a name that does not
+ * resolve. */
+START_TEST(test_resolve_gives_the_address_every_server_binds)
+{
+	const char *any[] = { NULL, "", "*" };
+	struct sockaddr_in sa;
+
+	for (size_t i = 0; i < 3; i++) {
+		memset(&sa, 0xff, sizeof(sa));
+		ck_assert_int_eq(reactor_resolve(any[i], 7000, &sa), 0);
+		ck_assert_int_eq(sa.sin_family, AF_INET);
+		ck_assert_uint_eq(sa.sin_addr.s_addr, htonl(INADDR_ANY));
+		ck_assert_uint_eq(sa.sin_port, htons(7000));
+	}
+	ck_assert_int_eq(reactor_resolve("127.0.0.2", 80, &sa), 0);
+	ck_assert_uint_eq(sa.sin_addr.s_addr, htonl(0x7f000002));
+	ck_assert_uint_eq(sa.sin_port, htons(80));
+	ck_assert_int_eq(reactor_resolve("localhost", 1, &sa), 0);
+	ck_assert_uint_eq(sa.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	ck_assert_int_eq(reactor_resolve("999.1.1.1", 1, &sa),
+			 -EHOSTUNREACH);
+}
+END_TEST
+
 START_TEST(test_listen_and_connect_resolve_host_names)
 {
 	struct reactor *r = reactor_new_epoll();
@@ -1385,6 +1411,7 @@ static Suite *make_suite(void)
 
 	tc = tcase_create("streams");
 	tcase_add_test(tc, test_listen_accept_connect_round_trip_on_loopback);
+	tcase_add_test(tc, test_resolve_gives_the_address_every_server_binds);
 	tcase_add_test(tc, test_listen_and_connect_resolve_host_names);
 	tcase_add_test(tc, test_stream_handles_are_nonblocking_cloexec_and_nodelay);
 	tcase_add_test(tc, test_connect_refused_reported_by_connect_result);
