@@ -47,8 +47,6 @@
 #endif
 #endif
 
-#define VALGRIND "/usr/bin/valgrind"
-
 /* Growth that counts as "costs more as the chain deepens" (poll) and as
  * "stays the same" (push), from the shallowest to the deepest chain. */
 #define C2_GROWS 1.5
@@ -290,7 +288,7 @@ static int callgrind_wake(const char *self, const char *dir, int m,
 		}
 		snprintf(outflag, sizeof(outflag), "--callgrind-out-file=%s",
 			 out);
-		execl(VALGRIND, "valgrind", "--tool=callgrind", outflag,
+		execl(CLAIMS_VALGRIND, "valgrind", "--tool=callgrind", outflag,
 		      self, "claims", "--callgrind-chain",
 		      claims_model_name[m], ds, os, (char *)NULL);
 		_exit(127);
@@ -322,9 +320,10 @@ static void measure_instructions(const struct claims_ctx *cx,
 		   "instructions not counted, the verdict uses work units");
 	return;
 #endif
-	if (access(VALGRIND, X_OK) != 0) {
-		claims_say(cx, "C2: %s not found: instructions not counted, "
-			   "the verdict uses work units", VALGRIND);
+	if (access(CLAIMS_VALGRIND, X_OK) != 0) {
+		claims_say(cx, "C2: valgrind missing (apt-get install "
+			   "valgrind): instructions not counted, the verdict "
+			   "uses work units");
 		return;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);

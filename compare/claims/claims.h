@@ -37,6 +37,11 @@
 
 #include "reactor.h"
 
+/* The valgrind that C2 and C15 run their callgrind children under. */
+#ifndef CLAIMS_VALGRIND
+#define CLAIMS_VALGRIND "/usr/bin/valgrind"
+#endif
+
 /* ---- verdicts ------------------------------------------------------------- */
 
 enum claim_outcome {
