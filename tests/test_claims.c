@@ -5,8 +5,9 @@
  * here.  The figures are made up to sit clearly on one side of the rule's
  * thresholds; none is measured.  Then the pieces the rules stand on: the
  * chain of chain.c (allocation counts that do not depend on timing), the
- * line counter of C3, the median, and the runner on the one claim that
- * needs no measurement (C9).
+ * line counter of C3, C15's split of a callgrind file and its echo
+ * exchange (a few round trips, natively), the median, and the runner on the
+ * one claim that needs no measurement (C9).
  */
 #include <check.h>
 #include <errno.h>
@@ -681,6 +682,109 @@ START_TEST(test_c11_fails_when_poll_pays)
 }
 END_TEST
 
+/* ---- C15 ------------------------------------------------------------------ */
+
+/* Synthetic C15 figures, per round trip: a server of 700 engine and 700 I/O
+ * instructions plus push's malloc and counting, beside 500 of the client's
+ * and 4000 of the simulator's trace, at sim_ns for the whole exchange.
+ * Pooled push has no malloc and no counting; over loopback 6.5 us. */
+static void c15_fill(struct c15_figures *f, double malloc_instr,
+		     double counting, double sim_ns)
+{
+	memset(f, 0, sizeof(*f));
+	f->instr_status = C15_COUNTED;
+	for (int b = 0; b < C15_NBACKENDS; b++)
+		for (int e = 0; e < C15_NENGINES; e++) {
+			double *p = f->instr[b][e];
+
+			p[C15_ENGINE] = 700;
+			p[C15_IO] = 700;
+			p[C15_CLIENT] = 500;
+			p[C15_TRACE] = b == C15_SIM ? 4000 : 0;
+			if (e == C15_PUSH) {
+				p[C15_MALLOC] = malloc_instr;
+				p[C15_COUNTING] = counting;
+			}
+		}
+	for (int e = 0; e < C15_NENGINES; e++) {
+		f->sim_ns[e] = sim_ns;
+		f->user_ns[e] = 500;
+		f->sys_ns[e] = 6000;
+	}
+}
+
+START_TEST(test_c15_holds_when_allocation_is_a_good_chunk_of_cheap_io)
+{
+	struct c15_figures f;
+	struct claim_verdict v;
+
+	/* malloc 300 and counting 100 in a server of 1800: 300 / 1700. */
+	c15_fill(&f, 300, 100, 600);
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "17.6%"));
+	/* 4 x 600 ns over 6300 + 3 x 5900 instructions: 0.1 ns each; 1800
+	 * of them per round trip, halved. */
+	ck_assert_ptr_nonnull(strstr(v.why, "costs push 90 ns"));
+	ck_assert_ptr_nonnull(strstr(v.why, "save 400 instructions"));
+}
+END_TEST
+
+START_TEST(test_c15_fails_when_allocation_is_a_small_share)
+{
+	struct c15_figures f;
+	struct claim_verdict v;
+
+	c15_fill(&f, 50, 20, 600);
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+/* The counting layer's bookkeeping is taken out before the rule decides:
+ * 400 of 1800 instructions with it (22%), 100 of 1500 without (6.7%). */
+START_TEST(test_c15_does_not_count_mem_bookkeeping_as_allocation)
+{
+	struct c15_figures f;
+	struct claim_verdict v;
+
+	c15_fill(&f, 100, 300, 600);
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	ck_assert_ptr_nonnull(strstr(v.why, "6.7%"));
+	ck_assert_ptr_nonnull(strstr(v.why, "22.2% with mem's counting"));
+}
+END_TEST
+
+START_TEST(test_c15_holds_only_in_part_when_io_costs_a_microsecond)
+{
+	struct c15_figures f;
+	struct claim_verdict v;
+
+	c15_fill(&f, 300, 100, 20000);   /* 3000 ns per operation */
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "not hundreds"));
+}
+END_TEST
+
+START_TEST(test_c15_is_not_measured_without_valgrind)
+{
+	struct c15_figures f;
+	struct claim_verdict v;
+
+	c15_fill(&f, 300, 100, 600);
+	f.instr_status = C15_NO_VALGRIND;
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	ck_assert_str_eq(v.why, "valgrind missing (apt-get install valgrind)");
+	f.instr_status = C15_NO_CALLGRIND;
+	c15_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	ck_assert_ptr_nonnull(strstr(v.why, "callgrind did not run"));
+}
+END_TEST
+
 /* ---- what the rules stand on ------------------------------------------------- */
 
 START_TEST(test_outcomes_have_the_names_claims_md_uses)
@@ -775,6 +879,139 @@ START_TEST(test_chain_refuses_bad_shapes)
 }
 END_TEST
 
+/* A callgrind file made up to hold one cost of every kind c15_split()
+ * places: a part's own cost, a call into a library (in its caller's part;
+ * from mem.c, in malloc's), a call of the simulator's trace and a call by
+ * the client (moved out of the I/O part), a call between the program's
+ * parts (already counted in the callee's own cost) and a library's own
+ * cost (already counted in its caller's). */
+static const char c15_callgrind_text[] =
+	"# callgrind format\n"
+	"version: 1\n"
+	"events: Ir\n"
+	"summary: 660\n"
+	"\n"
+	"ob=/b/pushpoll\n"
+	"fl=/b/../../push/loop.c\n"
+	"fn=push_loop_run\n"
+	"10 100\n"
+	"cob=/usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"cfi=memmove.S\n"
+	"cfn=memcpy\n"
+	"calls=1 1\n"
+	"11 5\n"
+	"cfi=/b/../../shared/reactor.c\n"
+	"cfn=reactor_poll\n"
+	"calls=1 5\n"
+	"12 800\n"
+	"fl=/b/../../shared/reactor_sim.c\n"
+	"fn=sim_poll\n"
+	"20 50\n"
+	"cfn=step_record\n"
+	"calls=1 7\n"
+	"21 300\n"
+	"cfi=/b/../../compare/claims/c15_userspace.c\n"
+	"cfn=client_on_io\n"
+	"calls=1 9\n"
+	"22 100\n"
+	"fn=step_record\n"
+	"30 100\n"
+	"cob=/usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"cfi=vsnprintf.c\n"
+	"cfn=vsnprintf\n"
+	"calls=1 1\n"
+	"31 200\n"
+	"fl=/b/../../shared/mem.c\n"
+	"fn=mem_alloc\n"
+	"40 30\n"
+	"cob=/usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"cfi=malloc.c\n"
+	"cfn=malloc\n"
+	"calls=1 1\n"
+	"41 70\n"
+	"fl=/b/../../compare/claims/c15_userspace.c\n"
+	"fn=client_on_io\n"
+	"50 40\n"
+	"cfi=/b/../../shared/reactor.c\n"
+	"cfn=reactor_write\n"
+	"calls=1 3\n"
+	"51 60\n"
+	"fn=c15_exchange\n"
+	"60 5\n"
+	"fl=/b/../../shared/reactor.c\n"
+	"fn=reactor_write\n"
+	"70 60\n"
+	"ob=/usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"fl=malloc.c\n"
+	"fn=malloc\n"
+	"1 70\n";
+
+START_TEST(test_c15_split_places_each_cost_in_its_part)
+{
+	double part[C15_NPARTS] = { 0 }, total;
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	fputs(c15_callgrind_text, f);
+	rewind(f);
+	ck_assert_int_eq(c15_split(f, part, &total), 0);
+	fclose(f);
+	ck_assert(total == 660);
+	ck_assert(part[C15_ENGINE] == 105);
+	ck_assert(part[C15_COUNTING] == 30);
+	ck_assert(part[C15_MALLOC] == 70);
+	ck_assert(part[C15_IO] == 50);        /* sim_poll's own */
+	ck_assert(part[C15_CLIENT] == 100);   /* 40 + its write */
+	ck_assert(part[C15_TRACE] == 300);
+	ck_assert(part[C15_OTHER] == 5);      /* nothing left over */
+}
+END_TEST
+
+START_TEST(test_c15_split_refuses_a_file_that_is_not_callgrinds)
+{
+	double part[C15_NPARTS] = { 0 }, total;
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	fputs("hello\n10 20\n", f);
+	rewind(f);
+	ck_assert_int_eq(c15_split(f, part, &total), -EINVAL);
+	fclose(f);
+}
+END_TEST
+
+/* The experiment's echo exchange, natively and with few round trips: on the
+ * simulator the allocation counts are exact, and each engine's are the ones
+ * it promises (a request per read and per write, none from the free list
+ * once warm, none for a write that completes at once, none in poll). */
+START_TEST(test_c15_echo_allocates_as_each_engine_promises)
+{
+	static const double want[C15_NENGINES] = { 2, 0, 1, 0 };
+	struct c15_trips t;
+
+	for (int e = 0; e < C15_NENGINES; e++) {
+		ck_assert_int_eq(c15_echo(e, C15_SIM, 5, 20, &t), 0);
+		ck_assert_msg(t.allocs == want[e], "%s: %.2f allocations",
+			      c15_engine_name[e], t.allocs);
+		ck_assert(t.ns > 0);
+	}
+	/* The same client over real loopback. */
+	ck_assert_int_eq(c15_echo(C15_PUSH, C15_LOOPBACK, 5, 20, &t), 0);
+	ck_assert(t.allocs == 2);
+}
+END_TEST
+
+START_TEST(test_c15_echo_refuses_bad_arguments)
+{
+	struct c15_trips t;
+
+	ck_assert_int_eq(c15_echo(C15_NENGINES, C15_SIM, 5, 20, &t), -EINVAL);
+	ck_assert_int_eq(c15_echo(C15_PUSH, C15_NBACKENDS, 5, 20, &t), -EINVAL);
+	ck_assert_int_eq(c15_echo(C15_PUSH, C15_SIM, 0, 20, &t), -EINVAL);
+	ck_assert_int_eq(c15_echo(C15_PUSH, C15_SIM, 5, 0, &t), -EINVAL);
+}
+END_TEST
+
 /* The runner, on the one claim that measures nothing: a table on stdout
  * and the JSON file. */
 START_TEST(test_runner_writes_the_verdict_to_json)
@@ -849,6 +1086,11 @@ static Suite *make_suite(void)
 	tcase_add_test(rules, test_c11_holds_when_poll_matches_push);
 	tcase_add_test(rules, test_c11_fails_when_poll_pays);
 	tcase_add_test(rules, test_c11_ignores_a_difference_inside_the_rounds_spread);
+	tcase_add_test(rules, test_c15_holds_when_allocation_is_a_good_chunk_of_cheap_io);
+	tcase_add_test(rules, test_c15_fails_when_allocation_is_a_small_share);
+	tcase_add_test(rules, test_c15_does_not_count_mem_bookkeeping_as_allocation);
+	tcase_add_test(rules, test_c15_holds_only_in_part_when_io_costs_a_microsecond);
+	tcase_add_test(rules, test_c15_is_not_measured_without_valgrind);
 	suite_add_tcase(s, rules);
 
 	tcase_add_test(parts, test_outcomes_have_the_names_claims_md_uses);
@@ -859,6 +1101,10 @@ static Suite *make_suite(void)
 	tcase_add_test(parts, test_chain_push_allocates_per_level_poll_once);
 	tcase_add_test(parts, test_chain_counts_units_per_wake);
 	tcase_add_test(parts, test_chain_refuses_bad_shapes);
+	tcase_add_test(parts, test_c15_split_places_each_cost_in_its_part);
+	tcase_add_test(parts, test_c15_split_refuses_a_file_that_is_not_callgrinds);
+	tcase_add_test(parts, test_c15_echo_allocates_as_each_engine_promises);
+	tcase_add_test(parts, test_c15_echo_refuses_bad_arguments);
 	tcase_add_test(parts, test_runner_writes_the_verdict_to_json);
 	tcase_add_exit_test(parts, test_runner_rejects_an_unknown_claim, 2);
 	suite_add_tcase(s, parts);

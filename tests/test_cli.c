@@ -365,6 +365,9 @@ static const struct missing_tool {
 	{ "pushpoll: --plot: gnuplot missing (apt-get install gnuplot-nox)",
 	  "claims.gp",
 	  { "pushpoll", "claims", "C2", "--quick", "--plot", NULL, NULL } },
+	{ "C15: not measured: valgrind missing (apt-get install valgrind)",
+	  "claims.gp",
+	  { "pushpoll", "claims", "C15", "--quick", "--plot", NULL, NULL } },
 };
 
 START_TEST(test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on)

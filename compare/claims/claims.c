@@ -1,6 +1,6 @@
 /* claims.c: `pushpoll claims`: the runner.
  *
- *   pushpoll claims [C1 C4 ...] [--json FILE] [--plot DIR] [--quick]
+ *   pushpoll claims [C1 C4 ... C15] [--json FILE] [--plot DIR] [--quick]
  *
  * Runs the experiment of every claim named (all of them by default), in
  * order, and prints one table: the claim, the push engine's figure, the poll
@@ -274,6 +274,9 @@ static const struct claim_def {
 		 "runs until one future is done.", c10_run },
 	{ "C11", "Callbacks were cheaper at the raw I/O level; the poll "
 		 "model pays nothing in throughput or latency.", c11_run },
+	{ "C15", "With a user-space network stack an I/O operation costs "
+		 "hundreds of nanoseconds, and an allocation is a good chunk "
+		 "of that.", c15_run },
 };
 
 #define NCLAIMS (sizeof(claims) / sizeof(claims[0]))
@@ -352,7 +355,7 @@ static const char *const plot_preamble =
 
 static void usage_claims(void)
 {
-	printf("usage: pushpoll claims [C1 ... C11] [--json FILE] "
+	printf("usage: pushpoll claims [C1 ... C11 C15] [--json FILE] "
 	       "[--plot DIR] [--quick]\n\n");
 	for (size_t i = 0; i < NCLAIMS; i++)
 		printf("  %-4s %s\n", claims[i].id, claims[i].text);
@@ -372,6 +375,8 @@ int claims_main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--callgrind-chain") == 0)
 		return c2_callgrind_child(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--callgrind-echo") == 0)
+		return c15_callgrind_child(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		const struct claim_def *c;
 
@@ -398,7 +403,9 @@ int claims_main(int argc, char **argv)
 				chosen[n++] = c;
 		} else {
 			cli_usage_error("claims: unknown claim '%s' (C1 to "
-					"C%zu)", argv[i], NCLAIMS);
+					"%s, %s)", argv[i],
+					claims[NCLAIMS - 2].id,
+					claims[NCLAIMS - 1].id);
 		}
 	}
 	if (n == 0)

@@ -24,8 +24,8 @@
  * Threads: the runner and every experiment run on the calling thread; some
  * experiments start helper threads (a load generator, a thread hand-off
  * partner) and join them before they return; C2 (valgrind), C3 and C6 (the
- * torture harness), C8 (one server per child) and C11 (the bench's servers)
- * start child processes and wait for them.
+ * torture harness), C8 (one server per child), C11 (the bench's servers)
+ * and C15 (valgrind) start child processes and wait for them.
  */
 #ifndef PUSHPOLL_CLAIMS_H
 #define PUSHPOLL_CLAIMS_H
@@ -374,5 +374,102 @@ struct c11_figures {
 int c11_measure(const struct claims_ctx *cx, struct c11_figures *f);
 void c11_verdict(const struct c11_figures *f, struct claim_verdict *v);
 int c11_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C15: what an allocation weighs when I/O is cheap ----------------------------------------- */
+
+/* The engines C15 serves echo with: push as it comes (a heap request per
+ * operation), push with its free lists, push with its synchronous fast
+ * path, and poll. */
+enum c15_engine { C15_PUSH, C15_PUSH_POOLED, C15_PUSH_FAST, C15_POLL,
+		  C15_NENGINES };
+extern const char *const c15_engine_name[C15_NENGINES];
+
+/* The two worlds a round trip runs in: the simulated reactor, whose reads
+ * and writes are function calls (a user-space network stack in all but
+ * name), and real TCP over loopback through the kernel. */
+enum c15_backend { C15_SIM, C15_LOOPBACK, C15_NBACKENDS };
+extern const char *const c15_backend_name[C15_NBACKENDS];
+
+/* Where the instructions of a round trip go, by the source file of the
+ * function that executes them (c15_split()):
+ *   C15_ENGINE    push/ or poll/: the model's own code;
+ *   C15_COUNTING  shared/mem.c: the counting layer's bookkeeping (header,
+ *                 magic word, atomic counters), malloc and free excluded;
+ *   C15_MALLOC    the C library's malloc/free (and calloc's memset) called
+ *                 from mem.c;
+ *   C15_IO        shared/reactor*.c and sim*.c: the reactor and, under
+ *                 sim, the simulated network (under epoll: the user-space
+ *                 side of the system calls, whose kernel time is apart);
+ *   C15_OTHER     any other code of the program, and what the split could
+ *                 not place;
+ *   C15_CLIENT    the experiment's own client, and the reactor calls it
+ *                 makes: the other end of the wire, not the server's cost;
+ *   C15_TRACE     the simulator's trace of its steps (step_record(): each
+ *                 step described with snprintf and hashed, so that a run
+ *                 can be replayed): a test world's bookkeeping that no
+ *                 network stack keeps, not the server's cost either.
+ * A call into a shared library counts in the part of its caller. */
+enum c15_part { C15_ENGINE, C15_COUNTING, C15_MALLOC, C15_IO, C15_OTHER,
+		C15_CLIENT, C15_TRACE, C15_NPARTS };
+extern const char *const c15_part_name[C15_NPARTS];
+
+/* Whether the instructions were counted. */
+enum c15_instr_status {
+	C15_COUNTED,          /* callgrind ran for every engine and backend */
+	C15_NO_VALGRIND,      /* no valgrind on $PATH */
+	C15_NO_CALLGRIND,     /* it exists but did not run (built without
+			       * valgrind/callgrind.h, or a sanitizer build) */
+};
+
+struct c15_figures {
+	enum c15_instr_status instr_status;
+	/* Instructions per round trip, by part (callgrind). */
+	double instr[C15_NBACKENDS][C15_NENGINES][C15_NPARTS];
+	/* Natively, with no valgrind: under sim, wall ns per round trip of
+	 * the whole exchange (server, client and simulated network, one
+	 * thread; median of runs) and heap allocations per round trip; over
+	 * loopback under the bench's load (its load generator in another
+	 * thread), the server thread's user and system CPU ns per message
+	 * (getrusage(RUSAGE_THREAD): the sum is exact, the split between the
+	 * two is sampled at the timer tick, so the experiment prices the
+	 * user-space instructions itself and calls the rest the kernel's). */
+	double sim_ns[C15_NENGINES];
+	double allocs[C15_NENGINES];
+	double user_ns[C15_NENGINES], sys_ns[C15_NENGINES];
+};
+
+/* Split one callgrind output file (written with --compress-strings=no
+ * --compress-pos=no, one event: Ir) into part[] (added to), by the rules
+ * above; *total gets its "summary:" line, or -1.  What the rules could not
+ * place (total minus the parts) goes to C15_OTHER.  Returns 0, or -EINVAL
+ * for a file that is not callgrind's. */
+int c15_split(FILE *f, double part[C15_NPARTS], double *total);
+
+/* The server's instructions per round trip: every part but C15_CLIENT and
+ * C15_TRACE. */
+double c15_server_instr(const struct c15_figures *f, int b, int e);
+
+/* One echo exchange through engine e's server on backend b, the client in
+ * the server's own loop: warmup round trips of C15_MSG bytes (at least
+ * 1), then trips measured ones (at least 1).  Fills heap allocations and
+ * wall ns per measured round trip.  Returns 0, -EINVAL for a bad argument,
+ * -EIO when a round trip did not come back right, or the server's error. */
+#define C15_MSG 64
+struct c15_trips {
+	double allocs, ns;
+};
+int c15_echo(int e, int b, unsigned warmup, unsigned trips,
+	     struct c15_trips *out);
+
+int c15_measure(const struct claims_ctx *cx, struct c15_figures *f);
+void c15_verdict(const struct c15_figures *f, struct claim_verdict *v);
+int c15_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* The mode c15_measure() runs under callgrind, hidden from the usage text:
+ * `pushpoll claims --callgrind-echo ENGINE BACKEND TRIPS`: warm-up round
+ * trips, then callgrind's counters zeroed, TRIPS round trips, one dump.
+ * argv[0] is the flag.  Returns an exit status (2 when built without
+ * callgrind.h). */
+int c15_callgrind_child(int argc, char **argv);
 
 #endif

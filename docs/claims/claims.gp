@@ -71,3 +71,30 @@ unset logscale y
 set yrange [*:*]
 set key top left
 set style data lines
+set output 'c15_split.png'
+set multiplot layout 1,2 title 'C15: where the server spends an echo round trip'
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.8 border -1
+set boxwidth 0.7
+set ylabel 'ns per round trip'
+set yrange [0:*]
+set key outside bottom center horizontal maxrows 2
+set xtics font ',9'
+set title 'simulator: no system call'
+plot 'c15.dat' index 0 using 2:xtic(1) title 'engine', \
+     '' index 0 using 3 title "mem's counting", \
+     '' index 0 using 4 title 'malloc and free', \
+     '' index 0 using 5 title 'reactor and network'
+set title 'loopback: through the kernel'
+plot 'c15.dat' index 1 using 2:xtic(1) title 'engine', \
+     '' index 1 using 3 title "mem's counting", \
+     '' index 1 using 4 title 'malloc and free', \
+     '' index 1 using 5 title 'reactor (user space)', \
+     '' index 1 using 7 title 'kernel'
+unset multiplot
+unset title
+set yrange [*:*]
+set key top left
+set xtics font ''
+set style data lines
