@@ -1071,13 +1071,16 @@ static bool mutant_programs_found(const struct torture_opts *o)
 	char path[PATH_MAX];
 
 	for (int m = 1; m < TORTURE_NMUTANTS; m++) {
-		if (o->mutant != 0 ? m != o->mutant
-		    : o->engines != 0 && !(o->engines & (1u << mutants[m].engine)))
+		bool wanted = o->mutant != 0 ? m == o->mutant
+			      : o->engines == 0 ||
+				(o->engines & (1u << mutants[m].engine));
+
+		if (!wanted)
 			continue;
 		if (torture_mutant_program(m, path, sizeof(path)) != 0) {
 			fprintf(stderr, "pushpoll: torture: planted bug %s: no "
-				"program %s (make builds it)\n",
-				mutants[m].name, path);
+				"program %s (make builds it, make install "
+				"puts it there)\n", mutants[m].name, path);
 			return false;
 		}
 	}
