@@ -26,6 +26,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +39,11 @@
 
 #include "cli.h"
 #include "clock.h"
+
+/* Where `make install` puts the programs of the planted bugs. */
+#ifndef TORTURE_MUTANTS_DIR
+#define TORTURE_MUTANTS_DIR "/usr/local/libexec/pushpoll"
+#endif
 
 static const char *const engine_name[TORTURE_NENGINES] = { "push", "poll" };
 
@@ -100,9 +107,28 @@ const char *torture_mutant_what(int m)
 	return m > 0 && m < TORTURE_NMUTANTS ? mutants[m].what : "";
 }
 
-void torture_mutant_set(int m)
+int torture_mutant_program(int m, char *buf, size_t size)
 {
-	workload_mutant = m;
+	const char *dir = getenv("PUSHPOLL_MUTANTS");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (m <= 0 || m >= TORTURE_NMUTANTS)
+		return -EINVAL;
+	if (dir != NULL && dir[0] != '\0') {
+		snprintf(buf, size, "%s/%s", dir, mutants[m].name);
+		return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(buf, size, "%s/mutants/%s", dirname(self),
+			 mutants[m].name);
+		if (access(buf, X_OK) == 0)
+			return 0;
+	}
+	snprintf(buf, size, "%s/%s", TORTURE_MUTANTS_DIR, mutants[m].name);
+	return access(buf, X_OK) == 0 ? 0 : -ENOENT;
 }
 
 /* ---- options --------------------------------------------------------------------- */
@@ -135,6 +161,7 @@ struct batch {
 	bool replay, trace;
 	uint64_t cancel_step, fail_nth;
 	unsigned target;
+	int mutant;               /* run the cases in this bug's program */
 };
 
 static void case_of(const struct batch *b, uint64_t i, struct torture_case *c)
@@ -177,6 +204,137 @@ static _Noreturn void batch_child(const struct batch *b, uint64_t first,
 			_exit(3);
 	}
 	_exit(0);
+}
+
+/* ---- a batch in a planted bug's program ---------------------------------------- */
+
+/* A batch with a planted bug runs in that bug's program
+ * (torture_mutant_program()), which the forked child becomes: the same
+ * harness, linked with one engine file patched.  The batch travels on the
+ * command line, the results come back through the same pipe, and the
+ * program's stderr is the child's:
+ *
+ *   mutants/NAME ENGINE SCENARIO FIRST FD FAMILY SEED QUICK STEP_LIMIT
+ *                TIMEOUT N INPUT_SIZE CHUNK_SIZE WHOLE_ONLY REPLAY TRACE
+ *                CANCEL_STEP FAIL_NTH TARGET
+ *
+ * every number in decimal.  Both programs are linked from the same objects
+ * of the harness, so a struct torture_case reads the same at both ends. */
+enum { BATCH_NUMBERS = 16, MUTANT_NOT_RUN = 127 };
+
+static const struct torture_scenario *const *scenario_tables(void);
+
+static void batch_to_numbers(const struct batch *b, uint64_t first, int fd,
+			     uint64_t v[BATCH_NUMBERS])
+{
+	const uint64_t w[BATCH_NUMBERS] = {
+		first, (uint64_t)fd, b->family, b->seed, b->quick,
+		b->step_limit, b->case_timeout_s, b->n, b->input_size,
+		b->chunk_size, b->whole_only, b->replay, b->trace,
+		b->cancel_step, b->fail_nth, b->target,
+	};
+
+	memcpy(v, w, sizeof(w));
+}
+
+static void batch_from_numbers(struct batch *b, uint64_t *first, int *fd,
+			       const uint64_t v[BATCH_NUMBERS])
+{
+	*first = v[0];
+	*fd = (int)v[1];
+	b->family = (unsigned)v[2];
+	b->seed = v[3];
+	b->quick = v[4] != 0;
+	b->step_limit = v[5];
+	b->case_timeout_s = (unsigned)v[6];
+	b->n = v[7];
+	b->input_size = v[8];
+	b->chunk_size = (size_t)v[9];
+	b->whole_only = v[10] != 0;
+	b->replay = v[11] != 0;
+	b->trace = v[12] != 0;
+	b->cancel_step = v[13];
+	b->fail_nth = v[14];
+	b->target = (unsigned)v[15];
+}
+
+/* In the forked child: become the bug's program, running cases first..n-1
+ * of b and sending their results to fd. */
+static _Noreturn void mutant_exec(const struct batch *b, uint64_t first,
+				  int fd)
+{
+	char path[PATH_MAX], num[BATCH_NUMBERS][24];
+	char *argv[3 + BATCH_NUMBERS + 1];
+	uint64_t v[BATCH_NUMBERS];
+	int err = torture_mutant_program(b->mutant, path, sizeof(path));
+
+	if (err == 0) {
+		batch_to_numbers(b, first, fd, v);
+		argv[0] = path;
+		argv[1] = (char *)engine_name[b->scen->engine];
+		argv[2] = (char *)b->scen->name;
+		for (int i = 0; i < BATCH_NUMBERS; i++) {
+			snprintf(num[i], sizeof(num[i]), "%llu",
+				 (unsigned long long)v[i]);
+			argv[3 + i] = num[i];
+		}
+		argv[3 + BATCH_NUMBERS] = NULL;
+		execv(path, argv);
+		err = -errno;
+	}
+	fprintf(stderr, "pushpoll: torture: cannot run %s: %s\n", path,
+		strerror(-err));
+	_exit(MUTANT_NOT_RUN);
+}
+
+/* Whether a child that was to become a bug's program ran no case: it could
+ * not start it, or the program refused its command line (EXIT_USAGE).  A
+ * case never exits by itself, so neither can be a case's crash, and
+ * counting it as one would report a bug caught that never ran. */
+static bool mutant_not_run(int status)
+{
+	return WIFEXITED(status) && (WEXITSTATUS(status) == MUTANT_NOT_RUN ||
+				     WEXITSTATUS(status) == EXIT_USAGE);
+}
+
+int torture__mutant_main(int argc, char **argv)
+{
+	const struct torture_scenario *s = NULL;
+	uint64_t v[BATCH_NUMBERS], first;
+	struct batch b;
+	int fd;
+
+	if (argc != 3 + BATCH_NUMBERS) {
+		fprintf(stderr, "usage: %s ENGINE SCENARIO FIRST FD ... "
+			"(run by pushpoll torture, not by hand)\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	for (const struct torture_scenario *const *t = scenario_tables();
+	     *t != NULL; t++)
+		for (const struct torture_scenario *x = *t; x->name != NULL; x++)
+			if (strcmp(engine_name[x->engine], argv[1]) == 0 &&
+			    strcmp(x->name, argv[2]) == 0)
+				s = x;
+	if (s == NULL) {
+		fprintf(stderr, "%s: no scenario '%s %s'\n", argv[0], argv[1],
+			argv[2]);
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < BATCH_NUMBERS; i++) {
+		char *end;
+
+		errno = 0;
+		v[i] = strtoull(argv[3 + i], &end, 10);
+		if (errno != 0 || end == argv[3 + i] || *end != '\0') {
+			fprintf(stderr, "%s: not a number: '%s'\n", argv[0],
+				argv[3 + i]);
+			return EXIT_USAGE;
+		}
+	}
+	memset(&b, 0, sizeof(b));
+	batch_from_numbers(&b, &first, &fd, v);
+	b.scen = s;
+	batch_child(&b, first, fd);
 }
 
 /* Why the child died, from its status and the end of its stderr: the
@@ -306,6 +464,8 @@ static int batch_run(const struct batch *b, struct batch_result *br)
 			close(fds[0]);
 			if (err != NULL)
 				dup2(fileno(err), STDERR_FILENO);
+			if (b->mutant != 0)
+				mutant_exec(b, next, fds[1]);
 			batch_child(b, next, fds[1]);
 		}
 		close(fds[1]);
@@ -321,6 +481,13 @@ static int batch_run(const struct batch *b, struct batch_result *br)
 		close(fds[0]);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+		if (b->mutant != 0 && mutant_not_run(status)) {
+			if (err != NULL) {
+				trace_copy(err, stderr);  /* it says why */
+				fclose(err);
+			}
+			return -ENOEXEC;
+		}
 		if (stopped) {
 			if (err != NULL)
 				fclose(err);
@@ -457,6 +624,7 @@ static int run_sim_scenario(const struct torture_opts *o,
 			.quick = o->quick, .step_limit = 5000000,
 			.case_timeout_s = o->case_timeout_s, .n = 1,
 			.stop_at_first = o->stop_at_first,
+			.mutant = o->mutant,
 		};
 		struct batch_result ref, br;
 		uint64_t k;
@@ -527,7 +695,7 @@ static int run_fault_scenario(const struct torture_opts *o,
 	struct torture_row *row = row_for(rep, s);
 	struct batch b = {
 		.scen = s, .seed = o->first_seed, .quick = o->quick,
-		.case_timeout_s = 60, .n = 1,
+		.case_timeout_s = 60, .n = 1, .mutant = o->mutant,
 	};
 	struct batch_result br;
 	int rc;
@@ -569,6 +737,7 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 {
 	struct torture_opts o = *opts;
 	uint64_t t0 = clock_now_ns();
+	char path[PATH_MAX];
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -582,7 +751,9 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 		o.case_timeout_s = 10;
 	if (o.only != NULL && !scenario_exists(o.only))
 		return -EINVAL;
-	torture_mutant_set(o.mutant);
+	if (o.mutant != 0 &&
+	    torture_mutant_program(o.mutant, path, sizeof(path)) != 0)
+		return -ENOENT;
 
 	for (unsigned e = 0; e < TORTURE_NENGINES && rc == 0; e++) {
 		if (!(o.engines & (1u << e)))
@@ -605,7 +776,6 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 			}
 		}
 	}
-	torture_mutant_set(0);
 	for (unsigned i = 0; i < out->nrows; i++) {
 		const struct torture_row *row = &out->row[i];
 		struct torture_engine_totals *t = &out->engine[row->engine];
@@ -865,9 +1035,8 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		.scen = s, .seed = o->first_seed, .quick = o->quick,
 		.step_limit = 5000000, .case_timeout_s = 10, .n = 1,
 		.replay = true, .cancel_step = step, .target = target,
-		.fail_nth = fail_nth,
+		.fail_nth = fail_nth, .mutant = o->mutant,
 	};
-	torture_mutant_set(o->mutant);
 	rc = batch_run(&b, &br);
 	if (rc == 0) {
 		struct batch traced = b;
@@ -877,7 +1046,6 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		traced.case_timeout_s = 120;
 		rc = batch_run(&traced, &ignored);
 	}
-	torture_mutant_set(0);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: torture: %s\n", strerror(-rc));
 		return EXIT_MEASURED_FAILURE;
@@ -893,6 +1061,30 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		       br.cancels > 0 ? "took effect" : "found nothing");
 	printf("%s\n", br.violations > 0 ? br.first.what : "no violation");
 	return br.violations > 0 ? EXIT_MEASURED_FAILURE : 0;
+}
+
+/* Whether the program of every planted bug that o will run is there
+ * (o->mutant alone, or each bug of o->engines); if one is not, say where
+ * it was looked for. */
+static bool mutant_programs_found(const struct torture_opts *o)
+{
+	char path[PATH_MAX];
+
+	for (int m = 1; m < TORTURE_NMUTANTS; m++) {
+		bool wanted = o->mutant != 0 ? m == o->mutant
+			      : o->engines == 0 ||
+				(o->engines & (1u << mutants[m].engine));
+
+		if (!wanted)
+			continue;
+		if (torture_mutant_program(m, path, sizeof(path)) != 0) {
+			fprintf(stderr, "pushpoll: torture: planted bug %s: no "
+				"program %s (make builds it, make install "
+				"puts it there)\n", mutants[m].name, path);
+			return false;
+		}
+	}
+	return true;
 }
 
 int torture_main(int argc, char **argv)
@@ -1009,6 +1201,8 @@ int torture_main(int argc, char **argv)
 				argv[optind]);
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((do_mutants || o.mutant != 0) && !mutant_programs_found(&o))
+		return EXIT_MEASURED_FAILURE;
 	if (do_repro)
 		return torture_repro(&o, step, target, fail_nth);
 	if (do_waste)

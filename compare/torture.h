@@ -65,11 +65,14 @@
  *   - crash:   the child died of a signal, an assertion, mem_free's check
  *              or a sanitizer report; hang: it outlived its alarm.
  *
- * Planted bugs.  The engines keep a few known cancellation bugs compiled in
- * behind workload_mutant (workload.h), off by default; torture_mutant_set()
- * switches one on.  `pushpoll torture --mutants` runs the harness once per
- * bug and reports whether it was caught: a harness that cannot fail proves
- * nothing.
+ * Planted bugs.  A few known cancellation bugs are kept as patches to the
+ * engines' source (compare/mutants/NAME.patch), never in it.  The build
+ * applies each to a copy of the file it changes and links the copy into a
+ * program of its own, mutants/NAME, that runs the harness's cases and
+ * nothing else.  With o->mutant set, every case runs in that program
+ * instead of a plain fork of this one; `pushpoll torture --mutants` does
+ * so for each bug in turn and reports whether it was caught: a harness
+ * that cannot fail proves nothing.
  *
  * Reproducing.  A violation is reported with its seed, step (or allocation
  * number) and target; `pushpoll torture --engine E --only SCENARIO
@@ -84,10 +87,9 @@
 #define PUSHPOLL_TORTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#include "workload.h"
 
 /* The engines the harness knows: the two models.  (The baselines have no
  * cancellation API to torture.) */
@@ -105,34 +107,33 @@ enum {
 	TORTURE_ALL    = TORTURE_CANCEL | TORTURE_ALLOC | TORTURE_FAULTS,
 };
 
-/* The planted bugs (0: none), the same numbers as workload.h's
- * WORKLOAD_MUTANT_* (the engines test that variable at each bug site). */
+/* The planted bugs (0: none), each a patch in compare/mutants/ named as
+ * torture_mutant_name() says, with the file it changes in brackets. */
 enum torture_mutant {
-	TORTURE_MUTANT_NONE = WORKLOAD_MUTANT_NONE,
+	TORTURE_MUTANT_NONE = 0,
 	/* push: a request cancelled by its token keeps the token's reference
-	 * (a missed deref: the request leaks). */
-	TORTURE_MUTANT_PUSH_MISSED_UNREF = WORKLOAD_MUTANT_PUSH_MISSED_UNREF,
-	/* push: a cancelled request's callback runs twice. */
-	TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK =
-		WORKLOAD_MUTANT_PUSH_DOUBLE_CALLBACK,
+	 * (a missed deref: the request leaks).  [push/request.c] */
+	TORTURE_MUTANT_PUSH_MISSED_UNREF,
+	/* push: a cancelled request's callback runs twice.  [push/request.c] */
+	TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK,
 	/* push: a cancelled file operation lets go of its buffer while the
 	 * offload job still runs (the job then writes through a stale
-	 * pointer). */
-	TORTURE_MUTANT_PUSH_EARLY_BUF_FREE = WORKLOAD_MUTANT_PUSH_EARLY_BUF_FREE,
+	 * pointer).  [push/io.c] */
+	TORTURE_MUTANT_PUSH_EARLY_BUF_FREE,
 	/* poll: dropping a pending read gives back the waker's reference but
 	 * leaves the stream's slot pointing at the task (a waker that
-	 * outlives its task). */
-	TORTURE_MUTANT_POLL_WAKER_OUTLIVES = WORKLOAD_MUTANT_POLL_WAKER_OUTLIVES,
+	 * outlives its task).  [poll/io.c] */
+	TORTURE_MUTANT_POLL_WAKER_OUTLIVES,
 	/* poll: a sleep dropped while pending forgets to deregister its timer
-	 * from the reactor (it then fires into freed memory). */
-	TORTURE_MUTANT_POLL_NO_DEREGISTER = WORKLOAD_MUTANT_POLL_NO_DEREGISTER,
+	 * from the reactor (it then fires into freed memory).  [poll/io.c] */
+	TORTURE_MUTANT_POLL_NO_DEREGISTER,
 	/* poll: a dropped file future lets go of the job's buffer while the
-	 * offload job still runs. */
-	TORTURE_MUTANT_POLL_EARLY_BUF_FREE = WORKLOAD_MUTANT_POLL_EARLY_BUF_FREE,
+	 * offload job still runs.  [poll/io.c] */
+	TORTURE_MUTANT_POLL_EARLY_BUF_FREE,
 	/* poll: a select forgets its losers without dropping them (their
-	 * registrations outlive them). */
-	TORTURE_MUTANT_POLL_SKIP_DROP = WORKLOAD_MUTANT_POLL_SKIP_DROP,
-	TORTURE_NMUTANTS = WORKLOAD_MUTANT_COUNT,
+	 * registrations outlive them).  [poll/compose.c] */
+	TORTURE_MUTANT_POLL_SKIP_DROP,
+	TORTURE_NMUTANTS,
 };
 
 struct torture_opts {
@@ -142,7 +143,8 @@ struct torture_opts {
 	uint64_t first_seed;       /* seeds are first_seed, first_seed+1, ... */
 	bool quick;                /* smaller worlds; every k still explored */
 	const char *only;          /* run only the scenario of that name, or NULL */
-	int mutant;                /* enum torture_mutant planted in every case */
+	int mutant;                /* enum torture_mutant: run every case in
+				    * that bug's program (0: none) */
 	unsigned case_timeout_s;   /* per forked case; 0: 10 s */
 	FILE *out;                 /* progress and tables, or NULL: silent */
 	bool verbose;              /* one line per seed and family on out */
@@ -208,14 +210,17 @@ enum torture_engine torture_mutant_engine(int mutant);
 const char *torture_mutant_name(int mutant);
 const char *torture_mutant_what(int mutant);
 
-/* Plant a mutant in this process (0: remove it).  Only for the harness and
- * its tests. */
-void torture_mutant_set(int mutant);
+/* The path of the program built with mutant m, into buf: the folder named
+ * by the environment variable PUSHPOLL_MUTANTS if it is set, else the
+ * folder mutants/ beside the running program (the build tree), else the
+ * one `make install` puts them in.  Returns 0, or -ENOENT when there is no
+ * such program (buf then holds the last path tried), -EINVAL for m out of
+ * range. */
+int torture_mutant_program(int m, char *buf, size_t size);
 
 /* Run the harness once per mutant (on the mutant's engine, the sim
  * families, quick or not as o says, each scenario stopping at its first
- * violation) and
- * record whether it found one.  caught[m] is set for m in
+ * violation) and record whether it found one.  caught[m] is set for m in
  * 1..TORTURE_NMUTANTS-1 (mutants of an engine that o->engines leaves out
  * are skipped and count as caught: set o->engines to 0 for all).  Returns
  * how many mutants escaped (0: every one caught), or -errno. */

@@ -2,6 +2,7 @@
  *
  *   torture.c         the driver: cases, forked batches, the report, the
  *                     mutants, claim C6, `pushpoll torture`
+ *   torture_mutant.c  the main of a planted bug's program
  *   torture_world.c   the simulated world and the two workloads (echo,
  *                     fanout) for either engine, with their checks
  *   torture_push.c    the combinator scenarios written with push
@@ -31,8 +32,8 @@ struct torture_scenario;
 
 /* One run of one scenario.  The driver fills the inputs, the scenario the
  * outputs; the whole struct travels back to the driver through a pipe, so
- * it holds no pointer the driver follows except scen (the same in both
- * processes after fork). */
+ * it holds no pointer the driver follows (scen is followed only in the
+ * process that runs the case). */
 struct torture_case {
 	/* in */
 	const struct torture_scenario *scen;
@@ -74,6 +75,11 @@ extern const struct torture_scenario torture__fault_scenarios[];
 /* Where tt_sim_open() sends the simulation's trace (NULL: nowhere); set
  * by `pushpoll torture --step` to reproduce one case. */
 extern FILE *torture__trace;
+
+/* The main of a planted bug's program (torture_mutant.c): run the batch of
+ * cases its command line describes, as the forked child of a batch does.
+ * Never returns but on a bad command line (EXIT_USAGE). */
+int torture__mutant_main(int argc, char **argv);
 
 /* Record a violation (the first one is kept). */
 void torture__fail(struct torture_case *c, const char *fmt, ...)

@@ -14,7 +14,6 @@
  * cancellation takes in this model.
  */
 #include "poll_impl.h"
-#include "workload.h"
 
 #include <errno.h>
 
@@ -153,13 +152,7 @@ static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
 		if (c == NULL || poll_future_poll(c, cx) == POLL_PENDING)
 			continue;
 		/* i won: the losers are dropped now, before anyone can
-		 * observe the select as done, then the winner itself.  (A
-		 * planted bug, off unless the harness turns it on: the
-		 * losers are forgotten without being dropped.) */
-		if (workload_mutant == WORKLOAD_MUTANT_POLL_SKIP_DROP) {
-			for (unsigned j = 0; j < s->n; j++)
-				s->child[j] = NULL;
-		}
+		 * observe the select as done, then the winner itself. */
 		select_drop_all_but(s, i);
 		poll_future_drop(c);
 		s->child[i] = NULL;

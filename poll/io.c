@@ -19,7 +19,6 @@
 
 #include "container_of.h"
 #include "mem.h"
-#include "workload.h"
 
 /* ---- streams ------------------------------------------------------------------ */
 
@@ -141,14 +140,6 @@ static void read_drop(struct poll_future *f)
 {
 	struct poll_read *rd = (struct poll_read *)f;
 
-	/* A planted bug, off unless the harness turns it on: the waker's
-	 * reference is dropped but the stream's slot still points at the
-	 * task, which may then be freed while the slot outlives it. */
-	if (rd->s != NULL && rd->s->reader.task != NULL &&
-	    workload_mutant == WORKLOAD_MUTANT_POLL_WAKER_OUTLIVES) {
-		task__unref(rd->s->reader.task);
-		rd->s = NULL;
-	}
 	if (rd->s != NULL)
 		poll_waker_drop(&rd->s->reader);
 	rd->s = NULL;
@@ -336,10 +327,7 @@ static void sleep_drop(struct poll_future *f)
 {
 	struct poll_sleep *s = (struct poll_sleep *)f;
 
-	/* A planted bug, off unless the harness turns it on: a sleep dropped
-	 * while pending forgets to deregister its timer from the reactor. */
-	if (s->started && !s->fired &&
-	    workload_mutant != WORKLOAD_MUTANT_POLL_NO_DEREGISTER)
+	if (s->started && !s->fired)
 		reactor_timer_stop(s->loop->r, &s->timer);
 	s->fired = true;                /* a second drop does nothing */
 	poll_waker_drop(&s->waker);
@@ -531,12 +519,6 @@ static void file_drop(struct poll_loop *l, struct poll__file_job **jobp)
 		return;
 	}
 	poll_waker_drop(&fj->waker);
-	/* A planted bug, off unless the harness turns it on: the buffer is
-	 * let go of at the drop, though a running job still writes into it. */
-	if (workload_mutant == WORKLOAD_MUTANT_POLL_EARLY_BUF_FREE) {
-		poll_buf_release(fj->buf);
-		fj->buf = NULL;
-	}
 	offload_cancel(l->o, &fj->job);
 }
 /* doc:end file-cancel */

@@ -22,7 +22,6 @@
  */
 #include "push_impl.h"
 #include "container_of.h"
-#include "workload.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -442,12 +441,6 @@ static void file_discard(struct offload_job *job)
 static void file_cancel(struct push_req *req)
 {
 	push__req_complete(req, -ECANCELED);
-	/* A planted bug, off unless the harness turns it on: the buffer is
-	 * let go of at the cancel, though a running job still writes into it. */
-	if (workload_mutant == WORKLOAD_MUTANT_PUSH_EARLY_BUF_FREE) {
-		push_buf_unref(req->u.file.buf);
-		req->u.file.buf = NULL;
-	}
 	offload_cancel(req->loop->o, &req->u.file.job);
 }
 /* doc:end file-cancel */

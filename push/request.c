@@ -16,7 +16,6 @@
  */
 #include "push_impl.h"
 #include "mem.h"
-#include "workload.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -149,11 +148,6 @@ void push__req_dispatch(struct push_req *req)
 	req->loop->pending--;
 	if (req->cb != NULL)
 		req->cb(req->data, req->result);
-	/* A planted bug, off unless the harness turns it on: a cancelled
-	 * request's callback runs twice. */
-	if (req->cancelled && req->cb != NULL &&
-	    workload_mutant == WORKLOAD_MUTANT_PUSH_DOUBLE_CALLBACK)
-		req->cb(req->data, req->result);
 	push__req_unref(req);
 }
 
@@ -167,11 +161,6 @@ int push_cancel(struct push_req *req)
 	if (req->state != PUSH_REQ_PENDING)
 		return -EBUSY;
 	req->cancelled = true;
-	/* A planted bug, off unless the harness turns it on: the token's
-	 * reference on a cancelled request is never given back (it leaks). */
-	if (workload_mutant == WORKLOAD_MUTANT_PUSH_MISSED_UNREF &&
-	    req->token != NULL)
-		push__req_ref(req);
 	push__token_remove(req);
 	req->cancel(req);
 	return 0;

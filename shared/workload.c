@@ -65,8 +65,6 @@ void fanout_stats_print(FILE *f, const char *engine,
 
 /* ---- for the cancellation harness ----------------------------------------- */
 
-int workload_mutant;
-
 static _Thread_local struct {
 	int (*cancel_part)(void *self, unsigned i);
 	void *self;

@@ -128,22 +128,4 @@ void workload_probe_clear(void *self);
  * -ENOENT when no workload runs or it has no live part i now. */
 int workload_cancel_part(unsigned i);
 
-/* Planted bugs.  Each engine keeps a few known cancellation bugs compiled
- * in, each behind a test of this variable at its site, on cancellation and
- * drop paths (the cost: one load and compare there); 0 (the default)
- * disables them all.  Only the harness sets it, to prove that it catches
- * every one (`pushpoll torture --mutants`). */
-enum workload_mutant {
-	WORKLOAD_MUTANT_NONE = 0,
-	WORKLOAD_MUTANT_PUSH_MISSED_UNREF,     /* push/request.c push_cancel */
-	WORKLOAD_MUTANT_PUSH_DOUBLE_CALLBACK,  /* push/request.c dispatch */
-	WORKLOAD_MUTANT_PUSH_EARLY_BUF_FREE,   /* push/io.c file_cancel */
-	WORKLOAD_MUTANT_POLL_WAKER_OUTLIVES,   /* poll/io.c read_drop */
-	WORKLOAD_MUTANT_POLL_NO_DEREGISTER,    /* poll/io.c sleep_drop */
-	WORKLOAD_MUTANT_POLL_EARLY_BUF_FREE,   /* poll/io.c file_drop */
-	WORKLOAD_MUTANT_POLL_SKIP_DROP,        /* poll/compose.c select_poll */
-	WORKLOAD_MUTANT_COUNT,
-};
-extern int workload_mutant;
-
 #endif

@@ -160,12 +160,14 @@ functions() {
 }
 
 # recipes MAKEFILE: the recipe lines of a Makefile, as shell: make's own
-# variables become a placeholder word, $$ becomes $.
+# variables and functions ($(VAR), $(lastword $^)) become a placeholder
+# word, $$ becomes $.
 recipes() {
 	sed -n '/^	/{
 		s/^	[-@]*//
 		s/\$(AM_V_[A-Za-z]*)//g
 		s/\$([A-Za-z_][A-Za-z0-9_]*)/_mkvar_/g
+		s/\$([a-z][a-z-]* [^()]*)/_mkvar_/g
 		s/\$\$/$/g
 		p
 	}' "$1"

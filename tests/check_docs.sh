@@ -7,6 +7,8 @@
 #   quotes     every block of code a page quotes is identical to the marked
 #              block of the source it names (docs/extract.sh --check), and
 #              every marked block in push/ and poll/ is quoted somewhere;
+#   planted    no source of the engines or the substrate, and so no quote,
+#              holds a planted bug (those are patches in compare/mutants/);
 #   names      every function `name()`, test `test_name`, path `dir/file`,
 #              image and page link the course pages mention exists;
 #   cases      every `CK_RUN_CASE=case tests/test_x` names a case of that suite;
@@ -57,6 +59,16 @@ if sh "$top/docs/extract.sh" --check; then
 	pass "every quoted block matches its source"
 else
 	fail "quoted code differs from its source (above); run: make docs-update"
+fi
+
+# The planted bugs of `pushpoll torture --mutants` are patches applied to
+# copies that only the harness runs (Makefile.am): the code people read
+# carries none.
+if grep -il 'mutant' "$top"/shared/*.[ch] "$top"/push/*.[ch] \
+	"$top"/poll/*.[ch] >"$tmp/planted"; then
+	fail "planted-bug code in: $(tr '\n' ' ' <"$tmp/planted")(it belongs in compare/mutants/)"
+else
+	pass "no planted bug in the engines' or the substrate's source"
 fi
 
 # ---- names ----------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "torture.h"
@@ -84,8 +85,7 @@ START_TEST(test_faults_on_loopback_leave_both_servers_whole)
 }
 END_TEST
 
-/* Each planted bug, switched on alone, is found; and the run leaves the
- * engines as it found them, every bug switched off. */
+/* Each planted bug, run alone in its own program, is found. */
 START_TEST(test_every_planted_bug_is_caught)
 {
 	struct torture_opts o;
@@ -99,7 +99,78 @@ START_TEST(test_every_planted_bug_is_caught)
 		ck_assert_msg(caught[m], "mutant %s escaped",
 			      torture_mutant_name(m));
 	ck_assert_int_ge(TORTURE_NMUTANTS - 1, 5);
-	ck_assert_int_eq(workload_mutant, 0);
+}
+END_TEST
+
+/* A planted bug lives in its program only: the same cases run without it
+ * right after, in the engines this process links, find nothing. */
+START_TEST(test_a_planted_bug_runs_only_in_its_own_program)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.engines = 1u << TORTURE_POLL;
+	o.families = TORTURE_CANCEL;
+	o.only = "join";
+	o.mutant = TORTURE_MUTANT_POLL_SKIP_DROP;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_gt(rep->violations, 0);
+	o.mutant = TORTURE_MUTANT_NONE;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_eq(rep->violations, 0);
+	free(rep);
+}
+END_TEST
+
+/* A planted bug whose program is missing, or runs no case, is an error,
+ * never a crash counted as a catch. */
+START_TEST(test_a_planted_bug_that_cannot_run_is_an_error)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+	bool caught[TORTURE_NMUTANTS] = { false };
+	char dir[] = "/tmp/test_torture_XXXXXX", path[256];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(rep);
+	/* A program that refuses its command line, as a stale one would. */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/poll-skip-drop", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("#!/bin/sh\nexit 2\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+	ck_assert_int_eq(setenv("PUSHPOLL_MUTANTS", dir, 1), 0);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.engines = 1u << TORTURE_POLL;
+	o.only = "join";
+	o.mutant = TORTURE_MUTANT_POLL_SKIP_DROP;
+	ck_assert_int_eq(torture_run(&o, rep), -ENOEXEC);
+	unlink(path);
+	rmdir(dir);
+
+	ck_assert_int_eq(setenv("PUSHPOLL_MUTANTS", "/nonexistent", 1), 0);
+	ck_assert_int_eq(torture_mutant_program(TORTURE_MUTANT_POLL_SKIP_DROP,
+						path, sizeof(path)), -ENOENT);
+	ck_assert_str_eq(path, "/nonexistent/poll-skip-drop");
+	ck_assert_int_eq(torture_mutant_program(0, path, sizeof(path)),
+			 -EINVAL);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.only = "join";
+	o.mutant = TORTURE_MUTANT_POLL_SKIP_DROP;
+	ck_assert_int_eq(torture_run(&o, rep), -ENOENT);
+	o.mutant = TORTURE_MUTANT_NONE;
+	ck_assert_int_eq(torture_mutants(&o, caught), -ENOENT);
+	free(rep);
 }
 END_TEST
 
@@ -381,6 +452,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_fanout_waste_counts_reads_of_cancelled_jobs);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tm, test_every_planted_bug_is_caught);
+	tcase_add_test(tm, test_a_planted_bug_runs_only_in_its_own_program);
+	tcase_add_test(tm, test_a_planted_bug_that_cannot_run_is_an_error);
 	tcase_add_test(tm, test_mutants_of_an_engine_left_out_are_skipped);
 	tcase_add_test(tm, test_mutants_name_their_engine_and_bug);
 	suite_add_tcase(s, tm);
