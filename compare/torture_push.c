@@ -551,10 +551,17 @@ static void scen_timeout(struct torture_case *c)
 				       tmo_read_start, &x, NULL, op_cb, x.top,
 				       &x.top_req));
 	px_run(&x);
-	if (top_result(&x, &r))
+	if (top_result(&x, &r)) {
 		TT_CHECK(c, r == -ECANCELED || r == -ETIMEDOUT || r == -ENOMEM ||
 			 r == (ssize_t)x.got, "push: timeout said %zd, the "
 			 "read got %zu", r, x.got);
+		/* A read that called back with its bytes decided the result,
+		 * whatever came after it: the timeout must pass them on. */
+		TT_CHECK(c, x.br[0].finishes == 0 || x.br[0].result < 0 ||
+			 r == x.br[0].result, "push: the read completed with "
+			 "%zd, and the timeout said %zd (bytes lost)",
+			 x.br[0].result, r);
+	}
 	px_close(&x);
 }
 

@@ -64,15 +64,16 @@ static void comp_abort(struct push__comp *c, struct push_req **reqp)
 	c->req = NULL;
 }
 
-/* Every inner operation has called back: queue the result, -ECANCELED if
- * the composition was cancelled, and unlink the state (the caller frees
- * it). */
+/* Every inner operation has called back: queue the result and unlink the
+ * state (the caller frees it).  The result is the one the inner operations
+ * decided, even if the composition was cancelled meanwhile: a cancel that
+ * came after the last inner operation completed is too late, as for a leaf
+ * whose completion is queued (R5), and its bytes must not be lost.  The
+ * callers turn a composition cut short by the cancel into -ECANCELED. */
 static void comp_finish(struct push__comp *c, ssize_t result)
 {
 	struct push_req *req = c->req;
 
-	if (req->cancelled)
-		result = -ECANCELED;
 	req->u.comp = NULL;
 	c->req = NULL;
 	push_token_destroy(&c->inner);
@@ -130,8 +131,12 @@ static void seq_step_done(void *data, ssize_t result)
 	int rc;
 
 	mem_free(k);
-	if (result < 0 || next == sq->n || sq->c.req->cancelled) {
-		seq_finish(sq, result);
+	if (result < 0 || next == sq->n) {
+		seq_finish(sq, result);         /* the last step's result wins */
+		return;
+	}
+	if (sq->c.req->cancelled) {
+		seq_finish(sq, -ECANCELED);     /* cut short: steps left */
 		return;
 	}
 	rc = seq_start_step(sq, next, result);
@@ -188,7 +193,10 @@ static void nary_finish(struct push__nary *nr)
 	ssize_t result = 0;
 
 	if (nr->race) {
-		result = nr->winner;
+		/* The first branch to call back wins; if it called back with
+		 * -ECANCELED, the race was cancelled before anything won. */
+		result = nr->b[nr->winner].result == -ECANCELED &&
+			 nr->c.req->cancelled ? -ECANCELED : nr->winner;
 	} else {
 		for (unsigned i = 0; i < nr->n; i++) {
 			if (nr->b[i].result < 0) {

@@ -27,7 +27,9 @@
  *   R5  Cancelling when the completion is already queued changes nothing:
  *       the completion wins, the callback gets the real result.  (A result
  *       that exists, bytes read or a connection accepted, is never thrown
- *       away: an accepted handle dropped here would leak.)
+ *       away: an accepted handle dropped here would leak.)  The same holds
+ *       for a composition: cancelled after the inner operation that decides
+ *       its result has completed, it calls back with that result.
  *
  * The one exception to "a callback per operation" is the synchronous fast
  * path (struct push_policy.fast_path, off by default): see PUSH_SYNC.
@@ -155,7 +157,8 @@ typedef void (*push_cb)(void *data, ssize_t result);
  *
  * A composed request (push_seq and friends) stays PENDING after a cancel
  * until its inner operations have all called back, then goes QUEUED with
- * -ECANCELED. */
+ * -ECANCELED, or with its real result if the inner operations had decided
+ * it before the cancel reached them (R5). */
 enum push_req_state {
 	PUSH_REQ_PENDING,
 	PUSH_REQ_QUEUED,
@@ -372,7 +375,9 @@ typedef int (*push_step_fn)(struct push_loop *l, void *arg, ssize_t prev,
  * Stops at the first negative result (a later step that fails to start
  * counts as completing with its error; if the first one cannot start,
  * push_seq fails with its error, R3).  Result: the last step's result, that
- * first error, or -ECANCELED.  steps must stay valid until the callback. */
+ * first error, or -ECANCELED if it was cancelled with steps left to run
+ * (cancelled once the last step has completed, it keeps that step's result:
+ * R5).  steps must stay valid until the callback. */
 int push_seq(struct push_loop *l, const push_step_fn *steps, unsigned n,
 	     void *arg, struct push_token *tok, push_cb cb, void *data,
 	     struct push_req **reqp);
@@ -391,9 +396,10 @@ struct push_branch {
 };
 
 /* Start every branch; call back once all have completed.  Result: 0 if every
- * branch's result is >= 0, else the first negative one in branch order
- * (-ECANCELED if the join was cancelled).  b[] must stay valid until the
- * callback. */
+ * branch's result is >= 0 (so a join cancelled after every branch had
+ * completed still says 0: R5), else the first negative one in branch order
+ * (-ECANCELED for a branch the cancel stopped).  b[] must stay valid until
+ * the callback. */
 int push_join(struct push_loop *l, struct push_branch *b, unsigned n,
 	      struct push_token *tok, push_cb cb, void *data,
 	      struct push_req **reqp);
@@ -402,7 +408,9 @@ int push_join(struct push_loop *l, struct push_branch *b, unsigned n,
  * cancelled.  The race calls back once every loser has called back too, so
  * each b[i].result is final (a loser that completed before it could be
  * cancelled keeps its real result: look at it).  Result: the winner's
- * index (its outcome is b[index].result), or -ECANCELED. */
+ * index (its outcome is b[index].result), or -ECANCELED if the race was
+ * cancelled before any branch completed (a branch that had completed wins:
+ * R5). */
 int push_race(struct push_loop *l, struct push_branch *b, unsigned n,
 	      struct push_token *tok, push_cb cb, void *data,
 	      struct push_req **reqp);

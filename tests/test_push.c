@@ -1553,6 +1553,120 @@ START_TEST(test_timeout_passes_on_the_result_of_an_operation_in_time)
 }
 END_TEST
 
+/* R5 at a composition: a read with data waiting completes as it starts,
+ * and its completion is queued; the composition cancelled right after it
+ * calls back with the read's bytes, not -ECANCELED, since they were taken
+ * from the stream already and would be lost. */
+static int start_read_step(struct push_loop *l, void *arg, ssize_t prev,
+			   struct push_token *tok, push_cb cb, void *data)
+{
+	return start_read(l, arg, tok, cb, data);
+}
+
+/* Start a composition with start(), cancel it at once, run the loop: its
+ * result.  Each stream is new, with its peer's bytes waiting, so that every
+ * read completes as it starts (an earlier short read would have left the
+ * stream drained until its next edge). */
+struct decided {
+	struct push_stream s[2];
+	struct read_arg ra[2];
+	int peer[2];
+};
+
+static void decided_open(struct decided *d, const char *t0, const char *t1)
+{
+	for (int i = 0; i < 2; i++) {
+		open_pair(&d->s[i], &d->peer[i]);
+		d->ra[i] = (struct read_arg){ .s = &d->s[i] };
+	}
+	if (t0 != NULL)
+		peer_send(d->peer[0], t0);
+	if (t1 != NULL)
+		peer_send(d->peer[1], t1);
+}
+
+static ssize_t decided_cancel_and_run(struct push_req *req, int started)
+{
+	ssize_t result;
+
+	ck_assert_int_eq(started, 0);
+	ck_assert_int_eq(push_cancel(req), 0);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	result = push_req_result(req);
+	push_req_unref(req);
+	return result;
+}
+
+static void decided_close(struct decided *d)
+{
+	for (int i = 0; i < 2; i++) {
+		push_stream_close(loop, &d->s[i]);
+		close(d->peer[i]);
+	}
+}
+
+START_TEST(test_a_composition_cancelled_after_its_result_was_decided_keeps_it)
+{
+	static const push_step_fn steps[1] = { start_read_step };
+	static const push_step_fn two_steps[2] = { start_read_step,
+						   start_read_step };
+	uint64_t forever = 30 * 1000000000ull;
+	struct push_branch b[2];
+	struct push_req *req;
+	struct decided d;
+	int rc;
+
+	start();
+
+	/* timeout(read) */
+	decided_open(&d, "in time", NULL);
+	rc = push_timeout(loop, forever, start_read, &d.ra[0], NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), 7);
+	ck_assert_mem_eq(d.ra[0].buf, "in time", 7);
+	decided_close(&d);
+
+	/* seq(read): its last step completed */
+	decided_open(&d, "last", NULL);
+	rc = push_seq(loop, steps, 1, &d.ra[0], NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), 4);
+	decided_close(&d);
+
+	/* seq(read, read): cut short with a step left */
+	decided_open(&d, "first", NULL);
+	rc = push_seq(loop, two_steps, 2, &d.ra[0], NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), -ECANCELED);
+	decided_close(&d);
+
+	/* join(read, read): both completed */
+	decided_open(&d, "one", "two");
+	b[0] = (struct push_branch){ .start = start_read, .arg = &d.ra[0] };
+	b[1] = (struct push_branch){ .start = start_read, .arg = &d.ra[1] };
+	rc = push_join(loop, b, 2, NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), 0);
+	ck_assert_int_eq(b[0].result, 3);
+	ck_assert_int_eq(b[1].result, 3);
+	decided_close(&d);
+
+	/* race(sleep, read): the read had won */
+	decided_open(&d, NULL, "winner");
+	b[0] = (struct push_branch){ .start = start_sleep, .arg = &forever };
+	b[1] = (struct push_branch){ .start = start_read, .arg = &d.ra[1] };
+	rc = push_race(loop, b, 2, NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), 1);
+	ck_assert_int_eq(b[1].result, 6);
+	ck_assert_int_eq(b[0].result, -ECANCELED);
+	decided_close(&d);
+
+	/* race(sleep, sleep): cancelled before either completed */
+	b[0] = (struct push_branch){ .start = start_sleep, .arg = &forever };
+	b[1] = (struct push_branch){ .start = start_sleep, .arg = &forever };
+	rc = push_race(loop, b, 2, NULL, NULL, NULL, &req);
+	ck_assert_int_eq(decided_cancel_and_run(req, rc), -ECANCELED);
+
+	finish();
+}
+END_TEST
+
 START_TEST(test_timeout_fails_to_start_when_its_operation_does)
 {
 	int e = -EIO;
@@ -1677,6 +1791,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_timeout_expires_with_etimedout);
 	tcase_add_test(tc, test_timeout_passes_on_the_result_of_an_operation_in_time);
 	tcase_add_test(tc, test_timeout_fails_to_start_when_its_operation_does);
+	tcase_add_test(tc, test_a_composition_cancelled_after_its_result_was_decided_keeps_it);
 	tcase_add_test(tc, test_cancelling_nested_compositions_reaches_the_leaves);
 	suite_add_tcase(s, tc);
 	return s;
