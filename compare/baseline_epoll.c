@@ -109,6 +109,13 @@ static int wait_ms(uint64_t now, uint64_t deadline)
 	return ms < STOP_CHECK_MS ? (int)ms : STOP_CHECK_MS;
 }
 
+/* now + ns, saturated: a time-out too long to fit never comes, rather than
+ * wrapping round into the past. */
+static uint64_t deadline_after(uint64_t now, uint64_t ns)
+{
+	return ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+}
+
 /* ==== echo ================================================================= */
 
 /* Every connection is in one list, ordered by the time its input last
@@ -360,7 +367,7 @@ static void expire_idle(struct echo_server *s)
 	while (!list_empty(&s->conns_by_input)) {
 		struct conn *c = list_first(&s->conns_by_input);
 
-		if (c->since + timeout > s->now)
+		if (deadline_after(c->since, timeout) > s->now)
 			break;
 		conn_close(s, c, &s->stats->timed_out);
 	}
@@ -372,8 +379,9 @@ static int next_wait_ms(const struct echo_server *s)
 {
 	if (s->opts->idle_timeout_ns == 0 || list_empty(&s->conns_by_input))
 		return STOP_CHECK_MS;
-	return wait_ms(s->now, list_first(&s->conns_by_input)->since +
-				       s->opts->idle_timeout_ns);
+	return wait_ms(s->now,
+		       deadline_after(list_first(&s->conns_by_input)->since,
+				      s->opts->idle_timeout_ns));
 }
 
 static void close_all(struct echo_server *s)
@@ -593,7 +601,7 @@ static void sink_push(struct fanout *f, struct sink *s)
 		s->cur = c->next;
 		s->off = 0;
 		s->deadline = s->cur != NULL && timeout != 0 ?
-			      f->now + timeout : 0;
+			      deadline_after(f->now, timeout) : 0;
 		chunk_put(f, c);
 	}
 	if (s->running && s->cur == NULL && f->eof)
@@ -647,7 +655,8 @@ static int read_chunk(struct fanout *f)
 		s->cur = c;
 		s->off = 0;
 		s->deadline = f->opts->sink_timeout_ns != 0 ?
-			      f->now + f->opts->sink_timeout_ns : 0;
+			      deadline_after(f->now,
+					     f->opts->sink_timeout_ns) : 0;
 		sink_push(f, s);
 	}
 	return 0;

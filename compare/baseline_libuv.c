@@ -71,7 +71,7 @@ static int libuv_setup(void)
  * fires early; 0 stays 0 (none). */
 static uint64_t to_ms(uint64_t ns)
 {
-	return (ns + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
+	return ns / CLOCK_NS_PER_MS + (ns % CLOCK_NS_PER_MS != 0); /* no overflow */
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)

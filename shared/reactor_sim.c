@@ -409,7 +409,7 @@ static void sched_start(struct sim *s, struct sim_sched *sc,
 			uint64_t delay)
 {
 	assert(!sc->scheduled);
-	sc->due = s->now + delay;
+	sc->due = delay > UINT64_MAX - s->now ? UINT64_MAX : s->now + delay;
 	sc->seq = agenda_insert(s, kind, target, sc->due);
 	sc->scheduled = true;
 }

@@ -185,6 +185,35 @@ START_TEST(test_idle_timeout_closes_an_idle_connection)
 }
 END_TEST
 
+/* An idle timeout too long to fit in the clock (2^64 - 1 ns) never comes:
+ * the connection is served and stays open until the shutdown. */
+START_TEST(test_idle_timeout_too_long_to_fit_never_closes)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct pollfd p;
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = UINT64_MAX;
+	start_server(&st, _i, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(echoes_one_byte(fd, 'x'));
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 200), 0);     /* still open, quiet */
+	ck_assert(echoes_one_byte(fd, 'y'));
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	close(fd);
+
+	ck_assert_uint_eq(st.stats.accepted, 1);
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 1);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
 /* Input every 100 ms keeps a connection with a 400 ms idle timeout open for
  * a second, far past the timeout. */
 START_TEST(test_idle_timeout_spares_a_connection_that_keeps_sending)
@@ -929,6 +958,8 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(echo, test_echo_serves_200_concurrent_connections,
 			    0, NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_closes_an_idle_connection,
+			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_idle_timeout_too_long_to_fit_never_closes,
 			    0, NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_spares_a_connection_that_keeps_sending,

@@ -156,6 +156,34 @@ START_TEST(test_echo_closes_idle_connections)
 }
 END_TEST
 
+/* An idle timeout too long to fit in the clock (2^64 - 1 ns) never comes:
+ * the connection is served and stays open until the shutdown. */
+START_TEST(test_echo_idle_timeout_too_long_to_fit_never_closes)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = UINT64_MAX;
+	echo_thread_start(&st, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ping(fd, "first");
+	ck_assert(stays_quiet(fd, 100));
+	ping(fd, "second");
+	ck_assert(stays_quiet(fd, 100));
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	close(fd);
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 1);
+	ck_assert_uint_eq(st.stats.bytes, 11);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 START_TEST(test_echo_refuses_connections_past_max_conns)
 {
 	struct server_thread st;
@@ -953,6 +981,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, 4);
 	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, 4);
 	tcase_add_test(tc, test_echo_closes_idle_connections);
+	tcase_add_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes);
 	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
 	tcase_add_test(tc, test_echo_peer_reset_fails_only_that_connection);
 	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, 4);
