@@ -889,6 +889,42 @@ START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
 }
 END_TEST
 
+/* A subscriber that stops reading stalls its sink: the sink is cancelled
+ * at the end of the timeout of the chunk it could not take, not given a
+ * fresh timeout for another one.  Under the default world everything but
+ * the timers happens within a microsecond or so of virtual time, so the
+ * fanout ends one timeout after it started, well before two. */
+START_TEST(test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout)
+{
+	const uint64_t timeout = 10 * 1000000ull;
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		fanout_world_sim(&w, &c, 1u << 20, 3);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 16384;
+		w.opts.sink_timeout_ns = timeout;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		w.peer_flags[1] = SIM_PEER_NO_READ;
+		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+		ck_assert_uint_ge(reactor_now(w.r), timeout);
+		ck_assert_uint_lt(reactor_now(w.r), 2 * timeout);
+		sim_run_out(w.r);
+		ck_assert_uint_eq(check_tcp_sinks(&w), 2);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ETIMEDOUT);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
 /* Stop the fanout just before step k, for k spread over a whole run: with
  * reads and writes queued, running and finished in the pool.  Each time it
  * returns 0, frees everything, has the pool give back every job, and each
@@ -1017,6 +1053,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_fanout_over_sim_delivers_every_byte_to_every_file_sink, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_over_sim_streams_to_tcp_subscribers_with_faults, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, 2);
 	suite_add_tcase(s, tc);
 
