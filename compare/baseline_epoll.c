@@ -669,6 +669,15 @@ static void end_all(struct fanout *f, int err)
 			sink_end(f, &f->sink[i], err);
 }
 
+/* The input cannot be read, or memory ran out: the fanout's own error, and
+ * every sink ends with it. */
+static void fanout_abort(struct fanout *f, int err)
+{
+	if (f->stats->error == 0)
+		f->stats->error = err;
+	end_all(f, err);
+}
+
 /* Read while the window has room and someone is running.  A stop request
  * is looked at between chunks, so a long run of file sinks stops too. */
 static void fill(struct reactor *r, struct fanout *f)
@@ -678,7 +687,7 @@ static void fill(struct reactor *r, struct fanout *f)
 		int err = read_chunk(f);
 
 		if (err < 0)
-			end_all(f, err);
+			fanout_abort(f, err);
 	}
 	if (f->eof && f->running > 0)   /* an empty input */
 		for (unsigned i = 0; i < f->opts->sinks; i++)

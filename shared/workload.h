@@ -82,6 +82,9 @@ struct fanout_stats {
 	uint64_t bytes_read;     /* from the input */
 	uint64_t chunks_read;
 	unsigned peak_chunks;    /* most chunks in memory at once (<= window) */
+	int error;               /* 0, or why the whole fanout was aborted while
+				  * it ran (-errno): the input could not be
+				  * read, or memory ran out */
 	unsigned sinks;          /* entries in sink[] */
 	struct fanout_sink_stats *sink; /* caller's array of opts->sinks entries */
 };

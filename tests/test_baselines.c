@@ -634,6 +634,62 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 }
 END_TEST
 
+#if !defined(__SANITIZE_ADDRESS__)
+/* The address space this process has mapped now, in bytes. */
+static rlim_t mapped_bytes(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
+}
+
+/* libuv makes its thread pool (4 threads of 8 MiB stacks) at the first
+ * file request, and abort()s if it cannot.  With 16 MiB of address space
+ * left, the libuv fanout must fail to start like any other engine that
+ * runs out: an error, no sink file created, every block given back.  (Not
+ * under ASan, whose own allocator cannot live under such a limit.) */
+START_TEST(test_libuv_fanout_without_room_for_its_pool_fails_to_start)
+{
+	struct fanout_sink_stats sink[2];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct rlimit old, low;
+	struct scratch sc;
+	struct reactor *r;
+	struct offload *o;
+	int64_t before;
+	char path[256];
+	int rc;
+
+	scratch_make(&sc, 3 * 64 * 1024);
+	r = reactor_new_epoll();
+	o = offload_new(r, 2);
+	ck_assert_ptr_nonnull(o);
+	fanout_file_opts(&opts, &sc, 2);
+	before = live_blocks();
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	low = old;
+	low.rlim_cur = mapped_bytes() + 16 * MiB;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &low), 0);
+	rc = libuv_fanout_run(r, o, &opts, &stats);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_msg(rc == -EAGAIN || rc == -ENOMEM, "rc %d", rc);
+	ck_assert_int_eq(live_blocks(), before);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/sink-%u", sc.dir, i);
+		ck_assert_int_ne(access(path, F_OK), 0);
+	}
+	offload_free(o);
+	reactor_free(r);
+	scratch_remove(&sc);
+}
+END_TEST
+#endif
+
 START_TEST(test_fanout_of_an_empty_input_creates_empty_sinks)
 {
 	struct fanout_sink_stats sink[2];
@@ -1009,6 +1065,10 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(fanout,
 			    test_fanout_stop_before_subscribers_cancels_every_sink,
 			    0, NBASELINES);
+#if !defined(__SANITIZE_ADDRESS__)
+	tcase_add_test(fanout,
+		       test_libuv_fanout_without_room_for_its_pool_fails_to_start);
+#endif
 	suite_add_tcase(s, fanout);
 	return s;
 }
