@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "baselines.h"
@@ -385,6 +386,48 @@ static int highest_fd(void)
 	return top;
 }
 
+/* Wait, at most about 2 s, until every other thread of this process is
+ * asleep: the server is then idle in its wait, not in the middle of
+ * shedding connections.  libuv sheds by accepting and closing connections
+ * until none is pending, so a client that reconnects the moment it sees
+ * its connection close can be shed again and again, for as long as it
+ * keeps winning that race. */
+static void wait_until_the_other_threads_sleep(void)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid);
+
+	for (int round = 0; round < 2000; round++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		bool busy = false;
+
+		ck_assert_ptr_nonnull(d);
+		while (!busy && (e = readdir(d)) != NULL) {
+			char path[300], line[512], *close_paren;
+			FILE *f;
+
+			if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+				 e->d_name);
+			f = fopen(path, "r");
+			if (f == NULL)
+				continue;       /* the thread has just ended */
+			if (fgets(line, sizeof(line), f) != NULL) {
+				close_paren = strrchr(line, ')');
+				busy = close_paren == NULL ||
+				       close_paren[1] != ' ' ||
+				       close_paren[2] != 'S';
+			}
+			fclose(f);
+		}
+		closedir(d);
+		if (!busy)
+			return;
+		usleep(1000);
+	}
+}
+
 /* With the descriptor table full, the server cannot take a connection: it
  * must count the failure, close the connection (not leave the peer
  * hanging) and go on serving once descriptors are free again. */
@@ -415,8 +458,10 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 		close(fillers[--nfill]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	/* The server may still be shedding when the table empties, and then
-	 * sheds the next connection too; the one after is served. */
+	 * sheds the next connection too: each try waits until the server is
+	 * idle, so that it cannot be shed by a shedding loop still running. */
 	for (int tries = 0; tries < 5 && !served; tries++) {
+		wait_until_the_other_threads_sleep();
 		fd = netclient_connect(st.port);
 		ck_assert_int_ge(fd, 0);
 		served = echoes_one_byte(fd, 'z');
