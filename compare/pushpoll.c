@@ -456,6 +456,29 @@ static int fanout_start_failed(const struct fanout_opts *o, int err,
 	return start_failure_status(err);
 }
 
+/* A file sink that failed may hold more than it is said to have taken: a
+ * write that was in an offload thread when the sink ended (an abort, a
+ * timeout) still reached the file, though its result was dropped.  The
+ * file is cut back to the bytes reported, so that the file, its bytes= and
+ * its checksum= agree. */
+static void fanout_trim_failed_sinks(const struct fanout_opts *o,
+				     const struct fanout_stats *st)
+{
+	char path[4096];
+	struct stat sb;
+
+	if (o->kind != FANOUT_SINK_FILE)
+		return;
+	for (unsigned i = 0; i < st->sinks; i++) {
+		if (st->sink[i].error == 0)
+			continue;
+		sink_path(path, sizeof(path), o, i);
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (uint64_t)sb.st_size > st->sink[i].bytes)
+			(void)truncate(path, (off_t)st->sink[i].bytes);
+	}
+}
+
 /* The fanout ran: one line on stderr for what stopped it or a sink, if
  * anything did but a sink timeout or a stop.  Returns how many sinks
  * failed, timed out or were cancelled. */
@@ -536,6 +559,7 @@ static int cmd_fanout(int argc, char **argv)
 		return rc;
 	}
 	free(existed);
+	fanout_trim_failed_sinks(&ro.fanout, &stats);
 	fanout_stats_print(stdout, ro.engine->name, &stats);
 	mem_print(ro.engine->name);
 	failed = fanout_report(&ro.fanout, &stats);

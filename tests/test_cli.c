@@ -169,9 +169,11 @@ static void slurp(FILE *f, char *buf, size_t len)
 	fclose(f);
 }
 
-/* Run pushpoll with argv (argv[0] included), its descriptor limit lowered
- * to nofile if nofile > 0, and collect what it said. */
-static void run_limited(char *const argv[], rlim_t nofile, struct outcome *o)
+/* Run pushpoll with argv (argv[0] included), its limit on `resource`
+ * (RLIMIT_NOFILE, RLIMIT_AS) lowered to `limit` if resource >= 0, and
+ * collect what it said. */
+static void run_limited(char *const argv[], int resource, rlim_t limit,
+			struct outcome *o)
 {
 	FILE *out = tmpfile(), *err = tmpfile();
 	int status;
@@ -185,11 +187,11 @@ static void run_limited(char *const argv[], rlim_t nofile, struct outcome *o)
 	if (pid == 0) {
 		dup2(fileno(out), STDOUT_FILENO);
 		dup2(fileno(err), STDERR_FILENO);
-		if (nofile > 0) {
-			struct rlimit rl = { nofile, nofile };
+		if (resource >= 0) {
+			struct rlimit rl = { limit, limit };
 			for (int fd = 3; fd < 1024; fd++)
 				close(fd);
-			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			if (setrlimit(resource, &rl) != 0)
 				_exit(126);
 		}
 		execv(PUSHPOLL_BIN, argv);
@@ -206,7 +208,7 @@ static void run_limited(char *const argv[], rlim_t nofile, struct outcome *o)
 
 static void run(char *const argv[], struct outcome *o)
 {
-	run_limited(argv, 0, o);
+	run_limited(argv, -1, 0, o);
 }
 
 /* A usage error: status 2, one line on stderr that names `names`, and
@@ -439,7 +441,7 @@ START_TEST(test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file)
 		char *argv[] = { "pushpoll", "fanout", "--engine",
 				 (char *)engine_names[_i], "--input", input,
 				 "--sinks", "60", "--output-dir", dir, NULL };
-		run_limited(argv, 64, &o);
+		run_limited(argv, RLIMIT_NOFILE, 64, &o);
 	}
 	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
 	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
@@ -499,7 +501,7 @@ START_TEST(test_start_up_under_a_tiny_descriptor_limit_follows_one_rule)
 		char *argv[] = { "pushpoll", "fanout", "--engine",
 				 (char *)engine_names[_i], "--input", input,
 				 "--sinks", "3", "--output-dir", dir, NULL };
-		run_limited(argv, n, &o);
+		run_limited(argv, RLIMIT_NOFILE, n, &o);
 		ck_assert_msg(o.status == 0 || o.status == 1,
 			      "nofile %u: status %d: %s", (unsigned)n,
 			      o.status, o.err);
@@ -513,6 +515,59 @@ START_TEST(test_start_up_under_a_tiny_descriptor_limit_follows_one_rule)
 	scratch_remove_all(dir);
 }
 END_TEST
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* The size of the file at path, or -1. */
+static long long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* The bytes= of sink i in the statistics on stdout, or -1. */
+static long long sink_bytes(const char *out, unsigned i)
+{
+	char key[32];
+	const char *p;
+
+	snprintf(key, sizeof(key), "sink=%u bytes=", i);
+	p = strstr(out, key);
+	return p != NULL ? atoll(p + strlen(key)) : -1;
+}
+
+/* Out of memory in the middle of a run (the address space cut to what a
+ * few 8 MiB chunks need): whatever each sink ends with, its file holds
+ * exactly the bytes= it is reported to have taken, even when a write was
+ * still in an offload thread when the run was aborted.  (Not under ASan,
+ * which cannot live under such a limit.) */
+START_TEST(test_a_sink_file_holds_what_its_byte_count_says_after_running_out_of_memory)
+{
+	char dir[64], input[96], path[128];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 32u << 20);
+	for (rlim_t mib = 40; mib <= 56; mib += 8) {
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "2", "--output-dir", dir,
+				 "--chunk-size", "8M", NULL };
+		run_limited(argv, RLIMIT_AS, mib << 20, &o);
+		ck_assert_msg(o.status == 0 || o.status == 1, "status %d: %s",
+			      o.status, o.err);
+		for (unsigned i = 0; i < 2 && o.status == 1 &&
+				     sink_bytes(o.out, i) >= 0; i++) {
+			snprintf(path, sizeof(path), "%s/sink-%u", dir, i);
+			ck_assert_msg(file_size(path) == sink_bytes(o.out, i),
+				      "%u MiB: %s holds %lld bytes, bytes=%lld",
+				      (unsigned)mib, path, file_size(path),
+				      sink_bytes(o.out, i));
+		}
+	}
+	scratch_remove_all(dir);
+}
+END_TEST
+#endif
 
 /* A free TCP port on the loopback (free when looked at). */
 static unsigned free_port(void)
@@ -691,6 +746,11 @@ static Suite *make_suite(void)
 		NENGINES);
 	tcase_add_test(c,
 		test_a_fanout_without_sink_timeout_cancels_a_stalled_subscriber);
+#if !defined(__SANITIZE_ADDRESS__)
+	tcase_add_loop_test(c,
+		test_a_sink_file_holds_what_its_byte_count_says_after_running_out_of_memory,
+		0, NENGINES);
+#endif
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
 	suite_add_tcase(s, c);
 	return s;
