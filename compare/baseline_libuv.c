@@ -456,6 +456,7 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 	int err;
 
 	memset(stats, 0, sizeof(*stats));
+	stats->accept_errors_unseen = true;     /* see baselines.h */
 	if (reactor_is_sim(r))
 		return -ENOTSUP;
 	if (opts->bufsize == 0 || opts->bufsize > UINT32_MAX)

@@ -428,6 +428,26 @@ static void wait_until_the_other_threads_sleep(void)
 	}
 }
 
+/* The statistics line gives accept_errors as counted, or as unknown where
+ * the engine cannot count them: never a false 0. */
+static void check_accept_errors_printed(const struct echo_stats *st)
+{
+	char line[512], want[64];
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	echo_stats_print(f, "e", st);
+	rewind(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	if (st->accept_errors_unseen)
+		snprintf(want, sizeof(want), " accept_errors=unknown ");
+	else
+		snprintf(want, sizeof(want), " accept_errors=%llu ",
+			 (unsigned long long)st->accept_errors);
+	ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+}
+
 /* With the descriptor table full, the server cannot take a connection: it
  * must count the failure, close the connection (not leave the peer
  * hanging) and go on serving once descriptors are free again. */
@@ -473,6 +493,9 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	ck_assert_uint_ge(st.stats.accepted, 1);
 	if (baselines[_i].counts_shed_connections)
 		ck_assert_uint_ge(st.stats.accept_errors, 1);
+	else
+		ck_assert(st.stats.accept_errors_unseen);
+	check_accept_errors_printed(&st.stats);
 }
 END_TEST
 
