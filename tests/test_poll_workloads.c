@@ -156,6 +156,34 @@ START_TEST(test_echo_closes_idle_connections)
 }
 END_TEST
 
+/* An idle timeout too long to fit in the clock (2^64 - 1 ns) never comes:
+ * the connection is served and stays open until the shutdown. */
+START_TEST(test_echo_idle_timeout_too_long_to_fit_never_closes)
+{
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = UINT64_MAX;
+	echo_thread_start(&st, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ping(fd, "first");
+	ck_assert(stays_quiet(fd, 100));
+	ping(fd, "second");
+	ck_assert(stays_quiet(fd, 100));
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	close(fd);
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 1);
+	ck_assert_uint_eq(st.stats.bytes, 11);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 START_TEST(test_echo_refuses_connections_past_max_conns)
 {
 	struct server_thread st;
@@ -861,6 +889,42 @@ START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
 }
 END_TEST
 
+/* A subscriber that stops reading stalls its sink: the sink is cancelled
+ * at the end of the timeout of the chunk it could not take, not given a
+ * fresh timeout for another one.  Under the default world everything but
+ * the timers happens within a microsecond or so of virtual time, so the
+ * fanout ends one timeout after it started, well before two. */
+START_TEST(test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout)
+{
+	const uint64_t timeout = 10 * 1000000ull;
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	poll_config_set(&configs[_i]);
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		fanout_world_sim(&w, &c, 1u << 20, 3);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 16384;
+		w.opts.sink_timeout_ns = timeout;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		w.peer_flags[1] = SIM_PEER_NO_READ;
+		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+		ck_assert_uint_ge(reactor_now(w.r), timeout);
+		ck_assert_uint_lt(reactor_now(w.r), 2 * timeout);
+		sim_run_out(w.r);
+		ck_assert_uint_eq(check_tcp_sinks(&w), 2);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ETIMEDOUT);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
 /* Stop the fanout just before step k, for k spread over a whole run: with
  * reads and writes queued, running and finished in the pool.  Each time it
  * returns 0, frees everything, has the pool give back every job, and each
@@ -953,6 +1017,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, 4);
 	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, 4);
 	tcase_add_test(tc, test_echo_closes_idle_connections);
+	tcase_add_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes);
 	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
 	tcase_add_test(tc, test_echo_peer_reset_fails_only_that_connection);
 	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, 4);
@@ -988,6 +1053,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_fanout_over_sim_delivers_every_byte_to_every_file_sink, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_over_sim_streams_to_tcp_subscribers_with_faults, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout, 0, 2);
 	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, 2);
 	suite_add_tcase(s, tc);
 

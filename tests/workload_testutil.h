@@ -37,6 +37,10 @@ void check_echo_accounts(const struct echo_stats *st);
  * if the end came. */
 bool wait_for_close(int fd);
 
+/* True when nothing (no data, no end of stream) arrives on fd for ms
+ * milliseconds. */
+bool stays_quiet(int fd, int ms);
+
 /* One exchange on a blocking socket: sends text (under 256 bytes), reads
  * it all back and asserts it is the same. */
 void ping(int fd, const char *text);
