@@ -1,6 +1,6 @@
 /* test_poll.c: the poll engine's core (poll/poll.h): futures, tasks and
  * wakers, the executor and its budget, the leaf futures and the
- * combinators.  The workloads are in test_poll_workloads.c.
+ * combinators.  The workloads are in test_workloads.c.
  *
  * Every test ends by checking that the engine's allocations are all freed
  * (mem live blocks back to the baseline taken at its start).

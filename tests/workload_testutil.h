@@ -1,5 +1,5 @@
-/* workload_testutil.h: what the workload suites of both engines share
- * (tests/test_push_workloads.c, tests/test_poll_workloads.c).
+/* workload_testutil.h: the worlds of the workload suite of both engines
+ * (tests/test_workloads.c).
  *
  * Worlds to run an engine's echo or fanout in, over epoll or the
  * simulation, and the checks made on what they leave behind.  Nothing here
