@@ -40,6 +40,7 @@
 #include "push_impl.h"
 #include "mem.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -142,6 +143,10 @@ static void sink_continue(struct fanout_sink *s)
 {
 	struct fanout *f = s->f;
 
+	/* Letting go of its chunk may have let the reader start the next one
+	 * and fail (out of memory): that abort ended s already. */
+	if (s->done)
+		return;
 	/* Aborted while the write that just completed was queued (its
 	 * completion won over the cancel, R5): no chunk will come. */
 	if (f->error != 0)
@@ -323,6 +328,7 @@ static void sink_finish(struct fanout_sink *s, int error)
 {
 	struct fanout *f = s->f;
 
+	assert(!s->done && "a sink ends once: its chunks are let go of once");
 	s->done = true;
 	s->st->error = error;
 	f->sinks_live--;

@@ -29,6 +29,10 @@
  *      return the callbacks it ran: 1 for an edge, a timer, an async or a
  *      sim_call; 0 for a peer's action or a connect, which run no engine
  *      code (an engine that polls again simply gets the next step).
+ *   7. Batches (sim_config.batch): with that chance, if the next event is
+ *      due within max_delay_ns and the poll's timeout, and step k + 1 is not
+ *      hooked (the hook must see the world between polls), go back to 4 and
+ *      deliver it in the same poll.  The callbacks of every step add up.
  *
  * What is an event.  An io edge for an engine's watcher (at most one pending
  * per watcher: later edges OR their bits into it), an engine connect that
@@ -188,6 +192,30 @@ static int deliver_one(struct sim *s, uint64_t t)
 	return deliver_async(s);
 }
 
+/* Steps 4 to 7 of sim_poll(): deliver the event due at t, then, in batch
+ * mode, the ones after it that the same poll would have seen. */
+static int deliver_batch(struct sim *s, uint64_t t, uint64_t limit)
+{
+	struct sim_core *c = &s->core;
+	int ran = 0, n;
+
+	for (;;) {
+		if (t > c->now)                             /* 4 */
+			c->now = t;
+		n = deliver_one(s, t);                      /* 5, 6 */
+		if (n < 0)
+			return n;
+		ran += n;
+		if (c->cfg.batch == 0)                      /* 7 */
+			return ran;
+		t = next_due(s);
+		if (t > limit || t - c->now > c->cfg.max_delay_ns ||
+		    (c->hook != NULL && c->steps + 1 == c->hook_step) ||
+		    !sim__rng_chance(c, c->cfg.batch))
+			return ran;
+	}
+}
+
 static int sim_poll(struct reactor *r, int64_t timeout_ns)
 {
 	struct sim *s = to_sim(r);
@@ -215,9 +243,7 @@ again:
 			return 0;
 		goto again;
 	}
-	if (t > c->now)                                     /* 4 */
-		c->now = t;
-	return deliver_one(s, t);                           /* 5, 6 */
+	return deliver_batch(s, t, limit);                  /* 4 to 7 */
 }
 
 /* ---- io watchers --------------------------------------------------------- */

@@ -56,6 +56,13 @@ struct sim_config {
 	unsigned delay;       /* an event is delivered later than due */
 	unsigned reset;       /* a peer resets its connection at one of its actions */
 	unsigned early_eof;   /* a peer half-closes before it has sent everything */
+	unsigned batch;       /* after a step, the same poll delivers the next
+			       * event too, if it is due within max_delay_ns:
+			       * several steps in one poll, as epoll_wait hands
+			       * over the events of a busy moment together (an
+			       * edge and an expired timer, say).  0: one step
+			       * per poll, and no draw, so traces stay as they
+			       * were */
 	uint64_t max_delay_ns;      /* upper bound of an injected delay */
 	size_t stream_capacity;     /* bytes buffered per stream direction */
 	unsigned max_handles;       /* handles open at once; past it -EMFILE */

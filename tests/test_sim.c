@@ -809,6 +809,86 @@ START_TEST(test_timers_and_events_interleave_by_due_time)
 }
 END_TEST
 
+static void log_b1(struct reactor_timer *t) { log_add("b1"); }
+static void log_b2(struct reactor_timer *t) { log_add("b2"); }
+static void log_b3(struct reactor_timer *t) { log_add("b3"); }
+
+/* Batches: three timers 100 us apart.  One step per poll without batches;
+ * with every batch taken, one poll delivers all three (each still a
+ * numbered step, in due order, the clock at each one's time); a timer past
+ * max_delay_ns from the last is left for the next poll, and the poll's
+ * timeout bounds a batch as it bounds a step. */
+START_TEST(test_a_batch_delivers_the_events_due_close_together_in_one_poll)
+{
+	for (int batched = 0; batched <= 1; batched++) {
+		struct sim_config c;
+		struct reactor *r;
+		struct reactor_timer t1 = { 0 }, t2 = { 0 }, t3 = { 0 }, t4 = { 0 };
+
+		sim_config_default(&c, 7);
+		c.batch = batched ? 1000 : 0;
+		c.max_delay_ns = 200 * 1000;
+		r = new_sim(&c);
+		memset(&the_log, 0, sizeof(the_log));
+		log_r = r;
+		reactor_timer_start(r, &t1, 1 * MS, log_b1);
+		reactor_timer_start(r, &t2, 1 * MS + 100 * 1000, log_b2);
+		reactor_timer_start(r, &t3, 1 * MS + 200 * 1000, log_b3);
+		reactor_timer_start(r, &t4, 2 * MS, log_b3);
+		if (batched) {
+			ck_assert_int_eq(reactor_poll(r, -1), 3);
+			ck_assert_int_eq(the_log.n, 3);
+			ck_assert_uint_eq(the_log.at[2], 1 * MS + 200 * 1000);
+			ck_assert_str_eq(the_log.what[1], "b2");
+			ck_assert_uint_eq(sim_steps(r), 3);
+			/* 2 ms is 800 us after the last: the next poll's. */
+			ck_assert_int_eq(reactor_poll(r, 0), 0);
+			ck_assert_int_eq(reactor_poll(r, -1), 1);
+		} else {
+			for (int i = 0; i < 3; i++)
+				ck_assert_int_eq(reactor_poll(r, -1), 1);
+			ck_assert_int_eq(the_log.n, 3);
+			ck_assert_uint_eq(sim_steps(r), 3);
+			ck_assert_int_eq(reactor_poll(r, -1), 1);
+		}
+		ck_assert_int_eq(reactor_poll(r, -1), -EDEADLK);
+		reactor_free(r);
+	}
+}
+END_TEST
+
+/* A batch stops short of the step a hook waits for, so the hook still sees
+ * the world as the step before it left it. */
+static void count_hook(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+START_TEST(test_a_batch_stops_before_a_hooked_step)
+{
+	struct sim_config c;
+	struct reactor *r;
+	struct reactor_timer t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
+	int hooked = 0;
+
+	sim_config_default(&c, 7);
+	c.batch = 1000;
+	r = new_sim(&c);
+	memset(&the_log, 0, sizeof(the_log));
+	log_r = r;
+	reactor_timer_start(r, &t1, 1 * MS, log_b1);
+	reactor_timer_start(r, &t2, 1 * MS + 10, log_b2);
+	reactor_timer_start(r, &t3, 1 * MS + 20, log_b3);
+	sim_at_step(r, 2, count_hook, &hooked);
+	ck_assert_int_eq(reactor_poll(r, -1), 1);       /* step 1 only */
+	ck_assert_int_eq(hooked, 0);
+	ck_assert_int_eq(reactor_poll(r, -1), 2);       /* hook, steps 2, 3 */
+	ck_assert_int_eq(hooked, 1);
+	ck_assert_uint_eq(sim_steps(r), 3);
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_poll_on_a_quiescent_world_says_edeadlk)
 {
 	struct reactor *r = new_default(1);
@@ -1777,6 +1857,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_ten_second_timer_fires_at_virtual_ten_seconds);
 	tcase_add_test(tc, test_timer_with_the_longest_delay_never_fires);
 	tcase_add_test(tc, test_timers_and_events_interleave_by_due_time);
+	tcase_add_test(tc, test_a_batch_delivers_the_events_due_close_together_in_one_poll);
+	tcase_add_test(tc, test_a_batch_stops_before_a_hooked_step);
 	tcase_add_test(tc, test_poll_on_a_quiescent_world_says_edeadlk);
 	tcase_add_test(tc, test_poll_timeout_lets_virtual_time_pass_up_to_the_next_event);
 	tcase_add_test(tc, test_stop_request_makes_the_next_poll_return_at_once);

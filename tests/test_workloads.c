@@ -918,6 +918,51 @@ START_TEST(test_fanout_over_sim_stop_at_any_step_cancels_cleanly)
 }
 END_TEST
 
+/* Events in batches (an offload job's completion and the next one in the
+ * same poll), and every allocation of the run made to fail in turn: the
+ * run ends with every sink either complete or failed, each let go of its
+ * chunks once (a sink finished twice would free a chunk another sink is
+ * still writing), and everything is freed. */
+START_TEST(test_fanout_over_sim_in_batches_survives_every_allocation_failure)
+{
+	const struct engine *e = use_variant(_i);
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	unsigned failed = 0;
+
+	for (uint64_t seed = 2; seed <= 4; seed += 2) {
+		for (uint64_t nth = 1; nth <= 120; nth++) {
+			int rc;
+
+			sim_config_default(&c, seed);
+			c.short_io = 200;
+			c.eagain = 100;
+			c.delay = 100;
+			c.batch = 500;
+			fanout_world_sim(&w, &c, 16000 + (seed % 7) * 123, 2);
+			w.opts.chunk_size = 2048;
+			w.opts.window = 3;
+			w.opts.sink_timeout_ns = 1000000000ull;
+			mem_fail_nth(nth);
+			rc = e->fanout(w.r, w.o, &w.opts, &w.st);
+			mem_fail_nth(0);
+			sim_run_out(w.r);
+			ck_assert(rc == 0 || rc == -ENOMEM);
+			for (unsigned i = 0; rc == 0 && i < 2; i++) {
+				ck_assert(w.sink[i].error == 0 ||
+					  w.sink[i].error == -ENOMEM);
+				failed += w.sink[i].error != 0;
+				check_file_sink(&w, i);
+			}
+			fanout_world_free(&w);
+			ck_assert_int_eq(live_blocks(), live);
+		}
+	}
+	ck_assert_uint_gt(failed, 0);
+}
+END_TEST
+
 /* ---- push's figures ------------------------------------------------------------ */
 
 /* Heap allocations per echo round trip in a steady state, under each
@@ -1232,6 +1277,7 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, NVARIANTS);
 	tcase_add_loop_test(tc, test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout, 0, NVARIANTS);
 	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_over_sim_in_batches_survives_every_allocation_failure, 0, NVARIANTS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("push_figures");
