@@ -1,5 +1,5 @@
 /* test_baselines.c: the epoll, libuv and libevent baselines
- * (compare/baselines.h).
+ * (compare/baselines/baselines.h).
  *
  * One conformance suite, run against each baseline in turn: every test is
  * a loop test whose index picks the engine.  The servers run in a thread
@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "baselines.h"
+#include "baselines/baselines.h"
 #include "clock.h"
 #include "mem.h"
 #include "netclient.h"

@@ -39,7 +39,7 @@
 #include <string.h>
 
 #include "hist.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 
 
 const char *const c5_config_name[C5_NCONFIGS] = {

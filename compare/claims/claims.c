@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "clock.h"
 
 const char *const claims_model_name[CLAIMS_NMODELS] = { "push", "poll" };
