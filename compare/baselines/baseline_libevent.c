@@ -32,7 +32,8 @@
  *
  * The reactor is consulted for its stop flag only, by a 50 ms persistent
  * timer.  All of libevent's allocations go through mem
- * (mem_route_libevent(), once per process, before the first base exists).
+ * (baseline__route_libevent(), once per process, before the first base
+ * exists).
  */
 #include "config.h"
 
@@ -69,7 +70,7 @@ static int route_err;
 
 static void route_allocations(void)
 {
-	route_err = mem_route_libevent();
+	route_err = baseline__route_libevent();
 }
 
 /* Route libevent's allocations to mem: once per process, whoever calls
