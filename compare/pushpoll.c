@@ -5,9 +5,12 @@
  *   pushpoll fanout --engine E --input F ...        run one fanout
  *
  * Exit status: 0 success, 1 a measured failure, 2 a usage error (one line on
- * stderr naming the bad argument) or a workload that could not start.
+ * stderr naming the bad argument).  A workload that cannot start is one rule
+ * (start_failure_status): 1 when the system ran out of something, 2 when
+ * the command line named something unusable.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "claims/claims.h"
@@ -55,7 +59,9 @@ static void usage(FILE *f)
 "\n"
 "fanout options:\n"
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
-"  --chunk-size SIZE  --window W  --sink-timeout DURATION\n"
+"  --chunk-size SIZE  --window W\n"
+"  --sink-timeout DURATION  a sink that takes no chunk for this long is\n"
+"                           cancelled, the others go on (default 10s; 0: never)\n"
 "\n"
 "bench options (no workload: every workload, about a minute):\n"
 "  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll)  --rounds N\n"
@@ -66,7 +72,8 @@ static void usage(FILE *f)
 "  --json FILE  --csv FILE  --plot DIR (PNGs, with gnuplot)  --quiet (no progress line)\n"
 "  --no-pin (servers and load generator not pinned to separate CPUs)\n"
 "\n"
-"exit status: 0 success, 1 a measured failure, 2 a usage error\n",
+"exit status: 0 success, 1 a measured failure or out of memory, descriptors\n"
+"  or threads, 2 a usage error\n",
 		engine_names());
 }
 
@@ -256,6 +263,24 @@ static void print_marks(void)
 		       (unsigned long long)marks[i].cpu_ns);
 }
 
+/* One rule for a workload that cannot start: the system ran out of
+ * something (memory, descriptors, threads) is a failure like any other
+ * measured one, 1; anything else lies in the command line (a path, an
+ * address), 2. */
+static int start_failure_status(int err)
+{
+	switch (-err) {
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case EAGAIN:
+	case ENOBUFS:
+		return EXIT_MEASURED_FAILURE;
+	default:
+		return EXIT_USAGE;
+	}
+}
+
 static struct reactor *running;
 
 static void on_signal(int sig)
@@ -274,15 +299,16 @@ static struct offload *start_substrate(struct reactor **r, unsigned threads)
 
 	*r = reactor_new_epoll();
 	if (*r == NULL) {
+		int err = errno;
 		fprintf(stderr, "pushpoll: cannot create the reactor: %s\n",
-			strerror(errno));
-		exit(EXIT_MEASURED_FAILURE);
+			strerror(err));
+		exit(start_failure_status(-err));
 	}
 	o = offload_new(*r, threads);
 	if (o == NULL) {
 		fprintf(stderr, "pushpoll: cannot start %u offload threads\n",
 			threads);
-		exit(EXIT_MEASURED_FAILURE);
+		exit(start_failure_status(-EAGAIN));
 	}
 	running = *r;
 	memset(&sa, 0, sizeof(sa));
@@ -335,7 +361,7 @@ static int cmd_serve_echo(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
 			ro.echo.host, ro.echo.port, strerror(-rc));
-		return EXIT_USAGE;
+		return start_failure_status(rc);
 	}
 	echo_stats_print(stdout, ro.engine->name, &stats);
 	print_marks();
@@ -343,29 +369,178 @@ static int cmd_serve_echo(int argc, char **argv)
 	return 0;
 }
 
+/* Refuse, before anything starts, an input no engine can read: missing,
+ * unreadable, a directory, or not a regular file (a FIFO would block every
+ * engine's open() until a writer came; it is opened here without
+ * blocking, to be looked at). */
+static void check_input(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		cli_usage_error("--input %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0)
+		cli_usage_error("--input %s: %s", path, strerror(errno));
+	close(fd);
+	if (S_ISDIR(st.st_mode))
+		cli_usage_error("--input %s: %s", path, strerror(EISDIR));
+	if (!S_ISREG(st.st_mode))
+		cli_usage_error("--input %s: not a regular file", path);
+}
+
+static void check_output_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		cli_usage_error("--output-dir %s: not a directory", dir);
+	if (access(dir, W_OK) != 0)
+		cli_usage_error("--output-dir %s: %s", dir, strerror(errno));
+}
+
+static void sink_path(char *buf, size_t len, const struct fanout_opts *o,
+		      unsigned i)
+{
+	snprintf(buf, len, "%s/sink-%u", o->output_dir, i);
+}
+
+/* Which file sinks exist before the run, so that a failed start removes
+ * only the files it created.  NULL for TCP sinks (or out of memory: then
+ * nothing is removed). */
+static bool *sinks_existing(const struct fanout_opts *o)
+{
+	char path[4096];
+	bool *existed;
+
+	if (o->kind != FANOUT_SINK_FILE)
+		return NULL;
+	existed = calloc(o->sinks, sizeof(*existed));
+	for (unsigned i = 0; existed != NULL && i < o->sinks; i++) {
+		sink_path(path, sizeof(path), o, i);
+		existed[i] = access(path, F_OK) == 0;
+	}
+	return existed;
+}
+
+/* The fanout could not start (err): say what was at fault (the sink file
+ * that could not be opened, the address, or the resources), and remove the
+ * sink files the attempt created. */
+static int fanout_start_failed(const struct fanout_opts *o, int err,
+			       const bool *existed)
+{
+	char path[4096];
+	unsigned missing = o->sinks;
+
+	for (unsigned i = 0; existed != NULL && i < o->sinks; i++) {
+		sink_path(path, sizeof(path), o, i);
+		if (existed[i])
+			continue;
+		if (access(path, F_OK) == 0)
+			unlink(path);
+		else if (missing == o->sinks)
+			missing = i;
+	}
+	if (err == -ENOMEM || err == -EAGAIN)
+		fprintf(stderr, "pushpoll: fanout of %s: cannot start its "
+			"threads or memory: %s\n", o->input, strerror(-err));
+	else if (o->kind == FANOUT_SINK_TCP)
+		fprintf(stderr, "pushpoll: fanout: cannot listen on %s:%u: "
+			"%s\n", o->host, o->port, strerror(-err));
+	else if (missing < o->sinks)
+		fprintf(stderr, "pushpoll: fanout: cannot open sink %s/sink-%u "
+			"(%u sinks in all): %s\n", o->output_dir, missing,
+			o->sinks, strerror(-err));
+	else
+		fprintf(stderr, "pushpoll: fanout of %s to %u sinks in %s: "
+			"cannot start: %s\n", o->input, o->sinks,
+			o->output_dir, strerror(-err));
+	return start_failure_status(err);
+}
+
+/* A file sink that failed may hold more than it is said to have taken: a
+ * write that was in an offload thread when the sink ended (an abort, a
+ * timeout) still reached the file, though its result was dropped.  The
+ * file is cut back to the bytes reported, so that the file, its bytes= and
+ * its checksum= agree. */
+static void fanout_trim_failed_sinks(const struct fanout_opts *o,
+				     const struct fanout_stats *st)
+{
+	char path[4096];
+	struct stat sb;
+
+	if (o->kind != FANOUT_SINK_FILE)
+		return;
+	for (unsigned i = 0; i < st->sinks; i++) {
+		if (st->sink[i].error == 0)
+			continue;
+		sink_path(path, sizeof(path), o, i);
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (uint64_t)sb.st_size > st->sink[i].bytes)
+			(void)truncate(path, (off_t)st->sink[i].bytes);
+	}
+}
+
+/* The fanout ran: one line on stderr for what stopped it or a sink, if
+ * anything did but a sink timeout or a stop.  Returns how many sinks
+ * failed, timed out or were cancelled. */
+static unsigned fanout_report(const struct fanout_opts *o,
+			      const struct fanout_stats *st)
+{
+	unsigned failed = 0, broken = 0, first = 0;
+
+	for (unsigned i = 0; i < st->sinks; i++) {
+		int e = st->sink[i].error;
+		if (e == 0)
+			continue;
+		failed++;
+		if (e != -ETIMEDOUT && e != -ECANCELED && broken++ == 0)
+			first = i;
+	}
+	if (st->error == -ENOMEM)
+		fprintf(stderr, "pushpoll: fanout of %s: out of memory; every "
+			"sink stopped\n", o->input);
+	else if (st->error != 0)
+		fprintf(stderr, "pushpoll: fanout: reading --input %s: %s\n",
+			o->input, strerror(-st->error));
+	else if (broken > 0 && o->kind == FANOUT_SINK_FILE)
+		fprintf(stderr, "pushpoll: fanout: writing %s/sink-%u: %s"
+			" (%u of %u sinks failed)\n", o->output_dir, first,
+			strerror(-st->sink[first].error), broken, st->sinks);
+	else if (broken > 0)
+		fprintf(stderr, "pushpoll: fanout: TCP sink %u: %s"
+			" (%u of %u sinks failed)\n", first,
+			strerror(-st->sink[first].error), broken, st->sinks);
+	return failed;
+}
+
+/* What `pushpoll fanout` waits for a sink without --sink-timeout: long
+ * enough for any healthy disk or subscriber to take a chunk, short enough
+ * that one subscriber that stopped reading does not hold up the others for
+ * good.  (The library's own default, in fanout_opts_default(), stays 0.) */
+#define FANOUT_DEFAULT_SINK_TIMEOUT_NS (10 * CLOCK_NS_PER_S)
+
 static int cmd_fanout(int argc, char **argv)
 {
 	struct run_opts ro = { .threads = 2 };
 	struct reactor *r;
 	struct offload *o;
 	struct fanout_stats stats = { 0 };
-	struct stat st;
-	int rc, failed = 0;
+	bool *existed;
+	unsigned failed;
+	int rc;
 
 	echo_opts_default(&ro.echo);
 	fanout_opts_default(&ro.fanout);
+	ro.fanout.sink_timeout_ns = FANOUT_DEFAULT_SINK_TIMEOUT_NS;
 	parse_options(argc, argv, &ro);
 	if (ro.engine->fanout == NULL)
 		cli_usage_error("--engine %s has no fanout", ro.engine->name);
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
-	if (stat(ro.fanout.input, &st) != 0)
-		cli_usage_error("--input %s: %s", ro.fanout.input,
-				strerror(errno));
-	if (ro.fanout.kind == FANOUT_SINK_FILE &&
-	    (stat(ro.fanout.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-		cli_usage_error("--output-dir %s: not a directory",
-				ro.fanout.output_dir);
+	check_input(ro.fanout.input);
+	if (ro.fanout.kind == FANOUT_SINK_FILE)
+		check_output_dir(ro.fanout.output_dir);
 	engines_configure(&ro.settings);
 	ro.fanout.on_listening = print_listening;
 	ro.fanout.arg = (void *)ro.fanout.host;
@@ -375,20 +550,21 @@ static int cmd_fanout(int argc, char **argv)
 		fprintf(stderr, "pushpoll: out of memory\n");
 		return EXIT_MEASURED_FAILURE;
 	}
+	existed = sinks_existing(&ro.fanout);
 	o = start_substrate(&r, ro.threads);
 	rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
 	stop_substrate(r, o);
 	if (rc < 0) {
-		fprintf(stderr, "pushpoll: fanout of %s: %s\n",
-			ro.fanout.input, strerror(-rc));
+		rc = fanout_start_failed(&ro.fanout, rc, existed);
+		free(existed);
 		free(stats.sink);
-		return EXIT_USAGE;
+		return rc;
 	}
+	free(existed);
+	fanout_trim_failed_sinks(&ro.fanout, &stats);
 	fanout_stats_print(stdout, ro.engine->name, &stats);
 	mem_print(ro.engine->name);
-	for (unsigned i = 0; i < stats.sinks; i++)
-		if (stats.sink[i].error != 0)
-			failed++;
+	failed = fanout_report(&ro.fanout, &stats);
 	free(stats.sink);
 	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
 }

@@ -186,19 +186,24 @@ void poll_select_init(struct poll_select *s, struct poll_future **child,
 
 /* ---- timeout ------------------------------------------------------------------- */
 
-/* A select of two with the timer held by value: the inner future is polled
- * first, so an inner that is ready when the deadline passes still wins. */
+/* A select of two with the timer held by value.  The timer is polled first:
+ * a deadline that has passed wins.  Nothing is lost by it, because a future
+ * acts only when polled: the inner has taken nothing since its last poll.
+ * Polling the inner first would let the timer's own wake-up finish it late:
+ * a write would squeeze into socket space that was never reported writable,
+ * and a sink that stalled would be given a fresh timeout for its next chunk
+ * instead of being cancelled. */
 static enum poll_status timeout_poll(struct poll_future *f, struct poll_cx *cx)
 {
 	struct poll_timeout *t = (struct poll_timeout *)f;
 
-	if (poll_future_poll(t->inner, cx) == POLL_READY) {
-		f->out = t->inner->out;
+	if (poll_future_poll(&t->sleep.base, cx) == POLL_READY) {
+		f->out = -ETIMEDOUT;
 		goto out_drop_both;
 	}
-	if (poll_future_poll(&t->sleep.base, cx) == POLL_PENDING)
+	if (poll_future_poll(t->inner, cx) == POLL_PENDING)
 		return POLL_PENDING;
-	f->out = -ETIMEDOUT;
+	f->out = t->inner->out;
 out_drop_both:
 	poll_future_drop(t->inner);
 	poll_future_drop(&t->sleep.base);

@@ -459,6 +459,7 @@ static void fanout_abort(struct fanout *f, int error)
 	if (f->error != 0)
 		return;
 	f->error = error;
+	f->stats->error = error;
 	poll_waker_wake(&f->chunk_ready);
 }
 

@@ -614,7 +614,9 @@ void poll_select_init(struct poll_select *s, struct poll_future **child,
 
 /* Timeout: inner, or -ETIMEDOUT if it is not READY within ns (counted from
  * the first poll).  Output: inner's output, or -ETIMEDOUT, the inner future
- * then dropped.  The timer is a poll_sleep held by value. */
+ * then dropped.  Once the deadline has passed the inner is not polled again,
+ * so an inner that could have finished but had not been woken loses.  The
+ * timer is a poll_sleep held by value. */
 struct poll_timeout {
 	struct poll_future base;
 	/* private */

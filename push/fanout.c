@@ -397,6 +397,7 @@ static void fanout_abort(struct fanout *f, int error)
 	if (f->error != 0)
 		return;
 	f->error = error;
+	f->stats->error = error;
 	for (unsigned i = 0; i < f->opts->sinks; i++) {
 		struct fanout_sink *s = &f->sink[i];
 		if (!s->done && !s->busy)

@@ -141,8 +141,10 @@ void *mem_alloc(size_t n)
 	if (n > SIZE_MAX - sizeof(*h) || injected_failure())
 		return NULL;
 	h = malloc(sizeof(*h) + n);
-	if (!h)
+	if (!h) {
+		ADD(n_failed, 1);       /* the system's refusal counts too */
 		return NULL;
+	}
 	h->size = n;
 	h->magic = MEM_MAGIC_LIVE;
 	ADD(n_allocs, 1);
@@ -182,8 +184,10 @@ void *mem_realloc(void *p, size_t n)
 		return NULL;
 	old = h->size;
 	moved = realloc(h, sizeof(*h) + n);
-	if (!moved)
+	if (!moved) {
+		ADD(n_failed, 1);
 		return NULL;	/* the old block is untouched and still live */
+	}
 	moved->size = n;
 	ADD(n_reallocs, 1);
 	if (n > old)

@@ -18,8 +18,9 @@
  *
  * Failure injection, for the allocation-failure experiments: mem_fail_nth()
  * makes one future allocation return NULL, mem_fail_all() makes every one
- * fail until turned off.  A failed allocation is counted in `failed` and
- * changes no other counter.
+ * fail until turned off.  A failed allocation, injected or refused by the
+ * system (malloc returned NULL), is counted in `failed` and changes no
+ * other counter.
  */
 #ifndef PUSHPOLL_MEM_H
 #define PUSHPOLL_MEM_H
@@ -33,7 +34,7 @@ struct mem_stats {
 	uint64_t frees;           /* blocks freed (free, realloc to 0) */
 	uint64_t reallocs;        /* realloc calls that moved or resized a live block */
 	uint64_t bytes;           /* bytes handed out, summed over all allocations */
-	uint64_t failed;          /* allocations refused by failure injection */
+	uint64_t failed;          /* allocations refused: injected, or by malloc */
 	int64_t live_blocks;      /* allocs - frees */
 	int64_t live_bytes;       /* bytes now allocated */
 	int64_t peak_live_bytes;  /* highest live_bytes since start or mem_reset_peak() */

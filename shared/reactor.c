@@ -173,11 +173,18 @@ static void heap_remove(struct reactor *r, struct reactor_timer *t)
 	t->child = t->sibling = t->prev = NULL;
 }
 
+/* now + delay_ns, saturated: a delay too long to fit is a deadline that
+ * never comes (UINT64_MAX), not one that wrapped round into the past. */
+static uint64_t deadline_after(uint64_t now, uint64_t delay_ns)
+{
+	return delay_ns > UINT64_MAX - now ? UINT64_MAX : now + delay_ns;
+}
+
 void reactor_timer_start(struct reactor *r, struct reactor_timer *t,
 			 uint64_t delay_ns, reactor_timer_cb cb)
 {
 	reactor_timer_stop(r, t);
-	t->deadline = r->ops->now(r) + delay_ns;
+	t->deadline = deadline_after(r->ops->now(r), delay_ns);
 	t->seq = r->timer_seq++;
 	t->cb = cb;
 	t->child = t->sibling = t->prev = NULL;

@@ -154,7 +154,9 @@ struct reactor_timer {
 
 /* Start (or restart) a one-shot timer delay_ns from now.  Timers fire in
  * deadline order, ties in the order they were started; a timer whose delay
- * is 0 fires on the next reactor_poll(), never inside this call. */
+ * is 0 fires on the next reactor_poll(), never inside this call.  A delay
+ * too long for the clock to reach (now + delay_ns past 2^64 - 1 ns) never
+ * fires. */
 void reactor_timer_start(struct reactor *r, struct reactor_timer *t,
 			 uint64_t delay_ns, reactor_timer_cb cb);
 

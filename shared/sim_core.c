@@ -173,7 +173,7 @@ void sim__sched_start(struct sim_core *c, struct sim_sched *sc, int kind,
 		      void *target, uint64_t delay)
 {
 	assert(!sc->scheduled);
-	sc->due = c->now + delay;
+	sc->due = delay > UINT64_MAX - c->now ? UINT64_MAX : c->now + delay;
 	sc->seq = sim__agenda_insert(c, kind, target, sc->due);
 	sc->scheduled = true;
 }

@@ -37,13 +37,19 @@ uint64_t workload_checksum(uint64_t state, const void *data, size_t len)
 
 void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s)
 {
+	char errors[24];
+
+	if (s->accept_errors_unseen)
+		snprintf(errors, sizeof(errors), "unknown");
+	else
+		snprintf(errors, sizeof(errors), "%" PRIu64, s->accept_errors);
 	fprintf(f,
 		"engine=%s accepted=%" PRIu64 " refused=%" PRIu64
-		" accept_errors=%" PRIu64 " closed=%" PRIu64
+		" accept_errors=%s closed=%" PRIu64
 		" timed_out=%" PRIu64 " failed=%" PRIu64
 		" cancelled=%" PRIu64 " bytes=%" PRIu64
 		" peak_conns=%" PRIu64 "\n",
-		engine, s->accepted, s->refused, s->accept_errors, s->closed,
+		engine, s->accepted, s->refused, errors, s->closed,
 		s->timed_out, s->failed, s->cancelled, s->bytes,
 		s->peak_conns);
 }

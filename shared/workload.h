@@ -23,6 +23,7 @@
 #ifndef PUSHPOLL_WORKLOAD_H
 #define PUSHPOLL_WORKLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +46,10 @@ struct echo_stats {
 	uint64_t accepted;       /* connections served */
 	uint64_t refused;        /* closed at once: over max_conns */
 	uint64_t accept_errors;  /* accept failures (EMFILE...); the server goes on */
+	bool accept_errors_unseen; /* the engine cannot count them all (libuv
+				  * sheds connections itself, out of
+				  * descriptors, and says nothing): printed
+				  * as unknown rather than as a false 0 */
 	uint64_t closed;         /* connections ended by end of stream */
 	uint64_t timed_out;      /* connections closed by the idle timeout */
 	uint64_t failed;         /* connections ended by an error (reset, ENOMEM) */
@@ -82,6 +87,9 @@ struct fanout_stats {
 	uint64_t bytes_read;     /* from the input */
 	uint64_t chunks_read;
 	unsigned peak_chunks;    /* most chunks in memory at once (<= window) */
+	int error;               /* 0, or why the whole fanout was aborted while
+				  * it ran (-errno): the input could not be
+				  * read, or memory ran out */
 	unsigned sinks;          /* entries in sink[] */
 	struct fanout_sink_stats *sink; /* caller's array of opts->sinks entries */
 };

@@ -137,7 +137,7 @@ shell_commands() {
 			if (c == ")") {
 				flush(")")
 				if (top() == "P" || top() == "A") sp--
-				cmdpos = (top() == "A") ? 0 : 0
+				cmdpos = 0
 				continue
 			}
 			if (top() == "A") {

@@ -193,14 +193,14 @@ fi
 # ---- layout ---------------------------------------------------------------
 if [ "$(uname -m)" != x86_64 ]; then
 	echo "skip: layout (the figures in the docs are for x86-64)"
-elif [ ! -x "$build/tests/test_poll_workloads" ]; then
-	echo "skip: layout (no tests/test_poll_workloads built)"
+elif [ ! -x "$build/tests/test_workloads" ]; then
+	echo "skip: layout (no tests/test_workloads built)"
 else
-	CK_RUN_CASE=echo_figures CK_VERBOSITY=silent \
-		"$build/tests/test_poll_workloads" >"$tmp/fig" 2>&1
+	CK_RUN_CASE=poll_figures CK_VERBOSITY=silent \
+		"$build/tests/test_workloads" >"$tmp/fig" 2>&1
 	sed -n '/^echo connection task:/,/ idle /p' "$tmp/fig" >"$tmp/layout"
 	if [ ! -s "$tmp/layout" ]; then
-		fail "echo__print_layout() printed nothing (CK_RUN_CASE=echo_figures tests/test_poll_workloads)"
+		fail "echo__print_layout() printed nothing (CK_RUN_CASE=poll_figures tests/test_workloads)"
 	else
 		n=0
 		while IFS= read -r l; do

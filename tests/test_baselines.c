@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -184,6 +185,35 @@ START_TEST(test_idle_timeout_closes_an_idle_connection)
 	ck_assert_uint_eq(st.stats.timed_out, 1);
 	ck_assert_uint_eq(st.stats.closed, 0);
 	ck_assert_uint_eq(st.stats.cancelled, 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+/* An idle timeout too long to fit in the clock (2^64 - 1 ns) never comes:
+ * the connection is served and stays open until the shutdown. */
+START_TEST(test_idle_timeout_too_long_to_fit_never_closes)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct pollfd p;
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = UINT64_MAX;
+	start_server(&st, _i, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(echoes_one_byte(fd, 'x'));
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 200), 0);     /* still open, quiet */
+	ck_assert(echoes_one_byte(fd, 'y'));
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	close(fd);
+
+	ck_assert_uint_eq(st.stats.accepted, 1);
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 1);
 	ck_assert_int_eq(live_blocks(), before);
 }
 END_TEST
@@ -359,6 +389,68 @@ static int highest_fd(void)
 	return top;
 }
 
+/* Wait, at most about 2 s, until every other thread of this process is
+ * asleep: the server is then idle in its wait, not in the middle of
+ * shedding connections.  libuv sheds by accepting and closing connections
+ * until none is pending, so a client that reconnects the moment it sees
+ * its connection close can be shed again and again, for as long as it
+ * keeps winning that race. */
+static void wait_until_the_other_threads_sleep(void)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid);
+
+	for (int round = 0; round < 2000; round++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		bool busy = false;
+
+		ck_assert_ptr_nonnull(d);
+		while (!busy && (e = readdir(d)) != NULL) {
+			char path[300], line[512], *close_paren;
+			FILE *f;
+
+			if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+				 e->d_name);
+			f = fopen(path, "r");
+			if (f == NULL)
+				continue;       /* the thread has just ended */
+			if (fgets(line, sizeof(line), f) != NULL) {
+				close_paren = strrchr(line, ')');
+				busy = close_paren == NULL ||
+				       close_paren[1] != ' ' ||
+				       close_paren[2] != 'S';
+			}
+			fclose(f);
+		}
+		closedir(d);
+		if (!busy)
+			return;
+		usleep(1000);
+	}
+}
+
+/* The statistics line gives accept_errors as counted, or as unknown where
+ * the engine cannot count them: never a false 0. */
+static void check_accept_errors_printed(const struct echo_stats *st)
+{
+	char line[512], want[64];
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	echo_stats_print(f, "e", st);
+	rewind(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	if (st->accept_errors_unseen)
+		snprintf(want, sizeof(want), " accept_errors=unknown ");
+	else
+		snprintf(want, sizeof(want), " accept_errors=%llu ",
+			 (unsigned long long)st->accept_errors);
+	ck_assert_msg(strstr(line, want) != NULL, "%s", line);
+}
+
 /* With the descriptor table full, the server cannot take a connection: it
  * must count the failure, close the connection (not leave the peer
  * hanging) and go on serving once descriptors are free again. */
@@ -389,8 +481,10 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 		close(fillers[--nfill]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	/* The server may still be shedding when the table empties, and then
-	 * sheds the next connection too; the one after is served. */
+	 * sheds the next connection too: each try waits until the server is
+	 * idle, so that it cannot be shed by a shedding loop still running. */
 	for (int tries = 0; tries < 5 && !served; tries++) {
+		wait_until_the_other_threads_sleep();
 		fd = netclient_connect(st.port);
 		ck_assert_int_ge(fd, 0);
 		served = echoes_one_byte(fd, 'z');
@@ -402,6 +496,9 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	ck_assert_uint_ge(st.stats.accepted, 1);
 	if (baselines[_i].counts_shed_connections)
 		ck_assert_uint_ge(st.stats.accept_errors, 1);
+	else
+		ck_assert(st.stats.accept_errors_unseen);
+	check_accept_errors_printed(&st.stats);
 }
 END_TEST
 
@@ -607,6 +704,62 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	scratch_remove(&sc);
 }
 END_TEST
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* The address space this process has mapped now, in bytes. */
+static rlim_t mapped_bytes(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
+}
+
+/* libuv makes its thread pool (4 threads of 8 MiB stacks) at the first
+ * file request, and abort()s if it cannot.  With 16 MiB of address space
+ * left, the libuv fanout must fail to start like any other engine that
+ * runs out: an error, no sink file created, every block given back.  (Not
+ * under ASan, whose own allocator cannot live under such a limit.) */
+START_TEST(test_libuv_fanout_without_room_for_its_pool_fails_to_start)
+{
+	struct fanout_sink_stats sink[2];
+	struct fanout_stats stats = { .sink = sink };
+	struct fanout_opts opts;
+	struct rlimit old, low;
+	struct scratch sc;
+	struct reactor *r;
+	struct offload *o;
+	int64_t before;
+	char path[256];
+	int rc;
+
+	scratch_make(&sc, 3 * 64 * 1024);
+	r = reactor_new_epoll();
+	o = offload_new(r, 2);
+	ck_assert_ptr_nonnull(o);
+	fanout_file_opts(&opts, &sc, 2);
+	before = live_blocks();
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	low = old;
+	low.rlim_cur = mapped_bytes() + 16 * MiB;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &low), 0);
+	rc = libuv_fanout_run(r, o, &opts, &stats);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_msg(rc == -EAGAIN || rc == -ENOMEM, "rc %d", rc);
+	ck_assert_int_eq(live_blocks(), before);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/sink-%u", sc.dir, i);
+		ck_assert_int_ne(access(path, F_OK), 0);
+	}
+	offload_free(o);
+	reactor_free(r);
+	scratch_remove(&sc);
+}
+END_TEST
+#endif
 
 START_TEST(test_fanout_of_an_empty_input_creates_empty_sinks)
 {
@@ -996,6 +1149,8 @@ static Suite *make_suite(void)
 			    0, NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_closes_an_idle_connection,
 			    0, NBASELINES);
+	tcase_add_loop_test(echo, test_idle_timeout_too_long_to_fit_never_closes,
+			    0, NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_spares_a_connection_that_keeps_sending,
 			    0, NBASELINES);
@@ -1044,6 +1199,10 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(fanout,
 			    test_fanout_stop_before_subscribers_cancels_every_sink,
 			    0, NBASELINES);
+#if !defined(__SANITIZE_ADDRESS__)
+	tcase_add_test(fanout,
+		       test_libuv_fanout_without_room_for_its_pool_fails_to_start);
+#endif
 	suite_add_tcase(s, fanout);
 
 	tcase_add_test(route, test_libuv_allocations_are_counted_when_routed);

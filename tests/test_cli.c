@@ -18,9 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -165,10 +170,12 @@ static void slurp(FILE *f, char *buf, size_t len)
 	fclose(f);
 }
 
-/* Run pushpoll with argv (argv[0] included) and collect what it said; with
- * path non-NULL, with $PATH set to it, as on a machine without some tool. */
-static void run_with_path(char *const argv[], const char *path,
-			  struct outcome *o)
+/* Run pushpoll with argv (argv[0] included) and collect what it said: with
+ * path non-NULL, with $PATH set to it, as on a machine without some tool;
+ * with resource >= 0, with that limit (RLIMIT_NOFILE, RLIMIT_AS) lowered to
+ * `limit`. */
+static void run_with(char *const argv[], const char *path, int resource,
+		     rlim_t limit, struct outcome *o)
 {
 	FILE *out = tmpfile(), *err = tmpfile();
 	int status;
@@ -184,6 +191,13 @@ static void run_with_path(char *const argv[], const char *path,
 		dup2(fileno(err), STDERR_FILENO);
 		if (path != NULL)
 			setenv("PATH", path, 1);
+		if (resource >= 0) {
+			struct rlimit rl = { limit, limit };
+			for (int fd = 3; fd < 1024; fd++)
+				close(fd);
+			if (setrlimit(resource, &rl) != 0)
+				_exit(126);
+		}
 		execv(PUSHPOLL_BIN, argv);
 		_exit(127);
 	}
@@ -198,7 +212,13 @@ static void run_with_path(char *const argv[], const char *path,
 
 static void run(char *const argv[], struct outcome *o)
 {
-	run_with_path(argv, NULL, o);
+	run_with(argv, NULL, -1, 0, o);
+}
+
+static void run_limited(char *const argv[], int resource, rlim_t limit,
+			struct outcome *o)
+{
+	run_with(argv, NULL, resource, limit, o);
 }
 
 /* A usage error: status 2, one line on stderr that names `names`, and
@@ -264,6 +284,7 @@ END_TEST
 static const char *const engine_names[] = {
 	"push", "poll", "libuv", "libevent", "epoll",
 };
+#define NENGINES ((int)(sizeof(engine_names) / sizeof(engine_names[0])))
 
 /* A port already taken: each engine's echo server says which, and exits. */
 START_TEST(test_a_port_in_use_gets_one_line_and_status_2)
@@ -386,7 +407,7 @@ START_TEST(test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on)
 	}
 	argv[n++] = dir;                       /* the value of --plot */
 	argv[n] = NULL;
-	run_with_path(argv, "/nonexistent-pushpoll", &o);
+	run_with(argv, "/nonexistent-pushpoll", -1, 0, &o);
 	ck_assert_msg(o.status == 0, "%s: status %d: %s", argv[1], o.status,
 		      o.err);
 	ck_assert_msg(strstr(o.err, t->says) != NULL, "%s said: %s", argv[1],
@@ -398,6 +419,362 @@ START_TEST(test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on)
 	ck_assert_msg(access(file, R_OK) == 0, "%s not written", file);
 	snprintf(file, sizeof(file), "rm -rf %s", dir);
 	ck_assert_int_eq(system(file), 0);
+}
+END_TEST
+
+/* ==== fanout: what goes wrong is named ===================================== */
+
+/* The lines on stderr that are the command's own ("pushpoll: ..."): the
+ * workloads also print their allocation line there. */
+static int own_lines(const struct outcome *o)
+{
+	int n = strncmp(o->err, "pushpoll: ", 10) == 0;
+
+	for (const char *p = strchr(o->err, '\n'); p != NULL;
+	     p = strchr(p + 1, '\n'))
+		n += strncmp(p + 1, "pushpoll: ", 10) == 0;
+	return n;
+}
+
+/* A scratch directory with an input file of len bytes in it. */
+static void fanout_scratch(char *dir, size_t dlen, char *input, size_t ilen,
+			   size_t len)
+{
+	static char block[4096];
+	int fd;
+
+	scratch_dir(dir, dlen);
+	snprintf(input, ilen, "%s/input", dir);
+	fd = open(input, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	for (size_t done = 0; done < len; done += sizeof(block))
+		ck_assert_int_eq(write(fd, block, sizeof(block)),
+				 (ssize_t)sizeof(block));
+	close(fd);
+}
+
+/* Remove dir and the files in it (one level). */
+static void scratch_remove_all(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* How many entries dir holds whose names start with "sink-". */
+static int sink_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "sink-", 5) == 0;
+	closedir(d);
+	return n;
+}
+
+/* A directory or a FIFO as the input: refused at once, by name, before
+ * any sink file is made (a FIFO must not block the open). */
+START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
+{
+	char dir[64], input[96], fifo[96];
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 4096);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", dir,
+				 "--output-dir", dir, NULL };
+		check_refused(argv, dir);
+	}
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", fifo,
+				 "--output-dir", dir, NULL };
+		check_refused(argv, fifo);
+	}
+	ck_assert_int_eq(sink_files(dir), 0);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* A sink whose writes fail while the fanout runs (a full disk: the sink is
+ * /dev/full): status 1, the statistics on stdout, and one line on stderr
+ * naming the sink and the error. */
+START_TEST(test_a_sink_that_fails_while_running_is_named_on_stderr)
+{
+	char dir[64], input[96], full[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 256 * 1024);
+	snprintf(full, sizeof(full), "%s/sink-1", dir);
+	ck_assert_int_eq(symlink("/dev/full", full), 0);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir, NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, full) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, strerror(ENOSPC)) != NULL, "stderr: %s",
+		      o.err);
+	ck_assert_ptr_nonnull(strstr(o.out, "error=-28"));
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* Out of descriptors while the sinks are opened: the sink that could not
+ * be opened is named, the status is 1 (the system ran out, as for any
+ * other start-up), and no empty sink file is left behind. */
+START_TEST(test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file)
+{
+	char dir[64], input[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 4096);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "60", "--output-dir", dir, NULL };
+		run_limited(argv, RLIMIT_NOFILE, 64, &o);
+	}
+	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, "/sink-") != NULL, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, strerror(EMFILE)) != NULL, "stderr: %s",
+		      o.err);
+	ck_assert_int_eq(sink_files(dir), 0);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* The sinks cannot be made where --output-dir says (here a directory of
+ * /proc): the line names that directory, not the input. */
+START_TEST(test_an_output_dir_where_sinks_cannot_be_made_is_named)
+{
+	char dir[64], input[96];
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 4096);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--output-dir", "/proc/self", NULL };
+		check_refused(argv, "/proc/self");
+	}
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* TCP sinks on an address this machine does not have (TEST-NET-1): the
+ * line names the address. */
+START_TEST(test_a_tcp_sink_address_that_cannot_be_bound_is_named)
+{
+	char dir[64], input[96];
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 4096);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sink", "tcp", "--host", "192.0.2.1",
+				 "--port", "0", NULL };
+		check_refused(argv, "192.0.2.1");
+	}
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* Under a descriptor limit too low to start (or just enough), one rule:
+ * status 1 and one line when it cannot start, whichever descriptor it
+ * ran out on; never a usage error, never a crash. */
+START_TEST(test_start_up_under_a_tiny_descriptor_limit_follows_one_rule)
+{
+	char dir[64], input[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 4096);
+	for (rlim_t n = 4; n <= 24; n++) {
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir, NULL };
+		run_limited(argv, RLIMIT_NOFILE, n, &o);
+		ck_assert_msg(o.status == 0 || o.status == 1,
+			      "nofile %u: status %d: %s", (unsigned)n,
+			      o.status, o.err);
+		if (o.status == 1) {
+			ck_assert_msg(own_lines(&o) == 1, "nofile %u: %s",
+				      (unsigned)n, o.err);
+			ck_assert_int_eq(sink_files(dir), 0);
+		}
+	}
+	ck_assert_int_eq(o.status, 0);          /* 24 is enough */
+	scratch_remove_all(dir);
+}
+END_TEST
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* The size of the file at path, or -1. */
+static long long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* The bytes= of sink i in the statistics on stdout, or -1. */
+static long long sink_bytes(const char *out, unsigned i)
+{
+	char key[32];
+	const char *p;
+
+	snprintf(key, sizeof(key), "sink=%u bytes=", i);
+	p = strstr(out, key);
+	return p != NULL ? atoll(p + strlen(key)) : -1;
+}
+
+/* Out of memory in the middle of a run (the address space cut to what a
+ * few 8 MiB chunks need): whatever each sink ends with, its file holds
+ * exactly the bytes= it is reported to have taken, even when a write was
+ * still in an offload thread when the run was aborted.  (Not under ASan,
+ * which cannot live under such a limit.) */
+START_TEST(test_a_sink_file_holds_what_its_byte_count_says_after_running_out_of_memory)
+{
+	char dir[64], input[96], path[128];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 32u << 20);
+	for (rlim_t mib = 40; mib <= 56; mib += 8) {
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "2", "--output-dir", dir,
+				 "--chunk-size", "8M", NULL };
+		run_limited(argv, RLIMIT_AS, mib << 20, &o);
+		ck_assert_msg(o.status == 0 || o.status == 1, "status %d: %s",
+			      o.status, o.err);
+		for (unsigned i = 0; i < 2 && o.status == 1 &&
+				     sink_bytes(o.out, i) >= 0; i++) {
+			snprintf(path, sizeof(path), "%s/sink-%u", dir, i);
+			ck_assert_msg(file_size(path) == sink_bytes(o.out, i),
+				      "%u MiB: %s holds %lld bytes, bytes=%lld",
+				      (unsigned)mib, path, file_size(path),
+				      sink_bytes(o.out, i));
+		}
+	}
+	scratch_remove_all(dir);
+}
+END_TEST
+#endif
+
+/* A free TCP port on the loopback (free when looked at). */
+static unsigned free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static int connect_within(unsigned port, int tries)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < tries; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fd, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		close(fd);
+		usleep(20000);
+	}
+	return -1;
+}
+
+/* Without --sink-timeout, a subscriber that never reads must not stall the
+ * fanout for good: the default timeout cancels it, the other subscriber
+ * gets everything, and the run ends (status 1: a sink failed).  --help
+ * states the default. */
+START_TEST(test_a_fanout_without_sink_timeout_cancels_a_stalled_subscriber)
+{
+	char dir[64], input[96], port[8];
+	char *help[] = { "pushpoll", "help", NULL };
+	struct outcome o;
+	FILE *out = tmpfile(), *err = tmpfile();
+	int status = 0, reader, stalled;
+	uint64_t got = 0;
+	bool eof = false;
+	pid_t pid;
+
+	run(help, &o);
+	ck_assert_ptr_nonnull(strstr(o.out, "--sink-timeout"));
+	ck_assert_ptr_nonnull(strstr(o.out, "default 10s"));
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 16u << 20);
+	snprintf(port, sizeof(port), "%u", free_port());
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(err);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char *argv[] = { "pushpoll", "fanout", "--engine", "poll",
+				 "--input", input, "--sinks", "2", "--sink",
+				 "tcp", "--port", port, NULL };
+		dup2(fileno(out), STDOUT_FILENO);
+		dup2(fileno(err), STDERR_FILENO);
+		execv(PUSHPOLL_BIN, argv);
+		_exit(127);
+	}
+	stalled = connect_within((unsigned)atoi(port), 250);
+	ck_assert_int_ge(stalled, 0);
+	reader = connect_within((unsigned)atoi(port), 250);
+	ck_assert_int_ge(reader, 0);
+	/* Read for at most 25 s: the default must end the run long before. */
+	for (time_t give_up = time(NULL) + 25; !eof && time(NULL) < give_up;) {
+		struct pollfd p = { .fd = reader, .events = POLLIN };
+		static char buf[1 << 16];
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while ((n = recv(reader, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			got += (uint64_t)n;
+		eof = n == 0;
+	}
+	if (!eof)
+		kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	close(reader);
+	close(stalled);
+	ck_assert_msg(eof, "the fanout did not end with a stalled subscriber");
+	ck_assert_uint_eq(got, 16u << 20);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 1);
+	slurp(out, o.out, sizeof(o.out));
+	slurp(err, o.err, sizeof(o.err));
+	ck_assert_msg(strstr(o.out, "error=-110") != NULL, "%s", o.out);
+	scratch_remove_all(dir);
 }
 END_TEST
 
@@ -457,13 +834,38 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(c, test_a_bad_command_line_gets_one_line_and_status_2,
 			    0, NBAD);
 	tcase_add_loop_test(c, test_a_port_in_use_gets_one_line_and_status_2, 0,
-			    (int)(sizeof(engine_names) / sizeof(engine_names[0])));
+			    NENGINES);
 	tcase_add_test(c, test_help_goes_to_stdout_with_status_0);
 	tcase_add_test(c, test_version_names_the_package_version);
 	tcase_add_test(c, test_a_program_is_found_only_executable_on_path);
 	tcase_add_loop_test(c,
 		test_a_missing_tool_is_named_with_its_package_and_the_run_goes_on,
 		0, (int)(sizeof(missing_tools) / sizeof(missing_tools[0])));
+	tcase_add_loop_test(c,
+		test_a_fanout_input_that_is_not_a_regular_file_is_refused, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_a_sink_that_fails_while_running_is_named_on_stderr, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file,
+		0, NENGINES);
+	tcase_add_loop_test(c,
+		test_an_output_dir_where_sinks_cannot_be_made_is_named, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_a_tcp_sink_address_that_cannot_be_bound_is_named, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_start_up_under_a_tiny_descriptor_limit_follows_one_rule, 0,
+		NENGINES);
+	tcase_add_test(c,
+		test_a_fanout_without_sink_timeout_cancels_a_stalled_subscriber);
+#if !defined(__SANITIZE_ADDRESS__)
+	tcase_add_loop_test(c,
+		test_a_sink_file_holds_what_its_byte_count_says_after_running_out_of_memory,
+		0, NENGINES);
+#endif
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
 	suite_add_tcase(s, c);
 	return s;

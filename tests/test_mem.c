@@ -33,6 +33,16 @@ static struct mem_stats delta(const struct mem_stats *before)
 	return d;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* One test asks malloc for more than any machine has: under ASan, as
+ * without it, the answer must be NULL, not a report that ends the run. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+#endif
+
 START_TEST(test_alloc_and_free_are_counted)
 {
 	struct mem_stats s0, d;
@@ -219,6 +229,29 @@ START_TEST(test_realloc_failure_leaves_the_old_block_intact)
 	mem_free(p);
 	d = delta(&s0);
 	ck_assert_int_eq(d.live_bytes, -32);
+}
+END_TEST
+
+/* An allocation the system refuses (more than any machine has) is counted
+ * in `failed` like an injected one: the allocation line must not say
+ * failed=0 after real out-of-memory errors. */
+START_TEST(test_a_refusal_by_malloc_is_counted_as_failed)
+{
+	const size_t huge = SIZE_MAX / 2;
+	struct mem_stats s0, d;
+	char *p;
+
+	mem_stats_get(&s0);
+	ck_assert_ptr_null(mem_alloc(huge));
+	p = mem_alloc(32);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_null(mem_realloc(p, huge));
+	mem_free(p);
+	d = delta(&s0);
+	ck_assert_uint_eq(d.failed, 2);
+	ck_assert_uint_eq(d.allocs, 1);
+	ck_assert_uint_eq(d.reallocs, 0);
+	ck_assert_int_eq(d.live_bytes, 0);
 }
 END_TEST
 
@@ -519,6 +552,7 @@ static Suite *make_suite(void)
 	tcase_add_test(fail, test_fail_nth_zero_disarms);
 	tcase_add_test(fail, test_fail_all_refuses_until_switched_off);
 	tcase_add_test(fail, test_realloc_failure_leaves_the_old_block_intact);
+	tcase_add_test(fail, test_a_refusal_by_malloc_is_counted_as_failed);
 	suite_add_tcase(s, fail);
 
 	tcase_add_test_raise_signal(bad, test_double_free_aborts, SIGABRT);

@@ -1,6 +1,6 @@
 /* test_poll.c: the poll engine's core (poll/poll.h): futures, tasks and
  * wakers, the executor and its budget, the leaf futures and the
- * combinators.  The workloads are in test_poll_workloads.c.
+ * combinators.  The workloads are in test_workloads.c.
  *
  * Every test ends by checking that the engine's allocations are all freed
  * (mem live blocks back to the baseline taken at its start).
@@ -2206,6 +2206,41 @@ START_TEST(test_timeout_gives_etimedout_and_drops_the_late_inner_future)
 }
 END_TEST
 
+static struct gate *quiet_gate;
+
+static void open_quietly(struct reactor_timer *t)
+{
+	(void)t;
+	quiet_gate->open = true;        /* and no wake */
+}
+
+/* A deadline that has passed wins over an inner future that became ready
+ * without waking anyone, as a socket's buffer drains without being reported
+ * writable: at the deadline the inner is not polled, it ends -ETIMEDOUT. */
+START_TEST(test_timeout_that_has_passed_wins_over_an_unannounced_ready_inner)
+{
+	struct reactor *r = new_sim(4);
+	struct poll_loop l;
+	struct gate g = { 0 };
+	struct reactor_timer quiet = { 0 };
+	struct timeout_fut t = { .base = { &timeout_fut_vt, 0 }, .l = &l,
+				 .g = &g, .limit_ms = 7 };
+
+	leak_check_begin();
+	poll_loop_init(&l, r, NULL);
+	quiet_gate = &g;
+	reactor_timer_start(r, &quiet, 3 * CLOCK_NS_PER_MS, open_quietly);
+	ck_assert_int_eq(poll_block_on(&l, &t.base), 0);
+	ck_assert(g.open);
+	ck_assert_int_eq(t.base.out, -ETIMEDOUT);
+	ck_assert_int_eq(g.polls, 1);   /* only the first poll, before it */
+	ck_assert_int_eq(g.drops, 1);
+	poll_loop_fini(&l);
+	leak_check_end();
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_timeout_gives_the_inner_output_when_in_time)
 {
 	struct reactor *r = new_sim(4);
@@ -2486,6 +2521,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_select_drops_losers_with_their_registrations);
 	tcase_add_test(tc, test_timeout_gives_etimedout_and_drops_the_late_inner_future);
 	tcase_add_test(tc, test_timeout_gives_the_inner_output_when_in_time);
+	tcase_add_test(tc, test_timeout_that_has_passed_wins_over_an_unannounced_ready_inner);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("figures");

@@ -857,6 +857,22 @@ START_TEST(test_stopped_timer_never_fires)
 }
 END_TEST
 
+/* The longest delay there is (2^64 - 1 ns, about 584 years) is a deadline
+ * that never comes: now + delay must not wrap round into the past. */
+START_TEST(test_timer_with_the_longest_delay_never_fires)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct ttimer t = { .r = r };
+
+	reactor_timer_start(r, &t.t, UINT64_MAX, ttimer_cb);
+	ck_assert_int_eq(reactor_poll(r, 10 * MS), 0);
+	ck_assert_int_eq(t.fired, 0);
+	ck_assert(reactor_timer_active(&t.t));
+	reactor_timer_stop(r, &t.t);
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_restarting_a_timer_moves_its_deadline)
 {
 	struct reactor *r = reactor_new_epoll();
@@ -1430,6 +1446,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_zero_delay_timer_fires_on_next_poll_not_inside_start);
 	tcase_add_test(tc, test_poll_without_limit_returns_when_a_timer_is_due);
 	tcase_add_test(tc, test_stopped_timer_never_fires);
+	tcase_add_test(tc, test_timer_with_the_longest_delay_never_fires);
 	tcase_add_test(tc, test_restarting_a_timer_moves_its_deadline);
 	tcase_add_test(tc, test_timer_restarted_from_its_own_callback_fires_on_a_later_poll);
 	suite_add_tcase(s, tc);

@@ -713,6 +713,25 @@ START_TEST(test_ten_second_timer_fires_at_virtual_ten_seconds)
 }
 END_TEST
 
+/* Once virtual time has moved, the longest delay there is would wrap round
+ * to a deadline in the past if it were added without care: it must instead
+ * never fire, and the world with nothing else to do is quiescent. */
+START_TEST(test_timer_with_the_longest_delay_never_fires)
+{
+	struct reactor *r = new_default(1);
+	struct stamped_timer st = { .r = r };
+
+	ck_assert_int_eq(reactor_poll(r, 5 * SEC), 0);
+	ck_assert_uint_eq(reactor_now(r), 5 * SEC);
+	reactor_timer_start(r, &st.t, UINT64_MAX, stamped_cb);
+	ck_assert_int_eq(reactor_poll(r, 10 * SEC), 0);
+	ck_assert_int_eq(reactor_poll(r, -1), -EDEADLK);
+	ck_assert_int_eq(st.fired, 0);
+	reactor_timer_stop(r, &st.t);
+	reactor_free(r);
+}
+END_TEST
+
 /* The order in which things happened, with their virtual times. */
 struct log {
 	char what[16][8];
@@ -1756,6 +1775,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_second_hook_replaces_the_first);
 	tcase_add_test(tc, test_hook_cleared_with_step_zero_never_runs);
 	tcase_add_test(tc, test_ten_second_timer_fires_at_virtual_ten_seconds);
+	tcase_add_test(tc, test_timer_with_the_longest_delay_never_fires);
 	tcase_add_test(tc, test_timers_and_events_interleave_by_due_time);
 	tcase_add_test(tc, test_poll_on_a_quiescent_world_says_edeadlk);
 	tcase_add_test(tc, test_poll_timeout_lets_virtual_time_pass_up_to_the_next_event);

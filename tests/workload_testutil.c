@@ -55,6 +55,14 @@ bool wait_for_close(int fd)
 	return false;
 }
 
+/* Nothing arrives on fd for ms milliseconds: no data, no end of stream. */
+bool stays_quiet(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 0;
+}
+
 /* One exchange on a blocking socket: send text, read it all back. */
 void ping(int fd, const char *text)
 {

@@ -1,5 +1,5 @@
-/* workload_testutil.h: what the workload suites of both engines share
- * (tests/test_push_workloads.c, tests/test_poll_workloads.c).
+/* workload_testutil.h: the worlds of the workload suite of both engines
+ * (tests/test_workloads.c).
  *
  * Worlds to run an engine's echo or fanout in, over epoll or the
  * simulation, and the checks made on what they leave behind.  Nothing here
@@ -36,6 +36,10 @@ void check_echo_accounts(const struct echo_stats *st);
 /* Reads fd until end of stream or an error, for at most about 10 s; true
  * if the end came. */
 bool wait_for_close(int fd);
+
+/* True when nothing (no data, no end of stream) arrives on fd for ms
+ * milliseconds. */
+bool stays_quiet(int fd, int ms);
 
 /* One exchange on a blocking socket: sends text (under 256 bytes), reads
  * it all back and asserts it is the same. */

@@ -87,6 +87,13 @@ static int wait_ms(uint64_t now, uint64_t deadline)
 	return ms < STOP_CHECK_MS ? (int)ms : STOP_CHECK_MS;
 }
 
+/* now + ns, saturated: a time-out too long to fit never comes, rather than
+ * wrapping round into the past. */
+static uint64_t deadline_after(uint64_t now, uint64_t ns)
+{
+	return ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+}
+
 /* ==== echo ================================================================= */
 
 /* Every connection is in one list, ordered by the time its input last
@@ -338,7 +345,7 @@ static void expire_idle(struct echo_server *s)
 	while (!list_empty(&s->conns_by_input)) {
 		struct conn *c = list_first(&s->conns_by_input);
 
-		if (c->since + timeout > s->now)
+		if (deadline_after(c->since, timeout) > s->now)
 			break;
 		conn_close(s, c, &s->stats->timed_out);
 	}
@@ -350,8 +357,9 @@ static int next_wait_ms(const struct echo_server *s)
 {
 	if (s->opts->idle_timeout_ns == 0 || list_empty(&s->conns_by_input))
 		return STOP_CHECK_MS;
-	return wait_ms(s->now, list_first(&s->conns_by_input)->since +
-				       s->opts->idle_timeout_ns);
+	return wait_ms(s->now,
+		       deadline_after(list_first(&s->conns_by_input)->since,
+				      s->opts->idle_timeout_ns));
 }
 
 static void close_all(struct echo_server *s)
@@ -549,7 +557,7 @@ static void sink_push(struct fanout *f, struct sink *s)
 		s->cur = c->next;
 		s->off = 0;
 		s->deadline = s->cur != NULL && timeout != 0 ?
-			      f->now + timeout : 0;
+			      deadline_after(f->now, timeout) : 0;
 		chunk_put(f, c);
 	}
 	if (s->running && s->cur == NULL && f->eof)
@@ -603,7 +611,8 @@ static int read_chunk(struct fanout *f)
 		s->cur = c;
 		s->off = 0;
 		s->deadline = f->opts->sink_timeout_ns != 0 ?
-			      f->now + f->opts->sink_timeout_ns : 0;
+			      deadline_after(f->now,
+					     f->opts->sink_timeout_ns) : 0;
 		sink_push(f, s);
 	}
 	return 0;
@@ -616,6 +625,15 @@ static void end_all(struct fanout *f, int err)
 			sink_end(f, &f->sink[i], err);
 }
 
+/* The input cannot be read, or memory ran out: the fanout's own error, and
+ * every sink ends with it. */
+static void fanout_abort(struct fanout *f, int err)
+{
+	if (f->stats->error == 0)
+		f->stats->error = err;
+	end_all(f, err);
+}
+
 /* Read while the window has room and someone is running.  A stop request
  * is looked at between chunks, so a long run of file sinks stops too. */
 static void fill(struct reactor *r, struct fanout *f)
@@ -625,7 +643,7 @@ static void fill(struct reactor *r, struct fanout *f)
 		int err = read_chunk(f);
 
 		if (err < 0)
-			end_all(f, err);
+			fanout_abort(f, err);
 	}
 	if (f->eof && f->running > 0)   /* an empty input */
 		for (unsigned i = 0; i < f->opts->sinks; i++)

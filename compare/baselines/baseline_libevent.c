@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,9 +69,32 @@ static const struct timeval stop_check_tv = { 0, 50 * 1000 }; /* 50 ms */
 static pthread_once_t route_once = PTHREAD_ONCE_INIT;
 static int route_err;
 
+/* libevent writes its warnings to stderr, and a few of its failures end
+ * the process (event_base_new() with no descriptor left for its signal
+ * socketpair).  Its messages are kept instead of printed; a fatal one
+ * becomes the run's one line on stderr, with status 1 like any other
+ * engine that ran out of descriptors. */
+static char last_message[256];
+
+static void keep_message(int severity, const char *msg)
+{
+	(void)severity;
+	snprintf(last_message, sizeof(last_message), "%s", msg);
+}
+
+static void fatal_error(int err)
+{
+	(void)err;
+	fprintf(stderr, "pushpoll: libevent: %s\n",
+		last_message[0] != '\0' ? last_message : "fatal error");
+	exit(EXIT_FAILURE);
+}
+
 static void route_allocations(void)
 {
 	route_err = baseline__route_libevent();
+	event_set_log_callback(keep_message);
+	event_set_fatal_callback(fatal_error);
 }
 
 /* Route libevent's allocations to mem: once per process, whoever calls
@@ -109,6 +133,8 @@ static struct event_base *base_new(void)
 				   EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
+	if (base == NULL && errno != EMFILE && errno != ENFILE)
+		errno = ENOMEM;
 	return base;
 }
 
@@ -322,7 +348,7 @@ int libevent_echo_serve(struct reactor *r, struct offload *o,
 		return err;
 	s.base = base_new();
 	if (s.base == NULL)
-		return -ENOMEM;
+		return -errno;
 	if (opts->idle_timeout_ns != 0) {
 		idle = to_timeval(opts->idle_timeout_ns);
 		s.idle_tv = event_base_init_common_timeout(s.base, &idle);
@@ -490,6 +516,15 @@ static void end_all(struct fanout *f, int err)
 		sink_end(&f->sink[i], err);
 }
 
+/* The input cannot be read, or memory ran out: the fanout's own error, and
+ * every sink ends with it. */
+static void fanout_abort(struct fanout *f, int err)
+{
+	if (f->stats->error == 0)
+		f->stats->error = err;
+	end_all(f, err);
+}
+
 /* A sink's buffer is done with a chunk: written whole (the sink took it)
  * or freed with the buffer (the sink ended). */
 static void chunk_cleanup(const void *data, size_t len, void *arg)
@@ -595,7 +630,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 			want = (size_t)(f->size - offset);
 		c = mem_alloc(sizeof(*c) + want);
 		if (c == NULL) {
-			end_all(f, -ENOMEM);
+			fanout_abort(f, -ENOMEM);
 			return;
 		}
 		do
@@ -604,7 +639,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 		if (n <= 0) {
 			mem_free(c);
 			if (n < 0) {
-				end_all(f, -errno);
+				fanout_abort(f, -errno);
 				return;
 			}
 			f->eof = true;  /* the file shrank */
@@ -765,9 +800,9 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
 	if (opts->sinks == 0)
 		goto out_close_input;   /* nothing to do: err is 0 */
 	f.sink = mem_calloc(opts->sinks, sizeof(*f.sink));
-	f.base = base_new();
+	f.base = f.sink != NULL ? base_new() : NULL;
 	if (f.sink == NULL || f.base == NULL) {
-		err = -ENOMEM;
+		err = f.sink == NULL ? -ENOMEM : -errno;
 		goto out_free;
 	}
 	if (opts->sink_timeout_ns != 0) {

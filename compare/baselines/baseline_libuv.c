@@ -35,7 +35,9 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "clock.h"
@@ -56,20 +58,135 @@ static void route_allocations(void)
 	route_err = baseline__route_libuv();
 }
 
+static pthread_mutex_t first_loop_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool first_loop_made;
+
+/* libuv's first uv_loop_init() makes its epoll descriptor, then a pipe for
+ * the whole process's signal handling inside uv_once(), and abort()s if
+ * the pipe cannot be made.  So the first loop is made here, once the three
+ * descriptors it needs have been seen to be free, and a lack of them is an
+ * error like any other. */
+static int first_loop(void)
+{
+	uv_loop_t loop;
+	int fds[3], err = 0;
+
+	pthread_mutex_lock(&first_loop_mu);
+	if (!first_loop_made) {
+		if (pipe(fds) != 0) {
+			err = -errno;
+		} else {
+			fds[2] = dup(fds[0]);
+			if (fds[2] < 0)
+				err = -errno;
+			else
+				close(fds[2]);
+			close(fds[0]);
+			close(fds[1]);
+		}
+		if (err == 0)
+			err = uv_loop_init(&loop);
+		if (err == 0)
+			uv_loop_close(&loop);
+		first_loop_made = err == 0;
+	}
+	pthread_mutex_unlock(&first_loop_mu);
+	return err;
+}
+
 /* Route libuv's allocations to mem: once per process, whoever calls first.
  * libuv may not be used before this (it would free memory it got from
- * malloc with mem_free). */
+ * malloc with mem_free).  Then make the process's first loop. */
 static int libuv_setup(void)
 {
 	pthread_once(&route_once, route_allocations);
-	return route_err;
+	return route_err < 0 ? route_err : first_loop();
+}
+
+/* ---- libuv's thread pool ------------------------------------------------------ */
+
+/* libuv's threadpool.c: UV_THREADPOOL_SIZE threads (default 4, at most 1024),
+ * each with an 8 MiB stack. */
+enum { POOL_DEFAULT_THREADS = 4, POOL_MAX_THREADS = 1024 };
+#define POOL_STACK_SIZE (8u << 20)
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool pool_started;
+
+static void pool_probe_main(void *arg)
+{
+	uv_sem_wait(arg);
+}
+
+static void pool_nothing(uv_work_t *req)
+{
+	(void)req;
+}
+
+static unsigned pool_threads(void)
+{
+	const char *v = getenv("UV_THREADPOOL_SIZE");
+	unsigned n = v != NULL ? (unsigned)atoi(v) : POOL_DEFAULT_THREADS;
+
+	return n == 0 ? 1 : n > POOL_MAX_THREADS ? POOL_MAX_THREADS : n;
+}
+
+/* libuv starts its pool at the first request that needs it, inside
+ * uv_once(), and abort()s if a thread cannot be made (under a low
+ * RLIMIT_AS, say).  So the fanout starts it first, where a failure can be
+ * returned: the same threads, as many and with the same stack, are made
+ * here and let go (glibc keeps their stacks for the next threads), then an
+ * empty job on a loop of its own makes libuv start the pool at once.  Once
+ * per process, as libuv's pool is.  Returns 0 or -errno (-EAGAIN). */
+static int pool_start(void)
+{
+	uv_thread_options_t opt = { .flags = UV_THREAD_HAS_STACK_SIZE,
+				    .stack_size = POOL_STACK_SIZE };
+	unsigned n = pool_threads(), made = 0;
+	uv_thread_t *tid;
+	uv_loop_t loop;
+	uv_work_t req;
+	uv_sem_t go;
+	int err = 0;
+
+	pthread_mutex_lock(&pool_mu);
+	if (pool_started)
+		goto out_unlock;
+	tid = mem_calloc(n, sizeof(*tid));
+	if (tid == NULL || uv_sem_init(&go, 0) != 0) {
+		mem_free(tid);
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	while (made < n && err == 0) {
+		err = uv_thread_create_ex(&tid[made], &opt, pool_probe_main, &go);
+		if (err == 0)
+			made++;
+	}
+	for (unsigned i = 0; i < made; i++)
+		uv_sem_post(&go);
+	for (unsigned i = 0; i < made; i++)
+		uv_thread_join(&tid[i]);
+	uv_sem_destroy(&go);
+	mem_free(tid);
+	if (err == 0)
+		err = uv_loop_init(&loop);
+	if (err == 0) {
+		err = uv_queue_work(&loop, &req, pool_nothing, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
+	pool_started = err == 0;
+out_unlock:
+	pthread_mutex_unlock(&pool_mu);
+	return err;
 }
 
 /* Nanoseconds to libuv's milliseconds, rounded up so that a time-out never
  * fires early; 0 stays 0 (none). */
 static uint64_t to_ms(uint64_t ns)
 {
-	return (ns + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
+	return ns / CLOCK_NS_PER_MS + (ns % CLOCK_NS_PER_MS != 0); /* no overflow */
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -337,6 +454,7 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 	int err;
 
 	memset(stats, 0, sizeof(*stats));
+	stats->accept_errors_unseen = true;     /* see baselines.h */
 	if (reactor_is_sim(r))
 		return -ENOTSUP;
 	if (opts->bufsize == 0 || opts->bufsize > UINT32_MAX)
@@ -510,6 +628,15 @@ static void end_all(struct fanout *f, int err)
 		sink_end(&f->sink[i], err);
 }
 
+/* The input cannot be read, or memory ran out: the fanout's own error, and
+ * every sink ends with it. */
+static void fanout_abort(struct fanout *f, int err)
+{
+	if (f->stats->error == 0)
+		f->stats->error = err;
+	end_all(f, err);
+}
+
 static void sink_write_cb(uv_write_t *req, int status);
 static void sink_fs_cb(uv_fs_t *req);
 static void sink_timeout_cb(uv_timer_t *t);
@@ -623,7 +750,7 @@ static void chunk_read_cb(uv_fs_t *req)
 		mem_free(c);
 		f->in_memory--;
 		if (n < 0) {
-			end_all(f, (int)n);
+			fanout_abort(f, (int)n);
 		} else if (n == 0) {    /* the file shrank: that is the end */
 			f->eof = true;
 			for (unsigned i = 0; i < f->opts->sinks; i++)
@@ -670,7 +797,7 @@ static void read_next(struct fanout *f)
 		want = (size_t)(f->size - f->next_offset);
 	c = mem_alloc(sizeof(*c) + want);
 	if (c == NULL) {
-		end_all(f, -ENOMEM);
+		fanout_abort(f, -ENOMEM);
 		return;
 	}
 	c->f = f;
@@ -681,7 +808,7 @@ static void read_next(struct fanout *f)
 			 (int64_t)c->offset, chunk_read_cb);
 	if (err < 0) {
 		mem_free(c);
-		end_all(f, err);
+		fanout_abort(f, err);
 		return;
 	}
 	f->reading = true;
@@ -807,6 +934,8 @@ int libuv_fanout_run(struct reactor *r, struct offload *o,
 	err = baseline__fanout_start(r, opts, stats);
 	if (err == 0)
 		err = libuv_setup();
+	if (err == 0)
+		err = pool_start();
 	if (err < 0)
 		return err;
 	memset(&f, 0, sizeof(f));

@@ -46,7 +46,8 @@
  *       `accept_errors`; out of descriptors, the pending connection is shed
  *       (accepted on a reserve descriptor and closed) so that the loop
  *       neither stops nor spins.  (libuv sheds such connections itself and
- *       does not tell its user, so under libuv they are not counted.)  A
+ *       does not tell its user, so under libuv they cannot be counted:
+ *       its `accept_errors_unseen` is set.)  A
  *       read or write error, or no memory for the connection, ends it
  *       (`failed`).  On a stop request the listener is closed and every
  *       open connection is closed (`cancelled`).  `bytes` counts what was

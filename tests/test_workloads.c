@@ -1,12 +1,19 @@
-/* test_poll_workloads.c: the two workloads of the poll engine
- * (poll_echo_serve, poll_fanout_run) over real loopback sockets and over the
- * simulated backend with seeded fault schedules.
+/* test_workloads.c: the two workloads (echo_serve, fanout_run of
+ * shared/workload.h) of both engines, push and poll, over real loopback
+ * sockets and over the simulated backend with seeded fault schedules.
+ *
+ * The engines promise the same behaviour, so every test of it is one test
+ * run over a table: each engine under each of its settings (the variants
+ * below), or each engine once at its defaults.  Where the models differ,
+ * in what they allocate and where their state lives, the figures are
+ * tests of one engine each (the push_figures and poll_figures cases), as
+ * are poll's static task slots (claim C8).
  *
  * Every test checks that the engine freed everything it allocated: mem's
  * live blocks are back where they were before the test built its world.
- * The figures the engine is measured by (allocations per echo round trip
- * and per connection, bytes per idle connection, the layout of a
- * connection task, allocations per fanout chunk) are printed by the tests named *_figure_*, which also
+ * The figures (allocations per echo round trip and per connection, bytes
+ * per idle connection, the layout of a poll connection task, allocations
+ * per fanout chunk) are printed by the tests named *_figure_*, which also
  * assert what can be asserted (counts, never times).
  */
 #include <check.h>
@@ -23,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engines.h"
 #include "mem.h"
 #include "netclient.h"
 #include "offload.h"
@@ -33,29 +41,59 @@
 #include "workload.h"
 #include "workload_testutil.h"
 
-/* The settings every looped test runs under: budget on and off, tasks on
- * the heap and in static slots. */
-static const struct poll_config configs[4] = {
-	{ .budget = POLL_BUDGET_DEFAULT, .static_tasks = 0 },
-	{ .budget = 0, .static_tasks = 0 },
-	{ .budget = POLL_BUDGET_DEFAULT, .static_tasks = 1024 },
-	{ .budget = 0, .static_tasks = 1024 },
+/* Each engine under each of its settings.  push: a request per operation or
+ * free lists, with and without the synchronous fast path.  poll: budget on
+ * and off, tasks on the heap and in static slots. */
+static const struct variant {
+	const char *engine;
+	struct engine_settings settings;
+} variants[] = {
+	{ "push", { .pooled = false, .fast_path = false } },
+	{ "push", { .pooled = true, .fast_path = false } },
+	{ "push", { .pooled = false, .fast_path = true } },
+	{ "push", { .pooled = true, .fast_path = true } },
+	{ "poll", { .budget = POLL_BUDGET_DEFAULT, .budget_set = true } },
+	{ "poll", { .budget = 0, .budget_set = true } },
+	{ "poll", { .budget = POLL_BUDGET_DEFAULT, .budget_set = true,
+		    .static_tasks = 1024 } },
+	{ "poll", { .budget = 0, .budget_set = true, .static_tasks = 1024 } },
 };
+#define NVARIANTS ((int)(sizeof(variants) / sizeof(variants[0])))
+#define PER_ENGINE 4            /* variants per engine, the default first */
+#define NENGINES (NVARIANTS / PER_ENGINE)
 
-static void set_static_tasks(unsigned n)
+/* Apply variant i's settings; its engine. */
+static const struct engine *use_variant(int i)
 {
-	struct poll_config c = poll_config_get();
+	const struct engine *e = engine_find(variants[i].engine);
 
-	c.static_tasks = n;
-	poll_config_set(&c);
+	ck_assert_ptr_nonnull(e);
+	engines_configure(&variants[i].settings);
+	return e;
+}
+
+/* Engine i (0 push, 1 poll) at its default settings. */
+static const struct engine *use_engine(int i)
+{
+	return use_variant(i * PER_ENGINE);
+}
+
+/* poll with n static task slots (claim C8), budget at its default. */
+static void use_slots(unsigned n)
+{
+	struct engine_settings s = variants[PER_ENGINE].settings;
+
+	s.static_tasks = n;
+	engines_configure(&s);
 }
 
 /* ---- echo over loopback --------------------------------------------------- */
 
 static void echo_thread_start(struct server_thread *st,
+			      const struct engine *e,
 			      const struct echo_opts *opts)
 {
-	ck_assert_int_eq(server_thread_start(st, poll_echo_serve, opts), 0);
+	ck_assert_int_eq(server_thread_start(st, e->echo, opts), 0);
 	ck_assert_uint_gt(st->port, 0);
 }
 
@@ -66,12 +104,12 @@ START_TEST(test_echo_round_trips_16_mib_exactly)
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	if (access("/usr/bin/socat", X_OK) == 0) {
-		char in[] = "/tmp/test_poll_echo_in_XXXXXX";
-		char out[] = "/tmp/test_poll_echo_out_XXXXXX";
+		char in[] = "/tmp/test_workloads_echo_in_XXXXXX";
+		char out[] = "/tmp/test_workloads_echo_out_XXXXXX";
 		char cmd[256];
 		int fd;
 
@@ -116,9 +154,9 @@ START_TEST(test_echo_serves_1000_concurrent_connections)
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
 	ck_assert_uint_ge(rl.rlim_cur, 2100);
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	ck_assert_int_eq(netclient_echo(st.port, 1000, 4096, 1024, 30000, &res), 0);
 	ck_assert_uint_eq(res.conns_ok, 1000);
 	ck_assert_uint_eq(res.mismatches, 0);
@@ -135,6 +173,7 @@ END_TEST
 
 START_TEST(test_echo_closes_idle_connections)
 {
+	const struct engine *e = use_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t live = live_blocks();
@@ -142,7 +181,7 @@ START_TEST(test_echo_closes_idle_connections)
 
 	echo_opts_default(&opts);
 	opts.idle_timeout_ns = 50 * 1000000ull;
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ping(fd, "still here");
@@ -156,8 +195,38 @@ START_TEST(test_echo_closes_idle_connections)
 }
 END_TEST
 
+/* An idle timeout too long to fit in the clock (2^64 - 1 ns) never comes:
+ * the connection is served and stays open until the shutdown. */
+START_TEST(test_echo_idle_timeout_too_long_to_fit_never_closes)
+{
+	const struct engine *e = use_engine(_i);
+	struct server_thread st;
+	struct echo_opts opts;
+	int64_t live = live_blocks();
+	int fd;
+
+	echo_opts_default(&opts);
+	opts.idle_timeout_ns = UINT64_MAX;
+	echo_thread_start(&st, e, &opts);
+	fd = netclient_connect(st.port);
+	ck_assert_int_ge(fd, 0);
+	ping(fd, "first");
+	ck_assert(stays_quiet(fd, 100));
+	ping(fd, "second");
+	ck_assert(stays_quiet(fd, 100));
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	close(fd);
+	ck_assert_uint_eq(st.stats.timed_out, 0);
+	ck_assert_uint_eq(st.stats.cancelled, 1);
+	ck_assert_uint_eq(st.stats.bytes, 11);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 START_TEST(test_echo_refuses_connections_past_max_conns)
 {
+	const struct engine *e = use_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t live = live_blocks();
@@ -165,7 +234,7 @@ START_TEST(test_echo_refuses_connections_past_max_conns)
 
 	echo_opts_default(&opts);
 	opts.max_conns = 2;
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	a = netclient_connect(st.port);
 	b = netclient_connect(st.port);
 	ping(a, "a");
@@ -191,6 +260,7 @@ END_TEST
  * delivers the RST inside close(), and epoll reports edges in order). */
 START_TEST(test_echo_peer_reset_fails_only_that_connection)
 {
+	const struct engine *e = use_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	struct netclient_result res;
@@ -199,7 +269,7 @@ START_TEST(test_echo_peer_reset_fails_only_that_connection)
 	int fd;
 
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
 	ping(fd, "about to reset");
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
@@ -220,9 +290,9 @@ START_TEST(test_echo_shutdown_cancels_live_connections)
 	int64_t live = live_blocks();
 	int fd[3];
 
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	for (int i = 0; i < 3; i++) {
 		fd[i] = netclient_connect(st.port);
 		ping(fd[i], "live");
@@ -245,6 +315,7 @@ END_TEST
  * once descriptors are free again. */
 START_TEST(test_echo_out_of_descriptors_on_accept_keeps_serving)
 {
+	const struct engine *e = use_engine(_i);
 	struct rlimit rl;
 	struct server_thread st;
 	struct echo_opts opts;
@@ -256,7 +327,7 @@ START_TEST(test_echo_out_of_descriptors_on_accept_keeps_serving)
 	rl.rlim_cur = 256;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	while (nfill < 256 &&
 	       (fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
 		nfill++;
@@ -287,9 +358,9 @@ START_TEST(test_echo_static_slots_serve_while_every_allocation_fails)
 	struct mem_stats before, after;
 	int64_t live = live_blocks();
 
-	set_static_tasks(8);
+	use_slots(8);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, engine_find("poll"), &opts);
 	mem_stats_get(&before);
 	mem_fail_all(true);
 	ck_assert_int_eq(netclient_echo(st.port, 8, 256 * 1024, 4096, 20000, &res), 0);
@@ -316,9 +387,9 @@ START_TEST(test_echo_static_slots_refuse_connections_past_the_last_slot)
 	int64_t live = live_blocks();
 	int a, b, c;
 
-	set_static_tasks(2);
+	use_slots(2);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, engine_find("poll"), &opts);
 	a = netclient_connect(st.port);
 	b = netclient_connect(st.port);
 	ping(a, "a");
@@ -352,8 +423,8 @@ END_TEST
 
 /* ---- echo over the simulation ------------------------------------------------ */
 
-static int sim_echo(struct sim_world *w, struct echo_stats *st,
-		    uint64_t idle_ns)
+static int sim_echo(const struct engine *e, struct sim_world *w,
+		    struct echo_stats *st, uint64_t idle_ns)
 {
 	struct echo_opts opts;
 
@@ -362,7 +433,7 @@ static int sim_echo(struct sim_world *w, struct echo_stats *st,
 	opts.idle_timeout_ns = idle_ns;
 	opts.on_listening = sim_connect_peers;
 	opts.arg = w;
-	return poll_echo_serve(w->r, NULL, &opts, st);
+	return e->echo(w->r, NULL, &opts, st);
 }
 
 START_TEST(test_echo_over_sim_returns_every_peer_what_it_sent)
@@ -372,11 +443,11 @@ START_TEST(test_echo_over_sim_returns_every_peer_what_it_sent)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		sim_config_default(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 50000, SIM_PEER_HALF_CLOSE);
-		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 		ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
 		ck_assert_uint_eq(st.accepted, SIM_PEERS);
 		ck_assert_uint_eq(st.closed, SIM_PEERS);
@@ -395,11 +466,11 @@ START_TEST(test_echo_over_sim_with_faults_returns_each_peer_a_prefix)
 	int64_t live = live_blocks();
 	unsigned whole = 0;
 
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		sim_config_faulty(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 20000, SIM_PEER_HALF_CLOSE);
-		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 		whole += check_sim_peers(&w);
 		ck_assert_uint_eq(st.accepted, SIM_PEERS);
 		check_echo_accounts(&st);
@@ -412,6 +483,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_same_seed_same_trace)
 {
+	const struct engine *e = use_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -420,7 +492,7 @@ START_TEST(test_echo_over_sim_same_seed_same_trace)
 	for (int run = 0; run < 2; run++) {
 		sim_config_faulty(&c, 42);
 		sim_world_init(&w, &c, 4, 10000, SIM_PEER_HALF_CLOSE);
-		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 		hash[run] = sim_trace_hash(w.r);
 		sim_world_free(&w);
 	}
@@ -430,6 +502,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_peer_reset_fails_only_that_connection)
 {
+	const struct engine *e = use_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -438,7 +511,7 @@ START_TEST(test_echo_over_sim_peer_reset_fails_only_that_connection)
 	sim_config_default(&c, 3);
 	sim_world_init(&w, &c, 4, 30000, SIM_PEER_HALF_CLOSE);
 	w.flags[2] = SIM_PEER_RESET_AT_END;
-	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 	ck_assert_uint_eq(check_sim_peers(&w), 3);
 	ck_assert_int_eq(sim_peer_error(w.peer[2]), -ECONNRESET);
 	ck_assert_uint_eq(st.failed, 1);
@@ -450,6 +523,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_idle_peer_times_out)
 {
+	const struct engine *e = use_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -458,7 +532,7 @@ START_TEST(test_echo_over_sim_idle_peer_times_out)
 	sim_config_default(&c, 5);
 	sim_world_init(&w, &c, 2, 1000, SIM_PEER_HALF_CLOSE);
 	w.flags[1] = 0;         /* sends, then neither closes nor sends more */
-	ck_assert_int_eq(sim_echo(&w, &st, 100 * 1000000ull), 0);
+	ck_assert_int_eq(sim_echo(e, &w, &st, 100 * 1000000ull), 0);
 	ck_assert_uint_eq(st.timed_out, 1);
 	ck_assert_uint_eq(st.closed, 1);
 	ck_assert_uint_eq(check_sim_peers(&w), 2);
@@ -474,11 +548,11 @@ START_TEST(test_echo_over_sim_stop_cancels_live_connections)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	poll_config_set(&configs[_i]);
+	const struct engine *e = use_variant(_i);
 	sim_config_default(&c, 9);
 	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
 	sim_at_step(w.r, 400, request_stop, w.r);
-	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 	ck_assert_uint_eq(st.accepted, SIM_PEERS);
 	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
 	ck_assert_uint_gt(st.bytes, 0);
@@ -490,6 +564,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_out_of_handles_counts_accept_errors)
 {
+	const struct engine *e = use_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -498,7 +573,7 @@ START_TEST(test_echo_over_sim_out_of_handles_counts_accept_errors)
 	sim_config_default(&c, 11);
 	c.max_handles = 3;      /* the listener and two connections */
 	sim_world_init(&w, &c, 6, 5000, SIM_PEER_HALF_CLOSE);
-	ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+	ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 	ck_assert_uint_gt(st.accept_errors, 0);
 	ck_assert_uint_le(st.peak_conns, 2);
 	ck_assert_uint_eq(st.accepted + st.accept_errors, 6);
@@ -513,6 +588,7 @@ END_TEST
  * second run, its task's: each time that connection alone fails. */
 START_TEST(test_echo_over_sim_out_of_memory_fails_one_connection)
 {
+	const struct engine *e = use_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -522,7 +598,7 @@ START_TEST(test_echo_over_sim_out_of_memory_fails_one_connection)
 		sim_config_default(&c, 13);
 		sim_world_init(&w, &c, 4, 5000, SIM_PEER_HALF_CLOSE);
 		w.fail_nth = nth;
-		ck_assert_int_eq(sim_echo(&w, &st, 0), 0);
+		ck_assert_int_eq(sim_echo(e, &w, &st, 0), 0);
 		mem_fail_nth(0);
 		ck_assert_uint_eq(st.failed, 1);
 		ck_assert_uint_eq(st.closed, 3);
@@ -534,15 +610,328 @@ START_TEST(test_echo_over_sim_out_of_memory_fails_one_connection)
 }
 END_TEST
 
-/* ---- echo figures ------------------------------------------------------------------ */
+/* ---- fanout ---------------------------------------------------------------------- */
 
-/* Heap allocations per echo round trip in a steady state: one connection,
- * 64-byte messages, strictly one at a time.  The connection's task and
- * buffer were allocated when it was accepted; a round trip re-initialises
- * futures inside that block and allocates nothing, with tasks on the heap
- * or in slots, budget on or off. */
-START_TEST(test_echo_figure_allocations_per_round_trip)
+/* A world on epoll, with the input in a fresh temporary directory. */
+static void fanout_world_epoll(struct fanout_world *w, size_t len,
+			       unsigned sinks)
 {
+	fanout_world_epoll_at(w, "/tmp/test_workloads_fanout_XXXXXX", len, sinks);
+}
+
+START_TEST(test_fanout_to_file_sinks_copies_the_input)
+{
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	const struct engine *e = use_variant(_i);
+	fanout_world_epoll(&w, (1u << 20) + 12345, 3);
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	ck_assert_uint_eq(w.st.bytes_read, w.len);
+	ck_assert_uint_eq(w.st.chunks_read, (w.len + w.opts.chunk_size - 1) / w.opts.chunk_size);
+	ck_assert_uint_eq(w.st.sinks, 3);
+	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(w.sink[i].error, 0);
+		check_file_sink(&w, i);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A file 100 times larger than the window: the fanout never holds more
+ * than `window` chunks, and its memory stays near window * chunk_size. */
+START_TEST(test_fanout_keeps_at_most_window_chunks_of_a_large_file)
+{
+	const struct engine *e = use_engine(_i);
+	struct fanout_world w;
+	struct mem_stats m0, m1;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 100 * 2 * 4096, 4);
+	w.opts.window = 2;
+	w.opts.chunk_size = 4096;
+	mem_reset_peak();
+	mem_stats_get(&m0);
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	mem_stats_get(&m1);
+	ck_assert_uint_eq(w.st.chunks_read, 200);
+	ck_assert_uint_le(w.st.peak_chunks, 2);
+	ck_assert_uint_ge(w.st.peak_chunks, 1);
+	ck_assert_int_le(m1.peak_live_bytes - m0.live_bytes,
+			 2 * (4096 + 64) + 16 * 1024);
+	for (unsigned i = 0; i < 4; i++)
+		check_file_sink(&w, i);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_of_an_empty_file_creates_empty_outputs)
+{
+	const struct engine *e = use_engine(_i);
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 0, 2);
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	ck_assert_uint_eq(w.st.chunks_read, 0);
+	for (unsigned i = 0; i < 2; i++)
+		check_file_sink(&w, i);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_of_a_missing_input_fails_to_start)
+{
+	const struct engine *e = use_engine(_i);
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 10, 1);
+	w.opts.input = "/nonexistent/input";
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), -ENOENT);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A stop requested before the fanout starts: its first read is already
+ * with a worker thread when the loop sees the stop.  Every sink ends
+ * cancelled, and the run returns only once the pool gave the job back. */
+START_TEST(test_fanout_stop_cancels_a_read_in_flight_on_a_worker)
+{
+	const struct engine *e = use_engine(_i);
+	struct fanout_world w;
+	struct offload_stats os;
+	int64_t live = live_blocks();
+
+	fanout_world_epoll(&w, 1u << 20, 2);
+	reactor_request_stop(w.r);
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	offload_stats_get(w.o, &os);
+	ck_assert_uint_eq(os.submitted, 1);
+	ck_assert_uint_eq(os.completed, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(w.sink[i].error, -ECANCELED);
+		ck_assert_uint_eq(w.sink[i].bytes, 0);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
+{
+	struct fanout_world w;
+	uint64_t sum;
+	int64_t live = live_blocks();
+
+	const struct engine *e = use_variant(_i);
+	fanout_world_epoll(&w, (3u << 20) + 7, 4);
+	w.opts.kind = FANOUT_SINK_TCP;
+	w.opts.on_listening = start_subscribers;
+	w.opts.arg = &w;
+	memset(subs, 0, sizeof(subs));
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w.input, w.len);
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(subs[i].tid, NULL);
+		ck_assert_int_eq(w.sink[i].error, 0);
+		ck_assert_uint_eq(w.sink[i].bytes, w.len);
+		ck_assert_uint_eq(w.sink[i].checksum, sum);
+		ck_assert_uint_eq(subs[i].bytes, w.len);
+		ck_assert_uint_eq(subs[i].checksum, sum);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* ---- fanout over the simulation ----------------------------------------------------- */
+
+/* ---- fanout over the simulation ----------------------------------------------------- */
+
+START_TEST(test_fanout_over_sim_delivers_every_byte_to_every_file_sink)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	const struct engine *e = use_variant(_i);
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 300000 + seed * 777, 5);
+		w.opts.chunk_size = 16384;
+		w.opts.window = 3;
+		ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+		ck_assert_uint_le(w.st.peak_chunks, 3);
+		for (unsigned i = 0; i < 5; i++) {
+			ck_assert_int_eq(w.sink[i].error, 0);
+			check_file_sink(&w, i);
+		}
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+START_TEST(test_fanout_over_sim_streams_to_tcp_subscribers_with_faults)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	unsigned complete = 0;
+
+	const struct engine *e = use_variant(_i);
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 200000, 4);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 8192;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+		sim_run_out(w.r);
+		complete += check_tcp_sinks(&w);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(complete, 0);
+}
+END_TEST
+
+/* One subscriber never reads: its writes back up, it misses the sink
+ * timeout and is cancelled, and the three others get everything. */
+START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	const struct engine *e = use_variant(_i);
+	sim_config_default(&c, 21);
+	fanout_world_sim(&w, &c, 1u << 20, 4);
+	w.opts.kind = FANOUT_SINK_TCP;
+	w.opts.chunk_size = 16384;
+	w.opts.sink_timeout_ns = 10 * 1000000ull;
+	w.opts.on_listening = connect_sim_subscribers;
+	w.opts.arg = &w;
+	w.peer_flags[2] = SIM_PEER_NO_READ;
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	sim_run_out(w.r);
+	ck_assert_uint_eq(check_tcp_sinks(&w), 3);
+	for (unsigned i = 0; i < 4; i++) {
+		if (w.sink[i].error != 0) {
+			ck_assert_int_eq(w.sink[i].error, -ETIMEDOUT);
+			ck_assert_uint_lt(w.sink[i].bytes, w.len);
+		}
+	}
+	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A subscriber that stops reading stalls its sink: the sink is cancelled
+ * at the end of the timeout of the chunk it could not take, not given a
+ * fresh timeout for another one.  Under the default world everything but
+ * the timers happens within a microsecond or so of virtual time, so the
+ * fanout ends one timeout after it started, well before two. */
+START_TEST(test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout)
+{
+	const uint64_t timeout = 10 * 1000000ull;
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	const struct engine *e = use_variant(_i);
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		fanout_world_sim(&w, &c, 1u << 20, 3);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 16384;
+		w.opts.sink_timeout_ns = timeout;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		w.peer_flags[1] = SIM_PEER_NO_READ;
+		ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+		ck_assert_uint_ge(reactor_now(w.r), timeout);
+		ck_assert_uint_lt(reactor_now(w.r), 2 * timeout);
+		sim_run_out(w.r);
+		ck_assert_uint_eq(check_tcp_sinks(&w), 2);
+		for (unsigned i = 0; i < 3; i++)
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ETIMEDOUT);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* Stop the fanout just before step k, for k spread over a whole run: with
+ * reads and writes queued, running and finished in the pool.  Each time it
+ * returns 0, frees everything, has the pool give back every job, and each
+ * sink is either complete and exact or cancelled with a correct prefix. */
+START_TEST(test_fanout_over_sim_stop_at_any_step_cancels_cleanly)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	uint64_t steps, k, running = 0;
+	unsigned cancelled = 0, complete = 0;
+	struct offload_stats os;
+
+	const struct engine *e = use_variant(_i);
+	sim_config_default(&c, 5);
+	fanout_world_sim(&w, &c, 100000, 3);
+	w.opts.chunk_size = 8192;
+	w.opts.window = 2;
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	steps = sim_steps(w.r);
+	fanout_world_free(&w);
+	ck_assert_uint_gt(steps, 20);
+
+	for (k = 1; k <= steps; k += 1 + steps / 60) {
+		fanout_world_sim(&w, &c, 100000, 3);
+		w.opts.chunk_size = 8192;
+		w.opts.window = 2;
+		sim_at_step(w.r, k, request_stop, w.r);
+		ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+		for (unsigned i = 0; i < 3; i++) {
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ECANCELED);
+			cancelled += w.sink[i].error == -ECANCELED;
+			complete += w.sink[i].error == 0;
+			check_file_sink(&w, i);
+		}
+		offload_stats_get(w.o, &os);
+		running += os.cancelled_running;
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(cancelled, 0);
+	/* Some stops found a job running: its buffer outlived the drop. */
+	ck_assert_uint_gt(running, 0);
+}
+END_TEST
+
+/* ---- push's figures ------------------------------------------------------------ */
+
+/* Heap allocations per echo round trip in a steady state, under each
+ * policy: one connection, 64-byte messages, strictly one at a time, so a
+ * round trip is exactly one read and one write.  Idiomatic: a request per
+ * operation, 2.  Pooled: 0.  Fast path: the write completes at once, and
+ * the read allocates only when the next message has not arrived yet when
+ * it is tried: at most 1, fewer when the client is quick.  Both: 0. */
+START_TEST(test_push_echo_figure_allocations_per_round_trip)
+{
+	static const uint64_t most[4] = { 2, 0, 1, 0 };
+	static const uint64_t least[4] = { 2, 0, 0, 0 };
+	const struct engine *e = use_variant(_i);
+	const struct engine_settings *set = &variants[_i].settings;
 	const unsigned trips = 2000;
 	struct server_thread st;
 	struct echo_opts opts;
@@ -550,10 +939,125 @@ START_TEST(test_echo_figure_allocations_per_round_trip)
 	uint64_t before, used;
 	int fd;
 
-	poll_config_set(&configs[_i]);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, e, &opts);
+	fd = netclient_connect(st.port);
+	memset(msg, 'm', 64);
+	msg[64] = '\0';
+	for (int i = 0; i < 10; i++)
+		ping(fd, msg);          /* warm up: the pool fills */
+	before = allocs();
+	for (unsigned i = 0; i < trips; i++)
+		ping(fd, msg);
+	used = allocs() - before;
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	printf("push echo figure: policy pooled=%d fast_path=%d: "
+	       "%.3f allocations per round trip (%" PRIu64 " in %u)\n",
+	       set->pooled, set->fast_path, (double)used / trips, used, trips);
+	/* The window's two ends may each catch or miss one re-armed read,
+	 * and a read may rarely split a message: allow a few either way. */
+	ck_assert_uint_ge(used + 2, least[_i] * trips);
+	ck_assert_uint_le(used, most[_i] * trips + 2 + trips / 100);
+}
+END_TEST
+
+/* Bytes of engine state per idle connection: the connection block (with
+ * its read buffer) and the pending read's request.  The server thread
+ * re-arms a connection's read just after its echo reached the client, so
+ * the count is taken once it has settled (bounded wait). */
+START_TEST(test_push_echo_figure_bytes_per_idle_connection)
+{
+	const struct engine *e = use_engine(0);
+	const int n = 100;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct mem_stats m0, m1;
+	int fd[100];
+	int64_t per;
+
+	echo_opts_default(&opts);
+	echo_thread_start(&st, e, &opts);
+	mem_stats_get(&m0);     /* the loop and its pending accept */
+	for (int i = 0; i < n; i++) {
+		fd[i] = netclient_connect(st.port);
+		ping(fd[i], "w");
+	}
+	for (int i = 0; i < 1000; i++) {
+		mem_stats_get(&m1);
+		if (m1.live_blocks - m0.live_blocks == 2 * n)
+			break;
+		usleep(1000);
+	}
+	per = (m1.live_bytes - m0.live_bytes) / n;
+	printf("push echo figure: %" PRId64 " bytes per idle connection "
+	       "(%zu of them the read buffer) in %" PRId64 " blocks\n",
+	       per, opts.bufsize, (m1.live_blocks - m0.live_blocks) / n);
+	ck_assert_int_eq(m1.live_blocks - m0.live_blocks, 2 * n);
+	ck_assert_int_gt(per, (int64_t)opts.bufsize);
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+}
+END_TEST
+
+/* Heap allocations per chunk, N = 4 file sinks, 100 chunks, over the
+ * simulation (deterministic).  Idiomatic: a buffer and a read request, and
+ * a write request per sink: N + 2; with a sink timeout each write also
+ * costs the timeout's request and state: 3N + 2.  Pooled: the requests come
+ * from the free list: 1 (the buffer), or N + 1 with a timeout (its state
+ * is the composition's own block, not a request).  Past that, a fixed
+ * count per run (the loop, the sink block, the pool's growth). */
+START_TEST(test_push_fanout_figure_allocations_per_chunk)
+{
+	const unsigned n = 4, chunks = 100;
+	const bool pooled = _i & 1, timeout = _i & 2;
+	const uint64_t per_chunk = pooled ? (timeout ? n + 1 : 1)
+					  : (timeout ? 3 * n + 2 : n + 2);
+	const struct engine *e = use_variant(pooled ? 1 : 0);
+	struct sim_config c;
+	struct fanout_world w;
+	uint64_t before, used;
+
+	sim_config_default(&c, 1);
+	fanout_world_sim(&w, &c, chunks * 4096, n);
+	w.opts.chunk_size = 4096;
+	if (timeout)
+		w.opts.sink_timeout_ns = 1000000000ull;
+	before = allocs();
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
+	used = allocs() - before;
+	ck_assert_uint_eq(w.st.chunks_read, chunks);
+	printf("push fanout figure: pooled=%d sink_timeout=%d sinks=%u: "
+	       "%.2f allocations per chunk (%" PRIu64 " for %u chunks)\n",
+	       pooled, timeout, n, (double)used / chunks, used, chunks);
+	ck_assert_uint_ge(used, per_chunk * chunks);
+	ck_assert_uint_le(used, per_chunk * chunks + 32);
+	fanout_world_free(&w);
+}
+END_TEST
+
+/* ---- poll's figures ------------------------------------------------------------ */
+
+/* Heap allocations per echo round trip in a steady state: one connection,
+ * 64-byte messages, strictly one at a time.  The connection's task and
+ * buffer were allocated when it was accepted; a round trip re-initialises
+ * futures inside that block and allocates nothing, with tasks on the heap
+ * or in slots, budget on or off. */
+START_TEST(test_poll_echo_figure_allocations_per_round_trip)
+{
+	const struct engine *e = use_variant(PER_ENGINE + _i);
+	const struct engine_settings *set = &variants[PER_ENGINE + _i].settings;
+	const unsigned trips = 2000;
+	struct server_thread st;
+	struct echo_opts opts;
+	char msg[65];
+	uint64_t before, used;
+	int fd;
+
 	echo_opts_default(&opts);
 	opts.idle_timeout_ns = 10 * 1000000000ull;   /* its timer, too */
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
 	memset(msg, 'm', 64);
 	msg[64] = '\0';
@@ -566,34 +1070,35 @@ START_TEST(test_echo_figure_allocations_per_round_trip)
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 	printf("poll echo figure: budget=%u static_tasks=%u: "
 	       "%.3f allocations per round trip (%" PRIu64 " in %u)\n",
-	       configs[_i].budget, configs[_i].static_tasks,
-	       (double)used / trips, used, trips);
+	       set->budget, set->static_tasks, (double)used / trips, used,
+	       trips);
 	ck_assert_uint_eq(used, 0);
 }
 END_TEST
 
 /* Allocations per connection over its whole life: the task and its buffer
  * (heap), or nothing (slots). */
-START_TEST(test_echo_figure_allocations_per_connection)
+START_TEST(test_poll_echo_figure_allocations_per_connection)
 {
+	const struct engine *e = use_variant(PER_ENGINE + _i);
+	const struct engine_settings *set = &variants[PER_ENGINE + _i].settings;
 	const unsigned conns = 50;
 	struct server_thread st;
 	struct echo_opts opts;
 	struct netclient_result res;
 	uint64_t before, used;
 
-	poll_config_set(&configs[_i]);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	before = allocs();
 	ck_assert_int_eq(netclient_echo(st.port, conns, 200000, 1000, 20000, &res), 0);
 	used = allocs() - before;
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 	printf("poll echo figure: budget=%u static_tasks=%u: %u connections of "
 	       "200 round trips each: %" PRIu64 " allocations, %.2f per "
-	       "connection\n", configs[_i].budget, configs[_i].static_tasks,
-	       conns, used, (double)used / conns);
-	ck_assert_uint_eq(used, configs[_i].static_tasks > 0 ? 0 : 2 * conns);
+	       "connection\n", set->budget, set->static_tasks, conns, used,
+	       (double)used / conns);
+	ck_assert_uint_eq(used, set->static_tasks > 0 ? 0 : 2 * conns);
 	ck_assert_uint_eq(st.stats.closed, conns);
 }
 END_TEST
@@ -601,8 +1106,9 @@ END_TEST
 /* Bytes of engine state per idle connection: the task block (header and
  * the whole future tree) and the read buffer; nothing else is allocated
  * while it waits.  Counted once the server thread has settled (bounded). */
-START_TEST(test_echo_figure_bytes_per_idle_connection)
+START_TEST(test_poll_echo_figure_bytes_per_idle_connection)
 {
+	const struct engine *e = use_engine(1);
 	const int n = 100;
 	struct server_thread st;
 	struct echo_opts opts;
@@ -610,9 +1116,8 @@ START_TEST(test_echo_figure_bytes_per_idle_connection)
 	int fd[100];
 	int64_t per;
 
-	poll_config_set(&configs[0]);
 	echo_opts_default(&opts);
-	echo_thread_start(&st, &opts);
+	echo_thread_start(&st, e, &opts);
 	mem_stats_get(&m0);
 	for (int i = 0; i < n; i++) {
 		fd[i] = netclient_connect(st.port);
@@ -636,308 +1141,40 @@ START_TEST(test_echo_figure_bytes_per_idle_connection)
 }
 END_TEST
 
-START_TEST(test_echo_figure_connection_task_layout)
+START_TEST(test_poll_echo_figure_connection_task_layout)
 {
 	echo__print_layout(stdout);
 }
 END_TEST
-
-/* ---- fanout ---------------------------------------------------------------------- */
-
-/* A world on epoll, with the input in a fresh temporary directory. */
-static void fanout_world_epoll(struct fanout_world *w, size_t len,
-			       unsigned sinks)
-{
-	fanout_world_epoll_at(w, "/tmp/test_poll_fanout_XXXXXX", len, sinks);
-}
-
-START_TEST(test_fanout_to_file_sinks_copies_the_input)
-{
-	struct fanout_world w;
-	int64_t live = live_blocks();
-
-	poll_config_set(&configs[_i]);
-	fanout_world_epoll(&w, (1u << 20) + 12345, 3);
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	ck_assert_uint_eq(w.st.bytes_read, w.len);
-	ck_assert_uint_eq(w.st.chunks_read, (w.len + w.opts.chunk_size - 1) / w.opts.chunk_size);
-	ck_assert_uint_eq(w.st.sinks, 3);
-	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
-	for (unsigned i = 0; i < 3; i++) {
-		ck_assert_int_eq(w.sink[i].error, 0);
-		check_file_sink(&w, i);
-	}
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-/* A file 100 times larger than the window: the fanout never holds more
- * than `window` chunks, and its memory stays near window * chunk_size. */
-START_TEST(test_fanout_keeps_at_most_window_chunks_of_a_large_file)
-{
-	struct fanout_world w;
-	struct mem_stats m0, m1;
-	int64_t live = live_blocks();
-
-	fanout_world_epoll(&w, 100 * 2 * 4096, 4);
-	w.opts.window = 2;
-	w.opts.chunk_size = 4096;
-	mem_reset_peak();
-	mem_stats_get(&m0);
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	mem_stats_get(&m1);
-	ck_assert_uint_eq(w.st.chunks_read, 200);
-	ck_assert_uint_le(w.st.peak_chunks, 2);
-	ck_assert_uint_ge(w.st.peak_chunks, 1);
-	ck_assert_int_le(m1.peak_live_bytes - m0.live_bytes,
-			 2 * (4096 + 64) + 16 * 1024);
-	for (unsigned i = 0; i < 4; i++)
-		check_file_sink(&w, i);
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-START_TEST(test_fanout_of_an_empty_file_creates_empty_outputs)
-{
-	struct fanout_world w;
-	int64_t live = live_blocks();
-
-	fanout_world_epoll(&w, 0, 2);
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	ck_assert_uint_eq(w.st.chunks_read, 0);
-	for (unsigned i = 0; i < 2; i++)
-		check_file_sink(&w, i);
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-START_TEST(test_fanout_of_a_missing_input_fails_to_start)
-{
-	struct fanout_world w;
-	int64_t live = live_blocks();
-
-	fanout_world_epoll(&w, 10, 1);
-	w.opts.input = "/nonexistent/input";
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), -ENOENT);
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-/* A stop requested before the fanout starts: its first read is already
- * with a worker thread when the loop sees the stop.  Every sink ends
- * cancelled, and the run returns only once the pool gave the job back. */
-START_TEST(test_fanout_stop_cancels_a_read_in_flight_on_a_worker)
-{
-	struct fanout_world w;
-	struct offload_stats os;
-	int64_t live = live_blocks();
-
-	fanout_world_epoll(&w, 1u << 20, 2);
-	reactor_request_stop(w.r);
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	offload_stats_get(w.o, &os);
-	ck_assert_uint_eq(os.submitted, 1);
-	ck_assert_uint_eq(os.completed, 0);
-	for (unsigned i = 0; i < 2; i++) {
-		ck_assert_int_eq(w.sink[i].error, -ECANCELED);
-		ck_assert_uint_eq(w.sink[i].bytes, 0);
-	}
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
-{
-	struct fanout_world w;
-	uint64_t sum;
-	int64_t live = live_blocks();
-
-	poll_config_set(&configs[_i]);
-	fanout_world_epoll(&w, (3u << 20) + 7, 4);
-	w.opts.kind = FANOUT_SINK_TCP;
-	w.opts.on_listening = start_subscribers;
-	w.opts.arg = &w;
-	memset(subs, 0, sizeof(subs));
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w.input, w.len);
-	for (unsigned i = 0; i < 4; i++) {
-		pthread_join(subs[i].tid, NULL);
-		ck_assert_int_eq(w.sink[i].error, 0);
-		ck_assert_uint_eq(w.sink[i].bytes, w.len);
-		ck_assert_uint_eq(w.sink[i].checksum, sum);
-		ck_assert_uint_eq(subs[i].bytes, w.len);
-		ck_assert_uint_eq(subs[i].checksum, sum);
-	}
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-/* ---- fanout over the simulation ----------------------------------------------------- */
-
-START_TEST(test_fanout_over_sim_delivers_every_byte_to_every_file_sink)
-{
-	struct sim_config c;
-	struct fanout_world w;
-	int64_t live = live_blocks();
-
-	poll_config_set(&configs[_i]);
-	for (uint64_t seed = 1; seed <= 6; seed++) {
-		sim_config_faulty(&c, seed);
-		fanout_world_sim(&w, &c, 300000 + seed * 777, 5);
-		w.opts.chunk_size = 16384;
-		w.opts.window = 3;
-		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-		ck_assert_uint_le(w.st.peak_chunks, 3);
-		for (unsigned i = 0; i < 5; i++) {
-			ck_assert_int_eq(w.sink[i].error, 0);
-			check_file_sink(&w, i);
-		}
-		fanout_world_free(&w);
-		ck_assert_int_eq(live_blocks(), live);
-	}
-}
-END_TEST
-
-START_TEST(test_fanout_over_sim_streams_to_tcp_subscribers_with_faults)
-{
-	struct sim_config c;
-	struct fanout_world w;
-	int64_t live = live_blocks();
-	unsigned complete = 0;
-
-	poll_config_set(&configs[_i]);
-	for (uint64_t seed = 1; seed <= 6; seed++) {
-		sim_config_faulty(&c, seed);
-		fanout_world_sim(&w, &c, 200000, 4);
-		w.opts.kind = FANOUT_SINK_TCP;
-		w.opts.chunk_size = 8192;
-		w.opts.on_listening = connect_sim_subscribers;
-		w.opts.arg = &w;
-		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-		sim_run_out(w.r);
-		complete += check_tcp_sinks(&w);
-		fanout_world_free(&w);
-		ck_assert_int_eq(live_blocks(), live);
-	}
-	ck_assert_uint_gt(complete, 0);
-}
-END_TEST
-
-/* One subscriber never reads: its writes back up, it misses the sink
- * timeout and is cancelled, and the three others get everything. */
-START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
-{
-	struct sim_config c;
-	struct fanout_world w;
-	int64_t live = live_blocks();
-
-	poll_config_set(&configs[_i]);
-	sim_config_default(&c, 21);
-	fanout_world_sim(&w, &c, 1u << 20, 4);
-	w.opts.kind = FANOUT_SINK_TCP;
-	w.opts.chunk_size = 16384;
-	w.opts.sink_timeout_ns = 10 * 1000000ull;
-	w.opts.on_listening = connect_sim_subscribers;
-	w.opts.arg = &w;
-	w.peer_flags[2] = SIM_PEER_NO_READ;
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	sim_run_out(w.r);
-	ck_assert_uint_eq(check_tcp_sinks(&w), 3);
-	for (unsigned i = 0; i < 4; i++) {
-		if (w.sink[i].error != 0) {
-			ck_assert_int_eq(w.sink[i].error, -ETIMEDOUT);
-			ck_assert_uint_lt(w.sink[i].bytes, w.len);
-		}
-	}
-	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
-	fanout_world_free(&w);
-	ck_assert_int_eq(live_blocks(), live);
-}
-END_TEST
-
-/* Stop the fanout just before step k, for k spread over a whole run: with
- * reads and writes queued, running and finished in the pool.  Each time it
- * returns 0, frees everything, has the pool give back every job, and each
- * sink is either complete and exact or cancelled with a correct prefix. */
-START_TEST(test_fanout_over_sim_stop_at_any_step_cancels_cleanly)
-{
-	struct sim_config c;
-	struct fanout_world w;
-	int64_t live = live_blocks();
-	uint64_t steps, k, running = 0;
-	unsigned cancelled = 0, complete = 0;
-	struct offload_stats os;
-
-	poll_config_set(&configs[_i]);
-	sim_config_default(&c, 5);
-	fanout_world_sim(&w, &c, 100000, 3);
-	w.opts.chunk_size = 8192;
-	w.opts.window = 2;
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-	steps = sim_steps(w.r);
-	fanout_world_free(&w);
-	ck_assert_uint_gt(steps, 20);
-
-	for (k = 1; k <= steps; k += 1 + steps / 60) {
-		fanout_world_sim(&w, &c, 100000, 3);
-		w.opts.chunk_size = 8192;
-		w.opts.window = 2;
-		sim_at_step(w.r, k, request_stop, w.r);
-		ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
-		for (unsigned i = 0; i < 3; i++) {
-			ck_assert(w.sink[i].error == 0 ||
-				  w.sink[i].error == -ECANCELED);
-			cancelled += w.sink[i].error == -ECANCELED;
-			complete += w.sink[i].error == 0;
-			check_file_sink(&w, i);
-		}
-		offload_stats_get(w.o, &os);
-		running += os.cancelled_running;
-		fanout_world_free(&w);
-		ck_assert_int_eq(live_blocks(), live);
-	}
-	ck_assert_uint_gt(cancelled, 0);
-	/* Some stops found a job running: its buffer outlived the drop. */
-	ck_assert_uint_gt(running, 0);
-}
-END_TEST
-
-/* ---- fanout figures --------------------------------------------------------------------- */
 
 /* Heap allocations per chunk, N = 4 file sinks, 100 chunks, over the
  * simulation (deterministic): the chunk's buffer, its read job, and a write
  * job per file sink: N + 2, with or without a sink timeout (the timeout is
  * a future held by value in the sink: it allocates nothing).  Past that, a
  * fixed count per run: the one block of sinks, ring and join array. */
-START_TEST(test_fanout_figure_allocations_per_chunk)
+START_TEST(test_poll_fanout_figure_allocations_per_chunk)
 {
 	const unsigned n = 4, chunks = 100;
 	const bool timeout = _i & 1;
 	const uint64_t per_chunk = n + 2;
+	const struct engine *e = use_variant(PER_ENGINE + (_i & 2 ? 1 : 0));
 	struct sim_config c;
 	struct fanout_world w;
 	uint64_t before, used;
 
-	poll_config_set(&configs[_i & 2 ? 1 : 0]);
 	sim_config_default(&c, 1);
 	fanout_world_sim(&w, &c, chunks * 4096, n);
 	w.opts.chunk_size = 4096;
 	if (timeout)
 		w.opts.sink_timeout_ns = 1000000000ull;
 	before = allocs();
-	ck_assert_int_eq(poll_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
+	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
 	used = allocs() - before;
 	ck_assert_uint_eq(w.st.chunks_read, chunks);
 	printf("poll fanout figure: budget=%u sink_timeout=%d sinks=%u: "
 	       "%.2f allocations per chunk (%" PRIu64 " for %u chunks)\n",
-	       poll_config_get().budget, timeout, n, (double)used / chunks,
-	       used, chunks);
+	       variants[PER_ENGINE + (_i & 2 ? 1 : 0)].settings.budget,
+	       timeout, n, (double)used / chunks, used, chunks);
 	ck_assert_uint_eq(used, per_chunk * chunks + 1);
 	fanout_world_free(&w);
 }
@@ -945,61 +1182,73 @@ END_TEST
 
 static Suite *make_suite(void)
 {
-	Suite *s = suite_create("poll_workloads");
+	Suite *s = suite_create("workloads");
 	TCase *tc;
 
 	tc = tcase_create("echo_loopback");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, 4);
-	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, 4);
-	tcase_add_test(tc, test_echo_closes_idle_connections);
-	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
-	tcase_add_test(tc, test_echo_peer_reset_fails_only_that_connection);
-	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, 4);
-	tcase_add_test(tc, test_echo_out_of_descriptors_on_accept_keeps_serving);
+	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_closes_idle_connections, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_refuses_connections_past_max_conns, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_peer_reset_fails_only_that_connection, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_out_of_descriptors_on_accept_keeps_serving, 0, NENGINES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("poll_slots");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_echo_static_slots_serve_while_every_allocation_fails);
 	tcase_add_test(tc, test_echo_static_slots_refuse_connections_past_the_last_slot);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("echo_sim");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_echo_over_sim_returns_every_peer_what_it_sent, 0, 4);
-	tcase_add_loop_test(tc, test_echo_over_sim_with_faults_returns_each_peer_a_prefix, 0, 4);
-	tcase_add_test(tc, test_echo_over_sim_same_seed_same_trace);
-	tcase_add_test(tc, test_echo_over_sim_peer_reset_fails_only_that_connection);
-	tcase_add_test(tc, test_echo_over_sim_idle_peer_times_out);
-	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, 4);
-	tcase_add_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors);
-	tcase_add_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection);
+	tcase_add_loop_test(tc, test_echo_over_sim_returns_every_peer_what_it_sent, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_with_faults_returns_each_peer_a_prefix, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_same_seed_same_trace, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_peer_reset_fails_only_that_connection, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_idle_peer_times_out, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection, 0, NENGINES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fanout");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_fanout_to_file_sinks_copies_the_input, 0, 2);
-	tcase_add_test(tc, test_fanout_keeps_at_most_window_chunks_of_a_large_file);
-	tcase_add_test(tc, test_fanout_of_an_empty_file_creates_empty_outputs);
-	tcase_add_test(tc, test_fanout_of_a_missing_input_fails_to_start);
-	tcase_add_test(tc, test_fanout_stop_cancels_a_read_in_flight_on_a_worker);
-	tcase_add_loop_test(tc, test_fanout_streams_to_tcp_subscribers_over_loopback, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_to_file_sinks_copies_the_input, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_keeps_at_most_window_chunks_of_a_large_file, 0, NENGINES);
+	tcase_add_loop_test(tc, test_fanout_of_an_empty_file_creates_empty_outputs, 0, NENGINES);
+	tcase_add_loop_test(tc, test_fanout_of_a_missing_input_fails_to_start, 0, NENGINES);
+	tcase_add_loop_test(tc, test_fanout_stop_cancels_a_read_in_flight_on_a_worker, 0, NENGINES);
+	tcase_add_loop_test(tc, test_fanout_streams_to_tcp_subscribers_over_loopback, 0, NVARIANTS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fanout_sim");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_fanout_over_sim_delivers_every_byte_to_every_file_sink, 0, 2);
-	tcase_add_loop_test(tc, test_fanout_over_sim_streams_to_tcp_subscribers_with_faults, 0, 2);
-	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, 2);
-	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, 2);
+	tcase_add_loop_test(tc, test_fanout_over_sim_delivers_every_byte_to_every_file_sink, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_over_sim_streams_to_tcp_subscribers_with_faults, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_slow_sink_is_cancelled_while_the_others_complete, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_over_sim_stalled_sink_is_cancelled_within_its_timeout, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_fanout_over_sim_stop_at_any_step_cancels_cleanly, 0, NVARIANTS);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("echo_figures");
+	tc = tcase_create("push_figures");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_echo_figure_allocations_per_round_trip, 0, 4);
-	tcase_add_loop_test(tc, test_echo_figure_allocations_per_connection, 0, 4);
-	tcase_add_test(tc, test_echo_figure_bytes_per_idle_connection);
-	tcase_add_test(tc, test_echo_figure_connection_task_layout);
-	tcase_add_loop_test(tc, test_fanout_figure_allocations_per_chunk, 0, 4);
+	tcase_add_loop_test(tc, test_push_echo_figure_allocations_per_round_trip, 0, PER_ENGINE);
+	tcase_add_test(tc, test_push_echo_figure_bytes_per_idle_connection);
+	tcase_add_loop_test(tc, test_push_fanout_figure_allocations_per_chunk, 0, 4);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("poll_figures");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_poll_echo_figure_allocations_per_round_trip, 0, PER_ENGINE);
+	tcase_add_loop_test(tc, test_poll_echo_figure_allocations_per_connection, 0, PER_ENGINE);
+	tcase_add_test(tc, test_poll_echo_figure_bytes_per_idle_connection);
+	tcase_add_test(tc, test_poll_echo_figure_connection_task_layout);
+	tcase_add_loop_test(tc, test_poll_fanout_figure_allocations_per_chunk, 0, 4);
+	suite_add_tcase(s, tc);
 	return s;
 }
 
