@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "baselines.h"
+#include "baselines/baselines.h"
 #include "poll.h"
 #include "push.h"
 

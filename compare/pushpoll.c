@@ -20,15 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "claims/claims.h"
-#include "cli.h"
+#include "cli/cli.h"
 #include "clock.h"
 #include "engines.h"
 #include "mem.h"
 #include "offload.h"
 #include "reactor.h"
-#include "torture.h"
+#include "torture/torture.h"
 #include "version.h"
 #include "workload.h"
 

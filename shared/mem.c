@@ -30,9 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uv.h>
-#include <event2/event.h>
-
 #if defined(__SANITIZE_ADDRESS__)
 #define MEM_ASAN 1
 #elif defined(__has_feature)
@@ -241,28 +238,6 @@ void mem_fail_nth(uint64_t n)
 void mem_fail_all(bool on)
 {
 	STORE(fail_every, on);
-}
-
-/* libuv 1.44: uv_replace_allocator(malloc, realloc, calloc, free) returns 0,
- * or UV_EINVAL (a negative errno) if a function is NULL.  libuv's rule: call
- * it before any other uv function, or after everything uv allocated has been
- * freed, else uv would free with one allocator what it got from the other. */
-int mem_route_libuv(void)
-{
-	return uv_replace_allocator(mem_alloc, mem_realloc, mem_calloc, mem_free);
-}
-
-/* libevent 2.1: event_set_mem_functions() returns nothing; it exists unless
- * libevent was built with EVENT__DISABLE_MM_REPLACEMENT.  libevent's rule
- * is the same as libuv's: before anything else from libevent. */
-int mem_route_libevent(void)
-{
-#ifdef EVENT__DISABLE_MM_REPLACEMENT
-	return -ENOTSUP;
-#else
-	event_set_mem_functions(mem_alloc, mem_realloc, mem_free);
-	return 0;
-#endif
 }
 
 void mem_print(const char *label)

@@ -1,9 +1,10 @@
 /* mem.h: the counting allocator.
  *
  * Every allocation an engine makes goes through mem_alloc()/mem_free(), and
- * the libuv and libevent baselines are routed here too (mem_route_libuv(),
- * mem_route_libevent()), so "allocations per message" means the same thing
- * for every engine in a comparison.
+ * the libuv and libevent baselines route those libraries' allocators here
+ * too (compare/baselines/baselines.h), so "allocations per message" means
+ * the same thing for every engine in a comparison.  mem itself knows
+ * nothing of either library.
  *
  * Counters are process-wide and updated with relaxed atomic operations, so
  * allocation from offload worker threads (libuv's thread pool does this) is
@@ -60,11 +61,6 @@ void mem_reset_peak(void);
 void mem_fail_nth(uint64_t n);
 /* While on, every allocation fails.  Frees keep working. */
 void mem_fail_all(bool on);
-
-/* Send libuv's / libevent's allocations through these counters.  Must be
- * called before the library allocates anything.  Return 0 or -errno. */
-int mem_route_libuv(void);
-int mem_route_libevent(void);
 
 /* Print the counters as one line, prefixed by label, to stderr. */
 void mem_print(const char *label);

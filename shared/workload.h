@@ -118,7 +118,7 @@ void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s);
 void fanout_stats_print(FILE *f, const char *engine,
 			const struct fanout_stats *s);
 
-/* ---- for the cancellation harness (compare/torture.c) ----------------------- */
+/* ---- for the cancellation harness (compare/torture/torture.c) --------------- */
 
 /* A handle on the workload running on this thread, so that the harness can
  * cancel ONE part of it from a simulation step hook: echo connection i (in

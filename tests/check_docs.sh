@@ -8,7 +8,8 @@
 #              block of the source it names (docs/extract.sh --check), and
 #              every marked block in push/ and poll/ is quoted somewhere;
 #   planted    no source of the engines or the substrate, and so no quote,
-#              holds a planted bug (those are patches in compare/mutants/);
+#              holds a planted bug (those are patches in
+#              compare/torture/mutants/);
 #   names      every function `name()`, test `test_name`, path `dir/file`,
 #              image and page link the course pages mention exists;
 #   cases      every `CK_RUN_CASE=case tests/test_x` names a case of that suite;
@@ -66,7 +67,7 @@ fi
 # carries none.
 if grep -il 'mutant' "$top"/shared/*.[ch] "$top"/push/*.[ch] \
 	"$top"/poll/*.[ch] >"$tmp/planted"; then
-	fail "planted-bug code in: $(tr '\n' ' ' <"$tmp/planted")(it belongs in compare/mutants/)"
+	fail "planted-bug code in: $(tr '\n' ' ' <"$tmp/planted")(it belongs in compare/torture/mutants/)"
 else
 	pass "no planted bug in the engines' or the substrate's source"
 fi

@@ -1,5 +1,5 @@
 /* test_baselines.c: the epoll, libuv and libevent baselines
- * (compare/baselines.h).
+ * (compare/baselines/baselines.h).
  *
  * One conformance suite, run against each baseline in turn: every test is
  * a loop test whose index picks the engine.  The servers run in a thread
@@ -25,7 +25,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "baselines.h"
+#include <event2/event.h>
+#include <uv.h>
+
+#include "baselines/baselines.h"
 #include "clock.h"
 #include "mem.h"
 #include "netclient.h"
@@ -1070,11 +1073,74 @@ START_TEST(test_bad_options_give_einval)
 }
 END_TEST
 
+/* ---- the libraries' allocators, routed to mem (baseline_common.c) -------- */
+
+/* after - before, counter by counter. */
+static struct mem_stats delta(const struct mem_stats *before)
+{
+	struct mem_stats now, d;
+
+	mem_stats_get(&now);
+	d.allocs = now.allocs - before->allocs;
+	d.frees = now.frees - before->frees;
+	d.reallocs = now.reallocs - before->reallocs;
+	d.bytes = now.bytes - before->bytes;
+	d.failed = now.failed - before->failed;
+	d.live_blocks = now.live_blocks - before->live_blocks;
+	d.live_bytes = now.live_bytes - before->live_bytes;
+	d.peak_live_bytes = now.peak_live_bytes - before->peak_live_bytes;
+	return d;
+}
+
+/* Runs in its own process (Check forks): routing must come before libuv
+ * allocates anything. */
+START_TEST(test_libuv_allocations_are_counted_when_routed)
+{
+	struct mem_stats s0, d;
+	uv_loop_t *loop;
+
+	ck_assert_int_eq(baseline__route_libuv(), 0);
+	mem_stats_get(&s0);
+	loop = uv_loop_new();
+	ck_assert_ptr_nonnull(loop);
+	d = delta(&s0);
+	ck_assert_uint_gt(d.allocs, 0);
+	ck_assert_int_gt(d.live_blocks, 0);
+	ck_assert_int_ge(d.live_bytes, (int64_t)sizeof(uv_loop_t));
+	uv_loop_delete(loop);	/* uv_loop_close + free */
+	d = delta(&s0);
+	ck_assert_uint_eq(d.frees, d.allocs);
+	ck_assert_int_eq(d.live_blocks, 0);
+	ck_assert_int_eq(d.live_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_libevent_allocations_are_counted_when_routed)
+{
+	struct mem_stats s0, d;
+	struct event_base *base;
+
+	ck_assert_int_eq(baseline__route_libevent(), 0);
+	mem_stats_get(&s0);
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	d = delta(&s0);
+	ck_assert_uint_gt(d.allocs, 0);
+	ck_assert_int_gt(d.live_blocks, 0);
+	event_base_free(base);
+	d = delta(&s0);
+	ck_assert_uint_eq(d.frees, d.allocs);
+	ck_assert_int_eq(d.live_blocks, 0);
+	ck_assert_int_eq(d.live_bytes, 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("baselines");
 	TCase *echo = tcase_create("echo");
 	TCase *fanout = tcase_create("fanout");
+	TCase *route = tcase_create("route");
 
 	tcase_set_timeout(echo, 60);
 	tcase_add_loop_test(echo, test_echo_round_trips_16_mib_exactly, 0,
@@ -1138,6 +1204,10 @@ static Suite *make_suite(void)
 		       test_libuv_fanout_without_room_for_its_pool_fails_to_start);
 #endif
 	suite_add_tcase(s, fanout);
+
+	tcase_add_test(route, test_libuv_allocations_are_counted_when_routed);
+	tcase_add_test(route, test_libevent_allocations_are_counted_when_routed);
+	suite_add_tcase(s, route);
 	return s;
 }
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "claims.h"
+#include "claims/claims.h"
 #include "reactor.h"
 
 /* ---- C1 ------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
-/* test_cli.c: the command line (compare/cli.h, compare/pushpoll.c), and
- * the order in which `pushpoll bench` runs the engines (compare/bench.h).
+/* test_cli.c: the command line (compare/cli/cli.h, compare/pushpoll.c), and
+ * the order in which `pushpoll bench` runs the engines
+ * (compare/bench/bench.h).
  *
  * Bad input is part of the interface: every parse error, missing file,
  * unwritable output or port in use is one line on stderr naming what was
@@ -27,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "cli.h"
+#include "bench/bench.h"
+#include "cli/cli.h"
 
 #ifndef PUSHPOLL_BIN
 #define PUSHPOLL_BIN "./pushpoll"

@@ -5,8 +5,8 @@
  * push, poll, libuv, libevent, epoll): every test is a loop test whose
  * index picks the engine, so an engine that breaks a promise the others
  * keep fails by name.  The clients are the comparison's own load generator
- * (compare/loadgen.h) and the plain client of tests/netclient.h, never the
- * engine under test; the servers run in a thread on a real epoll reactor.
+ * (compare/bench/loadgen.h) and the plain client of tests/netclient.h, never
+ * the engine under test; the servers run in a thread on a real epoll reactor.
  * Each test also checks that the engine gave back every heap block it took.
  */
 #include "config.h"
@@ -24,7 +24,7 @@
 
 #include "clock.h"
 #include "engines.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 #include "mem.h"
 #include "netclient.h"
 

@@ -1,4 +1,4 @@
-/* test_loadgen.c: the load generator (compare/loadgen.h).
+/* test_loadgen.c: the load generator (compare/bench/loadgen.h).
  *
  * The load generator is what every comparison trusts to tell a correct
  * server from a broken one, so it is tested against servers written here,
@@ -28,7 +28,7 @@
 
 #include "clock.h"
 #include "hist.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 
 #define MS CLOCK_NS_PER_MS
 

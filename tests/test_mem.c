@@ -14,9 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <uv.h>
-#include <event2/event.h>
-
 #include "mem.h"
 
 /* after - before, counter by counter. */
@@ -503,49 +500,6 @@ START_TEST(test_fail_nth_fires_once_across_threads)
 }
 END_TEST
 
-/* Runs in its own process (Check forks): routing must come before libuv
- * allocates anything. */
-START_TEST(test_libuv_allocations_are_counted_when_routed)
-{
-	struct mem_stats s0, d;
-	uv_loop_t *loop;
-
-	ck_assert_int_eq(mem_route_libuv(), 0);
-	mem_stats_get(&s0);
-	loop = uv_loop_new();
-	ck_assert_ptr_nonnull(loop);
-	d = delta(&s0);
-	ck_assert_uint_gt(d.allocs, 0);
-	ck_assert_int_gt(d.live_blocks, 0);
-	ck_assert_int_ge(d.live_bytes, (int64_t)sizeof(uv_loop_t));
-	uv_loop_delete(loop);	/* uv_loop_close + free */
-	d = delta(&s0);
-	ck_assert_uint_eq(d.frees, d.allocs);
-	ck_assert_int_eq(d.live_blocks, 0);
-	ck_assert_int_eq(d.live_bytes, 0);
-}
-END_TEST
-
-START_TEST(test_libevent_allocations_are_counted_when_routed)
-{
-	struct mem_stats s0, d;
-	struct event_base *base;
-
-	ck_assert_int_eq(mem_route_libevent(), 0);
-	mem_stats_get(&s0);
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	d = delta(&s0);
-	ck_assert_uint_gt(d.allocs, 0);
-	ck_assert_int_gt(d.live_blocks, 0);
-	event_base_free(base);
-	d = delta(&s0);
-	ck_assert_uint_eq(d.frees, d.allocs);
-	ck_assert_int_eq(d.live_blocks, 0);
-	ck_assert_int_eq(d.live_bytes, 0);
-}
-END_TEST
-
 /* mem_print writes one line, starting with the label, to stderr. */
 START_TEST(test_print_writes_one_labelled_line_to_stderr)
 {
@@ -581,7 +535,6 @@ static Suite *make_suite(void)
 	TCase *fail = tcase_create("fail");
 	TCase *bad = tcase_create("bad_free");
 	TCase *threads = tcase_create("threads");
-	TCase *route = tcase_create("route");
 
 	tcase_add_test(counts, test_alloc_and_free_are_counted);
 	tcase_add_test(counts, test_blocks_are_16_byte_aligned);
@@ -611,9 +564,6 @@ static Suite *make_suite(void)
 	tcase_add_test(threads, test_fail_nth_fires_once_across_threads);
 	suite_add_tcase(s, threads);
 
-	tcase_add_test(route, test_libuv_allocations_are_counted_when_routed);
-	tcase_add_test(route, test_libevent_allocations_are_counted_when_routed);
-	suite_add_tcase(s, route);
 	return s;
 }
 

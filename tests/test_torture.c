@@ -1,4 +1,4 @@
-/* test_torture.c: the cancellation-safety harness (compare/torture.h).
+/* test_torture.c: the cancellation-safety harness (compare/torture/torture.h).
  *
  * The harness is a measuring instrument, so its suite checks both ways:
  * the real engines pass the quick run with no violation (and the run
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "torture.h"
+#include "torture/torture.h"
 #include "workload.h"
 
 /* The quick run of one engine over the simulated families. */

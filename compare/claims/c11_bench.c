@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "clock.h"
 
 /* "Pays nothing": within these ratios of the push engine, which stands on

@@ -51,9 +51,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "clock.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 #include "mem.h"
 #include "poll.h"
 #include "push.h"

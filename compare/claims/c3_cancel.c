@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "torture.h"
+#include "torture/torture.h"
 
 #ifndef CLAIMS_SRCDIR
 #define CLAIMS_SRCDIR "."

@@ -39,7 +39,7 @@
 #include <string.h>
 
 #include "hist.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 
 
 const char *const c5_config_name[C5_NCONFIGS] = {
@@ -135,54 +135,6 @@ void c5_verdict(const struct c5_figures *f, struct claim_verdict *v)
 			wl ? worked : "none", fl ? failed : "none");
 }
 
-/* ---- what the hog does ------------------------------------------------------ */
-
-void c5__compute_ns(uint64_t ns)
-{
-	uint64_t end = clock_now_ns() + ns;
-	volatile uint64_t x = 0;
-
-	while (clock_now_ns() < end)
-		for (int i = 0; i < 64; i++)
-			x += (uint64_t)i;
-}
-
-static void hog_job_work(struct offload_job *j)
-{
-	(void)j;
-	c5__compute_ns(HOG_NS);
-}
-
-static void hog_job_done(struct offload_job *j)
-{
-	struct c5__job *h = (struct c5__job *)j;
-	void (*finished)(void *) = h->finished;
-	void *arg = h->arg;
-
-	free(h);
-	finished(arg);
-}
-
-static void hog_job_discard(struct offload_job *j)
-{
-	free(j);
-}
-
-struct c5__job *c5__job_submit(struct offload *o, void (*finished)(void *),
-			       void *arg)
-{
-	struct c5__job *h = calloc(1, sizeof(*h));
-
-	if (h == NULL)
-		return NULL;
-	h->job.work = hog_job_work;
-	h->job.done = hog_job_done;
-	h->job.discard = hog_job_discard;
-	h->finished = finished;
-	h->arg = arg;
-	offload_submit(o, &h->job);
-	return h;
-}
 /* ---- one configuration: a server, the load, the percentiles --------------------- */
 
 struct c5_load {

@@ -2,7 +2,8 @@
  *
  * c5_hog.c runs the experiment and judges it; c5_push.c and c5_poll.c are
  * the two small echo servers with their hog, one per engine, written to be
- * read side by side.  Not for other files.
+ * read side by side; c5_common.c is the hog's computation both servers
+ * call.  Not for other files.
  */
 #ifndef PUSHPOLL_C5_IMPL_H
 #define PUSHPOLL_C5_IMPL_H

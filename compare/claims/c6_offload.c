@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "torture.h"
+#include "torture/torture.h"
 
 /* The rule.  The claim has two halves that the figures can show.  "Cannot
  * be cancelled": cancels landed while reads ran, and those reads still read

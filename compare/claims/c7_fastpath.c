@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "loadgen.h"
+#include "bench/loadgen.h"
 #include "mem.h"
 #include "offload.h"
 #include "poll.h"

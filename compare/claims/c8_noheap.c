@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "baselines.h"
+#include "baselines/baselines.h"
 #include "clock.h"
 #include "mem.h"
 #include "offload.h"

@@ -61,7 +61,15 @@ void claim_verdict_set(struct claim_verdict *v, enum claim_outcome o,
 
 /* ---- the runner's context and the table ----------------------------------- */
 
-struct claims_json;
+/* A JSON writer that knows only where commas go: one flag per open level.
+ * The runner opens f and sets first[0]; the claims_json_*() functions
+ * below write through it. */
+#define JSON_MAX_DEPTH 16
+struct claims_json {
+	FILE *f;
+	int depth;
+	bool first[JSON_MAX_DEPTH];
+};
 
 struct claims_ctx {
 	bool quick;               /* smaller runs: for tests and a first look */
@@ -87,7 +95,7 @@ struct claim_row {
  * when one could not run, 2 on a usage error. */
 int claims_main(int argc, char **argv);
 
-/* ---- output helpers (claims.c) --------------------------------------------- */
+/* ---- output helpers (claims_common.c) -------------------------------------- */
 /* Every function accepts a NULL writer and then does nothing, so that an
  * experiment writes its figures without checking whether JSON was asked
  * for.  key is NULL inside an array. */

@@ -24,7 +24,9 @@
  * engine (latency under the same load), churn and fanout: about a minute.
  *
  * Files: bench.c (echo, churn, the command), bench_fanout.c (fanout),
- * bench_report.c (tables, JSON, CSV), bench_plot.c (gnuplot).
+ * bench_report.c (tables, JSON, CSV), bench_plot.c (gnuplot), and
+ * bench_common.c, the helpers the others share.  loadgen.c is the load
+ * generator (loadgen.h).
  */
 #ifndef PUSHPOLL_BENCH_H
 #define PUSHPOLL_BENCH_H
@@ -184,6 +186,8 @@ struct bench_variant {
  * out.  Returns how many. */
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max);
+/* Whether label is the label of one of the variants. */
+bool bench__is_variant(const char *label);
 
 /* Which of n engines (or configurations) runs k-th in round r: the order
  * turns by one each round, so no engine always runs first or last. */

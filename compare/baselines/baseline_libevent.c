@@ -32,7 +32,8 @@
  *
  * The reactor is consulted for its stop flag only, by a 50 ms persistent
  * timer.  All of libevent's allocations go through mem
- * (mem_route_libevent(), once per process, before the first base exists).
+ * (baseline__route_libevent(), once per process, before the first base
+ * exists).
  */
 #include "config.h"
 
@@ -91,7 +92,7 @@ static void fatal_error(int err)
 
 static void route_allocations(void)
 {
-	route_err = mem_route_libevent();
+	route_err = baseline__route_libevent();
 	event_set_log_callback(keep_message);
 	event_set_fatal_callback(fatal_error);
 }

@@ -18,7 +18,7 @@
  *                       bound, per engine and sink kind
  */
 #include "bench.h"
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

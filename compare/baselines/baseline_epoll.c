@@ -443,28 +443,6 @@ out_close:
 
 /* ==== fanout =============================================================== */
 
-/* Shared with the other baselines: see baselines.h. */
-int baseline__fanout_start(struct reactor *r, const struct fanout_opts *opts,
-			   struct fanout_stats *stats)
-{
-	struct fanout_sink_stats *sink = stats->sink;
-
-	memset(stats, 0, sizeof(*stats));
-	stats->sink = sink;
-	if (reactor_is_sim(r))
-		return -ENOTSUP;
-	if (opts->window == 0 || opts->chunk_size == 0 ||
-	    (opts->sinks > 0 && sink == NULL) || opts->input == NULL)
-		return -EINVAL;
-	stats->sinks = opts->sinks;
-	for (unsigned i = 0; i < opts->sinks; i++) {
-		sink[i].bytes = 0;
-		sink[i].checksum = WORKLOAD_CHECKSUM_INIT;
-		sink[i].error = 0;
-	}
-	return 0;
-}
-
 /* A chunk of the input, shared by every sink, its data in the same
  * allocation.  Chunks are chained in file order (`next`, set when the next
  * chunk is read).  `refs` counts the sinks that still have to take it: set

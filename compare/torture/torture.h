@@ -66,9 +66,9 @@
  *              or a sanitizer report; hang: it outlived its alarm.
  *
  * Planted bugs.  A few known cancellation bugs are kept as patches to the
- * engines' source (compare/mutants/NAME.patch), never in it.  The build
- * applies each to a copy of the file it changes and links the copy into a
- * program of its own, mutants/NAME, that runs the harness's cases and
+ * engines' source (compare/torture/mutants/NAME.patch), never in it.  The
+ * build applies each to a copy of the file it changes and links the copy
+ * into a program of its own, mutants/NAME, that runs the harness's cases and
  * nothing else.  With o->mutant set, every case runs in that program
  * instead of a plain fork of this one; `pushpoll torture --mutants` does
  * so for each bug in turn and reports whether it was caught: a harness
@@ -107,8 +107,9 @@ enum {
 	TORTURE_ALL    = TORTURE_CANCEL | TORTURE_ALLOC | TORTURE_FAULTS,
 };
 
-/* The planted bugs (0: none), each a patch in compare/mutants/ named as
- * torture_mutant_name() says, with the file it changes in brackets. */
+/* The planted bugs (0: none), each a patch in compare/torture/mutants/
+ * named as torture_mutant_name() says, with the file it changes in
+ * brackets. */
 enum torture_mutant {
 	TORTURE_MUTANT_NONE = 0,
 	/* push: a request cancelled by its token keeps the token's reference

@@ -28,8 +28,8 @@
  *   their loop, and a file sink can never time out.
  * - Memory: the baselines allocate through mem_alloc(), and libuv's and
  *   libevent's own allocations are routed to the same counters
- *   (mem_route_libuv(), mem_route_libevent(), done once per process by the
- *   first call of a libuv or libevent baseline).  Each function returns with
+ *   (baseline__route_libuv(), baseline__route_libevent(), done once per
+ *   process by the first call of a libuv or libevent baseline).  Each function returns with
  *   mem's live blocks back where they were at entry.
  *
  * The behaviour, common to all three:
@@ -117,11 +117,20 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
 /* Every baseline resolves host:port with reactor_resolve() (reactor.h),
  * once, before its loop starts: the address the engines bind. */
 
-/* Internal, shared by the three fanouts: check opts (-ENOTSUP under sim,
+/* Internal, shared by the three fanouts (this and what follows are in
+ * baseline_common.c): check opts (-ENOTSUP under sim,
  * -EINVAL for no window, no chunk size, no input, or sinks but no sink
  * array) and reset *stats, keeping stats->sink, whose opts->sinks entries
  * start at 0 bytes, WORKLOAD_CHECKSUM_INIT and no error. */
 int baseline__fanout_start(struct reactor *r, const struct fanout_opts *opts,
 			   struct fanout_stats *stats);
+
+/* Internal: send libuv's / libevent's allocations through mem's counters
+ * (mem_alloc(), mem_realloc(), mem_calloc(), mem_free()), so that they are
+ * counted as the engines' are.  Must be called before the library
+ * allocates anything.  Return 0 or -errno (-ENOTSUP: a libevent built
+ * without replaceable allocators). */
+int baseline__route_libuv(void);
+int baseline__route_libevent(void);
 
 #endif

@@ -3,6 +3,8 @@
  *   torture.c         the driver: cases, forked batches, the report, the
  *                     mutants, claim C6, `pushpoll torture`
  *   torture_mutant.c  the main of a planted bug's program
+ *   torture_common.c  what every scenario file calls: torture__fail(),
+ *                     torture__trace
  *   torture_world.c   the simulated world and the two workloads (echo,
  *                     fanout) for either engine, with their checks
  *   torture_push.c    the combinator scenarios written with push

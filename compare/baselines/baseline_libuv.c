@@ -21,8 +21,8 @@
  *   (node.js keeps its socket timeouts the same way).
  *
  * The reactor is consulted for its stop flag only, by a 50 ms repeating
- * timer.  All allocations of libuv go through mem (mem_route_libuv(), once
- * per process, before the first loop exists).
+ * timer.  All allocations of libuv go through mem (baseline__route_libuv(),
+ * once per process, before the first loop exists).
  */
 #include "config.h"
 
@@ -55,7 +55,7 @@ static int route_err;
 
 static void route_allocations(void)
 {
-	route_err = mem_route_libuv();
+	route_err = baseline__route_libuv();
 }
 
 static pthread_mutex_t first_loop_mu = PTHREAD_MUTEX_INITIALIZER;

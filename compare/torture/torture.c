@@ -37,7 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "clock.h"
 
 /* Where `make install` puts the programs of the planted bugs. */
@@ -46,23 +46,6 @@
 #endif
 
 static const char *const engine_name[TORTURE_NENGINES] = { "push", "poll" };
-
-FILE *torture__trace;
-
-/* ---- violations ----------------------------------------------------------------- */
-
-void torture__fail(struct torture_case *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->what[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->what, sizeof(c->what), fmt, ap);
-	va_end(ap);
-	if (c->what[0] == '\0')
-		snprintf(c->what, sizeof(c->what), "violation");
-}
 
 /* ---- the planted bugs ---------------------------------------------------------- */
 

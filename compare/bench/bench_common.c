@@ -1,0 +1,230 @@
+/* bench_common.c: what the files of `pushpoll bench` share (bench.h,
+ * "internal"): the engines it starts and how it starts them, where their
+ * processes run, the medians and the progress line.  bench.c, bench_fanout.c,
+ * bench_report.c and bench_plot.c call these; these call none of them.
+ */
+#include "config.h"      /* first: _GNU_SOURCE, for sched_setaffinity() */
+
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the engines ------------------------------------------------------------------ */
+
+/* The floor first: every ratio is to it. */
+static const struct bench_variant variants[] = {
+	{ "epoll", "epoll", { NULL } },
+	{ "libuv", "libuv", { NULL } },
+	{ "libevent", "libevent", { NULL } },
+	{ "push", "push", { NULL } },
+	{ "push-pooled", "push", { "--alloc", "pooled", NULL } },
+	{ "poll", "poll", { NULL } },
+};
+#define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
+
+bool bench_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+int bench__select(const struct bench_opts *o,
+		  const struct bench_variant **out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < NVARIANTS; i++) {
+		if (o->engines != NULL &&
+		    !bench_listed(o->engines, variants[i].label))
+			continue;
+		if (n < max && n < BENCH_MAX_ENGINES)
+			out[n++] = &variants[i];
+	}
+	return n;
+}
+
+bool bench__is_variant(const char *label)
+{
+	for (int i = 0; i < NVARIANTS; i++)
+		if (strcmp(label, variants[i].label) == 0)
+			return true;
+	return false;
+}
+
+/* ---- the server child's process ------------------------------------------------- */
+
+const char *bench__self(void)
+{
+	return "/proc/self/exe";
+}
+
+/* The child closes the pipe's ends through O_CLOEXEC when it execs. */
+int bench__spawn(const char *const argv[], const struct bench_pin *pin,
+		 bool stderr_too, pid_t *pid)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	*pid = fork();
+	if (*pid < 0) {
+		int err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (*pid == 0) {
+		int err_fd = stderr_too ? fds[1]
+					    : open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		dup2(fds[1], STDOUT_FILENO);
+		if (err_fd >= 0)
+			dup2(err_fd, STDERR_FILENO);
+		bench__pin_server(pin);
+		execv(bench__self(), (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
+/* ---- CPU placement ---------------------------------------------------------------- */
+
+/* On a small machine the load generator costs a server as much as the
+ * server itself (on loopback each side's send() also runs the other side's
+ * receive path), and where the scheduler puts the two changes every figure:
+ * sharing a CPU, they take turns; on two, they pay for waking each other.
+ * Pinning keeps that placement the same for every engine and every round:
+ * the server alone on the last allowed CPU, the load generator on the
+ * others. */
+_Static_assert(sizeof(cpu_set_t) <= sizeof(((struct bench_pin *)0)->saved),
+	       "bench_pin.saved holds a cpu_set_t");
+
+int bench__pin_cpu(const struct bench_opts *o)
+{
+	cpu_set_t all;
+	int last = -1;
+
+	if (!o->pin || sched_getaffinity(0, sizeof(all), &all) != 0 ||
+	    CPU_COUNT(&all) < 2)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all))
+			last = c;
+	return last;
+}
+
+void bench__pin_begin(const struct bench_opts *o, struct bench_pin *p)
+{
+	cpu_set_t all, rest;
+	int last = bench__pin_cpu(o);
+
+	p->active = false;
+	if (last < 0 || sched_getaffinity(0, sizeof(all), &all) != 0)
+		return;
+	rest = all;
+	CPU_CLR(last, &rest);
+	if (sched_setaffinity(0, sizeof(rest), &rest) != 0)
+		return;
+	memcpy(p->saved, &all, sizeof(all));
+	p->server_cpu = last;
+	p->active = true;
+}
+
+void bench__pin_server(const struct bench_pin *p)
+{
+	cpu_set_t one;
+
+	if (!p->active)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(p->server_cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+}
+
+void bench__pin_end(struct bench_pin *p)
+{
+	cpu_set_t all;
+
+	if (!p->active)
+		return;
+	memcpy(&all, p->saved, sizeof(all));
+	sched_setaffinity(0, sizeof(all), &all);
+	p->active = false;
+}
+
+/* ---- medians ------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void bench__stats(double *v, int n, double *med, double *min, double *max)
+{
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*min = v[0];
+	*max = v[n - 1];
+}
+
+/* ---- the progress line ----------------------------------------------------------- */
+
+/* On a terminal, one line rewritten in place at every step; elsewhere (a
+ * log, CI) one line per round, so that the log stays short. */
+void bench__progress(const struct bench_opts *o, const char *workload,
+		     int round, const char *engine, int step, int steps)
+{
+	static const char *last_workload;
+	static int last_round;
+
+	if (!o->progress)
+		return;
+	if (isatty(STDERR_FILENO)) {
+		if (steps <= 0)
+			fprintf(stderr, "\rbench %-7s preparing %-12s ",
+				workload, engine);
+		else
+			fprintf(stderr, "\rbench %-7s round %d/%d  %-12s "
+				"[%d/%d] ", workload, round, o->rounds,
+				engine, step, steps);
+	} else if (steps > 0 && (round != last_round ||
+				 workload != last_workload)) {
+		fprintf(stderr, "bench %s: round %d/%d\n", workload, round,
+			o->rounds);
+		last_round = round;
+		last_workload = workload;
+	}
+	fflush(stderr);
+}
+
+void bench__progress_done(const struct bench_opts *o)
+{
+	if (o->progress && isatty(STDERR_FILENO))
+		fprintf(stderr, "\r%60s\r", "");
+}
+
+const struct bench_section *bench__section(const struct bench_report *rep,
+					   const char *key)
+{
+	for (int i = 0; i < rep->nsec; i++)
+		if (strcmp(rep->sec[i].key, key) == 0)
+			return &rep->sec[i];
+	return NULL;
+}
