@@ -545,7 +545,7 @@ out_close_listener:
 
 /* ---- for docs/poll.md: the layout of a connection task ------------------------ */
 
-void echo__print_layout(FILE *f)
+void poll__echo_print_layout(FILE *f)
 {
 	fprintf(f, "echo connection task: %zu bytes in one block "
 		"(POLL_TASK_SIZE(sizeof(struct echo_conn))), "

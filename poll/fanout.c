@@ -508,7 +508,7 @@ static int fanout_cancel_sink(void *arg, unsigned i)
 	    (f->opts->kind == FANOUT_SINK_TCP && i >= f->subscribers))
 		return -ENOENT;
 	s->cancel = true;
-	task__wake(f->task);
+	poll__task_wake(f->task);
 	return 0;
 }
 

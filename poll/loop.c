@@ -48,100 +48,6 @@ struct poll_config poll_config_get(void)
 	return config;
 }
 
-/* ---- the run queue and the live list ------------------------------------ */
-
-void loop__enqueue(struct poll_loop *l, struct poll_task *t)
-{
-	t->refs++;
-	t->next_ready = NULL;
-	if (l->ready_tail != NULL)
-		l->ready_tail->next_ready = t;
-	else
-		l->ready_head = t;
-	l->ready_tail = t;
-}
-
-static struct poll_task *loop_dequeue(struct poll_loop *l)
-{
-	struct poll_task *t = l->ready_head;
-
-	if (t == NULL)
-		return NULL;
-	l->ready_head = t->next_ready;
-	if (l->ready_head == NULL)
-		l->ready_tail = NULL;
-	t->next_ready = NULL;
-	return t;   /* the queue's reference goes to the caller */
-}
-
-void loop__unqueue(struct poll_loop *l, struct poll_task *t)
-{
-	struct poll_task *prev = NULL;
-
-	if (!(t->state & POLL_TASK_QUEUED))
-		return;
-	for (struct poll_task *q = l->ready_head; q != NULL;
-	     prev = q, q = q->next_ready) {
-		if (q != t)
-			continue;
-		if (l->yield_fence == t)
-			l->yield_fence = t->next_ready;
-		if (prev != NULL)
-			prev->next_ready = t->next_ready;
-		else
-			l->ready_head = t->next_ready;
-		if (l->ready_tail == t)
-			l->ready_tail = prev;
-		t->next_ready = NULL;
-		t->state &= ~POLL_TASK_QUEUED;
-		task__unref(t);
-		return;
-	}
-}
-
-void loop__live_add(struct poll_loop *l, struct poll_task *t)
-{
-	t->prev_live = NULL;
-	t->next_live = l->live;
-	if (l->live != NULL)
-		l->live->prev_live = t;
-	l->live = t;
-	l->nlive++;
-}
-
-void loop__live_remove(struct poll_loop *l, struct poll_task *t)
-{
-	if (t->prev_live != NULL)
-		t->prev_live->next_live = t->next_live;
-	else
-		l->live = t->next_live;
-	if (t->next_live != NULL)
-		t->next_live->prev_live = t->prev_live;
-	t->prev_live = t->next_live = NULL;
-	l->nlive--;
-}
-
-/* ---- the cooperative budget ------------------------------------------------ */
-
-bool poll_budget_exhausted(const struct poll_cx *cx)
-{
-	struct poll_loop *l = cx->loop;
-
-	if (l->budget == 0 || l->budget_left > 0)
-		return false;
-	l->stats.yields++;
-	poll_cx_wake(cx);
-	return true;
-}
-
-void poll_budget_charge(const struct poll_cx *cx)
-{
-	struct poll_loop *l = cx->loop;
-
-	if (l->budget_left > 0)
-		l->budget_left--;
-}
-
 /* ---- life ---------------------------------------------------------------------- */
 
 int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o)
@@ -163,8 +69,8 @@ void poll_loop_fini(struct poll_loop *l)
 	 * DONE tasks still in it, which gives their references back. */
 	while (l->live != NULL)
 		poll_task_abort(l->live);
-	while ((t = loop_dequeue(l)) != NULL)
-		task__run(t);
+	while ((t = poll__task_dequeue(l)) != NULL)
+		poll__task_run(t);
 }
 
 /* ---- the iteration, one helper per step ------------------------------------ */
@@ -187,8 +93,8 @@ unsigned poll_loop_run_ready(struct poll_loop *l)
 	for (i = 0; i < POLL_RUN_BATCH; i++) {
 		if (l->ready_head == NULL || l->ready_head == l->yield_fence)
 			break;
-		t = loop_dequeue(l);
-		task__run(t);
+		t = poll__task_dequeue(l);
+		poll__task_run(t);
 	}
 	l->yield_fence = NULL;
 	return i;
@@ -253,12 +159,12 @@ int poll_block_on(struct poll_loop *l, struct poll_future *f)
 	int err;
 
 	assert(l->current == NULL && "poll_block_on inside a task");
-	task__start(l, &t, f, NULL, NULL);
+	poll__task_start(l, &t, f, NULL, NULL);
 	t.refs++;                               /* block_on's own */
 	err = loop_run_until(l, &t);
 	if (err != 0) {
 		poll_task_abort(&t);            /* not running: drops f now */
-		loop__unqueue(l, &t);
+		poll__task_unqueue(l, &t);
 	}
 	assert(t.refs == 1 && "a waker outlived its future");
 	return err;

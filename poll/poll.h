@@ -208,15 +208,15 @@ void poll_budget_charge(const struct poll_cx *cx);
  * The transitions (the function that makes each):
  *
  *   spawn ----------------------------------> QUEUED       poll_spawn[_into]
- *   QUEUED  -- popped by the run step ------> RUNNING      task__run
- *   RUNNING -- PENDING, not woken ----------> WAITING      task__run
- *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       task__run
- *   RUNNING -- READY, or ABORT set ---------> DONE         task__run -> task_close
+ *   QUEUED  -- popped by the run step ------> RUNNING      poll__task_run
+ *   RUNNING -- PENDING, not woken ----------> WAITING      poll__task_run
+ *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       poll__task_run
+ *   RUNNING -- READY, or ABORT set ---------> DONE         poll__task_run -> task_close
  *   WAITING -- a waker fires ---------------> QUEUED       poll_waker_wake
  *   RUNNING -- a waker fires ---------------> RUNNING|QUEUED  poll_waker_wake
  *   RUNNING -- aborted ---------------------> RUNNING|ABORT      poll_task_abort
  *   WAITING, QUEUED -- aborted -------------> DONE         poll_task_abort -> task_close
- *   DONE    -- last reference dropped ------> freed        task__unref
+ *   DONE    -- last reference dropped ------> freed        poll__task_unref
  *
  * References (task->refs), one for each of these handles and no other:
  *   - the loop's list of live tasks, from spawn until DONE;
@@ -236,7 +236,7 @@ void poll_budget_charge(const struct poll_cx *cx);
 enum {
 	/* In the run queue exactly once, holding the queue's reference; or,
 	 * together with RUNNING, woken during its poll and not in the queue
-	 * yet (task__run queues it when the poll returns PENDING).  While it
+	 * yet (poll__task_run queues it when the poll returns PENDING).  While it
 	 * is set a wake does nothing. */
 	POLL_TASK_QUEUED  = 1u << 0,
 	/* Its future is being polled now: loop->current is the task, and it

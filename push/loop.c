@@ -81,17 +81,6 @@ void push_loop_stats_get(const struct push_loop *l,
 	out->pending = l->pending;
 }
 
-/* O(1): the queue keeps a tail pointer. */
-void push__loop_enqueue(struct push_loop *l, struct push_req *req)
-{
-	req->next = NULL;
-	if (l->queue_tail != NULL)
-		l->queue_tail->next = req;
-	else
-		l->queue_head = req;
-	l->queue_tail = req;
-}
-
 /* ---- the steps ------------------------------------------------------------ */
 
 /* Step 1.  Detach the whole queue first and run only that batch:

@@ -1,5 +1,18 @@
 /* push_impl.h: the layouts of the loop and the request, and what the files
  * of push/ call in each other.  Not for users: they see push.h only.
+ *
+ * The files depend one way, each only on those below it, but for one pair:
+ *
+ *   echo.c, fanout.c   the workloads
+ *   compose.c          compositions, over requests and tokens
+ *   io.c               leaf operations: streams, timers, files
+ *   loop.c             the loop: the iteration, run until
+ *   request.c <-> token.c
+ *
+ * The one circle is the model's: a request registers on its token and
+ * unregisters when it completes (request.c calls token.c), and cancelling a
+ * token cancels the requests registered on it (token.c calls request.c).
+ * In the poll model cancelling is dropping, so it has no such pair.
  */
 #ifndef PUSHPOLL_PUSH_IMPL_H
 #define PUSHPOLL_PUSH_IMPL_H
@@ -109,9 +122,5 @@ void push__req_pool_free(struct push_loop *l);
 void push__token_add(struct push_token *t, struct push_req *req);
 /* Unregister req from its token, if any, and drop the token's reference. */
 void push__token_remove(struct push_req *req);
-
-/* loop.c */
-/* Append a QUEUED request to the completion queue. */
-void push__loop_enqueue(struct push_loop *l, struct push_req *req);
 
 #endif

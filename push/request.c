@@ -127,6 +127,20 @@ void push__req_abort(struct push_req *req, struct push_req **reqp)
 	push__req_unref(req);           /* the loop's: the last */
 }
 
+/* Append a QUEUED request to the loop's completion queue, which step 1 of
+ * the loop takes whole.  O(1): the queue keeps a tail pointer.  The queue
+ * lives in the loop, but only this file appends to it, so the loop calls
+ * requests and requests never call the loop. */
+static void req_enqueue(struct push_loop *l, struct push_req *req)
+{
+	req->next = NULL;
+	if (l->queue_tail != NULL)
+		l->queue_tail->next = req;
+	else
+		l->queue_head = req;
+	l->queue_tail = req;
+}
+
 /* PENDING -> QUEUED. */
 void push__req_complete(struct push_req *req, ssize_t result)
 {
@@ -134,7 +148,7 @@ void push__req_complete(struct push_req *req, ssize_t result)
 	req->state = PUSH_REQ_QUEUED;
 	req->result = result;
 	push__token_remove(req);
-	push__loop_enqueue(req->loop, req);
+	req_enqueue(req->loop, req);
 }
 
 /* doc:begin req-once */
