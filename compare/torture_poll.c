@@ -6,13 +6,13 @@
  *
  *   join     join(read N bytes, read a file, sleep); a writer task, apart,
  *            sends the N bytes in three pieces after a pause each
- *   race     select(read N bytes, sleep, read a file); the same writer
+ *   race     race(read N bytes, sleep, read a file); the same writer
  *   timeout  timeout(read N bytes); the writer is the part cancelled alone
  *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
- * is cancelled the way Rust code does it: each branch is select(branch,
- * signal), and firing the signal makes the select drop the branch.
+ * is cancelled the way Rust code does it: each branch is race(branch,
+ * signal), and firing the signal makes the race drop the branch.
  *
  * Every future the harness builds is wrapped in a probe (struct qprobe)
  * that records, outside the task's memory, whether it was polled after
@@ -226,13 +226,13 @@ static const struct poll_future_vt qsig_vt = {
 	.name = "signal", .poll = qsig_poll, .drop = qsig_drop,
 };
 
-/* ---- branches: select(probe(leaf), signal), probed --------------------------------- */
+/* ---- branches: race(probe(leaf), signal), probed --------------------------------- */
 
 enum qkind { Q_READ, Q_FILE_READ, Q_SLEEP };
 
 struct qbranch {
 	struct qprobe outer;               /* what the join or race holds */
-	struct poll_select sel;
+	struct poll_race sel;
 	struct poll_future *sel_child[2];
 	struct qprobe leafp;
 	union {
@@ -267,7 +267,7 @@ static struct poll_future *branch_init(struct qbranch *b, struct qx *x,
 				     : kind == Q_SLEEP ? "sleep" : "file read",
 				     leaf);
 	b->sel_child[1] = &b->sig.base;
-	poll_select_init(&b->sel, b->sel_child, 2);
+	poll_race_init(&b->sel, b->sel_child, 2);
 	x->branch[i] = b->leafp.rec;
 	return probe_init(&b->outer, x, "branch", &b->sel.base);
 }
@@ -408,7 +408,7 @@ static void qx_open(struct qx *x, struct torture_case *c)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
 	poll_loop_init(&x->loop, x->w.r, x->w.o);
-	x->fbuf = poll_buf_new(TT_FILE_BUF, NULL, NULL);
+	x->fbuf = poll_buf_new(TT_FILE_BUF);
 	if (x->fh < 0 || x->fbuf == NULL ||
 	    poll_stream_open(&x->loop, &x->wr, pair[0]) < 0 ||
 	    poll_stream_open(&x->loop, &x->rd, pair[1]) < 0)
@@ -511,7 +511,7 @@ static void qx_close(struct qx *x)
 	poll_loop_fini(&x->loop);
 	poll_stream_close(&x->rd);
 	poll_stream_close(&x->wr);
-	poll_buf_release(x->fbuf);
+	poll_buf_unref(x->fbuf);
 	reactor_file_close(x->w.r, x->fh);
 	tt_sim_drain(&x->w);
 	tt_sim_close(&x->w);
@@ -527,7 +527,7 @@ struct qnary {
 	struct qprobe p;
 	union {
 		struct poll_join join;
-		struct poll_select sel;
+		struct poll_race sel;
 	} u;
 	struct poll_future *child[TT_BRANCHES];
 	struct qbranch br[TT_BRANCHES];
@@ -541,8 +541,8 @@ static enum poll_status qnary_poll(struct poll_future *f, struct poll_cx *cx)
 		for (unsigned i = 0; i < TT_BRANCHES; i++)
 			q->child[i] = branch_init(&q->br[i], q->x, i, q->kind[i]);
 		if (q->race) {
-			poll_select_init(&q->u.sel, q->child, TT_BRANCHES);
-			probe_init(&q->p, q->x, "select", &q->u.sel.base);
+			poll_race_init(&q->u.sel, q->child, TT_BRANCHES);
+			probe_init(&q->p, q->x, "race", &q->u.sel.base);
 		} else {
 			poll_join_init(&q->u.join, q->child, TT_BRANCHES);
 			probe_init(&q->p, q->x, "join", &q->u.join.base);
@@ -588,7 +588,7 @@ static void scen_nary(struct torture_case *c, bool race)
 	if (top_result(&x, &out))
 		TT_CHECK(c, out == -ECANCELED ||
 			 (race ? out >= 0 && out < TT_BRANCHES : out == 0),
-			 "poll: %s said %zd", race ? "select" : "join", out);
+			 "poll: %s said %zd", race ? "race" : "join", out);
 	qx_close(&x);
 }
 

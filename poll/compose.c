@@ -1,4 +1,4 @@
-/* compose.c: combinators: sequence, join of N, select of N (losers dropped),
+/* compose.c: combinators: sequence, join of N, race of N (losers dropped),
  * timeout.
  *
  * A combinator is a future whose children are futures.  It adds no
@@ -126,10 +126,10 @@ void poll_join_init(struct poll_join *j, struct poll_future **child,
 	j->left = n;
 }
 
-/* ---- select of N --------------------------------------------------------------- */
+/* ---- race of N --------------------------------------------------------------- */
 
 /* Drop every child but `keep` (pass n to drop them all). */
-static void select_drop_all_but(struct poll_select *s, unsigned keep)
+static void race_drop_all_but(struct poll_race *s, unsigned keep)
 {
 	for (unsigned i = 0; i < s->n; i++) {
 		if (i == keep || s->child[i] == NULL)
@@ -141,10 +141,10 @@ static void select_drop_all_but(struct poll_select *s, unsigned keep)
 
 /* Children are polled in index order, so when several are ready at once
  * the lowest index wins: a bias towards child 0, as in tokio's `biased;`
- * select.  A fair select would start from a rotating index. */
-static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
+ * race.  A fair race would start from a rotating index. */
+static enum poll_status race_poll(struct poll_future *f, struct poll_cx *cx)
 {
-	struct poll_select *s = (struct poll_select *)f;
+	struct poll_race *s = (struct poll_race *)f;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		struct poll_future *c = s->child[i];
@@ -152,8 +152,8 @@ static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
 		if (c == NULL || poll_future_poll(c, cx) == POLL_PENDING)
 			continue;
 		/* i won: the losers are dropped now, before anyone can
-		 * observe the select as done, then the winner itself. */
-		select_drop_all_but(s, i);
+		 * observe the race as done, then the winner itself. */
+		race_drop_all_but(s, i);
 		poll_future_drop(c);
 		s->child[i] = NULL;
 		f->out = (ssize_t)i;
@@ -162,23 +162,23 @@ static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
 	return POLL_PENDING;
 }
 
-static void select_drop(struct poll_future *f)
+static void race_drop(struct poll_future *f)
 {
-	struct poll_select *s = (struct poll_select *)f;
+	struct poll_race *s = (struct poll_race *)f;
 
-	select_drop_all_but(s, s->n);
+	race_drop_all_but(s, s->n);
 }
 
-static const struct poll_future_vt select_vt = {
-	.name = "select",
-	.poll = select_poll,
-	.drop = select_drop,
+static const struct poll_future_vt race_vt = {
+	.name = "race",
+	.poll = race_poll,
+	.drop = race_drop,
 };
 
-void poll_select_init(struct poll_select *s, struct poll_future **child,
+void poll_race_init(struct poll_race *s, struct poll_future **child,
 		      unsigned n)
 {
-	s->base.vt = &select_vt;
+	s->base.vt = &race_vt;
 	s->base.out = 0;
 	s->child = child;
 	s->n = n;
@@ -186,7 +186,7 @@ void poll_select_init(struct poll_select *s, struct poll_future **child,
 
 /* ---- timeout ------------------------------------------------------------------- */
 
-/* A select of two with the timer held by value: the inner future is polled
+/* A race of two with the timer held by value: the inner future is polled
  * first, so an inner that is ready when the deadline passes still wins. */
 static enum poll_status timeout_poll(struct poll_future *f, struct poll_cx *cx)
 {

@@ -151,7 +151,7 @@ static void chunk_release(struct fanout *f, unsigned i)
 
 	if (--ch->takers > 0)
 		return;
-	poll_buf_release(ch->buf);
+	poll_buf_unref(ch->buf);
 	ch->buf = NULL;
 	f->first++;
 	f->live--;
@@ -207,7 +207,7 @@ static void fanout_on_read(struct fanout *f, ssize_t n)
 
 	if (n <= 0 || f->sinks_live == 0) {
 		/* Nobody will take it: every sink ended while it was read. */
-		poll_buf_release(ch->buf);
+		poll_buf_unref(ch->buf);
 		ch->buf = NULL;
 		f->live--;
 		if (n == 0)
@@ -251,7 +251,7 @@ static void fanout_read_step(struct fanout *f, struct poll_cx *cx)
 			return;
 		}
 		ch = chunk_at(f, f->next_read);
-		ch->buf = poll_buf_new(o->chunk_size, NULL, NULL);
+		ch->buf = poll_buf_new(o->chunk_size);
 		if (ch->buf == NULL) {
 			fanout_abort(f, -ENOMEM);
 			return;
@@ -493,7 +493,7 @@ static const struct poll_future_vt fanout_vt = {
 
 /* workload_cancel_part(): cancel sink i alone.  Its branch of the join is
  * told to end and the task is woken: at its next poll the sink drops the
- * write in flight and lets go of its chunks, as a select on a cancellation
+ * write in flight and lets go of its chunks, as a race on a cancellation
  * signal does in Rust.  A TCP sink whose subscriber has not connected yet
  * is not there to cancel. */
 static int fanout_cancel_sink(void *arg, unsigned i)

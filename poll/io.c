@@ -350,9 +350,7 @@ void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
 
 /* ---- reference-counted buffers --------------------------------------------------- */
 
-struct poll_buf *poll_buf_new(size_t cap,
-			      void (*on_free)(struct poll_buf *b, void *arg),
-			      void *arg)
+struct poll_buf *poll_buf_new(size_t cap)
 {
 	struct poll_buf *b = mem_alloc(sizeof(*b) + cap);
 
@@ -361,8 +359,6 @@ struct poll_buf *poll_buf_new(size_t cap,
 	b->cap = cap;
 	b->len = 0;
 	b->refs = 1;
-	b->on_free = on_free;
-	b->on_free_arg = arg;
 	return b;
 }
 
@@ -372,13 +368,10 @@ struct poll_buf *poll_buf_ref(struct poll_buf *b)
 	return b;
 }
 
-void poll_buf_release(struct poll_buf *b)
+void poll_buf_unref(struct poll_buf *b)
 {
-	if (b == NULL || --b->refs > 0)
-		return;
-	if (b->on_free != NULL)
-		b->on_free(b, b->on_free_arg);
-	mem_free(b);
+	if (b != NULL && --b->refs == 0)
+		mem_free(b);
 }
 
 /* ---- file read and file write, through offload ------------------------------------ */
@@ -444,7 +437,7 @@ static void file_job_done(struct offload_job *job)
 static void file_job_free(struct poll__file_job *fj)
 {
 	poll_waker_drop(&fj->waker);
-	poll_buf_release(fj->buf);
+	poll_buf_unref(fj->buf);
 	mem_free(fj);
 }
 

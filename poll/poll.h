@@ -496,22 +496,18 @@ void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
 struct poll_buf {
 	/* read-only */
 	size_t cap;
-	size_t len;                    /* bytes in use; the file read sets it */
-	/* private */
 	unsigned refs;
-	void (*on_free)(struct poll_buf *b, void *arg);
-	void *on_free_arg;
+	/* public */
+	size_t len;                    /* bytes in use: a file read sets it,
+					* a file write writes that many */
 	/* data: cap bytes, 16-byte aligned */
 	_Alignas(16) unsigned char data[];
 };
-/* A buffer with one reference, or NULL (out of memory).  on_free, if not
- * NULL, is called just before the memory is freed (loop thread). */
-struct poll_buf *poll_buf_new(size_t cap,
-			      void (*on_free)(struct poll_buf *b, void *arg),
-			      void *arg);
+/* A buffer with one reference and len 0, or NULL (out of memory). */
+struct poll_buf *poll_buf_new(size_t cap);
 struct poll_buf *poll_buf_ref(struct poll_buf *b);
 /* Drop one reference; the last frees the buffer.  NULL: nothing. */
-void poll_buf_release(struct poll_buf *b);
+void poll_buf_unref(struct poll_buf *b);
 
 struct poll__file_job;
 
@@ -550,7 +546,7 @@ struct poll_file_write {
 void poll_file_write_init(struct poll_file_write *f, struct poll_loop *l,
 			  int handle, struct poll_buf *buf, uint64_t offset);
 
-/* ---- combinators (compose.c): sequence, join of N, select of N, timeout ---------- */
+/* ---- combinators (compose.c): sequence, join of N, race of N, timeout ---------- */
 /* Rust's combinators are generic over their children's types and hold them
  * by value.  C has no generics, so here the children live by value in the
  * caller's own future, next to the combinator, and the combinator holds
@@ -598,18 +594,18 @@ struct poll_join {
 void poll_join_init(struct poll_join *j, struct poll_future **child,
 		    unsigned n);
 
-/* Select of N: poll the children in order; the first READY one wins.
+/* Race of N: poll the children in order; the first READY one wins.
  * Output: the winner's index (its output in child[index]->out).  Every other
- * child is dropped at once, before the select returns READY: their drop
+ * child is dropped at once, before the race returns READY: their drop
  * functions have run and their registrations are gone.  child[] is taken
  * over as for join: dropped children's entries are set to NULL. */
-struct poll_select {
+struct poll_race {
 	struct poll_future base;
 	/* private */
 	struct poll_future **child;
 	unsigned n;
 };
-void poll_select_init(struct poll_select *s, struct poll_future **child,
+void poll_race_init(struct poll_race *s, struct poll_future **child,
 		      unsigned n);
 
 /* Timeout: inner, or -ETIMEDOUT if it is not READY within ns (counted from

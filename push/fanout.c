@@ -266,8 +266,8 @@ static int sink_start_write(struct push_loop *l, void *arg,
 	struct fanout_chunk *ch = chunk_at(s->f, s->next);
 
 	if (s->f->opts->kind == FANOUT_SINK_FILE)
-		return push_file_write(l, s->file, ch->buf, ch->len, ch->offset,
-				       tok, cb, data, NULL);
+		return push_file_write(l, s->file, ch->buf, ch->offset, tok,
+				       cb, data, NULL);
 	return push_write(l, &s->stream, ch->buf->data, ch->len, tok, cb, data,
 			  NULL, NULL);
 }

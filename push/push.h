@@ -318,41 +318,46 @@ int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
 int push_sleep(struct push_loop *l, uint64_t ns, struct push_token *tok,
 	       push_cb cb, void *data, struct push_req **reqp);
 
-/* A reference-counted buffer, for file operations and data shared between
- * operations (a fanout chunk).  A file operation holds a reference for as
- * long as the offload pool has its job: a job that is running cannot be
- * interrupted, so a cancelled read may still write into the buffer after
- * its callback said -ECANCELED; the reference keeps the memory alive until
- * then.  Reuse a buffer only when you hold the only reference.
+/* A reference-counted byte buffer: one mem_alloc() holding the header and
+ * cap bytes of data.  It is how data is shared (a fanout chunk, read once
+ * and written by every sink) and how an offload job owns the memory it works
+ * on: a file operation holds a reference for as long as the pool has its
+ * job, so a cancelled read that is still running (a running job cannot be
+ * interrupted) writes into memory that is still alive, after its callback
+ * said -ECANCELED.  Reuse a buffer only when you hold the only reference.
  * Loop thread only (the count is not atomic: the pool gives jobs back on
  * the loop thread). */
 struct push_buf {
 	/* read-only */
-	size_t size;
+	size_t cap;
 	unsigned refs;
-	/* public: the bytes */
-	unsigned char data[];
+	/* public */
+	size_t len;                    /* bytes in use: a file read sets it,
+					* a file write writes that many */
+	/* data: cap bytes, 16-byte aligned */
+	_Alignas(16) unsigned char data[];
 };
 
-/* A buffer of size bytes with one reference.  One allocation, or NULL. */
-struct push_buf *push_buf_new(size_t size);
+/* A buffer with one reference and len 0, or NULL (out of memory). */
+struct push_buf *push_buf_new(size_t cap);
 struct push_buf *push_buf_ref(struct push_buf *b);
-/* Drop a reference; the last frees the buffer.  NULL is ignored. */
+/* Drop one reference; the last frees the buffer.  NULL: nothing. */
 void push_buf_unref(struct push_buf *b);
 
-/* Read up to buf->size bytes of file handle fh (from reactor_file_open())
- * at offset, through the loop's offload pool.  Result: bytes read, 0 at end
- * of file, or -errno. */
+/* Read up to buf->cap bytes of file handle fh (from reactor_file_open()) at
+ * offset, into buf, through the loop's offload pool.  Result: bytes read
+ * (buf->len is set; 0 at end of file), or -errno (-ENOSYS: the loop has no
+ * offload pool). */
 int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
 		   uint64_t offset, struct push_token *tok, push_cb cb,
 		   void *data, struct push_req **reqp);
 
-/* Write the first len bytes of buf to fh at offset, through the pool.
- * Result: len, or -errno: a short write is continued, and a write that
+/* Write all buf->len bytes of buf to fh at offset, through the pool.
+ * Result: buf->len, or -errno: a short write is continued, and a write that
  * stops part way (a full disk) is an error, never a smaller count. */
 int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
-		    size_t len, uint64_t offset, struct push_token *tok,
-		    push_cb cb, void *data, struct push_req **reqp);
+		    uint64_t offset, struct push_token *tok, push_cb cb,
+		    void *data, struct push_req **reqp);
 
 /* ---- composition (compose.c) ------------------------------------------------ */
 /* Composed operations are requests too: same rules, same handles, and they

@@ -12,7 +12,6 @@
  *
  * Memory comes from mem_alloc() (idiomatic policy) or from the loop's free
  * list (pooled policy); the last reference sends it back to the same place.
- * This file also holds push_buf, the other reference-counted object.
  */
 #include "push_impl.h"
 #include "mem.h"
@@ -189,29 +188,4 @@ enum push_req_state push_req_state(const struct push_req *req)
 ssize_t push_req_result(const struct push_req *req)
 {
 	return req->result;
-}
-
-/* ---- push_buf ---------------------------------------------------------------- */
-
-struct push_buf *push_buf_new(size_t size)
-{
-	struct push_buf *b = mem_alloc(sizeof(*b) + size);
-
-	if (b == NULL)
-		return NULL;
-	b->size = size;
-	b->refs = 1;
-	return b;
-}
-
-struct push_buf *push_buf_ref(struct push_buf *b)
-{
-	b->refs++;
-	return b;
-}
-
-void push_buf_unref(struct push_buf *b)
-{
-	if (b != NULL && --b->refs == 0)
-		mem_free(b);
 }

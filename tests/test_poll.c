@@ -1606,7 +1606,7 @@ START_TEST(test_file_write_then_read_round_trips_through_offload)
 	h = reactor_file_open(r, path, O_RDWR, 0);
 	ck_assert_int_ge(h, 0);
 
-	out = poll_buf_new(10000, NULL, NULL);
+	out = poll_buf_new(10000);
 	ck_assert_ptr_nonnull(out);
 	for (size_t i = 0; i < out->cap; i++)
 		out->data[i] = (unsigned char)(i * 13);
@@ -1615,7 +1615,7 @@ START_TEST(test_file_write_then_read_round_trips_through_offload)
 	ck_assert_int_eq(poll_block_on(&l, &fw.base), 0);
 	ck_assert_int_eq(fw.base.out, 10000);
 
-	in = poll_buf_new(20000, NULL, NULL);
+	in = poll_buf_new(20000);
 	poll_file_read_init(&fr, &l, h, in, 100);
 	ck_assert_int_eq(poll_block_on(&l, &fr.base), 0);
 	ck_assert_int_eq(fr.base.out, 10000);
@@ -1627,8 +1627,8 @@ START_TEST(test_file_write_then_read_round_trips_through_offload)
 	ck_assert_int_eq(fr.base.out, 0);
 	ck_assert_uint_eq(in->len, 0);
 
-	poll_buf_release(out);
-	poll_buf_release(in);
+	poll_buf_unref(out);
+	poll_buf_unref(in);
 	reactor_file_close(r, h);
 	unlink(path);
 	poll_loop_fini(&l);
@@ -1663,7 +1663,7 @@ START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
 	close(fd);
 	h = reactor_file_open(r, path, O_RDWR, 0);
 	ck_assert_int_ge(h, 0);
-	out = poll_buf_new(1000, NULL, NULL);
+	out = poll_buf_new(1000);
 	ck_assert_ptr_nonnull(out);
 	memset(out->data, 'x', out->cap);
 	out->len = out->cap;
@@ -1678,7 +1678,7 @@ START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);   /* before any report */
 	ck_assert_int_eq(result, -EFBIG);
 	ck_assert_int_eq(reactor_file_size(r, h), 500);
-	poll_buf_release(out);
+	poll_buf_unref(out);
 	reactor_file_close(r, h);
 	unlink(path);
 	poll_loop_fini(&l);
@@ -1725,7 +1725,7 @@ START_TEST(test_file_read_dropped_while_its_job_runs_is_safe_and_frees_all)
 	poll_loop_init(&l, r, o);
 	h = reactor_file_open(r, "/in", O_RDONLY, 0);
 	ck_assert_int_ge(h, 0);
-	buf = poll_buf_new(4096, NULL, NULL);
+	buf = poll_buf_new(4096);
 	poll_file_read_init(&fr, &l, h, buf, 0);
 	ck_assert_int_eq(poll_spawn(&l, &fr.base, sizeof(fr), &a.t), 0);
 	sim_at_step(r, sim_steps(r) + 2, abort_hook, &a);
@@ -1740,7 +1740,7 @@ START_TEST(test_file_read_dropped_while_its_job_runs_is_safe_and_frees_all)
 	ck_assert_uint_eq(st.cancelled_running, 1);
 	ck_assert_uint_eq(buf->refs, 1);
 	poll_task_detach(a.t);
-	poll_buf_release(buf);
+	poll_buf_unref(buf);
 	reactor_file_close(r, h);
 	poll_loop_fini(&l);
 	offload_free(o);
@@ -1759,14 +1759,14 @@ START_TEST(test_file_futures_without_an_offload_pool_say_enosys)
 
 	leak_check_begin();
 	poll_loop_init(&l, r, NULL);
-	buf = poll_buf_new(16, NULL, NULL);
+	buf = poll_buf_new(16);
 	poll_file_read_init(&fr, &l, 0, buf, 0);
 	ck_assert_int_eq(poll_block_on(&l, &fr.base), 0);
 	ck_assert_int_eq(fr.base.out, -ENOSYS);
 	poll_file_write_init(&fw, &l, 0, buf, 0);
 	ck_assert_int_eq(poll_block_on(&l, &fw.base), 0);
 	ck_assert_int_eq(fw.base.out, -ENOSYS);
-	poll_buf_release(buf);
+	poll_buf_unref(buf);
 	poll_loop_fini(&l);
 	leak_check_end();
 	reactor_free(r);
@@ -1794,26 +1794,33 @@ START_TEST(test_stream_open_failure_closes_the_handle)
 }
 END_TEST
 
-static void count_free(struct poll_buf *b, void *arg)
+/* The counting allocator says when the block goes: the frees counted since
+ * the buffer was made. */
+static uint64_t frees_since(const struct mem_stats *before)
 {
-	(void)b;
-	(*(int *)arg)++;
+	struct mem_stats now;
+
+	mem_stats_get(&now);
+	return now.frees - before->frees;
 }
 
 START_TEST(test_buffer_is_freed_at_its_last_release)
 {
-	int freed = 0;
+	struct mem_stats before;
 	struct poll_buf *b;
 
 	leak_check_begin();
-	b = poll_buf_new(64, count_free, &freed);
+	b = poll_buf_new(64);
 	ck_assert_ptr_nonnull(b);
+	mem_stats_get(&before);
+	ck_assert_uint_eq(b->len, 0);
 	ck_assert_ptr_eq(poll_buf_ref(b), b);
-	poll_buf_release(b);
-	ck_assert_int_eq(freed, 0);
-	poll_buf_release(b);
-	ck_assert_int_eq(freed, 1);
-	poll_buf_release(NULL);
+	poll_buf_unref(b);
+	ck_assert_uint_eq(frees_since(&before), 0);
+	poll_buf_unref(b);
+	ck_assert_uint_eq(frees_since(&before), 1);
+	poll_buf_unref(NULL);
+	ck_assert_uint_eq(frees_since(&before), 1);
 	leak_check_end();
 }
 END_TEST
@@ -1954,13 +1961,13 @@ struct three_sleeps_fut {
 	struct poll_future base;
 	struct poll_loop *l;
 	bool started;
-	int kind;                   /* 0: join, 1: select */
+	int kind;                   /* 0: join, 1: race */
 	uint64_t ms[3];
 	struct poll_sleep s[3];
 	struct poll_future *child[3];
 	union {
 		struct poll_join join;
-		struct poll_select select;
+		struct poll_race race;
 	} c;
 };
 
@@ -1969,7 +1976,7 @@ static enum poll_status three_sleeps_poll(struct poll_future *f,
 {
 	struct three_sleeps_fut *t = (struct three_sleeps_fut *)f;
 	struct poll_future *comb = t->kind == 0 ? &t->c.join.base
-						: &t->c.select.base;
+						: &t->c.race.base;
 
 	if (!t->started) {
 		for (int i = 0; i < 3; i++) {
@@ -1979,7 +1986,7 @@ static enum poll_status three_sleeps_poll(struct poll_future *f,
 		if (t->kind == 0)
 			poll_join_init(&t->c.join, t->child, 3);
 		else
-			poll_select_init(&t->c.select, t->child, 3);
+			poll_race_init(&t->c.race, t->child, 3);
 		t->started = true;
 	}
 	if (poll_future_poll(comb, cx) == POLL_PENDING)
@@ -1994,7 +2001,7 @@ static void three_sleeps_drop(struct poll_future *f)
 
 	if (t->started)
 		poll_future_drop(t->kind == 0 ? &t->c.join.base
-					      : &t->c.select.base);
+					      : &t->c.race.base);
 }
 
 static const struct poll_future_vt three_sleeps_vt = {
@@ -2024,7 +2031,7 @@ START_TEST(test_join_completes_when_every_child_has)
 }
 END_TEST
 
-START_TEST(test_select_returns_the_first_ready_child_and_drops_the_losers)
+START_TEST(test_race_returns_the_first_ready_child_and_drops_the_losers)
 {
 	struct reactor *r = new_sim(2);
 	struct poll_loop l;
@@ -2051,9 +2058,9 @@ START_TEST(test_select_returns_the_first_ready_child_and_drops_the_losers)
 }
 END_TEST
 
-/* select(read on a silent stream, gate, sleep 5 ms): the sleep wins; the
+/* race(read on a silent stream, gate, sleep 5 ms): the sleep wins; the
  * read's registration and the gate's waker must be gone. */
-struct select_mix_fut {
+struct race_mix_fut {
 	struct poll_future base;
 	bool started;
 	struct poll_loop *l;
@@ -2064,13 +2071,13 @@ struct select_mix_fut {
 	struct gate_fut gf;
 	struct poll_sleep sl;
 	struct poll_future *child[3];
-	struct poll_select sel;
+	struct poll_race sel;
 };
 
-static enum poll_status select_mix_poll(struct poll_future *f,
+static enum poll_status race_mix_poll(struct poll_future *f,
 					struct poll_cx *cx)
 {
-	struct select_mix_fut *m = (struct select_mix_fut *)f;
+	struct race_mix_fut *m = (struct race_mix_fut *)f;
 
 	if (!m->started) {
 		poll_read_init(&m->rd, m->s, m->buf, sizeof(m->buf));
@@ -2079,7 +2086,7 @@ static enum poll_status select_mix_poll(struct poll_future *f,
 		m->child[0] = &m->rd.base;
 		m->child[1] = &m->gf.base;
 		m->child[2] = &m->sl.base;
-		poll_select_init(&m->sel, m->child, 3);
+		poll_race_init(&m->sel, m->child, 3);
 		m->started = true;
 	}
 	if (poll_future_poll(&m->sel.base, cx) == POLL_PENDING)
@@ -2088,26 +2095,26 @@ static enum poll_status select_mix_poll(struct poll_future *f,
 	return POLL_READY;
 }
 
-static void select_mix_drop(struct poll_future *f)
+static void race_mix_drop(struct poll_future *f)
 {
-	struct select_mix_fut *m = (struct select_mix_fut *)f;
+	struct race_mix_fut *m = (struct race_mix_fut *)f;
 
 	if (m->started)
 		poll_future_drop(&m->sel.base);
 }
 
-static const struct poll_future_vt select_mix_vt = {
-	"select_mix", select_mix_poll, select_mix_drop
+static const struct poll_future_vt race_mix_vt = {
+	"race_mix", race_mix_poll, race_mix_drop
 };
 
-START_TEST(test_select_drops_losers_with_their_registrations)
+START_TEST(test_race_drops_losers_with_their_registrations)
 {
 	struct reactor *r = new_epoll();
 	struct poll_loop l;
 	struct poll_stream s;
 	struct gate g = { 0 };
 	int fds[2];
-	struct select_mix_fut m = { .base = { &select_mix_vt, 0 }, .l = &l,
+	struct race_mix_fut m = { .base = { &race_mix_vt, 0 }, .l = &l,
 				    .g = &g };
 	struct poll_task *t;
 	ssize_t out;
@@ -2227,7 +2234,7 @@ START_TEST(test_timeout_gives_the_inner_output_when_in_time)
 }
 END_TEST
 
-/* select( timeout(read, 1 s), join(sleep 1 s, gate) ): aborted while all
+/* race( timeout(read, 1 s), join(sleep 1 s, gate) ): aborted while all
  * of it waits, every leaf must let go. */
 struct nested_fut {
 	struct poll_future base;
@@ -2243,7 +2250,7 @@ struct nested_fut {
 	struct poll_future *join_child[2];
 	struct poll_join join;
 	struct poll_future *sel_child[2];
-	struct poll_select sel;
+	struct poll_race sel;
 };
 
 static enum poll_status nested_poll(struct poll_future *f, struct poll_cx *cx)
@@ -2260,7 +2267,7 @@ static enum poll_status nested_poll(struct poll_future *f, struct poll_cx *cx)
 		poll_join_init(&n->join, n->join_child, 2);
 		n->sel_child[0] = &n->to.base;
 		n->sel_child[1] = &n->join.base;
-		poll_select_init(&n->sel, n->sel_child, 2);
+		poll_race_init(&n->sel, n->sel_child, 2);
 		n->started = true;
 	}
 	if (poll_future_poll(&n->sel.base, cx) == POLL_PENDING)
@@ -2396,7 +2403,7 @@ START_TEST(test_future_sizes_are_printed)
 {
 	printf("sizeof: task header %zu, future base %zu, read %zu, write %zu, "
 	       "accept %zu, connect %zu, sleep %zu, file_read %zu, "
-	       "file_write %zu, seq %zu, join %zu, select %zu, timeout %zu, "
+	       "file_write %zu, seq %zu, join %zu, race %zu, timeout %zu, "
 	       "stream %zu, loop %zu\n",
 	       sizeof(struct poll_task), sizeof(struct poll_future),
 	       sizeof(struct poll_read), sizeof(struct poll_write),
@@ -2404,7 +2411,7 @@ START_TEST(test_future_sizes_are_printed)
 	       sizeof(struct poll_sleep), sizeof(struct poll_file_read),
 	       sizeof(struct poll_file_write), sizeof(struct poll_seq),
 	       sizeof(struct poll_join),
-	       sizeof(struct poll_select), sizeof(struct poll_timeout),
+	       sizeof(struct poll_race), sizeof(struct poll_timeout),
 	       sizeof(struct poll_stream), sizeof(struct poll_loop));
 	ck_assert_uint_eq(sizeof(struct poll_task) % 16, 0);
 	ck_assert_uint_eq(POLL_TASK_SIZE(100), sizeof(struct poll_task) + 100);
@@ -2482,8 +2489,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_seq_stops_at_the_first_error);
 	tcase_add_test(tc, test_seq_dropped_mid_way_drops_the_step_in_flight);
 	tcase_add_test(tc, test_join_completes_when_every_child_has);
-	tcase_add_test(tc, test_select_returns_the_first_ready_child_and_drops_the_losers);
-	tcase_add_test(tc, test_select_drops_losers_with_their_registrations);
+	tcase_add_test(tc, test_race_returns_the_first_ready_child_and_drops_the_losers);
+	tcase_add_test(tc, test_race_drops_losers_with_their_registrations);
 	tcase_add_test(tc, test_timeout_gives_etimedout_and_drops_the_late_inner_future);
 	tcase_add_test(tc, test_timeout_gives_the_inner_output_when_in_time);
 	suite_add_tcase(s, tc);
