@@ -17,8 +17,8 @@
  * Every future the harness builds is wrapped in a probe (struct qprobe)
  * that records, outside the task's memory, whether it was polled after
  * it returned READY or after it was dropped, and whether it was dropped at
- * all: rules 3 and 4 of poll.h, checked on every combinator.  After the
- * run: every probe dropped, no waker left in any slot (rule 2), nothing
+ * all: R3 and R4 of poll.h, checked on every combinator.  After the
+ * run: every probe dropped, no waker left in any slot (R2), nothing
  * holding the finished tasks but the harness's handles, the bytes a prefix
  * of what was sent and all of what the writes said was written, a file
  * read that succeeded holding the file's bytes, nothing leaked.
@@ -102,7 +102,7 @@ static void probe_drop(struct poll_future *f)
 	struct qprobe *p = (struct qprobe *)f;
 
 	if (p->rec->dropped)
-		return;           /* a second drop does nothing (rule 3) */
+		return;           /* a second drop does nothing (R3) */
 	p->rec->dropped = true;
 	poll_future_drop(p->inner);
 }
@@ -407,7 +407,7 @@ static void qx_open(struct qx *x, struct torture_case *c)
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
-	poll_loop_init(&x->loop, x->w.r, x->w.o);
+	poll_loop_init(&x->loop, x->w.r, x->w.o, NULL);
 	x->fbuf = poll_buf_new(TT_FILE_BUF);
 	if (x->fh < 0 || x->fbuf == NULL ||
 	    poll_stream_open(&x->loop, &x->wr, pair[0]) < 0 ||
@@ -455,7 +455,7 @@ static void qx_run(struct qx *x)
 	}
 	for (unsigned i = 0; i < x->nrec; i++)
 		TT_CHECK(c, x->rec[i].dropped, "poll: %s was never dropped "
-			 "(rule 3)", x->rec[i].name);
+			 "(R3)", x->rec[i].name);
 	check_task(x, x->top, "scenario");
 	check_task(x, x->writer, "writer");
 	TT_CHECK(c, !poll_waker_is_set(&x->rd.reader) &&
@@ -463,10 +463,10 @@ static void qx_run(struct qx *x)
 		 !poll_waker_is_set(&x->wr.reader) &&
 		 !poll_waker_is_set(&x->wr.writer),
 		 "poll: a waker is still parked on a stream after every "
-		 "future was done (rule 2)");
+		 "future was done (R2)");
 	for (unsigned i = 0; i < TT_BRANCHES; i++)
 		TT_CHECK(c, !poll_waker_is_set(&x->sig[i]), "poll: a waker is "
-			 "still parked in signal %u (rule 2)", i);
+			 "still parked in signal %u (R2)", i);
 
 	/* The chain's own write step says what it wrote. */
 	if (x->write_rec != NULL && x->write_rec->ready &&

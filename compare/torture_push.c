@@ -68,7 +68,7 @@ struct px_branch {
 struct px {
 	struct tt_sim w;
 	struct torture_case *c;
-	struct push_loop *l;
+	struct push_loop loop, *l;
 	struct push_stream wr, rd;   /* the two ends of a stream pair */
 	int fh;
 	struct push_buf *fbuf;
@@ -384,9 +384,10 @@ static void px_open(struct px *x, struct torture_case *c)
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
-	x->l = push_loop_new(x->w.r, x->w.o, NULL);
+	x->l = &x->loop;
+	push_loop_init(x->l, x->w.r, x->w.o, NULL);
 	x->fbuf = push_buf_new(TT_FILE_BUF);
-	if (x->fh < 0 || x->l == NULL || x->fbuf == NULL ||
+	if (x->fh < 0 || x->fbuf == NULL ||
 	    push_stream_open(x->l, &x->wr, pair[0]) < 0 ||
 	    push_stream_open(x->l, &x->rd, pair[1]) < 0)
 		abort();
@@ -468,7 +469,7 @@ static void px_close(struct px *x)
 	if (x->writer_req != NULL)
 		push_req_unref(x->writer_req);
 	if (x->loop_rc == 0)
-		push_loop_free(x->l);   /* else it would assert: leak it */
+		push_loop_fini(x->l);   /* else it would assert: leak it */
 	push_buf_unref(x->fbuf);
 	reactor_file_close(x->w.r, x->fh);
 	tt_sim_drain(&x->w);

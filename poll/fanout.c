@@ -275,7 +275,7 @@ static enum poll_status sink_finish(struct fanout_sink *s, int error);
 /* doc:begin fanout-write */
 /* Begin SINK_WRITE: the write of chunk s->next, under the timeout if there
  * is one.  The futures are initialised here, inside the poll, because the
- * timeout keeps a pointer to the write (rule 1 of poll.h). */
+ * timeout keeps a pointer to the write (R1 of poll.h). */
 static void sink_write(struct fanout_sink *s)
 {
 	struct fanout *f = s->f;
@@ -582,7 +582,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 	}
 	f.size = (uint64_t)size;
 	f.read_done = f.size == 0;
-	poll_loop_init(&loop, r, o);
+	poll_loop_init(&loop, r, o, NULL);
 	f.loop = &loop;
 	/* One block: the sinks, the ring, the join's child array. */
 	sinks_bytes = opts->sinks * sizeof(*f.sink);
@@ -610,7 +610,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 		opts->on_listening(opts->arg, (uint16_t)reactor_local_port(
 					   r, listener.handle));
 
-	/* 0: done.  -ECANCELED (a stop) or -EDEADLK (sim, quiescent): the
+	/* 0: done.  -EINTR (a stop) or -EDEADLK (sim, quiescent): the
 	 * fanout was dropped, its sinks cancelled.  Either way it is over. */
 	workload_probe_publish(fanout_cancel_sink, &f);
 	(void)poll_block_on(&loop, &f.base);

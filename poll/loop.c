@@ -7,7 +7,7 @@
  *                           never a task that yielded in this same step
  *   2. loop_done            stop if what we run for is done: the future of
  *                           poll_block_on, or (poll_loop_run) every task
- *   3. loop_stop_requested  stop if reactor_request_stop() was called
+ *   3. loop_check_stop      a stop request is acted on once
  *   4. loop_wait            reactor_poll(): wait for edges, timers and
  *                           offload completions, which fire wakers, which
  *                           queue tasks; do not wait if tasks are queued
@@ -31,7 +31,7 @@
 /* Tasks polled by step 1 before the loop looks at I/O again. */
 #define POLL_RUN_BATCH 64
 
-/* ---- engine-wide settings -------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
 static struct poll_config config = {
 	.budget = POLL_BUDGET_DEFAULT,
@@ -48,14 +48,15 @@ struct poll_config poll_config_get(void)
 	return config;
 }
 
-/* ---- life ---------------------------------------------------------------------- */
+/* ---- life ---------------------------------------------------------------- */
 
-int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o)
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
+		   const struct poll_config *c)
 {
 	memset(l, 0, sizeof(*l));
 	l->r = r;
 	l->o = o;
-	l->budget = config.budget;
+	l->config = c != NULL ? *c : config;
 	return 0;
 }
 
@@ -71,6 +72,18 @@ void poll_loop_fini(struct poll_loop *l)
 		poll_task_abort(l->live);
 	while ((t = poll__task_dequeue(l)) != NULL)
 		poll__task_run(t);
+}
+
+void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg)
+{
+	l->on_stop = fn;
+	l->stop_arg = arg;
+}
+
+void poll_loop_stats_get(const struct poll_loop *l,
+			 struct poll_loop_stats *out)
+{
+	*out = l->stats;
 }
 
 /* ---- the iteration, one helper per step ------------------------------------ */
@@ -108,36 +121,58 @@ static bool loop_done(const struct poll_loop *l, const struct poll_task *until)
 	return l->nlive == 0;
 }
 
-/* Step 3. */
-static bool loop_stop_requested(const struct poll_loop *l)
+/* The first stop, from a stop request or from quiescence (sim): run the
+ * stop handler.  Returns 0, or -EINTR when there is no handler. */
+static int loop_stop(struct poll_loop *l)
 {
-	return reactor_stop_requested(l->r);
+	l->stop_seen = true;
+	if (l->on_stop == NULL)
+		return -EINTR;
+	l->on_stop(l->stop_arg);
+	return 0;
 }
 
-/* Step 4.  Block only when no task is queued.  Returns 0, or -EDEADLK when
- * the reactor says nothing can ever happen again (sim) and no task is
- * queued: no task can ever be woken. */
+/* Step 3.  The stop flag stays set once requested; it is acted on once. */
+static int loop_check_stop(struct poll_loop *l)
+{
+	if (l->stop_seen || !reactor_stop_requested(l->r))
+		return 0;
+	return loop_stop(l);
+}
+
+/* Step 4.  Block only when no task is queued.  Returns 0 to go on, or
+ * -EDEADLK when the reactor says nothing can ever happen again (sim) and no
+ * task is queued: no task can ever be woken.  The first time, with a stop
+ * handler, that is a stop instead. */
 static int loop_wait(struct poll_loop *l)
 {
 	int64_t timeout = l->ready_head != NULL ? 0 : -1;
 	int n = reactor_poll(l->r, timeout);
 
-	if (n == -EDEADLK && l->ready_head == NULL)
-		return -EDEADLK;
+	if (n == -EDEADLK && l->ready_head == NULL) {
+		if (l->stop_seen || l->on_stop == NULL)
+			return -EDEADLK;
+		return loop_stop(l);
+	}
 	return 0;
 }
 
 /* doc:begin loop-run */
+/* Returns 0 when what we run for is done, or the -errno that ends the run. */
 static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
 {
+	int rc;
+
 	for (;;) {
 		poll_loop_run_ready(l);                 /* 1 */
 		if (loop_done(l, until))                /* 2 */
 			return 0;
-		if (loop_stop_requested(l))             /* 3 */
-			return -ECANCELED;
-		if (loop_wait(l) == -EDEADLK)           /* 4 */
-			return -EDEADLK;
+		rc = loop_check_stop(l);                /* 3 */
+		if (rc < 0)
+			return rc;
+		rc = loop_wait(l);                      /* 4 */
+		if (rc < 0)
+			return rc;
 	}
 }
 /* doc:end loop-run */
@@ -151,7 +186,7 @@ int poll_loop_run(struct poll_loop *l)
 /* The task header lives in this frame, and the future stays where the
  * caller put it: block_on allocates nothing.  The header must be gone from
  * every list and slot before the frame is: the future is READY or dropped
- * (rule 2: it holds no waker then), and the header is taken out of the run
+ * (R2: it holds no waker then), and the header is taken out of the run
  * queue if it was still in it. */
 int poll_block_on(struct poll_loop *l, struct poll_future *f)
 {

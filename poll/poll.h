@@ -10,26 +10,27 @@
  * offload job).  Cancelling is dropping: a future's drop function releases
  * everything it holds, its children included.
  *
- * The rules every future here keeps, and every future you write must keep:
+ * The rules every future here keeps, and every future you write must keep
+ * (the contract of this engine):
  *
- *   1. Movable until polled.  Initialising a future only stores its
- *      arguments.  Anything that hands out a pointer to the future (a
- *      reactor registration, a timer, a waker slot, a list link) happens at
- *      its first poll.  Until then the future may be copied byte for byte
- *      (poll_spawn() does exactly that); from its first poll it is pinned.
- *      (Rust's Pin, with the compiler's help removed.)
- *   2. PENDING means "someone holds my waker".  A leaf stores a waker before
- *      it returns PENDING; a parent returns PENDING only when a child did.
- *      A leaf gives its waker back when it completes or is dropped.
- *   3. Drop is total.  A drop function may be called in every state: never
- *      polled, pending, ready, or already dropped (then it does nothing).
- *      It releases every registration, timer, job, buffer and child the
- *      future holds.  Nothing the future did survives it except what it
- *      handed to its caller as output, and drop leaves `out` as it is.
- *   4. Never poll a future again after it returned READY.
- *   5. One thread.  Tasks, wakers and futures belong to the thread that runs
- *      the loop.  Nothing here is atomic, and nothing needs to be: completions
- *      from other threads (offload) arrive on the loop thread first.
+ *   R1  Movable until polled.  Initialising a future only stores its
+ *       arguments.  Anything that hands out a pointer to the future (a
+ *       reactor registration, a timer, a waker slot, a list link) happens at
+ *       its first poll.  Until then the future may be copied byte for byte
+ *       (poll_spawn() does exactly that); from its first poll it is pinned.
+ *       (Rust's Pin, with the compiler's help removed.)
+ *   R2  PENDING means "someone holds my waker".  A leaf stores a waker before
+ *       it returns PENDING; a parent returns PENDING only when a child did.
+ *       A leaf gives its waker back when it completes or is dropped.
+ *   R3  Drop is total.  A drop function may be called in every state: never
+ *       polled, pending, ready, or already dropped (then it does nothing).
+ *       It releases every registration, timer, job, buffer and child the
+ *       future holds.  Nothing the future did survives it except what it
+ *       handed to its caller as output, and drop leaves `out` as it is.
+ *   R4  Never poll a future again after it returned READY.
+ *   R5  One thread.  Tasks, wakers and futures belong to the thread that runs
+ *       the loop.  Nothing here is atomic, and nothing needs to be: completions
+ *       from other threads (offload) arrive on the loop thread first.
  *
  * Errors are negative errno values, as everywhere in pushpoll.  Every
  * allocation goes through mem_alloc(); which calls allocate is said beside
@@ -50,13 +51,15 @@
 #include "reactor.h"
 #include "workload.h"
 
-struct poll_loop;
+struct poll_future;
 struct poll_task;
 
-/* ---- engine-wide settings -------------------------------------------------- */
+/* ---- settings -------------------------------------------------------------- */
 
 #define POLL_BUDGET_DEFAULT 128
 
+/* How a loop schedules, chosen at run time.  The workload entry points
+ * (poll_echo_serve(), poll_fanout_run()) use the process-wide default. */
 struct poll_config {
 	/* Leaf completions a task may make in one poll before it is made to
 	 * yield (see the budget, below).  0: off, a task runs until it waits. */
@@ -68,12 +71,104 @@ struct poll_config {
 	unsigned static_tasks;
 };
 
-/* The process-wide settings the workload entry points use.  The default is
- * { POLL_BUDGET_DEFAULT, 0 }.  poll_loop_init() copies the budget, so a
- * change applies to loops initialised afterwards.  Not thread-safe: set them
- * before starting loops. */
+/* The process-wide default (initially { POLL_BUDGET_DEFAULT, 0 }).
+ * poll_loop_init() copies it, so a change applies to loops initialised
+ * afterwards.  Not thread-safe: set it before starting loops. */
 void poll_config_set(const struct poll_config *c);
 struct poll_config poll_config_get(void);
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+struct poll_loop_stats {
+	uint64_t polls;       /* task polls */
+	uint64_t wakes;       /* wakes that queued a task */
+	uint64_t yields;      /* leaves that found the budget spent */
+	uint64_t spawned;
+	uint64_t aborted;     /* tasks that ended by abort */
+};
+
+/* The loop: the executor, a run queue on top of the reactor.  Memory: the
+ * caller's, as libuv's uv_loop_t; the layout is here only so that it can
+ * be.  Owned by the loop thread. */
+struct poll_loop {
+	/* read-only */
+	struct reactor *r;
+	struct offload *o;             /* may be NULL: no file futures */
+	struct poll_config config;     /* copied at init */
+	/* private */
+	struct poll_task *ready_head, *ready_tail;  /* the run queue, FIFO */
+	struct poll_task *live;        /* every task not yet DONE */
+	unsigned nlive;
+	struct poll_task *current;     /* the task being polled, or NULL */
+	struct poll_task *yield_fence; /* the first task that yielded during
+					* this step 1, or NULL: it and every
+					* task queued after it wait for step 4 */
+	unsigned budget_left;          /* of the current poll */
+	/* The stop handler, run once at the first stop. */
+	void (*on_stop)(void *arg);
+	void *stop_arg;
+	bool stop_seen;      /* a stop (request or quiescence) was acted on */
+	struct poll_loop_stats stats;
+};
+
+/* Initialise a loop on reactor r, with offload pool o for file futures (o
+ * may be NULL if none are used), under config c (NULL: the process-wide
+ * default), in caller storage.  Allocates nothing.  Returns 0 (the
+ * signature leaves room for -errno). */
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
+		   const struct poll_config *c);
+
+/* Abort every task not yet DONE (dropping their futures) and empty the run
+ * queue.  Handles the caller still holds stay valid until detached.  After
+ * it returns l's memory may be freed (once those handles are detached). */
+void poll_loop_fini(struct poll_loop *l);
+
+/* Run until no task is left: 0.  One iteration is four steps, one helper
+ * each in loop.c:
+ *
+ *   1. run: poll the tasks queued now, in order (and those they wake, up
+ *      to a batch of 64 polls), never a task that yielded in this same
+ *      step (poll_loop_run_ready());
+ *   2. done: stop if what we run for is done: the future of
+ *      poll_block_on(), or (poll_loop_run) every task;
+ *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
+ *   4. wait: poll the reactor, whose edges, timers and offload completions
+ *      fire wakers, which queue tasks; do not wait if tasks are queued.
+ *
+ * A stop, and under sim a quiescent world (reactor_poll() said -EDEADLK
+ * with no task queued), run the stop handler once, from the loop; the
+ * handler aborts what it wants and the loop goes on until done.  Without a
+ * handler, a stop request ends the run with -EINTR (tasks are left as they
+ * are; a later call goes on) and a quiescent world with -EDEADLK.
+ *
+ * Returns 0 when done; -EINTR at a stop request without a stop handler;
+ * -EDEADLK (sim) when tasks remain that nothing can ever wake (after the
+ * stop handler, if any, has run).  Must not be called from a task. */
+int poll_loop_run(struct poll_loop *l);
+
+/* Run the loop until f is READY: 0, and f->out holds its output.  f is
+ * polled in place, from a task header on this function's stack (no
+ * allocation), so f may live on the caller's stack.  Other tasks run too.
+ * If the run ends first, as poll_loop_run() (-EINTR, -EDEADLK): f is
+ * dropped.  f must be a never-polled future; on return it has been polled
+ * to READY or dropped, and (R2) holds no waker.  Must not be called from a
+ * task. */
+int poll_block_on(struct poll_loop *l, struct poll_future *f);
+
+/* The stop handler: fn(arg) runs once, from the loop, at the first stop
+ * (see poll_loop_run()).  NULL removes it. */
+void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg);
+
+void poll_loop_stats_get(const struct poll_loop *l, struct poll_loop_stats *out);
+
+/* Step 1 of the loop alone: poll the tasks queued now, in order (and those
+ * they wake, up to a batch of 64 polls), without looking at the reactor.
+ * A task that wakes itself (a yield, or a spent budget) is not polled again
+ * in the same step: the reactor is polled first, so that the tasks waiting
+ * for I/O get their turn.
+ * Returns how many polls it made.  For callers that drive the reactor
+ * themselves, and for tests that need a task polled exactly once. */
+unsigned poll_loop_run_ready(struct poll_loop *l);
 
 /* ---- futures ----------------------------------------------------------------- */
 
@@ -81,8 +176,6 @@ enum poll_status {
 	POLL_PENDING = 0,   /* not done; the task's waker has been handed on */
 	POLL_READY = 1,     /* done; the output is in future->out */
 };
-
-struct poll_future;
 
 /* What the executor passes down a poll: the loop and the task being polled.
  * cx->task is the current task's waker, borrowed for the duration of the
@@ -159,7 +252,7 @@ void poll_cx_wake(const struct poll_cx *cx);
 /* ---- the cooperative budget -------------------------------------------------- */
 /* A task that never has to wait (its socket always has data) would never
  * return to the executor and would starve every other task.  As in tokio,
- * each poll of a task starts with loop->budget units; every leaf charges one
+ * each poll of a task starts with loop->config.budget units; every leaf charges one
  * unit when it completes, and a leaf that finds the budget spent re-wakes
  * its task and returns PENDING before doing anything.  The task thus yields
  * after at most `budget` completions per poll and goes to the back of the
@@ -332,65 +425,6 @@ struct poll_task_join {
 };
 void poll_task_join_init(struct poll_task_join *j, struct poll_task *t);
 
-/* ---- the executor ---------------------------------------------------------------- */
-
-struct poll_loop_stats {
-	uint64_t polls;       /* task polls */
-	uint64_t wakes;       /* wakes that queued a task */
-	uint64_t yields;      /* leaves that found the budget spent */
-	uint64_t spawned;
-	uint64_t aborted;     /* tasks that ended by abort */
-};
-
-struct poll_loop {
-	/* read-only */
-	struct reactor *r;
-	struct offload *o;             /* may be NULL: no file futures */
-	unsigned budget;               /* from poll_config at init */
-	struct poll_loop_stats stats;
-	/* private */
-	struct poll_task *ready_head, *ready_tail;  /* the run queue, FIFO */
-	struct poll_task *live;        /* every task not yet DONE */
-	unsigned nlive;
-	struct poll_task *current;     /* the task being polled, or NULL */
-	struct poll_task *yield_fence; /* the first task that yielded during
-					* this step 1, or NULL: it and every
-					* task queued after it wait for step 4 */
-	unsigned budget_left;          /* of the current poll */
-};
-
-/* Initialise a loop over r (and o, for file futures) in caller storage.
- * Allocates nothing.  Returns 0 (the signature leaves room for -errno). */
-int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o);
-
-/* Abort every task not yet DONE (dropping their futures) and empty the run
- * queue.  Handles the caller still holds stay valid until detached. */
-void poll_loop_fini(struct poll_loop *l);
-
-/* Run until no task is left: 0.  Or until a stop is requested
- * (reactor_stop_requested, checked once per iteration): -ECANCELED.  Or,
- * under sim, until nothing can ever happen again while tasks remain
- * (reactor_poll said -EDEADLK): -EDEADLK.  Tasks are left as they are. */
-int poll_loop_run(struct poll_loop *l);
-
-/* Step 1 of the loop alone: poll the tasks queued now, in order (and those
- * they wake, up to a batch of 64 polls), without looking at the reactor.
- * A task that wakes itself (a yield, or a spent budget) is not polled again
- * in the same step: the reactor is polled first, so that the tasks waiting
- * for I/O get their turn.
- * Returns how many polls it made.  For callers that drive the reactor
- * themselves, and for tests that need a task polled exactly once. */
-unsigned poll_loop_run_ready(struct poll_loop *l);
-
-/* Run the loop until f is READY: 0, and f->out holds its output.  f is
- * polled in place, from a task header on this function's stack (no
- * allocation), so f may live on the caller's stack.  Other tasks run too.
- * If a stop is requested first: f is dropped, -ECANCELED.  Under sim, if
- * nothing can happen any more before f is done: f is dropped, -EDEADLK.
- * f must be a never-polled future; on return it has been polled to READY or
- * dropped, and (rule 2) holds no waker. */
-int poll_block_on(struct poll_loop *l, struct poll_future *f);
-
 /* ---- streams: a handle registered with the reactor --------------------------------- */
 
 /* One handle, registered once for edges in both directions; a leaf waiting
@@ -554,7 +588,7 @@ void poll_file_write_init(struct poll_file_write *f, struct poll_loop *l,
  * on, the combinator owns the children: only it polls and drops them, and
  * dropping it drops every child it has not dropped yet.  Children must not
  * have been polled before, and the combinator is initialised inside the
- * caller's poll (rule 1: it stores pointers to pinned memory). */
+ * caller's poll (R1: it stores pointers to pinned memory). */
 
 /* Sequence of n steps, each awaited in turn (the counterpart of push_seq).
  * step(arg, i, prev, slot) initialises step i's future in slot, given the

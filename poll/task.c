@@ -9,7 +9,7 @@
  *
  * Costs: a wake is a few flag tests and, at most, a link at the tail of the
  * run queue: O(1), no allocation.  A spawn is one mem_alloc() and a copy of
- * the future.  Everything is single-threaded (rule 5 of poll.h): reference
+ * the future.  Everything is single-threaded (R5 of poll.h): reference
  * counts are plain integers, not atomics.
  */
 #include "poll_impl.h"
@@ -125,7 +125,7 @@ bool poll_budget_exhausted(const struct poll_cx *cx)
 {
 	struct poll_loop *l = cx->loop;
 
-	if (l->budget == 0 || l->budget_left > 0)
+	if (l->config.budget == 0 || l->budget_left > 0)
 		return false;
 	l->stats.yields++;
 	poll_cx_wake(cx);
@@ -220,7 +220,7 @@ int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
 
 	if (t == NULL)
 		return -ENOMEM;
-	/* The move: legal because f has never been polled (rule 1). */
+	/* The move: legal because f has never been polled (R1). */
 	memcpy(t + 1, f, size);
 	poll__task_start(l, t, (struct poll_future *)(t + 1), task_free, NULL);
 	if (handle != NULL) {
@@ -284,7 +284,7 @@ void poll__task_run(struct poll_task *t)
 	/* QUEUED -> RUNNING */
 	t->state = POLL_TASK_RUNNING;
 	l->current = t;
-	l->budget_left = l->budget;
+	l->budget_left = l->config.budget;
 	status = poll_future_poll(t->future, &cx);
 	l->current = NULL;
 	t->polls++;

@@ -101,7 +101,7 @@ static void conn_start(struct echo_server *srv, int h)
 out_free_conn:
 	mem_free(c);
 out_close_handle:
-	reactor_close(push_loop_reactor(srv->loop), h);
+	reactor_close(srv->loop->r, h);
 	st->failed++;
 }
 /* doc:end echo-start */
@@ -203,7 +203,7 @@ static void conn_idle_restart(struct echo_conn *c)
 	uint64_t ns = c->srv->opts->idle_timeout_ns;
 
 	if (ns > 0)
-		reactor_timer_start(push_loop_reactor(c->srv->loop), &c->idle,
+		reactor_timer_start(c->srv->loop->r, &c->idle,
 				    ns, conn_idle_expired);
 }
 /* doc:end echo-idle */
@@ -227,7 +227,7 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 		st->cancelled++;
 	else
 		st->failed++;
-	reactor_timer_stop(push_loop_reactor(srv->loop), &c->idle);
+	reactor_timer_stop(srv->loop->r, &c->idle);
 	push_stream_close(srv->loop, &c->stream);
 	push_token_destroy(&c->token);
 	if (c->prev != NULL)
@@ -254,10 +254,10 @@ static void server_on_accept(void *data, ssize_t h)
 			/* Accepted just before the shutdown (R5). */
 			st->accepted++;
 			st->cancelled++;
-			reactor_close(push_loop_reactor(srv->loop), (int)h);
+			reactor_close(srv->loop->r, (int)h);
 		} else if (max > 0 && srv->conns >= max) {
 			st->refused++;
-			reactor_close(push_loop_reactor(srv->loop), (int)h);
+			reactor_close(srv->loop->r, (int)h);
 		} else {
 			conn_start(srv, (int)h);
 		}
@@ -353,6 +353,7 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats)
 {
 	struct echo_server srv = { .opts = opts, .stats = stats };
+	struct push_loop loop;
 	int lh, port, rc;
 
 	memset(stats, 0, sizeof(*stats));
@@ -366,21 +367,18 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		rc = port;
 		goto out_close_listener;
 	}
-	srv.loop = push_loop_new(r, o, NULL);
-	if (srv.loop == NULL) {
-		rc = -ENOMEM;
-		goto out_close_listener;
-	}
+	push_loop_init(&loop, r, o, NULL);
+	srv.loop = &loop;
 	rc = push_stream_open(srv.loop, &srv.listener, lh);
 	if (rc < 0)
-		goto out_free_loop;
+		goto out_fini_loop;
 	push_token_init(&srv.token, NULL);
 	push_loop_on_stop(srv.loop, server_shutdown, &srv);
 	server_accept(&srv);
 	if (!srv.listener.open) {
 		/* The first accept could not start; the stream closed lh. */
 		push_token_destroy(&srv.token);
-		push_loop_free(srv.loop);
+		push_loop_fini(srv.loop);
 		return -ENOMEM;
 	}
 	if (opts->on_listening != NULL)
@@ -395,11 +393,11 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 	}
 	workload_probe_clear(&srv);
 	push_token_destroy(&srv.token);
-	push_loop_free(srv.loop);
+	push_loop_fini(srv.loop);
 	return rc < 0 ? rc : 0;
 
-out_free_loop:
-	push_loop_free(srv.loop);
+out_fini_loop:
+	push_loop_fini(srv.loop);
 out_close_listener:
 	reactor_close(r, lh);
 	return rc;

@@ -124,7 +124,7 @@ static void chunk_release(struct fanout *f, unsigned i)
  * call per sink, made once before the loop starts. */
 static int sink_open_file(struct fanout *f, struct fanout_sink *s, unsigned i)
 {
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s/sink-%u", f->opts->output_dir,
 			 i);
@@ -372,7 +372,7 @@ static void fanout_on_accept(void *data, ssize_t h)
 	}
 	s = &f->sink[f->subscribers];
 	if (f->error != 0 || push_stream_open(f->loop, &s->stream, (int)h) < 0) {
-		reactor_close(push_loop_reactor(f->loop), (int)h);
+		reactor_close(f->loop->r, (int)h);
 		if (f->error == 0)
 			fanout_accept(f);
 		else
@@ -439,7 +439,7 @@ static void fanout_shutdown(void *arg)
 static int fanout_open_sinks(struct fanout *f)
 {
 	const struct fanout_opts *o = f->opts;
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 	int rc;
 
 	if (o->kind == FANOUT_SINK_FILE) {
@@ -462,7 +462,7 @@ static int fanout_open_sinks(struct fanout *f)
 
 static void fanout_close_sinks(struct fanout *f)
 {
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 
 	for (unsigned i = 0; i < f->opts->sinks; i++)
 		if (f->sink[i].file >= 0)
@@ -474,6 +474,7 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats)
 {
 	struct fanout f = { .opts = opts, .stats = stats };
+	struct push_loop loop;
 	struct fanout_sink_stats *sink_stats = stats->sink;
 	int64_t size;
 	int rc;
@@ -497,17 +498,14 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 		goto out_close_input;
 	}
 	f.size = (uint64_t)size;
-	f.loop = push_loop_new(r, o, NULL);
-	if (f.loop == NULL) {
-		rc = -ENOMEM;
-		goto out_close_input;
-	}
+	push_loop_init(&loop, r, o, NULL);
+	f.loop = &loop;
 	/* One block: the sinks, then the ring. */
 	f.sink = mem_calloc(1, opts->sinks * sizeof(*f.sink) +
 			       opts->window * sizeof(*f.ring));
 	if (f.sink == NULL) {
 		rc = -ENOMEM;
-		goto out_free_loop;
+		goto out_fini_loop;
 	}
 	f.ring = (struct fanout_chunk *)(f.sink + opts->sinks);
 	for (unsigned i = 0; i < opts->sinks; i++) {
@@ -551,8 +549,8 @@ out_close_sinks:
 		push_token_destroy(&f.sink[i].token);
 	push_token_destroy(&f.token);
 	mem_free(f.sink);
-out_free_loop:
-	push_loop_free(f.loop);
+out_fini_loop:
+	push_loop_fini(f.loop);
 out_close_input:
 	reactor_file_close(r, f.input);
 	return rc;

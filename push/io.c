@@ -111,7 +111,7 @@ static int io_check(struct push_stream *s, struct push_req *busy,
 /* The fast path: is the caller ready to take a result at once? */
 static bool io_fast(struct push_loop *l, ssize_t *sync)
 {
-	return sync != NULL && l->policy.fast_path;
+	return sync != NULL && l->config.fast_path;
 }
 
 /* A result obtained at once on the fast path: no request, no callback. */

@@ -47,7 +47,7 @@ static void req_free(struct push_req *req)
 	struct push_loop *l = req->loop;
 
 	l->live_reqs--;
-	if (l->policy.pooled) {
+	if (l->config.pooled) {
 		req->next = l->free_reqs;
 		l->free_reqs = req;
 	} else {

@@ -26,7 +26,7 @@
 
 static struct reactor *r;
 static struct offload *off;
-static struct push_loop *loop;
+static struct push_loop loop_storage, *loop = &loop_storage;
 static int64_t live_at_start;
 
 static int64_t live_blocks(void)
@@ -45,7 +45,7 @@ static uint64_t allocs(void)
 	return s.allocs;
 }
 
-static void start_with(const struct push_policy *p, bool with_offload)
+static void start_with(const struct push_config *p, bool with_offload)
 {
 	live_at_start = live_blocks();
 	r = reactor_new_epoll();
@@ -55,13 +55,12 @@ static void start_with(const struct push_policy *p, bool with_offload)
 		off = offload_new(r, 2);
 		ck_assert_ptr_nonnull(off);
 	}
-	loop = push_loop_new(r, off, p);
-	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_eq(push_loop_init(loop, r, off, p), 0);
 }
 
 static void start(void)
 {
-	struct push_policy idiomatic = { .pooled = false, .fast_path = false };
+	struct push_config idiomatic = { .pooled = false, .fast_path = false };
 
 	start_with(&idiomatic, false);
 }
@@ -69,7 +68,7 @@ static void start(void)
 /* Free everything and check that nothing the engine allocated is left. */
 static void finish(void)
 {
-	push_loop_free(loop);
+	push_loop_fini(loop);
 	offload_free(off);
 	reactor_free(r);
 	ck_assert_int_eq(live_blocks(), live_at_start);
@@ -290,7 +289,7 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	sim_config_default(&c, 1);
 	r = reactor_new_sim(&c);
 	off = NULL;
-	loop = push_loop_new(r, NULL, NULL);
+	ck_assert_int_eq(push_loop_init(loop, r, NULL, NULL), 0);
 	ck_assert_int_eq(sim_stream_pair(r, h), 0);
 	ck_assert_int_eq(push_stream_open(loop, &s, h[0]), 0);
 	push_loop_on_stop(loop, count_stop, &stops);
@@ -309,6 +308,36 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	finish();
 }
 END_TEST
+
+/* Without a stop handler a quiescent world ends the run with -EDEADLK at
+ * once (poll's rule too): there is nothing to run at the stop. */
+START_TEST(test_quiescent_sim_world_without_handler_is_edeadlk)
+{
+	struct sim_config c;
+	struct push_stream s;
+	struct push_req *req;
+	int h[2];
+	char buf[8];
+
+	live_at_start = live_blocks();
+	sim_config_default(&c, 1);
+	r = reactor_new_sim(&c);
+	off = NULL;
+	ck_assert_int_eq(push_loop_init(loop, r, NULL, NULL), 0);
+	ck_assert_int_eq(sim_stream_pair(r, h), 0);
+	ck_assert_int_eq(push_stream_open(loop, &s, h[0]), 0);
+	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, NULL, NULL, &req, NULL), 0);
+	ck_assert_int_eq(push_loop_run(loop), -EDEADLK);
+	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
+	push_stream_close(loop, &s);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	ck_assert_int_eq(push_req_result(req), -ECANCELED);
+	push_req_unref(req);
+	reactor_close(r, h[1]);
+	finish();
+}
+END_TEST
+
 
 START_TEST(test_stats_count_iterations_callbacks_and_requests)
 {
@@ -945,7 +974,7 @@ static void temp_file(char *path)
 
 START_TEST(test_file_write_then_read_through_offload)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct push_buf *out, *in;
 	struct push_req *wr, *rd;
 	char path[64];
@@ -985,7 +1014,7 @@ END_TEST
  * the error, never the 490 (push.h: buf->len or -errno). */
 START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct push_buf *out;
 	struct push_req *wr;
 	struct rlimit old, lim;
@@ -1027,7 +1056,7 @@ END_TEST
  * freed memory). */
 START_TEST(test_cancelled_file_read_keeps_its_buffer_until_the_job_returns)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct rec a[8] = { { 0 } };
 	struct push_token tok;
 	char path[64];
@@ -1079,13 +1108,13 @@ END_TEST
 
 START_TEST(test_default_policy_is_idiomatic_without_fast_path)
 {
-	struct push_policy p = push_policy_get();
+	struct push_config p = push_config_get();
 
 	ck_assert(!p.pooled);
 	ck_assert(!p.fast_path);
 	p.pooled = true;
-	push_policy_set(&p);
-	ck_assert(push_policy_get().pooled);
+	push_config_set(&p);
+	ck_assert(push_config_get().pooled);
 }
 END_TEST
 
@@ -1124,7 +1153,7 @@ END_TEST
 
 START_TEST(test_pooled_policy_reuses_requests)
 {
-	struct push_policy p = { .pooled = true };
+	struct push_config p = { .pooled = true };
 	struct push_loop_stats st;
 
 	start_with(&p, false);
@@ -1138,7 +1167,7 @@ END_TEST
 
 START_TEST(test_fast_path_completes_a_ready_read_without_a_request)
 {
-	struct push_policy p = { .fast_path = true };
+	struct push_config p = { .fast_path = true };
 	struct push_loop_stats st;
 	struct push_stream s;
 	struct push_req *req = (struct push_req *)&s;
@@ -1174,7 +1203,7 @@ END_TEST
 
 START_TEST(test_fast_path_allocates_only_when_the_operation_must_wait)
 {
-	struct push_policy p = { .fast_path = true };
+	struct push_config p = { .fast_path = true };
 	struct push_stream s;
 	struct rec a = { 0 };
 	ssize_t now = -1;
@@ -1200,7 +1229,7 @@ END_TEST
 
 START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 {
-	struct push_policy on = { .fast_path = true };
+	struct push_config on = { .fast_path = true };
 	struct push_stream s;
 	struct rec a = { 0 }, b = { 0 };
 	ssize_t now = -1;
@@ -1733,6 +1762,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stop_without_handler_returns_eintr_once);
 	tcase_add_test(tc, test_run_until_waits_for_one_request_only);
 	tcase_add_test(tc, test_quiescent_sim_world_is_a_stop_then_edeadlk);
+	tcase_add_test(tc, test_quiescent_sim_world_without_handler_is_edeadlk);
 	tcase_add_test(tc, test_stats_count_iterations_callbacks_and_requests);
 	suite_add_tcase(s, tc);
 

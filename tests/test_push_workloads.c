@@ -31,7 +31,7 @@
 #include "workload.h"
 #include "workload_testutil.h"
 
-static const struct push_policy policies[4] = {
+static const struct push_config policies[4] = {
 	{ .pooled = false, .fast_path = false },
 	{ .pooled = true, .fast_path = false },
 	{ .pooled = false, .fast_path = true },
@@ -54,7 +54,7 @@ START_TEST(test_echo_round_trips_16_mib_exactly)
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	echo_opts_default(&opts);
 	echo_thread_start(&st, &opts);
 	if (access("/usr/bin/socat", X_OK) == 0) {
@@ -104,7 +104,7 @@ START_TEST(test_echo_serves_1000_concurrent_connections)
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
 	ck_assert_uint_ge(rl.rlim_cur, 2100);
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	echo_opts_default(&opts);
 	echo_thread_start(&st, &opts);
 	ck_assert_int_eq(netclient_echo(st.port, 1000, 4096, 1024, 30000, &res), 0);
@@ -208,7 +208,7 @@ START_TEST(test_echo_shutdown_cancels_live_connections)
 	int64_t live = live_blocks();
 	int fd[3];
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	echo_opts_default(&opts);
 	echo_thread_start(&st, &opts);
 	for (int i = 0; i < 3; i++) {
@@ -287,7 +287,7 @@ START_TEST(test_echo_over_sim_returns_every_peer_what_it_sent)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		sim_config_default(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 50000, SIM_PEER_HALF_CLOSE);
@@ -310,7 +310,7 @@ START_TEST(test_echo_over_sim_with_faults_returns_each_peer_a_prefix)
 	int64_t live = live_blocks();
 	unsigned whole = 0;
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		sim_config_faulty(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 20000, SIM_PEER_HALF_CLOSE);
@@ -389,7 +389,7 @@ START_TEST(test_echo_over_sim_stop_cancels_live_connections)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	sim_config_default(&c, 9);
 	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
 	sim_at_step(w.r, 400, request_stop, w.r);
@@ -463,7 +463,7 @@ START_TEST(test_echo_figure_allocations_per_round_trip)
 	uint64_t before, used;
 	int fd;
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	echo_opts_default(&opts);
 	echo_thread_start(&st, &opts);
 	fd = netclient_connect(st.port);
@@ -540,7 +540,7 @@ START_TEST(test_fanout_to_file_sinks_copies_the_input)
 	struct fanout_world w;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	fanout_world_epoll(&w, (1u << 20) + 12345, 3);
 	ck_assert_int_eq(push_fanout_run(w.r, w.o, &w.opts, &w.st), 0);
 	ck_assert_uint_eq(w.st.bytes_read, w.len);
@@ -641,7 +641,7 @@ START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
 	uint64_t sum;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	fanout_world_epoll(&w, (3u << 20) + 7, 4);
 	w.opts.kind = FANOUT_SINK_TCP;
 	w.opts.on_listening = start_subscribers;
@@ -670,7 +670,7 @@ START_TEST(test_fanout_over_sim_delivers_every_byte_to_every_file_sink)
 	struct fanout_world w;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	for (uint64_t seed = 1; seed <= 6; seed++) {
 		sim_config_faulty(&c, seed);
 		fanout_world_sim(&w, &c, 300000 + seed * 777, 5);
@@ -695,7 +695,7 @@ START_TEST(test_fanout_over_sim_streams_to_tcp_subscribers_with_faults)
 	int64_t live = live_blocks();
 	unsigned complete = 0;
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	for (uint64_t seed = 1; seed <= 6; seed++) {
 		sim_config_faulty(&c, seed);
 		fanout_world_sim(&w, &c, 200000, 4);
@@ -721,7 +721,7 @@ START_TEST(test_fanout_slow_sink_is_cancelled_while_the_others_complete)
 	struct fanout_world w;
 	int64_t live = live_blocks();
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	sim_config_default(&c, 21);
 	fanout_world_sim(&w, &c, 1u << 20, 4);
 	w.opts.kind = FANOUT_SINK_TCP;
@@ -757,7 +757,7 @@ START_TEST(test_fanout_over_sim_stop_at_any_step_cancels_cleanly)
 	uint64_t steps, k;
 	unsigned cancelled = 0, complete = 0;
 
-	push_policy_set(&policies[_i]);
+	push_config_set(&policies[_i]);
 	sim_config_default(&c, 5);
 	fanout_world_sim(&w, &c, 100000, 3);
 	w.opts.chunk_size = 8192;
@@ -802,12 +802,12 @@ START_TEST(test_fanout_figure_allocations_per_chunk)
 	const bool pooled = _i & 1, timeout = _i & 2;
 	const uint64_t per_chunk = pooled ? (timeout ? n + 1 : 1)
 					  : (timeout ? 3 * n + 2 : n + 2);
-	struct push_policy p = { .pooled = pooled };
+	struct push_config p = { .pooled = pooled };
 	struct sim_config c;
 	struct fanout_world w;
 	uint64_t before, used;
 
-	push_policy_set(&p);
+	push_config_set(&p);
 	sim_config_default(&c, 1);
 	fanout_world_sim(&w, &c, chunks * 4096, n);
 	w.opts.chunk_size = 4096;

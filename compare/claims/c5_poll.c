@@ -81,7 +81,7 @@ static enum poll_status poll5_conn_poll(struct poll_future *f,
 	return POLL_READY;
 }
 
-/* Drops are idempotent (poll.h, rule 3), so the I/O future is dropped
+/* Drops are idempotent (poll.h, R3), so the I/O future is dropped
  * whether or not the poll already did. */
 static void poll5_conn_drop(struct poll_future *f)
 {
@@ -348,7 +348,7 @@ int c5__poll_serve(struct reactor *r, struct offload *o, int lh,
 	srv->cfg = cfg;
 	pc.budget = cfg == C5_STEPS ? 0 : POLL_BUDGET_DEFAULT;
 	poll_config_set(&pc);
-	poll_loop_init(&srv->loop, r, o);
+	poll_loop_init(&srv->loop, r, o, NULL);
 	poll_config_set(&saved);
 	rc = poll_stream_open(&srv->loop, &srv->listener, lh);
 	if (rc < 0)
@@ -363,7 +363,7 @@ int c5__poll_serve(struct reactor *r, struct offload *o, int lh,
 	}
 	if (rc == 0) {
 		rc = poll_loop_run(&srv->loop);
-		if (rc == -ECANCELED)           /* the stop we asked for */
+		if (rc == -EINTR)               /* the stop we asked for */
 			rc = 0;
 	}
 	poll_loop_fini(&srv->loop);             /* drops every task */
