@@ -289,9 +289,9 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			/* First poll: pinned now, so the stream may be
 			 * registered (R1 of poll.h). */
 			n = poll_stream_open(cx->loop, &c->stream, c->handle);
-			c->handle = -1;
-			if (n < 0)
+			if (n < 0)      /* conn_close() closes c->handle */
 				return conn_end(c, CONN_END_ERROR);
+			c->handle = -1;
 			conn_idle_restart(c);
 			conn_read(c);
 			continue;
@@ -515,8 +515,10 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	}
 	poll_loop_init(&loop, r, o, NULL);
 	rc = poll_stream_open(&loop, &listener, lh);
-	if (rc < 0)
-		return rc;                       /* lh was closed */
+	if (rc < 0) {
+		reactor_close(r, lh);
+		return rc;
+	}
 	srv.loop = &loop;
 	srv.listener = &listener;
 	poll_accept_init(&srv.accept, &listener);

@@ -405,8 +405,10 @@ static void fanout_on_accept(struct fanout *f, ssize_t h)
 		return;
 	}
 	s = &f->sink[f->subscribers];
-	if (poll_stream_open(f->loop, &s->stream, (int)h) < 0)
-		return;                         /* h is closed; wait for another */
+	if (poll_stream_open(f->loop, &s->stream, (int)h) < 0) {
+		reactor_close(f->loop->r, (int)h);
+		return;                         /* wait for another */
+	}
 	if (++f->subscribers == f->opts->sinks)
 		f->state = FANOUT_STREAM;
 }
@@ -517,7 +519,7 @@ static int fanout_cancel_sink(void *arg, unsigned i)
 static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
 {
 	const struct fanout_opts *o = f->opts;
-	int rc;
+	int h, rc;
 
 	if (o->kind == FANOUT_SINK_FILE) {
 		for (unsigned i = 0; i < o->sinks; i++) {
@@ -530,9 +532,12 @@ static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
 	rc = reactor_listen(f->loop->r, o->host, o->port, FANOUT_BACKLOG);
 	if (rc < 0)
 		return rc;
-	rc = poll_stream_open(f->loop, listener, rc);
-	if (rc < 0)
+	h = rc;
+	rc = poll_stream_open(f->loop, listener, h);
+	if (rc < 0) {
+		reactor_close(f->loop->r, h);
 		return rc;
+	}
 	f->listener = listener;
 	poll_accept_init(&f->accept, listener);
 	return 0;

@@ -46,9 +46,8 @@ int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle)
 	s->handle = handle;
 	err = reactor_io_start(l->r, &s->io, handle, stream_on_edge);
 	if (err < 0) {
-		reactor_close(l->r, handle);
 		s->handle = -1;
-		return err;
+		return err;             /* the handle is still the caller's */
 	}
 	s->loop = l;
 	return 0;
@@ -240,8 +239,10 @@ static enum poll_status connect_poll(struct poll_future *f,
 			goto out_ready;
 		}
 		err = poll_stream_open(cx->loop, s, h);
-		if (err < 0)
-			goto out_ready;         /* the handle is closed */
+		if (err < 0) {
+			reactor_close(cx->loop->r, h);
+			goto out_ready;
+		}
 		c->started = true;
 	}
 	if (!(s->ready & (REACTOR_WRITABLE | REACTOR_HANGUP))) {

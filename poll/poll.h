@@ -444,9 +444,10 @@ struct poll_stream {
 	struct poll_waker reader, writer;
 };
 
-/* Take ownership of handle and register it (s need not be initialised).
- * On failure the handle is closed too.  s is pinned from here on.  Returns 0
- * or -errno. */
+/* Open s on a handle (from reactor_listen(), reactor_accept(), an accept's
+ * output) and register it (s need not be initialised); the stream owns the
+ * handle from now on, and s is pinned.  Returns 0, or -errno and the handle
+ * is still the caller's (a call that fails changes nothing). */
 int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle);
 /* Deregister, drop any parked waker and close the handle.  Closing a closed
  * (or zeroed, never opened) stream does nothing. */

@@ -302,7 +302,8 @@ struct push_stream {
 
 /* Open s on a handle (from reactor_listen(), reactor_accept(), an accept's
  * result); the stream owns the handle from now on.  Returns 0, or -errno
- * and the handle is still the caller's. */
+ * and the handle is still the caller's (a call that fails changes
+ * nothing). */
 int push_stream_open(struct push_loop *l, struct push_stream *s, int handle);
 
 /* Close s: its pending requests are cancelled (they call back with

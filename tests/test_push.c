@@ -1088,6 +1088,24 @@ START_TEST(test_cancelled_file_read_keeps_its_buffer_until_the_job_returns)
 }
 END_TEST
 
+/* epoll refuses regular files: the open fails, and the handle is still the
+ * caller's, open (poll's rule too: a call that fails changes nothing). */
+START_TEST(test_stream_open_failure_leaves_the_handle_with_the_caller)
+{
+	struct push_stream s = { 0 };
+	int fd;
+
+	start();
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_lt(push_stream_open(loop, &s, fd), 0);
+	ck_assert(!s.open);
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);   /* still open */
+	close(fd);
+	finish();
+}
+END_TEST
+
 START_TEST(test_file_operations_without_a_pool_fail_to_start)
 {
 	struct push_buf *b;
@@ -1799,6 +1817,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_file_write_then_read_through_offload);
 	tcase_add_test(tc, test_a_file_write_that_stops_part_way_is_an_error);
 	tcase_add_test(tc, test_cancelled_file_read_keeps_its_buffer_until_the_job_returns);
+	tcase_add_test(tc, test_stream_open_failure_leaves_the_handle_with_the_caller);
 	tcase_add_test(tc, test_file_operations_without_a_pool_fail_to_start);
 	suite_add_tcase(s, tc);
 

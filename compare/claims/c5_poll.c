@@ -49,6 +49,7 @@ static enum poll_status poll5_conn_poll(struct poll_future *f,
 
 		c->fd = -1;
 		if (poll_stream_open(cx->loop, &c->s, fd) < 0) {
+			reactor_close(cx->loop->r, fd);
 			f->out = -1;
 			return POLL_READY;
 		}
@@ -351,8 +352,10 @@ int c5__poll_serve(struct reactor *r, struct offload *o, int lh,
 	poll_loop_init(&srv->loop, r, o, NULL);
 	poll_config_set(&saved);
 	rc = poll_stream_open(&srv->loop, &srv->listener, lh);
-	if (rc < 0)
+	if (rc < 0) {
+		reactor_close(r, lh);
 		goto out_free;
+	}
 	server = (struct poll5_server){ .base = { .vt = &poll5_server_vt },
 					.srv = srv };
 	rc = poll_spawn(&srv->loop, &server.base, sizeof(server), NULL);

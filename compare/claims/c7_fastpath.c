@@ -229,6 +229,8 @@ static int poll_reads(bool wait, unsigned ops, double *allocs)
 	w.fd = sv[1];
 	poll_loop_init(&loop, r, NULL, NULL);
 	rc = poll_stream_open(&loop, &ps, sv[0]);
+	if (rc < 0)
+		close(sv[0]);
 	for (unsigned i = 0; i < 10 + ops && rc == 0; i++) {
 		struct poll_read rd;
 
