@@ -54,7 +54,7 @@
 struct poll_future;
 struct poll_task;
 
-/* ---- settings -------------------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
 #define POLL_BUDGET_DEFAULT 128
 
@@ -77,7 +77,7 @@ struct poll_config {
 void poll_config_set(const struct poll_config *c);
 struct poll_config poll_config_get(void);
 
-/* ---- the loop ---------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
 struct poll_loop_stats {
 	uint64_t polls;       /* task polls */
@@ -170,7 +170,7 @@ void poll_loop_stats_get(const struct poll_loop *l, struct poll_loop_stats *out)
  * themselves, and for tests that need a task polled exactly once. */
 unsigned poll_loop_run_ready(struct poll_loop *l);
 
-/* ---- futures ----------------------------------------------------------------- */
+/* ---- futures ------------------------------------------------------------- */
 
 enum poll_status {
 	POLL_PENDING = 0,   /* not done; the task's waker has been handed on */
@@ -214,7 +214,7 @@ static inline void poll_future_drop(struct poll_future *f)
 	f->vt->drop(f);
 }
 
-/* ---- wakers ------------------------------------------------------------------- */
+/* ---- wakers -------------------------------------------------------------- */
 
 /* A slot that may hold one waker: a counted reference to a task.  Empty when
  * task is NULL.  Zero-initialise before first use.  Slots live in what makes
@@ -249,7 +249,7 @@ static inline bool poll_waker_is_set(const struct poll_waker *slot)
  * after it returns PENDING (a yield). */
 void poll_cx_wake(const struct poll_cx *cx);
 
-/* ---- the cooperative budget -------------------------------------------------- */
+/* ---- the cooperative budget ---------------------------------------------- */
 /* A task that never has to wait (its socket always has data) would never
  * return to the executor and would starve every other task.  As in tokio,
  * each poll of a task starts with loop->config.budget units; every leaf charges one
@@ -264,7 +264,7 @@ bool poll_budget_exhausted(const struct poll_cx *cx);
 /* Call when the leaf returns POLL_READY. */
 void poll_budget_charge(const struct poll_cx *cx);
 
-/* ---- tasks ------------------------------------------------------------------------ */
+/* ---- tasks --------------------------------------------------------------- */
 /*
  * A task is a header followed by the future it runs, in one block: either
  * one mem_alloc() (poll_spawn) or storage the caller provides
@@ -425,7 +425,7 @@ struct poll_task_join {
 };
 void poll_task_join_init(struct poll_task_join *j, struct poll_task *t);
 
-/* ---- streams: a handle registered with the reactor --------------------------------- */
+/* ---- streams ------------------------------------------------------------- */
 
 /* One handle, registered once for edges in both directions; a leaf waiting
  * to read parks its waker in `reader`, one waiting to write in `writer`.  At
@@ -457,7 +457,7 @@ static inline bool poll_stream_is_open(const struct poll_stream *s)
 	return s->loop != NULL;
 }
 
-/* ---- leaf futures (io.c) ------------------------------------------------------------ */
+/* ---- leaf futures (io.c) ------------------------------------------------- */
 /* Each leaf: tries its operation first and waits for an edge only after
  * -EAGAIN (the edge-triggered rule); checks the budget first and charges it
  * on READY; holds a waker only while PENDING. */
@@ -581,9 +581,10 @@ struct poll_file_write {
 void poll_file_write_init(struct poll_file_write *f, struct poll_loop *l,
 			  int handle, struct poll_buf *buf, uint64_t offset);
 
-/* ---- combinators (compose.c): sequence, join of N, race of N, timeout ---------- */
-/* Rust's combinators are generic over their children's types and hold them
- * by value.  C has no generics, so here the children live by value in the
+/* ---- composition (compose.c) --------------------------------------------- */
+/* Combinators: sequence, join of N, race of N, timeout.  Rust's
+ * combinators are generic over their children's types and hold them by
+ * value.  C has no generics, so here the children live by value in the
  * caller's own future, next to the combinator, and the combinator holds
  * pointers to them: the memory is still one block, the task's.  From init
  * on, the combinator owns the children: only it polls and drops them, and
@@ -656,9 +657,12 @@ struct poll_timeout {
 void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
 		       struct poll_future *inner, uint64_t ns);
 
-/* ---- the workloads (echo.c, fanout.c): see shared/workload.h ------------------------ */
+/* ---- the workloads (echo.c, fanout.c) ------------------------------------ */
 
-/* The echo server.  One task per connection: an explicit state machine
+/* The echo server and the fanout of shared/workload.h, written in this
+ * engine; they run under the process-wide config (poll_config_get()).
+ *
+ * The echo server.  One task per connection: an explicit state machine
  * holding its read, write and idle timer futures by value, plus its buffer.
  * With poll_config.static_tasks > 0 the tasks and buffers live in slots
  * allocated at start-up and nothing is allocated per connection. */

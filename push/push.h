@@ -49,7 +49,7 @@
 struct push_req;
 struct push_token;
 
-/* ---- settings -------------------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
 /* How a loop allocates, chosen at run time.  The workload entry points
  * (push_echo_serve(), push_fanout_run()) use the process-wide default. */
@@ -71,7 +71,7 @@ struct push_config {
 void push_config_set(const struct push_config *c);
 struct push_config push_config_get(void);
 
-/* ---- the loop ---------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
 struct push_loop_stats {
 	uint64_t iterations;     /* loop iterations */
@@ -240,7 +240,7 @@ void push_req_unref(struct push_req *req);
  * already cancelled.  Safe from inside a callback, and twice. */
 int push_cancel(struct push_req *req);
 
-/* ---- cancellation tokens ---------------------------------------------------- */
+/* ---- cancellation tokens ------------------------------------------------- */
 
 /* A token is the one thing an operation has to be given to be cancellable:
  * it has to be threaded through every call.  Tokens form a tree: cancelling
@@ -281,7 +281,7 @@ bool push_token_cancelled(const struct push_token *t);
  * be freed. */
 void push_token_destroy(struct push_token *t);
 
-/* ---- streams ----------------------------------------------------------------- */
+/* ---- streams ------------------------------------------------------------- */
 
 /* A stream handle (socket or listener) open in a loop: the reactor watcher
  * and the at most one read (or accept) and one write (or connect) pending
@@ -312,7 +312,7 @@ int push_stream_open(struct push_loop *l, struct push_stream *s, int handle);
  * be freed.  Closing a closed stream does nothing. */
 void push_stream_close(struct push_loop *l, struct push_stream *s);
 
-/* ---- leaf operations (io.c) ------------------------------------------------- */
+/* ---- leaf operations (io.c) ---------------------------------------------- */
 /* Each starts one request.  At most one accept or read, and one write or
  * connect, may be pending on a stream at once: another fails with -EBUSY.
  * Buffers must stay valid until the callback; once a request is cancelled
@@ -392,7 +392,7 @@ int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
 		    uint64_t offset, struct push_token *tok, push_cb cb,
 		    void *data, struct push_req **reqp);
 
-/* ---- composition (compose.c) ------------------------------------------------ */
+/* ---- composition (compose.c) --------------------------------------------- */
 /* Composed operations are requests too: same rules, same handles, and they
  * compose with each other.  Their inner operations run under a token of the
  * composition's own, so cancelling the composition cancels them.  Each
@@ -461,7 +461,7 @@ int push_timeout(struct push_loop *l, uint64_t ns, push_start_fn start,
 		 void *arg, struct push_token *tok, push_cb cb, void *data,
 		 struct push_req **reqp);
 
-/* ---- the workloads (echo.c, fanout.c) --------------------------------------- */
+/* ---- the workloads (echo.c, fanout.c) ------------------------------------ */
 
 /* The echo server and the fanout of workload.h, written in this engine;
  * they run under the process-wide config (push_config_get()). */
