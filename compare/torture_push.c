@@ -320,7 +320,7 @@ static void writer_done(struct px_op *op)
 	struct px *x = op->x;
 
 	x->written = x->next_piece;
-	push_stream_close(x->l, &x->wr);
+	push_stream_close(&x->wr);
 }
 
 static void writer_start(struct px *x)
@@ -332,7 +332,7 @@ static void writer_start(struct px *x)
 	op->then = writer_done;
 	if (op_started(op, push_seq(x->l, writer_steps, 2 * TT_PIECES, x, NULL,
 				    op_cb, op, &x->writer_req)) < 0)
-		push_stream_close(x->l, &x->wr);
+		push_stream_close(&x->wr);
 }
 
 /* ---- the world --------------------------------------------------------------------- */
@@ -427,8 +427,8 @@ static void px_run(struct px *x)
 
 	/* The bytes: what the reader got and what is left form a prefix of
 	 * what was sent, all of it if the write said it was all written. */
-	if (x->wr.open)
-		push_stream_close(x->l, &x->wr);
+	if (push_stream_is_open(&x->wr))
+		push_stream_close(&x->wr);
 	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, TT_DATA);
 	TT_CHECK(c, rest >= 0, "push: reading the rest of the stream: %zd",
 		 rest);
@@ -463,7 +463,7 @@ static bool top_result(const struct px *x, ssize_t *r)
 
 static void px_close(struct px *x)
 {
-	push_stream_close(x->l, &x->rd);
+	push_stream_close(&x->rd);
 	if (x->top_req != NULL)
 		push_req_unref(x->top_req);
 	if (x->writer_req != NULL)

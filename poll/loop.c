@@ -140,10 +140,11 @@ static int loop_check_stop(struct poll_loop *l)
 	return loop_stop(l);
 }
 
-/* Step 4.  Block only when no task is queued.  Returns 0 to go on, or
- * -EDEADLK when the reactor says nothing can ever happen again (sim) and no
- * task is queued: no task can ever be woken.  The first time, with a stop
- * handler, that is a stop instead. */
+/* Step 4.  Block only when no task is queued.  The reactor's callbacks
+ * fire wakers, which queue tasks.  Returns 0 to go on, or -errno.  Under
+ * sim, -EDEADLK with no task queued says nothing can ever happen again, so
+ * no task can ever be woken: the first time, with a stop handler, that is a
+ * stop; otherwise the tasks left are stuck and the loop gives up. */
 static int loop_wait(struct poll_loop *l)
 {
 	int64_t timeout = l->ready_head != NULL ? 0 : -1;
@@ -154,7 +155,7 @@ static int loop_wait(struct poll_loop *l)
 			return -EDEADLK;
 		return loop_stop(l);
 	}
-	return 0;
+	return n < 0 ? n : 0;
 }
 
 /* doc:begin loop-run */

@@ -143,7 +143,8 @@ void poll_loop_fini(struct poll_loop *l);
  *
  * Returns 0 when done; -EINTR at a stop request without a stop handler;
  * -EDEADLK (sim) when tasks remain that nothing can ever wake (after the
- * stop handler, if any, has run).  Must not be called from a task. */
+ * stop handler, if any, has run); or the -errno reactor_poll() failed
+ * with.  Must not be called from a task. */
 int poll_loop_run(struct poll_loop *l);
 
 /* Run the loop until f is READY: 0, and f->out holds its output.  f is

@@ -228,7 +228,7 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 	else
 		st->failed++;
 	reactor_timer_stop(srv->loop->r, &c->idle);
-	push_stream_close(srv->loop, &c->stream);
+	push_stream_close(&c->stream);
 	push_token_destroy(&c->token);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -266,7 +266,7 @@ static void server_on_accept(void *data, ssize_t h)
 		 * so accepting again makes progress and never spins. */
 		st->accept_errors++;
 		if (reactor_accept_error_is_fatal(h)) {
-			push_stream_close(srv->loop, &srv->listener);
+			push_stream_close(&srv->listener);
 			return;
 		}
 	}
@@ -284,7 +284,7 @@ static void server_on_retry(void *data, ssize_t rc)
 	if (rc == 0)
 		server_accept(srv);
 	else
-		push_stream_close(srv->loop, &srv->listener);  /* shutdown */
+		push_stream_close(&srv->listener);  /* shutdown */
 }
 
 /* Wait for the next connection.  The accept is cancelled by the server's
@@ -296,7 +296,7 @@ static void server_accept(struct echo_server *srv)
 {
 	int rc;
 
-	if (!srv->listener.open)
+	if (!push_stream_is_open(&srv->listener))
 		return;
 	rc = push_accept(srv->loop, &srv->listener, &srv->token,
 			 server_on_accept, srv, NULL, NULL);
@@ -310,7 +310,7 @@ static void server_accept(struct echo_server *srv)
 	if (rc < 0) {
 		if (rc != -ECANCELED)
 			srv->stats->accept_errors++;
-		push_stream_close(srv->loop, &srv->listener);
+		push_stream_close(&srv->listener);
 	}
 }
 
@@ -375,7 +375,7 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 	push_token_init(&srv.token, NULL);
 	push_loop_on_stop(srv.loop, server_shutdown, &srv);
 	server_accept(&srv);
-	if (!srv.listener.open) {
+	if (!push_stream_is_open(&srv.listener)) {
 		/* The first accept could not start; the stream closed lh. */
 		push_token_destroy(&srv.token);
 		push_loop_fini(srv.loop);

@@ -326,7 +326,7 @@ static void sink_finish(struct fanout_sink *s, int error)
 	s->done = true;
 	s->st->error = error;
 	f->sinks_live--;
-	push_stream_close(f->loop, &s->stream);
+	push_stream_close(&s->stream);
 	for (unsigned i = s->next; i < f->next_read; i++)
 		chunk_release(f, i);
 	/* Nobody left: a read still pending is for nothing. */
@@ -345,7 +345,7 @@ static void fanout_accept(struct fanout *f)
 			     fanout_on_accept, f, NULL, NULL);
 
 	if (rc < 0) {
-		push_stream_close(f->loop, &f->listener);
+		push_stream_close(&f->listener);
 		fanout_abort(f, rc);
 	}
 }
@@ -359,11 +359,11 @@ static void fanout_on_accept(void *data, ssize_t h)
 
 	if (h < 0) {
 		if (h == -ECANCELED || f->error != 0) {
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 			return;
 		}
 		if (reactor_accept_error_is_fatal(h)) {
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 			fanout_abort(f, (int)h);
 			return;
 		}
@@ -376,14 +376,14 @@ static void fanout_on_accept(void *data, ssize_t h)
 		if (f->error == 0)
 			fanout_accept(f);
 		else
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 		return;
 	}
 	if (++f->subscribers < f->opts->sinks) {
 		fanout_accept(f);
 		return;
 	}
-	push_stream_close(f->loop, &f->listener);
+	push_stream_close(&f->listener);
 	fanout_read_next(f);
 }
 
@@ -467,7 +467,7 @@ static void fanout_close_sinks(struct fanout *f)
 	for (unsigned i = 0; i < f->opts->sinks; i++)
 		if (f->sink[i].file >= 0)
 			reactor_file_close(r, f->sink[i].file);
-	push_stream_close(f->loop, &f->listener);
+	push_stream_close(&f->listener);
 }
 
 int push_fanout_run(struct reactor *r, struct offload *o,

@@ -80,7 +80,7 @@ static void io_cancel(struct push_req *req)
 }
 /* doc:end io-cancel */
 
-void push_stream_close(struct push_loop *l, struct push_stream *s)
+void push_stream_close(struct push_stream *s)
 {
 	if (!s->open)
 		return;
@@ -88,8 +88,8 @@ void push_stream_close(struct push_loop *l, struct push_stream *s)
 		push_cancel(s->reader);
 	if (s->writer != NULL)
 		push_cancel(s->writer);
-	reactor_io_stop(l->r, &s->io);
-	reactor_close(l->r, s->handle);
+	reactor_io_stop(s->loop->r, &s->io);
+	reactor_close(s->loop->r, s->handle);
 	s->open = false;
 	s->handle = -1;
 }
@@ -311,7 +311,7 @@ int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
 
 	if (reqp != NULL)
 		*reqp = NULL;
-	if (s->open)
+	if (push_stream_is_open(s))
 		return -EISCONN;
 	if (tok != NULL && tok->cancelled)
 		return -ECANCELED;

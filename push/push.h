@@ -310,7 +310,11 @@ int push_stream_open(struct push_loop *l, struct push_stream *s, int handle);
  * -ECANCELED from the loop, and never touch their buffers again), the
  * watcher stops and the handle is closed.  After it returns s's memory may
  * be freed.  Closing a closed stream does nothing. */
-void push_stream_close(struct push_loop *l, struct push_stream *s);
+void push_stream_close(struct push_stream *s);
+static inline bool push_stream_is_open(const struct push_stream *s)
+{
+	return s->open;
+}
 
 /* ---- leaf operations (io.c) ---------------------------------------------- */
 /* Each starts one request.  At most one accept or read, and one write or

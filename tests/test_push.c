@@ -186,8 +186,8 @@ START_TEST(test_completion_queued_by_a_callback_runs_in_the_next_iteration)
 	ck_assert_int_eq(second.order, 2);
 	ck_assert_int_eq(ch.child.order, 3);
 	ck_assert_int_eq(ch.child.result, 1);
-	push_stream_close(loop, &s1);
-	push_stream_close(loop, &s2);
+	push_stream_close(&s1);
+	push_stream_close(&s2);
 	close(p1);
 	close(p2);
 	finish();
@@ -300,7 +300,7 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	ck_assert_int_eq(push_loop_run(loop), -EDEADLK);
 	ck_assert_int_eq(stops, 1);
 	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(push_req_result(req), -ECANCELED);
 	push_req_unref(req);
@@ -329,7 +329,7 @@ START_TEST(test_quiescent_sim_world_without_handler_is_edeadlk)
 	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, NULL, NULL, &req, NULL), 0);
 	ck_assert_int_eq(push_loop_run(loop), -EDEADLK);
 	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(push_req_result(req), -ECANCELED);
 	push_req_unref(req);
@@ -380,7 +380,7 @@ START_TEST(test_callback_never_runs_inside_the_start_call)
 	ck_assert_int_eq(a.result, 5);
 	ck_assert_mem_eq(buf, "hello", 5);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -402,7 +402,7 @@ START_TEST(test_callback_runs_exactly_once)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -427,7 +427,7 @@ START_TEST(test_failed_start_returns_errno_and_never_calls_back)
 	ck_assert_int_eq(push_sleep(loop, 0, &tok, rec_cb, &cancelled, NULL), -ECANCELED);
 	ck_assert_int_eq(push_read(loop, &closed, buf, 1, NULL, rec_cb, &bad, NULL, NULL), -EBADF);
 	ck_assert_int_eq(push_connect(loop, &s, "127.0.0.1", 9, NULL, rec_cb, &bad, NULL), -EISCONN);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(first.calls, 1);
 	ck_assert_int_eq(busy.calls, 0);
@@ -456,7 +456,7 @@ START_TEST(test_request_goes_pending_queued_done)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(push_req_state(req), PUSH_REQ_DONE);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -525,7 +525,7 @@ START_TEST(test_cancel_calls_back_with_ecanceled_from_the_loop)
 	ck_assert_int_eq(a.result, -ECANCELED);
 	ck_assert_int_eq(read(s.handle, buf, sizeof(buf)), 1);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -549,7 +549,7 @@ START_TEST(test_cancel_after_the_completion_is_queued_keeps_the_result)
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 3);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -728,7 +728,7 @@ START_TEST(test_token_cancel_lets_a_queued_completion_win)
 	ck_assert_int_eq(ready.result, 2);
 	ck_assert_int_eq(waiting.result, -ECANCELED);
 	push_token_destroy(&tok);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -779,7 +779,7 @@ START_TEST(test_read_reports_end_of_stream_as_zero)
 	close(peer);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 0);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	finish();
 }
 END_TEST
@@ -829,11 +829,11 @@ START_TEST(test_write_all_completes_after_short_writes)
 	ck_assert_int_eq(push_run_until(loop, wr), 0);
 	ck_assert_int_eq(push_req_result(wr), (ssize_t)n);
 	push_req_unref(wr);
-	push_stream_close(loop, &w);      /* the reader then sees end of stream */
+	push_stream_close(&w);      /* the reader then sees end of stream */
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_uint_eq(d.total, n);
 	ck_assert_uint_eq(d.sum, sum);
-	push_stream_close(loop, &rd);
+	push_stream_close(&rd);
 	free(data);
 	finish();
 }
@@ -850,7 +850,7 @@ START_TEST(test_second_write_on_a_stream_fails_ebusy)
 	open_pair(&s, &peer);
 	ck_assert_int_eq(push_write(loop, &s, big, sizeof(big), NULL, rec_cb, &a, NULL, NULL), 0);
 	ck_assert_int_eq(push_write(loop, &s, big, 1, NULL, rec_cb, &b, NULL, NULL), -EBUSY);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, -ECANCELED);
 	ck_assert_int_eq(b.calls, 0);
@@ -871,8 +871,8 @@ START_TEST(test_stream_close_cancels_its_pending_requests)
 	open_pair(&s, &peer);
 	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, rec_cb, &rd, NULL, NULL), 0);
 	ck_assert_int_eq(push_write(loop, &s, big, sizeof(big), NULL, rec_cb, &wr, NULL, NULL), 0);
-	push_stream_close(loop, &s);
-	push_stream_close(loop, &s);    /* twice: nothing */
+	push_stream_close(&s);
+	push_stream_close(&s);    /* twice: nothing */
 	ck_assert_int_eq(rd.calls + wr.calls, 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(rd.result, -ECANCELED);
@@ -912,9 +912,9 @@ START_TEST(test_accept_and_connect_over_loopback)
 	push_req_unref(acc);
 	push_req_unref(con);
 	push_req_unref(rd);
-	push_stream_close(loop, &server);
-	push_stream_close(loop, &client);
-	push_stream_close(loop, &listener);
+	push_stream_close(&server);
+	push_stream_close(&client);
+	push_stream_close(&listener);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	finish();
 }
@@ -935,12 +935,12 @@ START_TEST(test_connect_to_a_closed_port_reports_econnrefused)
 		ck_assert_int_eq(push_run_until(loop, con), 0);
 		ck_assert_int_eq(push_req_result(con), -ECONNREFUSED);
 		push_req_unref(con);
-		push_stream_close(loop, &client);
+		push_stream_close(&client);
 	} else {
 		/* Refused inside connect(2): a failed start, no stream. */
 		ck_assert_int_eq(rc, -ECONNREFUSED);
 		ck_assert_ptr_null(con);
-		ck_assert(!client.open);
+		ck_assert(!push_stream_is_open(&client));
 	}
 	finish();
 }
@@ -1099,7 +1099,7 @@ START_TEST(test_stream_open_failure_leaves_the_handle_with_the_caller)
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_lt(push_stream_open(loop, &s, fd), 0);
-	ck_assert(!s.open);
+	ck_assert(!push_stream_is_open(&s));
 	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);   /* still open */
 	close(fd);
 	finish();
@@ -1156,7 +1156,7 @@ static uint64_t allocations_for_reads(int n)
 		push_req_unref(req);
 	}
 	before = allocs() - before;
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	return before;
 }
@@ -1213,7 +1213,7 @@ START_TEST(test_fast_path_completes_a_ready_read_without_a_request)
 	push_loop_stats_get(loop, &st);
 	ck_assert_uint_eq(st.sync_completions, 2);
 	ck_assert_uint_eq(st.reqs_allocated, 0);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1239,7 +1239,7 @@ START_TEST(test_fast_path_allocates_only_when_the_operation_must_wait)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 4);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1261,7 +1261,7 @@ START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, rec_cb, &a, NULL, &now), PUSH_STARTED);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 
@@ -1273,7 +1273,7 @@ START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(b.calls, 1);
 	ck_assert_int_eq(now, -1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1523,8 +1523,8 @@ START_TEST(test_race_loser_that_already_completed_keeps_its_result)
 	ck_assert_int_eq(a.result, 0);
 	ck_assert_int_eq(b[0].result, 3);
 	ck_assert_int_eq(b[1].result, 6);
-	push_stream_close(loop, &s1);
-	push_stream_close(loop, &s2);
+	push_stream_close(&s1);
+	push_stream_close(&s2);
 	close(p1);
 	close(p2);
 	finish();
@@ -1578,7 +1578,7 @@ START_TEST(test_timeout_expires_with_etimedout)
 	ck_assert_int_eq(push_read(loop, &s, ra.buf, sizeof(ra.buf), NULL, rec_cb, &a, NULL, NULL), 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 5);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1597,7 +1597,7 @@ START_TEST(test_timeout_passes_on_the_result_of_an_operation_in_time)
 	ck_assert_int_eq(push_timeout(loop, 10 * 1000000000ull, start_read, &ra, NULL, rec_cb, &a, NULL), 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 7);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1650,7 +1650,7 @@ static ssize_t decided_cancel_and_run(struct push_req *req, int started)
 static void decided_close(struct decided *d)
 {
 	for (int i = 0; i < 2; i++) {
-		push_stream_close(loop, &d->s[i]);
+		push_stream_close(&d->s[i]);
 		close(d->peer[i]);
 	}
 }

@@ -204,7 +204,7 @@ static int push_reads(bool fast, bool wait, unsigned ops, double *allocs)
 	}
 	mem_stats_get(&m1);
 	*allocs = (double)(m1.allocs - m0.allocs) / ops;
-	push_stream_close(l, &s);
+	push_stream_close(&s);
 	push_loop_run(l);
 out_free:
 	push_loop_fini(l);
