@@ -381,18 +381,18 @@ struct push_buf *push_buf_ref(struct push_buf *b);
 /* Drop one reference; the last frees the buffer.  NULL: nothing. */
 void push_buf_unref(struct push_buf *b);
 
-/* Read up to buf->cap bytes of file handle fh (from reactor_file_open()) at
+/* Read up to buf->cap bytes of file handle (from reactor_file_open()) at
  * offset, into buf, through the loop's offload pool.  Result: bytes read
  * (buf->len is set; 0 at end of file), or -errno (-ENOSYS: the loop has no
  * offload pool). */
-int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
+int push_file_read(struct push_loop *l, int handle, struct push_buf *buf,
 		   uint64_t offset, struct push_token *tok, push_cb cb,
 		   void *data, struct push_req **reqp);
 
-/* Write all buf->len bytes of buf to fh at offset, through the pool.
+/* Write all buf->len bytes of buf to handle at offset, through the pool.
  * Result: buf->len, or -errno: a short write is continued, and a write that
  * stops part way (a full disk) is an error, never a smaller count. */
-int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
+int push_file_write(struct push_loop *l, int handle, struct push_buf *buf,
 		    uint64_t offset, struct push_token *tok, push_cb cb,
 		    void *data, struct push_req **reqp);
 
