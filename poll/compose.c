@@ -86,14 +86,18 @@ static enum poll_status join_poll(struct poll_future *f, struct poll_cx *cx)
 
 		if (c == NULL || poll_future_poll(c, cx) == POLL_PENDING)
 			continue;
-		/* Done: its output stays in c->out; what it still holds goes. */
+		/* Done: its output stays in c->out; what it still holds goes.
+		 * The join's output is the first error in child order. */
+		if (c->out < 0 && i < j->err_at) {
+			j->err_at = i;
+			f->out = c->out;
+		}
 		poll_future_drop(c);
 		j->child[i] = NULL;
 		j->left--;
 	}
 	if (j->left > 0)
 		return POLL_PENDING;
-	f->out = 0;
 	return POLL_READY;
 }
 
@@ -124,6 +128,7 @@ void poll_join_init(struct poll_join *j, struct poll_future **child,
 	j->child = child;
 	j->n = n;
 	j->left = n;
+	j->err_at = n;
 }
 
 /* ---- race of N --------------------------------------------------------------- */

@@ -618,15 +618,18 @@ void poll_seq_init(struct poll_seq *s, poll_step_fn step, unsigned n,
 		   void *arg, void *slot);
 
 /* Join of N: poll every unfinished child each time; READY when all are.
- * Output: 0; each child's output stays in child[i]->out.  child[] is the
- * caller's array of n pointers, which the join takes over: it sets child[i]
- * to NULL when child i is done, so it never polls it twice.  A wake re-polls
- * every unfinished child: O(n) per wake. */
+ * Output: 0 if every child's output is >= 0, else the first negative one in
+ * child order (as push_join()); each child's output stays in its own out.
+ * child[] is the caller's array of n pointers, which the join takes over: it
+ * sets child[i] to NULL when child i is done, so it never polls it twice.  A
+ * wake re-polls every unfinished child: O(n) per wake. */
 struct poll_join {
 	struct poll_future base;
 	/* private */
 	struct poll_future **child;
 	unsigned n, left;
+	unsigned err_at;               /* the child whose error is the output,
+					* or n */
 };
 void poll_join_init(struct poll_join *j, struct poll_future **child,
 		    unsigned n);

@@ -2109,6 +2109,68 @@ static const struct poll_future_vt three_sleeps_vt = {
 	"three_sleeps", three_sleeps_poll, three_sleeps_drop
 };
 
+/* A join whose children fail says the first error in child order, and
+ * each child's output stays in the child (push_join's rule too). */
+struct err_join_fut {
+	struct poll_future base;
+	bool started;
+	struct poll_sleep s;          /* child 0: READY last, with 0 */
+	struct value_fut v[2];        /* children 1 and 2: READY at once */
+	struct poll_future *child[3];
+	struct poll_join join;
+};
+
+static enum poll_status err_join_poll(struct poll_future *f,
+				      struct poll_cx *cx)
+{
+	struct err_join_fut *e = (struct err_join_fut *)f;
+
+	if (!e->started) {
+		e->child[0] = &e->s.base;
+		e->child[1] = &e->v[0].base;
+		e->child[2] = &e->v[1].base;
+		poll_join_init(&e->join, e->child, 3);
+		e->started = true;
+	}
+	if (poll_future_poll(&e->join.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = e->join.base.out;
+	return POLL_READY;
+}
+
+static void err_join_drop(struct poll_future *f)
+{
+	struct err_join_fut *e = (struct err_join_fut *)f;
+
+	if (e->started)
+		poll_future_drop(&e->join.base);
+}
+
+static const struct poll_future_vt err_join_vt = {
+	"err_join", err_join_poll, err_join_drop
+};
+
+START_TEST(test_join_says_the_first_error_in_child_order)
+{
+	struct reactor *r = new_sim(2);
+	struct poll_loop l;
+	struct err_join_fut e = { .base = { &err_join_vt, 0 } };
+
+	leak_check_begin();
+	poll_loop_init(&l, r, NULL, NULL);
+	poll_sleep_init(&e.s, &l, CLOCK_NS_PER_MS);
+	e.v[0] = value_fut(-EPIPE, NULL, NULL);
+	e.v[1] = value_fut(-EIO, NULL, NULL);
+	ck_assert_int_eq(poll_block_on(&l, &e.base), 0);
+	ck_assert_int_eq(e.base.out, -EPIPE);
+	ck_assert_int_eq(e.s.base.out, 0);
+	ck_assert_int_eq(e.v[1].base.out, -EIO);
+	poll_loop_fini(&l);
+	leak_check_end();
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_join_completes_when_every_child_has)
 {
 	struct reactor *r = new_sim(2);
@@ -2593,6 +2655,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_seq_stops_at_the_first_error);
 	tcase_add_test(tc, test_seq_dropped_mid_way_drops_the_step_in_flight);
 	tcase_add_test(tc, test_join_completes_when_every_child_has);
+	tcase_add_test(tc, test_join_says_the_first_error_in_child_order);
 	tcase_add_test(tc, test_race_returns_the_first_ready_child_and_drops_the_losers);
 	tcase_add_test(tc, test_race_drops_losers_with_their_registrations);
 	tcase_add_test(tc, test_timeout_gives_etimedout_and_drops_the_late_inner_future);
