@@ -47,12 +47,12 @@ const char *engine_names(void)
 
 void engines_configure(const struct engine_settings *s)
 {
-	struct push_policy pp = push_policy_get();
+	struct push_config pp = push_config_get();
 	struct poll_config pc = poll_config_get();
 
 	pp.pooled = s->pooled;
 	pp.fast_path = s->fast_path;
-	push_policy_set(&pp);
+	push_config_set(&pp);
 	if (s->budget_set)
 		pc.budget = s->budget;
 	pc.static_tasks = s->static_tasks;

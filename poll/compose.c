@@ -1,4 +1,4 @@
-/* compose.c: combinators: sequence, join of N, select of N (losers dropped),
+/* compose.c: combinators: sequence, join of N, race of N (losers dropped),
  * timeout.
  *
  * A combinator is a future whose children are futures.  It adds no
@@ -86,14 +86,18 @@ static enum poll_status join_poll(struct poll_future *f, struct poll_cx *cx)
 
 		if (c == NULL || poll_future_poll(c, cx) == POLL_PENDING)
 			continue;
-		/* Done: its output stays in c->out; what it still holds goes. */
+		/* Done: its output stays in c->out; what it still holds goes.
+		 * The join's output is the first error in child order. */
+		if (c->out < 0 && i < j->err_at) {
+			j->err_at = i;
+			f->out = c->out;
+		}
 		poll_future_drop(c);
 		j->child[i] = NULL;
 		j->left--;
 	}
 	if (j->left > 0)
 		return POLL_PENDING;
-	f->out = 0;
 	return POLL_READY;
 }
 
@@ -124,12 +128,13 @@ void poll_join_init(struct poll_join *j, struct poll_future **child,
 	j->child = child;
 	j->n = n;
 	j->left = n;
+	j->err_at = n;
 }
 
-/* ---- select of N --------------------------------------------------------------- */
+/* ---- race of N --------------------------------------------------------------- */
 
 /* Drop every child but `keep` (pass n to drop them all). */
-static void select_drop_all_but(struct poll_select *s, unsigned keep)
+static void race_drop_all_but(struct poll_race *s, unsigned keep)
 {
 	for (unsigned i = 0; i < s->n; i++) {
 		if (i == keep || s->child[i] == NULL)
@@ -141,10 +146,10 @@ static void select_drop_all_but(struct poll_select *s, unsigned keep)
 
 /* Children are polled in index order, so when several are ready at once
  * the lowest index wins: a bias towards child 0, as in tokio's `biased;`
- * select.  A fair select would start from a rotating index. */
-static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
+ * race.  A fair race would start from a rotating index. */
+static enum poll_status race_poll(struct poll_future *f, struct poll_cx *cx)
 {
-	struct poll_select *s = (struct poll_select *)f;
+	struct poll_race *s = (struct poll_race *)f;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		struct poll_future *c = s->child[i];
@@ -152,8 +157,8 @@ static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
 		if (c == NULL || poll_future_poll(c, cx) == POLL_PENDING)
 			continue;
 		/* i won: the losers are dropped now, before anyone can
-		 * observe the select as done, then the winner itself. */
-		select_drop_all_but(s, i);
+		 * observe the race as done, then the winner itself. */
+		race_drop_all_but(s, i);
 		poll_future_drop(c);
 		s->child[i] = NULL;
 		f->out = (ssize_t)i;
@@ -162,23 +167,23 @@ static enum poll_status select_poll(struct poll_future *f, struct poll_cx *cx)
 	return POLL_PENDING;
 }
 
-static void select_drop(struct poll_future *f)
+static void race_drop(struct poll_future *f)
 {
-	struct poll_select *s = (struct poll_select *)f;
+	struct poll_race *s = (struct poll_race *)f;
 
-	select_drop_all_but(s, s->n);
+	race_drop_all_but(s, s->n);
 }
 
-static const struct poll_future_vt select_vt = {
-	.name = "select",
-	.poll = select_poll,
-	.drop = select_drop,
+static const struct poll_future_vt race_vt = {
+	.name = "race",
+	.poll = race_poll,
+	.drop = race_drop,
 };
 
-void poll_select_init(struct poll_select *s, struct poll_future **child,
+void poll_race_init(struct poll_race *s, struct poll_future **child,
 		      unsigned n)
 {
-	s->base.vt = &select_vt;
+	s->base.vt = &race_vt;
 	s->base.out = 0;
 	s->child = child;
 	s->n = n;
@@ -186,7 +191,7 @@ void poll_select_init(struct poll_select *s, struct poll_future **child,
 
 /* ---- timeout ------------------------------------------------------------------- */
 
-/* A select of two with the timer held by value.  The timer is polled first:
+/* A race of two with the timer held by value.  The timer is polled first:
  * a deadline that has passed wins.  Nothing is lost by it, because a future
  * acts only when polled: the inner has taken nothing since its last poll.
  * Polling the inner first would let the timer's own wake-up finish it late:

@@ -287,11 +287,11 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 		switch (c->state) {
 		case CONN_START:
 			/* First poll: pinned now, so the stream may be
-			 * registered (rule 1 of poll.h). */
+			 * registered (R1 of poll.h). */
 			n = poll_stream_open(cx->loop, &c->stream, c->handle);
-			c->handle = -1;
-			if (n < 0)
+			if (n < 0)      /* conn_close() closes c->handle */
 				return conn_end(c, CONN_END_ERROR);
+			c->handle = -1;
 			conn_idle_restart(c);
 			conn_read(c);
 			continue;
@@ -513,10 +513,12 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 		reactor_close(r, lh);
 		return port;
 	}
-	poll_loop_init(&loop, r, o);
+	poll_loop_init(&loop, r, o, NULL);
 	rc = poll_stream_open(&loop, &listener, lh);
-	if (rc < 0)
-		return rc;                       /* lh was closed */
+	if (rc < 0) {
+		reactor_close(r, lh);
+		return rc;
+	}
 	srv.loop = &loop;
 	srv.listener = &listener;
 	poll_accept_init(&srv.accept, &listener);
@@ -528,12 +530,12 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	if (opts->on_listening != NULL)
 		opts->on_listening(opts->arg, (uint16_t)port);
 
-	/* Runs until a stop (-ECANCELED) or quiescence (-EDEADLK): the server
+	/* Runs until a stop (-EINTR) or quiescence (-EDEADLK): the server
 	 * never completes by itself.  Either way it has been dropped. */
 	workload_probe_publish(server_cancel_conn, &srv);
 	rc = poll_block_on(&loop, &srv.base);
 	workload_probe_clear(&srv);
-	if (rc == -ECANCELED || rc == -EDEADLK)
+	if (rc == -EINTR || rc == -EDEADLK)
 		rc = 0;
 	poll_loop_fini(&loop);                   /* every slot comes back */
 	if (srv.slots != NULL)
@@ -545,7 +547,7 @@ out_close_listener:
 
 /* ---- for docs/poll.md: the layout of a connection task ------------------------ */
 
-void echo__print_layout(FILE *f)
+void poll__echo_print_layout(FILE *f)
 {
 	fprintf(f, "echo connection task: %zu bytes in one block "
 		"(POLL_TASK_SIZE(sizeof(struct echo_conn))), "

@@ -151,7 +151,7 @@ static void chunk_release(struct fanout *f, unsigned i)
 
 	if (--ch->takers > 0)
 		return;
-	poll_buf_release(ch->buf);
+	poll_buf_unref(ch->buf);
 	ch->buf = NULL;
 	f->first++;
 	f->live--;
@@ -207,7 +207,7 @@ static void fanout_on_read(struct fanout *f, ssize_t n)
 
 	if (n <= 0 || f->sinks_live == 0) {
 		/* Nobody will take it: every sink ended while it was read. */
-		poll_buf_release(ch->buf);
+		poll_buf_unref(ch->buf);
 		ch->buf = NULL;
 		f->live--;
 		if (n == 0)
@@ -251,7 +251,7 @@ static void fanout_read_step(struct fanout *f, struct poll_cx *cx)
 			return;
 		}
 		ch = chunk_at(f, f->next_read);
-		ch->buf = poll_buf_new(o->chunk_size, NULL, NULL);
+		ch->buf = poll_buf_new(o->chunk_size);
 		if (ch->buf == NULL) {
 			fanout_abort(f, -ENOMEM);
 			return;
@@ -275,7 +275,7 @@ static enum poll_status sink_finish(struct fanout_sink *s, int error);
 /* doc:begin fanout-write */
 /* Begin SINK_WRITE: the write of chunk s->next, under the timeout if there
  * is one.  The futures are initialised here, inside the poll, because the
- * timeout keeps a pointer to the write (rule 1 of poll.h). */
+ * timeout keeps a pointer to the write (R1 of poll.h). */
 static void sink_write(struct fanout_sink *s)
 {
 	struct fanout *f = s->f;
@@ -405,8 +405,10 @@ static void fanout_on_accept(struct fanout *f, ssize_t h)
 		return;
 	}
 	s = &f->sink[f->subscribers];
-	if (poll_stream_open(f->loop, &s->stream, (int)h) < 0)
-		return;                         /* h is closed; wait for another */
+	if (poll_stream_open(f->loop, &s->stream, (int)h) < 0) {
+		reactor_close(f->loop->r, (int)h);
+		return;                         /* wait for another */
+	}
 	if (++f->subscribers == f->opts->sinks)
 		f->state = FANOUT_STREAM;
 }
@@ -494,7 +496,7 @@ static const struct poll_future_vt fanout_vt = {
 
 /* workload_cancel_part(): cancel sink i alone.  Its branch of the join is
  * told to end and the task is woken: at its next poll the sink drops the
- * write in flight and lets go of its chunks, as a select on a cancellation
+ * write in flight and lets go of its chunks, as a race on a cancellation
  * signal does in Rust.  A TCP sink whose subscriber has not connected yet
  * is not there to cancel. */
 static int fanout_cancel_sink(void *arg, unsigned i)
@@ -509,7 +511,7 @@ static int fanout_cancel_sink(void *arg, unsigned i)
 	    (f->opts->kind == FANOUT_SINK_TCP && i >= f->subscribers))
 		return -ENOENT;
 	s->cancel = true;
-	task__wake(f->task);
+	poll__task_wake(f->task);
 	return 0;
 }
 
@@ -518,7 +520,7 @@ static int fanout_cancel_sink(void *arg, unsigned i)
 static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
 {
 	const struct fanout_opts *o = f->opts;
-	int rc;
+	int h, rc;
 
 	if (o->kind == FANOUT_SINK_FILE) {
 		for (unsigned i = 0; i < o->sinks; i++) {
@@ -531,9 +533,12 @@ static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
 	rc = reactor_listen(f->loop->r, o->host, o->port, FANOUT_BACKLOG);
 	if (rc < 0)
 		return rc;
-	rc = poll_stream_open(f->loop, listener, rc);
-	if (rc < 0)
+	h = rc;
+	rc = poll_stream_open(f->loop, listener, h);
+	if (rc < 0) {
+		reactor_close(f->loop->r, h);
 		return rc;
+	}
 	f->listener = listener;
 	poll_accept_init(&f->accept, listener);
 	return 0;
@@ -583,7 +588,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 	}
 	f.size = (uint64_t)size;
 	f.read_done = f.size == 0;
-	poll_loop_init(&loop, r, o);
+	poll_loop_init(&loop, r, o, NULL);
 	f.loop = &loop;
 	/* One block: the sinks, the ring, the join's child array. */
 	sinks_bytes = opts->sinks * sizeof(*f.sink);
@@ -611,7 +616,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 		opts->on_listening(opts->arg, (uint16_t)reactor_local_port(
 					   r, listener.handle));
 
-	/* 0: done.  -ECANCELED (a stop) or -EDEADLK (sim, quiescent): the
+	/* 0: done.  -EINTR (a stop) or -EDEADLK (sim, quiescent): the
 	 * fanout was dropped, its sinks cancelled.  Either way it is over. */
 	workload_probe_publish(fanout_cancel_sink, &f);
 	(void)poll_block_on(&loop, &f.base);

@@ -46,9 +46,8 @@ int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle)
 	s->handle = handle;
 	err = reactor_io_start(l->r, &s->io, handle, stream_on_edge);
 	if (err < 0) {
-		reactor_close(l->r, handle);
 		s->handle = -1;
-		return err;
+		return err;             /* the handle is still the caller's */
 	}
 	s->loop = l;
 	return 0;
@@ -240,8 +239,10 @@ static enum poll_status connect_poll(struct poll_future *f,
 			goto out_ready;
 		}
 		err = poll_stream_open(cx->loop, s, h);
-		if (err < 0)
-			goto out_ready;         /* the handle is closed */
+		if (err < 0) {
+			reactor_close(cx->loop->r, h);
+			goto out_ready;
+		}
 		c->started = true;
 	}
 	if (!(s->ready & (REACTOR_WRITABLE | REACTOR_HANGUP))) {
@@ -350,9 +351,7 @@ void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
 
 /* ---- reference-counted buffers --------------------------------------------------- */
 
-struct poll_buf *poll_buf_new(size_t cap,
-			      void (*on_free)(struct poll_buf *b, void *arg),
-			      void *arg)
+struct poll_buf *poll_buf_new(size_t cap)
 {
 	struct poll_buf *b = mem_alloc(sizeof(*b) + cap);
 
@@ -361,8 +360,6 @@ struct poll_buf *poll_buf_new(size_t cap,
 	b->cap = cap;
 	b->len = 0;
 	b->refs = 1;
-	b->on_free = on_free;
-	b->on_free_arg = arg;
 	return b;
 }
 
@@ -372,13 +369,10 @@ struct poll_buf *poll_buf_ref(struct poll_buf *b)
 	return b;
 }
 
-void poll_buf_release(struct poll_buf *b)
+void poll_buf_unref(struct poll_buf *b)
 {
-	if (b == NULL || --b->refs > 0)
-		return;
-	if (b->on_free != NULL)
-		b->on_free(b, b->on_free_arg);
-	mem_free(b);
+	if (b != NULL && --b->refs == 0)
+		mem_free(b);
 }
 
 /* ---- file read and file write, through offload ------------------------------------ */
@@ -444,7 +438,7 @@ static void file_job_done(struct offload_job *job)
 static void file_job_free(struct poll__file_job *fj)
 {
 	poll_waker_drop(&fj->waker);
-	poll_buf_release(fj->buf);
+	poll_buf_unref(fj->buf);
 	mem_free(fj);
 }
 

@@ -7,7 +7,7 @@
  *                           never a task that yielded in this same step
  *   2. loop_done            stop if what we run for is done: the future of
  *                           poll_block_on, or (poll_loop_run) every task
- *   3. loop_stop_requested  stop if reactor_request_stop() was called
+ *   3. loop_check_stop      a stop request is acted on once
  *   4. loop_wait            reactor_poll(): wait for edges, timers and
  *                           offload completions, which fire wakers, which
  *                           queue tasks; do not wait if tasks are queued
@@ -31,7 +31,7 @@
 /* Tasks polled by step 1 before the loop looks at I/O again. */
 #define POLL_RUN_BATCH 64
 
-/* ---- engine-wide settings -------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
 static struct poll_config config = {
 	.budget = POLL_BUDGET_DEFAULT,
@@ -48,108 +48,15 @@ struct poll_config poll_config_get(void)
 	return config;
 }
 
-/* ---- the run queue and the live list ------------------------------------ */
+/* ---- life ---------------------------------------------------------------- */
 
-void loop__enqueue(struct poll_loop *l, struct poll_task *t)
-{
-	t->refs++;
-	t->next_ready = NULL;
-	if (l->ready_tail != NULL)
-		l->ready_tail->next_ready = t;
-	else
-		l->ready_head = t;
-	l->ready_tail = t;
-}
-
-static struct poll_task *loop_dequeue(struct poll_loop *l)
-{
-	struct poll_task *t = l->ready_head;
-
-	if (t == NULL)
-		return NULL;
-	l->ready_head = t->next_ready;
-	if (l->ready_head == NULL)
-		l->ready_tail = NULL;
-	t->next_ready = NULL;
-	return t;   /* the queue's reference goes to the caller */
-}
-
-void loop__unqueue(struct poll_loop *l, struct poll_task *t)
-{
-	struct poll_task *prev = NULL;
-
-	if (!(t->state & POLL_TASK_QUEUED))
-		return;
-	for (struct poll_task *q = l->ready_head; q != NULL;
-	     prev = q, q = q->next_ready) {
-		if (q != t)
-			continue;
-		if (l->yield_fence == t)
-			l->yield_fence = t->next_ready;
-		if (prev != NULL)
-			prev->next_ready = t->next_ready;
-		else
-			l->ready_head = t->next_ready;
-		if (l->ready_tail == t)
-			l->ready_tail = prev;
-		t->next_ready = NULL;
-		t->state &= ~POLL_TASK_QUEUED;
-		task__unref(t);
-		return;
-	}
-}
-
-void loop__live_add(struct poll_loop *l, struct poll_task *t)
-{
-	t->prev_live = NULL;
-	t->next_live = l->live;
-	if (l->live != NULL)
-		l->live->prev_live = t;
-	l->live = t;
-	l->nlive++;
-}
-
-void loop__live_remove(struct poll_loop *l, struct poll_task *t)
-{
-	if (t->prev_live != NULL)
-		t->prev_live->next_live = t->next_live;
-	else
-		l->live = t->next_live;
-	if (t->next_live != NULL)
-		t->next_live->prev_live = t->prev_live;
-	t->prev_live = t->next_live = NULL;
-	l->nlive--;
-}
-
-/* ---- the cooperative budget ------------------------------------------------ */
-
-bool poll_budget_exhausted(const struct poll_cx *cx)
-{
-	struct poll_loop *l = cx->loop;
-
-	if (l->budget == 0 || l->budget_left > 0)
-		return false;
-	l->stats.yields++;
-	poll_cx_wake(cx);
-	return true;
-}
-
-void poll_budget_charge(const struct poll_cx *cx)
-{
-	struct poll_loop *l = cx->loop;
-
-	if (l->budget_left > 0)
-		l->budget_left--;
-}
-
-/* ---- life ---------------------------------------------------------------------- */
-
-int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o)
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
+		   const struct poll_config *c)
 {
 	memset(l, 0, sizeof(*l));
 	l->r = r;
 	l->o = o;
-	l->budget = config.budget;
+	l->config = c != NULL ? *c : config;
 	return 0;
 }
 
@@ -163,8 +70,20 @@ void poll_loop_fini(struct poll_loop *l)
 	 * DONE tasks still in it, which gives their references back. */
 	while (l->live != NULL)
 		poll_task_abort(l->live);
-	while ((t = loop_dequeue(l)) != NULL)
-		task__run(t);
+	while ((t = poll__task_dequeue(l)) != NULL)
+		poll__task_run(t);
+}
+
+void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg)
+{
+	l->on_stop = fn;
+	l->stop_arg = arg;
+}
+
+void poll_loop_stats_get(const struct poll_loop *l,
+			 struct poll_loop_stats *out)
+{
+	*out = l->stats;
 }
 
 /* ---- the iteration, one helper per step ------------------------------------ */
@@ -187,8 +106,8 @@ unsigned poll_loop_run_ready(struct poll_loop *l)
 	for (i = 0; i < POLL_RUN_BATCH; i++) {
 		if (l->ready_head == NULL || l->ready_head == l->yield_fence)
 			break;
-		t = loop_dequeue(l);
-		task__run(t);
+		t = poll__task_dequeue(l);
+		poll__task_run(t);
 	}
 	l->yield_fence = NULL;
 	return i;
@@ -202,36 +121,59 @@ static bool loop_done(const struct poll_loop *l, const struct poll_task *until)
 	return l->nlive == 0;
 }
 
-/* Step 3. */
-static bool loop_stop_requested(const struct poll_loop *l)
+/* The first stop, from a stop request or from quiescence (sim): run the
+ * stop handler.  Returns 0, or -EINTR when there is no handler. */
+static int loop_stop(struct poll_loop *l)
 {
-	return reactor_stop_requested(l->r);
+	l->stop_seen = true;
+	if (l->on_stop == NULL)
+		return -EINTR;
+	l->on_stop(l->stop_arg);
+	return 0;
 }
 
-/* Step 4.  Block only when no task is queued.  Returns 0, or -EDEADLK when
- * the reactor says nothing can ever happen again (sim) and no task is
- * queued: no task can ever be woken. */
+/* Step 3.  The stop flag stays set once requested; it is acted on once. */
+static int loop_check_stop(struct poll_loop *l)
+{
+	if (l->stop_seen || !reactor_stop_requested(l->r))
+		return 0;
+	return loop_stop(l);
+}
+
+/* Step 4.  Block only when no task is queued.  The reactor's callbacks
+ * fire wakers, which queue tasks.  Returns 0 to go on, or -errno.  Under
+ * sim, -EDEADLK with no task queued says nothing can ever happen again, so
+ * no task can ever be woken: the first time, with a stop handler, that is a
+ * stop; otherwise the tasks left are stuck and the loop gives up. */
 static int loop_wait(struct poll_loop *l)
 {
 	int64_t timeout = l->ready_head != NULL ? 0 : -1;
 	int n = reactor_poll(l->r, timeout);
 
-	if (n == -EDEADLK && l->ready_head == NULL)
-		return -EDEADLK;
-	return 0;
+	if (n == -EDEADLK && l->ready_head == NULL) {
+		if (l->stop_seen || l->on_stop == NULL)
+			return -EDEADLK;
+		return loop_stop(l);
+	}
+	return n < 0 ? n : 0;
 }
 
 /* doc:begin loop-run */
+/* Returns 0 when what we run for is done, or the -errno that ends the run. */
 static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
 {
+	int rc;
+
 	for (;;) {
 		poll_loop_run_ready(l);                 /* 1 */
 		if (loop_done(l, until))                /* 2 */
 			return 0;
-		if (loop_stop_requested(l))             /* 3 */
-			return -ECANCELED;
-		if (loop_wait(l) == -EDEADLK)           /* 4 */
-			return -EDEADLK;
+		rc = loop_check_stop(l);                /* 3 */
+		if (rc < 0)
+			return rc;
+		rc = loop_wait(l);                      /* 4 */
+		if (rc < 0)
+			return rc;
 	}
 }
 /* doc:end loop-run */
@@ -245,7 +187,7 @@ int poll_loop_run(struct poll_loop *l)
 /* The task header lives in this frame, and the future stays where the
  * caller put it: block_on allocates nothing.  The header must be gone from
  * every list and slot before the frame is: the future is READY or dropped
- * (rule 2: it holds no waker then), and the header is taken out of the run
+ * (R2: it holds no waker then), and the header is taken out of the run
  * queue if it was still in it. */
 int poll_block_on(struct poll_loop *l, struct poll_future *f)
 {
@@ -253,12 +195,12 @@ int poll_block_on(struct poll_loop *l, struct poll_future *f)
 	int err;
 
 	assert(l->current == NULL && "poll_block_on inside a task");
-	task__start(l, &t, f, NULL, NULL);
+	poll__task_start(l, &t, f, NULL, NULL);
 	t.refs++;                               /* block_on's own */
 	err = loop_run_until(l, &t);
 	if (err != 0) {
 		poll_task_abort(&t);            /* not running: drops f now */
-		loop__unqueue(l, &t);
+		poll__task_unqueue(l, &t);
 	}
 	assert(t.refs == 1 && "a waker outlived its future");
 	return err;

@@ -10,26 +10,27 @@
  * offload job).  Cancelling is dropping: a future's drop function releases
  * everything it holds, its children included.
  *
- * The rules every future here keeps, and every future you write must keep:
+ * The rules every future here keeps, and every future you write must keep
+ * (the contract of this engine):
  *
- *   1. Movable until polled.  Initialising a future only stores its
- *      arguments.  Anything that hands out a pointer to the future (a
- *      reactor registration, a timer, a waker slot, a list link) happens at
- *      its first poll.  Until then the future may be copied byte for byte
- *      (poll_spawn() does exactly that); from its first poll it is pinned.
- *      (Rust's Pin, with the compiler's help removed.)
- *   2. PENDING means "someone holds my waker".  A leaf stores a waker before
- *      it returns PENDING; a parent returns PENDING only when a child did.
- *      A leaf gives its waker back when it completes or is dropped.
- *   3. Drop is total.  A drop function may be called in every state: never
- *      polled, pending, ready, or already dropped (then it does nothing).
- *      It releases every registration, timer, job, buffer and child the
- *      future holds.  Nothing the future did survives it except what it
- *      handed to its caller as output, and drop leaves `out` as it is.
- *   4. Never poll a future again after it returned READY.
- *   5. One thread.  Tasks, wakers and futures belong to the thread that runs
- *      the loop.  Nothing here is atomic, and nothing needs to be: completions
- *      from other threads (offload) arrive on the loop thread first.
+ *   R1  Movable until polled.  Initialising a future only stores its
+ *       arguments.  Anything that hands out a pointer to the future (a
+ *       reactor registration, a timer, a waker slot, a list link) happens at
+ *       its first poll.  Until then the future may be copied byte for byte
+ *       (poll_spawn() does exactly that); from its first poll it is pinned.
+ *       (Rust's Pin, with the compiler's help removed.)
+ *   R2  PENDING means "someone holds my waker".  A leaf stores a waker before
+ *       it returns PENDING; a parent returns PENDING only when a child did.
+ *       A leaf gives its waker back when it completes or is dropped.
+ *   R3  Drop is total.  A drop function may be called in every state: never
+ *       polled, pending, ready, or already dropped (then it does nothing).
+ *       It releases every registration, timer, job, buffer and child the
+ *       future holds.  Nothing the future did survives it except what it
+ *       handed to its caller as output, and drop leaves `out` as it is.
+ *   R4  Never poll a future again after it returned READY.
+ *   R5  One thread.  Tasks, wakers and futures belong to the thread that runs
+ *       the loop.  Nothing here is atomic, and nothing needs to be: completions
+ *       from other threads (offload) arrive on the loop thread first.
  *
  * Errors are negative errno values, as everywhere in pushpoll.  Every
  * allocation goes through mem_alloc(); which calls allocate is said beside
@@ -50,13 +51,15 @@
 #include "reactor.h"
 #include "workload.h"
 
-struct poll_loop;
+struct poll_future;
 struct poll_task;
 
-/* ---- engine-wide settings -------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
 #define POLL_BUDGET_DEFAULT 128
 
+/* How a loop schedules, chosen at run time.  The workload entry points
+ * (poll_echo_serve(), poll_fanout_run()) use the process-wide default. */
 struct poll_config {
 	/* Leaf completions a task may make in one poll before it is made to
 	 * yield (see the budget, below).  0: off, a task runs until it waits. */
@@ -68,21 +71,112 @@ struct poll_config {
 	unsigned static_tasks;
 };
 
-/* The process-wide settings the workload entry points use.  The default is
- * { POLL_BUDGET_DEFAULT, 0 }.  poll_loop_init() copies the budget, so a
- * change applies to loops initialised afterwards.  Not thread-safe: set them
- * before starting loops. */
+/* The process-wide default (initially { POLL_BUDGET_DEFAULT, 0 }).
+ * poll_loop_init() copies it, so a change applies to loops initialised
+ * afterwards.  Not thread-safe: set it before starting loops. */
 void poll_config_set(const struct poll_config *c);
 struct poll_config poll_config_get(void);
 
-/* ---- futures ----------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
+
+struct poll_loop_stats {
+	uint64_t polls;       /* task polls */
+	uint64_t wakes;       /* wakes that queued a task */
+	uint64_t yields;      /* leaves that found the budget spent */
+	uint64_t spawned;
+	uint64_t aborted;     /* tasks that ended by abort */
+};
+
+/* The loop: the executor, a run queue on top of the reactor.  Memory: the
+ * caller's, as libuv's uv_loop_t; the layout is here only so that it can
+ * be.  Owned by the loop thread. */
+struct poll_loop {
+	/* read-only */
+	struct reactor *r;
+	struct offload *o;             /* may be NULL: no file futures */
+	struct poll_config config;     /* copied at init */
+	/* private */
+	struct poll_task *ready_head, *ready_tail;  /* the run queue, FIFO */
+	struct poll_task *live;        /* every task not yet DONE */
+	unsigned nlive;
+	struct poll_task *current;     /* the task being polled, or NULL */
+	struct poll_task *yield_fence; /* the first task that yielded during
+					* this step 1, or NULL: it and every
+					* task queued after it wait for step 4 */
+	unsigned budget_left;          /* of the current poll */
+	/* The stop handler, run once at the first stop. */
+	void (*on_stop)(void *arg);
+	void *stop_arg;
+	bool stop_seen;      /* a stop (request or quiescence) was acted on */
+	struct poll_loop_stats stats;
+};
+
+/* Initialise a loop on reactor r, with offload pool o for file futures (o
+ * may be NULL if none are used), under config c (NULL: the process-wide
+ * default), in caller storage.  Allocates nothing.  Returns 0 (the
+ * signature leaves room for -errno). */
+int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
+		   const struct poll_config *c);
+
+/* Abort every task not yet DONE (dropping their futures) and empty the run
+ * queue.  Handles the caller still holds stay valid until detached.  After
+ * it returns l's memory may be freed (once those handles are detached). */
+void poll_loop_fini(struct poll_loop *l);
+
+/* Run until no task is left: 0.  One iteration is four steps, one helper
+ * each in loop.c:
+ *
+ *   1. run: poll the tasks queued now, in order (and those they wake, up
+ *      to a batch of 64 polls), never a task that yielded in this same
+ *      step (poll_loop_run_ready());
+ *   2. done: stop if what we run for is done: the future of
+ *      poll_block_on(), or (poll_loop_run) every task;
+ *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
+ *   4. wait: poll the reactor, whose edges, timers and offload completions
+ *      fire wakers, which queue tasks; do not wait if tasks are queued.
+ *
+ * A stop, and under sim a quiescent world (reactor_poll() said -EDEADLK
+ * with no task queued), run the stop handler once, from the loop; the
+ * handler aborts what it wants and the loop goes on until done.  Without a
+ * handler, a stop request ends the run with -EINTR (tasks are left as they
+ * are; a later call goes on) and a quiescent world with -EDEADLK.
+ *
+ * Returns 0 when done; -EINTR at a stop request without a stop handler;
+ * -EDEADLK (sim) when tasks remain that nothing can ever wake (after the
+ * stop handler, if any, has run); or the -errno reactor_poll() failed
+ * with.  Must not be called from a task. */
+int poll_loop_run(struct poll_loop *l);
+
+/* Run the loop until f is READY: 0, and f->out holds its output.  f is
+ * polled in place, from a task header on this function's stack (no
+ * allocation), so f may live on the caller's stack.  Other tasks run too.
+ * If the run ends first, as poll_loop_run() (-EINTR, -EDEADLK): f is
+ * dropped.  f must be a never-polled future; on return it has been polled
+ * to READY or dropped, and (R2) holds no waker.  Must not be called from a
+ * task. */
+int poll_block_on(struct poll_loop *l, struct poll_future *f);
+
+/* The stop handler: fn(arg) runs once, from the loop, at the first stop
+ * (see poll_loop_run()).  NULL removes it. */
+void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg);
+
+void poll_loop_stats_get(const struct poll_loop *l, struct poll_loop_stats *out);
+
+/* Step 1 of the loop alone: poll the tasks queued now, in order (and those
+ * they wake, up to a batch of 64 polls), without looking at the reactor.
+ * A task that wakes itself (a yield, or a spent budget) is not polled again
+ * in the same step: the reactor is polled first, so that the tasks waiting
+ * for I/O get their turn.
+ * Returns how many polls it made.  For callers that drive the reactor
+ * themselves, and for tests that need a task polled exactly once. */
+unsigned poll_loop_run_ready(struct poll_loop *l);
+
+/* ---- futures ------------------------------------------------------------- */
 
 enum poll_status {
 	POLL_PENDING = 0,   /* not done; the task's waker has been handed on */
 	POLL_READY = 1,     /* done; the output is in future->out */
 };
-
-struct poll_future;
 
 /* What the executor passes down a poll: the loop and the task being polled.
  * cx->task is the current task's waker, borrowed for the duration of the
@@ -121,7 +215,7 @@ static inline void poll_future_drop(struct poll_future *f)
 	f->vt->drop(f);
 }
 
-/* ---- wakers ------------------------------------------------------------------- */
+/* ---- wakers -------------------------------------------------------------- */
 
 /* A slot that may hold one waker: a counted reference to a task.  Empty when
  * task is NULL.  Zero-initialise before first use.  Slots live in what makes
@@ -156,10 +250,10 @@ static inline bool poll_waker_is_set(const struct poll_waker *slot)
  * after it returns PENDING (a yield). */
 void poll_cx_wake(const struct poll_cx *cx);
 
-/* ---- the cooperative budget -------------------------------------------------- */
+/* ---- the cooperative budget ---------------------------------------------- */
 /* A task that never has to wait (its socket always has data) would never
  * return to the executor and would starve every other task.  As in tokio,
- * each poll of a task starts with loop->budget units; every leaf charges one
+ * each poll of a task starts with loop->config.budget units; every leaf charges one
  * unit when it completes, and a leaf that finds the budget spent re-wakes
  * its task and returns PENDING before doing anything.  The task thus yields
  * after at most `budget` completions per poll and goes to the back of the
@@ -171,7 +265,7 @@ bool poll_budget_exhausted(const struct poll_cx *cx);
 /* Call when the leaf returns POLL_READY. */
 void poll_budget_charge(const struct poll_cx *cx);
 
-/* ---- tasks ------------------------------------------------------------------------ */
+/* ---- tasks --------------------------------------------------------------- */
 /*
  * A task is a header followed by the future it runs, in one block: either
  * one mem_alloc() (poll_spawn) or storage the caller provides
@@ -208,15 +302,15 @@ void poll_budget_charge(const struct poll_cx *cx);
  * The transitions (the function that makes each):
  *
  *   spawn ----------------------------------> QUEUED       poll_spawn[_into]
- *   QUEUED  -- popped by the run step ------> RUNNING      task__run
- *   RUNNING -- PENDING, not woken ----------> WAITING      task__run
- *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       task__run
- *   RUNNING -- READY, or ABORT set ---------> DONE         task__run -> task_close
+ *   QUEUED  -- popped by the run step ------> RUNNING      poll__task_run
+ *   RUNNING -- PENDING, not woken ----------> WAITING      poll__task_run
+ *   RUNNING -- PENDING, woken meanwhile ----> QUEUED       poll__task_run
+ *   RUNNING -- READY, or ABORT set ---------> DONE         poll__task_run -> task_close
  *   WAITING -- a waker fires ---------------> QUEUED       poll_waker_wake
  *   RUNNING -- a waker fires ---------------> RUNNING|QUEUED  poll_waker_wake
  *   RUNNING -- aborted ---------------------> RUNNING|ABORT      poll_task_abort
  *   WAITING, QUEUED -- aborted -------------> DONE         poll_task_abort -> task_close
- *   DONE    -- last reference dropped ------> freed        task__unref
+ *   DONE    -- last reference dropped ------> freed        poll__task_unref
  *
  * References (task->refs), one for each of these handles and no other:
  *   - the loop's list of live tasks, from spawn until DONE;
@@ -236,7 +330,7 @@ void poll_budget_charge(const struct poll_cx *cx);
 enum {
 	/* In the run queue exactly once, holding the queue's reference; or,
 	 * together with RUNNING, woken during its poll and not in the queue
-	 * yet (task__run queues it when the poll returns PENDING).  While it
+	 * yet (poll__task_run queues it when the poll returns PENDING).  While it
 	 * is set a wake does nothing. */
 	POLL_TASK_QUEUED  = 1u << 0,
 	/* Its future is being polled now: loop->current is the task, and it
@@ -332,66 +426,7 @@ struct poll_task_join {
 };
 void poll_task_join_init(struct poll_task_join *j, struct poll_task *t);
 
-/* ---- the executor ---------------------------------------------------------------- */
-
-struct poll_loop_stats {
-	uint64_t polls;       /* task polls */
-	uint64_t wakes;       /* wakes that queued a task */
-	uint64_t yields;      /* leaves that found the budget spent */
-	uint64_t spawned;
-	uint64_t aborted;     /* tasks that ended by abort */
-};
-
-struct poll_loop {
-	/* read-only */
-	struct reactor *r;
-	struct offload *o;             /* may be NULL: no file futures */
-	unsigned budget;               /* from poll_config at init */
-	struct poll_loop_stats stats;
-	/* private */
-	struct poll_task *ready_head, *ready_tail;  /* the run queue, FIFO */
-	struct poll_task *live;        /* every task not yet DONE */
-	unsigned nlive;
-	struct poll_task *current;     /* the task being polled, or NULL */
-	struct poll_task *yield_fence; /* the first task that yielded during
-					* this step 1, or NULL: it and every
-					* task queued after it wait for step 4 */
-	unsigned budget_left;          /* of the current poll */
-};
-
-/* Initialise a loop over r (and o, for file futures) in caller storage.
- * Allocates nothing.  Returns 0 (the signature leaves room for -errno). */
-int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o);
-
-/* Abort every task not yet DONE (dropping their futures) and empty the run
- * queue.  Handles the caller still holds stay valid until detached. */
-void poll_loop_fini(struct poll_loop *l);
-
-/* Run until no task is left: 0.  Or until a stop is requested
- * (reactor_stop_requested, checked once per iteration): -ECANCELED.  Or,
- * under sim, until nothing can ever happen again while tasks remain
- * (reactor_poll said -EDEADLK): -EDEADLK.  Tasks are left as they are. */
-int poll_loop_run(struct poll_loop *l);
-
-/* Step 1 of the loop alone: poll the tasks queued now, in order (and those
- * they wake, up to a batch of 64 polls), without looking at the reactor.
- * A task that wakes itself (a yield, or a spent budget) is not polled again
- * in the same step: the reactor is polled first, so that the tasks waiting
- * for I/O get their turn.
- * Returns how many polls it made.  For callers that drive the reactor
- * themselves, and for tests that need a task polled exactly once. */
-unsigned poll_loop_run_ready(struct poll_loop *l);
-
-/* Run the loop until f is READY: 0, and f->out holds its output.  f is
- * polled in place, from a task header on this function's stack (no
- * allocation), so f may live on the caller's stack.  Other tasks run too.
- * If a stop is requested first: f is dropped, -ECANCELED.  Under sim, if
- * nothing can happen any more before f is done: f is dropped, -EDEADLK.
- * f must be a never-polled future; on return it has been polled to READY or
- * dropped, and (rule 2) holds no waker. */
-int poll_block_on(struct poll_loop *l, struct poll_future *f);
-
-/* ---- streams: a handle registered with the reactor --------------------------------- */
+/* ---- streams ------------------------------------------------------------- */
 
 /* One handle, registered once for edges in both directions; a leaf waiting
  * to read parks its waker in `reader`, one waiting to write in `writer`.  At
@@ -410,9 +445,10 @@ struct poll_stream {
 	struct poll_waker reader, writer;
 };
 
-/* Take ownership of handle and register it (s need not be initialised).
- * On failure the handle is closed too.  s is pinned from here on.  Returns 0
- * or -errno. */
+/* Open s on a handle (from reactor_listen(), reactor_accept(), an accept's
+ * output) and register it (s need not be initialised); the stream owns the
+ * handle from now on, and s is pinned.  Returns 0, or -errno and the handle
+ * is still the caller's (a call that fails changes nothing). */
 int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle);
 /* Deregister, drop any parked waker and close the handle.  Closing a closed
  * (or zeroed, never opened) stream does nothing. */
@@ -422,7 +458,7 @@ static inline bool poll_stream_is_open(const struct poll_stream *s)
 	return s->loop != NULL;
 }
 
-/* ---- leaf futures (io.c) ------------------------------------------------------------ */
+/* ---- leaf futures (io.c) ------------------------------------------------- */
 /* Each leaf: tries its operation first and waits for an edge only after
  * -EAGAIN (the edge-triggered rule); checks the budget first and charges it
  * on READY; holds a waker only while PENDING. */
@@ -496,22 +532,18 @@ void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
 struct poll_buf {
 	/* read-only */
 	size_t cap;
-	size_t len;                    /* bytes in use; the file read sets it */
-	/* private */
 	unsigned refs;
-	void (*on_free)(struct poll_buf *b, void *arg);
-	void *on_free_arg;
+	/* public */
+	size_t len;                    /* bytes in use: a file read sets it,
+					* a file write writes that many */
 	/* data: cap bytes, 16-byte aligned */
 	_Alignas(16) unsigned char data[];
 };
-/* A buffer with one reference, or NULL (out of memory).  on_free, if not
- * NULL, is called just before the memory is freed (loop thread). */
-struct poll_buf *poll_buf_new(size_t cap,
-			      void (*on_free)(struct poll_buf *b, void *arg),
-			      void *arg);
+/* A buffer with one reference and len 0, or NULL (out of memory). */
+struct poll_buf *poll_buf_new(size_t cap);
 struct poll_buf *poll_buf_ref(struct poll_buf *b);
 /* Drop one reference; the last frees the buffer.  NULL: nothing. */
-void poll_buf_release(struct poll_buf *b);
+void poll_buf_unref(struct poll_buf *b);
 
 struct poll__file_job;
 
@@ -550,15 +582,16 @@ struct poll_file_write {
 void poll_file_write_init(struct poll_file_write *f, struct poll_loop *l,
 			  int handle, struct poll_buf *buf, uint64_t offset);
 
-/* ---- combinators (compose.c): sequence, join of N, select of N, timeout ---------- */
-/* Rust's combinators are generic over their children's types and hold them
- * by value.  C has no generics, so here the children live by value in the
+/* ---- composition (compose.c) --------------------------------------------- */
+/* Combinators: sequence, join of N, race of N, timeout.  Rust's
+ * combinators are generic over their children's types and hold them by
+ * value.  C has no generics, so here the children live by value in the
  * caller's own future, next to the combinator, and the combinator holds
  * pointers to them: the memory is still one block, the task's.  From init
  * on, the combinator owns the children: only it polls and drops them, and
  * dropping it drops every child it has not dropped yet.  Children must not
  * have been polled before, and the combinator is initialised inside the
- * caller's poll (rule 1: it stores pointers to pinned memory). */
+ * caller's poll (R1: it stores pointers to pinned memory). */
 
 /* Sequence of n steps, each awaited in turn (the counterpart of push_seq).
  * step(arg, i, prev, slot) initialises step i's future in slot, given the
@@ -585,31 +618,34 @@ void poll_seq_init(struct poll_seq *s, poll_step_fn step, unsigned n,
 		   void *arg, void *slot);
 
 /* Join of N: poll every unfinished child each time; READY when all are.
- * Output: 0; each child's output stays in child[i]->out.  child[] is the
- * caller's array of n pointers, which the join takes over: it sets child[i]
- * to NULL when child i is done, so it never polls it twice.  A wake re-polls
- * every unfinished child: O(n) per wake. */
+ * Output: 0 if every child's output is >= 0, else the first negative one in
+ * child order (as push_join()); each child's output stays in its own out.
+ * child[] is the caller's array of n pointers, which the join takes over: it
+ * sets child[i] to NULL when child i is done, so it never polls it twice.  A
+ * wake re-polls every unfinished child: O(n) per wake. */
 struct poll_join {
 	struct poll_future base;
 	/* private */
 	struct poll_future **child;
 	unsigned n, left;
+	unsigned err_at;               /* the child whose error is the output,
+					* or n */
 };
 void poll_join_init(struct poll_join *j, struct poll_future **child,
 		    unsigned n);
 
-/* Select of N: poll the children in order; the first READY one wins.
+/* Race of N: poll the children in order; the first READY one wins.
  * Output: the winner's index (its output in child[index]->out).  Every other
- * child is dropped at once, before the select returns READY: their drop
+ * child is dropped at once, before the race returns READY: their drop
  * functions have run and their registrations are gone.  child[] is taken
  * over as for join: dropped children's entries are set to NULL. */
-struct poll_select {
+struct poll_race {
 	struct poll_future base;
 	/* private */
 	struct poll_future **child;
 	unsigned n;
 };
-void poll_select_init(struct poll_select *s, struct poll_future **child,
+void poll_race_init(struct poll_race *s, struct poll_future **child,
 		      unsigned n);
 
 /* Timeout: inner, or -ETIMEDOUT if it is not READY within ns (counted from
@@ -627,9 +663,12 @@ struct poll_timeout {
 void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
 		       struct poll_future *inner, uint64_t ns);
 
-/* ---- the workloads (echo.c, fanout.c): see shared/workload.h ------------------------ */
+/* ---- the workloads (echo.c, fanout.c) ------------------------------------ */
 
-/* The echo server.  One task per connection: an explicit state machine
+/* The echo server and the fanout of shared/workload.h, written in this
+ * engine; they run under the process-wide config (poll_config_get()).
+ *
+ * The echo server.  One task per connection: an explicit state machine
  * holding its read, write and idle timer futures by value, plus its buffer.
  * With poll_config.static_tasks > 0 the tasks and buffers live in slots
  * allocated at start-up and nothing is allocated per connection. */

@@ -9,7 +9,7 @@
  *
  * Costs: a wake is a few flag tests and, at most, a link at the tail of the
  * run queue: O(1), no allocation.  A spawn is one mem_alloc() and a copy of
- * the future.  Everything is single-threaded (rule 5 of poll.h): reference
+ * the future.  Everything is single-threaded (R5 of poll.h): reference
  * counts are plain integers, not atomics.
  */
 #include "poll_impl.h"
@@ -22,7 +22,7 @@
 
 /* ---- references ------------------------------------------------------------- */
 
-void task__unref(struct poll_task *t)
+void poll__task_unref(struct poll_task *t)
 {
 	assert(t->refs > 0);
 	if (--t->refs > 0)
@@ -41,10 +41,109 @@ static void task_free(struct poll_task *t, void *arg)
 	mem_free(t);
 }
 
+/* ---- the run queue and the live list ------------------------------------ */
+/* Both lists live in the loop, but only the transitions of this file link
+ * and unlink tasks, so the executor (loop.c) calls tasks and tasks never
+ * call the executor. */
+
+static void task_enqueue(struct poll_loop *l, struct poll_task *t)
+{
+	t->refs++;
+	t->next_ready = NULL;
+	if (l->ready_tail != NULL)
+		l->ready_tail->next_ready = t;
+	else
+		l->ready_head = t;
+	l->ready_tail = t;
+}
+
+struct poll_task *poll__task_dequeue(struct poll_loop *l)
+{
+	struct poll_task *t = l->ready_head;
+
+	if (t == NULL)
+		return NULL;
+	l->ready_head = t->next_ready;
+	if (l->ready_head == NULL)
+		l->ready_tail = NULL;
+	t->next_ready = NULL;
+	return t;   /* the queue's reference goes to the caller */
+}
+
+void poll__task_unqueue(struct poll_loop *l, struct poll_task *t)
+{
+	struct poll_task *prev = NULL;
+
+	if (!(t->state & POLL_TASK_QUEUED))
+		return;
+	for (struct poll_task *q = l->ready_head; q != NULL;
+	     prev = q, q = q->next_ready) {
+		if (q != t)
+			continue;
+		if (l->yield_fence == t)
+			l->yield_fence = t->next_ready;
+		if (prev != NULL)
+			prev->next_ready = t->next_ready;
+		else
+			l->ready_head = t->next_ready;
+		if (l->ready_tail == t)
+			l->ready_tail = prev;
+		t->next_ready = NULL;
+		t->state &= ~POLL_TASK_QUEUED;
+		poll__task_unref(t);
+		return;
+	}
+}
+
+static void task_live_add(struct poll_loop *l, struct poll_task *t)
+{
+	t->prev_live = NULL;
+	t->next_live = l->live;
+	if (l->live != NULL)
+		l->live->prev_live = t;
+	l->live = t;
+	l->nlive++;
+}
+
+static void task_live_remove(struct poll_loop *l, struct poll_task *t)
+{
+	if (t->prev_live != NULL)
+		t->prev_live->next_live = t->next_live;
+	else
+		l->live = t->next_live;
+	if (t->next_live != NULL)
+		t->next_live->prev_live = t->prev_live;
+	t->prev_live = t->next_live = NULL;
+	l->nlive--;
+}
+
+/* ---- the cooperative budget ------------------------------------------------ */
+/* Here rather than in the executor: a budget is spent within one poll of a
+ * task, and poll__task_run() refills it. */
+
+bool poll_budget_exhausted(const struct poll_cx *cx)
+{
+	struct poll_loop *l = cx->loop;
+
+	if (l->config.budget == 0 || l->budget_left > 0)
+		return false;
+	l->stats.yields++;
+	poll_cx_wake(cx);
+	return true;
+}
+
+void poll_budget_charge(const struct poll_cx *cx)
+{
+	struct poll_loop *l = cx->loop;
+
+	if (l->budget_left > 0)
+		l->budget_left--;
+}
+
 /* ---- wakers -------------------------------------------------------------------- */
 
 /* doc:begin task-wake */
-void task__wake(struct poll_task *t)
+void poll__task_wake(struct poll_task *t)
 {
 	/* Queued already, or woken during its poll, or DONE: nothing to do.
 	 * This test is why waking a finished task is safe and cheap. */
@@ -52,11 +151,11 @@ void task__wake(struct poll_task *t)
 		return;
 	t->state |= POLL_TASK_QUEUED;
 	t->loop->stats.wakes++;
-	/* A running task is not in the queue; task__run() queues it when
+	/* A running task is not in the queue; poll__task_run() queues it when
 	 * its poll returns PENDING. */
 	if (t->state & POLL_TASK_RUNNING)
 		return;
-	loop__enqueue(t->loop, t);
+	task_enqueue(t->loop, t);
 }
 /* doc:end task-wake */
 
@@ -78,8 +177,8 @@ void poll_waker_wake(struct poll_waker *slot)
 	if (t == NULL)
 		return;
 	slot->task = NULL;
-	task__wake(t);
-	task__unref(t);   /* the slot's reference; may free a DONE task */
+	poll__task_wake(t);
+	poll__task_unref(t);   /* the slot's reference; may free a DONE task */
 }
 
 void poll_waker_drop(struct poll_waker *slot)
@@ -89,17 +188,17 @@ void poll_waker_drop(struct poll_waker *slot)
 	if (t == NULL)
 		return;
 	slot->task = NULL;
-	task__unref(t);
+	poll__task_unref(t);
 }
 
 void poll_cx_wake(const struct poll_cx *cx)
 {
-	task__wake(cx->task);
+	poll__task_wake(cx->task);
 }
 
 /* ---- spawning ----------------------------------------------------------------- */
 
-void task__start(struct poll_loop *l, struct poll_task *t,
+void poll__task_start(struct poll_loop *l, struct poll_task *t,
 		 struct poll_future *fut, poll_release_fn release, void *arg)
 {
 	memset(t, 0, sizeof(*t));
@@ -108,10 +207,10 @@ void task__start(struct poll_loop *l, struct poll_task *t,
 	t->release = release;
 	t->release_arg = arg;
 	t->refs = 1;                    /* the live list's */
-	loop__live_add(l, t);
+	task_live_add(l, t);
 	l->stats.spawned++;
 	t->state = POLL_TASK_QUEUED;
-	loop__enqueue(l, t);            /* +1: the run queue's */
+	task_enqueue(l, t);            /* +1: the run queue's */
 }
 
 int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
@@ -121,9 +220,9 @@ int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
 
 	if (t == NULL)
 		return -ENOMEM;
-	/* The move: legal because f has never been polled (rule 1). */
+	/* The move: legal because f has never been polled (R1). */
 	memcpy(t + 1, f, size);
-	task__start(l, t, (struct poll_future *)(t + 1), task_free, NULL);
+	poll__task_start(l, t, (struct poll_future *)(t + 1), task_free, NULL);
 	if (handle != NULL) {
 		t->refs++;
 		*handle = t;
@@ -137,7 +236,7 @@ void poll_spawn_into(struct poll_loop *l, struct poll_task *storage,
 		     struct poll_task **handle)
 {
 	memcpy(storage + 1, f, size);
-	task__start(l, storage, (struct poll_future *)(storage + 1), release,
+	poll__task_start(l, storage, (struct poll_future *)(storage + 1), release,
 		    arg);
 	if (handle != NULL) {
 		storage->refs++;
@@ -163,12 +262,12 @@ static void task_close(struct poll_task *t, ssize_t result)
 	t->result = result;
 	poll_future_drop(t->future);
 	poll_waker_wake(&t->joiner);
-	loop__live_remove(t->loop, t);
-	task__unref(t);                 /* the live list's */
+	task_live_remove(t->loop, t);
+	poll__task_unref(t);                 /* the live list's */
 }
 /* doc:end task-close */
 
-void task__run(struct poll_task *t)
+void poll__task_run(struct poll_task *t)
 {
 	struct poll_loop *l = t->loop;
 	struct poll_cx cx = { .loop = l, .task = t };
@@ -178,14 +277,14 @@ void task__run(struct poll_task *t)
 	if (t->state & POLL_TASK_DONE) {
 		/* Aborted while it waited in the queue: never polled again. */
 		t->state &= ~POLL_TASK_QUEUED;
-		task__unref(t);
+		poll__task_unref(t);
 		return;
 	}
 
 	/* QUEUED -> RUNNING */
 	t->state = POLL_TASK_RUNNING;
 	l->current = t;
-	l->budget_left = l->budget;
+	l->budget_left = l->config.budget;
 	status = poll_future_poll(t->future, &cx);
 	l->current = NULL;
 	t->polls++;
@@ -208,12 +307,12 @@ void task__run(struct poll_task *t)
 		 * first yield of a step sets the fence: step 1 ends there,
 		 * so the reactor is polled before this task runs again. */
 		t->state = POLL_TASK_QUEUED;
-		loop__enqueue(l, t);
+		task_enqueue(l, t);
 		if (l->yield_fence == NULL)
 			l->yield_fence = t;
 	}
 	/* else RUNNING -> WAITING: some waker holds it. */
-	task__unref(t);                 /* the reference the queue had */
+	poll__task_unref(t);                 /* the reference the queue had */
 }
 
 /* doc:begin task-abort */
@@ -223,7 +322,7 @@ void poll_task_abort(struct poll_task *t)
 		return;
 	if (t->state & POLL_TASK_RUNNING) {
 		/* Its poll is on the stack below us: dropping the future now
-		 * would pull the floor from under it.  task__run() drops it
+		 * would pull the floor from under it.  poll__task_run() drops it
 		 * as soon as the poll returns. */
 		t->state |= POLL_TASK_ABORT;
 		return;
@@ -235,7 +334,7 @@ void poll_task_abort(struct poll_task *t)
 
 void poll_task_detach(struct poll_task *t)
 {
-	task__unref(t);
+	poll__task_unref(t);
 }
 
 int poll_task_result(const struct poll_task *t, ssize_t *out)

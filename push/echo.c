@@ -101,7 +101,7 @@ static void conn_start(struct echo_server *srv, int h)
 out_free_conn:
 	mem_free(c);
 out_close_handle:
-	reactor_close(push_loop_reactor(srv->loop), h);
+	reactor_close(srv->loop->r, h);
 	st->failed++;
 }
 /* doc:end echo-start */
@@ -203,7 +203,7 @@ static void conn_idle_restart(struct echo_conn *c)
 	uint64_t ns = c->srv->opts->idle_timeout_ns;
 
 	if (ns > 0)
-		reactor_timer_start(push_loop_reactor(c->srv->loop), &c->idle,
+		reactor_timer_start(c->srv->loop->r, &c->idle,
 				    ns, conn_idle_expired);
 }
 /* doc:end echo-idle */
@@ -227,8 +227,8 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 		st->cancelled++;
 	else
 		st->failed++;
-	reactor_timer_stop(push_loop_reactor(srv->loop), &c->idle);
-	push_stream_close(srv->loop, &c->stream);
+	reactor_timer_stop(srv->loop->r, &c->idle);
+	push_stream_close(&c->stream);
 	push_token_destroy(&c->token);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -254,10 +254,10 @@ static void server_on_accept(void *data, ssize_t h)
 			/* Accepted just before the shutdown (R5). */
 			st->accepted++;
 			st->cancelled++;
-			reactor_close(push_loop_reactor(srv->loop), (int)h);
+			reactor_close(srv->loop->r, (int)h);
 		} else if (max > 0 && srv->conns >= max) {
 			st->refused++;
-			reactor_close(push_loop_reactor(srv->loop), (int)h);
+			reactor_close(srv->loop->r, (int)h);
 		} else {
 			conn_start(srv, (int)h);
 		}
@@ -266,7 +266,7 @@ static void server_on_accept(void *data, ssize_t h)
 		 * so accepting again makes progress and never spins. */
 		st->accept_errors++;
 		if (reactor_accept_error_is_fatal(h)) {
-			push_stream_close(srv->loop, &srv->listener);
+			push_stream_close(&srv->listener);
 			return;
 		}
 	}
@@ -284,7 +284,7 @@ static void server_on_retry(void *data, ssize_t rc)
 	if (rc == 0)
 		server_accept(srv);
 	else
-		push_stream_close(srv->loop, &srv->listener);  /* shutdown */
+		push_stream_close(&srv->listener);  /* shutdown */
 }
 
 /* Wait for the next connection.  The accept is cancelled by the server's
@@ -296,7 +296,7 @@ static void server_accept(struct echo_server *srv)
 {
 	int rc;
 
-	if (!srv->listener.open)
+	if (!push_stream_is_open(&srv->listener))
 		return;
 	rc = push_accept(srv->loop, &srv->listener, &srv->token,
 			 server_on_accept, srv, NULL, NULL);
@@ -310,7 +310,7 @@ static void server_accept(struct echo_server *srv)
 	if (rc < 0) {
 		if (rc != -ECANCELED)
 			srv->stats->accept_errors++;
-		push_stream_close(srv->loop, &srv->listener);
+		push_stream_close(&srv->listener);
 	}
 }
 
@@ -353,6 +353,7 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats)
 {
 	struct echo_server srv = { .opts = opts, .stats = stats };
+	struct push_loop loop;
 	int lh, port, rc;
 
 	memset(stats, 0, sizeof(*stats));
@@ -366,21 +367,18 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		rc = port;
 		goto out_close_listener;
 	}
-	srv.loop = push_loop_new(r, o, NULL);
-	if (srv.loop == NULL) {
-		rc = -ENOMEM;
-		goto out_close_listener;
-	}
+	push_loop_init(&loop, r, o, NULL);
+	srv.loop = &loop;
 	rc = push_stream_open(srv.loop, &srv.listener, lh);
 	if (rc < 0)
-		goto out_free_loop;
+		goto out_fini_loop;
 	push_token_init(&srv.token, NULL);
 	push_loop_on_stop(srv.loop, server_shutdown, &srv);
 	server_accept(&srv);
-	if (!srv.listener.open) {
+	if (!push_stream_is_open(&srv.listener)) {
 		/* The first accept could not start; the stream closed lh. */
 		push_token_destroy(&srv.token);
-		push_loop_free(srv.loop);
+		push_loop_fini(srv.loop);
 		return -ENOMEM;
 	}
 	if (opts->on_listening != NULL)
@@ -395,11 +393,11 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 	}
 	workload_probe_clear(&srv);
 	push_token_destroy(&srv.token);
-	push_loop_free(srv.loop);
+	push_loop_fini(srv.loop);
 	return rc < 0 ? rc : 0;
 
-out_free_loop:
-	push_loop_free(srv.loop);
+out_fini_loop:
+	push_loop_fini(srv.loop);
 out_close_listener:
 	reactor_close(r, lh);
 	return rc;

@@ -125,7 +125,7 @@ static void chunk_release(struct fanout *f, unsigned i)
  * call per sink, made once before the loop starts. */
 static int sink_open_file(struct fanout *f, struct fanout_sink *s, unsigned i)
 {
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s/sink-%u", f->opts->output_dir,
 			 i);
@@ -271,8 +271,8 @@ static int sink_start_write(struct push_loop *l, void *arg,
 	struct fanout_chunk *ch = chunk_at(s->f, s->next);
 
 	if (s->f->opts->kind == FANOUT_SINK_FILE)
-		return push_file_write(l, s->file, ch->buf, ch->len, ch->offset,
-				       tok, cb, data, NULL);
+		return push_file_write(l, s->file, ch->buf, ch->offset, tok,
+				       cb, data, NULL);
 	return push_write(l, &s->stream, ch->buf->data, ch->len, tok, cb, data,
 			  NULL, NULL);
 }
@@ -332,7 +332,7 @@ static void sink_finish(struct fanout_sink *s, int error)
 	s->done = true;
 	s->st->error = error;
 	f->sinks_live--;
-	push_stream_close(f->loop, &s->stream);
+	push_stream_close(&s->stream);
 	for (unsigned i = s->next; i < f->next_read; i++)
 		chunk_release(f, i);
 	/* Nobody left: a read still pending is for nothing. */
@@ -351,7 +351,7 @@ static void fanout_accept(struct fanout *f)
 			     fanout_on_accept, f, NULL, NULL);
 
 	if (rc < 0) {
-		push_stream_close(f->loop, &f->listener);
+		push_stream_close(&f->listener);
 		fanout_abort(f, rc);
 	}
 }
@@ -365,11 +365,11 @@ static void fanout_on_accept(void *data, ssize_t h)
 
 	if (h < 0) {
 		if (h == -ECANCELED || f->error != 0) {
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 			return;
 		}
 		if (reactor_accept_error_is_fatal(h)) {
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 			fanout_abort(f, (int)h);
 			return;
 		}
@@ -378,18 +378,18 @@ static void fanout_on_accept(void *data, ssize_t h)
 	}
 	s = &f->sink[f->subscribers];
 	if (f->error != 0 || push_stream_open(f->loop, &s->stream, (int)h) < 0) {
-		reactor_close(push_loop_reactor(f->loop), (int)h);
+		reactor_close(f->loop->r, (int)h);
 		if (f->error == 0)
 			fanout_accept(f);
 		else
-			push_stream_close(f->loop, &f->listener);
+			push_stream_close(&f->listener);
 		return;
 	}
 	if (++f->subscribers < f->opts->sinks) {
 		fanout_accept(f);
 		return;
 	}
-	push_stream_close(f->loop, &f->listener);
+	push_stream_close(&f->listener);
 	fanout_read_next(f);
 }
 
@@ -446,7 +446,7 @@ static void fanout_shutdown(void *arg)
 static int fanout_open_sinks(struct fanout *f)
 {
 	const struct fanout_opts *o = f->opts;
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 	int rc;
 
 	if (o->kind == FANOUT_SINK_FILE) {
@@ -469,18 +469,19 @@ static int fanout_open_sinks(struct fanout *f)
 
 static void fanout_close_sinks(struct fanout *f)
 {
-	struct reactor *r = push_loop_reactor(f->loop);
+	struct reactor *r = f->loop->r;
 
 	for (unsigned i = 0; i < f->opts->sinks; i++)
 		if (f->sink[i].file >= 0)
 			reactor_file_close(r, f->sink[i].file);
-	push_stream_close(f->loop, &f->listener);
+	push_stream_close(&f->listener);
 }
 
 int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats)
 {
 	struct fanout f = { .opts = opts, .stats = stats };
+	struct push_loop loop;
 	struct fanout_sink_stats *sink_stats = stats->sink;
 	int64_t size;
 	int rc;
@@ -504,17 +505,14 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 		goto out_close_input;
 	}
 	f.size = (uint64_t)size;
-	f.loop = push_loop_new(r, o, NULL);
-	if (f.loop == NULL) {
-		rc = -ENOMEM;
-		goto out_close_input;
-	}
+	push_loop_init(&loop, r, o, NULL);
+	f.loop = &loop;
 	/* One block: the sinks, then the ring. */
 	f.sink = mem_calloc(1, opts->sinks * sizeof(*f.sink) +
 			       opts->window * sizeof(*f.ring));
 	if (f.sink == NULL) {
 		rc = -ENOMEM;
-		goto out_free_loop;
+		goto out_fini_loop;
 	}
 	f.ring = (struct fanout_chunk *)(f.sink + opts->sinks);
 	for (unsigned i = 0; i < opts->sinks; i++) {
@@ -558,8 +556,8 @@ out_close_sinks:
 		push_token_destroy(&f.sink[i].token);
 	push_token_destroy(&f.token);
 	mem_free(f.sink);
-out_free_loop:
-	push_loop_free(f.loop);
+out_fini_loop:
+	push_loop_fini(f.loop);
 out_close_input:
 	reactor_file_close(r, f.input);
 	return rc;

@@ -22,6 +22,7 @@
  */
 #include "push_impl.h"
 #include "container_of.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -79,7 +80,7 @@ static void io_cancel(struct push_req *req)
 }
 /* doc:end io-cancel */
 
-void push_stream_close(struct push_loop *l, struct push_stream *s)
+void push_stream_close(struct push_stream *s)
 {
 	if (!s->open)
 		return;
@@ -87,8 +88,8 @@ void push_stream_close(struct push_loop *l, struct push_stream *s)
 		push_cancel(s->reader);
 	if (s->writer != NULL)
 		push_cancel(s->writer);
-	reactor_io_stop(l->r, &s->io);
-	reactor_close(l->r, s->handle);
+	reactor_io_stop(s->loop->r, &s->io);
+	reactor_close(s->loop->r, s->handle);
 	s->open = false;
 	s->handle = -1;
 }
@@ -110,7 +111,7 @@ static int io_check(struct push_stream *s, struct push_req *busy,
 /* The fast path: is the caller ready to take a result at once? */
 static bool io_fast(struct push_loop *l, ssize_t *sync)
 {
-	return sync != NULL && l->policy.fast_path;
+	return sync != NULL && l->config.fast_path;
 }
 
 /* A result obtained at once on the fast path: no request, no callback. */
@@ -310,7 +311,7 @@ int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
 
 	if (reqp != NULL)
 		*reqp = NULL;
-	if (s->open)
+	if (push_stream_is_open(s))
 		return -EISCONN;
 	if (tok != NULL && tok->cancelled)
 		return -ECANCELED;
@@ -371,6 +372,32 @@ int push_sleep(struct push_loop *l, uint64_t ns, struct push_token *tok,
 	return PUSH_STARTED;
 }
 
+/* ---- reference-counted buffers --------------------------------------------------- */
+
+struct push_buf *push_buf_new(size_t cap)
+{
+	struct push_buf *b = mem_alloc(sizeof(*b) + cap);
+
+	if (b == NULL)
+		return NULL;
+	b->cap = cap;
+	b->len = 0;
+	b->refs = 1;
+	return b;
+}
+
+struct push_buf *push_buf_ref(struct push_buf *b)
+{
+	b->refs++;
+	return b;
+}
+
+void push_buf_unref(struct push_buf *b)
+{
+	if (b != NULL && --b->refs == 0)
+		mem_free(b);
+}
+
 /* ---- files, through the offload pool ---------------------------------------------- */
 
 static struct push_req *req_of_job(struct offload_job *job)
@@ -381,7 +408,7 @@ static struct push_req *req_of_job(struct offload_job *job)
 /* On a worker thread (sim: the loop thread, at a step).  Touches only the
  * job's own fields and the buffer, which nobody else uses meanwhile.  A
  * write goes on after a short write (a full disk writes what fits, then
- * fails), so its result is all of len or an error, never a part. */
+ * fails), so its result is all of buf->len or an error, never a part. */
 static void file_work(struct offload_job *job)
 {
 	struct push__file *f = (struct push__file *)job;
@@ -423,8 +450,11 @@ static void file_release(struct push_req *req)
 static void file_done(struct offload_job *job)
 {
 	struct push_req *req = req_of_job(job);
+	struct push__file *f = &req->u.file;
 
-	push__req_complete(req, req->u.file.result);
+	if (!f->write)
+		f->buf->len = f->result > 0 ? (size_t)f->result : 0;
+	push__req_complete(req, f->result);
 	file_release(req);
 }
 
@@ -456,8 +486,6 @@ static int file_start(struct push_loop *l, int fh, bool write,
 		*reqp = NULL;
 	if (l->o == NULL)
 		return -ENOSYS;
-	if (len > buf->size)
-		return -EINVAL;
 	if (tok != NULL && tok->cancelled)
 		return -ECANCELED;
 	req = push__req_new(l, tok, cb, data, reqp, file_cancel);
@@ -482,13 +510,14 @@ int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
 		   uint64_t offset, struct push_token *tok, push_cb cb,
 		   void *data, struct push_req **reqp)
 {
-	return file_start(l, fh, false, buf, buf->size, offset, tok, cb, data,
+	return file_start(l, fh, false, buf, buf->cap, offset, tok, cb, data,
 			  reqp);
 }
 
 int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
-		    size_t len, uint64_t offset, struct push_token *tok,
-		    push_cb cb, void *data, struct push_req **reqp)
+		    uint64_t offset, struct push_token *tok, push_cb cb,
+		    void *data, struct push_req **reqp)
 {
-	return file_start(l, fh, true, buf, len, offset, tok, cb, data, reqp);
+	return file_start(l, fh, true, buf, buf->len, offset, tok, cb, data,
+			  reqp);
 }

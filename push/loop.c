@@ -12,12 +12,15 @@
  * docs/push.md):
  *
  *   1. loop_run_completions()  run the callbacks queued before this step
- *   2. loop_check_stop()       a stop request is seen once
- *   3. loop_wait_time()        0 if completions are queued, else no limit
- *   4. loop_poll()             the reactor's callbacks queue completions
+ *   2. loop_done()             stop if what we run for is done: the
+ *                              request of push_run_until(), or
+ *                              (push_loop_run) nothing pending
+ *   3. loop_check_stop()       a stop request is acted on once
+ *   4. loop_wait()             reactor_poll(): the reactor's callbacks
+ *                              queue completions; do not wait if
+ *                              completions are queued
  */
 #include "push_impl.h"
-#include "mem.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,47 +28,36 @@
 
 /* ---- settings ------------------------------------------------------------ */
 
-static struct push_policy default_policy; /* idiomatic, no fast path */
+static struct push_config config; /* idiomatic, no fast path */
 
-void push_policy_set(const struct push_policy *p)
+void push_config_set(const struct push_config *c)
 {
-	default_policy = *p;
+	config = *c;
 }
 
-struct push_policy push_policy_get(void)
+struct push_config push_config_get(void)
 {
-	return default_policy;
+	return config;
 }
 
 /* ---- life ---------------------------------------------------------------- */
 
-struct push_loop *push_loop_new(struct reactor *r, struct offload *o,
-				const struct push_policy *p)
+int push_loop_init(struct push_loop *l, struct reactor *r, struct offload *o,
+		   const struct push_config *c)
 {
-	struct push_loop *l = mem_alloc(sizeof(*l));
-
-	if (l == NULL)
-		return NULL;
 	memset(l, 0, sizeof(*l));
 	l->r = r;
 	l->o = o;
-	l->policy = p != NULL ? *p : default_policy;
-	return l;
+	l->config = c != NULL ? *c : config;
+	return 0;
 }
 
-void push_loop_free(struct push_loop *l)
+void push_loop_fini(struct push_loop *l)
 {
-	if (l == NULL)
-		return;
-	assert(l->pending == 0 && "push_loop_free with requests pending");
-	assert(l->live_reqs == 0 && "push_loop_free with handles not dropped");
+	assert(!l->running && "push_loop_fini inside the loop");
+	assert(l->pending == 0 && "push_loop_fini with requests pending");
+	assert(l->live_reqs == 0 && "push_loop_fini with handles not dropped");
 	push__req_pool_free(l);
-	mem_free(l);
-}
-
-struct reactor *push_loop_reactor(const struct push_loop *l)
-{
-	return l->r;
 }
 
 void push_loop_on_stop(struct push_loop *l, void (*fn)(void *arg), void *arg)
@@ -81,18 +73,7 @@ void push_loop_stats_get(const struct push_loop *l,
 	out->pending = l->pending;
 }
 
-/* O(1): the queue keeps a tail pointer. */
-void push__loop_enqueue(struct push_loop *l, struct push_req *req)
-{
-	req->next = NULL;
-	if (l->queue_tail != NULL)
-		l->queue_tail->next = req;
-	else
-		l->queue_head = req;
-	l->queue_tail = req;
-}
-
-/* ---- the steps ------------------------------------------------------------ */
+/* ---- the iteration, one helper per step ------------------------------------ */
 
 /* Step 1.  Detach the whole queue first and run only that batch:
  * completions queued by these callbacks (a write that finished at once, a
@@ -113,6 +94,15 @@ static void loop_run_completions(struct push_loop *l)
 	}
 }
 
+/* Step 2.  until: the request of push_run_until(), or NULL for "nothing
+ * pending". */
+static bool loop_done(const struct push_loop *l, const struct push_req *until)
+{
+	if (until != NULL)
+		return push_req_state(until) == PUSH_REQ_DONE;
+	return l->pending == 0 && l->queue_head == NULL;
+}
+
 /* The first stop, from a stop request or from quiescence (sim): run the
  * stop handler.  Returns 0, or -EINTR when there is no handler. */
 static int loop_stop(struct push_loop *l)
@@ -124,7 +114,7 @@ static int loop_stop(struct push_loop *l)
 	return 0;
 }
 
-/* Step 2.  The stop flag stays set once requested; it is acted on once. */
+/* Step 3.  The stop flag stays set once requested; it is acted on once. */
 static int loop_check_stop(struct push_loop *l)
 {
 	if (l->stop_seen || !reactor_stop_requested(l->r))
@@ -132,24 +122,24 @@ static int loop_check_stop(struct push_loop *l)
 	return loop_stop(l);
 }
 
-/* Step 3.  Queued completions must not wait for I/O; otherwise block until
+/* Step 4.  Queued completions must not wait for I/O; otherwise block until
  * the reactor has something (a timer deadline shortens the wait inside the
- * reactor itself). */
-static int64_t loop_wait_time(const struct push_loop *l)
+ * reactor itself).  The reactor runs the engine's io, timer and offload
+ * callbacks, which queue completions.  Returns 0 to go on, 1 when nothing is
+ * pending or queued any more (the stop handler may have finished it all),
+ * or -errno.  Under sim, -EDEADLK says nothing can ever happen again: the
+ * first time, with a stop handler, that is a stop; otherwise the requests
+ * still pending are stuck and the loop gives up. */
+static int loop_wait(struct push_loop *l)
 {
-	return l->queue_head != NULL ? 0 : -1;
-}
+	int64_t timeout = l->queue_head != NULL ? 0 : -1;
+	int rc;
 
-/* Step 4.  The reactor runs the engine's io, timer and offload callbacks,
- * which queue completions.  Under sim, -EDEADLK says nothing can ever
- * happen again: the first time, that is a stop; after the stop handler has
- * run, the requests still pending are stuck and the loop gives up. */
-static int loop_poll(struct push_loop *l, int64_t timeout_ns)
-{
-	int rc = reactor_poll(l->r, timeout_ns);
-
+	if (l->pending == 0 && l->queue_head == NULL)
+		return 1;
+	rc = reactor_poll(l->r, timeout);
 	if (rc == -EDEADLK) {
-		if (l->stop_seen)
+		if (l->stop_seen || l->on_stop == NULL)
 			return -EDEADLK;
 		return loop_stop(l);
 	}
@@ -157,62 +147,44 @@ static int loop_poll(struct push_loop *l, int64_t timeout_ns)
 }
 
 /* doc:begin loop-iterate */
-/* One iteration.  Returns 0 to go on, 1 when the run is over (done() says
- * the caller's goal is reached, or nothing is pending or queued any more),
- * or the -errno that ends the run.  done() is checked after step 1, the
- * only step that runs callbacks. */
-static int loop_iterate(struct push_loop *l, bool (*done)(void *), void *arg)
+/* One iteration.  Returns 0 to go on, 1 when the run is over (what we run
+ * for is done, or nothing is pending or queued any more), or the -errno
+ * that ends the run. */
+static int loop_iterate(struct push_loop *l, const struct push_req *until)
 {
 	int rc;
 
 	l->stats.iterations++;
 	loop_run_completions(l);                        /* 1 */
-	if (done(arg))
+	if (loop_done(l, until))                        /* 2 */
 		return 1;
-	rc = loop_check_stop(l);                        /* 2 */
+	rc = loop_check_stop(l);                        /* 3 */
 	if (rc < 0)
 		return rc;
-	if (l->pending == 0 && l->queue_head == NULL)
-		return 1;       /* the stop handler may have finished it all */
-	return loop_poll(l, loop_wait_time(l));         /* 3, 4 */
+	return loop_wait(l);                            /* 4 */
 }
 /* doc:end loop-iterate */
 
-static int loop_run_while(struct push_loop *l, bool (*done)(void *),
-			  void *arg)
+static int loop_run_until(struct push_loop *l, const struct push_req *until)
 {
 	int rc = 0;
 
+	if (loop_done(l, until))
+		return 0;
 	assert(!l->running && "the loop is not reentrant");
 	l->running = true;
 	while (rc == 0)
-		rc = loop_iterate(l, done, arg);
+		rc = loop_iterate(l, until);
 	l->running = false;
 	return rc < 0 ? rc : 0;
 }
 
-static bool nothing_pending(void *arg)
-{
-	struct push_loop *l = arg;
-
-	return l->pending == 0 && l->queue_head == NULL;
-}
-
 int push_loop_run(struct push_loop *l)
 {
-	if (nothing_pending(l))
-		return 0;
-	return loop_run_while(l, nothing_pending, l);
-}
-
-static bool req_done(void *arg)
-{
-	return push_req_state(arg) == PUSH_REQ_DONE;
+	return loop_run_until(l, NULL);
 }
 
 int push_run_until(struct push_loop *l, struct push_req *req)
 {
-	if (req_done(req))
-		return 0;
-	return loop_run_while(l, req_done, req);
+	return loop_run_until(l, req);
 }

@@ -32,7 +32,7 @@
  *       its result has completed, it calls back with that result.
  *
  * The one exception to "a callback per operation" is the synchronous fast
- * path (struct push_policy.fast_path, off by default): see PUSH_SYNC.
+ * path (struct push_config.fast_path, off by default): see PUSH_SYNC.
  */
 #ifndef PUSHPOLL_PUSH_H
 #define PUSHPOLL_PUSH_H
@@ -46,15 +46,14 @@
 #include "reactor.h"
 #include "workload.h"
 
-struct push_loop;
 struct push_req;
 struct push_token;
 
-/* ---- settings -------------------------------------------------------------- */
+/* ---- settings ------------------------------------------------------------ */
 
-/* How the engine allocates, chosen at run time.  The workload entry points
+/* How a loop allocates, chosen at run time.  The workload entry points
  * (push_echo_serve(), push_fanout_run()) use the process-wide default. */
-struct push_policy {
+struct push_config {
 	/* false (idiomatic): a heap request per operation, freed when its last
 	 * reference goes, as libuv's own echo server does.
 	 * true (pooled): freed requests go to a per-loop free list and are
@@ -66,49 +65,90 @@ struct push_policy {
 	bool fast_path;
 };
 
-/* Set / read the process-wide default (initially both false).  Not
+/* The process-wide default (initially { false, false }).  push_loop_init()
+ * copies it, so a change applies to loops initialised afterwards.  Not
  * thread-safe: set it before starting loops. */
-void push_policy_set(const struct push_policy *p);
-struct push_policy push_policy_get(void);
+void push_config_set(const struct push_config *c);
+struct push_config push_config_get(void);
 
-/* ---- the loop ---------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
-/* A loop on reactor r, with offload pool o for file operations (o may be
- * NULL if none are used), under policy p (NULL: the process-wide default,
- * copied now).  Returns NULL when out of memory.  One allocation. */
-struct push_loop *push_loop_new(struct reactor *r, struct offload *o,
-				const struct push_policy *p);
+struct push_loop_stats {
+	uint64_t iterations;     /* loop iterations */
+	uint64_t callbacks;      /* callbacks run (completions dispatched) */
+	uint64_t reqs_allocated; /* requests taken from the heap */
+	uint64_t reqs_reused;    /* requests taken from the free list (pooled) */
+	uint64_t sync_completions; /* operations completed by the fast path */
+	unsigned pending;        /* requests and offload jobs now pending */
+};
 
-/* Free the loop.  Nothing may be pending and every handle (reqp) must have
- * been dropped first; the pooled free list is freed here. */
-void push_loop_free(struct push_loop *l);
+/* The loop: the completion queue on top of the reactor.  Memory: the
+ * caller's, as libuv's uv_loop_t; the layout is here only so that it can
+ * be.  Owned by the loop thread. */
+struct push_loop {
+	/* read-only */
+	struct reactor *r;
+	struct offload *o;             /* may be NULL: no file operations */
+	struct push_config config;     /* copied at init */
+	/* private */
+	/* The completion queue: QUEUED requests, oldest first, linked through
+	 * req->next.  Step 1 takes the whole list and runs it. */
+	struct push_req *queue_head, *queue_tail;
+	/* Requests started and not yet called back, plus offload jobs
+	 * submitted and not yet given back.  The loop runs while > 0. */
+	unsigned pending;
+	/* Requests allocated and not yet freed (any state, handles included):
+	 * must be 0 at push_loop_fini(). */
+	unsigned live_reqs;
+	/* Pooled: freed requests, linked through req->next. */
+	struct push_req *free_reqs;
+	/* The stop handler, run once at the first stop. */
+	void (*on_stop)(void *arg);
+	void *stop_arg;
+	bool stop_seen;      /* a stop (request or quiescence) was acted on */
+	bool running;        /* inside push_loop_run()/push_run_until() */
+	struct push_loop_stats stats;
+};
 
-struct reactor *push_loop_reactor(const struct push_loop *l);
+/* Initialise a loop on reactor r, with offload pool o for file operations
+ * (o may be NULL if none are used), under config c (NULL: the process-wide
+ * default), in caller storage.  Allocates nothing.  Returns 0 (the
+ * signature leaves room for -errno). */
+int push_loop_init(struct push_loop *l, struct reactor *r, struct offload *o,
+		   const struct push_config *c);
 
-/* Run until nothing is pending.  One iteration is four steps, one helper
+/* Nothing may be pending and every handle (reqp) must have been dropped
+ * first; the pooled free list is freed here.  After it returns l's memory
+ * may be freed. */
+void push_loop_fini(struct push_loop *l);
+
+/* Run until nothing is pending: 0.  One iteration is four steps, one helper
  * each in loop.c:
  *
- *   1. run the callbacks of the requests whose completion was queued
+ *   1. run: the callbacks of the requests whose completion was queued
  *      before this step began (completions queued by those callbacks wait
  *      for the next iteration, so no chain of callbacks starves the I/O);
- *   2. check for a stop: reactor_stop_requested(), seen once;
- *   3. compute the wait: 0 if completions are queued, else no limit;
- *   4. poll the reactor, whose io, timer and offload callbacks complete
- *      requests by queueing them.
+ *   2. done: stop if what we run for is done: the request of
+ *      push_run_until(), or (push_loop_run) nothing pending;
+ *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
+ *   4. wait: poll the reactor, whose io, timer and offload callbacks
+ *      complete requests by queueing them; do not wait if completions are
+ *      queued.
  *
  * "Pending" counts requests not yet called back and offload jobs this loop
  * submitted that the pool has not given back (a cancelled running job keeps
  * the loop alive until it returns: its memory is the loop's to free).
  *
- * A stop (a stop request, or under sim a quiescent world: reactor_poll()
- * returned -EDEADLK) calls the stop handler once, from the loop; the handler
- * cancels what it wants and the loop goes on until nothing is pending.
+ * A stop, and under sim a quiescent world (reactor_poll() said -EDEADLK),
+ * run the stop handler once, from the loop; the handler cancels what it
+ * wants and the loop goes on until done.  Without a handler, a stop request
+ * ends the run with -EINTR (requests stay pending; a later call goes on)
+ * and a quiescent world with -EDEADLK.
  *
- * Returns 0 when nothing is pending; -EINTR when a stop was seen and no
- * stop handler is set (requests stay pending; a later call goes on);
+ * Returns 0 when done; -EINTR at a stop request without a stop handler;
  * -EDEADLK (sim) when requests are pending that nothing can ever complete
- * after the stop handler has run; or the -errno reactor_poll() failed with.
- * Must not be called from a callback. */
+ * (after the stop handler, if any, has run); or the -errno reactor_poll()
+ * failed with.  Must not be called from a callback. */
 int push_loop_run(struct push_loop *l);
 
 /* Run the loop until req's callback has run (state PUSH_REQ_DONE), so that
@@ -122,14 +162,6 @@ int push_run_until(struct push_loop *l, struct push_req *req);
  * (see push_loop_run()).  NULL removes it. */
 void push_loop_on_stop(struct push_loop *l, void (*fn)(void *arg), void *arg);
 
-struct push_loop_stats {
-	uint64_t iterations;     /* loop iterations */
-	uint64_t callbacks;      /* callbacks run (completions dispatched) */
-	uint64_t reqs_allocated; /* requests taken from the heap */
-	uint64_t reqs_reused;    /* requests taken from the free list (pooled) */
-	uint64_t sync_completions; /* operations completed by the fast path */
-	unsigned pending;        /* requests and offload jobs now pending */
-};
 void push_loop_stats_get(const struct push_loop *l, struct push_loop_stats *out);
 
 /* ---- requests ------------------------------------------------------------ */
@@ -171,7 +203,7 @@ enum push_req_state {
  *                 the result, no request exists, *reqp is NULL, and the
  *                 callback will NOT run.  The caller handles the result
  *                 inline, as C# code handles a ValueTask that is already
- *                 complete.  Only when the loop's policy has fast_path on and
+ *                 complete.  Only when the loop's config has fast_path on and
  *                 the caller passed sync != NULL; so a caller that passes
  *                 sync must handle both returns.
  *   < 0           it could not start (-errno); the callback never runs (R3).
@@ -208,7 +240,7 @@ void push_req_unref(struct push_req *req);
  * already cancelled.  Safe from inside a callback, and twice. */
 int push_cancel(struct push_req *req);
 
-/* ---- cancellation tokens ---------------------------------------------------- */
+/* ---- cancellation tokens ------------------------------------------------- */
 
 /* A token is the one thing an operation has to be given to be cancellable:
  * it has to be threaded through every call.  Tokens form a tree: cancelling
@@ -249,7 +281,7 @@ bool push_token_cancelled(const struct push_token *t);
  * be freed. */
 void push_token_destroy(struct push_token *t);
 
-/* ---- streams ----------------------------------------------------------------- */
+/* ---- streams ------------------------------------------------------------- */
 
 /* A stream handle (socket or listener) open in a loop: the reactor watcher
  * and the at most one read (or accept) and one write (or connect) pending
@@ -270,16 +302,21 @@ struct push_stream {
 
 /* Open s on a handle (from reactor_listen(), reactor_accept(), an accept's
  * result); the stream owns the handle from now on.  Returns 0, or -errno
- * and the handle is still the caller's. */
+ * and the handle is still the caller's (a call that fails changes
+ * nothing). */
 int push_stream_open(struct push_loop *l, struct push_stream *s, int handle);
 
 /* Close s: its pending requests are cancelled (they call back with
  * -ECANCELED from the loop, and never touch their buffers again), the
  * watcher stops and the handle is closed.  After it returns s's memory may
  * be freed.  Closing a closed stream does nothing. */
-void push_stream_close(struct push_loop *l, struct push_stream *s);
+void push_stream_close(struct push_stream *s);
+static inline bool push_stream_is_open(const struct push_stream *s)
+{
+	return s->open;
+}
 
-/* ---- leaf operations (io.c) ------------------------------------------------- */
+/* ---- leaf operations (io.c) ---------------------------------------------- */
 /* Each starts one request.  At most one accept or read, and one write or
  * connect, may be pending on a stream at once: another fails with -EBUSY.
  * Buffers must stay valid until the callback; once a request is cancelled
@@ -318,43 +355,48 @@ int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
 int push_sleep(struct push_loop *l, uint64_t ns, struct push_token *tok,
 	       push_cb cb, void *data, struct push_req **reqp);
 
-/* A reference-counted buffer, for file operations and data shared between
- * operations (a fanout chunk).  A file operation holds a reference for as
- * long as the offload pool has its job: a job that is running cannot be
- * interrupted, so a cancelled read may still write into the buffer after
- * its callback said -ECANCELED; the reference keeps the memory alive until
- * then.  Reuse a buffer only when you hold the only reference.
+/* A reference-counted byte buffer: one mem_alloc() holding the header and
+ * cap bytes of data.  It is how data is shared (a fanout chunk, read once
+ * and written by every sink) and how an offload job owns the memory it works
+ * on: a file operation holds a reference for as long as the pool has its
+ * job, so a cancelled read that is still running (a running job cannot be
+ * interrupted) writes into memory that is still alive, after its callback
+ * said -ECANCELED.  Reuse a buffer only when you hold the only reference.
  * Loop thread only (the count is not atomic: the pool gives jobs back on
  * the loop thread). */
 struct push_buf {
 	/* read-only */
-	size_t size;
+	size_t cap;
 	unsigned refs;
-	/* public: the bytes */
-	unsigned char data[];
+	/* public */
+	size_t len;                    /* bytes in use: a file read sets it,
+					* a file write writes that many */
+	/* data: cap bytes, 16-byte aligned */
+	_Alignas(16) unsigned char data[];
 };
 
-/* A buffer of size bytes with one reference.  One allocation, or NULL. */
-struct push_buf *push_buf_new(size_t size);
+/* A buffer with one reference and len 0, or NULL (out of memory). */
+struct push_buf *push_buf_new(size_t cap);
 struct push_buf *push_buf_ref(struct push_buf *b);
-/* Drop a reference; the last frees the buffer.  NULL is ignored. */
+/* Drop one reference; the last frees the buffer.  NULL: nothing. */
 void push_buf_unref(struct push_buf *b);
 
-/* Read up to buf->size bytes of file handle fh (from reactor_file_open())
- * at offset, through the loop's offload pool.  Result: bytes read, 0 at end
- * of file, or -errno. */
-int push_file_read(struct push_loop *l, int fh, struct push_buf *buf,
+/* Read up to buf->cap bytes of file handle (from reactor_file_open()) at
+ * offset, into buf, through the loop's offload pool.  Result: bytes read
+ * (buf->len is set; 0 at end of file), or -errno (-ENOSYS: the loop has no
+ * offload pool). */
+int push_file_read(struct push_loop *l, int handle, struct push_buf *buf,
 		   uint64_t offset, struct push_token *tok, push_cb cb,
 		   void *data, struct push_req **reqp);
 
-/* Write the first len bytes of buf to fh at offset, through the pool.
- * Result: len, or -errno: a short write is continued, and a write that
+/* Write all buf->len bytes of buf to handle at offset, through the pool.
+ * Result: buf->len, or -errno: a short write is continued, and a write that
  * stops part way (a full disk) is an error, never a smaller count. */
-int push_file_write(struct push_loop *l, int fh, struct push_buf *buf,
-		    size_t len, uint64_t offset, struct push_token *tok,
-		    push_cb cb, void *data, struct push_req **reqp);
+int push_file_write(struct push_loop *l, int handle, struct push_buf *buf,
+		    uint64_t offset, struct push_token *tok, push_cb cb,
+		    void *data, struct push_req **reqp);
 
-/* ---- composition (compose.c) ------------------------------------------------ */
+/* ---- composition (compose.c) --------------------------------------------- */
 /* Composed operations are requests too: same rules, same handles, and they
  * compose with each other.  Their inner operations run under a token of the
  * composition's own, so cancelling the composition cancels them.  Each
@@ -423,10 +465,10 @@ int push_timeout(struct push_loop *l, uint64_t ns, push_start_fn start,
 		 void *arg, struct push_token *tok, push_cb cb, void *data,
 		 struct push_req **reqp);
 
-/* ---- the workloads (echo.c, fanout.c) --------------------------------------- */
+/* ---- the workloads (echo.c, fanout.c) ------------------------------------ */
 
 /* The echo server and the fanout of workload.h, written in this engine;
- * they run under the process-wide policy (push_policy_get()). */
+ * they run under the process-wide config (push_config_get()). */
 int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats);
 int push_fanout_run(struct reactor *r, struct offload *o,

@@ -1,34 +1,23 @@
-/* push_impl.h: the layouts of the loop and the request, and what the files
+/* push_impl.h: the layout of the request, and what the files
  * of push/ call in each other.  Not for users: they see push.h only.
+ *
+ * The files depend one way, each only on those below it, but for one pair:
+ *
+ *   echo.c, fanout.c   the workloads
+ *   compose.c          compositions, over requests and tokens
+ *   io.c               leaf operations: streams, timers, files
+ *   loop.c             the loop: the iteration, run until
+ *   request.c <-> token.c
+ *
+ * The one circle is the model's: a request registers on its token and
+ * unregisters when it completes (request.c calls token.c), and cancelling a
+ * token cancels the requests registered on it (token.c calls request.c).
+ * In the poll model cancelling is dropping, so it has no such pair.
  */
 #ifndef PUSHPOLL_PUSH_IMPL_H
 #define PUSHPOLL_PUSH_IMPL_H
 
 #include "push.h"
-
-/* The loop.  Owned by the loop thread; no field is touched elsewhere. */
-struct push_loop {
-	struct reactor *r;
-	struct offload *o;
-	struct push_policy policy;
-	/* The completion queue: QUEUED requests, oldest first, linked through
-	 * req->next.  Step 1 takes the whole list and runs it. */
-	struct push_req *queue_head, *queue_tail;
-	/* Requests started and not yet called back, plus offload jobs
-	 * submitted and not yet given back.  The loop runs while > 0. */
-	unsigned pending;
-	/* Requests allocated and not yet freed (any state, handles included):
-	 * must be 0 at push_loop_free(). */
-	unsigned live_reqs;
-	/* Pooled policy: freed requests, linked through req->next. */
-	struct push_req *free_reqs;
-	/* The stop handler, run once at the first stop. */
-	void (*on_stop)(void *arg);
-	void *stop_arg;
-	bool stop_seen;      /* a stop (request or quiescence) was handled */
-	bool running;        /* inside push_loop_run()/push_run_until() */
-	struct push_loop_stats stats;
-};
 
 /* A request: one per pending operation.  Every kind has the same size, so
  * the pooled policy keeps one free list.  Cost: about 200 bytes, the file
@@ -101,7 +90,7 @@ void push__req_unref(struct push_req *req);
 /* Called by the loop: QUEUED -> DONE, run the callback, drop the loop's
  * reference. */
 void push__req_dispatch(struct push_req *req);
-/* Free the pooled free list (push_loop_free). */
+/* Free the pooled free list (push_loop_fini). */
 void push__req_pool_free(struct push_loop *l);
 
 /* token.c */
@@ -109,9 +98,5 @@ void push__req_pool_free(struct push_loop *l);
 void push__token_add(struct push_token *t, struct push_req *req);
 /* Unregister req from its token, if any, and drop the token's reference. */
 void push__token_remove(struct push_req *req);
-
-/* loop.c */
-/* Append a QUEUED request to the completion queue. */
-void push__loop_enqueue(struct push_loop *l, struct push_req *req);
 
 #endif

@@ -12,7 +12,6 @@
  *
  * Memory comes from mem_alloc() (idiomatic policy) or from the loop's free
  * list (pooled policy); the last reference sends it back to the same place.
- * This file also holds push_buf, the other reference-counted object.
  */
 #include "push_impl.h"
 #include "mem.h"
@@ -48,7 +47,7 @@ static void req_free(struct push_req *req)
 	struct push_loop *l = req->loop;
 
 	l->live_reqs--;
-	if (l->policy.pooled) {
+	if (l->config.pooled) {
 		req->next = l->free_reqs;
 		l->free_reqs = req;
 	} else {
@@ -127,6 +126,20 @@ void push__req_abort(struct push_req *req, struct push_req **reqp)
 	push__req_unref(req);           /* the loop's: the last */
 }
 
+/* Append a QUEUED request to the loop's completion queue, which step 1 of
+ * the loop takes whole.  O(1): the queue keeps a tail pointer.  The queue
+ * lives in the loop, but only this file appends to it, so the loop calls
+ * requests and requests never call the loop. */
+static void req_enqueue(struct push_loop *l, struct push_req *req)
+{
+	req->next = NULL;
+	if (l->queue_tail != NULL)
+		l->queue_tail->next = req;
+	else
+		l->queue_head = req;
+	l->queue_tail = req;
+}
+
 /* PENDING -> QUEUED. */
 void push__req_complete(struct push_req *req, ssize_t result)
 {
@@ -134,7 +147,7 @@ void push__req_complete(struct push_req *req, ssize_t result)
 	req->state = PUSH_REQ_QUEUED;
 	req->result = result;
 	push__token_remove(req);
-	push__loop_enqueue(req->loop, req);
+	req_enqueue(req->loop, req);
 }
 
 /* doc:begin req-once */
@@ -175,29 +188,4 @@ enum push_req_state push_req_state(const struct push_req *req)
 ssize_t push_req_result(const struct push_req *req)
 {
 	return req->result;
-}
-
-/* ---- push_buf ---------------------------------------------------------------- */
-
-struct push_buf *push_buf_new(size_t size)
-{
-	struct push_buf *b = mem_alloc(sizeof(*b) + size);
-
-	if (b == NULL)
-		return NULL;
-	b->size = size;
-	b->refs = 1;
-	return b;
-}
-
-struct push_buf *push_buf_ref(struct push_buf *b)
-{
-	b->refs++;
-	return b;
-}
-
-void push_buf_unref(struct push_buf *b)
-{
-	if (b != NULL && --b->refs == 0)
-		mem_free(b);
 }

@@ -10,6 +10,10 @@
  * This is the price the push model pays for cancellation (claim C3 of the
  * project): the token has to be threaded through every start call, and
  * every kind of request needs its own way to detach from its source.
+ *
+ * token.c and request.c call each other, the one circle among push's files
+ * (push_impl.h draws the rest): a request registers on its token and leaves
+ * it when it completes, and cancelling a token cancels its requests.
  */
 #include "push_impl.h"
 

@@ -20,7 +20,7 @@
 #              from that very source (the hashes in SOURCES.sha256, written
 #              by docs/diagrams/render.sh);
 #   layout     (x86-64) the task layout docs/poll.md and the layout diagram
-#              show is the one echo__print_layout() prints.
+#              show is the one poll__echo_print_layout() prints.
 #
 # Each failure prints one line saying what to fix.  Exit 0 when all pass.
 set -u
@@ -200,7 +200,7 @@ else
 		"$build/tests/test_workloads" >"$tmp/fig" 2>&1
 	sed -n '/^echo connection task:/,/ idle /p' "$tmp/fig" >"$tmp/layout"
 	if [ ! -s "$tmp/layout" ]; then
-		fail "echo__print_layout() printed nothing (CK_RUN_CASE=poll_figures tests/test_workloads)"
+		fail "poll__echo_print_layout() printed nothing (CK_RUN_CASE=poll_figures tests/test_workloads)"
 	else
 		n=0
 		while IFS= read -r l; do

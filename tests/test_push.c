@@ -26,7 +26,7 @@
 
 static struct reactor *r;
 static struct offload *off;
-static struct push_loop *loop;
+static struct push_loop loop_storage, *loop = &loop_storage;
 static int64_t live_at_start;
 
 static int64_t live_blocks(void)
@@ -45,7 +45,7 @@ static uint64_t allocs(void)
 	return s.allocs;
 }
 
-static void start_with(const struct push_policy *p, bool with_offload)
+static void start_with(const struct push_config *p, bool with_offload)
 {
 	live_at_start = live_blocks();
 	r = reactor_new_epoll();
@@ -55,13 +55,12 @@ static void start_with(const struct push_policy *p, bool with_offload)
 		off = offload_new(r, 2);
 		ck_assert_ptr_nonnull(off);
 	}
-	loop = push_loop_new(r, off, p);
-	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_eq(push_loop_init(loop, r, off, p), 0);
 }
 
 static void start(void)
 {
-	struct push_policy idiomatic = { .pooled = false, .fast_path = false };
+	struct push_config idiomatic = { .pooled = false, .fast_path = false };
 
 	start_with(&idiomatic, false);
 }
@@ -69,7 +68,7 @@ static void start(void)
 /* Free everything and check that nothing the engine allocated is left. */
 static void finish(void)
 {
-	push_loop_free(loop);
+	push_loop_fini(loop);
 	offload_free(off);
 	reactor_free(r);
 	ck_assert_int_eq(live_blocks(), live_at_start);
@@ -187,8 +186,8 @@ START_TEST(test_completion_queued_by_a_callback_runs_in_the_next_iteration)
 	ck_assert_int_eq(second.order, 2);
 	ck_assert_int_eq(ch.child.order, 3);
 	ck_assert_int_eq(ch.child.result, 1);
-	push_stream_close(loop, &s1);
-	push_stream_close(loop, &s2);
+	push_stream_close(&s1);
+	push_stream_close(&s2);
 	close(p1);
 	close(p2);
 	finish();
@@ -290,7 +289,7 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	sim_config_default(&c, 1);
 	r = reactor_new_sim(&c);
 	off = NULL;
-	loop = push_loop_new(r, NULL, NULL);
+	ck_assert_int_eq(push_loop_init(loop, r, NULL, NULL), 0);
 	ck_assert_int_eq(sim_stream_pair(r, h), 0);
 	ck_assert_int_eq(push_stream_open(loop, &s, h[0]), 0);
 	push_loop_on_stop(loop, count_stop, &stops);
@@ -301,7 +300,7 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	ck_assert_int_eq(push_loop_run(loop), -EDEADLK);
 	ck_assert_int_eq(stops, 1);
 	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(push_req_result(req), -ECANCELED);
 	push_req_unref(req);
@@ -309,6 +308,36 @@ START_TEST(test_quiescent_sim_world_is_a_stop_then_edeadlk)
 	finish();
 }
 END_TEST
+
+/* Without a stop handler a quiescent world ends the run with -EDEADLK at
+ * once (poll's rule too): there is nothing to run at the stop. */
+START_TEST(test_quiescent_sim_world_without_handler_is_edeadlk)
+{
+	struct sim_config c;
+	struct push_stream s;
+	struct push_req *req;
+	int h[2];
+	char buf[8];
+
+	live_at_start = live_blocks();
+	sim_config_default(&c, 1);
+	r = reactor_new_sim(&c);
+	off = NULL;
+	ck_assert_int_eq(push_loop_init(loop, r, NULL, NULL), 0);
+	ck_assert_int_eq(sim_stream_pair(r, h), 0);
+	ck_assert_int_eq(push_stream_open(loop, &s, h[0]), 0);
+	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, NULL, NULL, &req, NULL), 0);
+	ck_assert_int_eq(push_loop_run(loop), -EDEADLK);
+	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
+	push_stream_close(&s);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	ck_assert_int_eq(push_req_result(req), -ECANCELED);
+	push_req_unref(req);
+	reactor_close(r, h[1]);
+	finish();
+}
+END_TEST
+
 
 START_TEST(test_stats_count_iterations_callbacks_and_requests)
 {
@@ -351,7 +380,7 @@ START_TEST(test_callback_never_runs_inside_the_start_call)
 	ck_assert_int_eq(a.result, 5);
 	ck_assert_mem_eq(buf, "hello", 5);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -373,7 +402,7 @@ START_TEST(test_callback_runs_exactly_once)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -398,7 +427,7 @@ START_TEST(test_failed_start_returns_errno_and_never_calls_back)
 	ck_assert_int_eq(push_sleep(loop, 0, &tok, rec_cb, &cancelled, NULL), -ECANCELED);
 	ck_assert_int_eq(push_read(loop, &closed, buf, 1, NULL, rec_cb, &bad, NULL, NULL), -EBADF);
 	ck_assert_int_eq(push_connect(loop, &s, "127.0.0.1", 9, NULL, rec_cb, &bad, NULL), -EISCONN);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(first.calls, 1);
 	ck_assert_int_eq(busy.calls, 0);
@@ -427,7 +456,7 @@ START_TEST(test_request_goes_pending_queued_done)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(push_req_state(req), PUSH_REQ_DONE);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -496,7 +525,7 @@ START_TEST(test_cancel_calls_back_with_ecanceled_from_the_loop)
 	ck_assert_int_eq(a.result, -ECANCELED);
 	ck_assert_int_eq(read(s.handle, buf, sizeof(buf)), 1);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -520,7 +549,7 @@ START_TEST(test_cancel_after_the_completion_is_queued_keeps_the_result)
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 3);
 	push_req_unref(req);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -699,7 +728,7 @@ START_TEST(test_token_cancel_lets_a_queued_completion_win)
 	ck_assert_int_eq(ready.result, 2);
 	ck_assert_int_eq(waiting.result, -ECANCELED);
 	push_token_destroy(&tok);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -750,7 +779,7 @@ START_TEST(test_read_reports_end_of_stream_as_zero)
 	close(peer);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 0);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	finish();
 }
 END_TEST
@@ -800,11 +829,11 @@ START_TEST(test_write_all_completes_after_short_writes)
 	ck_assert_int_eq(push_run_until(loop, wr), 0);
 	ck_assert_int_eq(push_req_result(wr), (ssize_t)n);
 	push_req_unref(wr);
-	push_stream_close(loop, &w);      /* the reader then sees end of stream */
+	push_stream_close(&w);      /* the reader then sees end of stream */
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_uint_eq(d.total, n);
 	ck_assert_uint_eq(d.sum, sum);
-	push_stream_close(loop, &rd);
+	push_stream_close(&rd);
 	free(data);
 	finish();
 }
@@ -821,7 +850,7 @@ START_TEST(test_second_write_on_a_stream_fails_ebusy)
 	open_pair(&s, &peer);
 	ck_assert_int_eq(push_write(loop, &s, big, sizeof(big), NULL, rec_cb, &a, NULL, NULL), 0);
 	ck_assert_int_eq(push_write(loop, &s, big, 1, NULL, rec_cb, &b, NULL, NULL), -EBUSY);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, -ECANCELED);
 	ck_assert_int_eq(b.calls, 0);
@@ -842,8 +871,8 @@ START_TEST(test_stream_close_cancels_its_pending_requests)
 	open_pair(&s, &peer);
 	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, rec_cb, &rd, NULL, NULL), 0);
 	ck_assert_int_eq(push_write(loop, &s, big, sizeof(big), NULL, rec_cb, &wr, NULL, NULL), 0);
-	push_stream_close(loop, &s);
-	push_stream_close(loop, &s);    /* twice: nothing */
+	push_stream_close(&s);
+	push_stream_close(&s);    /* twice: nothing */
 	ck_assert_int_eq(rd.calls + wr.calls, 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(rd.result, -ECANCELED);
@@ -883,9 +912,9 @@ START_TEST(test_accept_and_connect_over_loopback)
 	push_req_unref(acc);
 	push_req_unref(con);
 	push_req_unref(rd);
-	push_stream_close(loop, &server);
-	push_stream_close(loop, &client);
-	push_stream_close(loop, &listener);
+	push_stream_close(&server);
+	push_stream_close(&client);
+	push_stream_close(&listener);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	finish();
 }
@@ -906,12 +935,12 @@ START_TEST(test_connect_to_a_closed_port_reports_econnrefused)
 		ck_assert_int_eq(push_run_until(loop, con), 0);
 		ck_assert_int_eq(push_req_result(con), -ECONNREFUSED);
 		push_req_unref(con);
-		push_stream_close(loop, &client);
+		push_stream_close(&client);
 	} else {
 		/* Refused inside connect(2): a failed start, no stream. */
 		ck_assert_int_eq(rc, -ECONNREFUSED);
 		ck_assert_ptr_null(con);
-		ck_assert(!client.open);
+		ck_assert(!push_stream_is_open(&client));
 	}
 	finish();
 }
@@ -945,7 +974,7 @@ static void temp_file(char *path)
 
 START_TEST(test_file_write_then_read_through_offload)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct push_buf *out, *in;
 	struct push_req *wr, *rd;
 	char path[64];
@@ -959,12 +988,14 @@ START_TEST(test_file_write_then_read_through_offload)
 	in = push_buf_new(4096);
 	for (int i = 0; i < 1000; i++)
 		out->data[i] = (unsigned char)(i * 31);
-	ck_assert_int_eq(push_file_write(loop, fh, out, 1000, 10, NULL, NULL, NULL, &wr), 0);
+	out->len = 1000;
+	ck_assert_int_eq(push_file_write(loop, fh, out, 10, NULL, NULL, NULL, &wr), 0);
 	ck_assert_int_eq(push_run_until(loop, wr), 0);
 	ck_assert_int_eq(push_req_result(wr), 1000);
 	ck_assert_int_eq(push_file_read(loop, fh, in, 10, NULL, NULL, NULL, &rd), 0);
 	ck_assert_int_eq(push_run_until(loop, rd), 0);
 	ck_assert_int_eq(push_req_result(rd), 1000);
+	ck_assert_uint_eq(in->len, 1000);
 	ck_assert_mem_eq(in->data, out->data, 1000);
 	push_req_unref(wr);
 	push_req_unref(rd);
@@ -980,10 +1011,10 @@ END_TEST
 /* A write the file cannot take whole: with the file size limit at 500
  * bytes, a write of 1000 at offset 10 writes 490, short, and the next
  * pwrite fails with EFBIG, as a full disk fails with ENOSPC.  The result is
- * the error, never the 490 (push.h: len or -errno). */
+ * the error, never the 490 (push.h: buf->len or -errno). */
 START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct push_buf *out;
 	struct push_req *wr;
 	struct rlimit old, lim;
@@ -997,12 +1028,13 @@ START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
 	ck_assert_int_ge(fh, 0);
 	out = push_buf_new(1000);
 	memset(out->data, 'x', 1000);
+	out->len = 1000;
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
 	lim.rlim_cur = 500;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	ck_assert_int_eq(push_file_write(loop, fh, out, 1000, 10, NULL, NULL, NULL, &wr), 0);
+	ck_assert_int_eq(push_file_write(loop, fh, out, 10, NULL, NULL, NULL, &wr), 0);
 	ck_assert_int_eq(push_run_until(loop, wr), 0);
 	result = push_req_result(wr);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);   /* before any report */
@@ -1024,7 +1056,7 @@ END_TEST
  * freed memory). */
 START_TEST(test_cancelled_file_read_keeps_its_buffer_until_the_job_returns)
 {
-	struct push_policy p = { 0 };
+	struct push_config p = { 0 };
 	struct rec a[8] = { { 0 } };
 	struct push_token tok;
 	char path[64];
@@ -1056,6 +1088,24 @@ START_TEST(test_cancelled_file_read_keeps_its_buffer_until_the_job_returns)
 }
 END_TEST
 
+/* epoll refuses regular files: the open fails, and the handle is still the
+ * caller's, open (poll's rule too: a call that fails changes nothing). */
+START_TEST(test_stream_open_failure_leaves_the_handle_with_the_caller)
+{
+	struct push_stream s = { 0 };
+	int fd;
+
+	start();
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_lt(push_stream_open(loop, &s, fd), 0);
+	ck_assert(!push_stream_is_open(&s));
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);   /* still open */
+	close(fd);
+	finish();
+}
+END_TEST
+
 START_TEST(test_file_operations_without_a_pool_fail_to_start)
 {
 	struct push_buf *b;
@@ -1064,7 +1114,7 @@ START_TEST(test_file_operations_without_a_pool_fail_to_start)
 	start();
 	b = push_buf_new(16);
 	ck_assert_int_eq(push_file_read(loop, 0, b, 0, NULL, rec_cb, &a, NULL), -ENOSYS);
-	ck_assert_int_eq(push_file_write(loop, 0, b, 17, 0, NULL, rec_cb, &a, NULL), -ENOSYS);
+	ck_assert_int_eq(push_file_write(loop, 0, b, 0, NULL, rec_cb, &a, NULL), -ENOSYS);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 0);
 	push_buf_unref(b);
@@ -1076,13 +1126,13 @@ END_TEST
 
 START_TEST(test_default_policy_is_idiomatic_without_fast_path)
 {
-	struct push_policy p = push_policy_get();
+	struct push_config p = push_config_get();
 
 	ck_assert(!p.pooled);
 	ck_assert(!p.fast_path);
 	p.pooled = true;
-	push_policy_set(&p);
-	ck_assert(push_policy_get().pooled);
+	push_config_set(&p);
+	ck_assert(push_config_get().pooled);
 }
 END_TEST
 
@@ -1106,7 +1156,7 @@ static uint64_t allocations_for_reads(int n)
 		push_req_unref(req);
 	}
 	before = allocs() - before;
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	return before;
 }
@@ -1121,7 +1171,7 @@ END_TEST
 
 START_TEST(test_pooled_policy_reuses_requests)
 {
-	struct push_policy p = { .pooled = true };
+	struct push_config p = { .pooled = true };
 	struct push_loop_stats st;
 
 	start_with(&p, false);
@@ -1135,7 +1185,7 @@ END_TEST
 
 START_TEST(test_fast_path_completes_a_ready_read_without_a_request)
 {
-	struct push_policy p = { .fast_path = true };
+	struct push_config p = { .fast_path = true };
 	struct push_loop_stats st;
 	struct push_stream s;
 	struct push_req *req = (struct push_req *)&s;
@@ -1163,7 +1213,7 @@ START_TEST(test_fast_path_completes_a_ready_read_without_a_request)
 	push_loop_stats_get(loop, &st);
 	ck_assert_uint_eq(st.sync_completions, 2);
 	ck_assert_uint_eq(st.reqs_allocated, 0);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1171,7 +1221,7 @@ END_TEST
 
 START_TEST(test_fast_path_allocates_only_when_the_operation_must_wait)
 {
-	struct push_policy p = { .fast_path = true };
+	struct push_config p = { .fast_path = true };
 	struct push_stream s;
 	struct rec a = { 0 };
 	ssize_t now = -1;
@@ -1189,7 +1239,7 @@ START_TEST(test_fast_path_allocates_only_when_the_operation_must_wait)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
 	ck_assert_int_eq(a.result, 4);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1197,7 +1247,7 @@ END_TEST
 
 START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 {
-	struct push_policy on = { .fast_path = true };
+	struct push_config on = { .fast_path = true };
 	struct push_stream s;
 	struct rec a = { 0 }, b = { 0 };
 	ssize_t now = -1;
@@ -1211,7 +1261,7 @@ START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 	ck_assert_int_eq(push_read(loop, &s, buf, sizeof(buf), NULL, rec_cb, &a, NULL, &now), PUSH_STARTED);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.calls, 1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 
@@ -1223,7 +1273,7 @@ START_TEST(test_fast_path_needs_both_the_policy_and_the_caller)
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(b.calls, 1);
 	ck_assert_int_eq(now, -1);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1473,8 +1523,8 @@ START_TEST(test_race_loser_that_already_completed_keeps_its_result)
 	ck_assert_int_eq(a.result, 0);
 	ck_assert_int_eq(b[0].result, 3);
 	ck_assert_int_eq(b[1].result, 6);
-	push_stream_close(loop, &s1);
-	push_stream_close(loop, &s2);
+	push_stream_close(&s1);
+	push_stream_close(&s2);
 	close(p1);
 	close(p2);
 	finish();
@@ -1528,7 +1578,7 @@ START_TEST(test_timeout_expires_with_etimedout)
 	ck_assert_int_eq(push_read(loop, &s, ra.buf, sizeof(ra.buf), NULL, rec_cb, &a, NULL, NULL), 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 5);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1547,7 +1597,7 @@ START_TEST(test_timeout_passes_on_the_result_of_an_operation_in_time)
 	ck_assert_int_eq(push_timeout(loop, 10 * 1000000000ull, start_read, &ra, NULL, rec_cb, &a, NULL), 0);
 	ck_assert_int_eq(push_loop_run(loop), 0);
 	ck_assert_int_eq(a.result, 7);
-	push_stream_close(loop, &s);
+	push_stream_close(&s);
 	close(peer);
 	finish();
 }
@@ -1600,7 +1650,7 @@ static ssize_t decided_cancel_and_run(struct push_req *req, int started)
 static void decided_close(struct decided *d)
 {
 	for (int i = 0; i < 2; i++) {
-		push_stream_close(loop, &d->s[i]);
+		push_stream_close(&d->s[i]);
 		close(d->peer[i]);
 	}
 }
@@ -1730,6 +1780,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stop_without_handler_returns_eintr_once);
 	tcase_add_test(tc, test_run_until_waits_for_one_request_only);
 	tcase_add_test(tc, test_quiescent_sim_world_is_a_stop_then_edeadlk);
+	tcase_add_test(tc, test_quiescent_sim_world_without_handler_is_edeadlk);
 	tcase_add_test(tc, test_stats_count_iterations_callbacks_and_requests);
 	suite_add_tcase(s, tc);
 
@@ -1766,6 +1817,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_file_write_then_read_through_offload);
 	tcase_add_test(tc, test_a_file_write_that_stops_part_way_is_an_error);
 	tcase_add_test(tc, test_cancelled_file_read_keeps_its_buffer_until_the_job_returns);
+	tcase_add_test(tc, test_stream_open_failure_leaves_the_handle_with_the_caller);
 	tcase_add_test(tc, test_file_operations_without_a_pool_fail_to_start);
 	suite_add_tcase(s, tc);
 

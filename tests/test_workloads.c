@@ -1188,7 +1188,7 @@ END_TEST
 
 START_TEST(test_poll_echo_figure_connection_task_layout)
 {
-	echo__print_layout(stdout);
+	poll__echo_print_layout(stdout);
 }
 END_TEST
 

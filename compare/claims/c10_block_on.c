@@ -103,12 +103,12 @@ static void push_repeat_cb(void *data, ssize_t result)
 static int push_measure(struct reactor *r, bool blocking, unsigned n,
 			double *ns, double *allocs)
 {
-	const struct push_policy idiomatic = { 0 };
-	struct push_loop *l = push_loop_new(r, NULL, &idiomatic);
+	const struct push_config idiomatic = { 0 };
+	struct push_loop loop, *l = &loop;
 	struct push_repeat pr = { .l = l, .left = n };
 	struct mem_stats m0, m1;
 	uint64_t t0;
-	int rc = 0;
+	int rc = push_loop_init(l, r, NULL, &idiomatic);
 
 	if (l == NULL)
 		return -ENOMEM;
@@ -129,7 +129,7 @@ static int push_measure(struct reactor *r, bool blocking, unsigned n,
 	*ns = (double)(clock_now_ns() - t0) / n;
 	mem_stats_get(&m1);
 	*allocs = (double)(m1.allocs - m0.allocs) / n;
-	push_loop_free(l);
+	push_loop_fini(l);
 	return rc;
 }
 
@@ -200,7 +200,7 @@ static int poll_measure(struct reactor *r, bool blocking, unsigned n,
 	uint64_t t0;
 	int rc = 0;
 
-	poll_loop_init(&loop, r, NULL);
+	poll_loop_init(&loop, r, NULL, NULL);
 	for (unsigned i = 0; i < 10 && rc == 0; i++)
 		rc = poll_call_once(&loop);
 	mem_stats_get(&m0);

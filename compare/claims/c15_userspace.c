@@ -377,13 +377,13 @@ static const echo_serve_fn c15_serve[C15_NENGINES] = {
 };
 
 /* Set the push policy of engine e; returns the one it replaces. */
-static struct push_policy c15_policy(int e)
+static struct push_config c15_policy(int e)
 {
-	struct push_policy saved = push_policy_get(), p = saved;
+	struct push_config saved = push_config_get(), p = saved;
 
 	p.pooled = e == C15_PUSH_POOLED;
 	p.fast_path = e == C15_PUSH_FAST;
-	push_policy_set(&p);
+	push_config_set(&p);
 	return saved;
 }
 
@@ -391,7 +391,7 @@ static int c15_exchange(int e, int b, bool callgrind, unsigned warmup,
 			unsigned trips, struct c15_trips *out)
 {
 	struct c15_client c = { .fd = -1 };
-	struct push_policy saved;
+	struct push_config saved;
 	struct echo_stats stats;
 	struct echo_opts eo;
 	struct sim_config sc;
@@ -417,7 +417,7 @@ static int c15_exchange(int e, int b, bool callgrind, unsigned warmup,
 	eo.arg = &c;
 	saved = c15_policy(e);
 	rc = c15_serve[e](r, NULL, &eo, &stats);
-	push_policy_set(&saved);
+	push_config_set(&saved);
 	reactor_free(r);
 	if (rc == 0 && (!c.finished || c.error != 0 ||
 			c.done != warmup + trips))
@@ -481,7 +481,7 @@ static int c15_loopback_cpu(const struct claims_ctx *cx, int e,
 			    double *user_ns, double *sys_ns)
 {
 	struct c15_load ld = { .rc = -1 };
-	struct push_policy saved;
+	struct push_config saved;
 	struct rusage ru0, ru1;
 	struct echo_stats stats;
 	struct echo_opts eo;
@@ -509,7 +509,7 @@ static int c15_loopback_cpu(const struct claims_ctx *cx, int e,
 	getrusage(RUSAGE_THREAD, &ru0);
 	rc = c15_serve[e](ld.r, NULL, &eo, &stats);
 	getrusage(RUSAGE_THREAD, &ru1);
-	push_policy_set(&saved);
+	push_config_set(&saved);
 	if (ld.started)
 		pthread_join(ld.thread, NULL);
 	msgs = (double)stats.bytes / C15_MSG;

@@ -121,7 +121,7 @@ static enum poll_status player_poll(struct poll_future *f, struct poll_cx *cx)
 		poll_waker_wake(&pp->slot[1 - p->me]);
 	}
 	if (pp->done) {
-		/* Rule 2: a READY future holds no waker; and the other
+		/* R2: a READY future holds no waker; and the other
 		 * player must see the end too. */
 		poll_waker_drop(&pp->slot[p->me]);
 		poll_waker_wake(&pp->slot[1 - p->me]);
@@ -156,7 +156,7 @@ static int measure_poll(struct hist *h, uint64_t want)
 	r = reactor_new_epoll();
 	if (r == NULL)
 		return -errno;
-	poll_loop_init(&loop, r, NULL);
+	poll_loop_init(&loop, r, NULL, NULL);
 	for (unsigned i = 0; i < 2 && rc == 0; i++) {
 		p[i] = (struct poll_player){ .base = { .vt = &player_vt },
 					     .pp = &pp, .me = i };
@@ -174,7 +174,7 @@ static int measure_poll(struct hist *h, uint64_t want)
 #define PUSH_LONG_NS (3600 * CLOCK_NS_PER_S)
 
 struct push_pingpong {
-	struct push_loop *l;
+	struct push_loop loop, *l;
 	struct push_req *req[2];     /* each player's pending sleep (a handle) */
 	uint64_t t0;
 	uint64_t want;
@@ -223,7 +223,7 @@ static void push_player_cb(void *data, ssize_t result)
 
 static int measure_push(struct hist *h, uint64_t want)
 {
-	const struct push_policy idiomatic = { 0 };
+	const struct push_config idiomatic = { 0 };
 	struct push_pingpong pp = { .h = h, .want = want };
 	struct push_player p[2] = { { &pp, 0 }, { &pp, 1 } };
 	struct reactor *r;
@@ -232,11 +232,8 @@ static int measure_push(struct hist *h, uint64_t want)
 	r = reactor_new_epoll();
 	if (r == NULL)
 		return -errno;
-	pp.l = push_loop_new(r, NULL, &idiomatic);
-	if (pp.l == NULL) {
-		reactor_free(r);
-		return -ENOMEM;
-	}
+	pp.l = &pp.loop;
+	push_loop_init(pp.l, r, NULL, &idiomatic);
 	for (unsigned i = 0; i < 2 && rc == 0; i++)
 		rc = push_player_wait(&p[i]);
 	if (rc == 0 && pp.req[0] != NULL)
@@ -249,7 +246,7 @@ static int measure_push(struct hist *h, uint64_t want)
 		push_cancel(pp.req[i]);
 		push_loop_run(pp.l);
 	}
-	push_loop_free(pp.l);
+	push_loop_fini(pp.l);
 	reactor_free(r);
 	return rc < 0 ? rc : pp.err;
 }

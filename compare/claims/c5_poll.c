@@ -49,6 +49,7 @@ static enum poll_status poll5_conn_poll(struct poll_future *f,
 
 		c->fd = -1;
 		if (poll_stream_open(cx->loop, &c->s, fd) < 0) {
+			reactor_close(cx->loop->r, fd);
 			f->out = -1;
 			return POLL_READY;
 		}
@@ -81,7 +82,7 @@ static enum poll_status poll5_conn_poll(struct poll_future *f,
 	return POLL_READY;
 }
 
-/* Drops are idempotent (poll.h, rule 3), so the I/O future is dropped
+/* Drops are idempotent (poll.h, R3), so the I/O future is dropped
  * whether or not the poll already did. */
 static void poll5_conn_drop(struct poll_future *f)
 {
@@ -348,11 +349,13 @@ int c5__poll_serve(struct reactor *r, struct offload *o, int lh,
 	srv->cfg = cfg;
 	pc.budget = cfg == C5_STEPS ? 0 : POLL_BUDGET_DEFAULT;
 	poll_config_set(&pc);
-	poll_loop_init(&srv->loop, r, o);
+	poll_loop_init(&srv->loop, r, o, NULL);
 	poll_config_set(&saved);
 	rc = poll_stream_open(&srv->loop, &srv->listener, lh);
-	if (rc < 0)
+	if (rc < 0) {
+		reactor_close(r, lh);
 		goto out_free;
+	}
 	server = (struct poll5_server){ .base = { .vt = &poll5_server_vt },
 					.srv = srv };
 	rc = poll_spawn(&srv->loop, &server.base, sizeof(server), NULL);
@@ -363,7 +366,7 @@ int c5__poll_serve(struct reactor *r, struct offload *o, int lh,
 	}
 	if (rc == 0) {
 		rc = poll_loop_run(&srv->loop);
-		if (rc == -ECANCELED)           /* the stop we asked for */
+		if (rc == -EINTR)               /* the stop we asked for */
 			rc = 0;
 	}
 	poll_loop_fini(&srv->loop);             /* drops every task */

@@ -18,7 +18,7 @@
 /* ---- push: the echo server and the hog as callbacks ------------------------------ */
 
 struct push5 {
-	struct push_loop *l;
+	struct push_loop loop, *l;
 	struct reactor *r;
 	struct offload *o;
 	struct push_stream listener;
@@ -42,7 +42,7 @@ static void push5_accept(struct push5 *srv);
 
 static void push5_close(struct push5_conn *c)
 {
-	push_stream_close(c->srv->l, &c->s);
+	push_stream_close(&c->s);
 	free(c);
 }
 
@@ -81,7 +81,7 @@ static void push5_on_accept(void *data, ssize_t h)
 	if (h == -ECANCELED || srv->stopping) {
 		if (h >= 0)
 			reactor_close(srv->r, (int)h);
-		push_stream_close(srv->l, &srv->listener);
+		push_stream_close(&srv->listener);
 		return;
 	}
 	if (h >= 0) {
@@ -101,7 +101,7 @@ static void push5_accept(struct push5 *srv)
 {
 	if (push_accept(srv->l, &srv->listener, &srv->token, push5_on_accept,
 			srv, NULL, NULL) < 0)
-		push_stream_close(srv->l, &srv->listener);
+		push_stream_close(&srv->listener);
 }
 
 static void push5_hog_start(struct push5 *srv);
@@ -176,19 +176,16 @@ static void push5_stop(void *arg)
 int c5__push_serve(struct reactor *r, struct offload *o, int lh,
 		   enum c5_config cfg, uint64_t *hog_runs)
 {
-	const struct push_policy idiomatic = { 0 };
+	const struct push_config idiomatic = { 0 };
 	struct push5 srv = { .r = r, .o = o, .cfg = cfg };
 	int rc;
 
-	srv.l = push_loop_new(r, o, &idiomatic);
-	if (srv.l == NULL) {
-		reactor_close(r, lh);
-		return -ENOMEM;
-	}
+	srv.l = &srv.loop;
+	push_loop_init(srv.l, r, o, &idiomatic);
 	rc = push_stream_open(srv.l, &srv.listener, lh);
 	if (rc < 0) {
 		reactor_close(r, lh);
-		push_loop_free(srv.l);
+		push_loop_fini(srv.l);
 		return rc;
 	}
 	push_token_init(&srv.token, NULL);
@@ -198,9 +195,9 @@ int c5__push_serve(struct reactor *r, struct offload *o, int lh,
 		push_sleep(srv.l, HOG_PAUSE_NS, &srv.token, push5_on_pause,
 			   &srv, NULL);
 	rc = push_loop_run(srv.l);
-	push_stream_close(srv.l, &srv.listener);
+	push_stream_close(&srv.listener);
 	push_token_destroy(&srv.token);
-	push_loop_free(srv.l);
+	push_loop_fini(srv.l);
 	*hog_runs = srv.hog_runs;
 	return rc;
 }

@@ -10,7 +10,7 @@
  *             complete at once (the bytes are there before the read starts)
  *             and reads that have to wait (the bytes come from a timer after
  *             the read started); push with its synchronous fast path off and
- *             on (struct push_policy.fast_path, PUSH_SYNC), poll as it is
+ *             on (struct push_config.fast_path, PUSH_SYNC), poll as it is
  *             (a read future held by value, awaited by poll_block_on()).
  *             Allocations per read, from the mem counters.
  *   echo      the push echo server under the closed-loop load of `pushpoll
@@ -167,7 +167,7 @@ static ssize_t push_one_read(struct push_loop *l, struct push_stream *s,
 	if (rc < 0)
 		return rc;
 	if (wait)
-		reactor_timer_start(push_loop_reactor(l), &w->tm, 0,
+		reactor_timer_start(l->r, &w->tm, 0,
 				    c7_on_timer);
 	rc = push_run_until(l, req);
 	n = rc < 0 ? rc : push_req_result(req);
@@ -177,12 +177,12 @@ static ssize_t push_one_read(struct push_loop *l, struct push_stream *s,
 
 static int push_reads(bool fast, bool wait, unsigned ops, double *allocs)
 {
-	const struct push_policy pol = { .fast_path = fast };
+	const struct push_config pol = { .fast_path = fast };
 	struct c7_writer w = { .fd = -1 };
 	unsigned char buf[C7_MSG];
 	struct push_stream s = { 0 };
 	struct mem_stats m0 = { 0 }, m1;
-	struct push_loop *l;
+	struct push_loop loop, *l = &loop;
 	struct reactor *r;
 	int sv[2], rc = 0;
 
@@ -190,8 +190,8 @@ static int push_reads(bool fast, bool wait, unsigned ops, double *allocs)
 	if (r == NULL)
 		return -errno;
 	w.fd = sv[1];
-	l = push_loop_new(r, NULL, &pol);
-	if (l == NULL || push_stream_open(l, &s, sv[0]) < 0) {
+	push_loop_init(l, r, NULL, &pol);
+	if (push_stream_open(l, &s, sv[0]) < 0) {
 		rc = -ENOMEM;
 		close(sv[0]);
 		goto out_free;
@@ -204,11 +204,10 @@ static int push_reads(bool fast, bool wait, unsigned ops, double *allocs)
 	}
 	mem_stats_get(&m1);
 	*allocs = (double)(m1.allocs - m0.allocs) / ops;
-	push_stream_close(l, &s);
+	push_stream_close(&s);
 	push_loop_run(l);
 out_free:
-	if (l != NULL)
-		push_loop_free(l);
+	push_loop_fini(l);
 	close(sv[1]);
 	reactor_free(r);
 	return rc;
@@ -228,8 +227,10 @@ static int poll_reads(bool wait, unsigned ops, double *allocs)
 	if (r == NULL)
 		return -errno;
 	w.fd = sv[1];
-	poll_loop_init(&loop, r, NULL);
+	poll_loop_init(&loop, r, NULL, NULL);
 	rc = poll_stream_open(&loop, &ps, sv[0]);
+	if (rc < 0)
+		close(sv[0]);
 	for (unsigned i = 0; i < 10 + ops && rc == 0; i++) {
 		struct poll_read rd;
 
@@ -349,7 +350,7 @@ out_free_result:
 int c7_measure(const struct claims_ctx *cx, struct c7_figures *f)
 {
 	unsigned ops = cx->quick ? 200 : 2000;
-	struct push_policy saved = push_policy_get();
+	struct push_config saved = push_config_get();
 	int rc = 0;
 
 	memset(f, 0, sizeof(*f));
@@ -366,14 +367,14 @@ int c7_measure(const struct claims_ctx *cx, struct c7_figures *f)
 		unsigned depth = l == C7_PIPELINED_LOAD ? C7_PIPELINED : 1;
 
 		for (int fast = 0; fast < 2 && rc == 0; fast++) {
-			struct push_policy p = saved;
+			struct push_config p = saved;
 
 			p.fast_path = fast;
-			push_policy_set(&p);
+			push_config_set(&p);
 			rc = echo_allocs(push_echo_serve, cx, depth,
 					 &f->echo_allocs[l][fast],
 					 &f->echo_msgs[l][fast]);
-			push_policy_set(&saved);
+			push_config_set(&saved);
 		}
 	}
 	if (rc == 0) {

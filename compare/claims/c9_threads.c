@@ -6,7 +6,7 @@
  * Not measured yet.  The experiment this claim needs is the same workload
  * on a single-threaded and a multi-threaded executor, with the cost per
  * wake of each.  Both engines here are single-threaded by design (poll.h,
- * rule 5: nothing is atomic, and completions from the offload pool reach
+ * R5: nothing is atomic, and completions from the offload pool reach
  * the loop thread before they touch a task), and there is no
  * multi-threaded executor to put beside them.  The verdict says so, rather
  * than borrowing a figure from elsewhere.
@@ -19,7 +19,7 @@ void c9_verdict(struct claim_verdict *v)
 {
 	claim_verdict_set(v, CLAIM_NOT_MEASURED,
 		"not measured yet: both executors are single-threaded by "
-		"design (no atomics, poll.h rule 5), and no multi-threaded "
+		"design (no atomics, poll.h R5), and no multi-threaded "
 		"executor exists here to compare the cost per wake against");
 }
 

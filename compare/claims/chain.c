@@ -10,7 +10,7 @@
  *         A level costs its request, its state and one continuation.
  *   poll  one task whose future holds D poll_seq by value, level d's slot
  *         being level d+1, and level D's slot a poll_sleep.  The levels are
- *         initialised at the first poll, when the task is pinned (rule 1 of
+ *         initialised at the first poll, when the task is pinned (R1 of
  *         poll.h: they point into it).
  *
  * The harness's own memory (the push chain's step tables, the poll chain's
@@ -103,12 +103,12 @@ static int push_chain_run(struct reactor *r, unsigned depth, unsigned waits,
 			  unsigned warmup, unsigned ops,
 			  struct chain_figures *out)
 {
-	const struct push_policy idiomatic = { .pooled = false,
+	const struct push_config idiomatic = { .pooled = false,
 					       .fast_path = false };
 	struct push_loop_stats s0, s1;
 	struct mem_stats m0, m1;
 	struct push_chain *ch;
-	struct push_loop *l;
+	struct push_loop loop, *l = &loop;
 	uint64_t t0, t1;
 	int rc = 0;
 
@@ -122,11 +122,7 @@ static int push_chain_run(struct reactor *r, unsigned depth, unsigned waits,
 		ch->sleep_steps[i] = push_sleep_step;
 	for (unsigned d = 0; d <= depth; d++)
 		ch->level[d] = (struct push_level){ .ch = ch, .d = d };
-	l = push_loop_new(r, NULL, &idiomatic);
-	if (l == NULL) {
-		rc = -ENOMEM;
-		goto out_free_chain;
-	}
+	push_loop_init(l, r, NULL, &idiomatic);
 	for (unsigned i = 0; i < warmup && rc == 0; i++)
 		rc = push_chain_once(l, ch);
 	push_loop_stats_get(l, &s0);
@@ -143,8 +139,7 @@ static int push_chain_run(struct reactor *r, unsigned depth, unsigned waits,
 	out->allocs = m1.allocs - m0.allocs;
 	out->bytes = m1.bytes - m0.bytes;
 	out->units = s1.callbacks - s0.callbacks;
-	push_loop_free(l);
-out_free_chain:
+	push_loop_fini(l);
 	free(ch);
 	return rc;
 }
@@ -334,7 +329,7 @@ static int poll_chain_run(struct reactor *r, unsigned depth, unsigned waits,
 	proto->depth = depth;
 	proto->waits = waits;
 	proto->count = count_units;
-	poll_loop_init(&loop, r, NULL);
+	poll_loop_init(&loop, r, NULL, NULL);
 	for (unsigned i = 0; i < warmup && rc == 0; i++)
 		rc = poll_chain_once(&loop, proto, size);
 	c0 = counted_polls;

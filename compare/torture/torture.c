@@ -72,7 +72,7 @@ static const struct {
 		TORTURE_POLL, "a dropped file future lets go of the job's "
 		"buffer while the job still runs" },
 	[TORTURE_MUTANT_POLL_SKIP_DROP] = { "poll-skip-drop", TORTURE_POLL,
-		"a select forgets its losers without dropping them" },
+		"a race forgets its losers without dropping them" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

@@ -48,7 +48,7 @@
  *              composition's; poll: no future polled after it returned
  *              READY or was dropped, every future dropped, no waker left
  *              in a slot, nothing but the harness's handle holding a
- *              finished task (rules 2 to 4 of poll.h).  Inside the
+ *              finished task (R2 to R4 of poll.h).  Inside the
  *              workloads these show as crashes, double frees and leaks;
  *   - leak:    live blocks and bytes back to the baseline once the world is
  *              freed (a double free aborts inside mem_free: a crash);

@@ -6,19 +6,19 @@
  *
  *   join     join(read N bytes, read a file, sleep); a writer task, apart,
  *            sends the N bytes in three pieces after a pause each
- *   race     select(read N bytes, sleep, read a file); the same writer
+ *   race     race(read N bytes, sleep, read a file); the same writer
  *   timeout  timeout(read N bytes); the writer is the part cancelled alone
  *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
- * is cancelled the way Rust code does it: each branch is select(branch,
- * signal), and firing the signal makes the select drop the branch.
+ * is cancelled the way Rust code does it: each branch is race(branch,
+ * signal), and firing the signal makes the race drop the branch.
  *
  * Every future the harness builds is wrapped in a probe (struct qprobe)
  * that records, outside the task's memory, whether it was polled after
  * it returned READY or after it was dropped, and whether it was dropped at
- * all: rules 3 and 4 of poll.h, checked on every combinator.  After the
- * run: every probe dropped, no waker left in any slot (rule 2), nothing
+ * all: R3 and R4 of poll.h, checked on every combinator.  After the
+ * run: every probe dropped, no waker left in any slot (R2), nothing
  * holding the finished tasks but the harness's handles, the bytes a prefix
  * of what was sent and all of what the writes said was written, a file
  * read that succeeded holding the file's bytes, nothing leaked.
@@ -102,7 +102,7 @@ static void probe_drop(struct poll_future *f)
 	struct qprobe *p = (struct qprobe *)f;
 
 	if (p->rec->dropped)
-		return;           /* a second drop does nothing (rule 3) */
+		return;           /* a second drop does nothing (R3) */
 	p->rec->dropped = true;
 	poll_future_drop(p->inner);
 }
@@ -226,13 +226,13 @@ static const struct poll_future_vt qsig_vt = {
 	.name = "signal", .poll = qsig_poll, .drop = qsig_drop,
 };
 
-/* ---- branches: select(probe(leaf), signal), probed --------------------------------- */
+/* ---- branches: race(probe(leaf), signal), probed --------------------------------- */
 
 enum qkind { Q_READ, Q_FILE_READ, Q_SLEEP };
 
 struct qbranch {
 	struct qprobe outer;               /* what the join or race holds */
-	struct poll_select sel;
+	struct poll_race sel;
 	struct poll_future *sel_child[2];
 	struct qprobe leafp;
 	union {
@@ -267,7 +267,7 @@ static struct poll_future *branch_init(struct qbranch *b, struct qx *x,
 				     : kind == Q_SLEEP ? "sleep" : "file read",
 				     leaf);
 	b->sel_child[1] = &b->sig.base;
-	poll_select_init(&b->sel, b->sel_child, 2);
+	poll_race_init(&b->sel, b->sel_child, 2);
 	x->branch[i] = b->leafp.rec;
 	return probe_init(&b->outer, x, "branch", &b->sel.base);
 }
@@ -407,8 +407,8 @@ static void qx_open(struct qx *x, struct torture_case *c)
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
-	poll_loop_init(&x->loop, x->w.r, x->w.o);
-	x->fbuf = poll_buf_new(TT_FILE_BUF, NULL, NULL);
+	poll_loop_init(&x->loop, x->w.r, x->w.o, NULL);
+	x->fbuf = poll_buf_new(TT_FILE_BUF);
 	if (x->fh < 0 || x->fbuf == NULL ||
 	    poll_stream_open(&x->loop, &x->wr, pair[0]) < 0 ||
 	    poll_stream_open(&x->loop, &x->rd, pair[1]) < 0)
@@ -455,7 +455,7 @@ static void qx_run(struct qx *x)
 	}
 	for (unsigned i = 0; i < x->nrec; i++)
 		TT_CHECK(c, x->rec[i].dropped, "poll: %s was never dropped "
-			 "(rule 3)", x->rec[i].name);
+			 "(R3)", x->rec[i].name);
 	check_task(x, x->top, "scenario");
 	check_task(x, x->writer, "writer");
 	TT_CHECK(c, !poll_waker_is_set(&x->rd.reader) &&
@@ -463,10 +463,10 @@ static void qx_run(struct qx *x)
 		 !poll_waker_is_set(&x->wr.reader) &&
 		 !poll_waker_is_set(&x->wr.writer),
 		 "poll: a waker is still parked on a stream after every "
-		 "future was done (rule 2)");
+		 "future was done (R2)");
 	for (unsigned i = 0; i < TT_BRANCHES; i++)
 		TT_CHECK(c, !poll_waker_is_set(&x->sig[i]), "poll: a waker is "
-			 "still parked in signal %u (rule 2)", i);
+			 "still parked in signal %u (R2)", i);
 
 	/* The chain's own write step says what it wrote. */
 	if (x->write_rec != NULL && x->write_rec->ready &&
@@ -511,7 +511,7 @@ static void qx_close(struct qx *x)
 	poll_loop_fini(&x->loop);
 	poll_stream_close(&x->rd);
 	poll_stream_close(&x->wr);
-	poll_buf_release(x->fbuf);
+	poll_buf_unref(x->fbuf);
 	reactor_file_close(x->w.r, x->fh);
 	tt_sim_drain(&x->w);
 	tt_sim_close(&x->w);
@@ -527,7 +527,7 @@ struct qnary {
 	struct qprobe p;
 	union {
 		struct poll_join join;
-		struct poll_select sel;
+		struct poll_race sel;
 	} u;
 	struct poll_future *child[TT_BRANCHES];
 	struct qbranch br[TT_BRANCHES];
@@ -541,8 +541,8 @@ static enum poll_status qnary_poll(struct poll_future *f, struct poll_cx *cx)
 		for (unsigned i = 0; i < TT_BRANCHES; i++)
 			q->child[i] = branch_init(&q->br[i], q->x, i, q->kind[i]);
 		if (q->race) {
-			poll_select_init(&q->u.sel, q->child, TT_BRANCHES);
-			probe_init(&q->p, q->x, "select", &q->u.sel.base);
+			poll_race_init(&q->u.sel, q->child, TT_BRANCHES);
+			probe_init(&q->p, q->x, "race", &q->u.sel.base);
 		} else {
 			poll_join_init(&q->u.join, q->child, TT_BRANCHES);
 			probe_init(&q->p, q->x, "join", &q->u.join.base);
@@ -588,7 +588,7 @@ static void scen_nary(struct torture_case *c, bool race)
 	if (top_result(&x, &out))
 		TT_CHECK(c, out == -ECANCELED ||
 			 (race ? out >= 0 && out < TT_BRANCHES : out == 0),
-			 "poll: %s said %zd", race ? "select" : "join", out);
+			 "poll: %s said %zd", race ? "race" : "join", out);
 	qx_close(&x);
 }
 

@@ -68,7 +68,7 @@ struct px_branch {
 struct px {
 	struct tt_sim w;
 	struct torture_case *c;
-	struct push_loop *l;
+	struct push_loop loop, *l;
 	struct push_stream wr, rd;   /* the two ends of a stream pair */
 	int fh;
 	struct push_buf *fbuf;
@@ -320,7 +320,7 @@ static void writer_done(struct px_op *op)
 	struct px *x = op->x;
 
 	x->written = x->next_piece;
-	push_stream_close(x->l, &x->wr);
+	push_stream_close(&x->wr);
 }
 
 static void writer_start(struct px *x)
@@ -332,7 +332,7 @@ static void writer_start(struct px *x)
 	op->then = writer_done;
 	if (op_started(op, push_seq(x->l, writer_steps, 2 * TT_PIECES, x, NULL,
 				    op_cb, op, &x->writer_req)) < 0)
-		push_stream_close(x->l, &x->wr);
+		push_stream_close(&x->wr);
 }
 
 /* ---- the world --------------------------------------------------------------------- */
@@ -384,9 +384,10 @@ static void px_open(struct px *x, struct torture_case *c)
 	    sim_stream_pair(x->w.r, pair) < 0)
 		abort();
 	x->fh = reactor_file_open(x->w.r, "/data", O_RDONLY, 0);
-	x->l = push_loop_new(x->w.r, x->w.o, NULL);
+	x->l = &x->loop;
+	push_loop_init(x->l, x->w.r, x->w.o, NULL);
 	x->fbuf = push_buf_new(TT_FILE_BUF);
-	if (x->fh < 0 || x->l == NULL || x->fbuf == NULL ||
+	if (x->fh < 0 || x->fbuf == NULL ||
 	    push_stream_open(x->l, &x->wr, pair[0]) < 0 ||
 	    push_stream_open(x->l, &x->rd, pair[1]) < 0)
 		abort();
@@ -426,8 +427,8 @@ static void px_run(struct px *x)
 
 	/* The bytes: what the reader got and what is left form a prefix of
 	 * what was sent, all of it if the write said it was all written. */
-	if (x->wr.open)
-		push_stream_close(x->l, &x->wr);
+	if (push_stream_is_open(&x->wr))
+		push_stream_close(&x->wr);
 	rest = tt_sim_read_all(&x->w, x->rd.handle, x->rest, TT_DATA);
 	TT_CHECK(c, rest >= 0, "push: reading the rest of the stream: %zd",
 		 rest);
@@ -462,13 +463,13 @@ static bool top_result(const struct px *x, ssize_t *r)
 
 static void px_close(struct px *x)
 {
-	push_stream_close(x->l, &x->rd);
+	push_stream_close(&x->rd);
 	if (x->top_req != NULL)
 		push_req_unref(x->top_req);
 	if (x->writer_req != NULL)
 		push_req_unref(x->writer_req);
 	if (x->loop_rc == 0)
-		push_loop_free(x->l);   /* else it would assert: leak it */
+		push_loop_fini(x->l);   /* else it would assert: leak it */
 	push_buf_unref(x->fbuf);
 	reactor_file_close(x->w.r, x->fh);
 	tt_sim_drain(&x->w);

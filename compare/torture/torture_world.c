@@ -316,7 +316,7 @@ static void echo_check(struct echo_world *ew, int rc,
 static void echo_run(struct torture_case *c, echo_serve_fn serve,
 		     enum echo_variant v)
 {
-	struct push_policy push_saved = push_policy_get();
+	struct push_config push_saved = push_config_get();
 	struct poll_config poll_saved = poll_config_get();
 	struct echo_world ew;
 	struct echo_opts opts;
@@ -329,9 +329,9 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 	sim_config_faulty(&cfg, c->seed);
 	tt_sim_open(&ew.w, c, v == ECHO_FAULTY ? &cfg : NULL);
 	if (v == ECHO_TUNED) {
-		struct push_policy pp = { .pooled = true, .fast_path = true };
+		struct push_config pp = { .pooled = true, .fast_path = true };
 		struct poll_config pc = { .budget = 4, .static_tasks = 8 };
-		push_policy_set(&pp);
+		push_config_set(&pp);
 		poll_config_set(&pc);
 	}
 	ew.npeers = c->quick ? 3 : 4;
@@ -359,7 +359,7 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 	tt_sim_close(&ew.w);
 	for (unsigned i = 0; i < ew.npeers; i++)
 		free(ew.script[i]);
-	push_policy_set(&push_saved);
+	push_config_set(&push_saved);
 	poll_config_set(&poll_saved);
 }
 
