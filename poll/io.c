@@ -397,33 +397,19 @@ struct poll__file_job {
 	ssize_t result;
 };
 
-/* On a worker thread: touches only the job and its buffer. */
+/* On a worker thread: touches only the job and its buffer.  A write is all
+ * of buf->len or an error, never a part (reactor.h). */
 static void file_job_work(struct offload_job *job)
 {
 	struct poll__file_job *fj = (struct poll__file_job *)job;
 	struct poll_buf *b = fj->buf;
-	size_t done = 0;
-	ssize_t n;
 
-	if (!fj->write) {
+	if (fj->write)
+		fj->result = reactor_file_pwrite(fj->r, fj->handle, b->data,
+						 b->len, fj->offset);
+	else
 		fj->result = reactor_file_pread(fj->r, fj->handle, b->data,
 						b->cap, fj->offset);
-		return;
-	}
-	while (done < b->len) {
-		n = reactor_file_pwrite(fj->r, fj->handle, b->data + done,
-					b->len - done, fj->offset + done);
-		if (n < 0) {
-			fj->result = n;
-			return;
-		}
-		if (n == 0) {
-			fj->result = -EIO;
-			return;
-		}
-		done += (size_t)n;
-	}
-	fj->result = (ssize_t)done;
 }
 
 /* Loop thread: the job is the future's again. */

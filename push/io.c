@@ -407,33 +407,17 @@ static struct push_req *req_of_job(struct offload_job *job)
 
 /* On a worker thread (sim: the loop thread, at a step).  Touches only the
  * job's own fields and the buffer, which nobody else uses meanwhile.  A
- * write goes on after a short write (a full disk writes what fits, then
- * fails), so its result is all of buf->len or an error, never a part. */
+ * write is all of buf->len or an error, never a part (reactor.h). */
 static void file_work(struct offload_job *job)
 {
 	struct push__file *f = (struct push__file *)job;
-	size_t done = 0;
-	ssize_t n;
 
-	if (!f->write) {
+	if (f->write)
+		f->result = reactor_file_pwrite(f->r, f->fh, f->buf->data,
+						f->len, f->offset);
+	else
 		f->result = reactor_file_pread(f->r, f->fh, f->buf->data,
 					       f->len, f->offset);
-		return;
-	}
-	while (done < f->len) {
-		n = reactor_file_pwrite(f->r, f->fh, f->buf->data + done,
-					f->len - done, f->offset + done);
-		if (n < 0) {
-			f->result = n;
-			return;
-		}
-		if (n == 0) {
-			f->result = -EIO;
-			return;
-		}
-		done += (size_t)n;
-	}
-	f->result = (ssize_t)done;
 }
 
 /* doc:begin file-cancel */

@@ -363,7 +363,20 @@ ssize_t reactor_file_pread(struct reactor *r, int handle, void *buf,
 ssize_t reactor_file_pwrite(struct reactor *r, int handle, const void *buf,
 			    size_t n, uint64_t offset)
 {
-	return r->ops->file_pwrite(r, handle, buf, n, offset);
+	const char *p = buf;
+	size_t done = 0;
+	ssize_t put;
+
+	while (done < n) {
+		put = r->ops->file_pwrite(r, handle, p + done, n - done,
+					  offset + done);
+		if (put < 0)
+			return put;
+		if (put == 0)
+			return -EIO;
+		done += (size_t)put;
+	}
+	return (ssize_t)done;
 }
 
 int64_t reactor_file_size(struct reactor *r, int handle)

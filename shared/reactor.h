@@ -250,6 +250,9 @@ int reactor_file_open(struct reactor *r, const char *path, int flags,
 		      int mode);
 ssize_t reactor_file_pread(struct reactor *r, int handle, void *buf,
 			   size_t n, uint64_t offset);
+/* Write all n bytes at offset: n, or -errno.  A short write is continued,
+ * so a write that stops part way (a full disk writes what fits, then
+ * fails) returns the error, never a smaller count. */
 ssize_t reactor_file_pwrite(struct reactor *r, int handle, const void *buf,
 			    size_t n, uint64_t offset);
 int64_t reactor_file_size(struct reactor *r, int handle);

@@ -452,6 +452,40 @@ END_TEST
  * NULL, "" and "*", a numeric address as it is, a name through the
  * resolver, and one line's worth of error for a name that does not
  * resolve. */
+/* A file write is all of it or an error: with the file size limit at 500
+ * bytes, a write of 1000 at offset 10 writes 490 and the next pwrite fails
+ * with EFBIG (as a full disk fails with ENOSPC); the call says -EFBIG,
+ * never 490. */
+START_TEST(test_a_file_write_that_stops_part_way_is_an_error)
+{
+	struct reactor *r = reactor_new_epoll();
+	char path[] = "/tmp/test_reactor_fileXXXXXX", data[1000];
+	struct rlimit old, lim;
+	ssize_t put;
+	int fd, h;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	h = reactor_file_open(r, path, O_RDWR, 0);
+	ck_assert_int_ge(h, 0);
+	memset(data, 'x', sizeof(data));
+	ck_assert_int_eq(reactor_file_pwrite(r, h, data, 100, 0), 100);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 500;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	put = reactor_file_pwrite(r, h, data, sizeof(data), 10);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);   /* before any report */
+	ck_assert_int_eq(put, -EFBIG);
+	ck_assert_int_eq(reactor_file_size(r, h), 500);
+	reactor_file_close(r, h);
+	unlink(path);
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_resolve_gives_the_address_every_server_binds)
 {
 	const char *any[] = { NULL, "", "*" };
@@ -1428,6 +1462,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("streams");
 	tcase_add_test(tc, test_listen_accept_connect_round_trip_on_loopback);
 	tcase_add_test(tc, test_resolve_gives_the_address_every_server_binds);
+	tcase_add_test(tc, test_a_file_write_that_stops_part_way_is_an_error);
 	tcase_add_test(tc, test_listen_and_connect_resolve_host_names);
 	tcase_add_test(tc, test_stream_handles_are_nonblocking_cloexec_and_nodelay);
 	tcase_add_test(tc, test_connect_refused_reported_by_connect_result);
