@@ -963,6 +963,50 @@ START_TEST(test_fanout_over_sim_in_batches_survives_every_allocation_failure)
 }
 END_TEST
 
+/* ---- figures of both engines ---------------------------------------------------- */
+
+/* Bytes of engine state per idle connection, engine _i: push, the
+ * connection block (with its read buffer) and the pending read's request;
+ * poll, the task block (header and the whole future tree) and the read
+ * buffer.  Two blocks either way, nothing else allocated while it waits.
+ * The server thread re-arms a connection's read just after its echo
+ * reached the client, so the count is taken once it has settled (bounded
+ * wait). */
+START_TEST(test_echo_figure_bytes_per_idle_connection)
+{
+	const struct engine *e = use_engine(_i);
+	const int n = 100;
+	struct server_thread st;
+	struct echo_opts opts;
+	struct mem_stats m0, m1;
+	int fd[100];
+	int64_t per;
+
+	echo_opts_default(&opts);
+	echo_thread_start(&st, e, &opts);
+	mem_stats_get(&m0);     /* the loop and its pending accept */
+	for (int i = 0; i < n; i++) {
+		fd[i] = netclient_connect(st.port);
+		ping(fd[i], "w");
+	}
+	for (int i = 0; i < 1000; i++) {
+		mem_stats_get(&m1);
+		if (m1.live_blocks - m0.live_blocks == 2 * n)
+			break;
+		usleep(1000);
+	}
+	per = (m1.live_bytes - m0.live_bytes) / n;
+	printf("%s echo figure: %" PRId64 " bytes per idle connection "
+	       "(%zu of them the read buffer) in %" PRId64 " blocks\n",
+	       e->name, per, opts.bufsize, (m1.live_blocks - m0.live_blocks) / n);
+	ck_assert_int_eq(m1.live_blocks - m0.live_blocks, 2 * n);
+	ck_assert_int_gt(per, (int64_t)opts.bufsize);
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+}
+END_TEST
+
 /* ---- push's figures ------------------------------------------------------------ */
 
 /* Heap allocations per echo round trip in a steady state, under each
@@ -1004,45 +1048,6 @@ START_TEST(test_push_echo_figure_allocations_per_round_trip)
 	 * and a read may rarely split a message: allow a few either way. */
 	ck_assert_uint_ge(used + 2, least[_i] * trips);
 	ck_assert_uint_le(used, most[_i] * trips + 2 + trips / 100);
-}
-END_TEST
-
-/* Bytes of engine state per idle connection: the connection block (with
- * its read buffer) and the pending read's request.  The server thread
- * re-arms a connection's read just after its echo reached the client, so
- * the count is taken once it has settled (bounded wait). */
-START_TEST(test_push_echo_figure_bytes_per_idle_connection)
-{
-	const struct engine *e = use_engine(0);
-	const int n = 100;
-	struct server_thread st;
-	struct echo_opts opts;
-	struct mem_stats m0, m1;
-	int fd[100];
-	int64_t per;
-
-	echo_opts_default(&opts);
-	echo_thread_start(&st, e, &opts);
-	mem_stats_get(&m0);     /* the loop and its pending accept */
-	for (int i = 0; i < n; i++) {
-		fd[i] = netclient_connect(st.port);
-		ping(fd[i], "w");
-	}
-	for (int i = 0; i < 1000; i++) {
-		mem_stats_get(&m1);
-		if (m1.live_blocks - m0.live_blocks == 2 * n)
-			break;
-		usleep(1000);
-	}
-	per = (m1.live_bytes - m0.live_bytes) / n;
-	printf("push echo figure: %" PRId64 " bytes per idle connection "
-	       "(%zu of them the read buffer) in %" PRId64 " blocks\n",
-	       per, opts.bufsize, (m1.live_blocks - m0.live_blocks) / n);
-	ck_assert_int_eq(m1.live_blocks - m0.live_blocks, 2 * n);
-	ck_assert_int_gt(per, (int64_t)opts.bufsize);
-	for (int i = 0; i < n; i++)
-		close(fd[i]);
-	ck_assert_int_eq(server_thread_stop(&st), 0);
 }
 END_TEST
 
@@ -1148,44 +1153,6 @@ START_TEST(test_poll_echo_figure_allocations_per_connection)
 }
 END_TEST
 
-/* Bytes of engine state per idle connection: the task block (header and
- * the whole future tree) and the read buffer; nothing else is allocated
- * while it waits.  Counted once the server thread has settled (bounded). */
-START_TEST(test_poll_echo_figure_bytes_per_idle_connection)
-{
-	const struct engine *e = use_engine(1);
-	const int n = 100;
-	struct server_thread st;
-	struct echo_opts opts;
-	struct mem_stats m0, m1;
-	int fd[100];
-	int64_t per;
-
-	echo_opts_default(&opts);
-	echo_thread_start(&st, e, &opts);
-	mem_stats_get(&m0);
-	for (int i = 0; i < n; i++) {
-		fd[i] = netclient_connect(st.port);
-		ping(fd[i], "w");
-	}
-	for (int i = 0; i < 1000; i++) {
-		mem_stats_get(&m1);
-		if (m1.live_blocks - m0.live_blocks == 2 * n)
-			break;
-		usleep(1000);
-	}
-	per = (m1.live_bytes - m0.live_bytes) / n;
-	printf("poll echo figure: %" PRId64 " bytes per idle connection "
-	       "(%zu of them the read buffer) in %" PRId64 " blocks\n",
-	       per, opts.bufsize, (m1.live_blocks - m0.live_blocks) / n);
-	ck_assert_int_eq(m1.live_blocks - m0.live_blocks, 2 * n);
-	ck_assert_int_gt(per, (int64_t)opts.bufsize);
-	for (int i = 0; i < n; i++)
-		close(fd[i]);
-	ck_assert_int_eq(server_thread_stop(&st), 0);
-}
-END_TEST
-
 START_TEST(test_poll_echo_figure_connection_task_layout)
 {
 	poll__echo_print_layout(stdout);
@@ -1283,7 +1250,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("push_figures");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_push_echo_figure_allocations_per_round_trip, 0, PER_ENGINE);
-	tcase_add_test(tc, test_push_echo_figure_bytes_per_idle_connection);
+	tcase_add_loop_test(tc, test_echo_figure_bytes_per_idle_connection, 0, 1);
 	tcase_add_loop_test(tc, test_push_fanout_figure_allocations_per_chunk, 0, 4);
 	suite_add_tcase(s, tc);
 
@@ -1291,7 +1258,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_poll_echo_figure_allocations_per_round_trip, 0, PER_ENGINE);
 	tcase_add_loop_test(tc, test_poll_echo_figure_allocations_per_connection, 0, PER_ENGINE);
-	tcase_add_test(tc, test_poll_echo_figure_bytes_per_idle_connection);
+	tcase_add_loop_test(tc, test_echo_figure_bytes_per_idle_connection, 1, 2);
 	tcase_add_test(tc, test_poll_echo_figure_connection_task_layout);
 	tcase_add_loop_test(tc, test_poll_fanout_figure_allocations_per_chunk, 0, 4);
 	suite_add_tcase(s, tc);
