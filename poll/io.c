@@ -256,21 +256,21 @@ static enum poll_status connect_poll(struct poll_future *f,
 		return POLL_PENDING;
 	}
 	poll_waker_drop(&s->writer);
-	if (err < 0)
-		poll_stream_close(s);
 out_ready:
-	c->s = NULL;                    /* the stream is the caller's now */
+	c->s = NULL;                    /* the caller closes s (poll.h) */
 	f->out = err;
 	poll_budget_charge(cx);
 	return POLL_READY;
 }
 
+/* Dropped while connecting: let go of the waker; s, open on the
+ * connecting handle, is the caller's to close (poll.h). */
 static void connect_drop(struct poll_future *f)
 {
 	struct poll_connect *c = (struct poll_connect *)f;
 
 	if (c->s != NULL && c->started)
-		poll_stream_close(c->s);
+		poll_waker_drop(&c->s->writer);
 	c->s = NULL;
 }
 

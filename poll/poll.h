@@ -496,9 +496,14 @@ struct poll_write {
 void poll_write_init(struct poll_write *f, struct poll_stream *s,
 		     const void *buf, size_t n);
 
-/* Connect to host:port and open s on the new handle.  Output: 0 (s open and
- * connected, the caller closes it), or -errno (s closed).  Dropped while
- * connecting: s is closed.  host is borrowed until READY or drop. */
+/* Connect a closed stream s to host:port.  Once the first poll has started
+ * the connect, s is open on the connecting handle whatever comes of it:
+ * READY with 0 (connected) or -errno (-ECONNREFUSED...), or dropped while
+ * connecting, the caller closes s afterwards, as after push_connect().  If
+ * the connect cannot even start, the output is its -errno and s stays
+ * closed.  s is the caller's, as every stream is: a drop lets go of the
+ * waker the future set on it, not of s.  host is borrowed until READY or
+ * drop. */
 struct poll_connect {
 	struct poll_future base;
 	/* private */
