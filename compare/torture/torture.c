@@ -73,6 +73,12 @@ static const struct {
 		"buffer while the job still runs" },
 	[TORTURE_MUTANT_POLL_SKIP_DROP] = { "poll-skip-drop", TORTURE_POLL,
 		"a race forgets its losers without dropping them" },
+	[TORTURE_MUTANT_PUSH_CALLBACK_IN_CANCEL] = { "push-callback-in-cancel",
+		TORTURE_PUSH, "push_cancel runs a leaf's callback inside the "
+		"call" },
+	[TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS] = { "push-stop-misses-conns",
+		TORTURE_PUSH, "a stop lets open echo connections finish by "
+		"themselves" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

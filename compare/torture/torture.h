@@ -134,6 +134,13 @@ enum torture_mutant {
 	/* poll: a select forgets its losers without dropping them (their
 	 * registrations outlive them).  [poll/compose.c] */
 	TORTURE_MUTANT_POLL_SKIP_DROP,
+	/* push: push_cancel() runs a leaf's callback inside the call (R2).
+	 * [push/request.c] */
+	TORTURE_MUTANT_PUSH_CALLBACK_IN_CANCEL,
+	/* push: an echo connection's token is not a child of the server's,
+	 * so a stop lets open connections finish by themselves.
+	 * [push/echo.c] */
+	TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS,
 	TORTURE_NMUTANTS,
 };
 

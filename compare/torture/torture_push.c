@@ -17,6 +17,9 @@
  * (struct px_op), which is how "each callback exactly once" is checked:
  * after the run every operation that started has called back once, and
  * every operation inside the composition before the composition itself.
+ * The shim also checks that no callback runs inside a cancel (R2): every
+ * push_cancel and push_token_cancel the harness makes counts its depth,
+ * and a callback that finds the depth above 0 runs inside one.
  * Then: what the reader got, plus what is left in the stream, is a prefix
  * of what the writer sent, and all of it if the writer's callback said
  * so; a file read that succeeded holds the file's bytes; nothing is left
@@ -91,6 +94,7 @@ struct px {
 	bool part_is_writer;         /* part 0 is the writer, not a branch */
 	struct px_op *write_op;      /* chain: the step that writes */
 	uint64_t writer_delay_ns;
+	unsigned cancel_depth;       /* inside a cancel the harness made */
 };
 
 /* ---- the counting shim --------------------------------------------------------- */
@@ -121,6 +125,8 @@ static void op_cb(void *data, ssize_t result)
 		 "failed (R3)", op->name);
 	TT_CHECK(op->x->c, op->calls == 1, "push: %s: callback ran %u times "
 		 "(R1)", op->name, op->calls);
+	TT_CHECK(op->x->c, op->x->cancel_depth == 0, "push: %s: callback ran "
+		 "inside push_cancel or push_token_cancel (R2)", op->name);
 	if (op->calls > 1)
 		return;
 	op->result = result;
@@ -337,6 +343,25 @@ static void writer_start(struct px *x)
 
 /* ---- the world --------------------------------------------------------------------- */
 
+/* Every cancel the harness makes goes through these two, which count the
+ * depth op_cb() checks. */
+static int px_req_cancel(struct px *x, struct push_req *req)
+{
+	int rc;
+
+	x->cancel_depth++;
+	rc = push_cancel(req);
+	x->cancel_depth--;
+	return rc;
+}
+
+static void px_tok_cancel(struct px *x, struct push_token *tok)
+{
+	x->cancel_depth++;
+	push_token_cancel(tok);
+	x->cancel_depth--;
+}
+
 static void px_on_stop(void *arg)
 {
 	struct px *x = arg;
@@ -345,9 +370,9 @@ static void px_on_stop(void *arg)
 	 * and nothing that can ever complete them, a wake-up was lost. */
 	x->stalled = true;
 	if (x->top_req != NULL)
-		push_cancel(x->top_req);
+		px_req_cancel(x, x->top_req);
 	if (x->writer_req != NULL)
-		push_cancel(x->writer_req);
+		px_req_cancel(x, x->writer_req);
 }
 
 /* The hook's cancel: the whole composition, or branch t - 1 alone (for
@@ -357,13 +382,13 @@ static bool px_cancel(void *arg, unsigned t)
 	struct px *x = arg;
 
 	if (t == 0)
-		return x->top_req != NULL && push_cancel(x->top_req) == 0;
+		return x->top_req != NULL && px_req_cancel(x, x->top_req) == 0;
 	if (x->part_is_writer)
 		return t == 1 && x->writer_req != NULL &&
-		       push_cancel(x->writer_req) == 0;
+		       px_req_cancel(x, x->writer_req) == 0;
 	if (t - 1 >= x->nbr || !x->br[t - 1].live)
 		return false;
-	push_token_cancel(&x->br[t - 1].tok);
+	px_tok_cancel(x, &x->br[t - 1].tok);
 	return true;
 }
 
