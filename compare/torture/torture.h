@@ -63,7 +63,10 @@
  *   - ends:    every peer saw its connection end (nothing left open or
  *              registered), the run ended (no runaway, no lost wake-up);
  *   - crash:   the child died of a signal, an assertion, mem_free's check
- *              or a sanitizer report; hang: it outlived its alarm.
+ *              or a sanitizer report; hang: it outlived its alarm (the
+ *              case timeout), or a drain after the run went on past the
+ *              case's step limit.  A hang ends its batch: the cases after
+ *              it are counted as not run, not each waited for.
  *
  * Planted bugs.  A few known cancellation bugs are kept as patches to the
  * engines' source (compare/torture/mutants/NAME.patch), never in it.  The
@@ -141,6 +144,9 @@ enum torture_mutant {
 	 * so a stop lets open connections finish by themselves.
 	 * [push/echo.c] */
 	TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS,
+	/* push: push_cancel() leaves the request on its token's list, and a
+	 * token cancel spins on it for ever (a hang).  [push/request.c] */
+	TORTURE_MUTANT_PUSH_CANCEL_SPINS,
 	TORTURE_NMUTANTS,
 };
 
@@ -153,11 +159,17 @@ struct torture_opts {
 	const char *only;          /* run only the scenario of that name, or NULL */
 	int mutant;                /* enum torture_mutant: run every case in
 				    * that bug's program (0: none) */
-	unsigned case_timeout_s;   /* per forked case; 0: 10 s */
+	unsigned case_timeout_s;   /* per forked case; 0: 3 s (a case takes
+				    * milliseconds: longer is a hang) */
 	FILE *out;                 /* progress and tables, or NULL: silent */
 	bool verbose;              /* one line per seed and family on out */
 	bool stop_at_first;        /* leave a scenario at its first violation
 				    * (mutants: a caught bug needs no more) */
+	bool fail_fast;            /* end the whole run at its first
+				    * violation (implies stop_at_first) */
+	uint64_t time_limit_ns;    /* start no batch of cases after this long
+				    * (0: no limit); what was left is counted
+				    * in the report */
 };
 
 /* The figures for one (engine, scenario) pair. */
@@ -197,6 +209,14 @@ struct torture_report {
 	struct torture_engine_totals engine[TORTURE_NENGINES];
 	uint64_t violations;       /* over everything */
 	double seconds;            /* wall time of the run */
+	/* What was not run: the run ended early (fail_fast, or the time
+	 * limit ran out), or a hung case ended its batch (the cases after a
+	 * hang would hang too, each for the case timeout). */
+	bool out_of_time;          /* the time limit ran out */
+	bool failed_fast;          /* fail_fast ended the run */
+	unsigned scenarios_not_run;  /* not started at all */
+	uint64_t seeds_not_run;    /* of the scenarios started */
+	uint64_t cases_not_run;    /* after a hang, in its batch */
 };
 
 /* Defaults: both engines, every family, 40 seeds from seed 1 (the even

@@ -137,11 +137,23 @@ void tt_sim_arm(struct tt_sim *w)
 		mem_fail_nth(w->c->fail_nth);
 }
 
+/* A world that still runs past the case's step limit after the engine is
+ * done never ends: a hang, reported at once rather than after the drain's
+ * bound of polls or the driver's alarm. */
+static bool tt_sim_hung(struct tt_sim *w, const char *where)
+{
+	if (w->c->step_limit == 0 || sim_steps(w->r) <= w->c->step_limit)
+		return false;
+	torture__fail(w->c, "hang: the world still runs after %llu steps "
+		      "(%s)", (unsigned long long)w->c->step_limit, where);
+	return true;
+}
+
 void tt_sim_drain(struct tt_sim *w)
 {
 	w->cancel = NULL;       /* the run is over: nothing left to cancel */
 	for (int i = 0; i < 1000000; i++)
-		if (reactor_poll(w->r, -1) < 0)
+		if (reactor_poll(w->r, -1) < 0 || tt_sim_hung(w, "the drain"))
 			break;
 }
 
@@ -187,6 +199,8 @@ ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 		}
 		if (n != -EAGAIN || reactor_poll(w->r, -1) < 0)
 			return n == -EAGAIN ? -EDEADLK : n;
+		if (tt_sim_hung(w, "reading what is left"))
+			return -ELOOP;
 	}
 	return -ELOOP;
 }
