@@ -82,6 +82,9 @@ static const struct {
 	[TORTURE_MUTANT_PUSH_CANCEL_SPINS] = { "push-cancel-spins",
 		TORTURE_PUSH, "a token cancel spins for ever on a cancelled "
 		"composition (a hang)" },
+	[TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING] = { "poll-abort-drops-running",
+		TORTURE_POLL, "an abort from inside a poll drops the future "
+		"under its own poll" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
@@ -937,7 +940,7 @@ int torture_mutants(const struct torture_opts *opts,
 			escaped++;
 		for (unsigned i = 0; i < rep->nrows; i++)
 			by += rep->row[i].violations > 0;
-		say(opts, "mutant %-21s %s in %u of %u scenarios: %s\n",
+		say(opts, "mutant %-24s %s in %u of %u scenarios: %s\n",
 		    mutants[m].name, caught[m] ? "CAUGHT " : "ESCAPED", by,
 		    rep->nrows, mutants[m].what);
 		for (unsigned i = 0; caught[m] && i < rep->nrows; i++) {

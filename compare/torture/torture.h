@@ -15,6 +15,9 @@
  *                pair and a file: join(read, file read, sleep),
  *                race(read, sleep, file read), timeout(read), and
  *                seq(write, timeout(join(read, file read)), sleep)
+ *   inner-cancel the join beside the writer, cancelled from inside: a
+ *                callback (push) or a poll (poll) of one side cancels
+ *                its own composition or task, or the other side
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
  *
  * The families, each a way to perturb a run:
@@ -44,8 +47,9 @@
  * violation, not the end of the harness.  What is checked in every case:
  *
  *   - once:    push: every callback of the scenario ran exactly once, never
- *              after its start failed, the inner ones before their
- *              composition's; poll: no future polled after it returned
+ *              after its start failed, never inside a push_cancel or
+ *              push_token_cancel the harness made (R2), the inner ones
+ *              before their composition's; poll: no future polled after it returned
  *              READY or was dropped, every future dropped, no waker left
  *              in a slot, nothing but the harness's handle holding a
  *              finished task (R2 to R4 of poll.h).  Inside the
@@ -62,6 +66,9 @@
  *              holds the file's bytes);
  *   - ends:    every peer saw its connection end (nothing left open or
  *              registered), the run ended (no runaway, no lost wake-up);
+ *              after a whole stop of echo, every connection open at the
+ *              stop ended as cancelled (but one whose peer's end or reset
+ *              was already on its way);
  *   - crash:   the child died of a signal, an assertion, mem_free's check
  *              or a sanitizer report; hang: it outlived its alarm (the
  *              case timeout), or a drain after the run went on past the
@@ -147,6 +154,9 @@ enum torture_mutant {
 	/* push: push_cancel() leaves the request on its token's list, and a
 	 * token cancel spins on it for ever (a hang).  [push/request.c] */
 	TORTURE_MUTANT_PUSH_CANCEL_SPINS,
+	/* poll: poll_task_abort() on the running task drops its future at
+	 * once, under its own poll.  [poll/task.c] */
+	TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING,
 	TORTURE_NMUTANTS,
 };
 
