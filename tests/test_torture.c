@@ -529,6 +529,37 @@ START_TEST(test_a_spent_time_limit_runs_nothing_more)
 }
 END_TEST
 
+/* The command line prints each violation with the command that replays
+ * it, and with --fail-fast says that it stopped there. */
+START_TEST(test_torture_main_prints_the_replay_command_and_fails_fast)
+{
+	char *argv[] = { "torture", "--quick", "--engine", "push", "--only",
+			 "echo", "--family", "cancel", "--fail-fast",
+			 "--mutant", "push-stop-misses-conns", NULL };
+	FILE *out = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	char text[8192];
+	size_t n;
+
+	ck_assert_ptr_nonnull(out);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(fileno(out), STDOUT_FILENO), 0);
+	ck_assert_int_eq(torture_main(11, argv), 1);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
+	rewind(out);
+	n = fread(text, 1, sizeof(text) - 1, out);
+	text[n] = '\0';
+	ck_assert_msg(strstr(text, "replay: pushpoll torture --engine push "
+			     "--only echo --first-seed 1 --step ") != NULL &&
+		      strstr(text, " --quick --mutant push-stop-misses-conns\n")
+		      != NULL, "no replay command in: %s", text);
+	ck_assert_ptr_nonnull(strstr(text, "stopped at the first violation"));
+	fclose(out);
+	close(saved);
+}
+END_TEST
+
 START_TEST(test_torture_main_time_limit_of_zero_exits_2)
 {
 	char *argv[] = { "torture", "--time-limit", "0", NULL };
@@ -572,6 +603,7 @@ static Suite *make_suite(void)
 	tcase_add_exit_test(tu, test_torture_main_bad_option_exits_2, 2);
 	tcase_add_exit_test(tu, test_torture_main_time_limit_of_zero_exits_2, 2);
 	tcase_add_test(tu, test_a_spent_time_limit_runs_nothing_more);
+	tcase_add_test(tm, test_torture_main_prints_the_replay_command_and_fails_fast);
 	tcase_add_test(tu, test_torture_main_clean_quick_run_exits_0);
 	tcase_add_test(tu, test_torture_main_exits_1_on_a_violation);
 	tcase_add_test(tu, test_a_reported_violation_replays_to_the_same_verdict);
