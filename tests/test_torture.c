@@ -433,6 +433,141 @@ START_TEST(test_a_reported_violation_replays_to_the_same_verdict)
 }
 END_TEST
 
+/* Each check of the harness catches the planted bug made for it, with the
+ * verdict it is for (not a crash that happens to follow): a callback run
+ * inside push_cancel(), and a stop that lets echo connections finish. */
+static const char *first_verdict(int mutant, const char *scenario,
+				 struct torture_report *rep)
+{
+	struct torture_opts o;
+
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 1;
+	o.engines = 1u << torture_mutant_engine(mutant);
+	o.families = TORTURE_CANCEL;
+	o.only = scenario;
+	o.mutant = mutant;
+	o.fail_fast = true;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_eq(rep->nrows, 1);
+	ck_assert_uint_gt(rep->row[0].violations, 0);
+	return rep->row[0].first_what;
+}
+
+START_TEST(test_a_callback_inside_a_cancel_is_a_violation)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_ptr_nonnull(strstr(first_verdict(
+		TORTURE_MUTANT_PUSH_CALLBACK_IN_CANCEL, "join", rep),
+		"inside push_cancel or push_token_cancel (R2)"));
+	free(rep);
+}
+END_TEST
+
+START_TEST(test_a_connection_a_stop_does_not_cancel_is_a_violation)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_ptr_nonnull(strstr(first_verdict(
+		TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS, "echo", rep),
+		"open at the stop ended otherwise than cancelled"));
+	free(rep);
+}
+END_TEST
+
+/* A hang is a violation within the case timeout, it ends its batch
+ * instead of costing the timeout for every case after it, and --fail-fast
+ * ends the run there and says what it left. */
+START_TEST(test_a_hang_is_reported_at_once_and_fail_fast_ends_the_run)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.seeds = 2;
+	o.engines = 1u << TORTURE_PUSH;
+	o.families = TORTURE_CANCEL;
+	o.mutant = TORTURE_MUTANT_PUSH_CANCEL_SPINS;
+	o.case_timeout_s = 1;
+	o.fail_fast = true;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_eq(rep->violations, 1);
+	ck_assert_ptr_nonnull(strstr(rep->row[rep->nrows - 1].first_what,
+				     "hung"));
+	ck_assert(rep->failed_fast);
+	ck_assert(!rep->out_of_time);
+	ck_assert_uint_gt(rep->scenarios_not_run, 0);
+	ck_assert_uint_gt(rep->seeds_not_run, 0);
+	ck_assert_uint_gt(rep->cases_not_run, 0);
+	ck_assert_double_lt(rep->seconds, 30);   /* not a timeout per case */
+	free(rep);
+}
+END_TEST
+
+/* A time limit that has run out starts nothing more, and says so. */
+START_TEST(test_a_spent_time_limit_runs_nothing_more)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.quick = true;
+	o.time_limit_ns = 1;
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert(rep->out_of_time);
+	ck_assert_uint_eq(rep->nrows, 0);
+	ck_assert_uint_gt(rep->scenarios_not_run, 0);
+	ck_assert_uint_eq(rep->violations, 0);
+	free(rep);
+}
+END_TEST
+
+/* The command line prints each violation with the command that replays
+ * it, and with --fail-fast says that it stopped there. */
+START_TEST(test_torture_main_prints_the_replay_command_and_fails_fast)
+{
+	char *argv[] = { "torture", "--quick", "--engine", "push", "--only",
+			 "echo", "--family", "cancel", "--fail-fast",
+			 "--mutant", "push-stop-misses-conns", NULL };
+	FILE *out = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	char text[8192];
+	size_t n;
+
+	ck_assert_ptr_nonnull(out);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(fileno(out), STDOUT_FILENO), 0);
+	ck_assert_int_eq(torture_main(11, argv), 1);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
+	rewind(out);
+	n = fread(text, 1, sizeof(text) - 1, out);
+	text[n] = '\0';
+	ck_assert_msg(strstr(text, "replay: pushpoll torture --engine push "
+			     "--only echo --first-seed 1 --step ") != NULL &&
+		      strstr(text, " --quick --mutant push-stop-misses-conns\n")
+		      != NULL, "no replay command in: %s", text);
+	ck_assert_ptr_nonnull(strstr(text, "stopped at the first violation"));
+	fclose(out);
+	close(saved);
+}
+END_TEST
+
+START_TEST(test_torture_main_time_limit_of_zero_exits_2)
+{
+	char *argv[] = { "torture", "--time-limit", "0", NULL };
+
+	torture_main(3, argv);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("torture");
@@ -456,6 +591,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tm, test_a_planted_bug_that_cannot_run_is_an_error);
 	tcase_add_test(tm, test_mutants_of_an_engine_left_out_are_skipped);
 	tcase_add_test(tm, test_mutants_name_their_engine_and_bug);
+	tcase_add_test(tm, test_a_callback_inside_a_cancel_is_a_violation);
+	tcase_add_test(tm, test_a_connection_a_stop_does_not_cancel_is_a_violation);
+	tcase_add_test(tm, test_a_hang_is_reported_at_once_and_fail_fast_ends_the_run);
 	suite_add_tcase(s, tm);
 	tcase_add_test(tf, test_faults_on_loopback_leave_both_servers_whole);
 	suite_add_tcase(s, tf);
@@ -463,6 +601,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tu, test_report_prints_a_table_per_engine);
 	tcase_add_test(tu, test_cancel_part_with_no_workload_running_is_enoent);
 	tcase_add_exit_test(tu, test_torture_main_bad_option_exits_2, 2);
+	tcase_add_exit_test(tu, test_torture_main_time_limit_of_zero_exits_2, 2);
+	tcase_add_test(tu, test_a_spent_time_limit_runs_nothing_more);
+	tcase_add_test(tm, test_torture_main_prints_the_replay_command_and_fails_fast);
 	tcase_add_test(tu, test_torture_main_clean_quick_run_exits_0);
 	tcase_add_test(tu, test_torture_main_exits_1_on_a_violation);
 	tcase_add_test(tu, test_a_reported_violation_replays_to_the_same_verdict);

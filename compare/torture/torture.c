@@ -73,6 +73,18 @@ static const struct {
 		"buffer while the job still runs" },
 	[TORTURE_MUTANT_POLL_SKIP_DROP] = { "poll-skip-drop", TORTURE_POLL,
 		"a race forgets its losers without dropping them" },
+	[TORTURE_MUTANT_PUSH_CALLBACK_IN_CANCEL] = { "push-callback-in-cancel",
+		TORTURE_PUSH, "push_cancel runs a leaf's callback inside the "
+		"call" },
+	[TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS] = { "push-stop-misses-conns",
+		TORTURE_PUSH, "a stop lets open echo connections finish by "
+		"themselves" },
+	[TORTURE_MUTANT_PUSH_CANCEL_SPINS] = { "push-cancel-spins",
+		TORTURE_PUSH, "a token cancel spins for ever on a cancelled "
+		"composition (a hang)" },
+	[TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING] = { "poll-abort-drops-running",
+		TORTURE_POLL, "an abort from inside a poll drops the future "
+		"under its own poll" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
@@ -361,6 +373,9 @@ struct batch_result {
 	uint64_t bytes_read, bytes_wasted, faults;
 	uint64_t cancels_while_running;
 	struct torture_case first;   /* the first violating case */
+	bool hung;                /* a case outlived its alarm: the batch
+				   * ended there */
+	uint64_t not_run;         /* the cases after the hang */
 };
 
 static void account(struct batch_result *br, const struct torture_case *c)
@@ -483,6 +498,13 @@ static int batch_run(const struct batch *b, struct batch_result *br)
 			account(br, &c);
 			br->died = true;
 			next++;
+			/* A hang ends the batch: the cases after it would most
+			 * likely hang too, each for the whole alarm. */
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+				br->hung = true;
+				br->not_run = b->n - next;
+				next = b->n;
+			}
 			if (b->stop_at_first)
 				next = b->n;
 		}
@@ -587,6 +609,29 @@ static void say_violation(const struct torture_opts *o,
 	    where(family, c->seed, family == TORTURE_ALLOC ? c->fail_nth
 			  : c->cancel_step, c->target, buf, sizeof(buf)),
 	    c->what);
+	/* The command that replays it, with the simulation's trace. */
+	say(o, "    replay: pushpoll torture --engine %s --only %s "
+	    "--first-seed %llu", engine_name[s->engine], s->name,
+	    (unsigned long long)c->seed);
+	if (family == TORTURE_ALLOC)
+		say(o, " --alloc %llu", (unsigned long long)c->fail_nth);
+	else if (family != TORTURE_FAULTS)
+		say(o, " --step %llu --target %u",
+		    (unsigned long long)c->cancel_step, c->target);
+	say(o, "%s%s%s\n", o->quick ? " --quick" : "",
+	    o->mutant != 0 ? " --mutant " : "",
+	    o->mutant != 0 ? mutants[o->mutant].name : "");
+	if (br->hung && br->not_run > 0)
+		say(o, "    the hang ended its batch: %llu case(s) after it "
+		    "not run\n", (unsigned long long)br->not_run);
+}
+
+/* The end of the run's time (0: none), set by torture_run(). */
+static uint64_t run_deadline_ns;
+
+static bool out_of_time(void)
+{
+	return run_deadline_ns != 0 && clock_now_ns() >= run_deadline_ns;
 }
 
 /* ---- one scenario ------------------------------------------------------------------- */
@@ -597,11 +642,12 @@ static int run_sim_scenario(const struct torture_opts *o,
 {
 	struct torture_row *row = row_for(rep, s);
 	unsigned families = o->families;
+	unsigned i;
 	int rc;
 
 	if (row == NULL)
 		return -ENOSPC;
-	for (unsigned i = 0; i < o->seeds; i++) {
+	for (i = 0; i < o->seeds; i++) {
 		struct batch b = {
 			.scen = s, .seed = o->first_seed + i,
 			.quick = o->quick, .step_limit = 5000000,
@@ -612,15 +658,21 @@ static int run_sim_scenario(const struct torture_opts *o,
 		struct batch_result ref, br;
 		uint64_t k;
 
+		if (out_of_time()) {
+			rep->out_of_time = true;
+			rep->seeds_not_run += o->seeds - i;
+			return 0;
+		}
 		rc = batch_run(&b, &ref);             /* 1: the reference */
 		if (rc < 0)
 			return rc;
+		rep->cases_not_run += ref.not_run;
 		row_add(row, 0, &ref);
 		row->seeds++;
 		say_violation(o, s, 0, &ref);
 		if (ref.violations > 0) {
 			if (o->stop_at_first)
-				return 0;
+				goto stop;
 			continue;           /* nothing to replay against */
 		}
 		k = ref.steps;
@@ -632,6 +684,7 @@ static int run_sim_scenario(const struct torture_opts *o,
 			rc = batch_run(&b, &br);
 			if (rc < 0)
 				return rc;
+			rep->cases_not_run += br.not_run;
 			row_add(row, TORTURE_CANCEL, &br);
 			row->cancel_points += br.cancels;
 			say_violation(o, s, TORTURE_CANCEL, &br);
@@ -645,7 +698,7 @@ static int run_sim_scenario(const struct torture_opts *o,
 				    (unsigned long long)br.cancels,
 				    (unsigned long long)br.violations);
 			if (br.violations > 0 && o->stop_at_first)
-				return 0;
+				goto stop;
 		}
 		if (families & TORTURE_ALLOC) {       /* 3 */
 			b.family = TORTURE_ALLOC;
@@ -653,6 +706,7 @@ static int run_sim_scenario(const struct torture_opts *o,
 			rc = batch_run(&b, &br);
 			if (rc < 0)
 				return rc;
+			rep->cases_not_run += br.not_run;
 			row_add(row, TORTURE_ALLOC, &br);
 			row->alloc_points += br.runs;
 			say_violation(o, s, TORTURE_ALLOC, &br);
@@ -664,9 +718,12 @@ static int run_sim_scenario(const struct torture_opts *o,
 				    (unsigned long long)br.runs,
 				    (unsigned long long)br.violations);
 			if (br.violations > 0 && o->stop_at_first)
-				return 0;
+				goto stop;
 		}
 	}
+	return 0;
+stop:	/* at the first violation: the seeds after it are not run */
+	rep->seeds_not_run += o->seeds - i - 1;
 	return 0;
 }
 
@@ -731,7 +788,10 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 	if (o.seeds == 0)
 		o.seeds = o.quick ? 2 : 40;
 	if (o.case_timeout_s == 0)
-		o.case_timeout_s = 10;
+		o.case_timeout_s = 3;
+	if (o.fail_fast)
+		o.stop_at_first = true;
+	run_deadline_ns = o.time_limit_ns != 0 ? t0 + o.time_limit_ns : 0;
 	if (o.only != NULL && !scenario_exists(o.only))
 		return -EINVAL;
 	if (o.mutant != 0 &&
@@ -749,6 +809,11 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 				    (o.only != NULL &&
 				     strcmp(o.only, s->name) != 0))
 					continue;
+				if (out->failed_fast || out_of_time()) {
+					out->out_of_time |= !out->failed_fast;
+					out->scenarios_not_run++;
+					continue;
+				}
 				if (o.verbose)
 					say(&o, "%s %s...\n", engine_name[e],
 					    s->name);
@@ -756,6 +821,10 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 					rc = run_fault_scenario(&o, s, out);
 				else
 					rc = run_sim_scenario(&o, s, out);
+				if (rc == 0 && o.fail_fast &&
+				    row_for(out, s) != NULL &&
+				    row_for(out, s)->violations > 0)
+					out->failed_fast = true;
 			}
 		}
 	}
@@ -772,6 +841,7 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 		out->violations += row->violations;
 	}
 	out->seconds = (double)(clock_now_ns() - t0) / 1e9;
+	run_deadline_ns = 0;
 	return rc;
 }
 
@@ -818,6 +888,16 @@ void torture_report_print(FILE *f, const struct torture_report *rep)
 	}
 	fprintf(f, "\n%llu violation(s) in %.1f s\n",
 		(unsigned long long)rep->violations, rep->seconds);
+	if (rep->failed_fast || rep->out_of_time)
+		fprintf(f, "%s: not run: %u scenario(s), %llu seed(s) of the "
+			"scenarios started\n", rep->failed_fast ?
+			"stopped at the first violation (--fail-fast)" :
+			"the time limit ran out (--time-limit)",
+			rep->scenarios_not_run,
+			(unsigned long long)rep->seeds_not_run);
+	if (rep->cases_not_run > 0)
+		fprintf(f, "not run after a hung case: %llu case(s)\n",
+			(unsigned long long)rep->cases_not_run);
 }
 
 /* ---- the mutants ------------------------------------------------------------------------ */
@@ -846,6 +926,10 @@ int torture_mutants(const struct torture_opts *opts,
 		o.stop_at_first = true;
 		o.verbose = false;
 		o.out = NULL;
+		/* A planted hang is expected here: waiting 1 s, not 3, for
+		 * each scenario it hangs keeps the whole check short. */
+		if (o.case_timeout_s == 0)
+			o.case_timeout_s = 1;
 		rc = torture_run(&o, rep);
 		if (rc < 0) {
 			free(rep);
@@ -856,7 +940,7 @@ int torture_mutants(const struct torture_opts *opts,
 			escaped++;
 		for (unsigned i = 0; i < rep->nrows; i++)
 			by += rep->row[i].violations > 0;
-		say(opts, "mutant %-21s %s in %u of %u scenarios: %s\n",
+		say(opts, "mutant %-24s %s in %u of %u scenarios: %s\n",
 		    mutants[m].name, caught[m] ? "CAUGHT " : "ESCAPED", by,
 		    rep->nrows, mutants[m].what);
 		for (unsigned i = 0; caught[m] && i < rep->nrows; i++) {
@@ -936,7 +1020,8 @@ static void torture_usage(FILE *f)
 "usage: pushpoll torture [--quick] [--seeds N] [--first-seed S]\n"
 "                        [--engine push|poll] [--only SCENARIO]\n"
 "                        [--family cancel|alloc|faults] [--mutants]\n"
-"                        [--waste] [--verbose]\n"
+"                        [--waste] [--verbose] [--fail-fast]\n"
+"                        [--time-limit DURATION] [--case-timeout DURATION]\n"
 "       pushpoll torture --engine E --only SCENARIO --first-seed S\n"
 "                        [--step K] [--target T] [--alloc N] [--mutant NAME]\n"
 "\n"
@@ -946,6 +1031,11 @@ static void torture_usage(FILE *f)
 "and no byte was lost or duplicated.  --mutants plants each known bug in\n"
 "turn and checks that it is caught.  --waste measures claim C6: bytes read\n"
 "for nothing by offload jobs running when a fanout is cancelled.\n"
+"--fail-fast ends the run at its first violation; --time-limit starts no\n"
+"batch of cases after DURATION (a number with ns, us, ms or s) and says\n"
+"what was not run.  A case that runs past --case-timeout (default 3 s; a\n"
+"case takes milliseconds) is a hang: a violation, reported with the\n"
+"command that replays it, and the cases after it in its batch are not run.\n"
 "The second form replays one case in this process with the simulation's\n"
 "trace on stderr: the seed, step and target a violation was reported with.\n"
 "Exit status: 0 clean, 1 a violation (or an escaped mutant), 2 usage.\n");
@@ -1016,12 +1106,13 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 				engine_name[e], o->only);
 	b = (struct batch){
 		.scen = s, .seed = o->first_seed, .quick = o->quick,
-		.step_limit = 5000000, .case_timeout_s = 10, .n = 1,
+		.step_limit = 5000000, .n = 1,
+		.case_timeout_s = o->case_timeout_s != 0 ? o->case_timeout_s : 3,
 		.replay = true, .cancel_step = step, .target = target,
 		.fail_nth = fail_nth, .mutant = o->mutant,
 	};
 	rc = batch_run(&b, &br);
-	if (rc == 0) {
+	if (rc == 0 && !br.hung) {    /* a hang's trace would never end */
 		struct batch traced = b;
 		struct batch_result ignored;
 
@@ -1086,13 +1177,16 @@ int torture_main(int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "alloc", required_argument, NULL, 'a' },
 		{ "mutant", required_argument, NULL, 'M' },
+		{ "fail-fast", no_argument, NULL, 'x' },
+		{ "time-limit", required_argument, NULL, 'T' },
+		{ "case-timeout", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct torture_opts o;
 	struct torture_report *rep;
 	bool do_mutants = false, do_waste = false, do_repro = false;
-	uint64_t step = 0, fail_nth = 0;
+	uint64_t step = 0, fail_nth = 0, ns;
 	unsigned target = 0;
 	int c, rc;
 
@@ -1168,6 +1262,22 @@ int torture_main(int argc, char **argv)
 			if (o.mutant == 0)
 				cli_usage_error("torture --mutant: no planted bug "
 						"'%s'", optarg);
+			break;
+		case 'x':
+			o.fail_fast = true;
+			break;
+		case 'T':
+			o.time_limit_ns = cli_duration_ns("--time-limit", optarg);
+			if (o.time_limit_ns == 0)
+				cli_usage_error("torture --time-limit: more than "
+						"0, not '%s'", optarg);
+			break;
+		case 'C':
+			ns = cli_duration_ns("--case-timeout", optarg);
+			if (ns < CLOCK_NS_PER_S || ns > 3600 * CLOCK_NS_PER_S)
+				cli_usage_error("torture --case-timeout: 1 s to "
+						"1 h, not '%s'", optarg);
+			o.case_timeout_s = (unsigned)(ns / CLOCK_NS_PER_S);
 			break;
 		case 'h':
 			torture_usage(stdout);

@@ -15,6 +15,9 @@
  *                pair and a file: join(read, file read, sleep),
  *                race(read, sleep, file read), timeout(read), and
  *                seq(write, timeout(join(read, file read)), sleep)
+ *   inner-cancel the join beside the writer, cancelled from inside: a
+ *                callback (push) or a poll (poll) of one side cancels
+ *                its own composition or task, or the other side
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
  *
  * The families, each a way to perturb a run:
@@ -44,8 +47,9 @@
  * violation, not the end of the harness.  What is checked in every case:
  *
  *   - once:    push: every callback of the scenario ran exactly once, never
- *              after its start failed, the inner ones before their
- *              composition's; poll: no future polled after it returned
+ *              after its start failed, never inside a push_cancel or
+ *              push_token_cancel the harness made (R2), the inner ones
+ *              before their composition's; poll: no future polled after it returned
  *              READY or was dropped, every future dropped, no waker left
  *              in a slot, nothing but the harness's handle holding a
  *              finished task (R2 to R4 of poll.h).  Inside the
@@ -62,8 +66,14 @@
  *              holds the file's bytes);
  *   - ends:    every peer saw its connection end (nothing left open or
  *              registered), the run ended (no runaway, no lost wake-up);
+ *              after a whole stop of echo, every connection open at the
+ *              stop ended as cancelled (but one whose peer's end or reset
+ *              was already on its way);
  *   - crash:   the child died of a signal, an assertion, mem_free's check
- *              or a sanitizer report; hang: it outlived its alarm.
+ *              or a sanitizer report; hang: it outlived its alarm (the
+ *              case timeout), or a drain after the run went on past the
+ *              case's step limit.  A hang ends its batch: the cases after
+ *              it are counted as not run, not each waited for.
  *
  * Planted bugs.  A few known cancellation bugs are kept as patches to the
  * engines' source (compare/torture/mutants/NAME.patch), never in it.  The
@@ -134,6 +144,19 @@ enum torture_mutant {
 	/* poll: a select forgets its losers without dropping them (their
 	 * registrations outlive them).  [poll/compose.c] */
 	TORTURE_MUTANT_POLL_SKIP_DROP,
+	/* push: push_cancel() runs a leaf's callback inside the call (R2).
+	 * [push/request.c] */
+	TORTURE_MUTANT_PUSH_CALLBACK_IN_CANCEL,
+	/* push: an echo connection's token is not a child of the server's,
+	 * so a stop lets open connections finish by themselves.
+	 * [push/echo.c] */
+	TORTURE_MUTANT_PUSH_STOP_MISSES_CONNS,
+	/* push: push_cancel() leaves the request on its token's list, and a
+	 * token cancel spins on it for ever (a hang).  [push/request.c] */
+	TORTURE_MUTANT_PUSH_CANCEL_SPINS,
+	/* poll: poll_task_abort() on the running task drops its future at
+	 * once, under its own poll.  [poll/task.c] */
+	TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING,
 	TORTURE_NMUTANTS,
 };
 
@@ -146,11 +169,17 @@ struct torture_opts {
 	const char *only;          /* run only the scenario of that name, or NULL */
 	int mutant;                /* enum torture_mutant: run every case in
 				    * that bug's program (0: none) */
-	unsigned case_timeout_s;   /* per forked case; 0: 10 s */
+	unsigned case_timeout_s;   /* per forked case; 0: 3 s (a case takes
+				    * milliseconds: longer is a hang) */
 	FILE *out;                 /* progress and tables, or NULL: silent */
 	bool verbose;              /* one line per seed and family on out */
 	bool stop_at_first;        /* leave a scenario at its first violation
 				    * (mutants: a caught bug needs no more) */
+	bool fail_fast;            /* end the whole run at its first
+				    * violation (implies stop_at_first) */
+	uint64_t time_limit_ns;    /* start no batch of cases after this long
+				    * (0: no limit); what was left is counted
+				    * in the report */
 };
 
 /* The figures for one (engine, scenario) pair. */
@@ -190,6 +219,14 @@ struct torture_report {
 	struct torture_engine_totals engine[TORTURE_NENGINES];
 	uint64_t violations;       /* over everything */
 	double seconds;            /* wall time of the run */
+	/* What was not run: the run ended early (fail_fast, or the time
+	 * limit ran out), or a hung case ended its batch (the cases after a
+	 * hang would hang too, each for the case timeout). */
+	bool out_of_time;          /* the time limit ran out */
+	bool failed_fast;          /* fail_fast ended the run */
+	unsigned scenarios_not_run;  /* not started at all */
+	uint64_t seeds_not_run;    /* of the scenarios started */
+	uint64_t cases_not_run;    /* after a hang, in its batch */
 };
 
 /* Defaults: both engines, every family, 40 seeds from seed 1 (the even

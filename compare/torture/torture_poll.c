@@ -9,6 +9,10 @@
  *   race     race(read N bytes, sleep, read a file); the same writer
  *   timeout  timeout(read N bytes); the writer is the part cancelled alone
  *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
+ *   inner-cancel  join(read N, read a file, sleep) beside the writer,
+ *            where the abort comes from inside a poll: the scenario task
+ *            aborts itself, or the writer, during its own poll, or the
+ *            writer aborts the scenario task during its poll
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
  * is cancelled the way Rust code does it: each branch is race(branch,
@@ -69,6 +73,13 @@ struct qx {
 	struct qrec *write_rec;             /* chain: the step that writes */
 	struct poll_task *top, *writer;     /* handles */
 	uint64_t writer_delay_ns;
+	/* inner-cancel: each task keeps its waker in its poke slot (0: the
+	 * scenario task, 1: the writer) at every poll, so that the step hook
+	 * can have it polled; abort_ask is the part the hook asked for, which
+	 * the task it names carries out at the start of its next poll. */
+	bool pokes;
+	struct poll_waker poke[2];
+	unsigned abort_ask;
 };
 
 /* ---- the probe ---------------------------------------------------------------- */
@@ -292,7 +303,10 @@ static void writer_end(struct qwriter *q)
 {
 	q->x->written = q->x->next_piece;
 	poll_stream_close(&q->x->wr);
+	poll_waker_drop(&q->x->poke[1]);
 }
+
+static void qx_poll_point(struct qx *x, struct poll_cx *cx, unsigned who);
 
 static enum poll_status qwriter_poll(struct poll_future *f,
 				     struct poll_cx *cx)
@@ -302,6 +316,7 @@ static enum poll_status qwriter_poll(struct poll_future *f,
 	size_t piece = TT_DATA / TT_PIECES;
 	ssize_t out;
 
+	qx_poll_point(x, cx, 1);
 	while (q->step < 2 * TT_PIECES) {
 		if (!q->busy) {
 			if (q->step % 2 == 0) {
@@ -467,6 +482,9 @@ static void qx_run(struct qx *x)
 	for (unsigned i = 0; i < TT_BRANCHES; i++)
 		TT_CHECK(c, !poll_waker_is_set(&x->sig[i]), "poll: a waker is "
 			 "still parked in signal %u (R2)", i);
+	for (unsigned i = 0; i < 2; i++)
+		TT_CHECK(c, !poll_waker_is_set(&x->poke[i]), "poll: a waker is "
+			 "still parked in poke slot %u (R2)", i);
 
 	/* The chain's own write step says what it wrote. */
 	if (x->write_rec != NULL && x->write_rec->ready &&
@@ -760,11 +778,125 @@ static void scen_chain(struct torture_case *c)
 	qx_close(&x);
 }
 
+/* ---- inner-cancel ---------------------------------------------------------------- */
+
+/* Parts 1 to 3 of inner-cancel: who aborts (0: the scenario task, 1: the
+ * writer) and whom, from inside the aborter's poll. */
+static unsigned abort_actor(unsigned part)
+{
+	return part == 3 ? 1 : 0;
+}
+
+static struct poll_task *abort_victim(const struct qx *x, unsigned part)
+{
+	return part == 2 ? x->writer : x->top;
+}
+
+/* Called at the start of every poll of task `who`: keep its waker in its
+ * poke slot, and make the abort the hook asked of it, if any.  A task
+ * that aborts itself goes on with its poll, as code that calls a helper
+ * which aborts would: the executor drops its future when the poll
+ * returns (poll.h, RUNNING|ABORT). */
+static void qx_poll_point(struct qx *x, struct poll_cx *cx, unsigned who)
+{
+	struct poll_task *victim;
+
+	if (!x->pokes)
+		return;
+	poll_waker_set(&x->poke[who], cx);
+	if (x->abort_ask == 0 || abort_actor(x->abort_ask) != who)
+		return;
+	victim = abort_victim(x, x->abort_ask);
+	x->abort_ask = 0;
+	if (victim != NULL)
+		poll_task_abort(victim);
+}
+
+/* The hook's cancel: the whole scenario from outside as everywhere, or
+ * part t: an abort that the acting task makes inside its next poll, which
+ * the hook brings about at once by waking it. */
+static bool qx_abort_cancel(void *arg, unsigned t)
+{
+	struct qx *x = arg;
+	struct poll_task *actor;
+
+	if (t == 0)
+		return qx_cancel(arg, t);
+	actor = abort_actor(t) == 1 ? x->writer : x->top;
+	if (t > 3 || x->abort_ask != 0 || !task_live(actor) ||
+	    !task_live(abort_victim(x, t)))
+		return false;
+	x->abort_ask = t;
+	poll_waker_wake(&x->poke[abort_actor(t)]);
+	return true;
+}
+
+/* The scenario task's future: a join as in scen_join, with a poll point. */
+struct qinpoll {
+	struct poll_future base;
+	struct qx *x;
+	struct qnary join;
+};
+
+static enum poll_status qinpoll_poll(struct poll_future *f,
+				     struct poll_cx *cx)
+{
+	struct qinpoll *q = (struct qinpoll *)f;
+
+	qx_poll_point(q->x, cx, 0);
+	if (poll_future_poll(&q->join.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->join.base.out;
+	poll_waker_drop(&q->x->poke[0]);
+	return POLL_READY;
+}
+
+static void qinpoll_drop(struct poll_future *f)
+{
+	struct qinpoll *q = (struct qinpoll *)f;
+
+	poll_waker_drop(&q->x->poke[0]);
+	poll_future_drop(&q->join.base);
+}
+
+static const struct poll_future_vt qinpoll_vt = {
+	.name = "scenario", .poll = qinpoll_poll, .drop = qinpoll_drop,
+};
+
+static void scen_abort_in_poll(struct torture_case *c)
+{
+	struct qx x;
+	struct qinpoll q = {
+		.base = { .vt = &qinpoll_vt },
+		.join = { .base = { .vt = &qnary_vt },
+			  .kind = { Q_READ, Q_FILE_READ, Q_SLEEP } },
+	};
+	ssize_t out;
+
+	qx_open(&x, c);
+	x.pokes = true;
+	x.w.cancel = qx_abort_cancel;
+	q.x = &x;
+	q.join.x = &x;
+	tt_sim_arm(&x.w);
+	writer_spawn(&x);
+	qx_spawn_top(&x, &q.base, sizeof(q));
+	qx_run(&x);
+	/* An abort made inside the task's own poll loses to a READY of that
+	 * poll; else the task ends cancelled. */
+	if (top_result(&x, &out))
+		TT_CHECK(c, out == -ECANCELED || out == 0,
+			 "poll: the aborted join said %zd", out);
+	qx_close(&x);
+}
+
 const struct torture_scenario torture__poll_scenarios[] = {
 	{ "join", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
 	{ "race", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
 	{ "timeout", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 1,
 	  scen_timeout },
 	{ "chain", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
+	{ "inner-cancel", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3,
+	  scen_abort_in_poll },
 	{ NULL, 0, 0, 0, NULL },
 };

@@ -12,11 +12,19 @@
  *   race     race(read N bytes, sleep, read a file); the same writer
  *   timeout  timeout(read N bytes); the writer is the part cancelled alone
  *   chain    seq(write N, timeout(join(read N, read a file)), sleep)
+ *   inner-cancel  join(read N, read a file, sleep) beside the
+ *            writer, where the cancel comes from inside a callback: one
+ *            of the join's operations cancels the join (its own
+ *            composition) or the writer, or one of the writer's cancels
+ *            the join
  *
  * Every callback the scenario receives goes through one counting shim
  * (struct px_op), which is how "each callback exactly once" is checked:
  * after the run every operation that started has called back once, and
  * every operation inside the composition before the composition itself.
+ * The shim also checks that no callback runs inside a cancel (R2): every
+ * push_cancel and push_token_cancel the harness makes counts its depth,
+ * and a callback that finds the depth above 0 runs inside one.
  * Then: what the reader got, plus what is left in the stream, is a prefix
  * of what the writer sent, and all of it if the writer's callback said
  * so; a file read that succeeded holds the file's bytes; nothing is left
@@ -91,7 +99,13 @@ struct px {
 	bool part_is_writer;         /* part 0 is the writer, not a branch */
 	struct px_op *write_op;      /* chain: the step that writes */
 	uint64_t writer_delay_ns;
+	unsigned cancel_depth;       /* inside a cancel the harness made */
+	unsigned cancel_ask;         /* inner-cancel: the part the hook
+				      * asked for, made by the next callback
+				      * of the side that acts */
 };
+
+static void px_cancel_in_callback(struct px_op *op);
 
 /* ---- the counting shim --------------------------------------------------------- */
 
@@ -121,10 +135,13 @@ static void op_cb(void *data, ssize_t result)
 		 "failed (R3)", op->name);
 	TT_CHECK(op->x->c, op->calls == 1, "push: %s: callback ran %u times "
 		 "(R1)", op->name, op->calls);
+	TT_CHECK(op->x->c, op->x->cancel_depth == 0, "push: %s: callback ran "
+		 "inside push_cancel or push_token_cancel (R2)", op->name);
 	if (op->calls > 1)
 		return;
 	op->result = result;
 	op->seq = ++op->x->seq;
+	px_cancel_in_callback(op);
 	if (op->then != NULL)
 		op->then(op);
 }
@@ -337,6 +354,25 @@ static void writer_start(struct px *x)
 
 /* ---- the world --------------------------------------------------------------------- */
 
+/* Every cancel the harness makes goes through these two, which count the
+ * depth op_cb() checks. */
+static int px_req_cancel(struct px *x, struct push_req *req)
+{
+	int rc;
+
+	x->cancel_depth++;
+	rc = push_cancel(req);
+	x->cancel_depth--;
+	return rc;
+}
+
+static void px_tok_cancel(struct px *x, struct push_token *tok)
+{
+	x->cancel_depth++;
+	push_token_cancel(tok);
+	x->cancel_depth--;
+}
+
 static void px_on_stop(void *arg)
 {
 	struct px *x = arg;
@@ -345,9 +381,9 @@ static void px_on_stop(void *arg)
 	 * and nothing that can ever complete them, a wake-up was lost. */
 	x->stalled = true;
 	if (x->top_req != NULL)
-		push_cancel(x->top_req);
+		px_req_cancel(x, x->top_req);
 	if (x->writer_req != NULL)
-		push_cancel(x->writer_req);
+		px_req_cancel(x, x->writer_req);
 }
 
 /* The hook's cancel: the whole composition, or branch t - 1 alone (for
@@ -357,13 +393,13 @@ static bool px_cancel(void *arg, unsigned t)
 	struct px *x = arg;
 
 	if (t == 0)
-		return x->top_req != NULL && push_cancel(x->top_req) == 0;
+		return x->top_req != NULL && px_req_cancel(x, x->top_req) == 0;
 	if (x->part_is_writer)
 		return t == 1 && x->writer_req != NULL &&
-		       push_cancel(x->writer_req) == 0;
+		       px_req_cancel(x, x->writer_req) == 0;
 	if (t - 1 >= x->nbr || !x->br[t - 1].live)
 		return false;
-	push_token_cancel(&x->br[t - 1].tok);
+	px_tok_cancel(x, &x->br[t - 1].tok);
 	return true;
 }
 
@@ -474,6 +510,63 @@ static void px_close(struct px *x)
 	reactor_file_close(x->w.r, x->fh);
 	tt_sim_drain(&x->w);
 	tt_sim_close(&x->w);
+}
+
+/* ---- inner-cancel --------------------------------------------------------------- */
+
+/* Parts 1 to 3: whose callback cancels (the writer's for part 3, else
+ * the join's operations') and what (the writer for part 2, else the
+ * join). */
+static bool ask_by_writer(unsigned part)
+{
+	return part == 3;
+}
+
+static struct push_req *ask_victim(const struct px *x, unsigned part)
+{
+	return part == 2 ? x->writer_req : x->top_req;
+}
+
+static bool op_is_writer(const struct px_op *op)
+{
+	return strncmp(op->name, "writer", 6) == 0;
+}
+
+/* Run first in every callback (op_cb): make the cancel the hook asked of
+ * this callback's side, if any, from inside the callback, through the
+ * counting cancel (no callback may run inside it, R2). */
+static void px_cancel_in_callback(struct px_op *op)
+{
+	struct px *x = op->x;
+	struct push_req *victim;
+
+	if (x->cancel_ask == 0 || op == x->top ||
+	    op_is_writer(op) != ask_by_writer(x->cancel_ask))
+		return;
+	victim = ask_victim(x, x->cancel_ask);
+	x->cancel_ask = 0;
+	if (victim != NULL && push_req_state(victim) == PUSH_REQ_PENDING)
+		px_req_cancel(x, victim);
+}
+
+/* The hook's cancel: the whole join from outside, or part t, which the
+ * next callback of the acting side makes.  Something of that side is
+ * pending, so a callback of it is sure to come (R1). */
+static bool px_ask_cancel(void *arg, unsigned t)
+{
+	struct px *x = arg;
+	struct push_req *actor;
+
+	if (t == 0)
+		return px_cancel(arg, t);
+	actor = ask_by_writer(t) ? x->writer_req : x->top_req;
+	if (t > 3 || x->cancel_ask != 0 || actor == NULL ||
+	    push_req_state(actor) != PUSH_REQ_PENDING ||
+	    ask_victim(x, t) == NULL ||
+	    push_req_state(ask_victim(x, t)) != PUSH_REQ_PENDING)
+		return false;
+	x->cancel_ask = t;
+	return true;
 }
 
 /* ---- the scenarios --------------------------------------------------------------- */
@@ -644,11 +737,40 @@ static void scen_chain(struct torture_case *c)
 	px_close(&x);
 }
 
+/* join(read N, read a file, sleep), cancelled from inside callbacks: 0, the
+ * first negative result in branch order, or -ECANCELED. */
+static void scen_cancel_in_callback(struct torture_case *c)
+{
+	static const enum px_kind kinds[] = { PX_READ, PX_FILE_READ, PX_SLEEP };
+	struct px x;
+	ssize_t r, want = 0;
+
+	px_open(&x, c);
+	x.w.cancel = px_ask_cancel;
+	branches_init(&x, kinds, 3);
+	tt_sim_arm(&x.w);
+	writer_start(&x);
+	x.top = op_new(&x, "join", false);
+	op_started(x.top, push_join(x.l, x.pb, 3, NULL, op_cb, x.top,
+				    &x.top_req));
+	px_run(&x);
+	for (unsigned i = 0; i < 3 && want == 0; i++)
+		if (x.pb[i].result < 0)
+			want = x.pb[i].result;
+	if (top_result(&x, &r) && r != -ECANCELED)
+		TT_CHECK(c, r == want, "push: join said %zd, its branches "
+			 "%zd %zd %zd", r, x.pb[0].result, x.pb[1].result,
+			 x.pb[2].result);
+	px_close(&x);
+}
+
 const struct torture_scenario torture__push_scenarios[] = {
 	{ "join", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
 	{ "race", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
 	{ "timeout", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 1,
 	  scen_timeout },
 	{ "chain", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
+	{ "inner-cancel", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3,
+	  scen_cancel_in_callback },
 	{ NULL, 0, 0, 0, NULL },
 };

@@ -137,11 +137,23 @@ void tt_sim_arm(struct tt_sim *w)
 		mem_fail_nth(w->c->fail_nth);
 }
 
+/* A world that still runs past the case's step limit after the engine is
+ * done never ends: a hang, reported at once rather than after the drain's
+ * bound of polls or the driver's alarm. */
+static bool tt_sim_hung(struct tt_sim *w, const char *where)
+{
+	if (w->c->step_limit == 0 || sim_steps(w->r) <= w->c->step_limit)
+		return false;
+	torture__fail(w->c, "hang: the world still runs after %llu steps "
+		      "(%s)", (unsigned long long)w->c->step_limit, where);
+	return true;
+}
+
 void tt_sim_drain(struct tt_sim *w)
 {
 	w->cancel = NULL;       /* the run is over: nothing left to cancel */
 	for (int i = 0; i < 1000000; i++)
-		if (reactor_poll(w->r, -1) < 0)
+		if (reactor_poll(w->r, -1) < 0 || tt_sim_hung(w, "the drain"))
 			break;
 }
 
@@ -187,6 +199,8 @@ ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 		}
 		if (n != -EAGAIN || reactor_poll(w->r, -1) < 0)
 			return n == -EAGAIN ? -EDEADLK : n;
+		if (tt_sim_hung(w, "reading what is left"))
+			return -ELOOP;
 	}
 	return -ELOOP;
 }
@@ -226,6 +240,10 @@ enum echo_variant { ECHO_PLAIN, ECHO_TUNED, ECHO_FAULTY };
 struct echo_world {
 	struct tt_sim w;
 	enum echo_variant variant;
+	const struct echo_stats *st;  /* the server's, counted as it runs */
+	bool stopped;                 /* the case's cancel was a whole stop */
+	uint64_t ended_at_stop;       /* closed, timed out or failed by then */
+	uint64_t done_at_stop;        /* peers that had sent all or reset */
 	unsigned npeers;
 	struct sim_peer *peer[ECHO_MAX_PEERS];
 	unsigned char *script[ECHO_MAX_PEERS];
@@ -239,6 +257,28 @@ static void echo_connect_peers(void *arg, uint16_t port)
 	for (unsigned i = 0; i < ew->npeers; i++)
 		ew->peer[i] = sim_peer_connect(ew->w.r, port, ew->script[i],
 					       ew->len[i], SIM_PEER_HALF_CLOSE);
+}
+
+/* The echo cancel.  A whole stop also takes note of the connections that
+ * had ended by then, and of the peers that had sent all they had (or
+ * reset): every connection open at the stop must end as cancelled, but
+ * for one whose end was already on its way (its peer's end of stream or
+ * reset, which a completion queued before the stop keeps).  A stop that
+ * does not reach a connection lets it finish by itself. */
+static bool echo_cancel(void *arg, unsigned t)
+{
+	struct echo_world *ew = arg;
+	const struct echo_stats *st = ew->st;
+
+	if (t == 0) {
+		ew->stopped = true;
+		ew->ended_at_stop = st->closed + st->timed_out + st->failed;
+		for (unsigned i = 0; i < ew->npeers; i++)
+			ew->done_at_stop += ew->peer[i] != NULL &&
+				(sim_peer_sent(ew->peer[i]) == ew->len[i] ||
+				 sim_peer_error(ew->peer[i]) != 0);
+	}
+	return workload_cancel(&ew->w, t);
 }
 
 static void echo_check(struct echo_world *ew, int rc,
@@ -297,6 +337,19 @@ static void echo_check(struct echo_world *ew, int rc,
 		 (unsigned long long)st->accepted,
 		 (unsigned long long)(st->closed + st->timed_out + st->failed +
 				      st->cancelled));
+	/* Faulty peers half-close early, unseen from here: the rule is
+	 * checked where a peer's end comes only after all it sends. */
+	if (ew->stopped && rc == 0 && !failed && ew->variant != ECHO_FAULTY) {
+		uint64_t after = st->closed + st->timed_out + st->failed -
+				 ew->ended_at_stop;
+		uint64_t may = ew->done_at_stop > ew->ended_at_stop ?
+			       ew->done_at_stop - ew->ended_at_stop : 0;
+
+		TT_CHECK(c, after <= may, "echo: %llu connections open at "
+			 "the stop ended otherwise than cancelled (%llu had "
+			 "their end on its way)", (unsigned long long)after,
+			 (unsigned long long)may);
+	}
 	if (rc < 0 || ew->variant == ECHO_FAULTY)
 		return;           /* faulty peers end early by themselves */
 	/* Who had to be served in full: everyone, but for one connection
@@ -347,9 +400,10 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 	opts.idle_timeout_ns = 10 * CLOCK_NS_PER_S; /* armed, never fires */
 	opts.on_listening = echo_connect_peers;
 	opts.arg = &ew;
-	ew.w.cancel = workload_cancel;
-	ew.w.cancel_arg = &ew.w;
+	ew.w.cancel = echo_cancel;
+	ew.w.cancel_arg = &ew;
 	memset(&st, 0, sizeof(st));
+	ew.st = &st;
 
 	tt_sim_arm(&ew.w);
 	rc = serve(ew.w.r, ew.w.o, &opts, &st);
