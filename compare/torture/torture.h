@@ -15,6 +15,10 @@
  *                pair and a file: join(read, file read, sleep),
  *                race(read, sleep, file read), timeout(read), and
  *                seq(write, timeout(join(read, file read)), sleep)
+ *   join-race... every combinator (seq, join, race, timeout) nested in
+ *                every other, three deep: sixteen scenarios named by the
+ *                outer and middle combinators, the inner one chosen by the
+ *                seed, so that a full run meets all 64 shapes
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
  *
  * The families, each a way to perturb a run:
@@ -27,7 +31,8 @@
  *            combinator), and one part alone (an echo connection or a
  *            fanout sink through workload_cancel_part(); a branch of a
  *            join or race through its own token (push) or a select on a
- *            signal (poll); the writer of the timeout scenario).  A cancel
+ *            signal (poll); a node of a nesting the same ways; the
+ *            writer of the timeout and nesting scenarios).  A cancel
  *            point is one (scenario, seed, k, target) where the cancel
  *            found something to cancel.
  *   alloc    The reference run counts the allocations A the engine makes;
@@ -140,7 +145,7 @@ enum torture_mutant {
 struct torture_opts {
 	unsigned engines;          /* bits 1 << TORTURE_PUSH...; 0: both */
 	unsigned families;         /* TORTURE_* bits; 0: TORTURE_ALL */
-	unsigned seeds;            /* seeds per scenario; 0: 20 (quick: 2) */
+	unsigned seeds;            /* seeds per scenario; 0: 40 (quick: 2) */
 	uint64_t first_seed;       /* seeds are first_seed, first_seed+1, ... */
 	bool quick;                /* smaller worlds; every k still explored */
 	const char *only;          /* run only the scenario of that name, or NULL */
@@ -182,7 +187,7 @@ struct torture_engine_totals {
 	uint64_t steps, cancel_points, alloc_points, faults, runs, violations;
 };
 
-#define TORTURE_MAX_ROWS 48
+#define TORTURE_MAX_ROWS 96
 
 struct torture_report {
 	unsigned nrows;
