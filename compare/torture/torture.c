@@ -729,7 +729,7 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 	if (o.families == 0)
 		o.families = TORTURE_ALL;
 	if (o.seeds == 0)
-		o.seeds = o.quick ? 2 : 40;
+		o.seeds = o.quick ? 2 : 64;
 	if (o.case_timeout_s == 0)
 		o.case_timeout_s = 10;
 	if (o.only != NULL && !scenario_exists(o.only))
@@ -1207,7 +1207,7 @@ int torture_main(int argc, char **argv)
 		return EXIT_MEASURED_FAILURE;
 	printf("pushpoll torture: %s, %u seed(s) from %llu%s\n",
 	       o.quick ? "quick" : "full",
-	       o.seeds != 0 ? o.seeds : (o.quick ? 2 : 40),
+	       o.seeds != 0 ? o.seeds : (o.quick ? 2 : 64),
 	       (unsigned long long)o.first_seed,
 	       o.quick ? " (replay a case with --quick too)" : "");
 	rc = torture_run(&o, rep);

@@ -145,7 +145,7 @@ enum torture_mutant {
 struct torture_opts {
 	unsigned engines;          /* bits 1 << TORTURE_PUSH...; 0: both */
 	unsigned families;         /* TORTURE_* bits; 0: TORTURE_ALL */
-	unsigned seeds;            /* seeds per scenario; 0: 40 (quick: 2) */
+	unsigned seeds;            /* seeds per scenario; 0: 64 (quick: 2) */
 	uint64_t first_seed;       /* seeds are first_seed, first_seed+1, ... */
 	bool quick;                /* smaller worlds; every k still explored */
 	const char *only;          /* run only the scenario of that name, or NULL */
@@ -197,7 +197,7 @@ struct torture_report {
 	double seconds;            /* wall time of the run */
 };
 
-/* Defaults: both engines, every family, 40 seeds from seed 1 (the even
+/* Defaults: both engines, every family, 64 seeds from seed 1 (the even
  * ones deliver events in batches: sim_config.batch), full size. */
 void torture_opts_default(struct torture_opts *o);
 
