@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "torture/torture.h"
+#include "torture/torture_impl.h"
 #include "workload.h"
 
 /* The quick run of one engine over the simulated families. */
@@ -64,6 +65,65 @@ END_TEST
 START_TEST(test_quick_run_finds_no_violation_in_poll)
 {
 	check_clean_sim_run(TORTURE_POLL);
+}
+END_TEST
+
+/* Every combinator nested in every other: a scenario per (outer, middle)
+ * pair in each engine, each cancelled somewhere and clean. */
+START_TEST(test_quick_run_nests_every_combinator_in_every_other)
+{
+	static const char *const comb[] = { "seq", "join", "race", "timeout" };
+	struct torture_report *rep = malloc(sizeof(*rep));
+	char name[32];
+
+	ck_assert_ptr_nonnull(rep);
+	run_quick(0, TORTURE_CANCEL, rep);
+	ck_assert_uint_eq(rep->violations, 0);
+	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {
+		for (unsigned i = 0; i < 16; i++) {
+			const struct torture_row *row = NULL;
+
+			snprintf(name, sizeof(name), "%s-%s", comb[i / 4],
+				 comb[i % 4]);
+			for (unsigned r = 0; r < rep->nrows; r++)
+				if (rep->row[r].engine == e &&
+				    strcmp(rep->row[r].scenario, name) == 0)
+					row = &rep->row[r];
+			ck_assert_msg(row != NULL, "no scenario %s", name);
+			ck_assert_uint_gt(row->cancel_points, 0);
+		}
+	}
+	free(rep);
+}
+END_TEST
+
+/* The seed picks the innermost combinator: sixteen seeds give each of
+ * them under every (outer, middle) pair, with an odd seed and an even one
+ * (the even ones deliver events in batches). */
+START_TEST(test_sixteen_seeds_nest_each_inner_combinator_in_both_modes)
+{
+	static const char *const comb[] = { "seq", "join", "race", "timeout" };
+	char name[32];
+	unsigned shape[3];
+
+	for (unsigned i = 0; i < 16; i++) {
+		bool met[TT_NCOMB][2] = { { false } };
+
+		snprintf(name, sizeof(name), "%s-%s", comb[i / 4], comb[i % 4]);
+		for (uint64_t seed = 1; seed <= 16; seed++) {
+			ck_assert_int_eq(tt_nest_shape(name, seed, shape), 0);
+			ck_assert_uint_eq(shape[0], i / 4);
+			ck_assert_uint_eq(shape[1], i % 4);
+			ck_assert_uint_lt(shape[2], TT_NCOMB);
+			met[shape[2]][seed % 2] = true;
+		}
+		for (unsigned k = 0; k < TT_NCOMB; k++)
+			ck_assert_msg(met[k][0] && met[k][1], "%s: %s inside "
+				      "with one delivery mode only", name,
+				      comb[k]);
+	}
+	ck_assert_int_lt(tt_nest_shape("join-", 1, shape), 0);
+	ck_assert_int_lt(tt_nest_shape("echo", 1, shape), 0);
 }
 END_TEST
 
@@ -583,6 +643,8 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tu, 120);
 	tcase_add_test(tc, test_quick_run_finds_no_violation_in_push);
 	tcase_add_test(tc, test_quick_run_finds_no_violation_in_poll);
+	tcase_add_test(tc, test_quick_run_nests_every_combinator_in_every_other);
+	tcase_add_test(tc, test_sixteen_seeds_nest_each_inner_combinator_in_both_modes);
 	tcase_add_test(tc, test_same_seed_explores_the_same_cancel_points);
 	tcase_add_test(tc, test_fanout_waste_counts_reads_of_cancelled_jobs);
 	suite_add_tcase(s, tc);

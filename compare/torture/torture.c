@@ -786,7 +786,7 @@ int torture_run(const struct torture_opts *opts, struct torture_report *out)
 	if (o.families == 0)
 		o.families = TORTURE_ALL;
 	if (o.seeds == 0)
-		o.seeds = o.quick ? 2 : 40;
+		o.seeds = o.quick ? 2 : 64;
 	if (o.case_timeout_s == 0)
 		o.case_timeout_s = 3;
 	if (o.fail_fast)
@@ -855,14 +855,14 @@ void torture_report_print(FILE *f, const struct torture_report *rep)
 		if (t->scenarios == 0)
 			continue;
 		fprintf(f, "\nengine %s\n", engine_name[e]);
-		fprintf(f, "  %-12s %5s %9s %11s %11s %7s %9s %10s\n",
+		fprintf(f, "  %-15s %5s %9s %11s %11s %7s %9s %10s\n",
 			"scenario", "seeds", "steps", "cancel-pts",
 			"alloc-fails", "faults", "runs", "violations");
 		for (unsigned i = 0; i < rep->nrows; i++) {
 			const struct torture_row *r = &rep->row[i];
 			if (r->engine != e)
 				continue;
-			fprintf(f, "  %-12s %5u %9llu %11llu %11llu %7llu %9llu "
+			fprintf(f, "  %-15s %5u %9llu %11llu %11llu %7llu %9llu "
 				"%10llu\n", r->scenario, r->seeds,
 				(unsigned long long)r->steps,
 				(unsigned long long)r->cancel_points,
@@ -877,7 +877,7 @@ void torture_report_print(FILE *f, const struct torture_report *rep)
 					      buf, sizeof(buf)),
 					r->first_what);
 		}
-		fprintf(f, "  %-12s %5s %9llu %11llu %11llu %7llu %9llu "
+		fprintf(f, "  %-15s %5s %9llu %11llu %11llu %7llu %9llu "
 			"%10llu\n", "total", "",
 			(unsigned long long)t->steps,
 			(unsigned long long)t->cancel_points,
@@ -1317,7 +1317,7 @@ int torture_main(int argc, char **argv)
 		return EXIT_MEASURED_FAILURE;
 	printf("pushpoll torture: %s, %u seed(s) from %llu%s\n",
 	       o.quick ? "quick" : "full",
-	       o.seeds != 0 ? o.seeds : (o.quick ? 2 : 40),
+	       o.seeds != 0 ? o.seeds : (o.quick ? 2 : 64),
 	       (unsigned long long)o.first_seed,
 	       o.quick ? " (replay a case with --quick too)" : "");
 	rc = torture_run(&o, rep);

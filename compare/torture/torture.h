@@ -18,6 +18,10 @@
  *   inner-cancel the join beside the writer, cancelled from inside: a
  *                callback (push) or a poll (poll) of one side cancels
  *                its own composition or task, or the other side
+ *   join-race... every combinator (seq, join, race, timeout) nested in
+ *                every other, three deep: sixteen scenarios named by the
+ *                outer and middle combinators, the inner one chosen by the
+ *                seed, so that a full run meets all 64 shapes
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
  *
  * The families, each a way to perturb a run:
@@ -30,7 +34,8 @@
  *            combinator), and one part alone (an echo connection or a
  *            fanout sink through workload_cancel_part(); a branch of a
  *            join or race through its own token (push) or a select on a
- *            signal (poll); the writer of the timeout scenario).  A cancel
+ *            signal (poll); a node of a nesting the same ways; the
+ *            writer of the timeout and nesting scenarios).  A cancel
  *            point is one (scenario, seed, k, target) where the cancel
  *            found something to cancel.
  *   alloc    The reference run counts the allocations A the engine makes;
@@ -163,7 +168,7 @@ enum torture_mutant {
 struct torture_opts {
 	unsigned engines;          /* bits 1 << TORTURE_PUSH...; 0: both */
 	unsigned families;         /* TORTURE_* bits; 0: TORTURE_ALL */
-	unsigned seeds;            /* seeds per scenario; 0: 20 (quick: 2) */
+	unsigned seeds;            /* seeds per scenario; 0: 64 (quick: 2) */
 	uint64_t first_seed;       /* seeds are first_seed, first_seed+1, ... */
 	bool quick;                /* smaller worlds; every k still explored */
 	const char *only;          /* run only the scenario of that name, or NULL */
@@ -211,7 +216,7 @@ struct torture_engine_totals {
 	uint64_t steps, cancel_points, alloc_points, faults, runs, violations;
 };
 
-#define TORTURE_MAX_ROWS 48
+#define TORTURE_MAX_ROWS 96
 
 struct torture_report {
 	unsigned nrows;
@@ -229,7 +234,7 @@ struct torture_report {
 	uint64_t cases_not_run;    /* after a hang, in its batch */
 };
 
-/* Defaults: both engines, every family, 40 seeds from seed 1 (the even
+/* Defaults: both engines, every family, 64 seeds from seed 1 (the even
  * ones deliver events in batches: sim_config.batch), full size. */
 void torture_opts_default(struct torture_opts *o);
 

@@ -101,6 +101,49 @@ void torture__fail(struct torture_case *c, const char *fmt, ...)
 #define TT_FILE_BUF 2048         /* bytes a file read asks for */
 #define TT_BRANCHES 3            /* children of a join or a race */
 
+/* ---- nestings: every combinator in every other, to depth 3 ----------------- */
+
+/* The nesting scenarios compose the four combinators three deep:
+ * outer(middle(inner(read, file read), sleep), sleep), where a timeout
+ * has no second child.  The scenario's name gives the outer and middle
+ * combinators ("join-race"); the seed gives the inner one, so that a full
+ * run meets all 64 shapes.  Both engines build the same tree from the
+ * same description, given here; only the checks of what each combinator
+ * may answer differ, as the models do.
+ *
+ * The nodes, by index:
+ *   0  the outer combinator, children 1 and 4
+ *   1  the middle one, children 2 and 5
+ *   2  the inner one, children 3 and 6
+ *   3  the read of TT_DATA bytes (the only reader of the stream)
+ *   4  a sleep of 900 us; 5: a sleep of 500 us
+ *   6  the read of the file (the only user of its buffer)
+ * Parts 1 to 3 (the targets cancelled alone) are nodes 1 to 3; part 4 is
+ * the writer. */
+enum tt_nest_kind {
+	TT_SEQ, TT_JOIN, TT_RACE, TT_TIMEOUT,     /* the combinators */
+	TT_NCOMB,
+	TT_LEAF_READ = TT_NCOMB, TT_LEAF_FILE, TT_LEAF_SLEEP,
+};
+#define TT_NEST_NODES 7
+#define TT_NEST_PARTS 4
+
+/* The shape of scenario `name` under `seed`: comb[0..2], the outer,
+ * middle and inner combinators.  Returns 0, or -1 if the name is not a
+ * nesting's (a harness bug). */
+int tt_nest_shape(const char *name, uint64_t seed, unsigned comb[3]);
+/* What node i is (an enum tt_nest_kind), its children (into kid[], the
+ * count returned: 0 for a leaf), and its time: a timeout's deadline or a
+ * sleep's length (0 for the others). */
+unsigned tt_nest_kind(const unsigned comb[3], unsigned i);
+unsigned tt_nest_kids(const unsigned comb[3], unsigned i, unsigned kid[2]);
+uint64_t tt_nest_ns(const unsigned comb[3], unsigned i);
+/* "seq", "join"..., "read", "file read", "sleep". */
+const char *tt_nest_name(unsigned kind);
+/* Put the shape in front of the case's violation, if it has one:
+ * "join(race(timeout)): ...". */
+void tt_nest_label(struct torture_case *c, const unsigned comb[3]);
+
 struct tt_sim {
 	struct torture_case *c;
 	struct reactor *r;

@@ -1,8 +1,8 @@
 /* torture_poll.c: the combinator scenarios, written with the poll engine.
  *
- * The same four scenarios as torture_push.c, with the same leaves, data
- * and timings, written the poll way: each is one task whose future holds
- * the whole tree by value, and cancelling is dropping.
+ * The same scenarios as torture_push.c, with the same leaves, data and
+ * timings, written the poll way: each is one task whose future holds the
+ * whole tree by value, and cancelling is dropping.
  *
  *   join     join(read N bytes, read a file, sleep); a writer task, apart,
  *            sends the N bytes in three pieces after a pause each
@@ -13,6 +13,12 @@
  *            where the abort comes from inside a poll: the scenario task
  *            aborts itself, or the writer, during its own poll, or the
  *            writer aborts the scenario task during its poll
+ *   join-race and the fifteen other nestings: every combinator in every
+ *            other, three deep, outer(middle(inner(read N, read a file),
+ *            sleep), sleep), the outer and middle ones named, the inner
+ *            one from the seed (torture_impl.h); each of the middle node,
+ *            the inner node and the read is a part cancelled alone, and so
+ *            is the writer
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
  * is cancelled the way Rust code does it: each branch is race(branch,
@@ -25,7 +31,8 @@
  * run: every probe dropped, no waker left in any slot (R2), nothing
  * holding the finished tasks but the harness's handles, the bytes a prefix
  * of what was sent and all of what the writes said was written, a file
- * read that succeeded holding the file's bytes, nothing leaked.
+ * read that succeeded holding the file's bytes, nothing leaked.  In the
+ * nestings, each combinator's output follows from its children's.
  */
 #include "torture_impl.h"
 
@@ -890,6 +897,329 @@ static void scen_abort_in_poll(struct torture_case *c)
 	qx_close(&x);
 }
 
+/* ---- nestings: every combinator in every other, to depth 3 ---------------------- */
+
+/* A part cancelled alone: race(part, signal), answering the part's own
+ * output, or -ECANCELED when the signal won (the part then dropped). */
+struct qcut {
+	struct poll_future base;
+	struct poll_race sel;
+	struct poll_future *child[2];
+	struct poll_future *inner;
+	struct qsig sig;
+};
+
+static enum poll_status qcut_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qcut *q = (struct qcut *)f;
+
+	if (poll_future_poll(&q->sel.base, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->sel.base.out == 0 ? q->inner->out : -ECANCELED;
+	return POLL_READY;
+}
+
+static void qcut_drop(struct poll_future *f)
+{
+	struct qcut *q = (struct qcut *)f;
+
+	poll_future_drop(&q->sel.base);
+}
+
+static const struct poll_future_vt qcut_vt = {
+	.name = "part", .poll = qcut_poll, .drop = qcut_drop,
+};
+
+static struct poll_future *qcut_init(struct qcut *q, struct qx *x,
+				     unsigned i, struct poll_future *inner)
+{
+	q->base.vt = &qcut_vt;
+	q->base.out = 0;
+	q->inner = inner;
+	q->sig = (struct qsig){ .base = { .vt = &qsig_vt }, .x = x, .i = i };
+	q->child[0] = inner;
+	q->child[1] = &q->sig.base;
+	poll_race_init(&q->sel, q->child, 2);
+	return &q->base;
+}
+
+/* What the harness keeps of the tree, outside the task's memory: for each
+ * node, the record of its own future and the one its parent sees (the
+ * same but for a part, whose parent sees the cut). */
+struct qnest_view {
+	unsigned comb[3];
+	struct qrec *self[TT_NEST_NODES];
+	struct qrec *seen[TT_NEST_NODES];
+};
+
+/* One node of the tree torture_impl.h describes, by value in the task's
+ * future: a combinator or a leaf, probed, and cut if it is a part. */
+struct qnode {
+	struct qx *x;
+	struct qnest_view *v;
+	unsigned i;                  /* its index in the tree */
+	unsigned kind;               /* enum tt_nest_kind */
+	struct qnode *kid[2];
+	unsigned nkids;
+	uint64_t ns;                 /* a timeout's deadline, a sleep's length */
+	struct qprobe self, outer;
+	struct qcut cut;
+	union {
+		struct poll_seq seq;
+		struct poll_join join;
+		struct poll_race sel;
+		struct poll_timeout tmo;
+		struct qrx rx;
+		struct poll_file_read fr;
+		struct poll_sleep sl;
+	} u;
+	struct poll_future *child[2];
+};
+
+static struct poll_future *node_init(struct qnode *n);
+
+/* A sequence's steps: its children, each built when its turn comes. */
+static struct poll_future *nest_step(void *arg, unsigned i, ssize_t prev,
+				     void *slot)
+{
+	struct qnode *n = arg;
+
+	(void)prev;
+	(void)slot;
+	return node_init(n->kid[i]);
+}
+
+/* Build node n (inside its parent's poll: pinned) and return what its
+ * parent holds. */
+static struct poll_future *node_init(struct qnode *n)
+{
+	struct qx *x = n->x;
+	struct poll_future *f;
+
+	switch (n->kind) {
+	case TT_LEAF_READ:
+		qrx_init(&n->u.rx, x);
+		f = &n->u.rx.base;
+		break;
+	case TT_LEAF_FILE:
+		poll_file_read_init(&n->u.fr, &x->loop, x->fh, x->fbuf, 0);
+		f = &n->u.fr.base;
+		break;
+	case TT_LEAF_SLEEP:
+		poll_sleep_init(&n->u.sl, &x->loop, n->ns);
+		f = &n->u.sl.base;
+		break;
+	case TT_SEQ:
+		poll_seq_init(&n->u.seq, nest_step, n->nkids, n, NULL);
+		f = &n->u.seq.base;
+		break;
+	case TT_JOIN:
+	case TT_RACE:
+		for (unsigned k = 0; k < n->nkids; k++)
+			n->child[k] = node_init(n->kid[k]);
+		if (n->kind == TT_JOIN) {
+			poll_join_init(&n->u.join, n->child, n->nkids);
+			f = &n->u.join.base;
+		} else {
+			poll_race_init(&n->u.sel, n->child, n->nkids);
+			f = &n->u.sel.base;
+		}
+		break;
+	default:
+		poll_timeout_init(&n->u.tmo, &x->loop, node_init(n->kid[0]),
+				  n->ns);
+		f = &n->u.tmo.base;
+		break;
+	}
+	f = probe_init(&n->self, x, tt_nest_name(n->kind), f);
+	n->v->self[n->i] = n->v->seen[n->i] = n->self.rec;
+	if (n->i >= 1 && n->i < TT_NEST_PARTS) {
+		/* Part n->i: cancelled alone by signal n->i - 1. */
+		x->branch[n->i - 1] = n->self.rec;
+		f = probe_init(&n->outer, x, "part",
+			       qcut_init(&n->cut, x, n->i - 1, f));
+		n->v->seen[n->i] = n->outer.rec;
+	}
+	return f;
+}
+
+/* The task's future: the whole tree by value. */
+struct qnest {
+	struct poll_future base;
+	struct qx *x;
+	struct qnest_view *v;
+	bool init;
+	struct poll_future *root;
+	struct qnode node[TT_NEST_NODES];
+};
+
+static enum poll_status qnest_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct qnest *q = (struct qnest *)f;
+	unsigned kid[2];
+
+	if (!q->init) {
+		for (unsigned i = 0; i < TT_NEST_NODES; i++) {
+			struct qnode *n = &q->node[i];
+			n->x = q->x;
+			n->v = q->v;
+			n->i = i;
+			n->kind = tt_nest_kind(q->v->comb, i);
+			n->ns = tt_nest_ns(q->v->comb, i);
+			n->nkids = tt_nest_kids(q->v->comb, i, kid);
+			for (unsigned k = 0; k < n->nkids; k++)
+				n->kid[k] = &q->node[kid[k]];
+		}
+		q->root = node_init(&q->node[0]);
+		q->init = true;
+	}
+	if (poll_future_poll(q->root, cx) == POLL_PENDING)
+		return POLL_PENDING;
+	f->out = q->root->out;
+	poll_future_drop(q->root);
+	return POLL_READY;
+}
+
+static void qnest_drop(struct poll_future *f)
+{
+	struct qnest *q = (struct qnest *)f;
+
+	if (q->init)
+		poll_future_drop(q->root);
+}
+
+static const struct poll_future_vt qnest_vt = {
+	.name = "scenario", .poll = qnest_poll, .drop = qnest_drop,
+};
+
+/* The hook's cancel: the whole tree, part t alone (t = 1..3: the middle
+ * combinator, the inner one, the read), or the writer. */
+static bool nest_cancel(void *arg, unsigned t)
+{
+	struct qx *x = arg;
+	struct qrec *b;
+
+	if (t == 0 || t == TT_NEST_PARTS) {
+		struct poll_task *task = t == 0 ? x->top : x->writer;
+		if (!task_live(task))
+			return false;
+		poll_task_abort(task);
+		return true;
+	}
+	if (t > TT_NEST_PARTS || !task_live(x->top))
+		return false;
+	b = x->branch[t - 1];
+	if (b == NULL || b->ready || b->dropped || x->fired[t - 1])
+		return false;
+	x->fired[t - 1] = true;
+	poll_waker_wake(&x->sig[t - 1]);
+	return true;
+}
+
+/* What each combinator that returned READY answered must follow from what
+ * its children did (poll.h): a join the first error or 0 once every child
+ * is READY, a race the one child that was READY (the others dropped
+ * unready), a timeout its inner's output if that was READY, else
+ * -ETIMEDOUT, a sequence its last step's output or its first error.  A
+ * part answers its own output, or -ECANCELED if its signal won. */
+static void nest_check_node(struct qx *x, const struct qnest_view *v,
+			    unsigned i)
+{
+	struct torture_case *c = x->c;
+	const struct qrec *r = v->self[i];
+	const struct qrec *k[2] = { NULL, NULL };
+	unsigned kid[2], nk = tt_nest_kids(v->comb, i, kid);
+	bool ready[2] = { false, false };
+	ssize_t o[2] = { 0, 0 }, want;
+
+	for (unsigned j = 0; j < nk; j++) {
+		k[j] = v->seen[kid[j]];
+		ready[j] = k[j] != NULL && k[j]->ready;
+		o[j] = ready[j] ? k[j]->out : 0;
+	}
+	switch (v->comb[i]) {
+	case TT_JOIN:
+		TT_CHECK(c, ready[0] && ready[1], "poll: join READY before "
+			 "its children");
+		want = o[0] < 0 ? o[0] : o[1] < 0 ? o[1] : 0;
+		TT_CHECK(c, r->out == want, "poll: join said %zd, its children "
+			 "%zd %zd", r->out, o[0], o[1]);
+		break;
+	case TT_RACE:
+		TT_CHECK(c, (r->out == 0 && ready[0] && !ready[1]) ||
+			 (r->out == 1 && ready[1] && !ready[0]),
+			 "poll: race said %zd, its children READY: %d %d",
+			 r->out, ready[0], ready[1]);
+		break;
+	case TT_TIMEOUT:
+		TT_CHECK(c, ready[0] ? r->out == o[0] : r->out == -ETIMEDOUT,
+			 "poll: the inner future %s %zd, and the timeout said "
+			 "%zd", ready[0] ? "was READY with" : "was not READY:",
+			 o[0], r->out);
+		break;
+	default:
+		if (k[1] != NULL)
+			TT_CHECK(c, ready[1] && r->out == o[1], "poll: seq said "
+				 "%zd, its last step %zd", r->out, o[1]);
+		else
+			TT_CHECK(c, ready[0] && o[0] < 0 && r->out == o[0],
+				 "poll: seq said %zd after its first step's %zd",
+				 r->out, o[0]);
+		break;
+	}
+}
+
+static void nest_check(struct qx *x, const struct qnest_view *v)
+{
+	struct torture_case *c = x->c;
+
+	for (unsigned i = 0; i < 3; i++)
+		if (v->self[i] != NULL && v->self[i]->ready)
+			nest_check_node(x, v, i);
+	for (unsigned i = 1; i < TT_NEST_PARTS; i++) {
+		const struct qrec *in = v->self[i], *cut = v->seen[i];
+		if (cut == NULL || !cut->ready)
+			continue;
+		TT_CHECK(c, in->ready ? cut->out == in->out :
+			 cut->out == -ECANCELED && x->fired[i - 1],
+			 "poll: part %u said %zd, its own future %s %zd", i,
+			 cut->out, in->ready ? "READY with" : "not READY:",
+			 in->out);
+	}
+}
+
+/* outer(middle(inner(read, file read), sleep), sleep), the combinators
+ * from the scenario's name and the seed; the writer as for join. */
+static void scen_nest(struct torture_case *c)
+{
+	struct qx x;
+	struct qnest_view v;
+	struct qnest q = { .base = { .vt = &qnest_vt }, .v = &v };
+	ssize_t out;
+
+	memset(&v, 0, sizeof(v));
+	qx_open(&x, c);
+	if (tt_nest_shape(c->scen->name, c->seed, v.comb) < 0) {
+		torture__fail(c, "harness: %s is not a nesting", c->scen->name);
+		qx_close(&x);
+		return;
+	}
+	x.w.cancel = nest_cancel;
+	q.x = &x;
+	tt_sim_arm(&x.w);
+	writer_spawn(&x);
+	qx_spawn_top(&x, &q.base, sizeof(q));
+	qx_run(&x);
+	nest_check(&x, &v);
+	if (top_result(&x, &out) && out != -ECANCELED)
+		TT_CHECK(c, v.self[0] != NULL && v.self[0]->ready &&
+			 out == v.self[0]->out, "poll: the task said %zd, its "
+			 "outer combinator %zd", out,
+			 v.self[0] != NULL ? v.self[0]->out : 0);
+	tt_nest_label(c, v.comb);
+	qx_close(&x);
+}
+
 const struct torture_scenario torture__poll_scenarios[] = {
 	{ "join", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
 	{ "race", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
@@ -898,5 +1228,15 @@ const struct torture_scenario torture__poll_scenarios[] = {
 	{ "chain", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
 	{ "inner-cancel", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3,
 	  scen_abort_in_poll },
+#define NEST(outer, middle) { #outer "-" #middle, TORTURE_POLL,	\
+	TORTURE_CANCEL | TORTURE_ALLOC, TT_NEST_PARTS, scen_nest }
+	NEST(seq, seq), NEST(seq, join), NEST(seq, race), NEST(seq, timeout),
+	NEST(join, seq), NEST(join, join), NEST(join, race),
+	NEST(join, timeout),
+	NEST(race, seq), NEST(race, join), NEST(race, race),
+	NEST(race, timeout),
+	NEST(timeout, seq), NEST(timeout, join), NEST(timeout, race),
+	NEST(timeout, timeout),
+#undef NEST
 	{ NULL, 0, 0, 0, NULL },
 };

@@ -17,6 +17,12 @@
  *            of the join's operations cancels the join (its own
  *            composition) or the writer, or one of the writer's cancels
  *            the join
+ *   join-race and the fifteen other nestings: every combinator in every
+ *            other, three deep, outer(middle(inner(read N, read a file),
+ *            sleep), sleep), the outer and middle ones named, the inner
+ *            one from the seed (torture_impl.h); each of the middle node,
+ *            the inner node and the read is a part cancelled alone, and so
+ *            is the writer
  *
  * Every callback the scenario receives goes through one counting shim
  * (struct px_op), which is how "each callback exactly once" is checked:
@@ -28,7 +34,9 @@
  * Then: what the reader got, plus what is left in the stream, is a prefix
  * of what the writer sent, and all of it if the writer's callback said
  * so; a file read that succeeded holds the file's bytes; nothing is left
- * pending, nothing leaked.
+ * pending, nothing leaked.  In the nestings, each combinator's result
+ * follows from its children's, and a result decided before a cancel is
+ * kept (R5).
  */
 #include "torture_impl.h"
 
@@ -764,6 +772,356 @@ static void scen_cancel_in_callback(struct torture_case *c)
 	px_close(&x);
 }
 
+/* ---- nestings: every combinator in every other, to depth 3 ---------------------- */
+
+/* One node of the tree torture_impl.h describes: a combinator or a leaf.
+ * Each runs under a token of its own, a child of the one its parent hands
+ * it, so that it can be cancelled alone; what it called back with is kept
+ * here, in the harness's memory, for the checks. */
+struct px_node {
+	struct px *x;
+	unsigned i;                  /* its index in the tree */
+	unsigned kind;               /* enum tt_nest_kind */
+	struct px_node *kid[2];
+	unsigned nkids;
+	uint64_t ns;                 /* a timeout's deadline, a sleep's length */
+	struct push_branch pb[2];    /* a join's or a race's */
+	struct push_token tok;
+	push_cb cb;                  /* the parent's; NULL for the outermost */
+	void *data;
+	struct px_op *op;            /* a combinator's own callback record */
+	bool begun;                  /* its start was called */
+	int start_rc;                /* what the start returned */
+	bool live;                   /* started and not finished */
+	unsigned finishes;
+	ssize_t result;
+	uint64_t seq;                /* when it finished */
+};
+
+struct px_nest {
+	struct px *x;
+	unsigned comb[3];
+	struct px_node node[TT_NEST_NODES];
+};
+
+static int node_start(struct push_loop *l, void *arg, struct push_token *tok,
+		      push_cb cb, void *data);
+
+static void node_finish(struct px_node *n, ssize_t result)
+{
+	n->live = false;
+	n->finishes++;
+	n->result = result;
+	n->seq = ++n->x->seq;
+	push_token_destroy(&n->tok);
+	if (n->cb != NULL)
+		n->cb(n->data, result);
+}
+
+static void node_op_done(struct px_op *op)
+{
+	node_finish(op->owner, op->result);
+}
+
+static int node_read(struct px_node *n);
+
+/* A read called back: go on until TT_DATA bytes or end of stream, as the
+ * branches above do. */
+static void node_read_done(struct px_op *op)
+{
+	struct px_node *n = op->owner;
+	struct px *x = n->x;
+	ssize_t r = op->result;
+	int rc;
+
+	if (r > 0) {
+		x->got += (size_t)r;
+		if (x->got < TT_DATA) {
+			rc = node_read(n);
+			if (rc >= 0)
+				return;
+			r = rc;
+		} else {
+			r = (ssize_t)x->got;
+		}
+	} else if (r == 0) {
+		r = (ssize_t)x->got;
+	}
+	node_finish(n, r);
+}
+
+static int node_read(struct px_node *n)
+{
+	struct px *x = n->x;
+	struct px_op *op = op_new(x, "read", true);
+	size_t left = TT_DATA - x->got;
+
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = node_read_done;
+	op->owner = n;
+	return op_started(op, push_read(x->l, &x->rd, x->dst + x->got,
+					left < TT_READ_MAX ? left : TT_READ_MAX,
+					&n->tok, op_cb, op, NULL, NULL));
+}
+
+/* A sequence's steps: its children, in order. */
+static int nest_step0(struct push_loop *l, void *arg, ssize_t prev,
+		      struct push_token *tok, push_cb cb, void *data)
+{
+	struct px_node *n = arg;
+
+	(void)prev;
+	return node_start(l, n->kid[0], tok, cb, data);
+}
+
+static int nest_step1(struct push_loop *l, void *arg, ssize_t prev,
+		      struct push_token *tok, push_cb cb, void *data)
+{
+	struct px_node *n = arg;
+
+	(void)prev;
+	return node_start(l, n->kid[1], tok, cb, data);
+}
+
+static const push_step_fn nest_steps[] = { nest_step0, nest_step1 };
+
+/* Start node n's operation under n->tok; reqp: a handle on it (the
+ * outermost node's, for the whole-scenario cancel). */
+static int node_begin(struct px_node *n, struct push_req **reqp)
+{
+	struct px *x = n->x;
+	struct px_op *op;
+
+	if (n->kind == TT_LEAF_READ)
+		return node_read(n);
+	op = op_new(x, tt_nest_name(n->kind), n->cb != NULL);
+	if (op == NULL)
+		return -ENOSPC;
+	op->then = node_op_done;
+	op->owner = n;
+	n->op = op;
+	switch (n->kind) {
+	case TT_LEAF_FILE:
+		return op_started(op, push_file_read(x->l, x->fh, x->fbuf, 0,
+						     &n->tok, op_cb, op, NULL));
+	case TT_LEAF_SLEEP:
+		return op_started(op, push_sleep(x->l, n->ns, &n->tok, op_cb,
+						 op, NULL));
+	case TT_SEQ:
+		return op_started(op, push_seq(x->l, nest_steps, n->nkids, n,
+					       &n->tok, op_cb, op, reqp));
+	case TT_JOIN:
+		return op_started(op, push_join(x->l, n->pb, n->nkids, &n->tok,
+						op_cb, op, reqp));
+	case TT_RACE:
+		return op_started(op, push_race(x->l, n->pb, n->nkids, &n->tok,
+						op_cb, op, reqp));
+	default:
+		return op_started(op, push_timeout(x->l, n->ns, node_start,
+						   n->kid[0], &n->tok, op_cb,
+						   op, reqp));
+	}
+}
+
+/* A push_start_fn: a node as the branch, step or inner operation of its
+ * parent. */
+static int node_start(struct push_loop *l, void *arg, struct push_token *tok,
+		      push_cb cb, void *data)
+{
+	struct px_node *n = arg;
+	int rc;
+
+	(void)l;
+	n->begun = true;
+	push_token_init(&n->tok, tok);
+	n->cb = cb;
+	n->data = data;
+	rc = node_begin(n, NULL);
+	n->start_rc = rc;
+	if (rc < 0) {
+		push_token_destroy(&n->tok);
+		return rc;
+	}
+	n->live = true;
+	return PUSH_STARTED;
+}
+
+/* The hook's cancel: the whole tree, node t alone (t = 1..3: the middle
+ * combinator, the inner one, the read), or the writer. */
+static bool nest_cancel(void *arg, unsigned t)
+{
+	struct px_nest *s = arg;
+	struct px *x = s->x;
+
+	if (t == 0)
+		return x->top_req != NULL && push_cancel(x->top_req) == 0;
+	if (t == TT_NEST_PARTS)
+		return x->writer_req != NULL && push_cancel(x->writer_req) == 0;
+	if (t > TT_NEST_PARTS || !s->node[t].live)
+		return false;
+	push_token_cancel(&s->node[t].tok);
+	return true;
+}
+
+static void nest_build(struct px_nest *s, struct px *x)
+{
+	unsigned kid[2];
+
+	s->x = x;
+	for (unsigned i = 0; i < TT_NEST_NODES; i++) {
+		struct px_node *n = &s->node[i];
+
+		*n = (struct px_node){ .x = x, .i = i,
+				       .kind = tt_nest_kind(s->comb, i),
+				       .ns = tt_nest_ns(s->comb, i) };
+		n->nkids = tt_nest_kids(s->comb, i, kid);
+		for (unsigned k = 0; k < n->nkids; k++) {
+			n->kid[k] = &s->node[kid[k]];
+			n->pb[k] = (struct push_branch){ .start = node_start,
+							 .arg = n->kid[k] };
+		}
+	}
+}
+
+/* What child k told its parent: its callback's result, or the error its
+ * start failed with.  False if it has neither (never started, or never
+ * called back: a violation of its own). */
+static bool kid_outcome(const struct px_node *k, ssize_t *r)
+{
+	if (!k->begun)
+		return false;
+	if (k->start_rc < 0) {
+		*r = k->start_rc;
+		return true;
+	}
+	if (k->finishes != 1)
+		return false;
+	*r = k->result;
+	return true;
+}
+
+/* What each combinator that called back answered must follow from what
+ * its children did (push.h): a join the first error or 0, a race its
+ * first child to finish, a timeout its operation's result unless that
+ * was cut short, a sequence its last step's; a result decided before a
+ * cancel is kept (R5).  And every child called back before its parent. */
+static void nest_check_node(struct px_nest *s, const struct px_node *n)
+{
+	struct torture_case *c = s->x->c;
+	const char *name = tt_nest_name(n->kind);
+	ssize_t o[2] = { 0, 0 }, r = n->result, want;
+	bool has[2] = { false, false };
+	unsigned first = 0;
+
+	for (unsigned k = 0; k < n->nkids; k++) {
+		const struct px_node *kn = n->kid[k];
+		has[k] = kid_outcome(kn, &o[k]);
+		if (kn->begun && kn->start_rc >= 0)
+			TT_CHECK(c, kn->finishes == 1 && !kn->live &&
+				 kn->seq < n->seq, "push: %s (node %u) "
+				 "finished %u times, or after its parent %s",
+				 tt_nest_name(kn->kind), kn->i, kn->finishes,
+				 name);
+		if (has[k] && (n->kind == TT_JOIN || n->kind == TT_RACE))
+			TT_CHECK(c, n->pb[k].result == o[k], "push: %s: "
+				 "branch %u has result %zd, its callback said "
+				 "%zd", name, k, n->pb[k].result, o[k]);
+	}
+	switch (n->kind) {
+	case TT_JOIN:
+		TT_CHECK(c, has[0] && has[1], "push: join called back before "
+			 "its branches");
+		want = o[0] < 0 ? o[0] : o[1] < 0 ? o[1] : 0;
+		TT_CHECK(c, r == want, "push: join said %zd, its branches "
+			 "%zd %zd", r, o[0], o[1]);
+		break;
+	case TT_RACE:
+		TT_CHECK(c, has[0] && has[1], "push: race called back before "
+			 "its branches");
+		/* A branch that failed to start finished first; else the
+		 * one whose callback ran first. */
+		if (n->kid[0]->start_rc < 0)
+			first = 0;
+		else if (n->kid[1]->start_rc < 0 ||
+			 n->kid[1]->seq < n->kid[0]->seq)
+			first = 1;
+		TT_CHECK(c, r == (ssize_t)first ||
+			 (r == -ECANCELED && o[first] == -ECANCELED),
+			 "push: race said %zd; branch %u finished first, with "
+			 "%zd", r, first, o[first]);
+		break;
+	case TT_TIMEOUT:
+		TT_CHECK(c, has[0], "push: timeout called back before its "
+			 "operation");
+		TT_CHECK(c, r == o[0] || (o[0] == -ECANCELED &&
+					  r == -ETIMEDOUT),
+			 "push: the operation completed with %zd, and the "
+			 "timeout said %zd", o[0], r);
+		break;
+	default:
+		if (n->kid[1]->begun) {
+			TT_CHECK(c, has[1] && r == o[1], "push: seq said %zd, "
+				 "its last step %zd", r, o[1]);
+		} else {
+			TT_CHECK(c, has[0] && (o[0] < 0 ? r == o[0] :
+				 r == -ECANCELED || r == -ENOMEM),
+				 "push: seq said %zd after its first step's %zd",
+				 r, o[0]);
+		}
+		break;
+	}
+}
+
+static void nest_check(struct px_nest *s)
+{
+	struct torture_case *c = s->x->c;
+	const struct px_node *f = &s->node[6];
+
+	for (unsigned i = 0; i < 3; i++)
+		if (s->node[i].finishes == 1)
+			nest_check_node(s, &s->node[i]);
+	if (f->finishes == 1 && f->result > 0)
+		TT_CHECK(c, f->result == TT_FILE_BUF &&
+			 memcmp(s->x->fbuf->data, s->x->file, TT_FILE_BUF) == 0,
+			 "push: the file read returned %zd bytes that are not "
+			 "the file's", f->result);
+}
+
+/* outer(middle(inner(read, file read), sleep), sleep), the combinators
+ * from the scenario's name and the seed; the writer as for join. */
+static void scen_nest(struct torture_case *c)
+{
+	struct px x;
+	struct px_nest s;
+	struct px_node *root;
+
+	px_open(&x, c);
+	if (tt_nest_shape(c->scen->name, c->seed, s.comb) < 0) {
+		torture__fail(c, "harness: %s is not a nesting", c->scen->name);
+		px_close(&x);
+		return;
+	}
+	nest_build(&s, &x);
+	x.w.cancel = nest_cancel;
+	x.w.cancel_arg = &s;
+	tt_sim_arm(&x.w);
+	writer_start(&x);
+	root = &s.node[0];
+	root->begun = true;
+	push_token_init(&root->tok, NULL);
+	root->start_rc = node_begin(root, &x.top_req);
+	if (root->start_rc < 0)
+		push_token_destroy(&root->tok);
+	else
+		root->live = true;
+	x.top = root->op;
+	px_run(&x);
+	nest_check(&s);
+	tt_nest_label(c, s.comb);
+	px_close(&x);
+}
+
 const struct torture_scenario torture__push_scenarios[] = {
 	{ "join", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
 	{ "race", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
@@ -772,5 +1130,15 @@ const struct torture_scenario torture__push_scenarios[] = {
 	{ "chain", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2, scen_chain },
 	{ "inner-cancel", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 3,
 	  scen_cancel_in_callback },
+#define NEST(outer, middle) { #outer "-" #middle, TORTURE_PUSH,	\
+	TORTURE_CANCEL | TORTURE_ALLOC, TT_NEST_PARTS, scen_nest }
+	NEST(seq, seq), NEST(seq, join), NEST(seq, race), NEST(seq, timeout),
+	NEST(join, seq), NEST(join, join), NEST(join, race),
+	NEST(join, timeout),
+	NEST(race, seq), NEST(race, join), NEST(race, race),
+	NEST(race, timeout),
+	NEST(timeout, seq), NEST(timeout, join), NEST(timeout, race),
+	NEST(timeout, timeout),
+#undef NEST
 	{ NULL, 0, 0, 0, NULL },
 };
