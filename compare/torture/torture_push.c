@@ -580,14 +580,19 @@ static bool px_ask_cancel(void *arg, unsigned t)
 /* ---- the scenarios --------------------------------------------------------------- */
 
 /* join(read N, read a file, sleep): 0 when every branch succeeded, else the
- * first negative result in branch order, or -ECANCELED. */
-static void scen_join(struct torture_case *c)
+ * first negative result in branch order, or -ECANCELED.  With `cancel`, the
+ * world's cancels go through it instead of cancelling at once (inner-cancel
+ * asks a callback to make them). */
+static void join_run(struct torture_case *c,
+		     bool (*cancel)(void *arg, unsigned t))
 {
 	static const enum px_kind kinds[] = { PX_READ, PX_FILE_READ, PX_SLEEP };
 	struct px x;
 	ssize_t r, want = 0;
 
 	px_open(&x, c);
+	if (cancel != NULL)
+		x.w.cancel = cancel;
 	branches_init(&x, kinds, 3);
 	tt_sim_arm(&x.w);
 	writer_start(&x);
@@ -603,6 +608,11 @@ static void scen_join(struct torture_case *c)
 			 "%zd %zd %zd", r, x.pb[0].result, x.pb[1].result,
 			 x.pb[2].result);
 	px_close(&x);
+}
+
+static void scen_join(struct torture_case *c)
+{
+	join_run(c, NULL);
 }
 
 /* race(read N, sleep, read a file): the index of the first branch to
@@ -749,27 +759,7 @@ static void scen_chain(struct torture_case *c)
  * first negative result in branch order, or -ECANCELED. */
 static void scen_cancel_in_callback(struct torture_case *c)
 {
-	static const enum px_kind kinds[] = { PX_READ, PX_FILE_READ, PX_SLEEP };
-	struct px x;
-	ssize_t r, want = 0;
-
-	px_open(&x, c);
-	x.w.cancel = px_ask_cancel;
-	branches_init(&x, kinds, 3);
-	tt_sim_arm(&x.w);
-	writer_start(&x);
-	x.top = op_new(&x, "join", false);
-	op_started(x.top, push_join(x.l, x.pb, 3, NULL, op_cb, x.top,
-				    &x.top_req));
-	px_run(&x);
-	for (unsigned i = 0; i < 3 && want == 0; i++)
-		if (x.pb[i].result < 0)
-			want = x.pb[i].result;
-	if (top_result(&x, &r) && r != -ECANCELED)
-		TT_CHECK(c, r == want, "push: join said %zd, its branches "
-			 "%zd %zd %zd", r, x.pb[0].result, x.pb[1].result,
-			 x.pb[2].result);
-	px_close(&x);
+	join_run(c, px_ask_cancel);
 }
 
 /* ---- nestings: every combinator in every other, to depth 3 ---------------------- */
