@@ -66,6 +66,10 @@
 
 /* ---- --target ---------------------------------------------------------------------- */
 
+/* The text of every --target parsed, which the variants point into. */
+static char stored[BENCH_MAX_TARGETS][1024];
+static int nstored;
+
 void bench__parse_target(const char *spec, struct bench_variant *v)
 {
 	const char *eq = strchr(spec, '=');
@@ -77,10 +81,16 @@ void bench__parse_target(const char *spec, struct bench_variant *v)
 		cli_usage_error("--target wants NAME=HOST:PORT or "
 				"NAME=cmd:COMMAND (NAME of 1 to 16 "
 				"characters), not '%s'", spec);
-	name = strndup(spec, nlen);
-	rest = strdup(eq + 1);
-	if (name == NULL || rest == NULL)
-		cli_usage_error("--target: out of memory");
+	if (nstored == BENCH_MAX_TARGETS)
+		cli_usage_error("--target: at most %d targets",
+				BENCH_MAX_TARGETS);
+	if (strlen(spec) >= sizeof(stored[0]))
+		cli_usage_error("--target: '%.40s...' is too long", spec);
+	/* "NAME\0REST": v points into it, for the life of the process. */
+	name = stored[nstored++];
+	strcpy(name, spec);
+	name[nlen] = '\0';
+	rest = name + nlen + 1;
 	for (const char *p = name; *p; p++)
 		if (!(*p == '-' || *p == '_' || *p == '.' ||
 		      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
