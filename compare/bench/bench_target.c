@@ -476,7 +476,8 @@ static int ext_start(struct ext *x, const struct bench_variant *v,
 		if (clock_now_ns() >= deadline) {
 			snprintf(why, len, "did not listen on port %d within "
 				 "%.0f s", port, (double)LISTEN_WAIT_NS / 1e9);
-			kill(-x->pid, SIGKILL);
+			if (kill(-x->pid, SIGKILL) != 0)
+				kill(x->pid, SIGKILL);
 			waitpid(x->pid, NULL, 0);
 			x->pid = 0;
 			ext_cleanup(x);
@@ -544,11 +545,15 @@ static int ext_stop(struct ext *x, char *why, size_t len)
 		snprintf(why, len, "%s during the run%s", text, line);
 		rc = -1;
 	} else {
-		kill(-x->pid, SIGTERM);
+		/* Its process group, so that what it started goes too; the
+		 * process alone if it left the group. */
+		if (kill(-x->pid, SIGTERM) != 0)
+			kill(x->pid, SIGTERM);
 		deadline = clock_now_ns() + STOP_WAIT_NS;
 		while (waitpid(x->pid, &status, WNOHANG) == 0) {
 			if (clock_now_ns() >= deadline) {
-				kill(-x->pid, SIGKILL);
+				if (kill(-x->pid, SIGKILL) != 0)
+					kill(x->pid, SIGKILL);
 				waitpid(x->pid, &status, 0);
 				break;
 			}
