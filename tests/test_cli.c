@@ -262,6 +262,8 @@ static const struct bad_line {
 	{ "999.1.1.1", { "pushpoll", "serve", "echo", "--engine", "push",
 			 "--host", "999.1.1.1", NULL } },
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
+	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
+			"/dev/null", "--sink", "tcp", "--verify", NULL } },
 	{ "/nonexistent-pushpoll/in", { "pushpoll", "fanout", "--engine",
 					"poll", "--input",
 					"/nonexistent-pushpoll/in", NULL } },
@@ -516,6 +518,60 @@ START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
 		check_refused(argv, fifo);
 	}
 	ck_assert_int_eq(sink_files(dir), 0);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* --verify reads every sink back: after a clean run it says so on stdout
+ * and the status is 0. */
+START_TEST(test_fanout_verify_passes_when_every_sink_is_the_input)
+{
+	char dir[64], input[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.out, "verify=ok sinks=3") != NULL, "stdout: %s",
+		      o.out);
+	ck_assert_msg(own_lines(&o) == 0, "stderr: %s", o.err);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* A sink file that is not what the engine wrote (put there on purpose: a
+ * link to /dev/null, which takes every write and reads back empty) is
+ * caught by --verify, named in one line, and the status is 1, though the
+ * engine itself saw every write succeed. */
+START_TEST(test_fanout_verify_catches_a_sink_file_that_is_not_the_input)
+{
+	char dir[64], input[96], null[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	snprintf(null, sizeof(null), "%s/sink-1", dir);
+	ck_assert_int_eq(symlink("/dev/null", null), 0);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, null) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, "1 of 3 sinks wrong") != NULL,
+		      "stderr: %s", o.err);
+	ck_assert_ptr_null(strstr(o.out, "verify=ok"));
+	/* The engine's own statistics still say every sink took it all. */
+	ck_assert_ptr_nonnull(strstr(o.out, "sink=1 bytes=307200"));
 	scratch_remove_all(dir);
 }
 END_TEST
@@ -856,6 +912,12 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(c,
 		test_a_sink_that_fails_while_running_is_named_on_stderr, 0,
 		NENGINES);
+	tcase_add_loop_test(c,
+		test_fanout_verify_passes_when_every_sink_is_the_input, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_fanout_verify_catches_a_sink_file_that_is_not_the_input,
+		0, NENGINES);
 	tcase_add_loop_test(c,
 		test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file,
 		0, NENGINES);

@@ -496,7 +496,7 @@ static void fanout_check(struct fanout_world *fw, int rc)
 		sink_bytes[i] = s->bytes;
 		TT_CHECK(c, s->bytes <= fw->size &&
 			 s->checksum == workload_checksum(
-				 WORKLOAD_CHECKSUM_INIT, fw->input, s->bytes),
+				 fw->input, s->bytes, fw->opts.chunk_size),
 			 "fanout: sink %u counts %llu bytes with a checksum "
 			 "that is not the input's", i,
 			 (unsigned long long)s->bytes);
