@@ -410,10 +410,11 @@ static void check_engines(const char *list)
 	strcpy(buf, list);
 	for (char *p = strtok_r(buf, ",", &save); p != NULL;
 	     p = strtok_r(NULL, ",", &save)) {
-		if (!bench__is_variant(p))
+		if (!bench__is_variant(p) && !bench__is_fanout_tool(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
-					"push, push-pooled, poll)", p);
+					"push, push-pooled, poll; for fanout "
+					"also the tools tee, socat)", p);
 	}
 }
 
@@ -449,6 +450,8 @@ static void bench_usage(FILE *f)
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
 "  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll\n"
+"                      and, for fanout, the tools tee (file sinks) and\n"
+"                      socat (TCP sinks), run beside them (default: all)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"
