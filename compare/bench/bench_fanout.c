@@ -352,7 +352,6 @@ static int socat_start(struct child *c, const struct bench_pin *pin,
 		"socat", "-d", "-d", "-U",
 		"TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork", file, NULL,
 	};
-
 	int n = snprintf(file, sizeof(file), "OPEN:%s,rdonly", in->path);
 
 	if (n < 0 || (size_t)n >= sizeof(file))
