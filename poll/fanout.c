@@ -222,6 +222,8 @@ static void fanout_on_read(struct fanout *f, ssize_t n)
 	ch->takers = f->sinks_live;
 	f->read_offset += (uint64_t)n;
 	f->stats->bytes_read += (uint64_t)n;
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   ch->checksum);
 	f->stats->chunks_read++;
 	f->next_read++;
 	poll_waker_wake(&f->chunk_ready);       /* hand it to the sinks */
@@ -573,6 +575,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->sink = sink_stats;
+	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
 	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))

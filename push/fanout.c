@@ -243,6 +243,8 @@ static void fanout_on_read(void *data, ssize_t n)
 	ch->takers = f->sinks_live;
 	f->read_offset += (uint64_t)n;
 	f->stats->bytes_read += (uint64_t)n;
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   ch->checksum);
 	f->stats->chunks_read++;
 	f->next_read++;
 	/* Hand it to every sink that was waiting for it.  A write that cannot
@@ -490,6 +492,7 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->sink = sink_stats;
+	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
 	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))

@@ -124,9 +124,9 @@ void fanout_stats_print(FILE *f, const char *engine,
 {
 	fprintf(f,
 		"engine=%s bytes_read=%" PRIu64 " chunks_read=%" PRIu64
-		" peak_chunks=%u sinks=%u\n",
+		" peak_chunks=%u sinks=%u checksum=%016" PRIx64 "\n",
 		engine, s->bytes_read, s->chunks_read, s->peak_chunks,
-		s->sinks);
+		s->sinks, s->checksum);
 	for (unsigned i = 0; i < s->sinks; i++)
 		fprintf(f, "sink=%u bytes=%" PRIu64 " checksum=%016" PRIx64
 			" error=%d\n",

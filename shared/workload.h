@@ -86,6 +86,9 @@ struct fanout_sink_stats {
 
 struct fanout_stats {
 	uint64_t bytes_read;     /* from the input */
+	uint64_t checksum;       /* of the chunks read, in order: the input
+				  * file's once bytes_read is all of it, and
+				  * what a sink that took every chunk reports */
 	uint64_t chunks_read;
 	unsigned peak_chunks;    /* most chunks in memory at once (<= window) */
 	int error;               /* 0, or why the whole fanout was aborted while

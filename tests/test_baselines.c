@@ -694,6 +694,7 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	reactor_free(r);
 
 	ck_assert_uint_eq(stats.bytes_read, sc.size);
+	ck_assert_uint_eq(stats.checksum, expect);
 	ck_assert_uint_eq(stats.chunks_read, 6);
 	ck_assert_uint_ge(stats.peak_chunks, 1);
 	ck_assert_uint_le(stats.peak_chunks, opts.window);

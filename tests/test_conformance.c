@@ -424,6 +424,7 @@ static void check_complete(const struct engine *e,
 	uint64_t sum = workload_checksum(sc->bytes, sc->size, o->chunk_size);
 
 	ck_assert_uint_eq(ft->stats.bytes_read, sc->size);
+	ck_assert_uint_eq(ft->stats.checksum, sum);
 	ck_assert_uint_eq(ft->stats.chunks_read,
 			  (sc->size + o->chunk_size - 1) / o->chunk_size);
 	ck_assert_uint_le(ft->stats.peak_chunks, o->window);
@@ -645,6 +646,8 @@ START_TEST(test_fanout_checksum_is_the_files_or_the_prefix_a_sink_took)
 	ck_assert_int_eq(loadgen_fanout(&lo, &res), 0);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	whole = workload_checksum(sc.bytes, sc.size, opts.chunk_size);
+	/* The input's own, as the fanout read it. */
+	ck_assert_uint_eq(ft.stats.checksum, whole);
 	for (int i = 0; i < 3; i += 2) {
 		ck_assert_int_eq(ft.stats.sink[i].error, 0);
 		ck_assert_msg(ft.stats.sink[i].checksum == whole,

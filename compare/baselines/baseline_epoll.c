@@ -594,6 +594,8 @@ static int read_chunk(struct fanout *f)
 	c->offset = f->next_offset;
 	c->len = (size_t)n;
 	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;
 	f->stats->bytes_read += (uint64_t)n;

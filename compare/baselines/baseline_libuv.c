@@ -762,6 +762,8 @@ static void chunk_read_cb(uv_fs_t *req)
 	}
 	c->len = (size_t)n;
 	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	c->refs = f->running;
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;
