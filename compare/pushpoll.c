@@ -30,6 +30,7 @@
 #include "offload.h"
 #include "reactor.h"
 #include "torture/torture.h"
+#include "verify.h"
 #include "version.h"
 #include "workload.h"
 
@@ -65,6 +66,8 @@ static void usage(FILE *f)
 "  --chunk-size SIZE  --window W\n"
 "  --sink-timeout DURATION  a sink that takes no chunk for this long is\n"
 "                           cancelled, the others go on (default 10s; 0: never)\n"
+"  --verify  read every sink file back and compare it with the input, byte\n"
+"            for byte (file sinks; status 1 if one differs)\n"
 "\n"
 "bench options (no workload: every workload, about a minute):\n"
 "  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll,tokio,tokio-mt)\n"
@@ -97,7 +100,7 @@ enum {
 	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
 	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
-	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_HELP,
+	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -119,6 +122,7 @@ static const struct option long_options[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
 	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -129,6 +133,7 @@ struct run_opts {
 	struct engine_settings settings;
 	struct echo_opts echo;
 	struct fanout_opts fanout;
+	bool verify;            /* fanout --verify */
 };
 
 static void parse_options(int argc, char **argv, struct run_opts *ro)
@@ -222,6 +227,9 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_SINK_TIMEOUT:
 			ro->fanout.sink_timeout_ns =
 				cli_duration_ns("--sink-timeout", optarg);
+			break;
+		case OPT_VERIFY:
+			ro->verify = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -528,6 +536,31 @@ static unsigned fanout_report(const struct fanout_opts *o,
 	return failed;
 }
 
+/* --verify: every sink file read back and compared with the input.  One
+ * line on stdout when all are right, one on stderr naming the first that
+ * is not.  Returns whether all are right. */
+static bool fanout_verified(const struct fanout_opts *o,
+			    const struct fanout_stats *st)
+{
+	struct fanout_verify_result res;
+	int rc = fanout_verify(o, st, &res);
+
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: fanout --verify: reading --input %s: "
+			"%s\n", o->input, strerror(-rc));
+		return false;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "pushpoll: fanout --verify: %s/sink-%u %s (%u of "
+			"%u sinks wrong)\n", o->output_dir, res.first_bad,
+			res.why, res.bad, res.checked);
+		return false;
+	}
+	printf("verify=ok sinks=%u (each the input, or the prefix its bytes= "
+	       "says, byte for byte)\n", res.checked);
+	return true;
+}
+
 /* What `pushpoll fanout` waits for a sink without --sink-timeout: long
  * enough for any healthy disk or subscriber to take a chunk, short enough
  * that one subscriber that stopped reading does not hold up the others for
@@ -552,6 +585,9 @@ static int cmd_fanout(int argc, char **argv)
 		cli_usage_error("--engine %s has no fanout", ro.engine->name);
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
+	if (ro.verify && ro.fanout.kind != FANOUT_SINK_FILE)
+		cli_usage_error("--verify reads file sinks back: it needs "
+				"--sink file");
 	check_input(ro.fanout.input);
 	if (ro.fanout.kind == FANOUT_SINK_FILE)
 		check_output_dir(ro.fanout.output_dir);
@@ -579,6 +615,8 @@ static int cmd_fanout(int argc, char **argv)
 	fanout_stats_print(stdout, ro.engine->name, &stats);
 	mem_print(ro.engine->name);
 	failed = fanout_report(&ro.fanout, &stats);
+	if (ro.verify && !fanout_verified(&ro.fanout, &stats))
+		failed++;
 	free(stats.sink);
 	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
 }

@@ -617,15 +617,17 @@ struct subscriber {
 };
 
 static void subscribers_read(struct subscriber *sub, unsigned n,
-			     int timeout_ms)
+			     int timeout_ms, size_t chunk_size)
 {
+	struct workload_checksum_stream cs[MAX_SINKS];
 	static uint8_t buf[1 << 16];
 	uint64_t deadline = clock_now_ns() +
 			    (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
 	unsigned left = n;
 
 	for (unsigned i = 0; i < n; i++) {
-		sub[i].checksum = WORKLOAD_CHECKSUM_INIT;
+		ck_assert_int_eq(workload_checksum_stream_init(&cs[i],
+							       chunk_size), 0);
 		if (sub[i].done)
 			left--;
 	}
@@ -646,14 +648,16 @@ static void subscribers_read(struct subscriber *sub, unsigned n,
 			got = recv(sub[i].fd, buf, sizeof(buf), 0);
 			if (got > 0) {
 				sub[i].bytes += (uint64_t)got;
-				sub[i].checksum = workload_checksum(
-					sub[i].checksum, buf, (size_t)got);
+				workload_checksum_stream_feed(&cs[i], buf,
+							      (size_t)got);
 			} else if (got == 0 || errno != EAGAIN) {
 				sub[i].done = true;
 				left--;
 			}
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		sub[i].checksum = workload_checksum_stream_end(&cs[i]);
 }
 
 static void fanout_file_opts(struct fanout_opts *opts,
@@ -678,11 +682,11 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	char path[256];
 
 	scratch_make(&sc, 5 * 64 * 1024 + 12345);    /* a short last chunk */
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	r = reactor_new_epoll();
 	o = offload_new(r, 2);
 	ck_assert_ptr_nonnull(o);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	before = live_blocks();
 	ck_assert_int_eq(baselines[_i].fanout(r, o, &opts, &stats), 0);
 	ck_assert_int_eq(live_blocks(), before);
@@ -690,6 +694,7 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	reactor_free(r);
 
 	ck_assert_uint_eq(stats.bytes_read, sc.size);
+	ck_assert_uint_eq(stats.checksum, expect);
 	ck_assert_uint_eq(stats.chunks_read, 6);
 	ck_assert_uint_ge(stats.peak_chunks, 1);
 	ck_assert_uint_le(stats.peak_chunks, opts.window);
@@ -891,13 +896,13 @@ START_TEST(test_fanout_to_tcp_subscribers_reproduces_the_input)
 	int64_t before = live_blocks();
 
 	scratch_make(&sc, 4 * MiB + 777);
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.window = 3;
 	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
-	subscribers_read(sub, 3, 30000);
+	subscribers_read(sub, 3, 30000, opts.chunk_size);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	/* Exactly three subscribers: the listener has been closed. */
 	ck_assert_int_eq(netclient_connect(ft.port), -ECONNREFUSED);
@@ -932,20 +937,20 @@ START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
 	int small = 4096, late = -1;
 
 	scratch_make(&sc, 16 * MiB);
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.sink_timeout_ns = 200 * CLOCK_NS_PER_MS;
 	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
 	setsockopt(sub[2].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	sub[2].done = true;             /* not read for now */
-	subscribers_read(sub, 3, 30000);
+	subscribers_read(sub, 3, 30000, opts.chunk_size);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	/* Now read some of what it was given: with so small a receive
 	 * buffer the rest would trickle in for many seconds. */
 	sub[2].done = false;
-	subscribers_read(&sub[2], 1, 300);
+	subscribers_read(&sub[2], 1, 300, opts.chunk_size);
 
 	/* Sinks are numbered in accept order; find the late one by its
 	 * error and check every sink against its subscriber by bytes. */
@@ -958,13 +963,13 @@ START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
 			ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
 			ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
 			ck_assert_uint_eq(ft.sink[i].checksum,
-					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-							    sc.data,
-							    ft.sink[i].bytes));
+					  workload_checksum(sc.data,
+							    ft.sink[i].bytes,
+							    opts.chunk_size));
 			ck_assert_uint_eq(sub[2].checksum,
-					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-							    sc.data,
-							    sub[2].bytes));
+					  workload_checksum(sc.data,
+							    sub[2].bytes,
+							    opts.chunk_size));
 		} else {
 			ck_assert_int_eq(ft.sink[i].error, 0);
 			ck_assert_uint_eq(ft.sink[i].bytes, sc.size);
@@ -1009,9 +1014,8 @@ START_TEST(test_fanout_stop_cancels_every_sink)
 		ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
 		ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
 		ck_assert_uint_eq(ft.sink[i].checksum,
-				  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-						    sc.data,
-						    ft.sink[i].bytes));
+				  workload_checksum(sc.data, ft.sink[i].bytes,
+						    opts.chunk_size));
 		ck_assert(closed_by_peer_after_data(sub[i].fd));
 		close(sub[i].fd);
 	}

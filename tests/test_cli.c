@@ -262,6 +262,8 @@ static const struct bad_line {
 	{ "999.1.1.1", { "pushpoll", "serve", "echo", "--engine", "push",
 			 "--host", "999.1.1.1", NULL } },
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
+	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
+			"/dev/null", "--sink", "tcp", "--verify", NULL } },
 	{ "/nonexistent-pushpoll/in", { "pushpoll", "fanout", "--engine",
 					"poll", "--input",
 					"/nonexistent-pushpoll/in", NULL } },
@@ -494,6 +496,118 @@ static int sink_files(const char *dir)
 	return n;
 }
 
+/* ==== bench fanout: the tools beside the engines ============================ */
+
+/* The tools a user would reach for instead of an engine: tee for file
+ * sinks, socat as a relay for TCP sinks. */
+static const struct fanout_tool {
+	const char *name, *sink, *package;
+} fanout_tools[] = {
+	{ "tee", "file", "coreutils" },
+	{ "socat", "tcp", "socat" },
+};
+#define NTOOLS ((int)(sizeof(fanout_tools) / sizeof(fanout_tools[0])))
+
+/* A tool's row, as the fanout table prints it: its name at the start of a
+ * line, then its MB/s. */
+static bool has_row(const char *out, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = out; p != NULL; p = strchr(p, '\n')) {
+		unsigned mb;
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, name, n) == 0 && p[n] == ' ' &&
+		    sscanf(p + n, " %u [", &mb) == 1)
+			return true;
+	}
+	return false;
+}
+
+/* Named in --engines and installed: the tool gets its row beside the
+ * engine's, in the main table and in the CPU table, and for tee the
+ * target that compares every engine with it. */
+START_TEST(test_bench_fanout_runs_the_tool_beside_the_engines)
+{
+	const struct fanout_tool *t = &fanout_tools[_i];
+	char engines[32];
+	struct outcome o;
+
+	if (!cli_have_program(t->name)) {
+		fprintf(stderr, "%s not installed: its row not tested\n",
+			t->name);
+		return;
+	}
+	snprintf(engines, sizeof(engines), "epoll,%s", t->name);
+	{
+		char *argv[] = { "pushpoll", "bench", "fanout", "--engines",
+				 engines, "--sink", (char *)t->sink,
+				 "--file-size", "256K", "--sinks", "2",
+				 "--rounds", "1", "--quiet", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(has_row(o.out, t->name), "no %s row: %s", t->name,
+		      o.out);
+	ck_assert_msg(strstr(o.out, "user/s-chk") != NULL, "no CPU table: %s",
+		      o.out);
+	if (strcmp(t->name, "tee") == 0)
+		ck_assert_msg(strstr(o.out, "epoll fanout CPU, 2 file sinks "
+				     "<= 1.10 x tee") != NULL,
+			      "no target against tee: %s", o.out);
+}
+END_TEST
+
+/* Not installed: one line naming the package, the tool's rows left out,
+ * the engines measured all the same, status 0. */
+START_TEST(test_bench_fanout_without_the_tool_says_so_and_goes_on)
+{
+	const struct fanout_tool *t = &fanout_tools[_i];
+	char engines[32], says[128];
+	struct outcome o;
+
+	snprintf(engines, sizeof(engines), "epoll,%s", t->name);
+	{
+		char *argv[] = { "pushpoll", "bench", "fanout", "--engines",
+				 engines, "--sink", (char *)t->sink,
+				 "--file-size", "256K", "--sinks", "2",
+				 "--rounds", "1", "--quiet", NULL };
+		run_with(argv, "/nonexistent-pushpoll", -1, 0, &o);
+	}
+	snprintf(says, sizeof(says), "pushpoll: bench: fanout: %s missing "
+		 "(apt-get install %s); its rows are left out\n", t->name,
+		 t->package);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.err, says) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(!has_row(o.out, t->name), "a %s row: %s", t->name,
+		      o.out);
+	if (strcmp(t->name, "tee") == 0)
+		ck_assert_msg(strstr(o.out, "tee did not run") != NULL,
+			      "targets: %s", o.out);
+}
+END_TEST
+
+/* Without --engines every engine runs and the tools too; naming only
+ * engines leaves the tools out, silently. */
+START_TEST(test_bench_fanout_leaves_the_tools_out_when_engines_are_named)
+{
+	struct outcome o;
+	char *argv[] = { "pushpoll", "bench", "fanout", "--engines", "epoll",
+			 "--sink", "file", "--file-size", "256K", "--rounds",
+			 "1", "--quiet", NULL };
+
+	run(argv, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(!has_row(o.out, "tee"), "a tee row: %s", o.out);
+	ck_assert_msg(own_lines(&o) == 0, "stderr: %s", o.err);
+}
+END_TEST
+
 /* A directory or a FIFO as the input: refused at once, by name, before
  * any sink file is made (a FIFO must not block the open). */
 START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
@@ -516,6 +630,60 @@ START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
 		check_refused(argv, fifo);
 	}
 	ck_assert_int_eq(sink_files(dir), 0);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* --verify reads every sink back: after a clean run it says so on stdout
+ * and the status is 0. */
+START_TEST(test_fanout_verify_passes_when_every_sink_is_the_input)
+{
+	char dir[64], input[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.out, "verify=ok sinks=3") != NULL, "stdout: %s",
+		      o.out);
+	ck_assert_msg(own_lines(&o) == 0, "stderr: %s", o.err);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* A sink file that is not what the engine wrote (put there on purpose: a
+ * link to /dev/null, which takes every write and reads back empty) is
+ * caught by --verify, named in one line, and the status is 1, though the
+ * engine itself saw every write succeed. */
+START_TEST(test_fanout_verify_catches_a_sink_file_that_is_not_the_input)
+{
+	char dir[64], input[96], null[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	snprintf(null, sizeof(null), "%s/sink-1", dir);
+	ck_assert_int_eq(symlink("/dev/null", null), 0);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, null) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, "1 of 3 sinks wrong") != NULL,
+		      "stderr: %s", o.err);
+	ck_assert_ptr_null(strstr(o.out, "verify=ok"));
+	/* The engine's own statistics still say every sink took it all. */
+	ck_assert_ptr_nonnull(strstr(o.out, "sink=1 bytes=307200"));
 	scratch_remove_all(dir);
 }
 END_TEST
@@ -857,6 +1025,12 @@ static Suite *make_suite(void)
 		test_a_sink_that_fails_while_running_is_named_on_stderr, 0,
 		NENGINES);
 	tcase_add_loop_test(c,
+		test_fanout_verify_passes_when_every_sink_is_the_input, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_fanout_verify_catches_a_sink_file_that_is_not_the_input,
+		0, NENGINES);
+	tcase_add_loop_test(c,
 		test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file,
 		0, NENGINES);
 	tcase_add_loop_test(c,
@@ -876,6 +1050,13 @@ static Suite *make_suite(void)
 		0, NENGINES);
 #endif
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
+	tcase_add_loop_test(c, test_bench_fanout_runs_the_tool_beside_the_engines,
+			    0, NTOOLS);
+	tcase_add_loop_test(c,
+		test_bench_fanout_without_the_tool_says_so_and_goes_on, 0,
+		NTOOLS);
+	tcase_add_test(c,
+		test_bench_fanout_leaves_the_tools_out_when_engines_are_named);
 	suite_add_tcase(s, c);
 	return s;
 }

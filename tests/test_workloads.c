@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "engines.h"
 #include "mem.h"
@@ -736,7 +737,7 @@ START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
 	w.opts.arg = &w;
 	memset(subs, 0, sizeof(subs));
 	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
-	sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w.input, w.len);
+	sum = workload_checksum(w.input, w.len, w.opts.chunk_size);
 	for (unsigned i = 0; i < 4; i++) {
 		pthread_join(subs[i].tid, NULL);
 		ck_assert_int_eq(w.sink[i].error, 0);
@@ -1192,6 +1193,73 @@ START_TEST(test_poll_fanout_figure_allocations_per_chunk)
 }
 END_TEST
 
+/* ==== the fanout checksum (workload.h) ========================================= */
+
+/* The definition, written out here with libxxhash itself: XXH3 of each
+ * chunk, folded in order, each chunk sum as 8 little-endian bytes seeded
+ * with the sum so far. */
+START_TEST(test_checksum_folds_the_xxh3_of_each_chunk_in_order)
+{
+	unsigned char data[10000];
+	const size_t chunk = 4096;
+	uint64_t sum = WORKLOAD_CHECKSUM_INIT, swapped = WORKLOAD_CHECKSUM_INIT;
+	uint64_t c[3];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 8));
+	for (int k = 0; k < 3; k++) {
+		size_t off = (size_t)k * chunk;
+		size_t n = sizeof(data) - off < chunk ? sizeof(data) - off
+						      : chunk;
+		c[k] = XXH3_64bits(data + off, n);
+		ck_assert_uint_eq(workload_chunk_checksum(data + off, n), c[k]);
+	}
+	for (int k = 0; k < 3; k++) {
+		size_t prefix = (size_t)(k + 1) * chunk;
+		unsigned char le[8];
+		for (int b = 0; b < 8; b++)
+			le[b] = (unsigned char)(c[k] >> (8 * b));
+		sum = XXH3_64bits_withSeed(le, 8, sum);
+		if (prefix > sizeof(data))
+			prefix = sizeof(data);
+		/* The sum of the first k + 1 chunks is that prefix's. */
+		ck_assert_uint_eq(workload_checksum(data, prefix, chunk), sum);
+	}
+	/* Nothing delivered: the initial value. */
+	ck_assert_uint_eq(workload_checksum(data, 0, chunk),
+			  WORKLOAD_CHECKSUM_INIT);
+	/* Order matters: the same chunks the other way round differ. */
+	for (int k = 2; k >= 0; k--)
+		swapped = workload_checksum_add(swapped, c[k]);
+	ck_assert_uint_ne(swapped, sum);
+}
+END_TEST
+
+/* A receiver that gets the bytes in pieces of any size (a TCP subscriber)
+ * computes the same checksum as the sender's chunks give. */
+START_TEST(test_checksum_stream_matches_however_the_bytes_arrive)
+{
+	static unsigned char data[200000];
+	const size_t pieces[] = { 1, 7, 4095, 4096, 4097, 65536, 100000 };
+	const size_t chunk = 4096;
+	uint64_t whole;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 131 + 17);
+	whole = workload_checksum(data, sizeof(data), chunk);
+	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+		struct workload_checksum_stream cs;
+		ck_assert_int_eq(workload_checksum_stream_init(&cs, chunk), 0);
+		for (size_t off = 0; off < sizeof(data); off += pieces[p]) {
+			size_t n = sizeof(data) - off < pieces[p]
+				   ? sizeof(data) - off : pieces[p];
+			workload_checksum_stream_feed(&cs, data + off, n);
+		}
+		ck_assert_uint_eq(workload_checksum_stream_end(&cs), whole);
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("workloads");
@@ -1225,6 +1293,11 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, NVARIANTS);
 	tcase_add_loop_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors, 0, NENGINES);
 	tcase_add_loop_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection, 0, NENGINES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("checksum");
+	tcase_add_test(tc, test_checksum_folds_the_xxh3_of_each_chunk_in_order);
+	tcase_add_test(tc, test_checksum_stream_matches_however_the_bytes_arrive);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fanout");

@@ -454,6 +454,7 @@ struct chunk {
 	unsigned refs;
 	uint64_t offset;            /* in the input */
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -551,8 +552,8 @@ static void sink_push(struct fanout *f, struct sink *s)
 		s->off += (size_t)n;
 		if (s->off < c->len)
 			continue;
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       c->data, c->len);
+		s->stats->checksum = workload_checksum_add(s->stats->checksum,
+							   c->checksum);
 		s->stats->bytes += c->len;
 		s->cur = c->next;
 		s->off = 0;
@@ -592,6 +593,9 @@ static int read_chunk(struct fanout *f)
 	c->refs = f->running;
 	c->offset = f->next_offset;
 	c->len = (size_t)n;
+	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;
 	f->stats->bytes_read += (uint64_t)n;

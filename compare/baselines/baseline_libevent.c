@@ -427,6 +427,7 @@ struct chunk {
 	struct fanout *f;
 	unsigned refs;
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -534,8 +535,8 @@ static void chunk_cleanup(const void *data, size_t len, void *arg)
 
 	s->released += len;
 	if (s->running) {
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       data, len);
+		s->stats->checksum = workload_checksum_add(s->stats->checksum,
+							   c->checksum);
 		s->stats->bytes += len;
 		/* The next chunk's clock starts now, if there is a next
 		 * chunk.  (Not evbuffer_get_length(): inside a drain it may
@@ -603,12 +604,11 @@ static void sink_give(struct sink *s, struct chunk *c,
 			sink_end(s, n < 0 ? -errno : -EIO);
 			return;
 		}
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       c->data + off,
-						       (size_t)n);
-		s->stats->bytes += (uint64_t)n;
 		off += (size_t)n;
 	}
+	s->stats->checksum = workload_checksum_add(s->stats->checksum,
+						   c->checksum);
+	s->stats->bytes += c->len;
 }
 
 /* The pump: read one chunk with pread() (in the loop: see baselines.h),
@@ -647,6 +647,10 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 			c->f = f;
 			c->refs = 1;    /* the pump's, until handed out */
 			c->len = (size_t)n;
+			c->checksum = workload_chunk_checksum(c->data,
+							      c->len);
+			f->stats->checksum = workload_checksum_add(
+				f->stats->checksum, c->checksum);
 			f->next_offset += (uint64_t)n;
 			f->eof = f->next_offset >= f->size;
 			f->stats->bytes_read += (uint64_t)n;

@@ -511,6 +511,7 @@ struct chunk {
 	unsigned refs;
 	uint64_t offset;
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -676,8 +677,8 @@ static void sink_next(struct sink *s)
 
 	if (f->timeout_ms != 0)
 		uv_timer_stop(&s->timer);
-	s->stats->checksum = workload_checksum(s->stats->checksum, c->data,
-					       c->len);
+	s->stats->checksum = workload_checksum_add(s->stats->checksum,
+						   c->checksum);
 	s->stats->bytes += c->len;
 	s->cur = c->next;
 	s->off = 0;
@@ -760,6 +761,9 @@ static void chunk_read_cb(uv_fs_t *req)
 		return;
 	}
 	c->len = (size_t)n;
+	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	c->refs = f->running;
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;

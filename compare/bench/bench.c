@@ -404,11 +404,12 @@ static void check_engines(const char *list)
 	strcpy(buf, list);
 	for (char *p = strtok_r(buf, ",", &save); p != NULL;
 	     p = strtok_r(NULL, ",", &save)) {
-		if (!bench__is_variant(p))
+		if (!bench__is_variant(p) && !bench__is_fanout_tool(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
 					"push, push-pooled, poll, tokio, "
-					"tokio-mt)", p);
+					"tokio-mt; for fanout also the tools "
+					"tee, socat)", p);
 	}
 }
 
@@ -445,7 +446,9 @@ static void bench_usage(FILE *f)
 "\n"
 "  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
 "                      tokio,tokio-mt (tokio: where built; scripts/install-deps\n"
-"                      tokio, then configure again)\n"
+"                      tokio, then configure again) and, for fanout, the\n"
+"                      tools tee (file sinks) and socat (TCP sinks), run\n"
+"                      beside them (default: all)\n"
 "  --target NAME=HOST:PORT      a running echo server as one more row (echo,\n"
 "                      churn): what a client sees; its CPU and heap: \"-\"\n"
 "  --target 'NAME=cmd:COMMAND'  a server the bench starts, pins and stops\n"

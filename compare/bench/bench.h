@@ -126,11 +126,16 @@ enum bench_fanout_field {
 	BENCH_FF_PEAK,        /* server peak live heap, KiB */
 	BENCH_FF_CHUNKS,      /* most chunks in memory at once (the engine's count) */
 	BENCH_FF_RSS,         /* server peak resident set, KiB */
+	BENCH_FF_USER,        /* server CPU in user space, ms, whole run */
+	BENCH_FF_SYS,         /* server CPU in the kernel, ms, whole run */
 	BENCH_FF_COUNT
 };
 
 struct bench_fanout_summary {
-	const char *engine;
+	const char *engine;     /* an engine's label, or a tool's name */
+	bool tool;              /* a tool run beside the engines (tee, socat):
+				 * timed the same way, as a whole process,
+				 * but it prints no figures of its own */
 	unsigned sink_kind;     /* BENCH_SINK_TCP or BENCH_SINK_FILE */
 	uint64_t file_size;
 	int rounds_ok;
@@ -204,6 +209,9 @@ int bench__select_echo(const struct bench_opts *o,
 		       const struct bench_variant **out, int max);
 /* Whether label is the label of one of the engines or tokio rows. */
 bool bench__is_variant(const char *label);
+/* Whether name is one of the tools the fanout bench runs beside the
+ * engines: "tee" (file sinks) and "socat" (TCP sinks). */
+bool bench__is_fanout_tool(const char *name);
 
 /* ---- external servers (bench_target.c) ------------------------------------ */
 

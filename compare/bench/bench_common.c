@@ -81,6 +81,11 @@ int bench__select_echo(const struct bench_opts *o,
 	return n;
 }
 
+bool bench__is_fanout_tool(const char *name)
+{
+	return strcmp(name, "tee") == 0 || strcmp(name, "socat") == 0;
+}
+
 bool bench__is_variant(const char *label)
 {
 	for (int i = 0; i < NVARIANTS; i++)

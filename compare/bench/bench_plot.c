@@ -255,8 +255,9 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 
 	if (d == NULL)
 		return -errno;
-	/* One row per engine: tcp and file MB/s, tcp and file peak heap
-	 * (the highest over sizes and rounds); "-" where not measured. */
+	/* One row per engine (and tool): tcp and file MB/s, tcp and file
+	 * peak heap (the highest over sizes and rounds); "-" where not
+	 * measured. */
 	for (int i = 0; i < rep->nfanout; i++) {
 		bool seen = false;
 		for (int k = 0; k < ne; k++)
@@ -275,7 +276,9 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 				continue;
 			if (s->file_size == big)
 				mb[j] = s->med[BENCH_FF_MB];
-			if (isnan(peak[j]) || s->max[BENCH_FF_PEAK] > peak[j])
+			/* A tool's heap is not counted: left blank. */
+			if (!s->tool && (isnan(peak[j]) ||
+					 s->max[BENCH_FF_PEAK] > peak[j]))
 				peak[j] = s->max[BENCH_FF_PEAK];
 		}
 		fprintf(d, "%s", engines[k]);

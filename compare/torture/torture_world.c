@@ -488,6 +488,12 @@ static void fanout_check(struct fanout_world *fw, int rc)
 	TT_CHECK(c, fw->st.bytes_read <= fw->size,
 		 "fanout: read %llu bytes of a %zu-byte input",
 		 (unsigned long long)fw->st.bytes_read, fw->size);
+	TT_CHECK(c, fw->st.bytes_read > fw->size ||
+		 fw->st.checksum == workload_checksum(fw->input,
+						      fw->st.bytes_read,
+						      fw->opts.chunk_size),
+		 "fanout: the checksum of the %llu bytes read is not the "
+		 "input's", (unsigned long long)fw->st.bytes_read);
 	for (unsigned i = 0; i < n; i++) {
 		const struct fanout_sink_stats *s = &fw->sink[i];
 		const unsigned char *out;
@@ -496,7 +502,7 @@ static void fanout_check(struct fanout_world *fw, int rc)
 		sink_bytes[i] = s->bytes;
 		TT_CHECK(c, s->bytes <= fw->size &&
 			 s->checksum == workload_checksum(
-				 WORKLOAD_CHECKSUM_INIT, fw->input, s->bytes),
+				 fw->input, s->bytes, fw->opts.chunk_size),
 			 "fanout: sink %u counts %llu bytes with a checksum "
 			 "that is not the input's", i,
 			 (unsigned long long)s->bytes);
