@@ -293,6 +293,8 @@ static const struct bad_line {
 			      "0s", NULL } },
 	{ "--active", { "pushpoll", "bench", "scale", "--active", "0",
 			NULL } },
+	{ "--callgrind", { "pushpoll", "bench", "scale", "--callgrind",
+			   NULL } },
 	{ "/nonexistent-pushpoll/c.json", { "pushpoll", "claims", "C10",
 					    "--json",
 					    "/nonexistent-pushpoll/c.json",

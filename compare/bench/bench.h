@@ -194,6 +194,9 @@ struct bench_scale_opts {
 	size_t bufsize;           /* the servers' --bufsize; 0: their default */
 	enum bench_backend backend;
 	unsigned sim_msgs;        /* sim: messages per active connection */
+	bool callgrind;           /* sim: count instructions per event too */
+	bool callgrind_child;     /* sim: this process runs under callgrind
+				   * and counts the active phase alone */
 };
 
 /* The figures of one real run, in this order. */

@@ -134,6 +134,8 @@ void bench_scale_usage(FILE *f)
 "  --backend epoll|sim real loopback, or the simulator (push and poll,\n"
 "                      counted figures)\n"
 "  --sim-msgs N        sim: messages per active connection (default 20)\n"
+"  --callgrind         sim: user-space instructions per event too, counted\n"
+"                      by valgrind's callgrind (slow: minutes at 1M)\n"
 "  also --engines --rounds (default 1) --size --duration (default 1s)\n"
 "  --warmup --json --csv --plot --quiet --no-pin, as above\n");
 }
@@ -143,7 +145,8 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 	enum { O_ENGINES = 256, O_SWEEP, O_ACTIVE, O_RATE, O_SIZE,
 	       O_DURATION, O_WARMUP, O_ROUNDS, O_IDLE, O_BUFFERS, O_BUFSIZE,
 	       O_BACKEND,
-	       O_SIM_MSGS, O_JSON, O_CSV, O_PLOT, O_QUIET, O_NO_PIN, O_HELP };
+	       O_SIM_MSGS, O_CALLGRIND, O_CALLGRIND_CHILD, O_JSON, O_CSV,
+	       O_PLOT, O_QUIET, O_NO_PIN, O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
 		{ "conns-sweep", required_argument, NULL, O_SWEEP },
@@ -158,6 +161,9 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 		{ "bufsize", required_argument, NULL, O_BUFSIZE },
 		{ "backend", required_argument, NULL, O_BACKEND },
 		{ "sim-msgs", required_argument, NULL, O_SIM_MSGS },
+		{ "callgrind", no_argument, NULL, O_CALLGRIND },
+		/* hidden: the child the parent runs under callgrind */
+		{ "sim-callgrind-child", no_argument, NULL, O_CALLGRIND_CHILD },
 		{ "json", required_argument, NULL, O_JSON },
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "plot", required_argument, NULL, O_PLOT },
@@ -225,6 +231,8 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 			o->sim_msgs = (unsigned)cli_uint("--sim-msgs", optarg,
 							 1, 100000);
 			break;
+		case O_CALLGRIND: o->callgrind = true; break;
+		case O_CALLGRIND_CHILD: o->callgrind_child = true; break;
 		case O_JSON: o->base.json = optarg; break;
 		case O_CSV: o->base.csv = optarg; break;
 		case O_PLOT: o->base.plot_dir = optarg; break;
@@ -248,6 +256,9 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 	if (o->idle_timeout_ns == 0)
 		cli_usage_error("--idle-timeout must be more than 0: the idle "
 				"connections hold an armed timer");
+	if (o->callgrind && o->backend != BENCH_BACKEND_SIM)
+		cli_usage_error("--callgrind counts the simulator's runs: it "
+				"needs --backend sim");
 	if (o->backend == BENCH_BACKEND_SIM && !sweep_set) {
 		static const unsigned sim[] = { 1000, 10000, 100000, 1000000 };
 		memcpy(o->sweep, sim, sizeof(sim));

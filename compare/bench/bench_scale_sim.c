@@ -22,7 +22,10 @@
  * plain malloc and is not in them) per idle connection, allocations, and
  * the timer heap's links (reactor_timer_links()) and simulation steps
  * (events delivered) per connection established, per message echoed, and
- * per connection cancelled.
+ * per connection cancelled.  With --callgrind, also the user-space
+ * instructions per event of the active phase (engine, reactor and
+ * simulator together), each run again in a child under valgrind's
+ * callgrind with instrumentation on for that phase alone.
  */
 #include "bench.h"
 
@@ -31,12 +34,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "mem.h"
 #include "poll.h"
 #include "push.h"
 #include "sim.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define SCALE_HAVE_CALLGRIND 1
+#endif
+#endif
 
 #define SIM_WINDOW 64     /* idle peers connecting at once */
 
@@ -80,9 +93,27 @@ static void rearm(struct sim_run *s)
 	sim_at_step(s->r, sim_steps(s->r) + 2, sim_hook, s);
 }
 
+/* Under callgrind (the child of --callgrind), count the active phase
+ * alone. */
+static void instrument(const struct sim_run *s, bool on)
+{
+#ifdef SCALE_HAVE_CALLGRIND
+	if (s->o->callgrind_child) {
+		if (on)
+			CALLGRIND_START_INSTRUMENTATION;
+		else
+			CALLGRIND_STOP_INSTRUMENTATION;
+	}
+#else
+	(void)s;
+	(void)on;
+#endif
+}
+
 static void start_active(struct sim_run *s)
 {
 	snap(s, &s->at_established);
+	instrument(s, true);
 	s->phase = PH_ACTIVE;
 	for (unsigned i = 0; i < s->active; i++) {
 		s->act[i] = sim_peer_connect(s->r, s->port, s->script,
@@ -137,6 +168,7 @@ static void sim_hook(void *arg)
 		       sim_peer_finished(s->act[s->act_done]))
 			s->act_done++;
 		if (s->act_done == s->active) {
+			instrument(s, false);
 			snap(s, &s->at_active_end);
 			s->phase = PH_SHUTDOWN;
 			reactor_request_stop(s->r);
@@ -169,6 +201,7 @@ enum {
 	SF_ALLOCS_PER_MSG,    /* allocations per message */
 	SF_LINKS_PER_CANCEL,  /* timer links per idle connection cancelled */
 	SF_LIVE_END,          /* engine heap bytes held after it returned */
+	SF_INSTR_PER_EVENT,   /* --callgrind: instructions per event, active */
 	SF_COUNT
 };
 
@@ -176,13 +209,14 @@ static const char *const sim_keys[SF_COUNT] = {
 	"heap_bytes_per_idle", "allocs_per_conn", "steps_per_conn",
 	"timer_links_per_conn", "steps_per_msg", "timer_links_per_msg",
 	"timer_links_per_step", "allocs_per_msg", "timer_links_per_cancel",
-	"live_end_bytes",
+	"live_end_bytes", "instructions_per_event",
 };
 
 struct sim_row {
 	const char *engine;
 	unsigned conns;
-	bool ok;
+	bool ok, has_instr;
+	uint64_t active_steps;
 	double v[SF_COUNT];
 };
 
@@ -260,7 +294,99 @@ static int sim_run_one(const struct bench_scale_opts *o, const char *engine,
 				    msgs;
 	row->v[SF_LINKS_PER_CANCEL] = (double)(end.links - a->links) / idle;
 	row->v[SF_LIVE_END] = (double)(after.live_bytes - before.live_bytes);
+	row->active_steps = a->steps - e->steps;
 	row->ok = true;
+	return 0;
+}
+
+/* Run row r again in a child under callgrind, instrumented for the active
+ * phase alone, and set its instructions per event.  The child is this
+ * binary (its path read before valgrind replaces /proc/self/exe) with the
+ * same options for the one engine and count.  0 or -errno. */
+static int sim_callgrind(const struct bench_scale_opts *o, const char *dir,
+			 struct sim_row *r)
+{
+	char self[4096], out[512], outflag[560], conns[16], active[16];
+	char msgs[16], size[24], idle[32], bufsize[24];
+	const char *argv[40];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	double total = -1;
+	char line[512];
+	int n = 0, status;
+	pid_t pid;
+	FILE *f;
+
+	if (len <= 0)
+		return -errno;
+	self[len] = '\0';
+	snprintf(out, sizeof(out), "%s/cg.%s.%u", dir, r->engine, r->conns);
+	snprintf(outflag, sizeof(outflag), "--callgrind-out-file=%s", out);
+	snprintf(conns, sizeof(conns), "%u", r->conns);
+	snprintf(active, sizeof(active), "%u", o->active);
+	snprintf(msgs, sizeof(msgs), "%u", o->sim_msgs);
+	snprintf(size, sizeof(size), "%zu", o->base.msg_size);
+	snprintf(idle, sizeof(idle), "%" PRIu64 "ns", o->idle_timeout_ns);
+	argv[n++] = "valgrind";
+	argv[n++] = "--tool=callgrind";
+	argv[n++] = "--instr-atstart=no";
+	argv[n++] = outflag;
+	argv[n++] = self;
+	argv[n++] = "bench";
+	argv[n++] = "scale";
+	argv[n++] = "--backend";
+	argv[n++] = "sim";
+	argv[n++] = "--engines";
+	argv[n++] = r->engine;
+	argv[n++] = "--conns-sweep";
+	argv[n++] = conns;
+	argv[n++] = "--active";
+	argv[n++] = active;
+	argv[n++] = "--sim-msgs";
+	argv[n++] = msgs;
+	argv[n++] = "--size";
+	argv[n++] = size;
+	argv[n++] = "--idle-timeout";
+	argv[n++] = idle;
+	if (o->bufsize != 0) {
+		snprintf(bufsize, sizeof(bufsize), "%zu", o->bufsize);
+		argv[n++] = "--bufsize";
+		argv[n++] = bufsize;
+	}
+	if (o->buffers == ECHO_BUFFERS_READY) {
+		argv[n++] = "--buffers";
+		argv[n++] = "ready";
+	}
+	argv[n++] = "--quiet";
+	argv[n++] = "--sim-callgrind-child";
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execvp("valgrind", (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	f = fopen(out, "r");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "summary:", 8) == 0 ||
+		    strncmp(line, "totals:", 7) == 0)
+			total = strtod(strchr(line, ':') + 1, NULL);
+	if (f != NULL)
+		fclose(f);
+	unlink(out);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || total <= 0 ||
+	    r->active_steps == 0)
+		return -EIO;
+	r->v[SF_INSTR_PER_EVENT] = total / (double)r->active_steps;
+	r->has_instr = true;
 	return 0;
 }
 
@@ -328,14 +454,49 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 			n++;
 		}
 	}
+	if (o->callgrind && !o->callgrind_child) {
+		char dir[] = "/tmp/pushpoll-scale-XXXXXX";
+#ifndef SCALE_HAVE_CALLGRIND
+		printf("scale: --callgrind: built without valgrind/callgrind.h "
+		       "(apt-get install valgrind, then configure again): no "
+		       "instructions counted\n");
+#else
+		if (!cli_have_program("valgrind")) {
+			printf("scale: --callgrind: "
+			       CLI_INSTALL_HINT("valgrind", "valgrind")
+			       ": no instructions counted\n");
+		} else if (mkdtemp(dir) == NULL) {
+			printf("scale: --callgrind: cannot make %s: %s\n", dir,
+			       strerror(errno));
+		} else {
+			for (int i = 0; i < n; i++) {
+				if (!rows[i].ok)
+					continue;
+				if (o->base.progress)
+					fprintf(stderr, "bench scale (sim, "
+						"callgrind): %s C=%u\n",
+						rows[i].engine, rows[i].conns);
+				int err = sim_callgrind(o, dir, &rows[i]);
+				if (err < 0) {
+					fprintf(stderr, "pushpoll: bench scale:"
+						" callgrind of %s at C=%u "
+						"failed: %s\n", rows[i].engine,
+						rows[i].conns, strerror(-err));
+					rc = EXIT_MEASURED_FAILURE;
+				}
+			}
+			rmdir(dir);
+		}
+#endif
+	}
 	printf("\nscale (sim): C connections, %u of them active (%u messages "
 	       "of %zu bytes each), the rest idle with a %.0f s idle timeout "
 	       "armed; counted, not timed (seed 1)\n", o->active, o->sim_msgs,
 	       o->base.msg_size, (double)o->idle_timeout_ns / 1e9);
-	printf("%-6s %-5s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
+	printf("%-6s %-5s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
 	       "engine", "bufs", "C", "B/idle", "alloc/c", "steps/c",
 	       "links/c", "steps/m", "links/m", "links/ev", "alloc/m",
-	       "links/x", "live@end");
+	       "links/x", "live@end", "instr/ev");
 	for (int i = 0; i < n; i++) {
 		const struct sim_row *r = &rows[i];
 		if (!r->ok) {
@@ -343,21 +504,27 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 			       bench_buffers_name(o->buffers), r->conns);
 			continue;
 		}
+		char instr[24] = "-";
+		if (r->has_instr)
+			snprintf(instr, sizeof(instr), "%.0f",
+				 r->v[SF_INSTR_PER_EVENT]);
 		printf("%-6s %-5s %8u %9.1f %8.2f %8.2f %8.3f %8.2f %8.3f "
-		       "%8.3f %8.3f %8.3f %8.0f\n", r->engine,
+		       "%8.3f %8.3f %8.3f %8.0f %8s\n", r->engine,
 		       bench_buffers_name(o->buffers), r->conns,
 		       r->v[SF_HEAP_PER_IDLE], r->v[SF_ALLOCS_PER_CONN],
 		       r->v[SF_STEPS_PER_CONN], r->v[SF_LINKS_PER_CONN],
 		       r->v[SF_STEPS_PER_MSG], r->v[SF_LINKS_PER_MSG],
 		       r->v[SF_LINKS_PER_STEP], r->v[SF_ALLOCS_PER_MSG],
-		       r->v[SF_LINKS_PER_CANCEL], r->v[SF_LIVE_END]);
+		       r->v[SF_LINKS_PER_CANCEL], r->v[SF_LIVE_END], instr);
 	}
 	printf("B/idle: engine heap per idle connection.  /c: per connection "
 	       "established; /m: per message echoed; /ev: per event while "
 	       "active; /x: per idle connection cancelled at shutdown.  "
 	       "links: the timer heap's unit of work "
 	       "(reactor_timer_links()).  live@end: heap bytes held after the "
-	       "engine returned.\n");
+	       "engine returned.  instr/ev (--callgrind): user-space "
+	       "instructions per event while active, engine, reactor and "
+	       "simulator together.\n");
 	if (o->base.json != NULL && (f = fopen(o->base.json, "w")) != NULL) {
 		fputc('{', f);
 		bench__json_machine(f, &o->base);
@@ -371,9 +538,13 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 				rows[i].engine, rows[i].conns,
 				bench_buffers_name(o->buffers),
 				rows[i].ok ? "true" : "false");
-			for (int k = 0; k < SF_COUNT && rows[i].ok; k++)
+			for (int k = 0; k < SF_COUNT && rows[i].ok; k++) {
+				if (k == SF_INSTR_PER_EVENT &&
+				    !rows[i].has_instr)
+					continue;
 				fprintf(f, ",\"%s\":%.4f", sim_keys[k],
 					rows[i].v[k]);
+			}
 			fputc('}', f);
 		}
 		fprintf(f, "]}}\n");
@@ -385,13 +556,17 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 	if (o->base.csv != NULL && (f = fopen(o->base.csv, "w")) != NULL) {
 		fprintf(f, "workload,engine,sink,file_size,figure,median,min,"
 			"max,rounds_ok,conns,buffers\n");
-		for (int i = 0; i < n; i++)
-			for (int k = 0; k < SF_COUNT && rows[i].ok; k++)
+		for (int i = 0; i < n; i++) {
+			const struct sim_row *r = &rows[i];
+			for (int k = 0; k < SF_COUNT && r->ok; k++) {
+				if (k == SF_INSTR_PER_EVENT && !r->has_instr)
+					continue;
 				fprintf(f, "scale_sim,%s,,,%s,%.4f,%.4f,%.4f,1,"
-					"%u,%s\n", rows[i].engine, sim_keys[k],
-					rows[i].v[k], rows[i].v[k],
-					rows[i].v[k], rows[i].conns,
+					"%u,%s\n", r->engine, sim_keys[k],
+					r->v[k], r->v[k], r->v[k], r->conns,
 					bench_buffers_name(o->buffers));
+			}
+		}
 		if (fclose(f) != 0)
 			rc = EXIT_MEASURED_FAILURE;
 	} else if (o->base.csv != NULL) {
