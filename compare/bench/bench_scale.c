@@ -1025,11 +1025,13 @@ static int scale_real(const struct bench_scale_opts *o,
 		for (int r = 0; r < o->base.rounds; r++) {
 			for (int k = 0; k < nv; k++) {
 				int i = bench__turn(r, k, nv);
-				char what[32];
-				snprintf(what, sizeof(what), "C=%u", counts[c]);
-				bench__progress(&o->base, "scale", r + 1,
-						v[i]->label, c * nv + k + 1,
-						nc * nv);
+				char what[48];
+				snprintf(what, sizeof(what), "%s C=%u",
+					 v[i]->label, counts[c]);
+				bench__progress(&o->base, "scale", r + 1, what,
+						(c * o->base.rounds + r) * nv +
+						k + 1,
+						nc * o->base.rounds * nv);
 				scale_run_one(v[i], o, counts[c], &pin,
 					      &samples[i][r]);
 			}

@@ -319,6 +319,8 @@ static int sim_callgrind(const struct bench_scale_opts *o, const char *dir,
 	if (len <= 0)
 		return -errno;
 	self[len] = '\0';
+	if (access(self, X_OK) != 0)  /* rebuilt since it started: "(deleted)" */
+		return -ENOENT;
 	snprintf(out, sizeof(out), "%s/cg.%s.%u", dir, r->engine, r->conns);
 	snprintf(outflag, sizeof(outflag), "--callgrind-out-file=%s", out);
 	snprintf(conns, sizeof(conns), "%u", r->conns);
