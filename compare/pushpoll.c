@@ -278,11 +278,12 @@ static void print_marks(void)
 {
 	for (int i = 0; i < nmarks; i++)
 		printf("mark %d allocs=%llu bytes=%llu peak_live_bytes=%lld "
-		       "cpu_ns=%llu\n", i,
+		       "cpu_ns=%llu live_bytes=%lld\n", i,
 		       (unsigned long long)marks[i].mem.allocs,
 		       (unsigned long long)marks[i].mem.bytes,
 		       (long long)marks[i].mem.peak_live_bytes,
-		       (unsigned long long)marks[i].cpu_ns);
+		       (unsigned long long)marks[i].cpu_ns,
+		       (long long)marks[i].mem.live_bytes);
 }
 
 /* One rule for a workload that cannot start: the system ran out of
@@ -366,6 +367,7 @@ static int cmd_serve_echo(int argc, char **argv)
 	struct reactor *r;
 	struct offload *o;
 	struct echo_stats stats = { 0 };
+	struct mem_stats before, after;
 	int rc;
 
 	echo_opts_default(&ro.echo);
@@ -377,8 +379,11 @@ static int cmd_serve_echo(int argc, char **argv)
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
+	cli_raise_nofile();
 	o = start_substrate(&r, ro.threads);
+	mem_stats_get(&before);
 	rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	mem_stats_get(&after);
 	stop_substrate(r, o);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
@@ -387,6 +392,11 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	echo_stats_print(stdout, ro.engine->name, &stats);
 	print_marks();
+	/* What the server still holds once it has closed every connection:
+	 * 0 unless something leaked (the bench's "live heap back to 0"). */
+	printf("exit live_bytes=%lld live_blocks=%lld\n",
+	       (long long)(after.live_bytes - before.live_bytes),
+	       (long long)(after.live_blocks - before.live_blocks));
 	mem_print(ro.engine->name);
 	return 0;
 }

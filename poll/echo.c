@@ -41,7 +41,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ECHO_BACKLOG 1024
+#define ECHO_BACKLOG 0      /* the most the system allows: SOMAXCONN */
 
 /* ---- the server ---------------------------------------------------------- */
 

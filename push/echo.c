@@ -35,7 +35,7 @@
  * connection before it is made to wait for the loop like everyone else. */
 #define ECHO_SYNC_BUDGET 16
 
-#define ECHO_BACKLOG 1024
+#define ECHO_BACKLOG 0      /* the most the system allows: SOMAXCONN */
 
 /* ---- the server ---------------------------------------------------------- */
 

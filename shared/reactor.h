@@ -164,6 +164,14 @@ void reactor_timer_start(struct reactor *r, struct reactor_timer *t,
  * Stopping an inactive timer does nothing. */
 void reactor_timer_stop(struct reactor *r, struct reactor_timer *t);
 
+/* The timer heap's work so far: the links it has made (one tree made the
+ * child of another), the unit that every start, stop and expiry is paid
+ * in.  Starting a timer costs at most one; stopping one, or letting the
+ * earliest expire, costs about one per child it had, which the heap keeps
+ * at O(log n) amortised over n timers.  Counted so that tests and `bench
+ * scale` can say how timer work grows with the number of timers. */
+uint64_t reactor_timer_links(const struct reactor *r);
+
 static inline bool reactor_timer_active(const struct reactor_timer *t)
 {
 	return t->active;

@@ -31,10 +31,16 @@
 #include "offload.h"
 #include "reactor.h"
 
+enum echo_buffers {
+	ECHO_BUFFERS_CONN,   /* each connection owns a read buffer of bufsize bytes */
+	ECHO_BUFFERS_READY,  /* a buffer is taken only when the connection is readable */
+};
+
 struct echo_opts {
 	const char *host;            /* "127.0.0.1" */
 	uint16_t port;               /* 0: any free port */
 	size_t bufsize;              /* read buffer per connection, 16 KiB */
+	enum echo_buffers buffers;
 	uint64_t idle_timeout_ns;    /* 0: none */
 	unsigned max_conns;          /* 0: no limit */
 	/* Called once the server listens, with the port it got. */

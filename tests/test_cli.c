@@ -279,6 +279,24 @@ static const struct bad_line {
 	{ "--seeds", { "pushpoll", "torture", "--seeds", "-1", NULL } },
 	{ "nosuch", { "pushpoll", "torture", "--only", "nosuch", NULL } },
 	{ "C99", { "pushpoll", "claims", "C99", NULL } },
+	{ "--conns-sweep", { "pushpoll", "bench", "scale", "--conns-sweep",
+			     "100,10", NULL } },
+	{ "--conns-sweep", { "pushpoll", "bench", "scale", "--conns-sweep",
+			     "10,x", NULL } },
+	{ "--buffers", { "pushpoll", "bench", "scale", "--buffers", "some",
+			 NULL } },
+	{ "--backend", { "pushpoll", "bench", "scale", "--backend", "uring",
+			 NULL } },
+	{ "libuv", { "pushpoll", "bench", "scale", "--backend", "sim",
+		     "--engines", "libuv", NULL } },
+	{ "nosuch", { "pushpoll", "bench", "scale", "--engines", "nosuch",
+		      NULL } },
+	{ "--idle-timeout", { "pushpoll", "bench", "scale", "--idle-timeout",
+			      "0s", NULL } },
+	{ "--active", { "pushpoll", "bench", "scale", "--active", "0",
+			NULL } },
+	{ "--callgrind", { "pushpoll", "bench", "scale", "--callgrind",
+			   NULL } },
 	{ "/nonexistent-pushpoll/c.json", { "pushpoll", "claims", "C10",
 					    "--json",
 					    "/nonexistent-pushpoll/c.json",
@@ -984,6 +1002,137 @@ START_TEST(test_bench_turns_the_engine_order_each_round)
 }
 END_TEST
 
+/* ==== bench scale ========================================================== */
+
+START_TEST(test_bench_scale_options_parse_into_their_fields)
+{
+	struct bench_scale_opts o;
+	char *argv[] = { "scale", "--conns-sweep", "1,20,300", "--active", "7",
+			 "--buffers", "ready", "--idle-timeout", "5s",
+			 "--bufsize", "1K", "--rate", "500", "--sim-msgs", "3",
+			 "--engines", "push,poll", NULL };
+
+	bench_scale_opts_default(&o);
+	ck_assert_int_eq(o.nsweep, 5);
+	ck_assert_uint_eq(o.sweep[0], 1);
+	ck_assert_uint_eq(o.sweep[4], 10000);
+	ck_assert_uint_eq(o.active, 50);
+	ck_assert_int_eq(o.buffers, ECHO_BUFFERS_CONN);
+	ck_assert_int_eq(o.backend, BENCH_BACKEND_EPOLL);
+	bench_scale_parse(17, argv, &o);
+	ck_assert_int_eq(o.nsweep, 3);
+	ck_assert_uint_eq(o.sweep[0], 1);
+	ck_assert_uint_eq(o.sweep[1], 20);
+	ck_assert_uint_eq(o.sweep[2], 300);
+	ck_assert_uint_eq(o.active, 7);
+	ck_assert_int_eq(o.buffers, ECHO_BUFFERS_READY);
+	ck_assert_uint_eq(o.idle_timeout_ns, 5000000000ull);
+	ck_assert_uint_eq(o.bufsize, 1024);
+	ck_assert_uint_eq(o.base.rate, 500);
+	ck_assert_uint_eq(o.sim_msgs, 3);
+	ck_assert_str_eq(o.base.engines, "push,poll");
+	ck_assert_str_eq(bench_buffers_name(o.buffers), "ready");
+	ck_assert_str_eq(bench_buffers_name(ECHO_BUFFERS_CONN), "conn");
+}
+END_TEST
+
+/* The simulator's sweep reaches a million by default; a sweep given on the
+ * command line is kept. */
+START_TEST(test_bench_scale_on_sim_sweeps_to_a_million_by_default)
+{
+	struct bench_scale_opts o;
+	char *dflt[] = { "scale", "--backend", "sim", NULL };
+	char *given[] = { "scale", "--conns-sweep", "5,6", "--backend", "sim",
+			  NULL };
+
+	bench_scale_opts_default(&o);
+	bench_scale_parse(3, dflt, &o);
+	ck_assert_int_eq(o.backend, BENCH_BACKEND_SIM);
+	ck_assert_uint_eq(o.sweep[o.nsweep - 1], 1000000);
+	bench_scale_opts_default(&o);
+	bench_scale_parse(5, given, &o);
+	ck_assert_int_eq(o.nsweep, 2);
+	ck_assert_uint_eq(o.sweep[1], 6);
+}
+END_TEST
+
+START_TEST(test_a_count_fits_when_its_descriptors_and_the_reserve_do)
+{
+	ck_assert(bench_scale_fits(1000, 1000 + BENCH_SCALE_FD_RESERVE));
+	ck_assert(!bench_scale_fits(1000, 999 + BENCH_SCALE_FD_RESERVE));
+	ck_assert(bench_scale_fits(10000, 20000));
+	ck_assert(!bench_scale_fits(20000, 20000));
+	ck_assert_uint_eq(bench_scale_fds_needed(7),
+			  7 + BENCH_SCALE_FD_RESERVE);
+}
+END_TEST
+
+/* The per-idle figures are differences from the smallest C of the same
+ * engine, per connection added. */
+START_TEST(test_per_idle_figures_are_differences_from_the_smallest_count)
+{
+	static struct bench_scale_report rep;
+	double b;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.row[0] = (struct bench_scale_row){ .engine = "poll", .conns = 10,
+					       .rounds_ok = 1 };
+	rep.row[0].med[BENCH_SC_HEAP] = 100;        /* KiB */
+	rep.row[1] = (struct bench_scale_row){ .engine = "poll",
+					       .conns = 1010, .rounds_ok = 1 };
+	rep.row[1].med[BENCH_SC_HEAP] = 600;
+	rep.row[2] = (struct bench_scale_row){ .engine = "push",
+					       .conns = 1010, .rounds_ok = 1 };
+	rep.row[2].med[BENCH_SC_HEAP] = 9999;
+	rep.nrows = 3;
+	ck_assert(!bench_scale_per_idle(&rep, &rep.row[0], BENCH_SC_HEAP, &b));
+	ck_assert(bench_scale_per_idle(&rep, &rep.row[1], BENCH_SC_HEAP, &b));
+	ck_assert_double_eq_tol(b, 500.0 * 1024 / 1000, 1e-9);
+	/* push has one row only: its own smallest C. */
+	ck_assert(!bench_scale_per_idle(&rep, &rep.row[2], BENCH_SC_HEAP, &b));
+}
+END_TEST
+
+/* More connections than the descriptor limit allows: one line per count
+ * on stdout, nothing measured, no server started, and status 0. */
+START_TEST(test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure)
+{
+	char *argv[] = { "pushpoll", "bench", "scale", "--engines", "epoll",
+			 "--conns-sweep", "1000,5000", "--active", "1000",
+			 "--quiet", NULL };
+	struct outcome o;
+
+	run_limited(argv, RLIMIT_NOFILE, 256, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.out, "C=1000 skipped") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "C=5000 skipped") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "limit is 256") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "heap KiB") == NULL,
+		      "a table was printed: %s", o.out);
+	ck_assert_str_eq(o.err, "");
+}
+END_TEST
+
+/* The simulated sweep is counted, not timed: two runs print the same. */
+START_TEST(test_the_simulated_sweep_is_exact_and_repeatable)
+{
+	char *argv[] = { "pushpoll", "bench", "scale", "--backend", "sim",
+			 "--conns-sweep", "20,60", "--active", "10",
+			 "--sim-msgs", "2", "--quiet", NULL };
+	static struct outcome a, b;
+
+	run(argv, &a);
+	run(argv, &b);
+	ck_assert_msg(a.status == 0, "status %d: %s", a.status, a.err);
+	ck_assert_msg(strstr(a.out, "push   conn        60") != NULL, "%s",
+		      a.out);
+	ck_assert_msg(strstr(a.out, "poll   conn        60") != NULL, "%s",
+		      a.out);
+	ck_assert_msg(strstr(a.out, "failed") == NULL, "%s", a.out);
+	ck_assert_str_eq(a.out, b.out);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -1057,6 +1206,15 @@ static Suite *make_suite(void)
 		NTOOLS);
 	tcase_add_test(c,
 		test_bench_fanout_leaves_the_tools_out_when_engines_are_named);
+	tcase_add_test(c, test_bench_scale_options_parse_into_their_fields);
+	tcase_add_test(c, test_bench_scale_on_sim_sweeps_to_a_million_by_default);
+	tcase_add_test(c,
+		test_a_count_fits_when_its_descriptors_and_the_reserve_do);
+	tcase_add_test(c,
+		test_per_idle_figures_are_differences_from_the_smallest_count);
+	tcase_add_test(c,
+		test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure);
+	tcase_add_test(c, test_the_simulated_sweep_is_exact_and_repeatable);
 	suite_add_tcase(s, c);
 	return s;
 }

@@ -25,6 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -169,6 +173,98 @@ START_TEST(test_echo_serves_1000_concurrent_connections)
 	ck_assert_uint_gt(st.stats.peak_conns, 0);
 	check_echo_accounts(&st.stats);
 	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* The most connections the kernel queues on the TCP listener of port
+ * (its listen(2) backlog, as `ss -lt` shows it), read through sock_diag;
+ * -1 if it cannot be read. */
+static long listen_backlog(uint16_t port)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = { 0 };
+	static char buf[32768];
+	long backlog = -1;
+	bool done = false;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+			NETLINK_SOCK_DIAG);
+
+	if (fd < 0)
+		return -1;
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = AF_INET;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = 1u << 10;          /* TCP_LISTEN */
+	if (send(fd, &req, sizeof(req), 0) < 0) {
+		close(fd);
+		return -1;
+	}
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		     NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+			if (ntohs(m->id.idiag_sport) == port)
+				backlog = (long)m->idiag_wqueue;
+		}
+	}
+	close(fd);
+	return backlog;
+}
+
+static long somaxconn(void)
+{
+	long n = SOMAXCONN;
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+
+	if (f != NULL) {
+		long sys;
+		if (fscanf(f, "%ld", &sys) == 1 && sys < n)
+			n = sys;
+		fclose(f);
+	}
+	return n;
+}
+
+/* A storm of connects (bench scale opens thousands at once) is queued by
+ * the kernel up to the listener's backlog; past it, connects are dropped and
+ * retried a second later.  Every engine listens with the most the system
+ * allows, so that none is slowed by a shorter queue than the others. */
+static const char *const every_engine[] = {
+	"push", "poll", "epoll", "libuv", "libevent",
+};
+
+START_TEST(test_echo_listens_with_the_largest_backlog_the_system_allows)
+{
+	const struct engine *e = engine_find(every_engine[_i]);
+	struct server_thread st;
+	struct echo_opts opts;
+	long got;
+
+	ck_assert_ptr_nonnull(e);
+	if (e->echo == NULL)
+		return;                     /* a baseline not built */
+	if (e == engine_find("push") || e == engine_find("poll"))
+		use_engine(e == engine_find("push") ? 0 : 1);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, e, &opts);
+	got = listen_backlog(st.port);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	if (got < 0)
+		return;                     /* no sock_diag here: nothing to read */
+	ck_assert_msg(got == somaxconn(), "%s listens with a backlog of %ld, "
+		      "the system allows %ld", e->name, got, somaxconn());
 }
 END_TEST
 
@@ -1270,6 +1366,9 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, NVARIANTS);
 	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, NVARIANTS);
 	tcase_add_loop_test(tc, test_echo_closes_idle_connections, 0, NENGINES);
+	tcase_add_loop_test(tc,
+		test_echo_listens_with_the_largest_backlog_the_system_allows, 0,
+		(int)(sizeof(every_engine) / sizeof(every_engine[0])));
 	tcase_add_loop_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes, 0, NENGINES);
 	tcase_add_loop_test(tc, test_echo_refuses_connections_past_max_conns, 0, NENGINES);
 	tcase_add_loop_test(tc, test_echo_peer_reset_fails_only_that_connection, 0, NENGINES);

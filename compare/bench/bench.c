@@ -432,13 +432,13 @@ static unsigned parse_workload(const char *w)
 	if (strcmp(w, "fanout") == 0)
 		return W_FANOUT;
 	cli_usage_error("bench: unknown workload '%s' (workloads: all, echo, "
-			"churn, fanout)", w);
+			"churn, fanout, scale)", w);
 }
 
 static void bench_usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushpoll bench [all|echo|churn|fanout] [OPTIONS]\n"
+"usage: pushpoll bench [all|echo|churn|fanout|scale] [OPTIONS]\n"
 "\n"
 "Every engine under the same load, interleaved and repeated; medians with\n"
 "min..max, and ratios to the hand-written epoll floor.  With no workload:\n"
@@ -484,6 +484,7 @@ static void bench_usage(FILE *f)
 "  did not start or listen, closed early, wrong bytes, stalled; the other\n"
 "  rows are still measured) or a file could not be written; 2 a usage error\n",
 		HEADLINE_RATE);
+	bench_scale_usage(f);
 }
 
 static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
@@ -613,6 +614,8 @@ int bench_main(int argc, char **argv)
 	bool sizes_set = false;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "scale") == 0)
+		return bench_scale_main(argc - 1, argv + 1);
 	bench_opts_default(&o);
 	if (argc > 1 && argv[1][0] != '-') {
 		work = parse_workload(argv[1]);

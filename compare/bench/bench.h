@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "hist.h"
+#include "workload.h"
 
 #define BENCH_MAX_ENGINES 16
 #define BENCH_MAX_TARGETS 8
@@ -196,6 +197,92 @@ bool bench_listed(const char *list, const char *name);
  * reported on stderr in one line). */
 int bench_main(int argc, char **argv);
 
+/* ---- scale (bench_scale.c, bench_scale_sim.c) ------------------------------ */
+
+#define BENCH_SCALE_MAX_SWEEP 12
+/* Descriptors a side needs beyond its C connections: listener, epoll sets,
+ * timerfd, pipes, stdio, the offload pool's wake-ups, with room to spare. */
+#define BENCH_SCALE_FD_RESERVE 64
+
+enum bench_backend { BENCH_BACKEND_EPOLL, BENCH_BACKEND_SIM };
+
+struct bench_scale_opts {
+	struct bench_opts base;   /* engines, rounds, msg_size, rate, warmup,
+				   * duration, json, csv, plot_dir, progress,
+				   * pin */
+	unsigned sweep[BENCH_SCALE_MAX_SWEEP];  /* C, ascending */
+	int nsweep;
+	unsigned active;          /* active connections among the C */
+	uint64_t idle_timeout_ns; /* armed on every connection */
+	enum echo_buffers buffers;
+	size_t bufsize;           /* the servers' --bufsize; 0: their default */
+	enum bench_backend backend;
+	unsigned sim_msgs;        /* sim: messages per active connection */
+	bool callgrind;           /* sim: count instructions per event too */
+	bool callgrind_child;     /* sim: this process runs under callgrind
+				   * and counts the active phase alone */
+};
+
+/* The figures of one real run, in this order. */
+enum bench_scale_field {
+	BENCH_SC_HEAP,        /* server live heap with the C open, KiB */
+	BENCH_SC_RSS,         /* server resident set then, KiB */
+	BENCH_SC_CPU,         /* server CPU ns per message */
+	BENCH_SC_P50, BENCH_SC_P99, BENCH_SC_P999,   /* us */
+	BENCH_SC_ESTABLISH,   /* ms to open and serve the C connections */
+	BENCH_SC_EXIT,        /* ms from SIGTERM to exit, C open */
+	BENCH_SC_LIVE_END,    /* heap bytes held after the engine returned */
+	BENCH_SC_MSGS,        /* messages per second achieved */
+	BENCH_SC_COUNT
+};
+
+struct bench_scale_row {
+	const char *engine;
+	unsigned conns;
+	bool reference;           /* C = active, added to the sweep */
+	int rounds_ok;
+	double med[BENCH_SC_COUNT], min[BENCH_SC_COUNT], max[BENCH_SC_COUNT];
+};
+
+struct bench_scale_report {
+	const struct bench_scale_opts *opts;
+	unsigned long fd_limit;
+	const char *engines[BENCH_MAX_ENGINES];
+	int nengines;
+	unsigned skipped[BENCH_SCALE_MAX_SWEEP + 1];   /* C that did not fit */
+	int nskipped;
+	struct bench_scale_row row[(BENCH_SCALE_MAX_SWEEP + 1) *
+				   BENCH_MAX_ENGINES];
+	int nrows;
+};
+
+void bench_scale_opts_default(struct bench_scale_opts *o);
+/* Parse `bench scale`'s options (argv[0] is the word "scale") into o, which
+ * holds the defaults; a usage error exits with status 2. */
+void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o);
+void bench_scale_usage(FILE *f);
+/* "conn" or "ready" */
+const char *bench_buffers_name(enum echo_buffers b);
+enum echo_buffers bench_parse_buffers(const char *text);
+/* Descriptors one side (load generator or server) needs for conns
+ * connections, and whether that fits under limit. */
+unsigned long bench_scale_fds_needed(unsigned conns);
+bool bench_scale_fits(unsigned conns, unsigned long limit);
+/* The line printed for a C that does not fit. */
+void bench_scale_print_unfit(FILE *f, unsigned conns, unsigned long limit);
+/* A figure of r per idle connection (field BENCH_SC_HEAP or BENCH_SC_RSS,
+ * in bytes): the difference from the smallest C measured for the same
+ * engine, divided by the difference in connections.  false for that
+ * smallest C itself. */
+bool bench_scale_per_idle(const struct bench_scale_report *rep,
+			  const struct bench_scale_row *r, int field,
+			  double *bytes);
+/* `pushpoll bench scale ...`: parse, measure, print, save; the exit
+ * status. */
+int bench_scale_main(int argc, char **argv);
+/* --backend sim (bench_scale_sim.c); the exit status. */
+int bench_scale_sim(const struct bench_scale_opts *o);
+
 /* ---- internal, shared by the bench_*.c files ----------------------------- */
 
 /* The engines o->engines names (all if NULL), the epoll floor first, into
@@ -312,6 +399,8 @@ void bench__print_fanout(FILE *f, const struct bench_report *rep);
 void bench__print_targets(FILE *f, const struct bench_report *rep);
 int bench__save_json(const char *path, const struct bench_report *rep);
 int bench__save_csv(const char *path, const struct bench_report *rep);
+/* "machine":{...}: the CPU, kernel and server CPU, for every JSON file. */
+void bench__json_machine(FILE *f, const struct bench_opts *o);
 /* The fanout memory bound: window x chunk plus a fixed allowance for the
  * engine's own state (64 KiB + 4 KiB per sink), in KiB. */
 double bench__fanout_bound_kib(const struct bench_opts *o);
@@ -319,5 +408,9 @@ double bench__fanout_bound_kib(const struct bench_opts *o);
 /* bench_plot.c: a gnuplot script and its data per plot in dir, and the PNGs
  * where gnuplot is installed; 0, or -errno. */
 int bench__plot(const char *dir, const struct bench_report *rep);
+/* NAME.EXT in dir, opened for writing (a message on stderr if not). */
+FILE *bench__plot_file(const char *dir, const char *name, const char *ext);
+/* Run `gnuplot NAME.gp` in dir; 0 or -errno (0 without gnuplot). */
+int bench__gnuplot(const char *dir, const char *name);
 
 #endif

@@ -619,7 +619,7 @@ void bench__print_targets(FILE *f, const struct bench_report *rep)
 
 /* ---- JSON --------------------------------------------------------------------------- */
 
-static void json_machine(FILE *f, const struct bench_opts *o)
+void bench__json_machine(FILE *f, const struct bench_opts *o)
 {
 	struct utsname u;
 	char cpu[128] = "";
@@ -719,7 +719,7 @@ int bench__save_json(const char *path, const struct bench_report *rep)
 		return -errno;
 	}
 	fputc('{', f);
-	json_machine(f, rep->opts);
+	bench__json_machine(f, rep->opts);
 	for (int i = 0; i < rep->nsec; i++)
 		json_section(f, rep, &rep->sec[i]);
 	if (rep->has_fanout)

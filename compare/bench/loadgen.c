@@ -338,8 +338,11 @@ static void echo_connect_all(struct lconn *conns, int ep,
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.ptr = &conns[i] };
 		conns[i].id = i;
-		conns[i].fd = resolved ? connect_to(&sa, false, 0)
-				       : -EHOSTUNREACH;
+		if (o->fds != NULL)
+			conns[i].fd = o->fds[i];
+		else
+			conns[i].fd = resolved ? connect_to(&sa, false, 0)
+					       : -EHOSTUNREACH;
 		if (conns[i].fd < 0 || set_nonblock(conns[i].fd) < 0 ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) < 0) {
 			conns[i].failed = true;
@@ -356,8 +359,8 @@ static void echo_finish(struct lconn *conns, const struct loadgen_opts *o,
 	for (unsigned i = 0; i < o->conns; i++) {
 		struct lconn *c = &conns[i];
 
-		if (c->fd >= 0)
-			close(c->fd);
+		if (c->fd >= 0 && o->fds == NULL)
+			close(c->fd);   /* the caller's stay open */
 		if (c->recvd < c->sent)
 			res->missing += c->sent - c->recvd;
 		if (c->failed)

@@ -69,6 +69,11 @@ struct loadgen_opts {
 	 * measured, until max_samples (for checking the histogram). */
 	uint64_t *samples;
 	size_t max_samples;
+	/* Optional (echo): connected sockets to use for the `conns`
+	 * connections instead of connecting new ones.  They stay the
+	 * caller's: made non-blocking, used, and left open, with nothing left
+	 * unread on them when the run was clean. */
+	const int *fds;
 	void (*on_measure)(void *arg);
 	void (*on_end)(void *arg);
 	void *arg;
