@@ -165,6 +165,7 @@ static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
 	int rc;
 
 	for (;;) {
+		l->stats.iterations++;
 		poll_loop_run_ready(l);                 /* 1 */
 		if (loop_done(l, until))                /* 2 */
 			return 0;

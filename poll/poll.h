@@ -81,8 +81,14 @@ struct poll_config poll_config_get(void);
 
 struct poll_loop_stats {
 	uint64_t polls;       /* task polls */
-	uint64_t wakes;       /* wakes that queued a task */
-	uint64_t yields;      /* leaves that found the budget spent */
+	uint64_t wakes;       /* wakes that queued a waiting task (another
+			       * task's, or from I/O): no system call */
+	uint64_t yields;      /* wakes of a task during its own poll (it
+			       * yielded, or its budget was spent): each
+			       * waits for a look at I/O (the yield fence) */
+	uint64_t budget_spent; /* leaves that found the budget spent */
+	uint64_t iterations;  /* loop iterations: each ends with one
+			       * reactor_poll() */
 	uint64_t spawned;
 	uint64_t aborted;     /* tasks that ended by abort */
 };

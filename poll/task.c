@@ -127,8 +127,8 @@ bool poll_budget_exhausted(const struct poll_cx *cx)
 
 	if (l->config.budget == 0 || l->budget_left > 0)
 		return false;
-	l->stats.yields++;
-	poll_cx_wake(cx);
+	l->stats.budget_spent++;
+	poll_cx_wake(cx);                  /* counted as a yield */
 	return true;
 }
 
@@ -150,11 +150,17 @@ void poll__task_wake(struct poll_task *t)
 	if (t->state & (POLL_TASK_QUEUED | POLL_TASK_DONE))
 		return;
 	t->state |= POLL_TASK_QUEUED;
-	t->loop->stats.wakes++;
-	/* A running task is not in the queue; poll__task_run() queues it when
+	/* A running task woken during its own poll yields: it is not in the
+	 * queue, and poll__task_run() queues it behind the yield fence when
 	 * its poll returns PENDING. */
-	if (t->state & POLL_TASK_RUNNING)
+	if (t->state & POLL_TASK_RUNNING) {
+		t->loop->stats.yields++;
 		return;
+	}
+	/* Any other wake (another task's, a reactor callback's) links it at
+	 * the tail: it runs in this same step 1 if the batch allows, with no
+	 * system call between the wake and its poll. */
+	t->loop->stats.wakes++;
 	task_enqueue(t->loop, t);
 }
 /* doc:end task-wake */

@@ -125,9 +125,13 @@ void push_loop_fini(struct push_loop *l);
 /* Run until nothing is pending: 0.  One iteration is four steps, one helper
  * each in loop.c:
  *
- *   1. run: the callbacks of the requests whose completion was queued
- *      before this step began (completions queued by those callbacks wait
- *      for the next iteration, so no chain of callbacks starves the I/O);
+ *   1. run: the callbacks of queued completions, oldest first, those
+ *      queued by these callbacks included (they run in this same step,
+ *      after every completion queued before them, without a poll of the
+ *      reactor), up to a batch of 64 callbacks; past it the rest wait for
+ *      the next iteration, so no chain of callbacks starves the I/O.  A
+ *      callback that yields (push_sleep() with delay 0) runs again only
+ *      after a poll of the reactor: timers fire there, after I/O;
  *   2. done: stop if what we run for is done: the request of
  *      push_run_until(), or (push_loop_run) nothing pending;
  *   3. stop: a stop request (reactor_stop_requested()) is acted on once;

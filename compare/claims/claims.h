@@ -248,6 +248,7 @@ struct c4_figures {
 	uint64_t samples[C4_NMECH];
 	double pct[C4_NMECH][C4_NPCT];   /* ns, at c4_percentiles */
 	double p50[C4_NMECH], p99[C4_NMECH];
+	double io_looks[C4_NMECH];       /* reactor polls per hand-off (in-thread) */
 };
 int c4_measure(const struct claims_ctx *cx, struct c4_figures *f);
 void c4_verdict(const struct c4_figures *f, struct claim_verdict *v);
