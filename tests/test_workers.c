@@ -1,0 +1,589 @@
+/* test_workers.c: the multi-threaded executors: poll's workers (poll.h,
+ * rules W1-W5) and push's loops per thread (push.h, rules T1-T3).  One test
+ * per rule, and a stress test that wakes, aborts and drops tasks from
+ * several threads at once.
+ *
+ * Threads other than the test's own never call ck_assert (a failure there
+ * would not reach Check): they record what they saw, and the test thread
+ * asserts it after joining them.  The ThreadSanitizer build
+ * (configure --enable-tsan) runs this suite.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mem.h"
+#include "poll.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct mem_stats baseline;
+
+static void leak_check_begin(void)
+{
+	mem_stats_get(&baseline);
+}
+
+static void leak_check_end(void)
+{
+	struct mem_stats now;
+
+	mem_stats_get(&now);
+	ck_assert_int_eq(now.live_blocks, baseline.live_blocks);
+	ck_assert_int_eq(now.live_bytes, baseline.live_bytes);
+}
+
+static struct poll_workers *workers_new(unsigned n)
+{
+	struct poll_workers *w = NULL;
+
+	ck_assert_int_eq(poll_workers_new(n, NULL, &w), 0);
+	return w;
+}
+
+/* Runs the workers on a thread of its own, so that the test thread can act
+ * on the tasks meanwhile. */
+struct runner {
+	pthread_t thread;
+	struct poll_workers *w;
+	int rc;
+};
+
+static void *runner_main(void *arg)
+{
+	struct runner *rn = arg;
+
+	rn->rc = poll_workers_run(rn->w);
+	return NULL;
+}
+
+static void runner_start(struct runner *rn, struct poll_workers *w)
+{
+	rn->w = w;
+	rn->rc = -1;
+	ck_assert_int_eq(pthread_create(&rn->thread, NULL, runner_main, rn), 0);
+}
+
+static void runner_join(struct runner *rn)
+{
+	pthread_join(rn->thread, NULL);
+	ck_assert_int_eq(rn->rc, 0);
+}
+
+/* ---- a task that yields n times, noting the threads it ran on -------------- */
+
+struct hopper {
+	struct poll_future base;
+	unsigned left;
+	pthread_t first;
+	atomic_int moved;               /* polled by another thread */
+	atomic_int *finished;
+};
+
+static enum poll_status hopper_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct hopper *h = (struct hopper *)f;
+
+	if (h->left-- > 0) {
+		if (h->first == 0)
+			h->first = pthread_self();
+		else if (!pthread_equal(h->first, pthread_self()))
+			atomic_store(&h->moved, 1);
+		poll_cx_wake(cx);
+		return POLL_PENDING;
+	}
+	if (!pthread_equal(h->first, pthread_self()))
+		atomic_store(&h->moved, 1);
+	atomic_fetch_add(h->finished, 1);
+	f->out = 7;
+	return POLL_READY;
+}
+
+static void nothing_drop(struct poll_future *f)
+{
+	(void)f;
+}
+
+static const struct poll_future_vt hopper_vt = { "hopper", hopper_poll,
+						 nothing_drop };
+
+/* W2 and W5: every task runs to the end, each on one thread only, and the
+ * run returns when the last is DONE. */
+START_TEST(test_workers_run_every_task_to_the_end_each_on_one_thread)
+{
+	enum { NTASKS = 64 };
+	struct poll_workers *w;
+	struct poll_task *t[NTASKS];
+	struct hopper h = { .base = { &hopper_vt, 0 }, .left = 20 };
+	atomic_int finished = 0;
+	struct poll_workers_stats st;
+	ssize_t out;
+
+	leak_check_begin();
+	w = workers_new(2);
+	h.finished = &finished;
+	for (int i = 0; i < NTASKS; i++)
+		ck_assert_int_eq(poll_workers_spawn(w, &h.base, sizeof(h), &t[i]), 0);
+	ck_assert_int_eq(poll_workers_run(w), 0);
+	ck_assert_int_eq(atomic_load(&finished), NTASKS);
+	for (int i = 0; i < NTASKS; i++) {
+		struct hopper *mine = (struct hopper *)poll_task_future(t[i]);
+
+		ck_assert_int_eq(poll_task_result(t[i], &out), 0);
+		ck_assert_int_eq(out, 7);
+		ck_assert_int_eq(atomic_load(&mine->moved), 0);
+		ck_assert_uint_eq(poll_task_state(t[i]), POLL_TASK_DONE);
+		poll_task_detach(t[i]);
+	}
+	poll_workers_stats_get(w, &st);
+	ck_assert_uint_eq(st.spawned, NTASKS);
+	ck_assert_uint_eq(st.placed, NTASKS);
+	ck_assert_uint_eq(st.yields, NTASKS * 20);
+	ck_assert_uint_eq(st.polls, NTASKS * 21);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* A spawn from inside a task (poll_spawn on cx->loop) spawns on the
+ * workers, and the run waits for it too. */
+struct spawner {
+	struct poll_future base;
+	struct hopper child;
+	int spawned;
+};
+
+static enum poll_status spawner_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct spawner *s = (struct spawner *)f;
+
+	s->spawned = poll_spawn(cx->loop, &s->child.base, sizeof(s->child),
+				NULL) == 0;
+	f->out = s->spawned;
+	return POLL_READY;
+}
+
+static const struct poll_future_vt spawner_vt = { "spawner", spawner_poll,
+						  nothing_drop };
+
+START_TEST(test_poll_spawn_inside_a_task_of_the_workers_spawns_on_the_workers)
+{
+	struct poll_workers *w;
+	atomic_int finished = 0;
+	struct spawner s = { .base = { &spawner_vt, 0 },
+			     .child = { .base = { &hopper_vt, 0 }, .left = 3,
+					.finished = &finished } };
+	struct poll_task *t;
+	ssize_t out;
+
+	leak_check_begin();
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_spawn(w, &s.base, sizeof(s), &t), 0);
+	ck_assert_int_eq(poll_workers_run(w), 0);
+	ck_assert_int_eq(poll_task_result(t, &out), 0);
+	ck_assert_int_eq(out, 1);
+	ck_assert_int_eq(atomic_load(&finished), 1);
+	poll_task_detach(t);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* ---- a task that waits for a waker another thread fires -------------------- */
+
+struct remote {
+	pthread_mutex_t lock;
+	struct poll_waker slot;         /* under lock */
+	atomic_int parked;              /* the slot has been set */
+	atomic_int polls;
+	atomic_int polls_after_abort;
+	atomic_int aborted;             /* poll_task_abort() has returned */
+	atomic_int drops;
+	pthread_t poll_thread, drop_thread;
+	unsigned want;                  /* READY at this poll */
+	atomic_int spin_until_aborted;  /* spin in the poll until aborted */
+	bool keep_extra;                /* also park a waker in extra, which
+					 * the drop leaves alone */
+	struct poll_waker extra;        /* under lock */
+};
+
+struct remote_fut {
+	struct poll_future base;
+	struct remote *rm;
+};
+
+static enum poll_status remote_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct remote *rm = ((struct remote_fut *)f)->rm;
+	int n = atomic_fetch_add(&rm->polls, 1) + 1;
+
+	if (atomic_load(&rm->aborted))
+		atomic_fetch_add(&rm->polls_after_abort, 1);
+	rm->poll_thread = pthread_self();
+	if (rm->want != 0 && (unsigned)n >= rm->want) {
+		f->out = n;
+		return POLL_READY;
+	}
+	pthread_mutex_lock(&rm->lock);
+	poll_waker_set(&rm->slot, cx);
+	if (rm->keep_extra)
+		poll_waker_set(&rm->extra, cx);
+	pthread_mutex_unlock(&rm->lock);
+	atomic_store(&rm->parked, n);
+	while (atomic_load(&rm->spin_until_aborted) &&
+	       !atomic_load(&rm->aborted))
+		sched_yield();
+	return POLL_PENDING;
+}
+
+static void remote_drop(struct poll_future *f)
+{
+	struct remote *rm = ((struct remote_fut *)f)->rm;
+
+	pthread_mutex_lock(&rm->lock);
+	poll_waker_drop(&rm->slot);
+	pthread_mutex_unlock(&rm->lock);
+	rm->drop_thread = pthread_self();
+	atomic_fetch_add(&rm->drops, 1);
+}
+
+static const struct poll_future_vt remote_vt = { "remote", remote_poll,
+						 remote_drop };
+
+static void remote_init(struct remote *rm, unsigned want)
+{
+	memset(rm, 0, sizeof(*rm));
+	pthread_mutex_init(&rm->lock, NULL);
+	rm->want = want;
+}
+
+static void wait_parked(struct remote *rm, int n)
+{
+	while (atomic_load(&rm->parked) < n)
+		sched_yield();
+}
+
+static void remote_wake(struct remote *rm)
+{
+	pthread_mutex_lock(&rm->lock);
+	poll_waker_wake(&rm->slot);
+	pthread_mutex_unlock(&rm->lock);
+}
+
+/* W1: a waker fired from a thread that is no worker wakes the task, through
+ * its home's inbox. */
+START_TEST(test_a_waker_fired_from_another_thread_wakes_the_task)
+{
+	struct poll_workers *w;
+	struct remote rm;
+	struct remote_fut rf = { { &remote_vt, 0 }, &rm };
+	struct poll_task *t;
+	struct runner rn;
+	struct poll_workers_stats st;
+	ssize_t out;
+
+	leak_check_begin();
+	remote_init(&rm, 3);
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_spawn(w, &rf.base, sizeof(rf), &t), 0);
+	runner_start(&rn, w);
+	wait_parked(&rm, 1);
+	remote_wake(&rm);
+	wait_parked(&rm, 2);
+	remote_wake(&rm);
+	runner_join(&rn);
+	ck_assert_int_eq(poll_task_result(t, &out), 0);
+	ck_assert_int_eq(out, 3);
+	poll_workers_stats_get(w, &st);
+	ck_assert_uint_eq(st.remote_wakes, 2);
+	poll_task_detach(t);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* W3: aborted from another thread while it waits, the task is never polled
+ * again, and its future is dropped by the thread that polled it. */
+START_TEST(test_abort_from_another_thread_means_the_task_is_never_polled_again)
+{
+	struct poll_workers *w;
+	struct remote rm;
+	struct remote_fut rf = { { &remote_vt, 0 }, &rm };
+	struct poll_task *t;
+	struct runner rn;
+	ssize_t out;
+
+	leak_check_begin();
+	remote_init(&rm, 0);                 /* never READY by itself */
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_spawn(w, &rf.base, sizeof(rf), &t), 0);
+	runner_start(&rn, w);
+	wait_parked(&rm, 1);
+	poll_task_abort(t);
+	atomic_store(&rm.aborted, 1);
+	remote_wake(&rm);                    /* a late wake: nothing */
+	runner_join(&rn);
+	ck_assert_int_eq(atomic_load(&rm.polls), 1);
+	ck_assert_int_eq(atomic_load(&rm.polls_after_abort), 0);
+	ck_assert_int_eq(atomic_load(&rm.drops), 1);
+	ck_assert(pthread_equal(rm.drop_thread, rm.poll_thread));
+	ck_assert_int_eq(poll_task_result(t, &out), 0);
+	ck_assert_int_eq(out, -ECANCELED);
+	poll_task_detach(t);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* W3: aborted from another thread during its poll, the task is dropped as
+ * soon as that poll returns, and not polled again, though it was woken. */
+START_TEST(test_abort_of_a_running_task_from_another_thread_drops_it_after_its_poll)
+{
+	struct poll_workers *w;
+	struct remote rm;
+	struct remote_fut rf = { { &remote_vt, 0 }, &rm };
+	struct poll_task *t;
+	struct runner rn;
+	ssize_t out;
+
+	leak_check_begin();
+	remote_init(&rm, 0);
+	atomic_store(&rm.spin_until_aborted, 1);
+	w = workers_new(1);
+	ck_assert_int_eq(poll_workers_spawn(w, &rf.base, sizeof(rf), &t), 0);
+	runner_start(&rn, w);
+	wait_parked(&rm, 1);                 /* inside its first poll */
+	ck_assert_uint_eq(poll_task_state(t) & POLL_TASK_RUNNING,
+			  POLL_TASK_RUNNING);
+	remote_wake(&rm);                    /* RUNNING -> RUNNING|QUEUED */
+	poll_task_abort(t);
+	atomic_store(&rm.aborted, 1);
+	runner_join(&rn);
+	ck_assert_int_eq(atomic_load(&rm.polls), 1);
+	ck_assert_int_eq(atomic_load(&rm.polls_after_abort), 0);
+	ck_assert_int_eq(atomic_load(&rm.drops), 1);
+	ck_assert_int_eq(poll_task_result(t, &out), 0);
+	ck_assert_int_eq(out, -ECANCELED);
+	poll_task_detach(t);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* W4: a waker held by another thread outlives the task: waking it after
+ * the task is DONE does nothing, and, as the last reference, frees the
+ * header. */
+START_TEST(test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last)
+{
+	struct poll_workers *w;
+	struct remote rm;
+	struct remote_fut rf = { { &remote_vt, 0 }, &rm };
+	struct poll_task *t;
+	struct runner rn;
+	struct mem_stats before, now;
+
+	leak_check_begin();
+	remote_init(&rm, 2);
+	rm.keep_extra = true;
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_spawn(w, &rf.base, sizeof(rf), &t), 0);
+	runner_start(&rn, w);
+	wait_parked(&rm, 1);
+	remote_wake(&rm);                    /* poll 2: READY, DONE */
+	runner_join(&rn);
+	ck_assert_uint_eq(poll_task_state(t), POLL_TASK_DONE);
+	poll_task_detach(t);                 /* rm.extra is the last */
+	mem_stats_get(&before);
+	ck_assert(poll_waker_is_set(&rm.extra));
+	poll_waker_wake(&rm.extra);          /* nothing runs; freed */
+	mem_stats_get(&now);
+	ck_assert_int_eq(before.live_blocks - now.live_blocks, 1);
+	ck_assert_int_eq(atomic_load(&rm.polls), 2);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* ---- the stress test ---------------------------------------------------------- */
+
+enum { STRESS_TASKS = 24, STRESS_THREADS = 3, STRESS_ROUNDS = 20,
+       STRESS_SLOTS = 2 };
+
+struct stress_cell {
+	pthread_mutex_t lock;
+	struct poll_waker slot[STRESS_SLOTS];
+	struct poll_task *handle;       /* under lock; NULL once detached */
+	atomic_int polls_after_abort;
+	atomic_int aborted;
+};
+
+struct stress {
+	struct stress_cell cell[STRESS_TASKS];
+	atomic_int done;                /* tasks whose future is dropped */
+	atomic_int violations;
+};
+
+struct stress_fut {
+	struct poll_future base;
+	struct stress *st;
+	unsigned i, polls, want;
+};
+
+static enum poll_status stress_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct stress_fut *sf = (struct stress_fut *)f;
+	struct stress_cell *c = &sf->st->cell[sf->i];
+
+	if (atomic_load(&c->aborted))
+		atomic_fetch_add(&c->polls_after_abort, 1);
+	if (++sf->polls >= sf->want) {
+		f->out = sf->polls;
+		return POLL_READY;       /* the drop gives the slots back */
+	}
+	pthread_mutex_lock(&c->lock);
+	for (unsigned k = 0; k < STRESS_SLOTS; k++)
+		poll_waker_set(&c->slot[k], cx);
+	pthread_mutex_unlock(&c->lock);
+	if (sf->polls % 5 == 0)
+		poll_cx_wake(cx);        /* a yield now and then */
+	return POLL_PENDING;
+}
+
+static void stress_drop(struct poll_future *f)
+{
+	struct stress_fut *sf = (struct stress_fut *)f;
+	struct stress_cell *c = &sf->st->cell[sf->i];
+
+	pthread_mutex_lock(&c->lock);
+	for (unsigned k = 0; k < STRESS_SLOTS; k++)
+		poll_waker_drop(&c->slot[k]);
+	pthread_mutex_unlock(&c->lock);
+	atomic_fetch_add(&sf->st->done, 1);
+}
+
+static const struct poll_future_vt stress_vt = { "stress", stress_poll,
+						 stress_drop };
+
+struct stress_thread {
+	pthread_t thread;
+	struct stress *st;
+	unsigned seed;
+};
+
+/* Wakes, drops slots, aborts and detaches at random until every task's
+ * future is dropped; past a bound of steps it aborts every task left, so
+ * that the round ends whatever the scheduling. */
+static void *stress_main(void *arg)
+{
+	struct stress_thread *th = arg;
+	struct stress *st = th->st;
+	unsigned steps = 0;
+
+	while (atomic_load(&st->done) < STRESS_TASKS) {
+		unsigned r = rand_r(&th->seed);
+		struct stress_cell *c = &st->cell[r % STRESS_TASKS];
+		unsigned what = (r >> 8) % 16;
+
+		pthread_mutex_lock(&c->lock);
+		if (what < 10)
+			poll_waker_wake(&c->slot[(r >> 4) % STRESS_SLOTS]);
+		else if (what < 13)
+			poll_waker_drop(&c->slot[(r >> 4) % STRESS_SLOTS]);
+		else if ((what == 13 || ++steps > 20000) && c->handle != NULL) {
+			poll_task_abort(c->handle);
+			atomic_store(&c->aborted, 1);
+		} else if (what == 14 && c->handle != NULL &&
+			   atomic_load(&c->aborted)) {
+			poll_task_detach(c->handle);
+			c->handle = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (steps > 20000)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void stress_round(unsigned round)
+{
+	static struct stress st;
+	struct stress_thread th[STRESS_THREADS];
+	struct poll_workers *w = workers_new(2);
+	struct runner rn;
+
+	memset(&st, 0, sizeof(st));
+	for (unsigned i = 0; i < STRESS_TASKS; i++) {
+		struct stress_fut sf = { { &stress_vt, 0 }, &st, i, 0,
+					 5 + (i * 7 + round) % 40 };
+
+		pthread_mutex_init(&st.cell[i].lock, NULL);
+		ck_assert_int_eq(poll_workers_spawn(w, &sf.base, sizeof(sf),
+						    &st.cell[i].handle), 0);
+	}
+	runner_start(&rn, w);
+	for (unsigned k = 0; k < STRESS_THREADS; k++) {
+		th[k] = (struct stress_thread){ .st = &st,
+						.seed = round * 31 + k };
+		ck_assert_int_eq(pthread_create(&th[k].thread, NULL,
+						stress_main, &th[k]), 0);
+	}
+	for (unsigned k = 0; k < STRESS_THREADS; k++)
+		pthread_join(th[k].thread, NULL);
+	runner_join(&rn);
+	for (unsigned i = 0; i < STRESS_TASKS; i++) {
+		struct stress_cell *c = &st.cell[i];
+		ssize_t out;
+
+		ck_assert_int_eq(atomic_load(&c->polls_after_abort), 0);
+		for (unsigned k = 0; k < STRESS_SLOTS; k++)
+			poll_waker_drop(&c->slot[k]);
+		if (c->handle != NULL) {
+			ck_assert_int_eq(poll_task_result(c->handle, &out), 0);
+			poll_task_detach(c->handle);
+		}
+		pthread_mutex_destroy(&c->lock);
+	}
+	poll_workers_free(w);
+}
+
+/* Three threads wake, drop wakers of, abort and detach 24 tasks on two
+ * workers, 20 rounds; no task is polled after an abort returned, every
+ * round ends, and the heap is back where it was. */
+START_TEST(test_stress_waking_aborting_and_dropping_from_several_threads_leaks_nothing)
+{
+	leak_check_begin();
+	for (unsigned round = 0; round < STRESS_ROUNDS; round++)
+		stress_round(round);
+	leak_check_end();
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("workers");
+	TCase *tc;
+
+	tc = tcase_create("poll");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_workers_run_every_task_to_the_end_each_on_one_thread);
+	tcase_add_test(tc, test_poll_spawn_inside_a_task_of_the_workers_spawns_on_the_workers);
+	tcase_add_test(tc, test_a_waker_fired_from_another_thread_wakes_the_task);
+	tcase_add_test(tc, test_abort_from_another_thread_means_the_task_is_never_polled_again);
+	tcase_add_test(tc, test_abort_of_a_running_task_from_another_thread_drops_it_after_its_poll);
+	tcase_add_test(tc, test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stress");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_stress_waking_aborting_and_dropping_from_several_threads_leaks_nothing);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+#include "testutil.h"
