@@ -620,6 +620,17 @@ int poll_workers_run(struct poll_workers *w)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(w->worker[i].thread, NULL);
 	atomic_store(&w->running, false);
+	/* Every task is DONE, but a queue may still hold one (aborted while
+	 * it waited there, its inbox link made after its worker left): give
+	 * those references back.  No thread runs a worker any more. */
+	for (unsigned i = 0; i < w->n; i++) {
+		struct poll__worker *wk = &w->worker[i];
+		struct poll_task *t;
+
+		worker_collect(wk);
+		while ((t = fifo_pop(wk)) != NULL)
+			task_run(wk, t);         /* DONE: only the unref */
+	}
 	return 0;
 }
 

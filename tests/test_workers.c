@@ -1,6 +1,7 @@
 /* test_workers.c: the multi-threaded executors: poll's workers (poll.h,
  * rules W1-W5) and push's loops per thread (push.h, rules T1-T3).  One test
- * per rule, and a stress test that wakes, aborts and drops tasks from
+ * per rule, loops per thread sharing a port for both engines' echo, and a
+ * stress test that wakes, aborts and drops tasks from
  * several threads at once.
  *
  * Threads other than the test's own never call ck_assert (a failure there
@@ -18,7 +19,9 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "netclient.h"
 #include "poll.h"
+#include "push.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -563,6 +566,238 @@ START_TEST(test_stress_waking_aborting_and_dropping_from_several_threads_leaks_n
 }
 END_TEST
 
+/* ---- push: one loop per thread ------------------------------------------------ */
+
+struct push_probe {
+	pthread_t loop_thread[2];
+	pthread_t cb_thread[2];
+	pthread_t msg_thread;
+	struct push_req *req;           /* loop 0's long sleep, a handle */
+	atomic_int ready;
+	ssize_t result[2];
+	int calls[2];
+	int order[3], norder;
+	struct push_msg msg[3];
+	struct push_workers *w;
+	int run_rc, cancel_rc;
+};
+
+static void *push_runner_main(void *arg);
+
+/* Loop 1's sleep. */
+static void probe_cb(void *data, ssize_t result)
+{
+	struct push_probe *p = data;
+
+	p->cb_thread[1] = pthread_self();
+	p->result[1] = result;
+	p->calls[1]++;
+}
+
+static void probe_long_cb(void *data, ssize_t result)
+{
+	struct push_probe *p = data;
+
+	p->cb_thread[0] = pthread_self();
+	p->result[0] = result;
+	p->calls[0]++;
+	push_req_unref(p->req);
+	p->req = NULL;
+}
+
+/* Loop 0 waits for an hour, until a message cancels it; loop 1 sleeps 1 ms. */
+static void probe_start(struct push_loop *l, unsigned i, void *arg)
+{
+	struct push_probe *p = arg;
+
+	p->loop_thread[i] = pthread_self();
+	if (i == 0) {
+		push_sleep(l, 3600ull * 1000000000ull, NULL, probe_long_cb, p,
+			   &p->req);
+		atomic_store(&p->ready, 1);
+	} else {
+		push_sleep(l, 1000000, NULL, probe_cb, p, NULL);
+	}
+}
+
+static void probe_note(struct push_loop *l, void *arg)
+{
+	struct push_probe *p = arg;
+
+	(void)l;
+	p->msg_thread = pthread_self();
+	p->order[p->norder] = p->norder;
+	p->norder++;
+}
+
+static void probe_cancel(struct push_loop *l, void *arg)
+{
+	struct push_probe *p = arg;
+
+	probe_note(l, arg);
+	p->cancel_rc = push_cancel(p->req);
+}
+
+static void *push_runner_main(void *arg)
+{
+	struct push_probe *p = arg;
+
+	p->run_rc = push_workers_run(p->w, probe_start, p);
+	return NULL;
+}
+
+/* T1 and T2: each loop runs its callbacks on its own thread; a cancel from
+ * another thread is a message, run by the target loop's thread, in post
+ * order, and the callback it causes runs there too, with -ECANCELED. */
+START_TEST(test_a_cancel_from_another_thread_goes_through_the_target_loop)
+{
+	static struct push_probe p;
+	struct push_workers *w = NULL;
+	pthread_t runner;
+
+	leak_check_begin();
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(push_workers_new(2, NULL, &w), 0);
+	p.w = w;
+	ck_assert_int_eq(pthread_create(&runner, NULL, push_runner_main, &p), 0);
+	while (!atomic_load(&p.ready))
+		sched_yield();
+	push_workers_post(w, 0, &p.msg[0], probe_note, &p);
+	push_workers_post(w, 0, &p.msg[1], probe_note, &p);
+	push_workers_post(w, 0, &p.msg[2], probe_cancel, &p);
+	pthread_join(runner, NULL);
+	ck_assert_int_eq(p.run_rc, 0);
+	ck_assert_int_eq(p.cancel_rc, 0);
+	ck_assert_int_eq(p.norder, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(p.order[i], i);
+	ck_assert(pthread_equal(p.msg_thread, p.loop_thread[0]));
+	ck_assert_int_eq(p.calls[0], 1);
+	ck_assert_int_eq(p.result[0], -ECANCELED);
+	ck_assert(pthread_equal(p.cb_thread[0], p.loop_thread[0]));
+	ck_assert_int_eq(p.calls[1], 1);
+	ck_assert_int_eq(p.result[1], 0);
+	ck_assert(pthread_equal(p.cb_thread[1], p.loop_thread[1]));
+	ck_assert(!pthread_equal(p.loop_thread[0], p.loop_thread[1]));
+	push_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* T3: a message is the poster's memory and may be reused by its own fn at
+ * once; a mailbox does not keep its loop running, so a message posted to
+ * an idle loop runs at the loop's next run. */
+struct relay_msgs {
+	struct push_msg msg;
+	struct push_mailbox *mb;
+	struct push_req *req;
+	int runs;
+};
+
+static void relay_msg_fn(struct push_loop *l, void *arg)
+{
+	struct relay_msgs *rm = arg;
+
+	(void)l;
+	if (++rm->runs < 3) {
+		push_mailbox_post(rm->mb, &rm->msg, relay_msg_fn, rm); /* reuse */
+		return;
+	}
+	push_cancel(rm->req);
+}
+
+static void relay_sleep_cb(void *data, ssize_t result)
+{
+	struct relay_msgs *rm = data;
+
+	ck_assert_int_eq(result, -ECANCELED);
+	push_req_unref(rm->req);
+	rm->req = NULL;
+}
+
+START_TEST(test_a_message_posted_to_an_idle_loop_runs_at_its_next_run)
+{
+	struct reactor *r;
+	struct push_loop l;
+	struct push_mailbox mb;
+	struct relay_msgs rm = { .mb = &mb };
+
+	leak_check_begin();
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	push_loop_init(&l, r, NULL, NULL);
+	push_mailbox_start(&mb, &l);
+	push_mailbox_post(&mb, &rm.msg, relay_msg_fn, &rm);
+	ck_assert_int_eq(push_loop_run(&l), 0);      /* nothing pending */
+	ck_assert_int_eq(rm.runs, 0);
+	ck_assert_int_eq(push_sleep(&l, 3600ull * 1000000000ull, NULL,
+				    relay_sleep_cb, &rm, &rm.req), PUSH_STARTED);
+	ck_assert_int_eq(push_loop_run(&l), 0);
+	ck_assert_int_eq(rm.runs, 3);
+	ck_assert_uint_eq(mb.delivered, 3);
+	ck_assert_ptr_null(rm.req);
+	push_mailbox_stop(&mb);
+	push_loop_fini(&l);
+	reactor_free(r);
+	leak_check_end();
+}
+END_TEST
+
+/* Loops per thread share a port with SO_REUSEPORT: every connection is
+ * served, by one loop or the other, for both engines. */
+static void serve_on_two_loops(echo_serve_fn fn)
+{
+	struct server_thread st[2];
+	struct echo_opts o;
+	struct netclient_result res;
+	uint64_t accepted = 0;
+
+	memset(st, 0, sizeof(st));
+	echo_opts_default(&o);
+	o.reuse_port = true;
+	ck_assert_int_eq(server_thread_start(&st[0], fn, &o), 0);
+	o.port = st[0].port;
+	ck_assert_int_eq(server_thread_start(&st[1], fn, &o), 0);
+	ck_assert_uint_eq(st[1].port, st[0].port);
+	ck_assert_int_eq(netclient_echo(o.port, 16, 4096, 512, 10000, &res), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(server_thread_stop(&st[i]), 0);
+		accepted += st[i].stats.accepted;
+	}
+	ck_assert_uint_eq(accepted, 16);
+	printf("two loops on one port: %llu and %llu connections\n",
+	       (unsigned long long)st[0].stats.accepted,
+	       (unsigned long long)st[1].stats.accepted);
+}
+
+START_TEST(test_two_push_loops_share_a_port_and_serve_every_connection)
+{
+	serve_on_two_loops(push_echo_serve);
+}
+END_TEST
+
+START_TEST(test_two_poll_loops_share_a_port_and_serve_every_connection)
+{
+	serve_on_two_loops(poll_echo_serve);
+}
+END_TEST
+
+/* Without reuse_port a second server on the port is refused, as before. */
+START_TEST(test_without_reuse_port_a_second_listener_is_refused)
+{
+	struct server_thread st[2];
+	struct echo_opts o;
+
+	memset(st, 0, sizeof(st));
+	echo_opts_default(&o);
+	ck_assert_int_eq(server_thread_start(&st[0], push_echo_serve, &o), 0);
+	o.port = st[0].port;
+	ck_assert_int_eq(server_thread_start(&st[1], push_echo_serve, &o),
+			 -EADDRINUSE);
+	ck_assert_int_eq(server_thread_stop(&st[0]), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("workers");
@@ -576,6 +811,15 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_abort_from_another_thread_means_the_task_is_never_polled_again);
 	tcase_add_test(tc, test_abort_of_a_running_task_from_another_thread_drops_it_after_its_poll);
 	tcase_add_test(tc, test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("push");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_a_cancel_from_another_thread_goes_through_the_target_loop);
+	tcase_add_test(tc, test_a_message_posted_to_an_idle_loop_runs_at_its_next_run);
+	tcase_add_test(tc, test_two_push_loops_share_a_port_and_serve_every_connection);
+	tcase_add_test(tc, test_two_poll_loops_share_a_port_and_serve_every_connection);
+	tcase_add_test(tc, test_without_reuse_port_a_second_listener_is_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stress");

@@ -355,6 +355,11 @@ struct c9_figures {
 	double atomics[C9_NEXECS];   /* atomic RMW on task words per wake */
 	double remote_ns;            /* p50, a wake from another thread */
 	bool have_instr;
+	/* echo with 1 and 2 loops per thread ([0], [1]), push and poll
+	 * (CLAIMS_PUSH, CLAIMS_POLL): messages/s and server CPU ns/message;
+	 * not run under --quick (echo_ran false). */
+	bool echo_ran;
+	double echo_msgs[CLAIMS_NMODELS][2], echo_cpu[CLAIMS_NMODELS][2];
 };
 int c9_measure(const struct claims_ctx *cx, struct c9_figures *f);
 void c9_verdict(const struct c9_figures *f, struct claim_verdict *v);
