@@ -18,9 +18,9 @@
  * same role: it bounds the work of one poll.
  *
  * What a production executor would do differently: a LIFO slot for the task
- * just woken (better cache locality for request/response), work stealing
- * across threads with atomic task states (see claim C9), and timers kept
- * by the executor rather than by the reactor.
+ * just woken (better cache locality for request/response), and timers kept
+ * by the executor rather than by the reactor.  Many threads, with atomic
+ * task states, are the other executor's (workers.c; claim C9).
  */
 #include "poll_impl.h"
 

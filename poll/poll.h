@@ -739,7 +739,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
  *     wake from any other thread links it into the home's inbox (a mutex)
  *     and wakes the home's reactor (reactor_async_send()).
  *
- * Rules (each tested in tests/test_poll.c, case "workers"):
+ * Rules (each tested in tests/test_workers.c, case "poll"):
  *
  *   W1  poll_waker_wake(), poll_waker_drop() and poll_task_abort() on a task
  *       of the workers may be called from any thread.  poll_waker_set() is
@@ -748,7 +748,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
  *       home worker (or, before the first poll, the worker that takes it
  *       from the injection queue).  Leaves therefore run on the thread that
  *       owns their reactor, as R5 asks.
- *   W3  Abort keeps R-abort's rule: no code of the task runs after
+ *   W3  Abort keeps poll_task_abort()'s rule: no code of the task runs after
  *       poll_task_abort() returns, or after its current poll returns if it
  *       is running.  From the home worker, outside the task's poll, the
  *       future is dropped inside the call, as on a single-threaded loop.
