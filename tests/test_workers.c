@@ -15,7 +15,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -407,6 +409,177 @@ START_TEST(test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last
 	mem_stats_get(&now);
 	ck_assert_int_eq(before.live_blocks - now.live_blocks, 1);
 	ck_assert_int_eq(atomic_load(&rm.polls), 2);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* ---- I/O futures on the workers ------------------------------------------------ */
+
+/* One end of a socketpair, opened at the task's first poll on its home
+ * worker's reactor (R1, W2).  The client writes a message and reads it
+ * back `rounds` times, then closes; the server echoes until end of
+ * stream.  Output: the rounds that came back intact (client), or the bytes
+ * echoed (server). */
+/* The client sends, then receives its message back; the server reads,
+ * then writes back what it read. */
+enum pipe_state {
+	PIPE_START, PIPE_SEND, PIPE_RECV, PIPE_ECHO_READ, PIPE_ECHO_WRITE,
+	PIPE_DONE,
+};
+
+struct pipe_fut {
+	struct poll_future base;
+	int fd, round, rounds;
+	enum pipe_state state;
+	bool server, open;
+	size_t want, got;
+	ssize_t total;
+	char buf[16];
+	struct poll_stream s;
+	union {                         /* one leaf awaited at a time */
+		struct poll_read rd;
+		struct poll_write wr;
+	} io;
+};
+
+/* Client: send message `round` (8 bytes). */
+static void pipe_send(struct pipe_fut *p)
+{
+	snprintf(p->buf, sizeof(p->buf), "msg %4d", p->round);
+	p->want = 8;
+	poll_write_init(&p->io.wr, &p->s, p->buf, p->want);
+	p->state = PIPE_SEND;
+}
+
+static void pipe_read(struct pipe_fut *p, enum pipe_state next, size_t at,
+		      size_t n)
+{
+	poll_read_init(&p->io.rd, &p->s, p->buf + at, n);
+	p->state = next;
+}
+
+static enum poll_status pipe_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct pipe_fut *p = (struct pipe_fut *)f;
+	ssize_t n;
+
+	for (;;) {
+		switch (p->state) {
+		case PIPE_START:
+			if (poll_stream_open(cx->loop, &p->s, p->fd) < 0) {
+				close(p->fd);
+				p->state = PIPE_DONE;
+				break;
+			}
+			p->open = true;
+			if (p->server)
+				pipe_read(p, PIPE_ECHO_READ, 0, sizeof(p->buf));
+			else
+				pipe_send(p);
+			break;
+		case PIPE_SEND:
+			if (poll_future_poll(&p->io.wr.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			p->got = 0;
+			pipe_read(p, PIPE_RECV, 0, p->want);
+			break;
+		case PIPE_RECV:
+			if (poll_future_poll(&p->io.rd.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			n = p->io.rd.base.out;
+			if (n <= 0) {
+				p->state = PIPE_DONE;
+				break;
+			}
+			p->got += (size_t)n;
+			if (p->got < p->want) {
+				pipe_read(p, PIPE_RECV, p->got, p->want - p->got);
+				break;
+			}
+			p->total++;
+			if (++p->round == p->rounds)
+				p->state = PIPE_DONE;
+			else
+				pipe_send(p);
+			break;
+		case PIPE_ECHO_READ:
+			if (poll_future_poll(&p->io.rd.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			n = p->io.rd.base.out;
+			if (n <= 0) {
+				p->state = PIPE_DONE;
+				break;
+			}
+			p->total += n;
+			poll_write_init(&p->io.wr, &p->s, p->buf, (size_t)n);
+			p->state = PIPE_ECHO_WRITE;
+			break;
+		case PIPE_ECHO_WRITE:
+			if (poll_future_poll(&p->io.wr.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			pipe_read(p, PIPE_ECHO_READ, 0, sizeof(p->buf));
+			break;
+		case PIPE_DONE:
+			if (p->open)
+				poll_stream_close(&p->s);  /* the peer's EOF */
+			p->open = false;
+			f->out = p->total;
+			return POLL_READY;
+		}
+	}
+}
+
+static void pipe_drop(struct poll_future *f)
+{
+	struct pipe_fut *p = (struct pipe_fut *)f;
+
+	if (p->state == PIPE_SEND || p->state == PIPE_ECHO_WRITE)
+		poll_future_drop(&p->io.wr.base);
+	else if (p->state == PIPE_RECV || p->state == PIPE_ECHO_READ)
+		poll_future_drop(&p->io.rd.base);
+	if (p->open)
+		poll_stream_close(&p->s);
+	else if (p->state == PIPE_START)
+		close(p->fd);
+	p->open = false;
+	p->state = PIPE_DONE;
+}
+
+static const struct poll_future_vt pipe_vt = { "pipe", pipe_poll, pipe_drop };
+
+/* Leaves on the workers: eight echo pairs over socketpairs, each end a
+ * task that opens its stream at its first poll, on its own worker. */
+START_TEST(test_io_futures_run_on_the_workers_with_each_stream_on_its_home_reactor)
+{
+	enum { PAIRS = 8, ROUNDS = 50 };
+	struct poll_workers *w;
+	struct poll_task *cl[PAIRS], *sv[PAIRS];
+	ssize_t out;
+
+	leak_check_begin();
+	w = workers_new(2);
+	for (int i = 0; i < PAIRS; i++) {
+		int fd[2];
+		struct pipe_fut c = { .base = { &pipe_vt, 0 }, .rounds = ROUNDS };
+		struct pipe_fut v = { .base = { &pipe_vt, 0 }, .server = true };
+
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+					    SOCK_CLOEXEC, 0, fd), 0);
+		c.fd = fd[0];
+		v.fd = fd[1];
+		ck_assert_int_eq(poll_workers_spawn(w, &c.base, sizeof(c), &cl[i]), 0);
+		ck_assert_int_eq(poll_workers_spawn(w, &v.base, sizeof(v), &sv[i]), 0);
+	}
+	ck_assert_int_eq(poll_workers_run(w), 0);
+	for (int i = 0; i < PAIRS; i++) {
+		ck_assert_int_eq(poll_task_result(cl[i], &out), 0);
+		ck_assert_int_eq(out, ROUNDS);
+		ck_assert_int_eq(poll_task_result(sv[i], &out), 0);
+		ck_assert_int_eq(out, ROUNDS * 8);
+		poll_task_detach(cl[i]);
+		poll_task_detach(sv[i]);
+	}
 	poll_workers_free(w);
 	leak_check_end();
 }
@@ -811,6 +984,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_abort_from_another_thread_means_the_task_is_never_polled_again);
 	tcase_add_test(tc, test_abort_of_a_running_task_from_another_thread_drops_it_after_its_poll);
 	tcase_add_test(tc, test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last);
+	tcase_add_test(tc, test_io_futures_run_on_the_workers_with_each_stream_on_its_home_reactor);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("push");
