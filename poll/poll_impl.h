@@ -54,6 +54,9 @@ static inline bool poll__task_shared(const struct poll_task *t)
 void poll__workers_ref(struct poll_task *t);
 void poll__workers_unref(struct poll_task *t);
 void poll__workers_wake(struct poll_task *t);
+/* The same, consuming one reference the caller holds (a waker slot's): it
+ * becomes the queue's if the wake queues the task, else it is dropped. */
+void poll__workers_wake_consume(struct poll_task *t);
 void poll__workers_abort(struct poll_task *t);
 int poll__workers_result(const struct poll_task *t, ssize_t *out);
 unsigned poll__workers_state(const struct poll_task *t);

@@ -195,6 +195,11 @@ void poll_waker_wake(struct poll_waker *slot)
 	if (t == NULL)
 		return;
 	slot->task = NULL;
+	if (poll__task_shared(t)) {
+		/* The slot's reference becomes the queue's: one atomic. */
+		poll__workers_wake_consume(t);
+		return;
+	}
 	poll__task_wake(t);
 	poll__task_unref(t);   /* the slot's reference; may free a DONE task */
 }

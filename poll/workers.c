@@ -291,6 +291,30 @@ void poll__workers_wake(struct poll_task *t)
 	task_schedule(t);
 }
 
+/* A waker slot's wake: the slot's reference is handed to the queue, so the
+ * common case (a waiting task) is one compare-and-swap in all. */
+void poll__workers_wake_consume(struct poll_task *t)
+{
+	uint64_t s = word_load(t);
+
+	for (;;) {
+		if (s & (WORD_SCHEDULED | WORD_DONE | WORD_ABORT))
+			break;                  /* nothing to queue */
+		if (s & WORD_RUNNING) {
+			if (!word_cas(t, &s, s | WORD_SCHEDULED))
+				continue;
+			if (self != NULL && self == t->home)
+				self->stats.yields++;
+			break;
+		}
+		if (word_cas(t, &s, s | WORD_SCHEDULED)) {
+			task_schedule(t);       /* with the slot's reference */
+			return;
+		}
+	}
+	poll__workers_unref(t);                 /* the slot's; may free */
+}
+
 /* ---- closing ---------------------------------------------------------------------- */
 
 /* The owner of the future (W2) ends the task: DONE, drop, and the task's own
@@ -446,9 +470,10 @@ static void task_run(struct poll__worker *wk, struct poll_task *t)
 				wk->loop.yield_fence = t;
 			return;
 		}
-		/* RUNNING -> WAITING */
-		if (word_cas(t, &s, s & ~WORD_RUNNING))
-			break;
+		/* RUNNING -> WAITING, dropping the queue's reference in the
+		 * same operation: the task's own keeps the count above 0. */
+		if (word_cas(t, &s, (s & ~WORD_RUNNING) - WORD_REF_ONE))
+			return;
 	}
 	poll__workers_unref(t);                 /* the queue's */
 }

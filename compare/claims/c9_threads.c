@@ -480,12 +480,19 @@ int c9_run(struct claims_ctx *cx, struct claim_row *row)
 	else
 		snprintf(row->push, sizeof(row->push),
 			 "echo with 1 and 2 loops: not run under --quick");
-	snprintf(row->poll, sizeof(row->poll),
-		 "wake: 1 thread %.0f ns, %.0f instr, 0 atomics; workers %.0f "
-		 "ns, %.0f instr, %.1f atomics; target x%.0f: %s",
-		 f.ns[C9_ST], f.instr[C9_ST], f.ns[C9_MT], f.instr[C9_MT],
-		 f.atomics[C9_MT], C9_TARGET_RATIO,
-		 ratio <= C9_TARGET_RATIO ? "met" : "missed");
+	if (f.have_instr)
+		snprintf(row->poll, sizeof(row->poll),
+			 "wake: 1 thread %.0f ns, %.0f instr, 0 atomics; "
+			 "workers %.0f ns, %.0f instr, %.1f atomics; target "
+			 "x%.0f: %s", f.ns[C9_ST], f.instr[C9_ST], f.ns[C9_MT],
+			 f.instr[C9_MT], f.atomics[C9_MT], C9_TARGET_RATIO,
+			 ratio <= C9_TARGET_RATIO ? "met" : "missed");
+	else
+		snprintf(row->poll, sizeof(row->poll),
+			 "wake: 1 thread %.0f ns, 0 atomics; workers %.0f ns, "
+			 "%.1f atomics; target x%.0f: %s", f.ns[C9_ST],
+			 f.ns[C9_MT], f.atomics[C9_MT], C9_TARGET_RATIO,
+			 ratio <= C9_TARGET_RATIO ? "met" : "missed");
 	if (f.echo_ran)
 		snprintf(row->baselines, sizeof(row->baselines),
 			 "wake from another thread p50 %.0f ns; poll echo, 1 "
