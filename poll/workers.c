@@ -14,6 +14,9 @@
  *   4. worker_wait      reactor_poll() of this worker's reactor; do not
  *                       wait if anything is queued
  *
+ * (No step 3: the workers have no stop handler; they run until every task
+ * is DONE, and a stop is aborting the tasks, from any thread.)
+ *
  * The task's state word (a union with the single-threaded state and refs in
  * struct poll_task) holds the state bits, which have the values of
  * POLL_TASK_* so that poll_task_state() reads the same on either executor,
