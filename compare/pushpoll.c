@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ static void usage(FILE *f)
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
+"  --workers N        push, poll: N loops, one per thread, on one port (SO_REUSEPORT)\n"
 "\n"
 "fanout options:\n"
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
@@ -96,11 +98,15 @@ static void usage(FILE *f)
 
 /* ---- the options every subcommand shares ---------------------------------- */
 
+/* serve echo --workers N: at most this many loops. */
+#define SERVE_MAX_WORKERS 64
+
 enum {
 	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
 	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
-	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_HELP,
+	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_WORKERS,
+	OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -123,6 +129,7 @@ static const struct option long_options[] = {
 	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -130,6 +137,7 @@ static const struct option long_options[] = {
 struct run_opts {
 	const struct engine *engine;
 	unsigned threads;
+	unsigned workers;           /* serve echo: loops, one per thread */
 	struct engine_settings settings;
 	struct echo_opts echo;
 	struct fanout_opts fanout;
@@ -231,6 +239,10 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_VERIFY:
 			ro->verify = true;
 			break;
+		case OPT_WORKERS:
+			ro->workers = (unsigned)cli_uint("--workers", optarg, 1,
+							 SERVE_MAX_WORKERS);
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -305,12 +317,17 @@ static int start_failure_status(int err)
 }
 
 static struct reactor *running;
+/* serve echo --workers: the other loops' reactors, stopped with running. */
+static struct reactor *volatile others[SERVE_MAX_WORKERS];
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (running != NULL)
 		reactor_request_stop(running);
+	for (unsigned i = 0; i < SERVE_MAX_WORKERS; i++)
+		if (others[i] != NULL)
+			reactor_request_stop(others[i]);
 }
 
 /* A reactor and an offload pool, with SIGINT and SIGTERM asking it to stop.
@@ -361,9 +378,93 @@ static void print_listening(void *arg, uint16_t port)
 	fflush(stdout);
 }
 
+/* ---- serve echo --workers N: one loop per thread, one port -------------------- */
+
+/* Loop i > 0: its own reactor, the engine's echo server on the port loop 0
+ * got, with SO_REUSEPORT; the kernel spreads the connections (push.h,
+ * "workers").  Each connection stays on the loop that accepted it. */
+struct serve_worker {
+	pthread_t thread;
+	const struct engine *engine;
+	struct echo_opts opts;
+	struct reactor *r;
+	struct echo_stats stats;
+	int rc;
+};
+
+static void *serve_worker_main(void *arg)
+{
+	struct serve_worker *sw = arg;
+
+	sw->rc = sw->engine->echo(sw->r, NULL, &sw->opts, &sw->stats);
+	return NULL;
+}
+
+static void echo_stats_add(struct echo_stats *sum, const struct echo_stats *s)
+{
+	sum->accepted += s->accepted;
+	sum->refused += s->refused;
+	sum->accept_errors += s->accept_errors;
+	sum->closed += s->closed;
+	sum->timed_out += s->timed_out;
+	sum->failed += s->failed;
+	sum->cancelled += s->cancelled;
+	sum->bytes += s->bytes;
+	sum->peak_conns += s->peak_conns;     /* an upper bound */
+}
+
+/* The other loops, started once loop 0 listens (its on_listening). */
+static struct serve_worker *serve_workers;
+static unsigned serve_nworkers;
+static int serve_workers_rc;
+
+static void serve_workers_start(void *arg, uint16_t port)
+{
+	for (unsigned i = 1; i < serve_nworkers; i++) {
+		struct serve_worker *sw = &serve_workers[i];
+
+		sw->opts.port = port;
+		sw->opts.on_listening = NULL;
+		sw->r = reactor_new_epoll();
+		if (sw->r == NULL) {
+			serve_workers_rc = -errno;
+			break;
+		}
+		others[i] = sw->r;
+		if (pthread_create(&sw->thread, NULL, serve_worker_main, sw)) {
+			others[i] = NULL;
+			reactor_free(sw->r);
+			sw->r = NULL;
+			serve_workers_rc = -EAGAIN;
+			break;
+		}
+	}
+	print_listening(arg, port);
+}
+
+static int serve_workers_join(struct echo_stats *sum)
+{
+	int rc = serve_workers_rc;
+
+	for (unsigned i = 1; i < serve_nworkers; i++) {
+		struct serve_worker *sw = &serve_workers[i];
+
+		if (sw->r == NULL)
+			continue;
+		reactor_request_stop(sw->r);
+		pthread_join(sw->thread, NULL);
+		others[i] = NULL;
+		reactor_free(sw->r);
+		if (sw->rc < 0 && rc == 0)
+			rc = sw->rc;
+		echo_stats_add(sum, &sw->stats);
+	}
+	return rc;
+}
+
 static int cmd_serve_echo(int argc, char **argv)
 {
-	struct run_opts ro = { .threads = 2 };
+	struct run_opts ro = { .threads = 2, .workers = 1 };
 	struct reactor *r;
 	struct offload *o;
 	struct echo_stats stats = { 0 };
@@ -376,13 +477,39 @@ static int cmd_serve_echo(int argc, char **argv)
 	if (ro.engine->echo == NULL)
 		cli_usage_error("--engine %s has no echo server",
 				ro.engine->name);
+	if (ro.workers > 1 && strcmp(ro.engine->name, "push") != 0 &&
+	    strcmp(ro.engine->name, "poll") != 0)
+		cli_usage_error("--workers: only push and poll run a loop per "
+				"thread, not %s", ro.engine->name);
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
 	cli_raise_nofile();
+	if (ro.workers > 1) {
+		serve_workers = calloc(ro.workers, sizeof(*serve_workers));
+		if (serve_workers == NULL) {
+			fprintf(stderr, "pushpoll: serve echo: no memory for "
+				"%u workers\n", ro.workers);
+			return EXIT_MEASURED_FAILURE;
+		}
+		serve_nworkers = ro.workers;
+		ro.echo.reuse_port = true;
+		for (unsigned i = 1; i < ro.workers; i++) {
+			serve_workers[i].engine = ro.engine;
+			serve_workers[i].opts = ro.echo;
+		}
+		ro.echo.on_listening = serve_workers_start;
+	}
 	o = start_substrate(&r, ro.threads);
 	mem_stats_get(&before);
 	rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	if (ro.workers > 1) {
+		int wrc = serve_workers_join(&stats);
+
+		if (rc == 0)
+			rc = wrc;
+		free(serve_workers);
+	}
 	mem_stats_get(&after);
 	stop_substrate(r, o);
 	if (rc < 0) {

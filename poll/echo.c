@@ -505,7 +505,9 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	memset(stats, 0, sizeof(*stats));
 	if (opts->bufsize == 0)
 		return -EINVAL;
-	lh = reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	lh = opts->reuse_port ?
+	     reactor_listen_reuseport(r, opts->host, opts->port, ECHO_BACKLOG) :
+	     reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
 	if (lh < 0)
 		return lh;
 	port = reactor_local_port(r, lh);

@@ -6,6 +6,7 @@
  *   echo.c, fanout.c   the workloads
  *   compose.c          compositions, over requests and tokens
  *   io.c               leaf operations: streams, timers, files
+ *   workers.c          loops per thread, and the mailbox between them
  *   loop.c             the loop: the iteration, run until
  *   request.c <-> token.c
  *

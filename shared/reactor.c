@@ -54,15 +54,18 @@ int reactor_poll(struct reactor *r, int64_t timeout_ns)
 	return r->ops->poll(r, timeout_ns);
 }
 
+/* The flag is written by other threads and by signal handlers: atomic
+ * (lock-free on an int, so async-signal-safe too); volatile alone is a data
+ * race between threads. */
 void reactor_request_stop(struct reactor *r)
 {
-	r->stop = 1;
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 	r->ops->wakeup(r);
 }
 
 bool reactor_stop_requested(const struct reactor *r)
 {
-	return r->stop != 0;
+	return __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* ---- io watchers -------------------------------------------------------- */

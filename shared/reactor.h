@@ -216,6 +216,11 @@ int reactor_resolve(const char *host, uint16_t port, struct sockaddr_in *sa);
  * listening handle or -errno (-EADDRINUSE for a port in use). */
 int reactor_listen(struct reactor *r, const char *host, uint16_t port,
 		   int backlog);
+/* The same with SO_REUSEPORT: several listeners, one per loop thread, may
+ * share host:port, and the kernel spreads new connections over them
+ * (shared/reactor_reuseport.c).  Epoll only: -ENOTSUP under sim. */
+int reactor_listen_reuseport(struct reactor *r, const char *host,
+			     uint16_t port, int backlog);
 /* The port a listening or connected handle is bound to, or -errno. */
 int reactor_local_port(struct reactor *r, int handle);
 

@@ -43,6 +43,9 @@ struct echo_opts {
 	enum echo_buffers buffers;
 	uint64_t idle_timeout_ns;    /* 0: none */
 	unsigned max_conns;          /* 0: no limit */
+	bool reuse_port;             /* listen with SO_REUSEPORT, beside other
+				      * loops on the same port (push and poll;
+				      * see reactor_listen_reuseport()) */
 	/* Called once the server listens, with the port it got. */
 	void (*on_listening)(void *arg, uint16_t port);
 	void *arg;

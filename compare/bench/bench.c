@@ -31,6 +31,8 @@
 #include "clock.h"
 #include "loadgen.h"
 
+static void parse_sweep(const char *list, struct bench_opts *o);
+
 /* One measured run of one engine. */
 struct sample {
 	double v[BENCH_F_COUNT];
@@ -56,15 +58,20 @@ struct server {
  * got.  Its stdout comes back through a pipe; its stderr goes to
  * /dev/null.  Returns 0 or -errno (the child is reaped on failure). */
 static int server_start(struct server *s, const struct bench_variant *v,
-			const struct bench_pin *pin)
+			const struct bench_pin *pin, unsigned workers)
 {
 	const char *argv[16] = { "pushpoll", "serve", "echo", "--engine",
 				 v->engine, "--port", "0" };
-	char line[256];
+	char line[256], nw[16];
 	int n = 7, fd;
 
 	for (int i = 0; v->flags[i] != NULL; i++)
 		argv[n++] = v->flags[i];
+	if (workers > 1) {
+		snprintf(nw, sizeof(nw), "%u", workers);
+		argv[n++] = "--workers";
+		argv[n++] = nw;
+	}
 	argv[n] = NULL;
 	fd = bench__spawn(argv, pin, false, &s->pid);
 	if (fd < 0)
@@ -168,7 +175,7 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 					    hist) == 0;
 		return;
 	}
-	if (res == NULL || server_start(&s, v, pin) != 0) {
+	if (res == NULL || server_start(&s, v, pin, o->workers) != 0) {
 		fprintf(stderr, "\npushpoll: bench: %s did not start\n",
 			v->label);
 		free(res);
@@ -478,6 +485,8 @@ static void bench_usage(FILE *f)
 "  --quiet             no progress line on stderr\n"
 "  --no-pin            let the scheduler place servers and load generator\n"
 "                      (default: servers on the last CPU, the load on the rest)\n"
+"  --workers-sweep LIST  echo of push and poll with each number of loops per\n"
+"                      thread in LIST (1,2,4...): msgs/s and CPU per message\n"
 "\n"
 "exit status: 0 every row measured in every round; 1 an engine or target\n"
 "  failed (one line on stderr names it and the problem: unreachable, refused,\n"
@@ -493,7 +502,8 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 {
 	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
-	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_HELP };
+	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -514,6 +524,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "no-pin", no_argument, NULL, O_NO_PIN },
+		{ "workers-sweep", required_argument, NULL, O_SWEEP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -588,6 +599,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 			break;
 		case O_QUIET: o->progress = false; break;
 		case O_NO_PIN: o->pin = false; break;
+		case O_SWEEP: parse_sweep(optarg, o); break;
 		case O_HELP:
 			bench_usage(stdout);
 			exit(0);
@@ -603,6 +615,56 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 				argv[optind]);
 	if (o->duration_ns == 0)
 		cli_usage_error("--duration must be more than 0");
+}
+
+/* --workers-sweep 1,2,4: echo of push and poll with each number of loops
+ * per thread (serve echo --workers N). */
+static void parse_sweep(const char *list, struct bench_opts *o)
+{
+	char buf[128], *save = NULL, *tok;
+
+	if (strlen(list) >= sizeof(buf))
+		cli_usage_error("--workers-sweep: list too long");
+	strcpy(buf, list);
+	o->nsweep = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nsweep == BENCH_MAX_SWEEP)
+			cli_usage_error("--workers-sweep: at most %d counts",
+					BENCH_MAX_SWEEP);
+		o->sweep[o->nsweep++] = (unsigned)cli_uint("--workers-sweep",
+							   tok, 1, 64);
+	}
+	if (o->nsweep == 0)
+		cli_usage_error("--workers-sweep wants a list of counts");
+}
+
+/* The sweep: one echo run per count, throughput and CPU per message. */
+static int run_sweep(struct bench_opts *o)
+{
+	struct bench_summary s[BENCH_MAX_ENGINES];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (o->engines == NULL)
+		o->engines = "push,poll";
+	printf("echo with loops per thread (serve echo --workers N), %u "
+	       "connections, %zu-byte messages\n", o->conns, o->msg_size);
+	printf("| workers | engine | msgs/s | server CPU ns/msg |\n"
+	       "|---|---|---|---|\n");
+	for (int k = 0; k < o->nsweep; k++) {
+		int n;
+
+		o->workers = o->sweep[k];
+		n = bench_echo_collect(o, s, BENCH_MAX_ENGINES);
+		for (int i = 0; i < n; i++)
+			printf("| %u | %s | %.0f | %.0f |\n", o->workers,
+			       s[i].engine, s[i].med[BENCH_F_MSGS],
+			       s[i].med[BENCH_F_CPU]);
+	}
+	printf("note: this machine has %ld CPU(s); the load generator takes "
+	       "one, so a scaling figure needs more cores than %ld\n", cpus,
+	       cpus);
+	return 0;
 }
 
 int bench_main(int argc, char **argv)
@@ -647,6 +709,8 @@ int bench_main(int argc, char **argv)
 			o.nsizes = 2;
 		}
 	}
+	if (o.nsweep > 0)
+		return run_sweep(&o);
 	rep = calloc(1, sizeof(*rep));
 	if (rep == NULL) {
 		fprintf(stderr, "pushpoll: bench: out of memory\n");

@@ -66,6 +66,8 @@ struct bench_variant {
 	const char *command;    /* external, started: "... {port} ..." */
 };
 
+#define BENCH_MAX_SWEEP 8
+
 struct bench_opts {
 	const char *engines;    /* comma-separated labels; NULL: all */
 	/* --target: external servers, rows after the engines' */
@@ -92,6 +94,10 @@ struct bench_opts {
 	bool progress;          /* the progress line on stderr */
 	bool pin;               /* servers on the last CPU, the load generator
 				 * on the others (when there are two or more) */
+	/* push and poll servers: loops, one per thread (serve --workers) */
+	unsigned workers;       /* 0 or 1: one loop */
+	unsigned sweep[BENCH_MAX_SWEEP]; /* --workers-sweep LIST */
+	int nsweep;
 };
 
 /* The figures measured for each engine, echo and churn, in this order.

@@ -184,6 +184,8 @@ int claims_main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--callgrind-chain") == 0)
 		return c2_callgrind_child(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--callgrind-wakes") == 0)
+		return c9_callgrind_child(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--callgrind-echo") == 0)
 		return c15_callgrind_child(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {

@@ -248,6 +248,7 @@ struct c4_figures {
 	uint64_t samples[C4_NMECH];
 	double pct[C4_NMECH][C4_NPCT];   /* ns, at c4_percentiles */
 	double p50[C4_NMECH], p99[C4_NMECH];
+	double io_looks[C4_NMECH];       /* reactor polls per hand-off (in-thread) */
 };
 int c4_measure(const struct claims_ctx *cx, struct c4_figures *f);
 void c4_verdict(const struct c4_figures *f, struct claim_verdict *v);
@@ -343,10 +344,29 @@ int c8_measure(const struct claims_ctx *cx, struct c8_figures *f);
 void c8_verdict(const struct c8_figures *f, struct claim_verdict *v);
 int c8_run(struct claims_ctx *cx, struct claim_row *row);
 
-/* ---- C9: single-threaded and multi-threaded executors (not measured yet) ---------------- */
+/* ---- C9: single-threaded and multi-threaded executors ------------------------------------ */
 
-void c9_verdict(struct claim_verdict *v);
+enum { C9_ST, C9_MT, C9_NEXECS };   /* poll_loop; poll_workers, one worker */
+extern const char *const c9_exec_name[C9_NEXECS];
+
+struct c9_figures {
+	double ns[C9_NEXECS];        /* per wake, median of runs */
+	double instr[C9_NEXECS];     /* per wake, callgrind; 0 if not run */
+	double atomics[C9_NEXECS];   /* atomic RMW on task words per wake */
+	double remote_ns;            /* p50, a wake from another thread */
+	bool have_instr;
+	/* echo with 1 and 2 loops per thread ([0], [1]), push and poll
+	 * (CLAIMS_PUSH, CLAIMS_POLL): messages/s and server CPU ns/message;
+	 * not run under --quick (echo_ran false). */
+	bool echo_ran;
+	double echo_msgs[CLAIMS_NMODELS][2], echo_cpu[CLAIMS_NMODELS][2];
+};
+int c9_measure(const struct claims_ctx *cx, struct c9_figures *f);
+void c9_verdict(const struct c9_figures *f, struct claim_verdict *v);
 int c9_run(struct claims_ctx *cx, struct claim_row *row);
+/* `pushpoll claims --callgrind-wakes st|mt WAKES`, hidden: a warm-up run,
+ * callgrind's counters zeroed, WAKES wakes (dump 1), 2 x WAKES (dump 2). */
+int c9_callgrind_child(int argc, char **argv);
 
 /* ---- C10: blocking on an asynchronous result ------------------------------------------------ */
 
