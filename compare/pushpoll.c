@@ -56,6 +56,8 @@ static void usage(FILE *f)
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
+"  --buffers conn|ready  a read buffer per connection (default), or one taken\n"
+"                       only when a connection is readable\n"
 "\n"
 "fanout options:\n"
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
@@ -81,7 +83,8 @@ static void usage(FILE *f)
 
 enum {
 	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
-	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
+	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_BUFFERS,
+	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
 	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_HELP,
 };
@@ -96,6 +99,7 @@ static const struct option long_options[] = {
 	{ "host", required_argument, NULL, OPT_HOST },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "bufsize", required_argument, NULL, OPT_BUFSIZE },
+	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "input", required_argument, NULL, OPT_INPUT },
@@ -169,6 +173,15 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_BUFSIZE:
 			ro->echo.bufsize = cli_size("--bufsize", optarg, 1,
 						    64 << 20);
+			break;
+		case OPT_BUFFERS:
+			if (strcmp(optarg, "conn") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_CONN;
+			else if (strcmp(optarg, "ready") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_READY;
+			else
+				cli_usage_error("--buffers wants conn or "
+						"ready, not '%s'", optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
 			ro->echo.idle_timeout_ns =

@@ -11,6 +11,7 @@ void echo_opts_default(struct echo_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->host = "127.0.0.1";
 	o->bufsize = 16 * 1024;
+	o->buffers = ECHO_BUFFERS_CONN;
 }
 
 void fanout_opts_default(struct fanout_opts *o)
