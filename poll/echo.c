@@ -105,13 +105,11 @@ struct echo_conn {
 	struct echo_conn *prev, *next;   /* srv->conns */
 	int handle;                      /* CONN_START only, else -1 */
 	bool own_buf;                    /* buf came from mem_alloc */
-	unsigned char *buf;              /* opts->bufsize bytes; NULL with
-					  * buffers on readiness */
-	/* Buffers on readiness, in CONN_WRITE only (else NULL): the bytes
-	 * the write back could not send at once, in a block of their size,
-	 * freed when written or dropped.  echoing: the bytes of the read. */
-	unsigned char *unsent;
-	size_t echoing;
+	unsigned char *buf;              /* opts->bufsize bytes.  With buffers
+					  * on readiness: in CONN_WRITE only
+					  * (else NULL), the bytes the write
+					  * back could not send at once, in a
+					  * block of their size, own_buf set */
 	struct poll_stream stream;
 	union {                          /* the I/O being awaited */
 		struct poll_readable readable; /* CONN_READABLE */
@@ -345,18 +343,18 @@ static enum poll_status conn_echo_ready(struct echo_conn *c)
 	w = poll_try_write(&c->stream, buf, (size_t)n);
 	if (w < 0)
 		return conn_end(c, CONN_END_ERROR);
+	c->srv->stats->bytes += (uint64_t)w;    /* echoed: sent */
 	if (w == n) {                   /* the common case */
-		c->srv->stats->bytes += (uint64_t)n;
 		conn_read(c);
 		return POLL_PENDING;
 	}
 	rest = (size_t)(n - w);
-	c->unsent = mem_alloc(rest);
-	if (c->unsent == NULL)
+	c->buf = mem_alloc(rest);
+	if (c->buf == NULL)
 		return conn_end(c, CONN_END_ERROR);
-	memcpy(c->unsent, buf + w, rest);
-	c->echoing = (size_t)n;
-	poll_write_init(&c->io.write, &c->stream, c->unsent, rest);
+	c->own_buf = true;
+	memcpy(c->buf, buf + w, rest);
+	poll_write_init(&c->io.write, &c->stream, c->buf, rest);
 	c->state = CONN_WRITE;
 	return POLL_PENDING;
 }
@@ -408,11 +406,10 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			if (poll_future_poll(&c->io.write.base, cx) == POLL_PENDING)
 				return conn_idle_poll(c, cx);
 			n = c->io.write.base.out;
-			if (c->unsent != NULL) {  /* the rest went, or failed */
-				mem_free(c->unsent);
-				c->unsent = NULL;
-				if (n >= 0)
-					n = (ssize_t)c->echoing;
+			if (c->srv->rbuf != NULL) {  /* the rest went, or failed */
+				mem_free(c->buf);
+				c->buf = NULL;
+				c->own_buf = false;
 			}
 			if (n < 0)
 				return conn_end(c, CONN_END_ERROR);
@@ -470,8 +467,6 @@ static void conn_close(struct poll_future *f)
 	poll_stream_close(&c->stream);
 	if (c->own_buf)
 		mem_free(c->buf);
-	mem_free(c->unsent);             /* dropped while writing the rest */
-	c->unsent = NULL;
 	conn_unlink(srv, c);
 	c->state = CONN_DROPPED;
 }
@@ -685,10 +680,8 @@ void poll__echo_print_layout(FILE *f)
 	FIELD(handle, "raw handle before the first poll");
 	FIELD(own_buf, "buffer from mem_alloc?");
 	FIELD(buf, "the read buffer (separate block)");
-	FIELD(unsent, "ready: the rest of a write back");
-	FIELD(echoing, "ready: bytes of that read");
 	FIELD(stream, "struct poll_stream: registration, 2 waker slots");
-	FIELD(io, "union { poll_readable; poll_read; poll_write }");
+	FIELD(io, "union { poll_read; poll_write }");
 	FIELD(io.read, "  struct poll_read");
 	FIELD(io.write, "  struct poll_write");
 	FIELD(idle, "struct poll_sleep: embedded timer, waker slot");
