@@ -42,7 +42,7 @@ static void usage(FILE *f)
 "  fanout       deliver one file to N sinks\n"
 "  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
-"  claims [C1..C11, C15]  the experiment behind each claim, with its computed verdict\n"
+"  claims [C1..C12, C15]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
 "  version      the version of this build (also --version)\n"
 "\n"

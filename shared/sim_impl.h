@@ -116,6 +116,9 @@ struct sim {
 
 	struct sim_obj **table;   /* handle -> object, NULL when free */
 	unsigned table_len, open_handles;
+	unsigned first_free;      /* every handle below it is in use: the
+				   * search for the lowest free one starts
+				   * there, O(1) amortised, not O(handles) */
 	uint16_t next_ephemeral_port;
 
 	struct sim_peer *peers, *last_peer;

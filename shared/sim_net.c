@@ -42,9 +42,12 @@ int sim__table_alloc(struct sim *s)
 
 	if (s->open_handles >= s->core.cfg.max_handles)
 		return -EMFILE;
-	for (h = 0; h < s->table_len; h++)
-		if (s->table[h] == NULL)
+	for (h = s->first_free; h < s->table_len; h++)
+		if (s->table[h] == NULL) {
+			s->first_free = h;
 			return (int)h;
+		}
+	s->first_free = s->table_len;
 	len = s->table_len ? 2 * s->table_len : 16;
 	if (len > s->core.cfg.max_handles)
 		len = s->core.cfg.max_handles;
@@ -61,11 +64,15 @@ void sim__table_set(struct sim *s, int h, struct sim_obj *o)
 	s->table[h] = o;
 	o->handle = h;
 	s->open_handles++;
+	if ((unsigned)h == s->first_free)
+		s->first_free++;
 }
 
 void sim__table_clear(struct sim *s, struct sim_obj *o)
 {
 	s->table[o->handle] = NULL;
+	if ((unsigned)o->handle < s->first_free)
+		s->first_free = (unsigned)o->handle;
 	o->handle = -1;
 	s->open_handles--;
 }
