@@ -3,6 +3,7 @@
  *
  *   pushpoll serve echo --engine E [--port P] ...   run an echo server
  *   pushpoll fanout --engine E --input F ...        run one fanout
+ *   pushpoll load echo --connect HOST:PORT ...      load any echo server
  *
  * Exit status: 0 success, 1 a measured failure, 2 a usage error (one line on
  * stderr naming the bad argument).  A workload that cannot start is one rule
@@ -41,6 +42,8 @@ static void usage(FILE *f)
 "  serve echo   run a TCP echo server until SIGINT or SIGTERM\n"
 "  fanout       deliver one file to N sinks\n"
 "  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
+"  load echo|churn --connect HOST:PORT  the bench's load generator alone,\n"
+"               against any echo server, every byte checked\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
 "  claims [C1..C12, C15]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
@@ -66,13 +69,24 @@ static void usage(FILE *f)
 "                           cancelled, the others go on (default 10s; 0: never)\n"
 "\n"
 "bench options (no workload: every workload, about a minute):\n"
-"  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll)  --rounds N\n"
+"  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll,tokio,tokio-mt)\n"
+"  --rounds N\n"
+"  --target NAME=HOST:PORT  a running echo server as one more row\n"
+"  --target 'NAME=cmd:COMMAND'  a server the bench starts ({port}: where it\n"
+"           listens); its heap counted through LD_PRELOAD of pushpoll-memcount.so\n"
+"           (malloc and its kin only: not a static binary's, not a program's\n"
+"           own allocator's; a Rust program's default allocator is malloc)\n"
 "  echo, churn: --conns N  --depth N  --size SIZE  --rate MSGS/S (open loop)\n"
 "               --duration DURATION  --warmup DURATION\n"
 "  fanout: --file-size SIZE[,SIZE...]  --sinks N  --sink tcp|file|both\n"
 "          --chunk-size SIZE  --window W\n"
 "  --json FILE  --csv FILE  --plot DIR (PNGs, with gnuplot)  --quiet (no progress line)\n"
 "  --no-pin (servers and load generator not pinned to separate CPUs)\n"
+"\n"
+"load options (echo, churn):\n"
+"  --connect HOST:PORT (required)  --name NAME  --rounds N  --conns N  --depth N\n"
+"  --size SIZE  --rate MSGS/S  --duration DURATION  --warmup DURATION\n"
+"  --json FILE  --csv FILE  --quiet\n"
 "\n"
 "exit status: 0 success, 1 a measured failure or out of memory, descriptors\n"
 "  or threads, 2 a usage error\n",
@@ -614,6 +628,8 @@ int main(int argc, char **argv)
 		return cmd_fanout(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
 		return bench_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "load") == 0)
+		return load_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "claims") == 0)
 		return claims_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "torture") == 0)

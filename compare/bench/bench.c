@@ -145,11 +145,6 @@ static int server_stop(struct server *s, struct mark m[2])
 	return 0;
 }
 
-static double us(uint64_t ns)
-{
-	return (double)ns / 1000.0;
-}
-
 /* One round of one engine: start its server, load it, stop it, compute the
  * figures.  The latency of the run is merged into hist. */
 static void run_one(const struct bench_variant *v, const struct bench_opts *o,
@@ -168,6 +163,12 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 	int load_rc, stop_rc;
 
 	memset(out, 0, sizeof(*out));
+	if (v->engine == NULL) {        /* an external server */
+		free(res);
+		out->ok = bench__target_run(v, o, pin, mode, out->v,
+					    hist) == 0;
+		return;
+	}
 	if (res == NULL || server_start(&s, v, o, pin) != 0) {
 		fprintf(stderr, "\npushpoll: bench: %s did not start\n",
 			v->label);
@@ -189,15 +190,8 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 		free(res);
 		return;
 	}
-	double secs = (double)res->elapsed_ns / 1e9;
 	double msgs = (double)res->msgs;
-	out->v[BENCH_F_MSGS] = msgs / secs;
-	out->v[BENCH_F_MB] = (double)res->bytes / secs / 1e6;
-	out->v[BENCH_F_P50] = us(hist_percentile(&res->latency, 50));
-	out->v[BENCH_F_P90] = us(hist_percentile(&res->latency, 90));
-	out->v[BENCH_F_P99] = us(hist_percentile(&res->latency, 99));
-	out->v[BENCH_F_P999] = us(hist_percentile(&res->latency, 99.9));
-	out->v[BENCH_F_MAX] = us(hist_percentile(&res->latency, 100));
+	bench__load_figures(res, out->v);
 	out->v[BENCH_F_CPU] = (double)(m[1].cpu_ns - m[0].cpu_ns) / msgs;
 	out->v[BENCH_F_ALLOCS] = (double)(m[1].allocs - m[0].allocs) / msgs;
 	out->v[BENCH_F_BYTES] = (double)(m[1].bytes - m[0].bytes) / msgs;
@@ -243,7 +237,7 @@ int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 
 	if (rounds > BENCH_MAX_ROUNDS)
 		rounds = BENCH_MAX_ROUNDS;
-	nv = bench__select(o, v, max);
+	nv = bench__select_echo(o, v, max);
 	if (nv == 0)
 		return 0;
 	for (int i = 0; i < nv && hists != NULL; i++)
@@ -415,7 +409,8 @@ static void check_engines(const char *list)
 		if (!bench__is_variant(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
-					"push, push-pooled, poll)", p);
+					"push, push-pooled, poll, tokio, "
+					"tokio-mt)", p);
 	}
 }
 
@@ -450,7 +445,18 @@ static void bench_usage(FILE *f)
 "min..max, and ratios to the hand-written epoll floor.  With no workload:\n"
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
-"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll\n"
+"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
+"                      tokio,tokio-mt (tokio: where built; scripts/install-deps\n"
+"                      tokio, then configure again)\n"
+"  --target NAME=HOST:PORT      a running echo server as one more row (echo,\n"
+"                      churn): what a client sees; its CPU and heap: \"-\"\n"
+"  --target 'NAME=cmd:COMMAND'  a server the bench starts, pins and stops\n"
+"                      each round; {port} in COMMAND is where it must listen.\n"
+"                      Its CPU, RSS and heap are measured; the heap through\n"
+"                      LD_PRELOAD of pushpoll-memcount.so, which sees only\n"
+"                      malloc and its kin: nothing of a static binary, only\n"
+"                      the refills of a program's own allocator (a Rust\n"
+"                      program's default allocator is malloc: counted)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"
@@ -472,7 +478,12 @@ static void bench_usage(FILE *f)
 "  --plot DIR          PNG plots drawn with gnuplot\n"
 "  --quiet             no progress line on stderr\n"
 "  --no-pin            let the scheduler place servers and load generator\n"
-"                      (default: servers on the last CPU, the load on the rest)\n",
+"                      (default: servers on the last CPU, the load on the rest)\n"
+"\n"
+"exit status: 0 every row measured in every round; 1 an engine or target\n"
+"  failed (one line on stderr names it and the problem: unreachable, refused,\n"
+"  did not start or listen, closed early, wrong bytes, stalled; the other\n"
+"  rows are still measured) or a file could not be written; 2 a usage error\n",
 		HEADLINE_RATE);
 }
 
@@ -480,12 +491,13 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 				bool *duration_set, bool *warmup_set,
 				bool *sizes_set)
 {
-	enum { O_ENGINES = 256, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS, O_RATE,
-	       O_DURATION,
+	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS,
+	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
 	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
+		{ "target", required_argument, NULL, O_TARGET },
 		{ "conns", required_argument, NULL, O_CONNS },
 		{ "depth", required_argument, NULL, O_DEPTH },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -516,6 +528,19 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		case O_ENGINES:
 			check_engines(optarg);
 			o->engines = optarg;
+			break;
+		case O_TARGET:
+			if (o->ntargets == BENCH_MAX_TARGETS)
+				cli_usage_error("--target: at most %d targets",
+						BENCH_MAX_TARGETS);
+			bench__parse_target(optarg, &o->targets[o->ntargets]);
+			for (int i = 0; i < o->ntargets; i++)
+				if (strcmp(o->targets[i].label,
+					   o->targets[o->ntargets].label) == 0)
+					cli_usage_error("--target: two targets "
+							"named '%s'",
+							o->targets[i].label);
+			o->ntargets++;
 			break;
 		case O_CONNS:
 			o->conns = (unsigned)cli_uint("--conns", optarg, 1,

@@ -39,7 +39,8 @@
 
 #include "hist.h"
 
-#define BENCH_MAX_ENGINES 8
+#define BENCH_MAX_ENGINES 16
+#define BENCH_MAX_TARGETS 8
 #define BENCH_MAX_ROUNDS 15
 #define BENCH_MAX_SIZES 4
 
@@ -49,8 +50,26 @@ enum {
 	BENCH_SINK_FILE = 1 << 1,
 };
 
+/* What one row of the echo and churn tables is started as.  An engine of
+ * this tree: a label, its --engine and its flags for `pushpoll serve echo`
+ * or `pushpoll fanout`.  An external server (engine NULL; --target, and
+ * the tokio rows): either a running one at host:port, or a command the
+ * bench starts, with "{port}" in it replaced by the port it must listen
+ * on (bench_target.c). */
+struct bench_variant {
+	const char *label;
+	const char *engine;
+	const char *flags[4];
+	const char *host;       /* external, running: where it listens */
+	uint16_t port;
+	const char *command;    /* external, started: "... {port} ..." */
+};
+
 struct bench_opts {
 	const char *engines;    /* comma-separated labels; NULL: all */
+	/* --target: external servers, rows after the engines' */
+	struct bench_variant targets[BENCH_MAX_TARGETS];
+	int ntargets;
 	unsigned conns;
 	unsigned depth;
 	size_t msg_size;
@@ -175,20 +194,58 @@ int bench_main(int argc, char **argv);
 
 /* ---- internal, shared by the bench_*.c files ----------------------------- */
 
-/* What one engine is started as: a name for the tables and its flags for
- * `pushpoll serve echo` or `pushpoll fanout`. */
-struct bench_variant {
-	const char *label;
-	const char *engine;
-	const char *flags[4];
-};
-
-/* The variants o->engines names (all if NULL), the epoll floor first, into
- * out.  Returns how many. */
+/* The engines o->engines names (all if NULL), the epoll floor first, into
+ * out.  Returns how many.  Engines of this tree only: what fanout runs. */
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max);
-/* Whether label is the label of one of the variants. */
+/* The rows of the echo and churn tables: bench__select()'s, then the
+ * tokio rows (where built, and o->engines names them or is NULL), then
+ * o->targets.  Returns how many. */
+int bench__select_echo(const struct bench_opts *o,
+		       const struct bench_variant **out, int max);
+/* Whether label is the label of one of the engines or tokio rows. */
 bool bench__is_variant(const char *label);
+
+/* ---- external servers (bench_target.c) ------------------------------------ */
+
+struct loadgen_result;
+struct bench_pin;
+
+/* Parse one --target: "NAME=HOST:PORT" or "NAME=cmd:COMMAND" (COMMAND
+ * with "{port}" in it) into v.  A bad one is a usage error (exit 2). */
+void bench__parse_target(const char *spec, struct bench_variant *v);
+/* The tokio rows where they were built and their programs are found;
+ * else 0, and *why says in one line how to get them. */
+int bench__tokio_rows(const struct bench_variant **out, int max,
+		      const char **why);
+/* One round of external server v: start it if it is a command, load it,
+ * read what can be read of its side, stop it.  Fills v[BENCH_F_*] (NAN
+ * where a figure cannot be measured: CPU and heap of a server the bench
+ * did not start, heap of one that did not load the counter).  The first
+ * problem (unreachable, refused, failed to start or listen, closed early,
+ * wrong bytes, stalled) is printed as one line naming the target and ends
+ * its rounds: later calls return -1 at once.  Returns 0 or -1. */
+int bench__target_run(const struct bench_variant *v,
+		      const struct bench_opts *o, const struct bench_pin *pin,
+		      enum bench_mode mode, double fig[BENCH_F_COUNT],
+		      struct hist *hist);
+/* What the load generator saw go wrong, in a few words ("echoed wrong
+ * bytes (12 of 6400)"), for the one-line messages of bench and load. */
+void bench__load_problem(const struct loadgen_result *res, char *buf,
+			 size_t len);
+/* Connect to host:port once, with a timeout of a few seconds: 0, or
+ * -errno (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...). */
+int bench__probe(const char *host, uint16_t port);
+/* The client-side figures of one run (throughput, latency) into fig; the
+ * server-side ones are set to NAN. */
+void bench__load_figures(const struct loadgen_result *res,
+			 double fig[BENCH_F_COUNT]);
+
+/* `pushpoll load echo|churn --connect HOST:PORT [options]` (load.c):
+ * the load generator alone against any echo server.  Returns the exit
+ * status: 0, 1 when the server failed (refused, closed, wrong or missing
+ * bytes), 2 for a usage error. */
+int load_main(int argc, char **argv);
 
 /* Which of n engines (or configurations) runs k-th in round r: the order
  * turns by one each round, so no engine always runs first or last. */

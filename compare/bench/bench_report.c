@@ -68,6 +68,16 @@ static const struct bench_summary *find(const struct bench_summary *s,
 
 /* ---- echo and churn tables ------------------------------------------------------ */
 
+/* v with prec decimals into buf, or "-" for a figure not measured (NAN). */
+static const char *cell(char *buf, double v, int prec)
+{
+	if (isnan(v) || isinf(v))
+		snprintf(buf, 24, "-");
+	else
+		snprintf(buf, 24, "%.*f", prec, v);
+	return buf;
+}
+
 void bench__print_section(FILE *f, const struct bench_report *rep,
 			  const struct bench_section *sec)
 {
@@ -126,18 +136,33 @@ void bench__print_section(FILE *f, const struct bench_report *rep,
 		const struct bench_summary *e = &s[i];
 		double scale = churn ? 1000.0 : 1.0;
 		int prec = churn ? 1 : 0;
+		char c[6][24];
 		if (e->rounds_ok == 0)
 			continue;
-		snprintf(range, sizeof(range), "[%.*f..%.*f]",
-			 prec, e->min[BENCH_F_CPU] / scale,
-			 prec, e->max[BENCH_F_CPU] / scale);
-		fprintf(f, "%-12s %11.*f %7.2f  %-17s %12.3f %11.1f %13.0f "
-			"%8.0f\n", e->engine, prec, e->med[BENCH_F_CPU] / scale,
-			floor ? e->med[BENCH_F_CPU] / floor->med[BENCH_F_CPU]
-			      : 0, range, e->med[BENCH_F_ALLOCS],
-			e->med[BENCH_F_BYTES], e->med[BENCH_F_PEAK],
-			e->med[BENCH_F_RSS]);
+		if (isnan(e->med[BENCH_F_CPU]))
+			snprintf(range, sizeof(range), "-");
+		else
+			snprintf(range, sizeof(range), "[%.*f..%.*f]",
+				 prec, e->min[BENCH_F_CPU] / scale,
+				 prec, e->max[BENCH_F_CPU] / scale);
+		fprintf(f, "%-12s %11s %7s  %-17s %12s %11s %13s %8s\n",
+			e->engine,
+			cell(c[0], e->med[BENCH_F_CPU] / scale, prec),
+			floor ? cell(c[1], e->med[BENCH_F_CPU] /
+					   floor->med[BENCH_F_CPU], 2) : "-",
+			range, cell(c[2], e->med[BENCH_F_ALLOCS], 3),
+			cell(c[3], e->med[BENCH_F_BYTES], 1),
+			cell(c[4], e->med[BENCH_F_PEAK], 0),
+			cell(c[5], e->med[BENCH_F_RSS], 0));
 	}
+	for (int i = 0; i < sec->n; i++)
+		if (s[i].rounds_ok > 0 && (isnan(s[i].med[BENCH_F_CPU]) ||
+					   isnan(s[i].med[BENCH_F_ALLOCS]))) {
+			fprintf(f, "(-: not measured: the CPU and heap of a "
+				"server the bench did not start, the heap of "
+				"one that did not load pushpoll-memcount.so)\n");
+			break;
+		}
 }
 
 /* ---- the fanout table ------------------------------------------------------------ */
@@ -298,6 +323,52 @@ static enum verdict worst(enum verdict x, enum verdict y)
 	return x > y ? x : y;
 }
 
+/* poll beside tokio's current_thread runtime, the runtime whose model it
+ * imitates: the four figures side by side and the target on CPU and
+ * allocations per message.  Where tokio was wanted but is not built, the
+ * one line that says how to get it.  Returns whether it printed a line. */
+static bool print_tokio(FILE *f, const struct bench_report *rep,
+			const struct bench_section *thr,
+			const struct bench_section *lat)
+{
+	const struct bench_summary *p = find(thr->sum, thr->n, "poll");
+	const struct bench_summary *t = find(thr->sum, thr->n, "tokio");
+	const struct bench_summary *pl = find(lat->sum, lat->n, "poll");
+	const struct bench_summary *tl = find(lat->sum, lat->n, "tokio");
+	const struct bench_variant *rows[2];
+	const char *why = NULL;
+	char fig[96];
+
+	if (bench__tokio_rows(rows, 2, &why) == 0) {
+		if (why != NULL && (rep->opts->engines == NULL ||
+				    bench_listed(rep->opts->engines, "tokio")))
+			fprintf(f, "  %s\n", why);
+		return why != NULL;
+	}
+	if (p == NULL || t == NULL)
+		return false;
+	fprintf(f, "  poll beside tokio (current_thread): msgs/s %.0f vs %.0f"
+		", CPU ns/msg %.0f vs %.0f,\n    p99 us %.1f vs %.1f (%s loop),"
+		" allocs/msg %.3f vs %.3f\n", p->med[BENCH_F_MSGS],
+		t->med[BENCH_F_MSGS], p->med[BENCH_F_CPU], t->med[BENCH_F_CPU],
+		pl ? pl->med[BENCH_F_P99] : NAN, tl ? tl->med[BENCH_F_P99] : NAN,
+		lat->rate ? "open" : "closed", p->med[BENCH_F_ALLOCS],
+		t->med[BENCH_F_ALLOCS]);
+	if (isnan(t->med[BENCH_F_CPU]) || isnan(t->med[BENCH_F_ALLOCS])) {
+		fprintf(f, "  %-52s %-28s %s\n", "poll at or below tokio's "
+			"CPU and allocations per message",
+			"tokio's side not measured", "MISSED");
+		return true;
+	}
+	snprintf(fig, sizeof(fig), "CPU x%.2f, allocs %.3f vs %.3f",
+		 p->med[BENCH_F_CPU] / t->med[BENCH_F_CPU],
+		 p->med[BENCH_F_ALLOCS], t->med[BENCH_F_ALLOCS]);
+	target_line(f, "poll at or below tokio's CPU and allocs per message",
+		    fig, worst(compare(p, t, BENCH_F_CPU, false),
+			       compare(p, t, BENCH_F_ALLOCS, false)));
+	return true;
+}
+
 void bench__print_targets(FILE *f, const struct bench_report *rep)
 {
 	const struct bench_section *closed = bench__section(rep, "echo");
@@ -383,6 +454,8 @@ void bench__print_targets(FILE *f, const struct bench_report *rep)
 		fputc('\n', f);
 		any = true;
 	}
+	if (thr != NULL && print_tokio(f, rep, thr, lat))
+		any = true;
 	if (rep->has_fanout && rep->nfanout > 0) {
 		const unsigned kinds[2] = { BENCH_SINK_TCP, BENCH_SINK_FILE };
 		char bad[160] = "";
@@ -444,6 +517,10 @@ static void json_machine(FILE *f, const struct bench_opts *o)
 static void json_figure(FILE *f, const char *key, double med, double min,
 			double max)
 {
+	if (isnan(med)) {
+		fprintf(f, ",\"%s\":null", key);
+		return;
+	}
 	fprintf(f, ",\"%s\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f}",
 		key, med, min, max);
 }
@@ -540,13 +617,19 @@ int bench__save_csv(const char *path, const struct bench_report *rep)
 		"rounds_ok\n");
 	for (int j = 0; j < rep->nsec; j++) {
 		const struct bench_section *sec = &rep->sec[j];
-		for (int i = 0; i < sec->n; i++)
-			for (int k = 0; k < BENCH_F_COUNT; k++)
-				fprintf(f, "%s,%s,,,%s,%.4f,%.4f,%.4f,%d\n",
-					sec->key, sec->sum[i].engine,
-					echo_keys[k], sec->sum[i].med[k],
-					sec->sum[i].min[k], sec->sum[i].max[k],
-					sec->sum[i].rounds_ok);
+		for (int i = 0; i < sec->n; i++) {
+			const struct bench_summary *e = &sec->sum[i];
+			for (int k = 0; k < BENCH_F_COUNT; k++) {
+				fprintf(f, "%s,%s,,,%s,", sec->key, e->engine,
+					echo_keys[k]);
+				if (isnan(e->med[k]))   /* not measured */
+					fprintf(f, ",,");
+				else
+					fprintf(f, "%.4f,%.4f,%.4f", e->med[k],
+						e->min[k], e->max[k]);
+				fprintf(f, ",%d\n", e->rounds_ok);
+			}
+		}
 	}
 	for (int i = 0; rep->has_fanout && i < rep->nfanout; i++) {
 		const struct bench_fanout_summary *s = &rep->fanout[i];

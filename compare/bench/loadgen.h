@@ -40,6 +40,9 @@
  *   missing  bytes sent that never came back before the drain ended;
  *   extra    bytes that came back beyond those sent.
  * A connection that is refused, reset or closed early is a failed one.
+ * A connect that the server does not answer fails after LOADGEN_CONNECT_S
+ * seconds (an address that drops packets would otherwise hold it for the
+ * kernel's two minutes of retries).
  */
 #ifndef PUSHPOLL_LOADGEN_H
 #define PUSHPOLL_LOADGEN_H
@@ -73,6 +76,7 @@ struct loadgen_opts {
 
 #define LOADGEN_MAX_DEPTH 64
 #define LOADGEN_DRAIN_NS (2 * 1000000000ull)
+#define LOADGEN_CONNECT_S 3
 
 struct loadgen_result {
 	uint64_t msgs;          /* messages (churn: exchanges) completed in
@@ -84,6 +88,7 @@ struct loadgen_result {
 	uint64_t extra;         /* bytes that came back but were never sent */
 	unsigned conns_ok;      /* connections that worked to the end */
 	unsigned conns_failed;  /* refused, reset or closed early */
+	unsigned conns_closed;  /* of those: closed or reset by the server */
 	size_t nsamples;        /* entries written to opts->samples */
 	struct hist latency;    /* per message (churn: exchange), ns */
 };
