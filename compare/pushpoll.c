@@ -47,7 +47,7 @@ static void usage(FILE *f)
 "  load echo|churn --connect HOST:PORT  the bench's load generator alone,\n"
 "               against any echo server, every byte checked\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
-"  claims [C1..C11, C15]  the experiment behind each claim, with its computed verdict\n"
+"  claims [C1..C12, C15]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
 "  version      the version of this build (also --version)\n"
 "\n"
@@ -61,6 +61,8 @@ static void usage(FILE *f)
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
+"  --buffers conn|ready  a read buffer per connection (default), or one taken\n"
+"                       only when a connection is readable\n"
 "  --workers N        push, poll: N loops, one per thread, on one port (SO_REUSEPORT)\n"
 "\n"
 "fanout options:\n"
@@ -103,7 +105,8 @@ static void usage(FILE *f)
 
 enum {
 	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
-	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
+	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_BUFFERS,
+	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
 	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_WORKERS,
 	OPT_HELP,
@@ -119,6 +122,7 @@ static const struct option long_options[] = {
 	{ "host", required_argument, NULL, OPT_HOST },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "bufsize", required_argument, NULL, OPT_BUFSIZE },
+	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "input", required_argument, NULL, OPT_INPUT },
@@ -196,6 +200,15 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_BUFSIZE:
 			ro->echo.bufsize = cli_size("--bufsize", optarg, 1,
 						    64 << 20);
+			break;
+		case OPT_BUFFERS:
+			if (strcmp(optarg, "conn") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_CONN;
+			else if (strcmp(optarg, "ready") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_READY;
+			else
+				cli_usage_error("--buffers wants conn or "
+						"ready, not '%s'", optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
 			ro->echo.idle_timeout_ns =

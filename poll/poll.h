@@ -514,6 +514,30 @@ struct poll_read {
 void poll_read_init(struct poll_read *f, struct poll_stream *s, void *buf,
 		    size_t n);
 
+/* Wait until s may be readable, holding no buffer (tokio's readable()):
+ * READY with 0 once an edge has said readable (or hung up) and no read has
+ * met -EAGAIN since.  Then read with poll_try_read(), into a buffer
+ * borrowed for the read: on -EAGAIN wait again.  Readiness is a hint, not a
+ * promise (another reader, an injected fault), which is why the read may
+ * still say -EAGAIN. */
+struct poll_readable {
+	struct poll_future base;
+	struct poll_stream *s;         /* private */
+};
+void poll_readable_init(struct poll_readable *f, struct poll_stream *s);
+
+/* Read up to n bytes now, without waiting (tokio's try_read): > 0 bytes
+ * read, 0 at end of stream, -EAGAIN (the stream's readable edge is used
+ * up: wait with poll_readable), or -errno.  Not a future: buf is borrowed
+ * for this call only. */
+ssize_t poll_try_read(struct poll_stream *s, void *buf, size_t n);
+
+/* Write what s takes now, without waiting (tokio's try_write): bytes
+ * written (0 <= result <= n; below n when the stream is full), or -errno.
+ * buf is borrowed for this call only: what is left, the caller writes with
+ * a poll_write of its own, from memory that lives until it is READY. */
+ssize_t poll_try_write(struct poll_stream *s, const void *buf, size_t n);
+
 /* Write all n bytes, in as many writes as it takes.  Output: n, or -errno
  * (done then says how many bytes went out before the error). */
 struct poll_write {

@@ -340,12 +340,46 @@ int push_read(struct push_loop *l, struct push_stream *s, void *buf,
 	      size_t n, struct push_token *tok, push_cb cb, void *data,
 	      struct push_req **reqp, ssize_t *sync);
 
+/* Read on readiness, with the buffer asked for only then: libuv's alloc_cb.
+ * A read that waits holds no buffer; when the stream is readable (or at
+ * once, if it may be) the operation calls alloc, reads into what it
+ * returned, and completes.  A buffer that received nothing (the read found
+ * nothing after all and waits again, or saw the end or an error) is given
+ * back through release before anything else happens, so:
+ *
+ *   - the callback with result > 0 owns the buffer alloc handed out last
+ *     (alloc's data is the operation's `data`: record the buffer there);
+ *   - with result <= 0, or cancelled, or never called back (R3), no buffer
+ *     of the operation is alive; alloc may never have been called.
+ *
+ * alloc returns a buffer and sets *n to its size, or returns NULL: the read
+ * then completes with -ENOBUFS.  Both are called from inside the loop (an
+ * edge) or inside this call, never after the operation completed.  *a must
+ * stay valid until the callback. */
+struct push_alloc {
+	void *(*alloc)(void *data, size_t *n);
+	void (*release)(void *data, void *buf);
+};
+int push_read_alloc(struct push_loop *l, struct push_stream *s,
+		    const struct push_alloc *a, struct push_token *tok,
+		    push_cb cb, void *data, struct push_req **reqp,
+		    ssize_t *sync);
+
 /* Write all n bytes (through as many short writes as it takes).  Result: n,
  * or -errno.  After an error or a cancel, some prefix of buf may have been
  * written. */
 int push_write(struct push_loop *l, struct push_stream *s, const void *buf,
 	       size_t n, struct push_token *tok, push_cb cb, void *data,
 	       struct push_req **reqp, ssize_t *sync);
+
+/* Write what the stream takes now, without waiting and without a request
+ * (libuv's uv_try_write): bytes written (0 <= result <= n; 0 when the
+ * stream is full), or -errno.  -EBUSY while a write is pending on s, whose
+ * bytes must go first.  The rest, if any, is the caller's to write with
+ * push_write(): from a copy of its own size, if the buffer is to be reused
+ * at once. */
+ssize_t push_try_write(struct push_loop *l, struct push_stream *s,
+		       const void *buf, size_t n);
 
 /* Connect a CLOSED stream s to host:port.  On PUSH_STARTED s is OPEN, on
  * the connecting handle, whatever the result: close it after the callback.

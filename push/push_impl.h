@@ -51,6 +51,7 @@ struct push_req {
 			void *buf;
 			size_t n;
 			size_t done;            /* write: bytes written so far */
+			const struct push_alloc *alloc; /* push_read_alloc */
 		} io;
 		struct reactor_timer timer;     /* sleep */
 		struct push__file {             /* file read, file write */

@@ -132,6 +132,15 @@ int reactor_io_start(struct reactor *r, struct reactor_io *io, int handle,
 ssize_t reactor_io_read(struct reactor *r, struct reactor_io *io, void *buf,
 			size_t n);
 
+/* True when reactor_io_read() on io would answer -EAGAIN at once, without
+ * a system call: a short read emptied the handle and no readable edge came
+ * since.  A reader that takes a buffer only when the handle is readable asks
+ * this first, and waits for the edge without taking one. */
+static inline bool reactor_io_drained(const struct reactor_io *io)
+{
+	return io->drained;
+}
+
 /* Stop watching.  After it returns the callback is never run again, even for
  * an edge already collected in the current batch: io's memory may be freed
  * at once.  Stopping a stopped watcher does nothing. */

@@ -31,6 +31,7 @@
 #include "offload.h"
 #include "reactor.h"
 
+/* Who owns a read buffer, and when (`--buffers`). */
 enum echo_buffers {
 	ECHO_BUFFERS_CONN,   /* each connection owns a read buffer of bufsize bytes */
 	ECHO_BUFFERS_READY,  /* a buffer is taken only when the connection is readable */
@@ -40,6 +41,12 @@ struct echo_opts {
 	const char *host;            /* "127.0.0.1" */
 	uint16_t port;               /* 0: any free port */
 	size_t bufsize;              /* read buffer per connection, 16 KiB */
+	/* ECHO_BUFFERS_CONN (the default): every connection owns its read
+	 * buffer for its whole life, idle or not.  ECHO_BUFFERS_READY: a
+	 * connection that waits holds no buffer; one of bufsize bytes is
+	 * taken when it is readable (each engine in its own idiom), and a
+	 * write back that cannot complete at once keeps only its unsent
+	 * bytes, in a block of their size, until they are sent. */
 	enum echo_buffers buffers;
 	uint64_t idle_timeout_ns;    /* 0: none */
 	unsigned max_conns;          /* 0: no limit */

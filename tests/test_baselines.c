@@ -50,6 +50,15 @@ static const struct baseline {
 
 #define MiB (1024u * 1024u)
 
+/* The echo tests run in both buffer modes: loop index i is baseline
+ * i % NBASELINES, with buffers per connection for i < NBASELINES, then on
+ * readiness. */
+static void echo_opts_mode(struct echo_opts *o, int i)
+{
+	echo_opts_default(o);
+	o->buffers = i < NBASELINES ? ECHO_BUFFERS_CONN : ECHO_BUFFERS_READY;
+}
+
 static int64_t live_blocks(void)
 {
 	struct mem_stats s;
@@ -120,8 +129,8 @@ START_TEST(test_echo_round_trips_16_mib_exactly)
 	struct echo_opts opts;
 	int rc;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	rc = netclient_echo(st.port, 1, 16 * MiB, 64 * 1024, 60000, &res);
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 
@@ -146,8 +155,8 @@ START_TEST(test_echo_serves_200_concurrent_connections)
 	struct echo_opts opts;
 	int rc;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	rc = netclient_echo(st.port, 200, 64 * 1024, 16 * 1024, 60000, &res);
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 
@@ -171,9 +180,9 @@ START_TEST(test_idle_timeout_closes_an_idle_connection)
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 100 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(echoes_one_byte(fd, 'x'));   /* served, then left idle */
@@ -199,9 +208,9 @@ START_TEST(test_idle_timeout_too_long_to_fit_never_closes)
 	struct pollfd p;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = UINT64_MAX;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(echoes_one_byte(fd, 'x'));
@@ -227,9 +236,9 @@ START_TEST(test_idle_timeout_spares_a_connection_that_keeps_sending)
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 400 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	for (int i = 0; i < 10; i++) {
@@ -262,9 +271,9 @@ START_TEST(test_idle_timeout_closes_a_connection_whose_peer_does_not_read)
 	struct echo_opts opts;
 	int fd, err = 0;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 250 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -295,9 +304,9 @@ START_TEST(test_max_conns_refuses_the_extra_connection)
 	struct echo_opts opts;
 	int a, b, c;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.max_conns = 2;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	a = netclient_connect(st.port);
 	b = netclient_connect(st.port);
 	ck_assert_int_ge(a, 0);
@@ -329,8 +338,8 @@ START_TEST(test_stop_with_live_connections_returns_and_frees_everything)
 	struct echo_opts opts;
 	int fd[5];
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	for (int k = 0; k < 5; k++) {
 		fd[k] = netclient_connect(st.port);
 		ck_assert_int_ge(fd[k], 0);
@@ -365,9 +374,9 @@ START_TEST(test_port_in_use_gives_eaddrinuse)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(fd, 1), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.port = ntohs(sa.sin_port);
-	ck_assert_int_eq(server_thread_start(&st, baselines[_i].echo, &opts),
+	ck_assert_int_eq(server_thread_start(&st, baselines[_i % NBASELINES].echo, &opts),
 			 -EADDRINUSE);
 	close(fd);
 	ck_assert_int_eq(live_blocks(), before);
@@ -463,8 +472,8 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	int nfill = 0, fd;
 	bool served = false;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
 	low.rlim_cur = (rlim_t)highest_fd() + 64;
@@ -494,11 +503,62 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 
 	ck_assert(served);
 	ck_assert_uint_ge(st.stats.accepted, 1);
-	if (baselines[_i].counts_shed_connections)
+	if (baselines[_i % NBASELINES].counts_shed_connections)
 		ck_assert_uint_ge(st.stats.accept_errors, 1);
 	else
 		ck_assert(st.stats.accept_errors_unseen);
 	check_accept_errors_printed(&st.stats);
+}
+END_TEST
+
+/* Buffers on readiness: an idle connection holds no read buffer, only its
+ * state, measured as the difference of the live heap between 10 and 110
+ * connections that have each echoed one message (printed: the figure of
+ * each baseline, beside the engines'). */
+START_TEST(test_echo_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_idle idle;
+
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	start_server(&st, _i, &opts);
+	ck_assert_int_eq(netclient_idle_heap(st.port, 10, 110, &idle), 0);
+	printf("%s echo figure, buffers on readiness: %.0f bytes per idle "
+	       "connection in %.2f blocks (read buffer %zu)\n",
+	       baselines[_i].name, idle.bytes, idle.blocks, opts.bufsize);
+	ck_assert(idle.bytes < (double)opts.bufsize / 4);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+/* A peer that stops reading gets every byte once it reads again; with
+ * buffers on readiness the server keeps only the unsent bytes meanwhile,
+ * one block of at most a buffer's size. */
+START_TEST(test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_slow slow;
+
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
+	ck_assert_int_eq(netclient_slow_reader(st.port, &slow), 0);
+	ck_assert_uint_gt(slow.sent, opts.bufsize);
+	ck_assert_uint_eq(slow.received, slow.sent);
+	if (opts.buffers == ECHO_BUFFERS_READY) {
+		ck_assert_int_eq(slow.waiting_blocks, 1);
+		ck_assert_int_gt(slow.waiting_bytes, 0);
+		ck_assert_int_le(slow.waiting_bytes, (int64_t)opts.bufsize);
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.bytes, slow.sent + 1);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	ck_assert_int_eq(live_blocks(), before);
 }
 END_TEST
 
@@ -1148,29 +1208,35 @@ static Suite *make_suite(void)
 
 	tcase_set_timeout(echo, 60);
 	tcase_add_loop_test(echo, test_echo_round_trips_16_mib_exactly, 0,
-			    NBASELINES);
+			    2 * NBASELINES);
 	tcase_add_loop_test(echo, test_echo_serves_200_concurrent_connections,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_closes_an_idle_connection,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_too_long_to_fit_never_closes,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_spares_a_connection_that_keeps_sending,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_closes_a_connection_whose_peer_does_not_read,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_max_conns_refuses_the_extra_connection,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_stop_with_live_connections_returns_and_frees_everything,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_port_in_use_gives_eaddrinuse, 0,
-			    NBASELINES);
+			    2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_out_of_descriptors_sheds_the_connection_and_serves_on,
+			    0, 2 * NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_echo_on_readiness_an_idle_connection_holds_no_buffer,
 			    0, NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none,
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_simulated_reactor_is_refused, 0,
 			    NBASELINES);
 	tcase_add_loop_test(echo, test_bad_options_give_einval, 0,

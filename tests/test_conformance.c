@@ -57,6 +57,20 @@ static const struct engine *engine_at(int i)
 	return &engines[i];
 }
 
+/* The echo tests run in both buffer modes: loop index i is engine
+ * i % nengines(), with buffers per connection for the first round, then on
+ * readiness. */
+static const struct engine *echo_engine_at(int i)
+{
+	return engine_at(i % nengines());
+}
+
+static void echo_opts_mode(struct echo_opts *o, int i)
+{
+	echo_opts_default(o);
+	o->buffers = i < nengines() ? ECHO_BUFFERS_CONN : ECHO_BUFFERS_READY;
+}
+
 static void start_echo(struct server_thread *st, const struct engine *e,
 		       const struct echo_opts *opts)
 {
@@ -112,14 +126,14 @@ static bool echoes_one_byte(int fd, char byte)
 
 START_TEST(test_echo_passes_the_closed_loop_load)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 	int64_t before = live_blocks();
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	ck_assert_msg(loadgen_echo(&lo, r) == 0, "%s: %u connections failed, "
@@ -140,13 +154,13 @@ END_TEST
 
 START_TEST(test_echo_passes_the_open_loop_load)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	lo.conns = 4;
@@ -162,14 +176,14 @@ END_TEST
 
 START_TEST(test_echo_serves_a_new_connection_per_exchange)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 	int64_t before = live_blocks();
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	lo.conns = 8;
@@ -190,12 +204,12 @@ END_TEST
 
 START_TEST(test_echo_returns_large_streams_under_back_pressure)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct netclient_result res;
 	struct server_thread st;
 	struct echo_opts opts;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	ck_assert_msg(netclient_echo(st.port, 4, 4 * MiB, 64 * KiB, 20000,
 				     &res) == 0,
@@ -210,12 +224,12 @@ END_TEST
 
 START_TEST(test_echo_closes_an_idle_connection)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 100 * MS;
 	start_echo(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -232,12 +246,12 @@ END_TEST
 
 START_TEST(test_echo_refuses_connections_past_the_limit)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int fd[3];
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.max_conns = 2;
 	start_echo(&st, e, &opts);
 	for (int i = 0; i < 2; i++) {
@@ -261,13 +275,13 @@ END_TEST
 
 START_TEST(test_echo_stop_cancels_open_connections_and_frees_everything)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t before = live_blocks();
 	int fd[3];
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	for (int i = 0; i < 3; i++) {
 		fd[i] = netclient_connect(st.port);
@@ -296,7 +310,7 @@ static void heap_off(void *arg, uint16_t port)
  * still stops on request and gives back what it took. */
 START_TEST(test_echo_out_of_memory_closes_or_serves_and_still_stops)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t before = live_blocks();
@@ -304,7 +318,7 @@ START_TEST(test_echo_out_of_memory_closes_or_serves_and_still_stops)
 	ssize_t got;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.on_listening = heap_off;
 	start_echo(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -703,23 +717,23 @@ static Suite *make_suite(void)
 	int n = nengines();
 
 	tcase_set_timeout(echo, 30);
-	tcase_add_loop_test(echo, test_echo_passes_the_closed_loop_load, 0, n);
-	tcase_add_loop_test(echo, test_echo_passes_the_open_loop_load, 0, n);
+	tcase_add_loop_test(echo, test_echo_passes_the_closed_loop_load, 0, 2 * n);
+	tcase_add_loop_test(echo, test_echo_passes_the_open_loop_load, 0, 2 * n);
 	tcase_add_loop_test(echo,
 			    test_echo_serves_a_new_connection_per_exchange,
-			    0, n);
+			    0, 2 * n);
 	tcase_add_loop_test(echo,
 			    test_echo_returns_large_streams_under_back_pressure,
-			    0, n);
-	tcase_add_loop_test(echo, test_echo_closes_an_idle_connection, 0, n);
+			    0, 2 * n);
+	tcase_add_loop_test(echo, test_echo_closes_an_idle_connection, 0, 2 * n);
 	tcase_add_loop_test(echo, test_echo_refuses_connections_past_the_limit,
-			    0, n);
+			    0, 2 * n);
 	tcase_add_loop_test(echo,
 		test_echo_stop_cancels_open_connections_and_frees_everything,
-		0, n);
+		0, 2 * n);
 	tcase_add_loop_test(echo,
 		test_echo_out_of_memory_closes_or_serves_and_still_stops,
-		0, n);
+		0, 2 * n);
 	suite_add_tcase(s, echo);
 	tcase_set_timeout(fan, 30);
 	tcase_add_loop_test(fan,

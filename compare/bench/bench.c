@@ -58,12 +58,14 @@ struct server {
  * got.  Its stdout comes back through a pipe; its stderr goes to
  * /dev/null.  Returns 0 or -errno (the child is reaped on failure). */
 static int server_start(struct server *s, const struct bench_variant *v,
-			const struct bench_pin *pin, unsigned workers)
+			const struct bench_opts *o, const struct bench_pin *pin,
+			unsigned workers)
 {
 	const char *argv[16] = { "pushpoll", "serve", "echo", "--engine",
-				 v->engine, "--port", "0" };
+				 v->engine, "--port", "0", "--buffers",
+				 o->buffers };
 	char line[256], nw[16];
-	int n = 7, fd;
+	int n = 9, fd;
 
 	for (int i = 0; v->flags[i] != NULL; i++)
 		argv[n++] = v->flags[i];
@@ -175,7 +177,7 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 					    hist) == 0;
 		return;
 	}
-	if (res == NULL || server_start(&s, v, pin, o->workers) != 0) {
+	if (res == NULL || server_start(&s, v, o, pin, o->workers) != 0) {
 		fprintf(stderr, "\npushpoll: bench: %s did not start\n",
 			v->label);
 		free(res);
@@ -283,6 +285,7 @@ void bench_opts_default(struct bench_opts *o)
 	o->conns = 50;
 	o->depth = 1;
 	o->msg_size = 64;
+	o->buffers = "conn";
 	o->warmup_ns = 500 * CLOCK_NS_PER_MS;
 	o->duration_ns = 2 * CLOCK_NS_PER_S;
 	o->rounds = 3;
@@ -470,6 +473,8 @@ static void bench_usage(FILE *f)
 "  --conns N           connections (churn: exchanges at once; default 50)\n"
 "  --depth N           messages in flight per connection (default 1)\n"
 "  --size SIZE         bytes per message (default 64)\n"
+"  --buffers conn|ready  the servers' read buffers: one per connection\n"
+"                      (default), or taken only when readable\n"
 "  --rate MSGS/S       open loop at this rate in all (echo; default closed;\n"
 "                      the headline's open loop: %d)\n"
 "  --duration DURATION measured time per run (default 2s; headline 800ms)\n"
@@ -500,7 +505,8 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 				bool *duration_set, bool *warmup_set,
 				bool *sizes_set)
 {
-	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_RATE, O_DURATION,
+	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS,
+	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
 	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
 	       O_HELP };
@@ -510,6 +516,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "conns", required_argument, NULL, O_CONNS },
 		{ "depth", required_argument, NULL, O_DEPTH },
 		{ "size", required_argument, NULL, O_SIZE },
+		{ "buffers", required_argument, NULL, O_BUFFERS },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "warmup", required_argument, NULL, O_WARMUP },
@@ -561,6 +568,13 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 			break;
 		case O_SIZE:
 			o->msg_size = cli_size("--size", optarg, 1, 1 << 20);
+			break;
+		case O_BUFFERS:
+			if (strcmp(optarg, "conn") != 0 &&
+			    strcmp(optarg, "ready") != 0)
+				cli_usage_error("--buffers wants conn or "
+						"ready, not '%s'", optarg);
+			o->buffers = optarg;
 			break;
 		case O_RATE:
 			o->rate = cli_uint("--rate", optarg, 0, 100000000);

@@ -76,6 +76,7 @@ struct bench_opts {
 	unsigned conns;
 	unsigned depth;
 	size_t msg_size;
+	const char *buffers;    /* "conn" or "ready": the servers' --buffers */
 	uint64_t rate;          /* 0: closed loop */
 	uint64_t warmup_ns;
 	uint64_t duration_ns;

@@ -403,6 +403,43 @@ int c11_measure(const struct claims_ctx *cx, struct c11_figures *f);
 void c11_verdict(const struct c11_figures *f, struct claim_verdict *v);
 int c11_run(struct claims_ctx *cx, struct claim_row *row);
 
+/* ---- C12: what an idle connection costs ---------------------------------------------------- */
+
+/* Every engine, in both buffer modes (struct echo_opts.buffers). */
+enum c12_engine { C12_PUSH, C12_POLL, C12_LIBUV, C12_LIBEVENT, C12_EPOLL,
+		  C12_NENGINES };
+extern const char *const c12_engine_name[C12_NENGINES];
+enum { C12_CONN, C12_READY, C12_NMODES };     /* ECHO_BUFFERS_* order */
+extern const char *const c12_mode_name[C12_NMODES];
+
+struct c12_figures {
+	size_t bufsize;                 /* the read buffer of every run */
+	/* Real loopback: the server in a child process, the connections in
+	 * this one, so each process holds one descriptor per connection. */
+	unsigned real_conns;            /* connections at the measured point */
+	unsigned real_base;             /* ... and at the small point */
+	unsigned fd_limit;              /* the hard limit, the soft one raised to it */
+	bool real_ran[C12_NENGINES][C12_NMODES];
+	double real_bytes[C12_NENGINES][C12_NMODES];  /* live heap per idle conn */
+	double real_blocks[C12_NENGINES][C12_NMODES];
+	/* The simulator (push and poll only): deterministic, so exact. */
+	unsigned sim_conns[C12_NMODES]; /* connections at the measured point */
+	unsigned sim_base;
+	bool sim_ran[CLAIMS_NMODELS][C12_NMODES];
+	double sim_bytes[CLAIMS_NMODELS][C12_NMODES];
+};
+/* Heap per idle connection of engine e in mode m over real loopback:
+ * the live heap with n1 idle connections minus that with n0, over
+ * n1 - n0.  Returns 0 or -errno. */
+int c12_real(int e, int m, unsigned n0, unsigned n1, double *bytes,
+	     double *blocks);
+/* The same over the simulator, for model k (CLAIMS_PUSH or _POLL), from
+ * the peak of the live heap of two runs.  Returns 0 or -errno. */
+int c12_sim(int k, int m, unsigned n0, unsigned n1, double *bytes);
+int c12_measure(const struct claims_ctx *cx, struct c12_figures *f);
+void c12_verdict(const struct c12_figures *f, struct claim_verdict *v);
+int c12_run(struct claims_ctx *cx, struct claim_row *row);
+
 /* ---- C15: what an allocation weighs when I/O is cheap ----------------------------------------- */
 
 /* The engines C15 serves echo with: push as it comes (a heap request per
