@@ -274,7 +274,7 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 
 /* ---- running a workload on a real reactor --------------------------------- */
 
-/* The bench sends SIGUSR1 when it starts measuring and when it stops; the
+/* The bench sends CLI_MARK_SIGNAL when it starts measuring and when it stops; the
  * server snapshots its allocation counters and CPU time each time and prints
  * the snapshots at exit, so the bench's figures cover the measured window
  * only.  Everything the handler calls is async-signal-safe (atomic loads,
@@ -371,7 +371,7 @@ static struct offload *start_substrate(struct reactor **r, unsigned threads)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_mark;
 	sa.sa_flags = SA_RESTART;
-	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(CLI_MARK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return o;
 }

@@ -408,6 +408,52 @@ START_TEST(test_a_program_is_found_only_executable_on_path)
 }
 END_TEST
 
+/* The bench marks the measured window with two signals to the server it
+ * started; on a loaded machine both may arrive before the server runs again.
+ * Both must be seen: the server prints two marks. */
+START_TEST(test_two_marks_sent_while_the_server_cannot_run_are_both_seen)
+{
+	int out[2];
+	char line[256], all[4096] = "";
+	unsigned port;
+	FILE *f;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		execl(PUSHPOLL_BIN, "pushpoll", "serve", "echo", "--engine",
+		      "epoll", "--port", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_msg(sscanf(line, "listening %*[^:]:%u", &port) == 1, "%s",
+		      line);
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
+	ck_assert(WIFSTOPPED(status));          /* it cannot run now */
+	ck_assert_int_eq(kill(pid, CLI_MARK_SIGNAL), 0);
+	ck_assert_int_eq(kill(pid, CLI_MARK_SIGNAL), 0);
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	while (fgets(line, sizeof(line), f) != NULL)
+		strncat(all, line, sizeof(all) - strlen(all) - 1);
+	fclose(f);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %d", status);
+	ck_assert_msg(strstr(all, "mark 0 ") != NULL &&
+		      strstr(all, "mark 1 ") != NULL, "marks: %s", all);
+}
+END_TEST
+
 /* Each run below lacks a tool it would use; it must say so in one line that
  * names the Debian package, and go on: status 0, the figures printed, the
  * plots' scripts and data written for later. */
@@ -1103,6 +1149,36 @@ START_TEST(test_per_idle_figures_are_differences_from_the_smallest_count)
 }
 END_TEST
 
+/* Above the active count the base is the run at C = active: the same load
+ * with no idle connection, so what the active ones hold (buffers in use, a
+ * pool of spares) is not charged to the idle ones. */
+START_TEST(test_per_idle_figures_above_the_active_count_start_from_its_run)
+{
+	static struct bench_scale_report rep;
+	static struct bench_scale_opts o;
+	double b;
+
+	memset(&rep, 0, sizeof(rep));
+	o.active = 50;
+	rep.opts = &o;
+	rep.row[0] = (struct bench_scale_row){ .engine = "push", .conns = 1,
+					       .rounds_ok = 1 };
+	rep.row[0].med[BENCH_SC_HEAP] = 20;
+	rep.row[1] = (struct bench_scale_row){ .engine = "push", .conns = 50,
+					       .rounds_ok = 1 };
+	rep.row[1].med[BENCH_SC_HEAP] = 745;
+	rep.row[2] = (struct bench_scale_row){ .engine = "push",
+					       .conns = 1050, .rounds_ok = 1 };
+	rep.row[2].med[BENCH_SC_HEAP] = 1195;
+	rep.nrows = 3;
+	ck_assert(bench_scale_per_idle(&rep, &rep.row[2], BENCH_SC_HEAP, &b));
+	ck_assert_double_eq_tol(b, 450.0 * 1024 / 1000, 1e-9);
+	/* At or below the active count: from the smallest C. */
+	ck_assert(bench_scale_per_idle(&rep, &rep.row[1], BENCH_SC_HEAP, &b));
+	ck_assert_double_eq_tol(b, 725.0 * 1024 / 49, 1e-9);
+}
+END_TEST
+
 /* More connections than the descriptor limit allows: one line per count
  * on stdout, nothing measured, no server started, and status 0. */
 START_TEST(test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure)
@@ -1209,6 +1285,8 @@ static Suite *make_suite(void)
 		0, NENGINES);
 #endif
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
+	tcase_add_test(c,
+		test_two_marks_sent_while_the_server_cannot_run_are_both_seen);
 	tcase_add_loop_test(c, test_bench_fanout_runs_the_tool_beside_the_engines,
 			    0, NTOOLS);
 	tcase_add_loop_test(c,
@@ -1222,6 +1300,8 @@ static Suite *make_suite(void)
 		test_a_count_fits_when_its_descriptors_and_the_reserve_do);
 	tcase_add_test(c,
 		test_per_idle_figures_are_differences_from_the_smallest_count);
+	tcase_add_test(c,
+		test_per_idle_figures_above_the_active_count_start_from_its_run);
 	tcase_add_test(c,
 		test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure);
 	tcase_add_test(c, test_the_simulated_sweep_is_exact_and_repeatable);

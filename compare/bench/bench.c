@@ -6,8 +6,8 @@
  * engine always runs first or last), the bench starts `pushpoll serve echo` as a
  * child process, drives it with the load generator from this process, and
  * reads the server's own counters: the server snapshots its allocation
- * counters and CPU time on SIGUSR1 (sent when measuring starts and when it
- * ends) and prints both snapshots when it exits.  So every figure covers the
+ * counters and CPU time on CLI_MARK_SIGNAL (sent when measuring starts and
+ * when it ends) and prints both snapshots when it exits.  So every figure covers the
  * measured window only, never start-up or shutdown.
  *
  * Medians over the rounds are reported with their min and max.  Ratios are to
@@ -116,14 +116,14 @@ static void mark_start(void *arg)
 {
 	struct server *s = arg;
 
-	kill(s->pid, SIGUSR1);
+	kill(s->pid, CLI_MARK_SIGNAL);
 }
 
 static void mark_end(void *arg)
 {
 	struct server *s = arg;
 
-	kill(s->pid, SIGUSR1);
+	kill(s->pid, CLI_MARK_SIGNAL);
 	s->rss_kib = read_rss_kib(s->pid);
 }
 

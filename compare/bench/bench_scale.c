@@ -392,7 +392,7 @@ static void scale_mark_start(void *arg)
 {
 	struct scale_server *s = arg;
 
-	kill(s->pid, SIGUSR1);
+	kill(s->pid, CLI_MARK_SIGNAL);
 	s->rss_kib = scale_rss_kib(s->pid);
 }
 
@@ -400,7 +400,7 @@ static void scale_mark_end(void *arg)
 {
 	struct scale_server *s = arg;
 
-	kill(s->pid, SIGUSR1);
+	kill(s->pid, CLI_MARK_SIGNAL);
 }
 
 /* SIGTERM with every connection still open; wait for the exit and read the
@@ -645,14 +645,21 @@ scale_find(const struct bench_scale_report *rep, const char *engine,
 	return NULL;
 }
 
-/* The smallest C measured for engine: the base of the per-idle figures. */
+/* The base of r's per-idle figures: above the active count, the run at
+ * C = active (the same load, no idle connections), so that the difference
+ * is the idle connections' alone; otherwise (or without that run) the
+ * smallest C measured for r's engine. */
 static const struct bench_scale_row *
-scale_base(const struct bench_scale_report *rep, const char *engine)
+scale_base(const struct bench_scale_report *rep,
+	   const struct bench_scale_row *r)
 {
 	const struct bench_scale_row *b = NULL;
 
+	if (rep->opts != NULL && r->conns > rep->opts->active &&
+	    (b = scale_find(rep, r->engine, rep->opts->active)) != NULL)
+		return b;
 	for (int i = 0; i < rep->nrows; i++)
-		if (strcmp(rep->row[i].engine, engine) == 0 &&
+		if (strcmp(rep->row[i].engine, r->engine) == 0 &&
 		    rep->row[i].rounds_ok > 0 &&
 		    (b == NULL || rep->row[i].conns < b->conns))
 			b = &rep->row[i];
@@ -663,7 +670,7 @@ bool bench_scale_per_idle(const struct bench_scale_report *rep,
 			  const struct bench_scale_row *r, int field,
 			  double *bytes)
 {
-	const struct bench_scale_row *b = scale_base(rep, r->engine);
+	const struct bench_scale_row *b = scale_base(rep, r);
 	double scale = field == BENCH_SC_HEAP || field == BENCH_SC_RSS
 		       ? 1024.0 : 1.0;
 
@@ -717,8 +724,9 @@ static void scale_print_table(FILE *f, const struct bench_scale_report *rep)
 			r->med[BENCH_SC_LIVE_END],
 			r->reference ? "  (reference)" : "");
 	}
-	fprintf(f, "B/idle, RSS/idle: the difference from the smallest C, per "
-		"added connection (RSS over 100 or more).  ns/msg: server "
+	fprintf(f, "B/idle, RSS/idle: the difference from the run at C = "
+		"active (below it: from the smallest C), per added "
+		"connection (RSS over 100 or more).  ns/msg: server "
 		"CPU.  estab: the C connections opened, %d at a time, each "
 		"served once.  exit: SIGTERM "
 		"to exit with the C open.  live@end: heap bytes the server "

@@ -7,6 +7,7 @@
 #ifndef PUSHPOLL_CLI_H
 #define PUSHPOLL_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,5 +48,12 @@ bool cli_have_program(const char *name);
 unsigned long cli_raise_nofile(void);
 
 #define CLI_INSTALL_HINT(prog, pkg) prog " missing (apt-get install " pkg ")"
+
+/* The signal the bench sends a server it started, once when it starts
+ * measuring and once when it stops (`pushpoll serve` snapshots its counters
+ * on each).  A real-time signal: two sent before the server runs again are
+ * both delivered, where two pending SIGUSR1s would merge into one and the
+ * window would lose its end (a loaded machine, a short --duration). */
+#define CLI_MARK_SIGNAL SIGRTMIN
 
 #endif
