@@ -114,6 +114,14 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
 			const struct fanout_opts *opts,
 			struct fanout_stats *stats);
 
+/* The io_uring baseline (built where configure found liburing): one ring,
+ * one recv or send in flight per connection, multishot accept, one
+ * io_uring_enter() per loop iteration.  Echo only, so far: the engine
+ * table has no uring fanout.  Where io_uring cannot be set up it says why
+ * in one line on stderr and returns the -errno (-EPERM, -ENOSYS...). */
+int uring_echo_serve(struct reactor *r, struct offload *o,
+		     const struct echo_opts *opts, struct echo_stats *stats);
+
 /* Every baseline resolves host:port with reactor_resolve() (reactor.h),
  * once, before its loop starts: the address the engines bind. */
 

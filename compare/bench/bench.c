@@ -413,7 +413,9 @@ static void check_engines(const char *list)
 		if (!bench__is_variant(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
-					"push, push-pooled, poll)", p);
+					"push, push-pooled, poll%s)", p,
+					bench__is_variant("uring") ?
+					", uring" : "");
 	}
 }
 
@@ -448,7 +450,8 @@ static void bench_usage(FILE *f)
 "min..max, and ratios to the hand-written epoll floor.  With no workload:\n"
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
-"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll\n"
+"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
+"                      uring (where built with liburing; echo only)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"

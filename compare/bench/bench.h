@@ -180,6 +180,7 @@ struct bench_variant {
 	const char *label;
 	const char *engine;
 	const char *flags[4];
+	bool echo_only;         /* no fanout: left out of fanout runs */
 };
 
 /* The variants o->engines names (all if NULL), the epoll floor first, into

@@ -19,12 +19,15 @@
 
 /* The floor first: every ratio is to it. */
 static const struct bench_variant variants[] = {
-	{ "epoll", "epoll", { NULL } },
-	{ "libuv", "libuv", { NULL } },
-	{ "libevent", "libevent", { NULL } },
-	{ "push", "push", { NULL } },
-	{ "push-pooled", "push", { "--alloc", "pooled", NULL } },
-	{ "poll", "poll", { NULL } },
+	{ "epoll", "epoll", { NULL }, false },
+	{ "libuv", "libuv", { NULL }, false },
+	{ "libevent", "libevent", { NULL }, false },
+	{ "push", "push", { NULL }, false },
+	{ "push-pooled", "push", { "--alloc", "pooled", NULL }, false },
+	{ "poll", "poll", { NULL }, false },
+#ifdef HAVE_LIBURING
+	{ "uring", "uring", { NULL }, true },
+#endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
 

@@ -1,0 +1,528 @@
+/* baseline_uring.c: the echo workload written straight on io_uring.
+ *
+ * The completion floor, beside the epoll one (baseline_epoll.c): plain
+ * liburing, no event library, no reactor, no completion interface of the
+ * tree's own.  One ring, one loop, a struct per connection whose buffer
+ * lives in the same allocation.  Where epoll says "you may read now" and
+ * the program then calls recv(), here the program hands the kernel the
+ * receive and its buffer in advance, and the kernel says "done, n bytes".
+ *
+ * Per connection exactly one operation is in flight at any time: a recv
+ * into its buffer, or a send of what that recv brought (sent again from
+ * where it stopped, if short), and only then the next recv.  So the echo's
+ * behaviour is the epoll baseline's, word for word (baselines.h): a peer
+ * that does not read stops being read from.
+ *
+ * One system call per loop iteration: io_uring_submit_and_wait_timeout()
+ * hands the kernel every SQE prepared since the last iteration and waits
+ * for the next completion, in one io_uring_enter(2) (the kernel has had
+ * IORING_FEAT_EXT_ARG since 5.11).  The wait is bounded by the oldest idle
+ * deadline and STOP_CHECK_MS, and a signal ends it early (-EINTR), so a
+ * stop is seen as in the epoll baseline.
+ *
+ * The kernel owns a connection's buffer while its op is in flight, so a
+ * connection is never freed under it: closing one that has an op in flight
+ * (idle time-out, shutdown) asks the kernel to cancel the op and frees the
+ * connection when that op's completion comes (`closing`, counted in
+ * `zombies`).  The shutdown waits for every such completion before it
+ * frees the ring.
+ *
+ * Accepting: multishot accept where the kernel has it (5.19: probed with
+ * IORING_OP_SOCKET, which came with it), else one accept re-armed after
+ * each connection; either is re-armed when the kernel ends it (an error).
+ * Out of descriptors the pending connections are shed as in the epoll
+ * baseline: accepted on a reserve descriptor and closed.
+ *
+ * user_data: UD_ACCEPT for the listener's accept, 0 for a cancel (its own
+ * completion says nothing the cancelled op's does not), else the
+ * connection's address with OP_RECV or OP_SEND in its low bits.
+ */
+#include "config.h"      /* first: _GNU_SOURCE, for accept4() */
+
+#include "baselines.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "mem.h"
+
+enum {
+	STOP_CHECK_MS = 100,   /* longest sleep: how late a stop may be seen */
+	RING_ENTRIES = 1024,   /* SQEs per iteration before an early submit */
+	OP_RECV = 1,
+	OP_SEND = 2,
+	OP_MASK = 3,
+};
+#define UD_ACCEPT ((uint64_t)4)   /* no connection lives at address 4 */
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static int listen_on(const char *host, uint16_t port, uint16_t *port_out)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int one = 1, fd, err;
+
+	err = reactor_resolve(host, port, &sa);
+	if (err < 0)
+		return err;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*port_out = ntohs(sa.sin_port);
+	return fd;
+}
+
+static uint64_t deadline_after(uint64_t now, uint64_t ns)
+{
+	return ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+}
+
+/* ==== echo ================================================================= */
+
+/* Open connections are in one list ordered by the time their input last
+ * arrived, oldest first, as in the epoll baseline.  A closing connection is
+ * in the list of those waiting for their op's completion. */
+struct list {
+	struct list *prev, *next;
+};
+
+struct conn {
+	struct list node;           /* first member */
+	int fd;
+	bool in_flight;             /* a recv or a send: the kernel owns buf */
+	bool closing;               /* freed when the op in flight completes */
+	uint64_t since;             /* when input last arrived */
+	size_t len, off;            /* bytes in buf; bytes of them sent */
+	char buf[];                 /* bufsize bytes, same allocation */
+};
+
+struct echo_server {
+	const struct echo_opts *opts;
+	struct echo_stats *stats;
+	struct io_uring ring;
+	int lfd;
+	int reserve_fd;
+	bool multishot;             /* the kernel has multishot accept */
+	bool accepting;             /* an accept is in flight */
+	bool stopping;
+	uint64_t now;
+	unsigned conns;             /* open (in the list) */
+	unsigned zombies;           /* closing, waiting for a completion */
+	struct list conns_by_input;
+	struct list closing;        /* the zombies */
+};
+
+static void list_init(struct list *l)
+{
+	l->next = l->prev = l;
+}
+
+static bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
+
+static struct conn *list_first(const struct list *l)
+{
+	return (struct conn *)l->next;
+}
+
+static void list_remove(struct conn *c)
+{
+	c->node.prev->next = c->node.next;
+	c->node.next->prev = c->node.prev;
+}
+
+static void list_append(struct list *l, struct conn *c)
+{
+	c->node.prev = l->prev;
+	c->node.next = l;
+	l->prev->next = &c->node;
+	l->prev = &c->node;
+}
+
+/* An SQE; a full submission queue is handed to the kernel first. */
+static struct io_uring_sqe *get_sqe(struct echo_server *s)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&s->ring);
+		sqe = io_uring_get_sqe(&s->ring);
+	}
+	return sqe;
+}
+
+static void arm_accept(struct echo_server *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+
+	if (sqe == NULL)
+		return;        /* tried again at the next iteration */
+	if (s->multishot)
+		io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL,
+					       SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, UD_ACCEPT);
+	s->accepting = true;
+}
+
+/* Queue c's next op: the send of what is left, or else a recv.  false if
+ * no SQE could be had (the connection then fails). */
+static bool conn_arm(struct echo_server *s, struct conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+
+	if (sqe == NULL)
+		return false;
+	if (c->off < c->len) {
+		io_uring_prep_send(sqe, c->fd, c->buf + c->off,
+				   c->len - c->off, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_SEND);
+	} else {
+		io_uring_prep_recv(sqe, c->fd, c->buf, s->opts->bufsize, 0);
+		io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_RECV);
+	}
+	c->in_flight = true;
+	return true;
+}
+
+static void conn_free(struct echo_server *s, struct conn *c)
+{
+	if (c->closing) {
+		list_remove(c);
+		s->zombies--;
+	}
+	close(c->fd);
+	mem_free(c);
+}
+
+/* Close c, counting why in *counter.  With an op in flight the kernel owns
+ * c's buffer: ask it to cancel the op, and free c when the op completes. */
+static void conn_close(struct echo_server *s, struct conn *c,
+		       uint64_t *counter)
+{
+	struct io_uring_sqe *sqe;
+
+	list_remove(c);
+	s->conns--;
+	(*counter)++;
+	if (!c->in_flight) {
+		conn_free(s, c);
+		return;
+	}
+	c->closing = true;
+	s->zombies++;
+	list_append(&s->closing, c);
+	sqe = get_sqe(s);
+	if (sqe != NULL) {
+		io_uring_prep_cancel64(sqe, (uintptr_t)c |
+				       (c->off < c->len ? OP_SEND : OP_RECV), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	} else {
+		shutdown(c->fd, SHUT_RDWR);  /* ends the op just as well */
+	}
+}
+
+/* The completion of c's op. */
+static void conn_complete(struct echo_server *s, struct conn *c, int op,
+			  int res)
+{
+	c->in_flight = false;
+	if (c->closing) {
+		conn_free(s, c);
+		return;
+	}
+	if (op == OP_RECV) {
+		if (res == 0) {
+			conn_close(s, c, &s->stats->closed);
+			return;
+		}
+		if (res > 0) {
+			c->len = (size_t)res;
+			c->off = 0;
+			c->since = s->now;
+			list_remove(c);       /* to the tail: newest input */
+			list_append(&s->conns_by_input, c);
+		} else if (res != -EINTR && res != -EAGAIN) {
+			conn_close(s, c, &s->stats->failed);
+			return;
+		}
+	} else {
+		if (res <= 0 && res != -EINTR && res != -EAGAIN) {
+			conn_close(s, c, &s->stats->failed);
+			return;
+		}
+		if (res > 0)
+			c->off += (size_t)res;
+		if (c->off == c->len) {      /* all of it went back */
+			s->stats->bytes += c->len;
+			c->len = c->off = 0;
+		}
+	}
+	if (!conn_arm(s, c))
+		conn_close(s, c, &s->stats->failed);
+}
+
+/* Out of descriptors: shed the pending connections (baseline_epoll.c). */
+static void shed_connections(struct echo_server *s)
+{
+	for (;;) {
+		int fd;
+
+		if (s->reserve_fd < 0)
+			s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (s->reserve_fd < 0)
+			return;
+		close(s->reserve_fd);
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+	}
+}
+
+static void conn_open(struct echo_server *s, int fd)
+{
+	struct conn *c;
+	int one = 1;
+
+	if (s->opts->max_conns != 0 && s->conns >= s->opts->max_conns) {
+		close(fd);
+		s->stats->refused++;
+		return;
+	}
+	s->stats->accepted++;
+	c = mem_alloc(sizeof(*c) + s->opts->bufsize);
+	if (c == NULL) {
+		close(fd);
+		s->stats->failed++;
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->since = s->now;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	list_append(&s->conns_by_input, c);
+	if (++s->conns > s->stats->peak_conns)
+		s->stats->peak_conns = s->conns;
+	if (!conn_arm(s, c))
+		conn_close(s, c, &s->stats->failed);
+}
+
+static void accept_complete(struct echo_server *s, int res, unsigned flags)
+{
+	if (!(flags & IORING_CQE_F_MORE))
+		s->accepting = false;
+	if (res >= 0) {
+		if (s->stopping)
+			close(res);
+		else
+			conn_open(s, res);
+	} else if (res == -EMFILE || res == -ENFILE) {
+		s->stats->accept_errors++;
+		shed_connections(s);
+	} else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN &&
+		   res != -ECONNABORTED) {
+		s->stats->accept_errors++;
+	}
+	if (!s->accepting && !s->stopping)
+		arm_accept(s);
+}
+
+static void expire_idle(struct echo_server *s)
+{
+	uint64_t timeout = s->opts->idle_timeout_ns;
+
+	while (!list_empty(&s->conns_by_input)) {
+		struct conn *c = list_first(&s->conns_by_input);
+
+		if (deadline_after(c->since, timeout) > s->now)
+			break;
+		conn_close(s, c, &s->stats->timed_out);
+	}
+}
+
+/* How long the loop may sleep: until the oldest connection times out, at
+ * most STOP_CHECK_MS. */
+static uint64_t next_wait_ns(const struct echo_server *s)
+{
+	uint64_t cap = STOP_CHECK_MS * CLOCK_NS_PER_MS, d;
+
+	if (s->opts->idle_timeout_ns == 0 || list_empty(&s->conns_by_input))
+		return cap;
+	d = deadline_after(list_first(&s->conns_by_input)->since,
+			   s->opts->idle_timeout_ns);
+	if (d <= s->now)
+		return 0;
+	return d - s->now < cap ? d - s->now : cap;
+}
+
+/* Hand the kernel what is queued, wait up to wait_ns for a completion (one
+ * io_uring_enter), and handle every completion that is there. */
+static int echo_iteration(struct echo_server *s, struct reactor *r,
+			  uint64_t wait_ns)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(wait_ns / 1000000000u),
+		.tv_nsec = (long long)(wait_ns % 1000000000u),
+	};
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int err;
+
+	if (wait_ns == 0)
+		err = io_uring_submit(&s->ring);
+	else
+		err = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts,
+						       NULL);
+	if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN &&
+	    err != -EBUSY)
+		return err;
+	s->now = reactor_now(r);
+	io_uring_for_each_cqe(&s->ring, head, cqe) {
+		uint64_t ud = cqe->user_data;
+
+		seen++;
+		if (ud == UD_ACCEPT)
+			accept_complete(s, cqe->res, cqe->flags);
+		else if (ud != 0 && ud != LIBURING_UDATA_TIMEOUT)
+			conn_complete(s, (struct conn *)(uintptr_t)
+				      (ud & ~(uint64_t)OP_MASK),
+				      (int)(ud & OP_MASK), cqe->res);
+	}
+	io_uring_cq_advance(&s->ring, seen);
+	return 0;
+}
+
+/* The loop, one iteration:
+ *   1. submit and wait, at most until the oldest idle deadline or 100 ms
+ *      (one io_uring_enter);
+ *   2. read the clock once;
+ *   3. handle each completion: an accept opens a connection and queues its
+ *      recv, a recv queues the send, a send the next recv;
+ *   4. if a stop was requested, leave;
+ *   5. close the connections idle for too long. */
+static int echo_loop(struct reactor *r, struct echo_server *s)
+{
+	for (;;) {
+		int err = echo_iteration(s, r, next_wait_ns(s));
+
+		if (err < 0)
+			return err;
+		if (reactor_stop_requested(r))
+			return 0;
+		if (s->opts->idle_timeout_ns != 0)
+			expire_idle(s);
+	}
+}
+
+/* Cancel the accept and every connection, and wait for the kernel to give
+ * back every buffer it owns.  Bounded: a kernel that never answered would
+ * otherwise hang the shutdown (2 s; then the ring's exit cancels the rest,
+ * and the connections are freed only after it). */
+static void close_all(struct reactor *r, struct echo_server *s)
+{
+	struct io_uring_sqe *sqe;
+
+	s->stopping = true;
+	if (s->accepting && (sqe = get_sqe(s)) != NULL) {
+		io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+	while (!list_empty(&s->conns_by_input))
+		conn_close(s, list_first(&s->conns_by_input),
+			   &s->stats->cancelled);
+	for (int i = 0; i < 20 && (s->zombies > 0 || s->accepting); i++)
+		if (echo_iteration(s, r, 100 * CLOCK_NS_PER_MS) < 0)
+			break;
+}
+
+static bool has_multishot_accept(struct io_uring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	bool yes = p != NULL && io_uring_opcode_supported(p, IORING_OP_SOCKET);
+
+	io_uring_free_probe(p);
+	return yes;
+}
+
+int uring_echo_serve(struct reactor *r, struct offload *o,
+		     const struct echo_opts *opts, struct echo_stats *stats)
+{
+	struct echo_server s = { .opts = opts, .stats = stats, .lfd = -1,
+				 .reserve_fd = -1 };
+	struct io_uring_params params;
+	uint16_t port = 0;
+	int err;
+
+	memset(stats, 0, sizeof(*stats));
+	if (reactor_is_sim(r))
+		return -ENOTSUP;
+	if (opts->bufsize == 0)
+		return -EINVAL;
+	list_init(&s.conns_by_input);
+	list_init(&s.closing);
+	memset(&params, 0, sizeof params);
+	err = io_uring_queue_init_params(RING_ENTRIES, &s.ring, &params);
+	if (err < 0) {
+		fprintf(stderr, "uring: io_uring_setup failed: %s\n",
+			strerror(-err));
+		return err;
+	}
+	if (!(params.features & IORING_FEAT_EXT_ARG)) {
+		fprintf(stderr, "uring: this kernel's io_uring is too old "
+			"(needs Linux 5.11)\n");
+		err = -EOPNOTSUPP;
+		goto out_ring;
+	}
+	s.multishot = has_multishot_accept(&s.ring);
+	s.lfd = listen_on(opts->host, opts->port, &port);
+	if (s.lfd < 0) {
+		err = s.lfd;
+		goto out_ring;
+	}
+	s.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s.reserve_fd < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	arm_accept(&s);
+	if (opts->on_listening != NULL)
+		opts->on_listening(opts->arg, port);
+	s.now = reactor_now(r);
+	err = echo_loop(r, &s);
+	close_all(r, &s);
+out_close:
+	if (s.reserve_fd >= 0)
+		close(s.reserve_fd);
+	close(s.lfd);
+out_ring:
+	io_uring_queue_exit(&s.ring);
+	/* connections the kernel never answered for: freed only now that
+	 * the ring, and with it every op, is gone */
+	while (!list_empty(&s.closing))
+		conn_free(&s, list_first(&s.closing));
+	return err;
+}
