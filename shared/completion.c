@@ -34,6 +34,35 @@ void completion__post(struct completion *q, struct completion_op *op,
 
 /* ---- life ---------------------------------------------------------------- */
 
+void completion_uring_why(int err, char *why, size_t why_len)
+{
+	int disabled = -1;
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &disabled) != 1)
+			disabled = -1;
+		fclose(f);
+	}
+	if (err == -EPERM && disabled == 2)
+		snprintf(why, why_len, "io_uring is disabled on this system "
+			 "(sysctl kernel.io_uring_disabled=2)");
+	else if (err == -EPERM && disabled == 1)
+		snprintf(why, why_len, "io_uring is limited to the group "
+			 "kernel.io_uring_group (sysctl "
+			 "kernel.io_uring_disabled=1)");
+	else if (err == -EPERM)
+		snprintf(why, why_len, "io_uring_setup was refused (EPERM): a "
+			 "seccomp profile or container policy blocks io_uring");
+	else if (err == -ENOSYS)
+		snprintf(why, why_len, "io_uring_setup is not available "
+			 "(ENOSYS): a kernel without io_uring, or a seccomp "
+			 "profile hiding it");
+	else
+		snprintf(why, why_len, "io_uring_setup failed: %s",
+			 strerror(-err));
+}
+
 #ifndef HAVE_LIBURING
 int completion_new_uring(unsigned entries, struct completion **out,
 			 char *why, size_t why_len)

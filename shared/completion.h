@@ -153,6 +153,11 @@ struct completion_stats {
 int completion_new_uring(unsigned entries, struct completion **out,
 			 char *why, size_t why_len);
 
+/* The one line completion_new_uring() writes when io_uring_setup(2)
+ * failed with err: names the sysctl, the seccomp refusal or the missing
+ * system call.  For other programs on io_uring (the uring baseline). */
+void completion_uring_why(int err, char *why, size_t why_len);
+
 /* A queue on the world of the simulated reactor sim (sim.h), which must
  * outlive it.  Its operations are steps of that reactor: completion_poll()
  * drives reactor_poll(), and sim_at_step(), the trace and the hash see them

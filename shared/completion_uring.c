@@ -63,36 +63,6 @@ static struct uring *to_uring(struct completion *q)
 
 /* ---- life ---------------------------------------------------------------- */
 
-/* The one line that says why io_uring_setup(2) failed with err. */
-static void setup_failure(int err, char *why, size_t why_len)
-{
-	int disabled = -1;
-	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%d", &disabled) != 1)
-			disabled = -1;
-		fclose(f);
-	}
-	if (err == -EPERM && disabled == 2)
-		snprintf(why, why_len, "io_uring is disabled on this system "
-			 "(sysctl kernel.io_uring_disabled=2)");
-	else if (err == -EPERM && disabled == 1)
-		snprintf(why, why_len, "io_uring is limited to the group "
-			 "kernel.io_uring_group (sysctl "
-			 "kernel.io_uring_disabled=1)");
-	else if (err == -EPERM)
-		snprintf(why, why_len, "io_uring_setup was refused (EPERM): a "
-			 "seccomp profile or container policy blocks io_uring");
-	else if (err == -ENOSYS)
-		snprintf(why, why_len, "io_uring_setup is not available "
-			 "(ENOSYS): a kernel without io_uring, or a seccomp "
-			 "profile hiding it");
-	else
-		snprintf(why, why_len, "io_uring_setup failed: %s",
-			 strerror(-err));
-}
-
 /* Register a one-buffer ring as group `COMPLETION_GROUPS - 1` and take it
  * away again: whether provided buffer rings work. */
 static bool buf_ring_works(struct uring *u)
@@ -147,7 +117,7 @@ int completion_new_uring(unsigned entries, struct completion **out,
 	err = io_uring_queue_init_params(entries ? entries : 256, &u->ring,
 					 &params);
 	if (err < 0) {
-		setup_failure(err, why, why_len);
+		completion_uring_why(err, why, why_len);
 		free(u);
 		return err;
 	}

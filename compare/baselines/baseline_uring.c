@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "completion.h"   /* completion_uring_why() */
 #include "mem.h"
 
 enum {
@@ -485,10 +486,22 @@ int uring_echo_serve(struct reactor *r, struct offload *o,
 	list_init(&s.conns_by_input);
 	list_init(&s.closing);
 	memset(&params, 0, sizeof params);
+	/* One thread submits, and it waits for completions in every
+	 * iteration: the kernel may keep completion work until that wait
+	 * (6.1) instead of interrupting the loop for it.  Older kernels:
+	 * plain flags. */
+	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	err = io_uring_queue_init_params(RING_ENTRIES, &s.ring, &params);
+	if (err == -EINVAL) {
+		memset(&params, 0, sizeof params);
+		err = io_uring_queue_init_params(RING_ENTRIES, &s.ring,
+						 &params);
+	}
 	if (err < 0) {
-		fprintf(stderr, "uring: io_uring_setup failed: %s\n",
-			strerror(-err));
+		char why[COMPLETION_REASON_MAX];
+
+		completion_uring_why(err, why, sizeof why);
+		fprintf(stderr, "uring: %s\n", why);
 		return err;
 	}
 	if (!(params.features & IORING_FEAT_EXT_ARG)) {
@@ -498,6 +511,7 @@ int uring_echo_serve(struct reactor *r, struct offload *o,
 		goto out_ring;
 	}
 	s.multishot = has_multishot_accept(&s.ring);
+	io_uring_register_ring_fd(&s.ring); /* 5.18: no fd lookup per enter */
 	s.lfd = listen_on(opts->host, opts->port, &port);
 	if (s.lfd < 0) {
 		err = s.lfd;
