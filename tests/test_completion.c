@@ -1035,6 +1035,7 @@ END_TEST
 
 /* ---- where io_uring is unavailable ---------------------------------------- */
 
+#ifdef HAVE_LIBURING
 /* In a child: refuse io_uring_setup with errno err through seccomp, and
  * exit 0 if completion_new_uring() says -err with a reason naming it. */
 static int refused_child(int err, const char *expect)
@@ -1080,6 +1081,7 @@ static void expect_refused(int err, const char *expect)
 	}
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
+#endif
 
 START_TEST(test_refused_io_uring_setup_gives_errno_and_one_line_reason)
 {
