@@ -801,6 +801,44 @@ START_TEST(test_multishot_accept_is_emulated_without_kernel_support_uring)
 }
 END_TEST
 
+/* Without multishot accept the backend re-arms one accept at a time.  A
+ * cancel asked while a connection's accept has completed (its completion
+ * waits in the ring) and before the re-arm finds nothing to cancel: the
+ * backend must ask again for the re-armed accept, or the op never ends. */
+START_TEST(test_cancel_between_two_emulated_accepts_still_ends_the_op_uring)
+{
+	struct world w;
+	struct completion_op acc;
+	struct sockaddr_in to;
+	int l, fd;
+
+	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
+	if (!world_open(&w, URING, 0, false))
+		return;
+	l = completion_listen(w.q, "127.0.0.1", 0, 16);
+	ck_assert_int_ge(l, 0);
+	memset(&to, 0, sizeof to);
+	to.sin_family = AF_INET;
+	to.sin_port = htons((uint16_t)completion_local_port(w.q, l));
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(completion_accept_multishot(w.q, track(&w, &acc), l),
+			 0);
+	ck_assert_int_eq(world_poll(&w, 0), 0);   /* the accept is armed */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+	usleep(10000);     /* the accept completes into the ring meanwhile */
+	ck_assert_int_eq(completion_cancel(w.q, &acc), 0);
+	ck_assert_int_eq(wait_final(&w, &acc).result, -ECANCELED);
+	for (size_t i = 0; i < w.nlog; i++)
+		if (w.log[i].result >= 0)
+			completion_close(w.q, (int)w.log[i].result);
+	close(fd);
+	ck_assert_int_eq(completion_close(w.q, l), 0);
+	world_close(&w);
+	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
+}
+END_TEST
+
 /* Three messages through four 16-byte provided buffers, each buffer given
  * back after use; then end of stream ends the op. */
 static void multishot_recv_on(enum backend kind)
@@ -1149,6 +1187,8 @@ static Suite *make_suite(void)
 	tcase_add_test(uring, test_multishot_accept_takes_every_connection_uring);
 	tcase_add_test(uring,
 		test_multishot_accept_is_emulated_without_kernel_support_uring);
+	tcase_add_test(uring,
+		test_cancel_between_two_emulated_accepts_still_ends_the_op_uring);
 	tcase_add_test(uring, test_multishot_recv_fills_provided_buffers_uring);
 	tcase_add_test(uring,
 		test_multishot_recv_ends_with_ENOBUFS_when_buffers_run_out_uring);
