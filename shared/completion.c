@@ -176,6 +176,8 @@ int completion_recv_multishot(struct completion *q, struct completion_op *op,
 		return -EOPNOTSUPP;
 	if (group >= COMPLETION_GROUPS || q->groups[group].count == 0)
 		return -EINVAL;
+	if (op->in_flight)
+		return -EBUSY;      /* before its group is touched */
 	op->group = group;
 	return submit(q, op, COMPLETION_RECV_MULTISHOT, handle, NULL, 0, 0,
 		      NULL);

@@ -6,6 +6,7 @@
 #include "config.h"      /* first: _GNU_SOURCE, for sched_setaffinity() */
 
 #include "bench.h"
+#include "completion.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,14 +20,14 @@
 
 /* The floor first: every ratio is to it. */
 static const struct bench_variant variants[] = {
-	{ "epoll", "epoll", { NULL }, false },
-	{ "libuv", "libuv", { NULL }, false },
-	{ "libevent", "libevent", { NULL }, false },
-	{ "push", "push", { NULL }, false },
-	{ "push-pooled", "push", { "--alloc", "pooled", NULL }, false },
-	{ "poll", "poll", { NULL }, false },
+	{ "epoll", "epoll", { NULL }, false, false },
+	{ "libuv", "libuv", { NULL }, false, false },
+	{ "libevent", "libevent", { NULL }, false, false },
+	{ "push", "push", { NULL }, false, false },
+	{ "push-pooled", "push", { "--alloc", "pooled", NULL }, false, false },
+	{ "poll", "poll", { NULL }, false, false },
 #ifdef HAVE_LIBURING
-	{ "uring", "uring", { NULL }, true },
+	{ "uring", "uring", { NULL }, true, true },
 #endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
@@ -45,6 +46,25 @@ bool bench_listed(const char *list, const char *name)
 	return false;
 }
 
+/* Whether an io_uring ring can be set up here; the first time it cannot,
+ * one line on stderr says why the uring rows are left out. */
+static bool uring_usable(void)
+{
+	static int usable = -1;
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+
+	if (usable < 0) {
+		usable = completion_new_uring(8, &q, why, sizeof why) == 0;
+		if (usable)
+			completion_free(q);
+		else
+			fprintf(stderr, "bench: the uring rows are left out: "
+				"%s\n", why);
+	}
+	return usable;
+}
+
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max)
 {
@@ -53,6 +73,8 @@ int bench__select(const struct bench_opts *o,
 	for (int i = 0; i < NVARIANTS; i++) {
 		if (o->engines != NULL &&
 		    !bench_listed(o->engines, variants[i].label))
+			continue;
+		if (variants[i].needs_uring && !uring_usable())
 			continue;
 		if (n < max && n < BENCH_MAX_ENGINES)
 			out[n++] = &variants[i];
