@@ -22,7 +22,7 @@ const struct engine engines[] = {
 	  epoll_echo_serve, epoll_fanout_run },
 #ifdef HAVE_LIBURING
 	{ "uring", "baseline: a hand-written io_uring loop, the completion floor",
-	  uring_echo_serve, NULL },
+	  uring_echo_serve, uring_fanout_run },
 #endif
 	{ NULL, NULL, NULL, NULL },
 };

@@ -2,8 +2,8 @@
  * promises (shared/workload.h).
  *
  * One suite, run against each engine of the table (compare/engines.h:
- * push, poll, libuv, libevent, epoll, and uring where it is built, which
- * has no fanout yet): every test is a loop test whose
+ * push, poll, libuv, libevent, epoll, and uring where it is built): every
+ * test is a loop test whose
  * index picks the engine, so an engine that breaks a promise the others
  * keep fails by name.  The clients are the comparison's own load generator
  * (compare/bench/loadgen.h) and the plain client of tests/netclient.h, never
@@ -53,17 +53,7 @@ static int64_t live_blocks(void)
 static const struct engine *engine_at(int i)
 {
 	ck_assert_ptr_nonnull(engines[i].echo);
-	return &engines[i];
-}
-
-/* The engine of a fanout test, or NULL (with a line saying so) for an
- * engine that has no fanout yet: the test then checks nothing of it. */
-static const struct engine *fanout_engine_at(int i)
-{
-	if (engines[i].fanout == NULL) {
-		printf("skipped for %s: it has no fanout\n", engines[i].name);
-		return NULL;
-	}
+	ck_assert_ptr_nonnull(engines[i].fanout);
 	return &engines[i];
 }
 
@@ -448,15 +438,13 @@ static void check_complete(const struct engine *e,
 
 START_TEST(test_fanout_writes_the_input_to_every_file_sink)
 {
-	const struct engine *e = fanout_engine_at(_i);
+	const struct engine *e = engine_at(_i);
 	struct fanout_thread ft;
 	struct fanout_opts opts;
 	struct scratch sc;
 	char path[128];
 	int64_t before = live_blocks();
 
-	if (e == NULL)
-		return;
 	scratch_make(&sc, 1 * MiB + 777);
 	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_FILE);
 	opts.window = 3;
@@ -476,7 +464,7 @@ END_TEST
 
 START_TEST(test_fanout_sends_the_input_to_every_tcp_subscriber)
 {
-	const struct engine *e = fanout_engine_at(_i);
+	const struct engine *e = engine_at(_i);
 	struct loadgen_sink sink[4];
 	struct loadgen_fanout_result res = { .sink = sink };
 	struct loadgen_fanout_opts lo = {
@@ -488,8 +476,6 @@ START_TEST(test_fanout_sends_the_input_to_every_tcp_subscriber)
 	struct scratch sc;
 	int64_t before = live_blocks();
 
-	if (e == NULL)
-		return;
 	scratch_make(&sc, 2 * MiB + 5);
 	fanout_opts_for(&opts, &sc, 4, FANOUT_SINK_TCP);
 	start_fanout(&ft, e, &opts);
@@ -534,18 +520,15 @@ static int64_t fanout_peak(const struct engine *e, size_t size,
 
 START_TEST(test_fanout_heap_is_bounded_by_the_window_whatever_the_size)
 {
-	const struct engine *e = fanout_engine_at(_i);
+	const struct engine *e = engine_at(_i);
 	const size_t chunk = 16 * KiB;
 	const unsigned window = 2, sinks = 2;
 	/* The window, plus the engine's own state (its loop, its sinks, its
 	 * requests): the allowance `pushpoll bench` uses too. */
 	const int64_t bound = window * chunk + 64 * KiB + 4 * KiB * sinks;
-	int64_t small, big;
+	int64_t small = fanout_peak(e, 256 * KiB, sinks, chunk, window);
+	int64_t big = fanout_peak(e, 8 * MiB, sinks, chunk, window);
 
-	if (e == NULL)
-		return;
-	small = fanout_peak(e, 256 * KiB, sinks, chunk, window);
-	big = fanout_peak(e, 8 * MiB, sinks, chunk, window);
 	ck_assert_msg(small <= bound && big <= bound,
 		      "%s: peak heap %lld (256 KiB input) and %lld (8 MiB), "
 		      "bound %lld", e->name, (long long)small, (long long)big,
@@ -559,7 +542,7 @@ END_TEST
 
 START_TEST(test_fanout_cuts_off_a_subscriber_that_stops_reading)
 {
-	const struct engine *e = fanout_engine_at(_i);
+	const struct engine *e = engine_at(_i);
 	struct loadgen_sink sink[3];
 	struct loadgen_fanout_result res = { .sink = sink };
 	struct loadgen_fanout_opts lo = {
@@ -570,8 +553,6 @@ START_TEST(test_fanout_cuts_off_a_subscriber_that_stops_reading)
 	struct fanout_opts opts;
 	struct scratch sc;
 
-	if (e == NULL)
-		return;
 	/* Far more than the socket buffers of the stalled subscriber hold. */
 	scratch_make(&sc, 24 * MiB);
 	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_TCP);
@@ -596,14 +577,12 @@ END_TEST
 
 START_TEST(test_fanout_stop_cancels_every_sink)
 {
-	const struct engine *e = fanout_engine_at(_i);
+	const struct engine *e = engine_at(_i);
 	struct fanout_thread ft;
 	struct fanout_opts opts;
 	struct scratch sc;
 	int64_t before = live_blocks();
 
-	if (e == NULL)
-		return;
 	scratch_make(&sc, 64 * KiB);
 	fanout_opts_for(&opts, &sc, 2, FANOUT_SINK_TCP);
 	start_fanout(&ft, e, &opts);   /* nobody subscribes */

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -538,5 +539,514 @@ out_ring:
 	 * the ring, and with it every op, is gone */
 	while (!list_empty(&s.closing))
 		conn_free(&s, list_first(&s.closing));
+	return err;
+}
+
+/* ==== fanout =============================================================== */
+
+/* The fanout of baseline_epoll.c with every I/O handed to the kernel: the
+ * input is read with IORING_OP_READ (one read in flight, in file order, no
+ * thread pool and no blocking pread() in the loop), TCP sinks take chunks
+ * with IORING_OP_SEND and file sinks with IORING_OP_WRITE, one op in
+ * flight per sink.  The chunks and their reference counts are the epoll
+ * baseline's; what is new is that the kernel owns a chunk's bytes while a
+ * read into it or a send or write from it is in flight, so a sink that
+ * ends then (its time-out, the stop) keeps its reference to that chunk
+ * until the op's completion says the kernel is done with it. */
+
+struct uchunk {
+	struct uchunk *next;
+	unsigned refs;
+	uint64_t offset;
+	size_t len;
+	char data[];
+};
+
+struct usink {
+	int fd;
+	bool tcp;
+	bool running;
+	bool in_flight;             /* a send or write from cur */
+	struct uchunk *cur;
+	size_t off;
+	uint64_t deadline;
+	struct fanout_sink_stats *stats;
+};
+
+struct ufanout {
+	const struct fanout_opts *opts;
+	struct fanout_stats *stats;
+	struct io_uring ring;
+	int in_fd;
+	uint64_t size, next_offset;
+	bool eof;
+	struct uchunk *reading;     /* the chunk a read is in flight into */
+	struct uchunk *tail;
+	unsigned in_memory, running, busy; /* busy: ops in flight */
+	struct usink *sink;
+	uint64_t now;
+};
+
+#define UD_READ ((uint64_t)8)
+
+static struct io_uring_sqe *fan_sqe(struct ufanout *f)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&f->ring);
+		sqe = io_uring_get_sqe(&f->ring);
+	}
+	return sqe;
+}
+
+static void uchunk_put(struct ufanout *f, struct uchunk *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (f->tail == c)
+		f->tail = NULL;
+	mem_free(c);
+	f->in_memory--;
+}
+
+static void usink_close_fd(struct usink *s)
+{
+	if (s->fd < 0)
+		return;
+	if (s->tcp)
+		shutdown(s->fd, SHUT_WR);
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* End a running sink with err.  Its references to the chunks after the
+ * current one go at once; the current one's, and the descriptor, when the
+ * op in flight from it has completed (a cancel is asked for it). */
+static void usink_end(struct ufanout *f, struct usink *s, int err)
+{
+	struct uchunk *c, *next;
+	struct io_uring_sqe *sqe;
+
+	s->running = false;
+	s->stats->error = err;
+	f->running--;
+	if (s->cur == NULL) {
+		usink_close_fd(s);
+		return;
+	}
+	for (c = s->cur->next; c != NULL; c = next) {
+		next = c->next;
+		uchunk_put(f, c);
+	}
+	if (!s->in_flight) {
+		uchunk_put(f, s->cur);
+		s->cur = NULL;
+		usink_close_fd(s);
+		return;
+	}
+	sqe = fan_sqe(f);
+	if (sqe != NULL) {
+		io_uring_prep_cancel64(sqe, (uintptr_t)s | 1, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+}
+
+/* Queue the sink's send or write of the rest of its chunk. */
+static void usink_arm(struct ufanout *f, struct usink *s)
+{
+	struct io_uring_sqe *sqe = fan_sqe(f);
+	struct uchunk *c = s->cur;
+
+	if (sqe == NULL) {
+		usink_end(f, s, -EBUSY);
+		return;
+	}
+	if (s->tcp)
+		io_uring_prep_send(sqe, s->fd, c->data + s->off,
+				   c->len - s->off, MSG_NOSIGNAL);
+	else
+		io_uring_prep_write(sqe, s->fd, c->data + s->off,
+				    (unsigned)(c->len - s->off),
+				    c->offset + s->off);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)s | 1);
+	s->in_flight = true;
+	f->busy++;
+}
+
+/* Start s on chunk c, with a fresh deadline. */
+static void usink_start(struct ufanout *f, struct usink *s, struct uchunk *c)
+{
+	s->cur = c;
+	s->off = 0;
+	s->deadline = c != NULL && f->opts->sink_timeout_ns != 0 ?
+		      deadline_after(f->now, f->opts->sink_timeout_ns) : 0;
+	if (c != NULL)
+		usink_arm(f, s);
+	else if (f->eof)
+		usink_end(f, s, 0);
+}
+
+static void usink_complete(struct ufanout *f, struct usink *s, int res)
+{
+	struct uchunk *c = s->cur;
+
+	s->in_flight = false;
+	f->busy--;
+	if (!s->running) {          /* ended while the kernel had the chunk */
+		uchunk_put(f, c);
+		s->cur = NULL;
+		usink_close_fd(s);
+		return;
+	}
+	if (res == -EINTR || res == -EAGAIN) {
+		usink_arm(f, s);
+		return;
+	}
+	if (res <= 0) {
+		usink_end(f, s, res == 0 ? -EIO : res);
+		return;
+	}
+	s->off += (size_t)res;
+	if (s->off < c->len) {
+		usink_arm(f, s);
+		return;
+	}
+	s->stats->checksum = workload_checksum(s->stats->checksum, c->data,
+					       c->len);
+	s->stats->bytes += c->len;
+	s->cur = c->next;
+	uchunk_put(f, c);
+	usink_start(f, s, s->cur);
+}
+
+static void ufanout_end_all(struct ufanout *f, int err)
+{
+	for (unsigned i = 0; i < f->opts->sinks; i++)
+		if (f->sink[i].running)
+			usink_end(f, &f->sink[i], err);
+}
+
+static void ufanout_abort(struct ufanout *f, int err)
+{
+	if (f->stats->error == 0)
+		f->stats->error = err;
+	ufanout_end_all(f, err);
+}
+
+/* Queue the read of the next chunk, if the window has room. */
+static void ufill(struct reactor *r, struct ufanout *f)
+{
+	size_t want = f->opts->chunk_size;
+	struct io_uring_sqe *sqe;
+	struct uchunk *c;
+
+	if (f->running == 0 || f->eof || f->reading != NULL ||
+	    f->in_memory >= f->opts->window || reactor_stop_requested(r))
+		return;
+	if (f->size - f->next_offset < want)
+		want = (size_t)(f->size - f->next_offset);
+	c = mem_alloc(sizeof(*c) + want);
+	if (c == NULL) {
+		ufanout_abort(f, -ENOMEM);
+		return;
+	}
+	sqe = fan_sqe(f);
+	if (sqe == NULL) {
+		mem_free(c);
+		ufanout_abort(f, -EBUSY);
+		return;
+	}
+	c->next = NULL;
+	c->refs = 0;
+	c->offset = f->next_offset;
+	c->len = want;
+	io_uring_prep_read(sqe, f->in_fd, c->data, (unsigned)want,
+			   f->next_offset);
+	io_uring_sqe_set_data64(sqe, UD_READ);
+	f->reading = c;
+	f->busy++;
+	if (++f->in_memory > f->stats->peak_chunks)
+		f->stats->peak_chunks = f->in_memory;
+}
+
+static void uread_complete(struct ufanout *f, int res)
+{
+	struct uchunk *c = f->reading;
+
+	f->reading = NULL;
+	f->busy--;
+	if (res <= 0 || f->running == 0) {  /* an error, the file shrank, or
+					     * nobody is left to take it */
+		mem_free(c);
+		f->in_memory--;
+		if (res < 0)
+			ufanout_abort(f, res);
+		else if (res == 0)
+			f->eof = true;
+		if (f->eof)
+			for (unsigned i = 0; i < f->opts->sinks; i++)
+				if (f->sink[i].running &&
+				    f->sink[i].cur == NULL)
+					usink_end(f, &f->sink[i], 0);
+		return;
+	}
+	c->len = (size_t)res;
+	c->refs = f->running;
+	f->next_offset += (uint64_t)res;
+	f->eof = f->next_offset >= f->size;
+	f->stats->bytes_read += (uint64_t)res;
+	f->stats->chunks_read++;
+	if (f->tail != NULL)
+		f->tail->next = c;
+	f->tail = c;
+	for (unsigned i = 0; i < f->opts->sinks; i++) {
+		struct usink *s = &f->sink[i];
+
+		if (s->running && s->cur == NULL)
+			usink_start(f, s, c);
+	}
+}
+
+static void uexpire_sinks(struct ufanout *f)
+{
+	for (unsigned i = 0; i < f->opts->sinks; i++) {
+		struct usink *s = &f->sink[i];
+
+		if (s->running && s->deadline != 0 && s->deadline <= f->now)
+			usink_end(f, s, -ETIMEDOUT);
+	}
+}
+
+static uint64_t ufanout_wait_ns(const struct ufanout *f)
+{
+	uint64_t first = UINT64_MAX, cap = STOP_CHECK_MS * CLOCK_NS_PER_MS;
+
+	for (unsigned i = 0; i < f->opts->sinks; i++) {
+		const struct usink *s = &f->sink[i];
+
+		if (s->running && s->deadline != 0 && s->deadline < first)
+			first = s->deadline;
+	}
+	if (first == UINT64_MAX)
+		return cap;
+	if (first <= f->now)
+		return 0;
+	return first - f->now < cap ? first - f->now : cap;
+}
+
+/* Submit, wait up to wait_ns (one io_uring_enter), handle completions;
+ * *accepted (may be NULL) gets a connection an accept brought. */
+static int ufanout_iteration(struct reactor *r, struct ufanout *f,
+			     uint64_t wait_ns, int *accepted)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(wait_ns / 1000000000u),
+		.tv_nsec = (long long)(wait_ns % 1000000000u),
+	};
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int err;
+
+	if (wait_ns == 0)
+		err = io_uring_submit(&f->ring);
+	else
+		err = io_uring_submit_and_wait_timeout(&f->ring, &cqe, 1, &ts,
+						       NULL);
+	if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN &&
+	    err != -EBUSY)
+		return err;
+	f->now = reactor_now(r);
+	io_uring_for_each_cqe(&f->ring, head, cqe) {
+		uint64_t ud = cqe->user_data;
+
+		seen++;
+		if (ud == UD_READ)
+			uread_complete(f, cqe->res);
+		else if (ud == UD_ACCEPT && accepted != NULL)
+			*accepted = cqe->res;
+		else if (ud == UD_ACCEPT && cqe->res >= 0)
+			close(cqe->res);   /* came after the last sink */
+		else if (ud != 0 && ud != LIBURING_UDATA_TIMEOUT)
+			usink_complete(f, (struct usink *)(uintptr_t)
+				       (ud & ~(uint64_t)1), cqe->res);
+	}
+	io_uring_cq_advance(&f->ring, seen);
+	return 0;
+}
+
+/* The loop, one iteration:
+ *   1. queue the next read if the window has room;
+ *   2. on a stop request cancel every sink and leave;
+ *   3. leave when no sink runs any more;
+ *   4. submit and wait (one io_uring_enter) until the first deadline;
+ *      each completion moves its read or its sink on;
+ *   5. cancel the late sinks. */
+static int ufanout_loop(struct reactor *r, struct ufanout *f)
+{
+	for (;;) {
+		int err;
+
+		ufill(r, f);
+		if (reactor_stop_requested(r)) {
+			ufanout_end_all(f, -ECANCELED);
+			return 0;
+		}
+		if (f->running == 0)
+			return 0;
+		err = ufanout_iteration(r, f, ufanout_wait_ns(f), NULL);
+		if (err < 0)
+			return err;
+		uexpire_sinks(f);
+	}
+}
+
+/* TCP sinks: listen, accept exactly opts->sinks subscribers, one accept in
+ * flight at a time, the stop looked at every STOP_CHECK_MS. */
+static int uaccept_subscribers(struct reactor *r, struct ufanout *f,
+			       bool *stopped)
+{
+	struct io_uring_sqe *sqe;
+	unsigned got = 0;
+	uint16_t port = 0;
+	bool armed = false;
+	int lfd, err = 0;
+
+	lfd = listen_on(f->opts->host, f->opts->port, &port);
+	if (lfd < 0)
+		return lfd;
+	if (f->opts->on_listening != NULL)
+		f->opts->on_listening(f->opts->arg, port);
+	while (got < f->opts->sinks) {
+		int fd = -EAGAIN;
+
+		if (!armed && (sqe = fan_sqe(f)) != NULL) {
+			io_uring_prep_accept(sqe, lfd, NULL, NULL,
+					     SOCK_CLOEXEC);
+			io_uring_sqe_set_data64(sqe, UD_ACCEPT);
+			armed = true;
+		}
+		err = ufanout_iteration(r, f, STOP_CHECK_MS * CLOCK_NS_PER_MS,
+					&fd);
+		if (err < 0)
+			break;
+		if (fd != -EAGAIN)
+			armed = false;
+		if (fd >= 0) {
+			struct usink *s = &f->sink[got++];
+			int one = 1;
+
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+			s->fd = fd;
+			s->running = true;
+			f->running++;
+		}
+		if (reactor_stop_requested(r) && got < f->opts->sinks) {
+			*stopped = true;
+			for (unsigned i = got; i < f->opts->sinks; i++)
+				f->sink[i].stats->error = -ECANCELED;
+			break;
+		}
+	}
+	if (armed && (sqe = fan_sqe(f)) != NULL) {
+		int fd = -EAGAIN;
+
+		io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+		for (int i = 0; i < 20 && fd == -EAGAIN; i++)
+			ufanout_iteration(r, f, 100 * CLOCK_NS_PER_MS, &fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	close(lfd);
+	return err;
+}
+
+static int uopen_file_sinks(struct ufanout *f)
+{
+	char path[4096];
+
+	for (unsigned i = 0; i < f->opts->sinks; i++) {
+		struct usink *s = &f->sink[i];
+
+		snprintf(path, sizeof(path), "%s/sink-%u", f->opts->output_dir,
+			 i);
+		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			     0644);
+		if (s->fd < 0)
+			return -errno;
+		s->running = true;
+		f->running++;
+	}
+	return 0;
+}
+
+int uring_fanout_run(struct reactor *r, struct offload *o,
+		     const struct fanout_opts *opts, struct fanout_stats *stats)
+{
+	struct ufanout f = { .opts = opts, .stats = stats, .in_fd = -1 };
+	struct stat st;
+	bool stopped = false;
+	int err;
+
+	err = baseline__fanout_start(r, opts, stats);
+	if (err < 0)
+		return err;
+	f.in_fd = open(opts->input, O_RDONLY | O_CLOEXEC);
+	if (f.in_fd < 0)
+		return -errno;
+	if (fstat(f.in_fd, &st) < 0) {
+		err = -errno;
+		goto out_close_input;
+	}
+	f.size = (uint64_t)st.st_size;
+	f.eof = f.size == 0;
+	if (opts->sinks == 0)
+		goto out_close_input;
+	f.sink = mem_calloc(opts->sinks, sizeof(*f.sink));
+	if (f.sink == NULL) {
+		err = -ENOMEM;
+		goto out_close_input;
+	}
+	for (unsigned i = 0; i < opts->sinks; i++) {
+		f.sink[i].fd = -1;
+		f.sink[i].tcp = opts->kind == FANOUT_SINK_TCP;
+		f.sink[i].stats = &stats->sink[i];
+	}
+	err = io_uring_queue_init(64, &f.ring, 0);
+	if (err < 0) {
+		char why[COMPLETION_REASON_MAX];
+
+		completion_uring_why(err, why, sizeof why);
+		fprintf(stderr, "uring: %s\n", why);
+		goto out_free_sinks;
+	}
+	f.now = reactor_now(r);
+	if (opts->kind == FANOUT_SINK_TCP)
+		err = uaccept_subscribers(r, &f, &stopped);
+	else
+		err = uopen_file_sinks(&f);
+	if (err == 0 && !stopped) {
+		if (f.eof)                 /* an empty input */
+			for (unsigned i = 0; i < opts->sinks; i++)
+				if (f.sink[i].running)
+					usink_end(&f, &f.sink[i], 0);
+		err = ufanout_loop(r, &f);
+	}
+	ufanout_end_all(&f, stopped ? -ECANCELED : err);
+	/* the kernel gives back what it owns: the read's chunk, the chunks
+	 * sinks were sending from */
+	for (int i = 0; i < 50 && f.busy > 0; i++)
+		if (ufanout_iteration(r, &f, 100 * CLOCK_NS_PER_MS, NULL) < 0)
+			break;
+	io_uring_queue_exit(&f.ring);
+out_free_sinks:
+	for (unsigned i = 0; i < opts->sinks; i++)
+		usink_close_fd(&f.sink[i]);
+	mem_free(f.sink);
+out_close_input:
+	close(f.in_fd);
+	(void)o;
 	return err;
 }

@@ -451,7 +451,7 @@ static void bench_usage(FILE *f)
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
 "  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
-"                      uring (where built with liburing; echo only)\n"
+"                      uring (where built with liburing)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"

@@ -180,7 +180,6 @@ struct bench_variant {
 	const char *label;
 	const char *engine;
 	const char *flags[4];
-	bool echo_only;         /* no fanout: left out of fanout runs */
 	bool needs_uring;       /* left out, with a line saying why, where
 				 * no io_uring ring can be set up */
 };

@@ -20,14 +20,14 @@
 
 /* The floor first: every ratio is to it. */
 static const struct bench_variant variants[] = {
-	{ "epoll", "epoll", { NULL }, false, false },
-	{ "libuv", "libuv", { NULL }, false, false },
-	{ "libevent", "libevent", { NULL }, false, false },
-	{ "push", "push", { NULL }, false, false },
-	{ "push-pooled", "push", { "--alloc", "pooled", NULL }, false, false },
-	{ "poll", "poll", { NULL }, false, false },
+	{ "epoll", "epoll", { NULL }, false },
+	{ "libuv", "libuv", { NULL }, false },
+	{ "libevent", "libevent", { NULL }, false },
+	{ "push", "push", { NULL }, false },
+	{ "push-pooled", "push", { "--alloc", "pooled", NULL }, false },
+	{ "poll", "poll", { NULL }, false },
 #ifdef HAVE_LIBURING
-	{ "uring", "uring", { NULL }, true, true },
+	{ "uring", "uring", { NULL }, true },
 #endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))

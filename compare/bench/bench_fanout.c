@@ -561,14 +561,6 @@ int bench__fanout_run(const struct bench_opts *o,
 						  : BENCH_MAX_ROUNDS;
 
 	memset(in, 0, sizeof(in));
-	{
-		int kept = 0;       /* only the engines that have a fanout */
-
-		for (int i = 0; i < nv; i++)
-			if (!v[i]->echo_only)
-				v[kept++] = v[i];
-		nv = kept;
-	}
 	/* The configurations, in table order: size, sink kind, engine. */
 	for (int z = 0; z < o->nsizes; z++)
 		for (int k = 0; k < 2; k++)
