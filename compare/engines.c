@@ -1,4 +1,6 @@
 /* engines.c: the engines pushpoll can run, and their settings. */
+#include "config.h"
+
 #include "engines.h"
 
 #include <string.h>
@@ -18,6 +20,10 @@ const struct engine engines[] = {
 	  libevent_echo_serve, libevent_fanout_run },
 	{ "epoll", "baseline: a hand-written epoll state machine, the floor",
 	  epoll_echo_serve, epoll_fanout_run },
+#ifdef HAVE_LIBURING
+	{ "uring", "baseline: a hand-written io_uring loop, the completion floor",
+	  uring_echo_serve, uring_fanout_run },
+#endif
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -21,7 +21,12 @@
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -174,6 +179,26 @@ static void slurp(FILE *f, char *buf, size_t len)
  * path non-NULL, with $PATH set to it, as on a machine without some tool;
  * with resource >= 0, with that limit (RLIMIT_NOFILE, RLIMIT_AS) lowered to
  * `limit`. */
+/* Set by a test: the next run's child refuses io_uring_setup(2) (EPERM,
+ * through a seccomp filter that exec keeps), as a container profile may. */
+static bool refuse_uring;
+
+static void refuse_io_uring_setup(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		_exit(125);
+}
+
 static void run_with(char *const argv[], const char *path, int resource,
 		     rlim_t limit, struct outcome *o)
 {
@@ -207,6 +232,8 @@ static void run_with(char *const argv[], const char *path, int resource,
 			if (setrlimit(resource, &rl) != 0)
 				_exit(126);
 		}
+		if (refuse_uring)
+			refuse_io_uring_setup();
 		execv(PUSHPOLL_BIN, argv);
 		_exit(127);
 	}
@@ -1218,6 +1245,34 @@ START_TEST(test_the_simulated_sweep_is_exact_and_repeatable)
 	ck_assert_str_eq(a.out, b.out);
 }
 END_TEST
+#ifdef HAVE_LIBURING
+/* Where io_uring_setup is refused, the uring floor says why and stops as a
+ * bad request does, and bench leaves its rows out with a line saying why
+ * while the other engines run. */
+START_TEST(test_uring_refused_is_named_by_serve_and_left_out_by_bench)
+{
+	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "uring",
+			  "--port", "0", NULL };
+	char *bench[] = { "pushpoll", "bench", "echo", "--engines",
+			  "epoll,uring", "--rounds", "1", "--conns", "2",
+			  "--duration", "100ms", "--warmup", "10ms", NULL };
+	struct outcome o;
+
+	refuse_uring = true;
+	run(serve, &o);
+	ck_assert_msg(o.status != 125, "seccomp could not be set up");
+	ck_assert_int_eq(o.status, 2);
+	ck_assert_ptr_nonnull(strstr(o.err, "io_uring_setup was refused"));
+	run(bench, &o);
+	refuse_uring = false;
+	ck_assert_int_eq(o.status, 0);
+	ck_assert_ptr_nonnull(strstr(o.err, "the uring rows are left out: "
+				     "io_uring_setup was refused"));
+	ck_assert_ptr_nonnull(strstr(o.out, "\nepoll "));
+	ck_assert_ptr_null(strstr(o.out, "\nuring "));
+}
+END_TEST
+#endif
 
 static Suite *make_suite(void)
 {
@@ -1305,6 +1360,10 @@ static Suite *make_suite(void)
 	tcase_add_test(c,
 		test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure);
 	tcase_add_test(c, test_the_simulated_sweep_is_exact_and_repeatable);
+#ifdef HAVE_LIBURING
+	tcase_add_test(c,
+		test_uring_refused_is_named_by_serve_and_left_out_by_bench);
+#endif
 	suite_add_tcase(s, c);
 	return s;
 }

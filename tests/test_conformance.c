@@ -2,7 +2,8 @@
  * promises (shared/workload.h).
  *
  * One suite, run against each engine of the table (compare/engines.h:
- * push, poll, libuv, libevent, epoll): every test is a loop test whose
+ * push, poll, libuv, libevent, epoll, and uring where it is built): every
+ * test is a loop test whose
  * index picks the engine, so an engine that breaks a promise the others
  * keep fails by name.  The clients are the comparison's own load generator
  * (compare/bench/loadgen.h) and the plain client of tests/netclient.h, never

@@ -1,8 +1,10 @@
-/* baselines.h: the three engines the push and poll engines are measured
+/* baselines.h: the engines the push and poll engines are measured
  * against.
  *
  *   epoll     a hand-written epoll state machine with no abstraction at all:
  *             the floor that no event library can beat.
+ *   uring     the same by hand on io_uring (liburing), where configure found
+ *             liburing: the completion floor.
  *   libuv     libuv 1.44 as its own documentation and examples use it.
  *   libevent  libevent 2.1 bufferevents and listeners.
  *
@@ -25,7 +27,8 @@
  *   own thread pool (uv_fs_*); the epoll and libevent baselines call pread()
  *   and pwrite() in the loop, as programs written on those bases do (a read
  *   from the page cache is a memory copy).  The cost: a slow disk stalls
- *   their loop, and a file sink can never time out.
+ *   their loop, and a file sink can never time out.  The uring baseline
+ *   hands its reads and writes to the ring, as every other operation.
  * - Memory: the baselines allocate through mem_alloc(), and libuv's and
  *   libevent's own allocations are routed to the same counters
  *   (baseline__route_libuv(), baseline__route_libevent(), done once per
@@ -113,6 +116,17 @@ int libevent_echo_serve(struct reactor *r, struct offload *o,
 int libevent_fanout_run(struct reactor *r, struct offload *o,
 			const struct fanout_opts *opts,
 			struct fanout_stats *stats);
+
+/* The io_uring baseline (built where configure found liburing): one ring,
+ * one recv or send in flight per connection, multishot accept, one
+ * io_uring_enter() per loop iteration; the fanout reads its input with the
+ * ring too (IORING_OP_READ), not in the loop nor on a pool.  Where io_uring
+ * cannot be set up it says why in one line on stderr and returns the
+ * -errno (-EPERM, -ENOSYS...). */
+int uring_echo_serve(struct reactor *r, struct offload *o,
+		     const struct echo_opts *opts, struct echo_stats *stats);
+int uring_fanout_run(struct reactor *r, struct offload *o,
+		     const struct fanout_opts *opts, struct fanout_stats *stats);
 
 /* Every baseline resolves host:port with reactor_resolve() (reactor.h),
  * once, before its loop starts: the address the engines bind. */

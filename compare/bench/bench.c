@@ -417,9 +417,11 @@ static void check_engines(const char *list)
 		if (!bench__is_variant(p) && !bench__is_fanout_tool(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
-					"push, push-pooled, poll, tokio, "
+					"push, push-pooled, poll%s, tokio, "
 					"tokio-mt; for fanout also the tools "
-					"tee, socat)", p);
+					"tee, socat)", p,
+					bench__is_variant("uring") ?
+					", uring" : "");
 	}
 }
 
@@ -455,10 +457,11 @@ static void bench_usage(FILE *f)
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
 "  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
-"                      tokio,tokio-mt (tokio: where built; scripts/install-deps\n"
-"                      tokio, then configure again) and, for fanout, the\n"
-"                      tools tee (file sinks) and socat (TCP sinks), run\n"
-"                      beside them (default: all)\n"
+"                      uring (where built with liburing), tokio,tokio-mt\n"
+"                      (where built: scripts/install-deps tokio, then\n"
+"                      configure again) and, for fanout, the tools tee\n"
+"                      (file sinks) and socat (TCP sinks), run beside them\n"
+"                      (default: all)\n"
 "  --target NAME=HOST:PORT      a running echo server as one more row (echo,\n"
 "                      churn): what a client sees; its CPU and heap: \"-\"\n"
 "  --target 'NAME=cmd:COMMAND'  a server the bench starts, pins and stops\n"

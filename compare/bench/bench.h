@@ -64,6 +64,8 @@ struct bench_variant {
 	const char *host;       /* external, running: where it listens */
 	uint16_t port;
 	const char *command;    /* external, started: "... {port} ..." */
+	bool needs_uring;       /* left out, with a line saying why, where
+				 * no io_uring ring can be set up */
 };
 
 #define BENCH_MAX_SWEEP 8

@@ -6,6 +6,7 @@
 #include "config.h"      /* first: _GNU_SOURCE, for sched_setaffinity() */
 
 #include "bench.h"
+#include "completion.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,9 @@ static const struct bench_variant variants[] = {
 	{ .label = "push-pooled", .engine = "push",
 	  .flags = { "--alloc", "pooled", NULL } },
 	{ .label = "poll", .engine = "poll" },
+#ifdef HAVE_LIBURING
+	{ .label = "uring", .engine = "uring", .needs_uring = true },
+#endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
 
@@ -46,6 +50,25 @@ bool bench_listed(const char *list, const char *name)
 	return false;
 }
 
+/* Whether an io_uring ring can be set up here; the first time it cannot,
+ * one line on stderr says why the uring rows are left out. */
+static bool uring_usable(void)
+{
+	static int usable = -1;
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+
+	if (usable < 0) {
+		usable = completion_new_uring(8, &q, why, sizeof why) == 0;
+		if (usable)
+			completion_free(q);
+		else
+			fprintf(stderr, "bench: the uring rows are left out: "
+				"%s\n", why);
+	}
+	return usable;
+}
+
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max)
 {
@@ -54,6 +77,8 @@ int bench__select(const struct bench_opts *o,
 	for (int i = 0; i < NVARIANTS; i++) {
 		if (o->engines != NULL &&
 		    !bench_listed(o->engines, variants[i].label))
+			continue;
+		if (variants[i].needs_uring && !uring_usable())
 			continue;
 		if (n < max && n < BENCH_MAX_ENGINES)
 			out[n++] = &variants[i];
