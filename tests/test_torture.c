@@ -628,6 +628,144 @@ START_TEST(test_torture_main_time_limit_of_zero_exits_2)
 }
 END_TEST
 
+/* ---- fuzzing ---------------------------------------------------------------- */
+
+/* Every scenario of each engine, as a fuzzer's input reaches it: no fault,
+ * then every fault, a cancel, a failed allocation and choice bytes; each
+ * case passes every check in this process, and the overlay is gone after
+ * it. */
+START_TEST(test_fuzzed_cases_of_every_scenario_pass_in_process)
+{
+	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {
+		for (unsigned i = 0; i < 64; i++) {
+			unsigned char in[TT_FUZZ_HEADER + 300];
+			struct torture_case c;
+			struct tt_fuzz f;
+			size_t n = i % 2 == 0 ? 1 : sizeof(in);
+
+			for (size_t k = 0; k < sizeof(in); k++)
+				in[k] = (unsigned char)(k * 29 + i * 7);
+			in[0] = (unsigned char)(i / 2);
+			in[1] = 0xff;                /* the whole swarm */
+			in[8] = 0;
+			in[9] = (unsigned char)(10 + i);  /* an early cancel */
+			in[11] = 0;
+			in[12] = (unsigned char)(1 + i % 5);
+			ck_assert_int_eq(torture__fuzz_decode(e, in, n, &c, &f),
+					 0);
+			ck_assert_ptr_nonnull(c.scen);
+			ck_assert_int_eq(c.scen->engine, e);
+			if (n == 1) {        /* the rest reads as zeros */
+				ck_assert_uint_eq(c.cancel_step, 0);
+				ck_assert_uint_eq(c.fail_nth, 0);
+				ck_assert_uint_eq(f.short_io + f.eagain + f.delay,
+						  0);
+				ck_assert_uint_eq(f.nchoices, 0);
+			} else {
+				ck_assert_uint_eq(c.cancel_step, 11 + i);
+				ck_assert_uint_eq(c.fail_nth, 2 + i % 5);
+				ck_assert_uint_gt(f.short_io, 0);
+				ck_assert_uint_le(f.eagain, 500);
+				ck_assert_uint_eq(f.nchoices, 300);
+			}
+			torture__fuzz_run(&c, &f);
+			ck_assert_msg(c.what[0] == '\0', "%s %s input %u: %s",
+				      e == TORTURE_PUSH ? "push" : "poll",
+				      c.scen->name, i, c.what);
+			ck_assert_ptr_null(torture__fuzz);
+		}
+	}
+}
+END_TEST
+
+/* A case file replays as any case does: its world, its verdict, its
+ * trace on stderr. */
+START_TEST(test_a_fuzzer_case_file_replays_with_its_world)
+{
+	char path[] = "/tmp/test_torture_case_XXXXXX";
+	unsigned char in[TT_FUZZ_HEADER + 64] = { 0 };
+	char *argv[] = { "torture", "--engine", "poll", "--replay", path, NULL };
+	FILE *out = tmpfile(), *f;
+	int fd = mkstemp(path), saved = dup(STDOUT_FILENO);
+	char text[4096];
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	in[0] = 0;                 /* echo */
+	in[1] = 0x23;              /* short io, EAGAIN, a cancel */
+	in[2] = in[3] = 0x80;
+	in[9] = 40;
+	in[13] = 3;
+	f = fdopen(fd, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(in, 1, sizeof(in), f), sizeof(in));
+	fclose(f);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+	fflush(stdout);
+	ck_assert_int_ge(dup2(fileno(out), STDOUT_FILENO), 0);
+	ck_assert_int_eq(torture_main(5, argv), 0);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
+	rewind(out);
+	n = fread(text, 1, sizeof(text) - 1, out);
+	text[n] = '\0';
+	ck_assert_msg(strstr(text, "poll echo seed 3, cancel before step 41 "
+			     "target 0, no allocation failing; per mille: "
+			     "short io 502, eagain 251, delay 0") != NULL,
+		      "no case line in: %s", text);
+	ck_assert_msg(strstr(text, "step 41 target 0 allocation 0: ") != NULL &&
+		      strstr(text, "no violation\n") != NULL,
+		      "no verdict in: %s", text);
+	ck_assert_ptr_null(torture__fuzz);
+	unlink(path);
+	fclose(out);
+	close(saved);
+}
+END_TEST
+
+/* Where the build has the fuzzer, a short run executes inputs, reports
+ * libFuzzer's coverage and finds nothing in the real engines; where it has
+ * none, --fuzz says so and fails. */
+START_TEST(test_a_short_fuzzing_run_reports_runs_and_coverage)
+{
+	char prog[4096], dir[] = "/tmp/test_torture_fuzz_XXXXXX";
+	struct torture_fuzz_result r[TORTURE_NENGINES];
+	struct torture_opts o;
+	int rc;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	torture_opts_default(&o);
+	o.engines = 1u << TORTURE_POLL;
+	rc = torture_fuzz(&o, 2 * 1000000000ull, dir, r);
+	if (torture_fuzz_program(prog, sizeof(prog)) != 0) {
+		ck_assert_int_eq(rc, -ENOENT);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert(r[TORTURE_POLL].ran);
+		ck_assert(!r[TORTURE_PUSH].ran);
+		ck_assert_msg(!r[TORTURE_POLL].violation, "%s: %s",
+			      r[TORTURE_POLL].artifact, r[TORTURE_POLL].what);
+		ck_assert_uint_gt(r[TORTURE_POLL].runs, 24);
+		ck_assert_uint_gt(r[TORTURE_POLL].cov, 100);
+		ck_assert_uint_ge(r[TORTURE_POLL].ft, r[TORTURE_POLL].cov);
+		ck_assert_uint_gt(r[TORTURE_POLL].corpus, 0);
+	}
+	ck_assert_int_eq(system("rm -rf /tmp/test_torture_fuzz_*"), 0);
+}
+END_TEST
+
+START_TEST(test_fuzz_without_the_fuzzer_says_so_and_fails)
+{
+	char *argv[] = { "torture", "--fuzz", "1s", NULL };
+
+	ck_assert_int_eq(setenv("PUSHPOLL_FUZZER", "/nonexistent/torture-fuzz",
+				1), 0);
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+	ck_assert_int_eq(torture_main(3, argv), 1);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("torture");
@@ -669,6 +807,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tu, test_torture_main_clean_quick_run_exits_0);
 	tcase_add_test(tu, test_torture_main_exits_1_on_a_violation);
 	tcase_add_test(tu, test_a_reported_violation_replays_to_the_same_verdict);
+	tcase_add_test(tc, test_fuzzed_cases_of_every_scenario_pass_in_process);
+	tcase_add_test(tu, test_a_fuzzer_case_file_replays_with_its_world);
+	tcase_add_test(tu, test_a_short_fuzzing_run_reports_runs_and_coverage);
+	tcase_add_test(tu, test_fuzz_without_the_fuzzer_says_so_and_fails);
 	suite_add_tcase(s, tu);
 	return s;
 }
