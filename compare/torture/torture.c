@@ -765,7 +765,8 @@ static const struct torture_scenario *const *scenario_tables(void)
 {
 	static const struct torture_scenario *const tables[] = {
 		torture__world_scenarios, torture__push_scenarios,
-		torture__poll_scenarios, torture__fault_scenarios, NULL,
+		torture__poll_scenarios, torture__fault_scenarios,
+		torture__live_scenarios, NULL,
 	};
 	return tables;
 }

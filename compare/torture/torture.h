@@ -23,6 +23,10 @@
  *                outer and middle combinators, the inner one chosen by the
  *                seed, so that a full run meets all 64 shapes
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
+ *   live-echo, live-tcp-sinks, live-file-sinks   both workloads over
+ *                real loopback sockets and real files (epoll, offload's
+ *                threads), cancelled at random times: a part, and in some
+ *                rounds the whole, with messages larger than the buffer
  *
  * The families, each a way to perturb a run:
  *
@@ -45,7 +49,10 @@
  *            sockets, in a process of its own: peers that reset in the
  *            middle of a write, half-close, stop reading, connect and
  *            vanish, and a burst beyond a lowered RLIMIT_NOFILE, each
- *            beside a healthy connection.
+ *            beside a healthy connection.  And the live scenarios: echo
+ *            and fanout on the epoll reactor with their peers on the same
+ *            loop, several rounds each, cancelled by a timer at random
+ *            times (torture_live.c).
  *
  * Cases run in forked children (a batch of cases per child, one fork more
  * after each crash), so a crash, an abort or a sanitizer report is a caught

@@ -10,6 +10,8 @@
  *   torture_push.c    the combinator scenarios written with push
  *   torture_poll.c    the same scenarios written with poll
  *   torture_faults.c  faults on real loopback sockets (epoll)
+ *   torture_live.c    both workloads over real sockets and files,
+ *                     cancelled at random times (epoll, offload threads)
  *   torture_fuzz.c    a case made of a fuzzer's bytes, `torture --fuzz`
  *                     and `--replay`
  *   torture_fuzz_main.c  the main of the fuzzer's program (libFuzzer)
@@ -76,6 +78,7 @@ extern const struct torture_scenario torture__world_scenarios[];
 extern const struct torture_scenario torture__push_scenarios[];
 extern const struct torture_scenario torture__poll_scenarios[];
 extern const struct torture_scenario torture__fault_scenarios[];
+extern const struct torture_scenario torture__live_scenarios[];
 
 /* Where tt_sim_open() sends the simulation's trace (NULL: nowhere); set
  * by `pushpoll torture --step` to reproduce one case. */
