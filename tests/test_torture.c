@@ -146,6 +146,32 @@ START_TEST(test_faults_on_loopback_leave_both_servers_whole)
 }
 END_TEST
 
+/* The live scenarios are shown to fail too: with push's callback planted
+ * to run twice, the fanout over real sockets and files reports it. */
+START_TEST(test_the_live_scenarios_catch_a_callback_run_twice)
+{
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+	uint64_t found = 0;
+
+	ck_assert_ptr_nonnull(rep);
+	torture_opts_default(&o);
+	o.engines = 1u << TORTURE_PUSH;
+	o.families = TORTURE_FAULTS;
+	o.mutant = TORTURE_MUTANT_PUSH_DOUBLE_CALLBACK;
+	o.only = "live-tcp-sinks";
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_eq(rep->nrows, 1);
+	found += rep->row[0].violations;
+	o.only = "live-file-sinks";
+	ck_assert_int_eq(torture_run(&o, rep), 0);
+	ck_assert_uint_eq(rep->nrows, 1);
+	found += rep->row[0].violations;
+	ck_assert_uint_gt(found, 0);
+	free(rep);
+}
+END_TEST
+
 /* Each planted bug, run alone in its own program, is found. */
 START_TEST(test_every_planted_bug_is_caught)
 {
@@ -797,6 +823,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tm, test_a_hang_is_reported_at_once_and_fail_fast_ends_the_run);
 	suite_add_tcase(s, tm);
 	tcase_add_test(tf, test_faults_on_loopback_leave_both_servers_whole);
+	tcase_add_test(tf, test_the_live_scenarios_catch_a_callback_run_twice);
 	suite_add_tcase(s, tf);
 	tcase_add_test(tu, test_unknown_scenario_is_einval);
 	tcase_add_test(tu, test_report_prints_a_table_per_engine);
