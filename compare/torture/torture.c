@@ -94,6 +94,10 @@ static const struct {
 	[TORTURE_MUTANT_POLL_ABORT_RUNS_ON] = { "poll-abort-runs-on",
 		TORTURE_POLL, "a task aborted inside its own poll is polled "
 		"again and runs on" },
+	[TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE] = {
+		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
+		"finishes twice when its operation's completion and the "
+		"deadline come in one poll (batches only)" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
