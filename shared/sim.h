@@ -66,6 +66,14 @@ struct sim_config {
 	uint64_t max_delay_ns;      /* upper bound of an injected delay */
 	size_t stream_capacity;     /* bytes buffered per stream direction */
 	unsigned max_handles;       /* handles open at once; past it -EMFILE */
+	/* Choices given from outside (a fuzzer's input): while any are
+	 * left, every choice among n is read from the next bytes instead of
+	 * the seeded generator (one byte for n up to 256, two up to 65536,
+	 * and so on, most significant first, modulo n), so that changing
+	 * one byte changes one decision; when they run out the seed goes
+	 * on.  The bytes must outlive the reactor.  NULL: the seed alone. */
+	const unsigned char *choices;
+	size_t nchoices;
 };
 
 /* The fault-free configuration for a seed: no faults, 64 KiB streams, 1 ms

@@ -62,11 +62,27 @@ static uint64_t rng_next(struct sim_core *c)
 	return z ^ (z >> 31);
 }
 
+/* A choice among n >= 2 read from the given bytes: as many bytes as it
+ * takes to name n - 1, or what is left of them. */
+static uint64_t choice_next(struct sim_core *c, uint64_t n)
+{
+	uint64_t v = 0;
+
+	for (uint64_t left = n - 1; left > 0 && c->choice < c->cfg.nchoices;
+	     left >>= 8)
+		v = v << 8 | c->cfg.choices[c->choice++];
+	return v % n;
+}
+
 /* (The modulo bias is below 2^-40 for the n used here, and it is the same
  * for every replay.) */
 uint64_t sim__rng_below(struct sim_core *c, uint64_t n)
 {
-	return n <= 1 ? 0 : rng_next(c) % n;
+	if (n <= 1)
+		return 0;
+	if (c->choice < c->cfg.nchoices)
+		return choice_next(c, n);
+	return rng_next(c) % n;
 }
 
 bool sim__rng_chance(struct sim_core *c, unsigned permille)
@@ -75,7 +91,7 @@ bool sim__rng_chance(struct sim_core *c, unsigned permille)
 		return false;
 	if (permille >= 1000)
 		return true;
-	return rng_next(c) % 1000 < permille;
+	return sim__rng_below(c, 1000) < permille;
 }
 
 uint64_t sim__fault_delay(struct sim_core *c)

@@ -10,7 +10,8 @@
  * back off the agenda and delivers it.  reactor_sim.c is one such backend.
  *
  * Determinism.  The random source (splitmix64) is seeded from
- * sim_config.seed and nothing else, and is drawn only on the loop thread, at
+ * sim_config.seed and nothing else (or reads sim_config.choices first, a
+ * fuzzer's bytes), and is drawn only on the loop thread, at
  * points fixed by the engine's calls and the events delivered.  Sequence
  * numbers order events due at the same time before the random source picks
  * among them.  The real clock and rand() are never used.
@@ -57,6 +58,7 @@ struct sim_core {
 	struct sim_config cfg;
 	uint64_t now;             /* virtual time, ns */
 	uint64_t rng;             /* splitmix64 state */
+	size_t choice;            /* next byte of cfg.choices to read */
 	uint64_t steps;
 	uint64_t hash;            /* FNV-1a over every trace line */
 	FILE *trace;

@@ -410,6 +410,52 @@ START_TEST(test_different_seeds_give_different_traces)
 }
 END_TEST
 
+/* A fuzzer's bytes: the schedule follows them while they last, the same
+ * bytes give the same trace, other bytes another, and once they run out
+ * the seed goes on (the run still ends with every byte echoed). */
+static struct fingerprint choices_fingerprint(const unsigned char *b,
+					      size_t n)
+{
+	struct sim_config c;
+	struct world w;
+	struct fingerprint f;
+
+	sim_config_faulty(&c, 5);
+	c.reset = c.early_eof = 0;  /* so that world_check can be exact */
+	c.choices = b;
+	c.nchoices = n;
+	world_start(&w, &c);
+	run_quiet(w.r);
+	world_check(&w, true);
+	f.hash = sim_trace_hash(w.r);
+	f.steps = sim_steps(w.r);
+	world_end(&w);
+	return f;
+}
+
+START_TEST(test_given_choices_steer_the_schedule_and_replay_alike)
+{
+	unsigned char a[512], b[512];
+	struct fingerprint fa, fa2, fb, none, seeded;
+
+	for (size_t i = 0; i < sizeof(a); i++) {
+		a[i] = (unsigned char)(i * 37 + 11);
+		b[i] = (unsigned char)(i * 91 + 200);
+	}
+	fa = choices_fingerprint(a, sizeof(a));
+	fa2 = choices_fingerprint(a, sizeof(a));
+	fb = choices_fingerprint(b, sizeof(b));
+	none = choices_fingerprint(NULL, 0);
+	seeded = choices_fingerprint(a, 0);
+	ck_assert_uint_eq(fa.hash, fa2.hash);
+	ck_assert_uint_eq(fa.steps, fa2.steps);
+	ck_assert_uint_ne(fa.hash, fb.hash);
+	ck_assert_uint_ne(fa.hash, none.hash);
+	/* No bytes is the seed alone, as before choices existed. */
+	ck_assert_uint_eq(none.hash, seeded.hash);
+}
+END_TEST
+
 START_TEST(test_trace_to_null_stops_the_trace_file_not_the_hash)
 {
 	struct sim_config c;
@@ -1883,6 +1929,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_same_seed_gives_same_trace_hash_and_step_count);
 	tcase_add_test(tc, test_same_seed_writes_identical_trace_files);
 	tcase_add_test(tc, test_different_seeds_give_different_traces);
+	tcase_add_test(tc, test_given_choices_steer_the_schedule_and_replay_alike);
 	tcase_add_test(tc, test_trace_to_null_stops_the_trace_file_not_the_hash);
 	tcase_add_test(tc, test_run_stopped_at_step_k_replays_to_the_same_state);
 	tcase_add_test(tc, test_hook_that_does_nothing_leaves_the_trace_unchanged);

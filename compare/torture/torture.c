@@ -85,6 +85,19 @@ static const struct {
 	[TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING] = { "poll-abort-drops-running",
 		TORTURE_POLL, "an abort from inside a poll drops the future "
 		"under its own poll" },
+	[TORTURE_MUTANT_PUSH_SINK_ENDS_TWICE] = { "push-sink-ends-twice",
+		TORTURE_PUSH, "a fanout sink is finished twice when its write "
+		"completes as a failed read aborts the fanout" },
+	[TORTURE_MUTANT_PUSH_RACE_NAMES_LAST] = { "push-race-names-last",
+		TORTURE_PUSH, "a race names its last finisher instead of its "
+		"first" },
+	[TORTURE_MUTANT_POLL_ABORT_RUNS_ON] = { "poll-abort-runs-on",
+		TORTURE_POLL, "a task aborted inside its own poll is polled "
+		"again and runs on" },
+	[TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE] = {
+		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
+		"finishes twice when its operation's completion and the "
+		"deadline come in one poll (batches only)" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
@@ -756,7 +769,8 @@ static const struct torture_scenario *const *scenario_tables(void)
 {
 	static const struct torture_scenario *const tables[] = {
 		torture__world_scenarios, torture__push_scenarios,
-		torture__poll_scenarios, torture__fault_scenarios, NULL,
+		torture__poll_scenarios, torture__fault_scenarios,
+		torture__live_scenarios, NULL,
 	};
 	return tables;
 }
@@ -1024,6 +1038,8 @@ static void torture_usage(FILE *f)
 "                        [--time-limit DURATION] [--case-timeout DURATION]\n"
 "       pushpoll torture --engine E --only SCENARIO --first-seed S\n"
 "                        [--step K] [--target T] [--alloc N] [--mutant NAME]\n"
+"       pushpoll torture --fuzz DURATION [--fuzz-dir DIR] [--engine E]\n"
+"       pushpoll torture --engine E --replay FILE\n"
 "\n"
 "Cancels every scenario at every step of its simulated run, fails every\n"
 "allocation one at a time, injects faults on loopback sockets, and checks\n"
@@ -1038,6 +1054,11 @@ static void torture_usage(FILE *f)
 "command that replays it, and the cases after it in its batch are not run.\n"
 "The second form replays one case in this process with the simulation's\n"
 "trace on stderr: the seed, step and target a violation was reported with.\n"
+"--fuzz runs libFuzzer for DURATION per engine over the simulated\n"
+"scenarios, steering the simulator's choices (order, sizes, delays, EAGAIN,\n"
+"batches, resets), the cancel point and the failed allocation, with the\n"
+"same checks; it keeps its corpus and log in DIR (default torture-fuzz)\n"
+"and writes a case it breaks there, which --replay runs again.\n"
 "Exit status: 0 clean, 1 a violation (or an escaped mutant), 2 usage.\n");
 }
 
@@ -1082,31 +1103,18 @@ static int torture_waste_main(FILE *f, unsigned seeds)
  * (the verdict printed on stdout), then with the simulation's trace on
  * stderr and a longer time limit, since writing the trace slows a case
  * that runs away past the table's limit. */
-static int torture_repro(const struct torture_opts *o, uint64_t step,
-			 unsigned target, uint64_t fail_nth)
+static int repro_case(const struct torture_opts *o,
+		      const struct torture_scenario *s, uint64_t seed,
+		      bool quick, uint64_t step_limit, uint64_t step,
+		      unsigned target, uint64_t fail_nth)
 {
-	unsigned e = o->engines == (1u << TORTURE_POLL) ? TORTURE_POLL
-							: TORTURE_PUSH;
-	const struct torture_scenario *s = NULL;
 	struct batch_result br;
 	struct batch b;
 	int rc;
 
-	if (o->only == NULL || (o->engines != (1u << TORTURE_PUSH) &&
-				o->engines != (1u << TORTURE_POLL)))
-		cli_usage_error("torture --step/--alloc: name one --engine and "
-				"one --only SCENARIO");
-	for (const struct torture_scenario *const *t = scenario_tables();
-	     *t != NULL; t++)
-		for (const struct torture_scenario *x = *t; x->name != NULL; x++)
-			if (x->engine == e && strcmp(x->name, o->only) == 0)
-				s = x;
-	if (s == NULL)
-		cli_usage_error("torture: %s has no scenario '%s'",
-				engine_name[e], o->only);
 	b = (struct batch){
-		.scen = s, .seed = o->first_seed, .quick = o->quick,
-		.step_limit = 5000000, .n = 1,
+		.scen = s, .seed = seed, .quick = quick,
+		.step_limit = step_limit, .n = 1,
 		.case_timeout_s = o->case_timeout_s != 0 ? o->case_timeout_s : 3,
 		.replay = true, .cancel_step = step, .target = target,
 		.fail_nth = fail_nth, .mutant = o->mutant,
@@ -1125,7 +1133,7 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		return EXIT_MEASURED_FAILURE;
 	}
 	printf("%s %s%s seed %llu step %llu target %u allocation %llu: ",
-	       engine_name[e], s->name, o->quick ? " (quick)" : "",
+	       engine_name[s->engine], s->name, quick ? " (quick)" : "",
 	       (unsigned long long)b.seed, (unsigned long long)step, target,
 	       (unsigned long long)fail_nth);
 	if (!br.died)
@@ -1135,6 +1143,112 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		       br.cancels > 0 ? "took effect" : "found nothing");
 	printf("%s\n", br.violations > 0 ? br.first.what : "no violation");
 	return br.violations > 0 ? EXIT_MEASURED_FAILURE : 0;
+}
+
+static int torture_repro(const struct torture_opts *o, uint64_t step,
+			 unsigned target, uint64_t fail_nth)
+{
+	unsigned e = o->engines == (1u << TORTURE_POLL) ? TORTURE_POLL
+							: TORTURE_PUSH;
+	const struct torture_scenario *s = NULL;
+
+	if (o->only == NULL || (o->engines != (1u << TORTURE_PUSH) &&
+				o->engines != (1u << TORTURE_POLL)))
+		cli_usage_error("torture --step/--alloc: name one --engine and "
+				"one --only SCENARIO");
+	for (const struct torture_scenario *const *t = scenario_tables();
+	     *t != NULL; t++)
+		for (const struct torture_scenario *x = *t; x->name != NULL; x++)
+			if (x->engine == e && strcmp(x->name, o->only) == 0)
+				s = x;
+	if (s == NULL)
+		cli_usage_error("torture: %s has no scenario '%s'",
+				engine_name[e], o->only);
+	return repro_case(o, s, o->first_seed, o->quick, 5000000, step, target,
+			  fail_nth);
+}
+
+/* Replay a case the fuzzer wrote: decoded as the fuzzer's program decoded
+ * it, with its world laid over the scenario's (torture__fuzz, which the
+ * forked child inherits), then run as any replay is. */
+#define FUZZ_CASE_MAX (1u << 20)
+
+static int torture_fuzz_replay(const struct torture_opts *o, const char *path)
+{
+	static unsigned char data[FUZZ_CASE_MAX];
+	struct torture_case c;
+	struct tt_fuzz f;
+	char what[512];
+	size_t n;
+	FILE *in;
+	int rc;
+
+	if (o->engines != (1u << TORTURE_PUSH) &&
+	    o->engines != (1u << TORTURE_POLL))
+		cli_usage_error("torture --replay: name the --engine the case "
+				"was found with");
+	in = fopen(path, "rb");
+	if (in == NULL) {
+		fprintf(stderr, "pushpoll: torture --replay: %s: %s\n", path,
+			strerror(errno));
+		return EXIT_USAGE;
+	}
+	n = fread(data, 1, sizeof(data), in);
+	fclose(in);
+	if (torture__fuzz_decode(o->engines == (1u << TORTURE_POLL) ?
+				 TORTURE_POLL : TORTURE_PUSH, data, n, &c,
+				 &f) != 0)
+		return EXIT_MEASURED_FAILURE;
+	torture__fuzz_describe(&c, &f, what, sizeof(what));
+	printf("case %s: %s\n", path, what);
+	torture__fuzz = &f;
+	rc = repro_case(o, c.scen, c.seed, c.quick, c.step_limit,
+			c.cancel_step, c.target, c.fail_nth);
+	torture__fuzz = NULL;
+	return rc;
+}
+
+/* `pushpoll torture --fuzz DURATION`: one line per engine. */
+static int torture_fuzz_main(const struct torture_opts *o,
+			     uint64_t duration_ns, const char *dir)
+{
+	struct torture_fuzz_result r[TORTURE_NENGINES];
+	char prog[PATH_MAX];
+	bool found = false;
+	int rc;
+
+	if (torture_fuzz_program(prog, sizeof(prog)) != 0) {
+		fprintf(stderr, "pushpoll: torture --fuzz: this build has no "
+			"fuzzer (it needs clang and libFuzzer: apt-get install "
+			"clang libclang-rt-14-dev, then configure again)\n");
+		return EXIT_MEASURED_FAILURE;
+	}
+	rc = torture_fuzz(o, duration_ns, dir, r);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: torture --fuzz: %s: %s\n", dir,
+			strerror(-rc));
+		return EXIT_MEASURED_FAILURE;
+	}
+	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {
+		if (!r[e].ran)
+			continue;
+		printf("fuzz %s: %llu s, %llu runs, %llu exec/s, cov: %llu ft: "
+		       "%llu, corpus %llu, %s\n", engine_name[e],
+		       (unsigned long long)r[e].seconds,
+		       (unsigned long long)r[e].runs,
+		       (unsigned long long)r[e].execs_per_s,
+		       (unsigned long long)r[e].cov,
+		       (unsigned long long)r[e].ft,
+		       (unsigned long long)r[e].corpus,
+		       r[e].violation ? "a violation" : "no violation");
+		if (r[e].violation) {
+			found = true;
+			printf("  %s\n  replay: pushpoll torture --engine %s "
+			       "--replay %s\n", r[e].what, engine_name[e],
+			       r[e].artifact);
+		}
+	}
+	return found ? EXIT_MEASURED_FAILURE : 0;
 }
 
 /* Whether the program of every planted bug that o will run is there
@@ -1180,13 +1294,17 @@ int torture_main(int argc, char **argv)
 		{ "fail-fast", no_argument, NULL, 'x' },
 		{ "time-limit", required_argument, NULL, 'T' },
 		{ "case-timeout", required_argument, NULL, 'C' },
+		{ "fuzz", required_argument, NULL, 'z' },
+		{ "fuzz-dir", required_argument, NULL, 'Z' },
+		{ "replay", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct torture_opts o;
 	struct torture_report *rep;
 	bool do_mutants = false, do_waste = false, do_repro = false;
-	uint64_t step = 0, fail_nth = 0, ns;
+	uint64_t step = 0, fail_nth = 0, ns, fuzz_ns = 0;
+	const char *fuzz_dir = "torture-fuzz", *replay = NULL;
 	unsigned target = 0;
 	int c, rc;
 
@@ -1279,6 +1397,18 @@ int torture_main(int argc, char **argv)
 						"1 h, not '%s'", optarg);
 			o.case_timeout_s = (unsigned)(ns / CLOCK_NS_PER_S);
 			break;
+		case 'z':
+			fuzz_ns = cli_duration_ns("--fuzz", optarg);
+			if (fuzz_ns == 0)
+				cli_usage_error("torture --fuzz: more than 0, not "
+						"'%s'", optarg);
+			break;
+		case 'Z':
+			fuzz_dir = optarg;
+			break;
+		case 'r':
+			replay = optarg;
+			break;
 		case 'h':
 			torture_usage(stdout);
 			return 0;
@@ -1296,6 +1426,10 @@ int torture_main(int argc, char **argv)
 
 	if ((do_mutants || o.mutant != 0) && !mutant_programs_found(&o))
 		return EXIT_MEASURED_FAILURE;
+	if (replay != NULL)
+		return torture_fuzz_replay(&o, replay);
+	if (fuzz_ns > 0)
+		return torture_fuzz_main(&o, fuzz_ns, fuzz_dir);
 	if (do_repro)
 		return torture_repro(&o, step, target, fail_nth);
 	if (do_waste)

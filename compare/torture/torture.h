@@ -23,6 +23,10 @@
  *                outer and middle combinators, the inner one chosen by the
  *                seed, so that a full run meets all 64 shapes
  *   reset, halfclose, noread, vanish, burst   faults on real sockets
+ *   live-echo, live-tcp-sinks, live-file-sinks   both workloads over
+ *                real loopback sockets and real files (epoll, offload's
+ *                threads), cancelled at random times: a part, and in some
+ *                rounds the whole, with messages larger than the buffer
  *
  * The families, each a way to perturb a run:
  *
@@ -45,7 +49,10 @@
  *            sockets, in a process of its own: peers that reset in the
  *            middle of a write, half-close, stop reading, connect and
  *            vanish, and a burst beyond a lowered RLIMIT_NOFILE, each
- *            beside a healthy connection.
+ *            beside a healthy connection.  And the live scenarios: echo
+ *            and fanout on the epoll reactor with their peers on the same
+ *            loop, several rounds each, cancelled by a timer at random
+ *            times (torture_live.c).
  *
  * Cases run in forked children (a batch of cases per child, one fork more
  * after each crash), so a crash, an abort or a sanitizer report is a caught
@@ -162,6 +169,21 @@ enum torture_mutant {
 	/* poll: poll_task_abort() on the running task drops its future at
 	 * once, under its own poll.  [poll/task.c] */
 	TORTURE_MUTANT_POLL_ABORT_DROPS_RUNNING,
+	/* push: a fanout sink whose write completed goes on without asking
+	 * whether it ended meanwhile, and is finished twice (the bug batches
+	 * found first).  [push/fanout.c] */
+	TORTURE_MUTANT_PUSH_SINK_ENDS_TWICE,
+	/* push: a race names the branch that called back last, not first.
+	 * [push/compose.c] */
+	TORTURE_MUTANT_PUSH_RACE_NAMES_LAST,
+	/* poll: a task aborted inside its own poll is polled again, its code
+	 * running after the abort.  [poll/task.c] */
+	TORTURE_MUTANT_POLL_ABORT_RUNS_ON,
+	/* push: a deadline that finds nothing registered on the timeout's
+	 * token reports the timeout at once, and the completion queued in
+	 * the same poll finishes it again; reachable only when several
+	 * events come in one poll (batches).  [push/compose.c] */
+	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
 	TORTURE_NMUTANTS,
 };
 
@@ -296,6 +318,51 @@ struct torture_waste {
 int torture_fanout_waste(enum torture_engine e, unsigned seeds,
 			 uint64_t input_size, size_t chunk_size,
 			 struct torture_waste *out);
+
+/* ---- fuzzing ----------------------------------------------------------------- */
+
+/* Swarm fuzzing of the simulated world: a fuzzer's input is a case (the
+ * scenario, the faults that are on and their rates, a cancel point, a
+ * failed allocation, a seed) followed by the bytes the simulator makes its
+ * choices from (delivery order, read and write sizes, delays, EAGAIN,
+ * batches, resets: sim_config.choices); the case runs with every check of
+ * torture, over the simulated scenarios of each engine.  The fuzzer is
+ * libFuzzer, in a program of its own, torture-fuzz, built where configure
+ * finds clang and libFuzzer (--enable-fuzz; Debian's clang and
+ * libclang-rt-14-dev).  A violation or a crash is written as a file, the
+ * case, that `pushpoll torture --engine E --replay FILE` runs again. */
+
+/* What one engine's fuzzing run found and did, from libFuzzer's output. */
+struct torture_fuzz_result {
+	enum torture_engine engine;
+	bool ran;                  /* this engine was fuzzed */
+	bool violation;            /* a case was written: artifact */
+	uint64_t seconds;          /* asked for */
+	uint64_t runs;             /* inputs executed */
+	uint64_t execs_per_s;      /* libFuzzer's average */
+	uint64_t cov, ft;          /* its coverage: edges (cov:) and
+				    * features (ft:) at the end */
+	uint64_t corpus;           /* inputs kept */
+	char artifact[4096];       /* the case's file, "" if none */
+	char what[512];            /* what was seen, "" if none */
+};
+
+/* The path of the fuzzer's program, into buf: the one the environment
+ * variable PUSHPOLL_FUZZER names, else torture-fuzz beside the running
+ * program (the build tree), else the one `make install` puts beside the
+ * planted bugs.  Returns 0, or -ENOENT when the build has none. */
+int torture_fuzz_program(char *buf, size_t size);
+
+/* Fuzz each engine of o->engines (0: both) for duration_ns (rounded up to
+ * whole seconds), one after the other, with the corpus and the output in
+ * folder dir (made if missing): dir/corpus-E, dir/fuzz-E.log, and the
+ * cases found.  o->verbose copies the fuzzer's output to stderr;
+ * o->fail_fast skips the engines after one that found something;
+ * o->case_timeout_s (0: 10 s) is the time after which a case is a hang.
+ * Returns 0 when it ran (read r[e].violation), -ENOENT when the build has
+ * no fuzzer, or another -errno. */
+int torture_fuzz(const struct torture_opts *o, uint64_t duration_ns,
+		 const char *dir, struct torture_fuzz_result r[TORTURE_NENGINES]);
 
 /* `pushpoll torture [options]`: returns the exit status (0, 1 if a
  * violation was found or a mutant escaped, 2 on a usage error). */

@@ -12,6 +12,7 @@
 #include "clock.h"
 
 FILE *torture__trace;
+const struct tt_fuzz *torture__fuzz;
 
 /* ---- violations ----------------------------------------------------------------- */
 

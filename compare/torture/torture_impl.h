@@ -10,6 +10,11 @@
  *   torture_push.c    the combinator scenarios written with push
  *   torture_poll.c    the same scenarios written with poll
  *   torture_faults.c  faults on real loopback sockets (epoll)
+ *   torture_live.c    both workloads over real sockets and files,
+ *                     cancelled at random times (epoll, offload threads)
+ *   torture_fuzz.c    a case made of a fuzzer's bytes, `torture --fuzz`
+ *                     and `--replay`
+ *   torture_fuzz_main.c  the main of the fuzzer's program (libFuzzer)
  *
  * A scenario is one function that runs one case from start to finish
  * inside a forked child, checks every invariant it can, and records the
@@ -73,10 +78,67 @@ extern const struct torture_scenario torture__world_scenarios[];
 extern const struct torture_scenario torture__push_scenarios[];
 extern const struct torture_scenario torture__poll_scenarios[];
 extern const struct torture_scenario torture__fault_scenarios[];
+extern const struct torture_scenario torture__live_scenarios[];
 
 /* Where tt_sim_open() sends the simulation's trace (NULL: nowhere); set
  * by `pushpoll torture --step` to reproduce one case. */
 extern FILE *torture__trace;
+
+/* ---- fuzzing: the simulator's choices from a fuzzer's bytes ---------------- */
+
+/* What a fuzzer's input sets in the world of a case, over the
+ * configuration its scenario chose: the rates of the faults that every
+ * scenario's checks allow (short reads and writes, spurious EAGAIN,
+ * delays, batches), the rates of resets and early ends where the
+ * scenario has them already (its checks allow for them only there), the
+ * longest delay, and the bytes the simulator reads its choices from
+ * (sim_config.choices).  The swarm: each fault is on or off by a bit of
+ * the input, so that a run meets worlds with a few faults as well as
+ * worlds with all of them. */
+struct tt_fuzz {
+	unsigned short_io, eagain, delay, batch, reset, early_eof;
+	uint64_t max_delay_ns;
+	const unsigned char *choices;
+	size_t nchoices;
+};
+
+/* The overlay tt_sim_open() applies (NULL: none, as in every run but a
+ * fuzzed or replayed one).  Loop thread of the case only. */
+extern const struct tt_fuzz *torture__fuzz;
+
+/* The bytes of a fuzzer's input, in order (a short input reads as if
+ * zeros followed; the choices are what is left after the header):
+ *
+ *   0       the scenario, an index into the engine's simulated ones
+ *   1       the swarm: bit 0 short reads and writes, 1 EAGAIN, 2 delays,
+ *           3 batches, 4 resets and early ends, 5 a cancel, 6 a failed
+ *           allocation, 7 the quick world
+ *   2..7    the rates of short io, EAGAIN, delays, batches, resets and
+ *           early ends, when their bit is on: per mille, 1 + byte *
+ *           999 / 255 (EAGAIN: 1 + byte * 499 / 255, since a world where
+ *           every call says EAGAIN never moves)
+ *   8..9    the step to cancel before (1 to 4096), when bit 5 is on
+ *   10      the target (modulo the scenario's parts + 1)
+ *   11..12  the allocation to fail (1 to 4096), when bit 6 is on
+ *   13..20  the seed (little-endian): the data, the nesting's inner
+ *           combinator, and the choices once the bytes run out
+ *   21      the longest delay, (byte + 1) * 10 us
+ *   22...   the simulator's choices
+ */
+#define TT_FUZZ_HEADER 22
+
+/* Decode data (n bytes) for engine e into the case *c and the overlay *f
+ * (f->choices points into data).  Returns 0, or -ENOENT if the engine
+ * has no simulated scenario (a harness bug). */
+int torture__fuzz_decode(enum torture_engine e, const unsigned char *data,
+			 size_t n, struct torture_case *c, struct tt_fuzz *f);
+/* Run that case in this process, with every check of torture; c->what
+ * says the violation, "" if none. */
+void torture__fuzz_run(struct torture_case *c, const struct tt_fuzz *f);
+/* One line saying what the case is: "push echo (quick) seed 7, cancel
+ * before step 12 target 1, short io 500, batches 120 ..." */
+void torture__fuzz_describe(const struct torture_case *c,
+			    const struct tt_fuzz *f, char *buf, size_t size);
 
 /* The main of a planted bug's program (torture_mutant.c): run the batch of
  * cases its command line describes, as the forked child of a batch does.

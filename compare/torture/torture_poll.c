@@ -87,6 +87,10 @@ struct qx {
 	bool pokes;
 	struct poll_waker poke[2];
 	unsigned abort_ask;
+	/* The scenario task aborted itself inside its poll: whatever that
+	 * poll returned, the task is done, and a later poll of it is its
+	 * code running after its abort (R1 of poll.h). */
+	bool top_aborted_itself;
 };
 
 /* ---- the probe ---------------------------------------------------------------- */
@@ -815,6 +819,8 @@ static void qx_poll_point(struct qx *x, struct poll_cx *cx, unsigned who)
 		return;
 	victim = abort_victim(x, x->abort_ask);
 	x->abort_ask = 0;
+	if (victim != NULL && victim == x->top && who == 0)
+		x->top_aborted_itself = true;
 	if (victim != NULL)
 		poll_task_abort(victim);
 }
@@ -850,6 +856,9 @@ static enum poll_status qinpoll_poll(struct poll_future *f,
 {
 	struct qinpoll *q = (struct qinpoll *)f;
 
+	TT_CHECK(q->x->w.c, !q->x->top_aborted_itself, "poll: the task was "
+		 "polled again after it aborted itself inside its poll (its "
+		 "code ran after the abort)");
 	qx_poll_point(q->x, cx, 0);
 	if (poll_future_poll(&q->join.base, cx) == POLL_PENDING)
 		return POLL_PENDING;
