@@ -19,6 +19,10 @@
 #   diagrams   every diagram source in docs/diagrams has its PNG, rendered
 #              from that very source (the hashes in SOURCES.sha256, written
 #              by docs/diagrams/render.sh);
+#   programs   every program of docs/programs/ that a page runs prints what
+#              the page says it prints: each line of its output is a line
+#              of the page, but for the lines that give a figure of the
+#              system it runs on (a buffer size, an address space);
 #   layout     (x86-64) the task layout docs/poll.md and the layout diagram
 #              show is the one poll__echo_print_layout() prints.
 #
@@ -27,7 +31,7 @@ set -u
 
 top=$(cd "${srcdir:-$(dirname "$0")/..}" && pwd)
 build=$(cd "${1:-.}" && pwd)
-pages="README.md push.md poll.md side-by-side.md cancellation.md exercises.md"
+pages="README.md why-async.md glossary.md push.md poll.md side-by-side.md cancellation.md exercises.md"
 fails=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -53,6 +57,7 @@ done >"$tmp/ticks"
 
 # The source the names must come from, in one file.
 find "$top/shared" "$top/push" "$top/poll" "$top/compare" "$top/tests" \
+     "$top/docs/programs" \
      -name '*.[ch]' -exec cat {} + >"$tmp/sources"
 
 # ---- quotes ---------------------------------------------------------------
@@ -189,6 +194,39 @@ else
 		fail "a diagram source changed since its PNG was rendered; run: make docs-diagrams"
 	fi
 fi
+
+# ---- programs ---------------------------------------------------------------
+# The first week's programs (docs/why-async.md): a page shows what each
+# prints, in a fenced block after the command line `docs/programs/NAME`.
+# Lines that give a figure of the machine (the socket buffer's size, the
+# stacks' address space) differ from one system to the next, and are
+# left out.
+n=0
+for src in "$top"/docs/programs/*.c; do
+	[ -e "$src" ] || continue
+	prog=docs/programs/$(basename "$src" .c)
+	page=$(grep -l "^$prog\$" "$top"/docs/*.md | head -1)
+	if [ -z "$page" ]; then
+		fail "$prog.c: no page runs it (a fenced line \`$prog\`)"
+		continue
+	fi
+	if [ ! -x "$build/$prog" ]; then
+		fail "no $build/$prog to run (run make first)"
+		continue
+	fi
+	if ! "$build/$prog" >"$tmp/prog.out" 2>&1; then
+		fail "$prog exits with an error: $(tail -1 "$tmp/prog.out")"
+		continue
+	fi
+	grep -v -e 'the kernel took [0-9]* bytes' -e 'address space grew by' \
+		"$tmp/prog.out" >"$tmp/prog.lines" || :
+	while IFS= read -r l; do
+		n=$((n + 1))
+		grep -qxF -- "$l" "$page" ||
+			fail "docs/$(basename "$page"): $prog now prints: $l"
+	done <"$tmp/prog.lines"
+done
+pass "$n lines of the first week's programs checked"
 
 # ---- layout ---------------------------------------------------------------
 if [ "$(uname -m)" != x86_64 ]; then
