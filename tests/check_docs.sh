@@ -31,7 +31,7 @@ set -u
 
 top=$(cd "${srcdir:-$(dirname "$0")/..}" && pwd)
 build=$(cd "${1:-.}" && pwd)
-pages="README.md why-async.md glossary.md push.md poll.md side-by-side.md cancellation.md exercises.md"
+pages="README.md why-async.md glossary.md labs.md push.md poll.md side-by-side.md cancellation.md exercises.md"
 fails=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -57,7 +57,7 @@ done >"$tmp/ticks"
 
 # The source the names must come from, in one file.
 find "$top/shared" "$top/push" "$top/poll" "$top/compare" "$top/tests" \
-     "$top/docs/programs" \
+     "$top/docs/programs" "$top/labs" \
      -name '*.[ch]' -exec cat {} + >"$tmp/sources"
 
 # ---- quotes ---------------------------------------------------------------
