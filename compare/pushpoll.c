@@ -3,6 +3,7 @@
  *
  *   pushpoll serve echo --engine E [--port P] ...   run an echo server
  *   pushpoll fanout --engine E --input F ...        run one fanout
+ *   pushpoll load echo --connect HOST:PORT ...      load any echo server
  *
  * Exit status: 0 success, 1 a measured failure, 2 a usage error (one line on
  * stderr naming the bad argument).  A workload that cannot start is one rule
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 #include "offload.h"
 #include "reactor.h"
 #include "torture/torture.h"
+#include "verify.h"
 #include "version.h"
 #include "workload.h"
 
@@ -41,8 +44,10 @@ static void usage(FILE *f)
 "  serve echo   run a TCP echo server until SIGINT or SIGTERM\n"
 "  fanout       deliver one file to N sinks\n"
 "  bench [all|echo|churn|fanout]  every engine under the same load, side by side\n"
+"  load echo|churn --connect HOST:PORT  the bench's load generator alone,\n"
+"               against any echo server, every byte checked\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
-"  claims [C1..C11, C15]  the experiment behind each claim, with its computed verdict\n"
+"  claims [C1..C12, C15]  the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
 "  version      the version of this build (also --version)\n"
 "\n"
@@ -56,21 +61,37 @@ static void usage(FILE *f)
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
+"  --buffers conn|ready  a read buffer per connection (default), or one taken\n"
+"                       only when a connection is readable\n"
+"  --workers N        push, poll: N loops, one per thread, on one port (SO_REUSEPORT)\n"
 "\n"
 "fanout options:\n"
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
 "  --chunk-size SIZE  --window W\n"
 "  --sink-timeout DURATION  a sink that takes no chunk for this long is\n"
 "                           cancelled, the others go on (default 10s; 0: never)\n"
+"  --verify  read every sink file back and compare it with the input, byte\n"
+"            for byte (file sinks; status 1 if one differs)\n"
 "\n"
 "bench options (no workload: every workload, about a minute):\n"
-"  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll)  --rounds N\n"
+"  --engines LIST (epoll,libuv,libevent,push,push-pooled,poll,tokio,tokio-mt)\n"
+"  --rounds N\n"
+"  --target NAME=HOST:PORT  a running echo server as one more row\n"
+"  --target 'NAME=cmd:COMMAND'  a server the bench starts ({port}: where it\n"
+"           listens); its heap counted through LD_PRELOAD of pushpoll-memcount.so\n"
+"           (malloc and its kin only: not a static binary's, not a program's\n"
+"           own allocator's; a Rust program's default allocator is malloc)\n"
 "  echo, churn: --conns N  --depth N  --size SIZE  --rate MSGS/S (open loop)\n"
 "               --duration DURATION  --warmup DURATION\n"
 "  fanout: --file-size SIZE[,SIZE...]  --sinks N  --sink tcp|file|both\n"
 "          --chunk-size SIZE  --window W\n"
 "  --json FILE  --csv FILE  --plot DIR (PNGs, with gnuplot)  --quiet (no progress line)\n"
 "  --no-pin (servers and load generator not pinned to separate CPUs)\n"
+"\n"
+"load options (echo, churn):\n"
+"  --connect HOST:PORT (required)  --name NAME  --rounds N  --conns N  --depth N\n"
+"  --size SIZE  --rate MSGS/S  --duration DURATION  --warmup DURATION\n"
+"  --json FILE  --csv FILE  --quiet\n"
 "\n"
 "exit status: 0 success, 1 a measured failure or out of memory, descriptors\n"
 "  or threads, 2 a usage error\n",
@@ -79,11 +100,16 @@ static void usage(FILE *f)
 
 /* ---- the options every subcommand shares ---------------------------------- */
 
+/* serve echo --workers N: at most this many loops. */
+#define SERVE_MAX_WORKERS 64
+
 enum {
 	OPT_ENGINE = 256, OPT_THREADS, OPT_ALLOC, OPT_FAST_PATH, OPT_BUDGET,
-	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_IDLE_TIMEOUT,
+	OPT_STATIC_TASKS, OPT_HOST, OPT_PORT, OPT_BUFSIZE, OPT_BUFFERS,
+	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
-	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_HELP,
+	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_WORKERS,
+	OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +122,7 @@ static const struct option long_options[] = {
 	{ "host", required_argument, NULL, OPT_HOST },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "bufsize", required_argument, NULL, OPT_BUFSIZE },
+	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "input", required_argument, NULL, OPT_INPUT },
@@ -105,6 +132,8 @@ static const struct option long_options[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
 	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -112,9 +141,11 @@ static const struct option long_options[] = {
 struct run_opts {
 	const struct engine *engine;
 	unsigned threads;
+	unsigned workers;           /* serve echo: loops, one per thread */
 	struct engine_settings settings;
 	struct echo_opts echo;
 	struct fanout_opts fanout;
+	bool verify;            /* fanout --verify */
 };
 
 static void parse_options(int argc, char **argv, struct run_opts *ro)
@@ -170,6 +201,15 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 			ro->echo.bufsize = cli_size("--bufsize", optarg, 1,
 						    64 << 20);
 			break;
+		case OPT_BUFFERS:
+			if (strcmp(optarg, "conn") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_CONN;
+			else if (strcmp(optarg, "ready") == 0)
+				ro->echo.buffers = ECHO_BUFFERS_READY;
+			else
+				cli_usage_error("--buffers wants conn or "
+						"ready, not '%s'", optarg);
+			break;
 		case OPT_IDLE_TIMEOUT:
 			ro->echo.idle_timeout_ns =
 				cli_duration_ns("--idle-timeout", optarg);
@@ -208,6 +248,13 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_SINK_TIMEOUT:
 			ro->fanout.sink_timeout_ns =
 				cli_duration_ns("--sink-timeout", optarg);
+			break;
+		case OPT_VERIFY:
+			ro->verify = true;
+			break;
+		case OPT_WORKERS:
+			ro->workers = (unsigned)cli_uint("--workers", optarg, 1,
+							 SERVE_MAX_WORKERS);
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -256,11 +303,12 @@ static void print_marks(void)
 {
 	for (int i = 0; i < nmarks; i++)
 		printf("mark %d allocs=%llu bytes=%llu peak_live_bytes=%lld "
-		       "cpu_ns=%llu\n", i,
+		       "cpu_ns=%llu live_bytes=%lld\n", i,
 		       (unsigned long long)marks[i].mem.allocs,
 		       (unsigned long long)marks[i].mem.bytes,
 		       (long long)marks[i].mem.peak_live_bytes,
-		       (unsigned long long)marks[i].cpu_ns);
+		       (unsigned long long)marks[i].cpu_ns,
+		       (long long)marks[i].mem.live_bytes);
 }
 
 /* One rule for a workload that cannot start: the system ran out of
@@ -282,12 +330,17 @@ static int start_failure_status(int err)
 }
 
 static struct reactor *running;
+/* serve echo --workers: the other loops' reactors, stopped with running. */
+static struct reactor *volatile others[SERVE_MAX_WORKERS];
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (running != NULL)
 		reactor_request_stop(running);
+	for (unsigned i = 0; i < SERVE_MAX_WORKERS; i++)
+		if (others[i] != NULL)
+			reactor_request_stop(others[i]);
 }
 
 /* A reactor and an offload pool, with SIGINT and SIGTERM asking it to stop.
@@ -338,12 +391,97 @@ static void print_listening(void *arg, uint16_t port)
 	fflush(stdout);
 }
 
+/* ---- serve echo --workers N: one loop per thread, one port -------------------- */
+
+/* Loop i > 0: its own reactor, the engine's echo server on the port loop 0
+ * got, with SO_REUSEPORT; the kernel spreads the connections (push.h,
+ * "workers").  Each connection stays on the loop that accepted it. */
+struct serve_worker {
+	pthread_t thread;
+	const struct engine *engine;
+	struct echo_opts opts;
+	struct reactor *r;
+	struct echo_stats stats;
+	int rc;
+};
+
+static void *serve_worker_main(void *arg)
+{
+	struct serve_worker *sw = arg;
+
+	sw->rc = sw->engine->echo(sw->r, NULL, &sw->opts, &sw->stats);
+	return NULL;
+}
+
+static void echo_stats_add(struct echo_stats *sum, const struct echo_stats *s)
+{
+	sum->accepted += s->accepted;
+	sum->refused += s->refused;
+	sum->accept_errors += s->accept_errors;
+	sum->closed += s->closed;
+	sum->timed_out += s->timed_out;
+	sum->failed += s->failed;
+	sum->cancelled += s->cancelled;
+	sum->bytes += s->bytes;
+	sum->peak_conns += s->peak_conns;     /* an upper bound */
+}
+
+/* The other loops, started once loop 0 listens (its on_listening). */
+static struct serve_worker *serve_workers;
+static unsigned serve_nworkers;
+static int serve_workers_rc;
+
+static void serve_workers_start(void *arg, uint16_t port)
+{
+	for (unsigned i = 1; i < serve_nworkers; i++) {
+		struct serve_worker *sw = &serve_workers[i];
+
+		sw->opts.port = port;
+		sw->opts.on_listening = NULL;
+		sw->r = reactor_new_epoll();
+		if (sw->r == NULL) {
+			serve_workers_rc = -errno;
+			break;
+		}
+		others[i] = sw->r;
+		if (pthread_create(&sw->thread, NULL, serve_worker_main, sw)) {
+			others[i] = NULL;
+			reactor_free(sw->r);
+			sw->r = NULL;
+			serve_workers_rc = -EAGAIN;
+			break;
+		}
+	}
+	print_listening(arg, port);
+}
+
+static int serve_workers_join(struct echo_stats *sum)
+{
+	int rc = serve_workers_rc;
+
+	for (unsigned i = 1; i < serve_nworkers; i++) {
+		struct serve_worker *sw = &serve_workers[i];
+
+		if (sw->r == NULL)
+			continue;
+		reactor_request_stop(sw->r);
+		pthread_join(sw->thread, NULL);
+		others[i] = NULL;
+		reactor_free(sw->r);
+		if (sw->rc < 0 && rc == 0)
+			rc = sw->rc;
+		echo_stats_add(sum, &sw->stats);
+	}
+	return rc;
+}
+
 static int cmd_serve_echo(int argc, char **argv)
 {
-	struct run_opts ro = { .threads = 2 };
+	struct run_opts ro = { .threads = 2, .workers = 1 };
 	struct reactor *r;
 	struct offload *o;
 	struct echo_stats stats = { 0 };
+	struct mem_stats before, after;
 	int rc;
 
 	echo_opts_default(&ro.echo);
@@ -352,11 +490,40 @@ static int cmd_serve_echo(int argc, char **argv)
 	if (ro.engine->echo == NULL)
 		cli_usage_error("--engine %s has no echo server",
 				ro.engine->name);
+	if (ro.workers > 1 && strcmp(ro.engine->name, "push") != 0 &&
+	    strcmp(ro.engine->name, "poll") != 0)
+		cli_usage_error("--workers: only push and poll run a loop per "
+				"thread, not %s", ro.engine->name);
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
+	cli_raise_nofile();
+	if (ro.workers > 1) {
+		serve_workers = calloc(ro.workers, sizeof(*serve_workers));
+		if (serve_workers == NULL) {
+			fprintf(stderr, "pushpoll: serve echo: no memory for "
+				"%u workers\n", ro.workers);
+			return EXIT_MEASURED_FAILURE;
+		}
+		serve_nworkers = ro.workers;
+		ro.echo.reuse_port = true;
+		for (unsigned i = 1; i < ro.workers; i++) {
+			serve_workers[i].engine = ro.engine;
+			serve_workers[i].opts = ro.echo;
+		}
+		ro.echo.on_listening = serve_workers_start;
+	}
 	o = start_substrate(&r, ro.threads);
+	mem_stats_get(&before);
 	rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	if (ro.workers > 1) {
+		int wrc = serve_workers_join(&stats);
+
+		if (rc == 0)
+			rc = wrc;
+		free(serve_workers);
+	}
+	mem_stats_get(&after);
 	stop_substrate(r, o);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
@@ -365,6 +532,11 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	echo_stats_print(stdout, ro.engine->name, &stats);
 	print_marks();
+	/* What the server still holds once it has closed every connection:
+	 * 0 unless something leaked (the bench's "live heap back to 0"). */
+	printf("exit live_bytes=%lld live_blocks=%lld\n",
+	       (long long)(after.live_bytes - before.live_bytes),
+	       (long long)(after.live_blocks - before.live_blocks));
 	mem_print(ro.engine->name);
 	return 0;
 }
@@ -514,6 +686,31 @@ static unsigned fanout_report(const struct fanout_opts *o,
 	return failed;
 }
 
+/* --verify: every sink file read back and compared with the input.  One
+ * line on stdout when all are right, one on stderr naming the first that
+ * is not.  Returns whether all are right. */
+static bool fanout_verified(const struct fanout_opts *o,
+			    const struct fanout_stats *st)
+{
+	struct fanout_verify_result res;
+	int rc = fanout_verify(o, st, &res);
+
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: fanout --verify: reading --input %s: "
+			"%s\n", o->input, strerror(-rc));
+		return false;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "pushpoll: fanout --verify: %s/sink-%u %s (%u of "
+			"%u sinks wrong)\n", o->output_dir, res.first_bad,
+			res.why, res.bad, res.checked);
+		return false;
+	}
+	printf("verify=ok sinks=%u (each the input, or the prefix its bytes= "
+	       "says, byte for byte)\n", res.checked);
+	return true;
+}
+
 /* What `pushpoll fanout` waits for a sink without --sink-timeout: long
  * enough for any healthy disk or subscriber to take a chunk, short enough
  * that one subscriber that stopped reading does not hold up the others for
@@ -538,6 +735,9 @@ static int cmd_fanout(int argc, char **argv)
 		cli_usage_error("--engine %s has no fanout", ro.engine->name);
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
+	if (ro.verify && ro.fanout.kind != FANOUT_SINK_FILE)
+		cli_usage_error("--verify reads file sinks back: it needs "
+				"--sink file");
 	check_input(ro.fanout.input);
 	if (ro.fanout.kind == FANOUT_SINK_FILE)
 		check_output_dir(ro.fanout.output_dir);
@@ -565,6 +765,8 @@ static int cmd_fanout(int argc, char **argv)
 	fanout_stats_print(stdout, ro.engine->name, &stats);
 	mem_print(ro.engine->name);
 	failed = fanout_report(&ro.fanout, &stats);
+	if (ro.verify && !fanout_verified(&ro.fanout, &stats))
+		failed++;
 	free(stats.sink);
 	return failed == 0 ? 0 : EXIT_MEASURED_FAILURE;
 }
@@ -601,6 +803,8 @@ int main(int argc, char **argv)
 		return cmd_fanout(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
 		return bench_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "load") == 0)
+		return load_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "claims") == 0)
 		return claims_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "torture") == 0)

@@ -28,6 +28,26 @@
  * whole life, none per round trip.  With poll_config.static_tasks the
  * tasks and buffers are slots allocated at start-up: none at all.
  *
+ * With buffers on readiness (ECHO_BUFFERS_READY) a connection owns no
+ * buffer.  It awaits readiness, not a read (tokio's readable(), then
+ * try_read()):
+ *
+ *     loop {
+ *         select(stream.readable(), idle).await;              // CONN_READABLE
+ *         let n = stream.try_read(server.buf)?;  // borrowed for this poll
+ *         let w = stream.try_write(&server.buf[..n])?;
+ *         if w < n {                        // keep only what did not go
+ *             let rest = server.buf[w..n].to_vec();
+ *             select(stream.write_all(&rest), idle).await;     // CONN_WRITE
+ *         }
+ *     }
+ *
+ * The one buffer of the server is lent to whichever connection is being
+ * polled, for the read and the write back in the same poll: no await lies
+ * between them, so no other connection can see it in use.  An idle
+ * connection is then its task alone; a slow reader, its task and a block
+ * the size of its unsent bytes.
+ *
  * The same functions, in the same order, as push/echo.c: the server, the
  * connection start, the read/echo step, close, accept, shutdown, the entry
  * point.
@@ -41,19 +61,22 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ECHO_BACKLOG 1024
+#define ECHO_BACKLOG 0      /* the most the system allows: SOMAXCONN */
 
 /* ---- the server ---------------------------------------------------------- */
 
 /* doc:begin echo-conn-struct */
 /* A connection task's states (the switch in conn_poll):
  *   CONN_START    spawned, never polled: holds the raw handle, may be moved
+ *   CONN_READABLE buffers on readiness: awaiting io.readable (and the idle
+ *                 sleep), holding no buffer
  *   CONN_READ     awaiting io.read (and the idle sleep)
  *   CONN_WRITE    awaiting io.write of what was read (and the idle sleep)
  *   CONN_DONE     ended by itself; `end` says how; returns READY
  *   CONN_DROPPED  conn_close ran: holds nothing */
 enum conn_state {
 	CONN_START,
+	CONN_READABLE,
 	CONN_READ,
 	CONN_WRITE,
 	CONN_DONE,
@@ -82,9 +105,14 @@ struct echo_conn {
 	struct echo_conn *prev, *next;   /* srv->conns */
 	int handle;                      /* CONN_START only, else -1 */
 	bool own_buf;                    /* buf came from mem_alloc */
-	unsigned char *buf;              /* opts->bufsize bytes */
+	unsigned char *buf;              /* opts->bufsize bytes.  With buffers
+					  * on readiness: in CONN_WRITE only
+					  * (else NULL), the bytes the write
+					  * back could not send at once, in a
+					  * block of their size, own_buf set */
 	struct poll_stream stream;
 	union {                          /* the I/O being awaited */
+		struct poll_readable readable; /* CONN_READABLE */
 		struct poll_read read;   /* CONN_READ */
 		struct poll_write write; /* CONN_WRITE */
 	} io;
@@ -128,6 +156,10 @@ struct echo_server {
 	struct echo_slot *slots, *free_slots;
 	unsigned nslots;
 	unsigned char *slot_bufs;        /* nslots * opts->bufsize */
+	/* With buffers on readiness: the one read buffer, lent to the
+	 * connection being polled for its read and write back (opts->bufsize
+	 * bytes, allocated at start-up), else NULL. */
+	unsigned char *rbuf;
 };
 
 /* ---- a connection starts ---------------------------------------------------- */
@@ -206,11 +238,15 @@ static void conn_start(struct echo_server *srv, int h)
 	if (srv->slots != NULL) {
 		slot = srv->free_slots;          /* server_accept checked */
 		srv->free_slots = slot->next_free;
-		buf = srv->slot_bufs +
+		buf = srv->slot_bufs == NULL ? NULL : srv->slot_bufs +
 		      (size_t)(slot - srv->slots) * srv->opts->bufsize;
 		conn_init(&c, srv, h, buf, false);
 		poll_spawn_into(srv->loop, &slot->task, &c.base, sizeof(c),
 				slot_release, srv, &t);
+	} else if (srv->rbuf != NULL) {          /* buffers on readiness */
+		conn_init(&c, srv, h, NULL, false);
+		if (poll_spawn(srv->loop, &c.base, sizeof(c), &t) < 0)
+			goto out_close_handle;
 	} else {
 		buf = mem_alloc(srv->opts->bufsize);
 		if (buf == NULL)
@@ -234,9 +270,15 @@ out_close_handle:
 /* ---- the read/echo step ------------------------------------------------------ */
 
 /* doc:begin echo-steps */
-/* Begin CONN_READ: a fresh read future in the union. */
+/* Begin CONN_READ: a fresh read future in the union; with buffers on
+ * readiness CONN_READABLE, a readiness future, which holds no buffer. */
 static void conn_read(struct echo_conn *c)
 {
+	if (c->srv->rbuf != NULL) {
+		poll_readable_init(&c->io.readable, &c->stream);
+		c->state = CONN_READABLE;
+		return;
+	}
 	poll_read_init(&c->io.read, &c->stream, c->buf, c->srv->opts->bufsize);
 	c->state = CONN_READ;
 }
@@ -256,7 +298,9 @@ static void conn_idle_restart(struct echo_conn *c)
  * rest (stream, timer, buffer) goes in conn_close, when the task drops us. */
 static enum poll_status conn_end(struct echo_conn *c, enum conn_end why)
 {
-	if (c->state == CONN_READ)
+	if (c->state == CONN_READABLE)
+		poll_future_drop(&c->io.readable.base);
+	else if (c->state == CONN_READ)
 		poll_future_drop(&c->io.read.base);
 	else if (c->state == CONN_WRITE)
 		poll_future_drop(&c->io.write.base);
@@ -274,6 +318,46 @@ static enum poll_status conn_idle_poll(struct echo_conn *c,
 	    poll_future_poll(&c->idle.base, cx) == POLL_PENDING)
 		return POLL_PENDING;
 	return conn_end(c, CONN_END_IDLE);
+}
+
+/* Buffers on readiness: c is readable.  Read into the server's buffer,
+ * write back what the peer takes now, and keep the rest (if any) in a
+ * block of its size for CONN_WRITE.  The buffer is the server's again when
+ * this returns.  Returns POLL_READY when c ended, else POLL_PENDING and c
+ * is in its next state (CONN_READABLE or CONN_WRITE), not yet polled. */
+static enum poll_status conn_echo_ready(struct echo_conn *c)
+{
+	unsigned char *buf = c->srv->rbuf;
+	ssize_t n = poll_try_read(&c->stream, buf, c->srv->opts->bufsize);
+	ssize_t w;
+	size_t rest;
+
+	if (n == -EAGAIN) {             /* readiness was a hint: wait again */
+		conn_read(c);
+		return POLL_PENDING;
+	}
+	if (n == 0)
+		return conn_end(c, CONN_END_EOF);
+	if (n < 0)
+		return conn_end(c, CONN_END_ERROR);
+	conn_idle_restart(c);
+	w = poll_try_write(&c->stream, buf, (size_t)n);
+	if (w < 0)
+		return conn_end(c, CONN_END_ERROR);
+	c->srv->stats->bytes += (uint64_t)w;    /* echoed: sent */
+	if (w == n) {                   /* the common case */
+		conn_read(c);
+		return POLL_PENDING;
+	}
+	rest = (size_t)(n - w);
+	c->buf = mem_alloc(rest);
+	if (c->buf == NULL)
+		return conn_end(c, CONN_END_ERROR);
+	c->own_buf = true;
+	memcpy(c->buf, buf + w, rest);
+	poll_write_init(&c->io.write, &c->stream, c->buf, rest);
+	c->state = CONN_WRITE;
+	return POLL_PENDING;
 }
 /* doc:end echo-steps */
 
@@ -297,6 +381,14 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			conn_read(c);
 			continue;
 
+		case CONN_READABLE:
+			if (poll_future_poll(&c->io.readable.base, cx) ==
+			    POLL_PENDING)
+				return conn_idle_poll(c, cx);
+			if (conn_echo_ready(c) == POLL_READY)
+				return POLL_READY;
+			continue;
+
 		case CONN_READ:
 			if (poll_future_poll(&c->io.read.base, cx) == POLL_PENDING)
 				return conn_idle_poll(c, cx);
@@ -315,6 +407,11 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			if (poll_future_poll(&c->io.write.base, cx) == POLL_PENDING)
 				return conn_idle_poll(c, cx);
 			n = c->io.write.base.out;
+			if (c->srv->rbuf != NULL) {  /* the rest went, or failed */
+				mem_free(c->buf);
+				c->buf = NULL;
+				c->own_buf = false;
+			}
 			if (n < 0)
 				return conn_end(c, CONN_END_ERROR);
 			c->srv->stats->bytes += (uint64_t)n;
@@ -343,6 +440,7 @@ static void conn_close(struct poll_future *f)
 	switch (c->state) {
 	case CONN_DROPPED:
 		return;
+	case CONN_READABLE:
 	case CONN_READ:
 	case CONN_WRITE:
 		conn_end(c, CONN_END_NONE);      /* drops the I/O in flight */
@@ -471,12 +569,15 @@ static int server_slots_alloc(struct echo_server *srv, unsigned n)
 	srv->slots = mem_calloc(n, sizeof(*srv->slots));
 	if (srv->slots == NULL)
 		return -ENOMEM;
+	if (srv->rbuf != NULL)                  /* buffers on readiness */
+		goto link_slots;  /* and no buffers */
 	srv->slot_bufs = mem_alloc((size_t)n * srv->opts->bufsize);
 	if (srv->slot_bufs == NULL) {
 		mem_free(srv->slots);
 		srv->slots = NULL;
 		return -ENOMEM;
 	}
+link_slots:
 	srv->nslots = n;
 	for (unsigned i = n; i-- > 0;)
 		slot_release(&srv->slots[i].task, srv);
@@ -506,7 +607,9 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	memset(stats, 0, sizeof(*stats));
 	if (opts->bufsize == 0)
 		return -EINVAL;
-	lh = reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	lh = opts->reuse_port ?
+	     reactor_listen_reuseport(r, opts->host, opts->port, ECHO_BACKLOG) :
+	     reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
 	if (lh < 0)
 		return lh;
 	port = reactor_local_port(r, lh);
@@ -523,6 +626,13 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	srv.loop = &loop;
 	srv.listener = &listener;
 	poll_accept_init(&srv.accept, &listener);
+	if (opts->buffers == ECHO_BUFFERS_READY) {
+		srv.rbuf = mem_alloc(opts->bufsize);
+		if (srv.rbuf == NULL) {
+			rc = -ENOMEM;
+			goto out_close_listener;
+		}
+	}
 	if (cfg.static_tasks > 0) {
 		rc = server_slots_alloc(&srv, cfg.static_tasks);
 		if (rc < 0)
@@ -542,6 +652,7 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 	if (srv.slots != NULL)
 		server_slots_free(&srv);
 out_close_listener:
+	mem_free(srv.rbuf);
 	poll_stream_close(&listener);
 	return rc;
 }

@@ -14,10 +14,11 @@
  * The pieces:
  *   the reader   reads the next chunk through offload whenever fewer than
  *                `window` chunks are in memory; one read at a time.
- *   a chunk      one poll_buf, read once and shared by every sink: a file
- *                sink's write job takes a reference for as long as the
- *                offload pool has it, a stream sink writes from it; never a
- *                copy.  A chunk is "taken" by a sink once the sink's write
+ *   a chunk      one poll_buf, read once and hashed once (the checksum
+ *                every sink's own is folded from, workload.h), shared by
+ *                every sink: a file sink's write job takes a reference
+ *                for as long as the offload pool has it, a stream sink
+ *                writes from it; never a copy.  A chunk is "taken" by a sink once the sink's write
  *                of it completed; when every live sink has taken it, it is
  *                freed and the window moves on.
  *   a sink       writes chunk after chunk, each write under a timeout: a
@@ -62,6 +63,7 @@
 struct fanout_chunk {
 	struct poll_buf *buf;     /* NULL: the slot is free */
 	uint64_t offset;          /* in the input, and in every output */
+	uint64_t checksum;        /* of its bytes, computed once when read */
 	unsigned takers;          /* live sinks that have not taken it */
 };
 
@@ -216,9 +218,12 @@ static void fanout_on_read(struct fanout *f, ssize_t n)
 			fanout_abort(f, (int)n);
 		return;
 	}
+	ch->checksum = workload_chunk_checksum(ch->buf->data, (size_t)n);
 	ch->takers = f->sinks_live;
 	f->read_offset += (uint64_t)n;
 	f->stats->bytes_read += (uint64_t)n;
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   ch->checksum);
 	f->stats->chunks_read++;
 	f->next_read++;
 	poll_waker_wake(&f->chunk_ready);       /* hand it to the sinks */
@@ -302,10 +307,10 @@ static void sink_write(struct fanout_sink *s)
 static void sink_on_written(struct fanout_sink *s)
 {
 	struct fanout *f = s->f;
-	struct poll_buf *b = chunk_at(f, s->next)->buf;
+	struct fanout_chunk *ch = chunk_at(f, s->next);
 
-	s->st->bytes += b->len;
-	s->st->checksum = workload_checksum(s->st->checksum, b->data, b->len);
+	s->st->bytes += ch->buf->len;
+	s->st->checksum = workload_checksum_add(s->st->checksum, ch->checksum);
 	s->next++;
 	chunk_release(f, s->next - 1);
 	s->state = SINK_WAIT;
@@ -570,6 +575,7 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->sink = sink_stats;
+	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
 	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))

@@ -161,6 +161,80 @@ void poll_read_init(struct poll_read *f, struct poll_stream *s, void *buf,
 	f->n = n;
 }
 
+/* ---- readiness, and reads and writes that do not wait --------------------------------- */
+
+/* doc:begin io-readable */
+static enum poll_status readable_poll(struct poll_future *f,
+				      struct poll_cx *cx)
+{
+	struct poll_readable *rd = (struct poll_readable *)f;
+	struct poll_stream *s = rd->s;
+
+	if (poll_budget_exhausted(cx))
+		return POLL_PENDING;
+	if (!(s->ready & (REACTOR_READABLE | REACTOR_HANGUP))) {
+		poll_waker_set(&s->reader, cx);
+		return POLL_PENDING;
+	}
+	poll_waker_drop(&s->reader);
+	rd->s = NULL;
+	f->out = 0;
+	poll_budget_charge(cx);
+	return POLL_READY;
+}
+
+static void readable_drop(struct poll_future *f)
+{
+	struct poll_readable *rd = (struct poll_readable *)f;
+
+	if (rd->s != NULL)
+		poll_waker_drop(&rd->s->reader);
+	rd->s = NULL;
+}
+
+static const struct poll_future_vt readable_vt = {
+	.name = "readable",
+	.poll = readable_poll,
+	.drop = readable_drop,
+};
+
+void poll_readable_init(struct poll_readable *f, struct poll_stream *s)
+{
+	f->base.vt = &readable_vt;
+	f->base.out = 0;
+	f->s = s;
+}
+
+/* -EAGAIN uses the edge up, hang-up included: the next readable future
+ * waits for a new one, so a stream that keeps saying -EAGAIN never spins. */
+ssize_t poll_try_read(struct poll_stream *s, void *buf, size_t n)
+{
+	ssize_t got = reactor_io_read(s->loop->r, &s->io, buf, n);
+
+	if (got == -EAGAIN)
+		s->ready &= ~(unsigned)(REACTOR_READABLE | REACTOR_HANGUP);
+	return got;
+}
+/* doc:end io-readable */
+
+ssize_t poll_try_write(struct poll_stream *s, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = reactor_write(s->loop->r, s->handle,
+					  (const char *)buf + done, n - done);
+		if (w == -EAGAIN) {
+			s->ready &= ~REACTOR_WRITABLE;
+			break;
+		}
+		if (w < 0)
+			return w;
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
 /* ---- write (all of it) -------------------------------------------------------------- */
 
 static enum poll_status write_poll(struct poll_future *f, struct poll_cx *cx)

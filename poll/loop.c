@@ -18,9 +18,9 @@
  * same role: it bounds the work of one poll.
  *
  * What a production executor would do differently: a LIFO slot for the task
- * just woken (better cache locality for request/response), work stealing
- * across threads with atomic task states (see claim C9), and timers kept
- * by the executor rather than by the reactor.
+ * just woken (better cache locality for request/response), and timers kept
+ * by the executor rather than by the reactor.  Many threads, with atomic
+ * task states, are the other executor's (workers.c; claim C9).
  */
 #include "poll_impl.h"
 
@@ -165,6 +165,7 @@ static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
 	int rc;
 
 	for (;;) {
+		l->stats.iterations++;
 		poll_loop_run_ready(l);                 /* 1 */
 		if (loop_done(l, until))                /* 2 */
 			return 0;

@@ -30,7 +30,11 @@
  *   R4  Never poll a future again after it returned READY.
  *   R5  One thread.  Tasks, wakers and futures belong to the thread that runs
  *       the loop.  Nothing here is atomic, and nothing needs to be: completions
- *       from other threads (offload) arrive on the loop thread first.
+ *       from other threads (offload) arrive on the loop thread first.  The
+ *       one exception is a task of the multi-threaded executor (struct
+ *       poll_workers, at the end of this file): its waker may be fired and
+ *       the task aborted from any thread, at the price of atomic operations
+ *       on its state word; its future still runs on one thread at a time.
  *
  * Errors are negative errno values, as everywhere in pushpoll.  Every
  * allocation goes through mem_alloc(); which calls allocate is said beside
@@ -81,8 +85,14 @@ struct poll_config poll_config_get(void);
 
 struct poll_loop_stats {
 	uint64_t polls;       /* task polls */
-	uint64_t wakes;       /* wakes that queued a task */
-	uint64_t yields;      /* leaves that found the budget spent */
+	uint64_t wakes;       /* wakes that queued a waiting task (another
+			       * task's, or from I/O): no system call */
+	uint64_t yields;      /* wakes of a task during its own poll (it
+			       * yielded, or its budget was spent): each
+			       * waits for a look at I/O (the yield fence) */
+	uint64_t budget_spent; /* leaves that found the budget spent */
+	uint64_t iterations;  /* loop iterations: each ends with one
+			       * reactor_poll() */
 	uint64_t spawned;
 	uint64_t aborted;     /* tasks that ended by abort */
 };
@@ -109,6 +119,10 @@ struct poll_loop {
 	void *stop_arg;
 	bool stop_seen;      /* a stop (request or quiescence) was acted on */
 	struct poll_loop_stats stats;
+	/* NULL for a single-threaded loop.  Else the loop is one worker's of
+	 * a struct poll_workers (or the shared one its tasks name), and
+	 * poll_spawn() on it spawns a task of the workers. */
+	struct poll_workers *workers;
 };
 
 /* Initialise a loop on reactor r, with offload pool o for file futures (o
@@ -349,11 +363,28 @@ typedef void (*poll_release_fn)(struct poll_task *t, void *arg);
 
 struct poll_task {
 	/* private; see above for every field's invariant */
-	_Alignas(16) unsigned state;
-	unsigned refs;
-	struct poll_loop *loop;
+	_Alignas(16) union {
+		struct {
+			unsigned state;
+			unsigned refs;
+		};
+		/* A task of poll_workers: the state bits and the count in
+		 * one atomic word (POLL_WORD_* in poll/workers.c). */
+		_Atomic uint64_t word;
+	};
+	struct poll_loop *loop;               /* a task of poll_workers:
+					       * the workers' shared loop */
 	struct poll_task *next_ready;         /* run queue link */
-	struct poll_task *prev_live, *next_live; /* loop's live list */
+	union {
+		struct {                      /* loop's live list */
+			struct poll_task *prev_live, *next_live;
+		};
+		struct {                      /* a task of poll_workers */
+			struct poll__worker *home; /* polls it; NULL until
+						    * its first poll */
+			struct poll_task *next_inbox;
+		};
+	};
 	struct poll_future *future;           /* just after the header, or
 					       * the caller's (block_on) */
 	ssize_t result;                       /* the future's output, or
@@ -482,6 +513,30 @@ struct poll_read {
 };
 void poll_read_init(struct poll_read *f, struct poll_stream *s, void *buf,
 		    size_t n);
+
+/* Wait until s may be readable, holding no buffer (tokio's readable()):
+ * READY with 0 once an edge has said readable (or hung up) and no read has
+ * met -EAGAIN since.  Then read with poll_try_read(), into a buffer
+ * borrowed for the read: on -EAGAIN wait again.  Readiness is a hint, not a
+ * promise (another reader, an injected fault), which is why the read may
+ * still say -EAGAIN. */
+struct poll_readable {
+	struct poll_future base;
+	struct poll_stream *s;         /* private */
+};
+void poll_readable_init(struct poll_readable *f, struct poll_stream *s);
+
+/* Read up to n bytes now, without waiting (tokio's try_read): > 0 bytes
+ * read, 0 at end of stream, -EAGAIN (the stream's readable edge is used
+ * up: wait with poll_readable), or -errno.  Not a future: buf is borrowed
+ * for this call only. */
+ssize_t poll_try_read(struct poll_stream *s, void *buf, size_t n);
+
+/* Write what s takes now, without waiting (tokio's try_write): bytes
+ * written (0 <= result <= n; below n when the stream is full), or -errno.
+ * buf is borrowed for this call only: what is left, the caller writes with
+ * a poll_write of its own, from memory that lives until it is READY. */
+ssize_t poll_try_write(struct poll_stream *s, const void *buf, size_t n);
 
 /* Write all n bytes, in as many writes as it takes.  Output: n, or -errno
  * (done then says how many bytes went out before the error). */
@@ -683,5 +738,94 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 /* The fanout.  One task: a reader and the N sinks joined by value. */
 int poll_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+/* ---- workers: the multi-threaded executor --------------------------------- */
+/*
+ * N worker threads, each with its own reactor and its own loop, sharing one
+ * injection queue.  Chosen at run time (`--workers N`); with one worker the
+ * single-threaded executor above is what callers use, unchanged and without
+ * atomics.  The design, and why:
+ *
+ *   - One reactor per worker.  A reactor belongs to one thread (reactor.h),
+ *     and a task's registrations (streams, timers) live in the reactor of
+ *     the worker that made them, at the task's first poll (R1).
+ *   - So a task moves between threads only until its first poll: a spawned
+ *     task goes to the shared injection queue (a mutex and a FIFO), and the
+ *     first worker with nothing better to do takes it; from then on it is
+ *     polled by that worker, its home, only.  Per-worker deques with
+ *     stealing (tokio) pay off when tasks can move at any time, which takes
+ *     a reactor shared by all workers; with one reactor per worker only
+ *     never-polled tasks could be stolen, and one shared queue of them is
+ *     the simpler form of the same thing (Seastar and libuv-per-thread
+ *     servers place work once, too).
+ *   - A wake from the home worker links the task into that worker's local
+ *     FIFO: no lock, one atomic read-modify-write on the task's word.  A
+ *     wake from any other thread links it into the home's inbox (a mutex)
+ *     and wakes the home's reactor (reactor_async_send()).
+ *
+ * Rules (each tested in tests/test_workers.c, case "poll"):
+ *
+ *   W1  poll_waker_wake(), poll_waker_drop() and poll_task_abort() on a task
+ *       of the workers may be called from any thread.  poll_waker_set() is
+ *       called by the task's own poll, as always.
+ *   W2  A task's future is polled and dropped by one thread at a time: its
+ *       home worker (or, before the first poll, the worker that takes it
+ *       from the injection queue).  Leaves therefore run on the thread that
+ *       owns their reactor, as R5 asks.
+ *   W3  Abort keeps poll_task_abort()'s rule: no code of the task runs after
+ *       poll_task_abort() returns, or after its current poll returns if it
+ *       is running.  From the home worker, outside the task's poll, the
+ *       future is dropped inside the call, as on a single-threaded loop.
+ *       From any other thread the future is dropped by its home worker
+ *       soon after (its leaves belong to that worker's reactor); it is never
+ *       polled again either way.
+ *   W4  Waking a queued, running-and-woken, DONE or aborted task does
+ *       nothing; a waker's reference keeps the header alive (as on a loop).
+ *   W5  poll_workers_run() returns when every task is DONE; the workers'
+ *       threads are joined before it returns.
+ *   Not on workers: poll_spawn_into(), poll_block_on(), poll_task_join
+ *   (their storage and slots are one thread's), file futures (no offload
+ *   pool per worker), and the stop handler.
+ */
+
+struct poll_workers;
+struct poll__worker;
+
+struct poll_workers_stats {
+	uint64_t polls;
+	uint64_t wakes;         /* by the home worker: its local FIFO */
+	uint64_t remote_wakes;  /* from another thread: the home's inbox */
+	uint64_t yields;        /* woken during its own poll */
+	uint64_t placed;        /* tasks taken from the injection queue */
+	uint64_t atomics;       /* atomic read-modify-writes on task words
+				 * (each counted where it is made) */
+	uint64_t spawned, aborted;
+};
+
+/* n worker threads (1 to POLL_WORKERS_MAX), each with a reactor over epoll
+ * and a loop, config c (NULL: the process-wide default).  Allocates them
+ * all here; nothing runs until poll_workers_run().  Returns 0 or -errno. */
+#define POLL_WORKERS_MAX 64
+int poll_workers_new(unsigned n, const struct poll_config *c,
+		     struct poll_workers **out);
+/* Every task must be DONE and every handle detached. */
+void poll_workers_free(struct poll_workers *w);
+
+/* Spawn a task of the workers: one mem_alloc(), the never-polled future
+ * moved in (as poll_spawn()), linked into the injection queue.  From any
+ * thread before or during poll_workers_run(); poll_spawn() on a worker's
+ * loop (cx->loop in a task's poll) calls this.  Returns 0 or -ENOMEM. */
+int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,
+		       size_t size, struct poll_task **handle);
+
+/* Start the threads, run until every task is DONE (W5), join them.
+ * Returns 0, or -errno if a thread could not start (then the tasks are
+ * left as they are). */
+int poll_workers_run(struct poll_workers *w);
+
+unsigned poll_workers_count(const struct poll_workers *w);
+/* The sum over the workers; valid after poll_workers_run() returned. */
+void poll_workers_stats_get(const struct poll_workers *w,
+			    struct poll_workers_stats *out);
 
 #endif

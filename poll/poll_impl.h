@@ -7,6 +7,7 @@
  *   compose.c          combinators, over the leaves
  *   io.c               leaf futures: streams, timers, files
  *   loop.c             the executor: the iteration, block_on
+ *   workers.c          the multi-threaded executor, beside loop.c
  *   task.c             tasks, wakers, the run queue and live list, the budget
  *
  * (io.c needs only task.c: a leaf parks wakers and charges the budget, and
@@ -41,6 +42,25 @@ void poll__task_wake(struct poll_task *t);
 void poll__task_run(struct poll_task *t);
 /* Drop one reference; the last one gives the storage back. */
 void poll__task_unref(struct poll_task *t);
+
+/* ---- workers.c: the same transitions for a task of poll_workers ----------- */
+
+/* A task of the workers (its word is atomic), or of a single-threaded loop.
+ * t->loop never changes, so any thread may ask. */
+static inline bool poll__task_shared(const struct poll_task *t)
+{
+	return t->loop->workers != NULL;
+}
+void poll__workers_ref(struct poll_task *t);
+void poll__workers_unref(struct poll_task *t);
+void poll__workers_wake(struct poll_task *t);
+/* The same, consuming one reference the caller holds (a waker slot's): it
+ * becomes the queue's if the wake queues the task, else it is dropped. */
+void poll__workers_wake_consume(struct poll_task *t);
+void poll__workers_abort(struct poll_task *t);
+int poll__workers_result(const struct poll_task *t, ssize_t *out);
+unsigned poll__workers_state(const struct poll_task *t);
+unsigned poll__workers_refs(const struct poll_task *t);
 
 /* ---- echo.c ------------------------------------------------------------- */
 

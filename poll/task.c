@@ -10,7 +10,8 @@
  * Costs: a wake is a few flag tests and, at most, a link at the tail of the
  * run queue: O(1), no allocation.  A spawn is one mem_alloc() and a copy of
  * the future.  Everything is single-threaded (R5 of poll.h): reference
- * counts are plain integers, not atomics.
+ * counts are plain integers, not atomics.  A task of the multi-threaded
+ * executor takes one branch here, on the loop it names, to workers.c.
  */
 #include "poll_impl.h"
 
@@ -24,6 +25,10 @@
 
 void poll__task_unref(struct poll_task *t)
 {
+	if (poll__task_shared(t)) {
+		poll__workers_unref(t);
+		return;
+	}
 	assert(t->refs > 0);
 	if (--t->refs > 0)
 		return;
@@ -127,8 +132,8 @@ bool poll_budget_exhausted(const struct poll_cx *cx)
 
 	if (l->config.budget == 0 || l->budget_left > 0)
 		return false;
-	l->stats.yields++;
-	poll_cx_wake(cx);
+	l->stats.budget_spent++;
+	poll_cx_wake(cx);                  /* counted as a yield */
 	return true;
 }
 
@@ -145,16 +150,26 @@ void poll_budget_charge(const struct poll_cx *cx)
 /* doc:begin task-wake */
 void poll__task_wake(struct poll_task *t)
 {
+	if (poll__task_shared(t)) {          /* another executor's task */
+		poll__workers_wake(t);
+		return;
+	}
 	/* Queued already, or woken during its poll, or DONE: nothing to do.
 	 * This test is why waking a finished task is safe and cheap. */
 	if (t->state & (POLL_TASK_QUEUED | POLL_TASK_DONE))
 		return;
 	t->state |= POLL_TASK_QUEUED;
-	t->loop->stats.wakes++;
-	/* A running task is not in the queue; poll__task_run() queues it when
+	/* A running task woken during its own poll yields: it is not in the
+	 * queue, and poll__task_run() queues it behind the yield fence when
 	 * its poll returns PENDING. */
-	if (t->state & POLL_TASK_RUNNING)
+	if (t->state & POLL_TASK_RUNNING) {
+		t->loop->stats.yields++;
 		return;
+	}
+	/* Any other wake (another task's, a reactor callback's) links it at
+	 * the tail: it runs in this same step 1 if the batch allows, with no
+	 * system call between the wake and its poll. */
+	t->loop->stats.wakes++;
 	task_enqueue(t->loop, t);
 }
 /* doc:end task-wake */
@@ -166,7 +181,10 @@ void poll_waker_set(struct poll_waker *slot, const struct poll_cx *cx)
 	if (slot->task == t)
 		return;
 	poll_waker_drop(slot);
-	t->refs++;
+	if (poll__task_shared(t))
+		poll__workers_ref(t);
+	else
+		t->refs++;
 	slot->task = t;
 }
 
@@ -177,6 +195,11 @@ void poll_waker_wake(struct poll_waker *slot)
 	if (t == NULL)
 		return;
 	slot->task = NULL;
+	if (poll__task_shared(t)) {
+		/* The slot's reference becomes the queue's: one atomic. */
+		poll__workers_wake_consume(t);
+		return;
+	}
 	poll__task_wake(t);
 	poll__task_unref(t);   /* the slot's reference; may free a DONE task */
 }
@@ -216,8 +239,11 @@ void poll__task_start(struct poll_loop *l, struct poll_task *t,
 int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
 	       struct poll_task **handle)
 {
-	struct poll_task *t = mem_alloc(POLL_TASK_SIZE(size));
+	struct poll_task *t;
 
+	if (l->workers != NULL)          /* a worker's loop: the workers' */
+		return poll_workers_spawn(l->workers, f, size, handle);
+	t = mem_alloc(POLL_TASK_SIZE(size));
 	if (t == NULL)
 		return -ENOMEM;
 	/* The move: legal because f has never been polled (R1). */
@@ -235,6 +261,7 @@ void poll_spawn_into(struct poll_loop *l, struct poll_task *storage,
 		     poll_release_fn release, void *arg,
 		     struct poll_task **handle)
 {
+	assert(l->workers == NULL && "poll_spawn_into on workers");
 	memcpy(storage + 1, f, size);
 	poll__task_start(l, storage, (struct poll_future *)(storage + 1), release,
 		    arg);
@@ -318,6 +345,10 @@ void poll__task_run(struct poll_task *t)
 /* doc:begin task-abort */
 void poll_task_abort(struct poll_task *t)
 {
+	if (poll__task_shared(t)) {
+		poll__workers_abort(t);
+		return;
+	}
 	if (t->state & POLL_TASK_DONE)
 		return;
 	if (t->state & POLL_TASK_RUNNING) {
@@ -339,6 +370,8 @@ void poll_task_detach(struct poll_task *t)
 
 int poll_task_result(const struct poll_task *t, ssize_t *out)
 {
+	if (poll__task_shared(t))
+		return poll__workers_result(t, out);
 	if (!(t->state & POLL_TASK_DONE))
 		return -EAGAIN;
 	*out = t->result;
@@ -347,11 +380,15 @@ int poll_task_result(const struct poll_task *t, ssize_t *out)
 
 unsigned poll_task_state(const struct poll_task *t)
 {
+	if (poll__task_shared(t))
+		return poll__workers_state(t);
 	return t->state;
 }
 
 unsigned poll_task_refs(const struct poll_task *t)
 {
+	if (poll__task_shared(t))
+		return poll__workers_refs(t);
 	return t->refs;
 }
 
@@ -368,6 +405,7 @@ static enum poll_status task_join_poll(struct poll_future *f,
 	struct poll_task_join *j = (struct poll_task_join *)f;
 	struct poll_task *t = j->task;
 
+	assert(!poll__task_shared(t) && "poll_task_join on workers");
 	if (poll_budget_exhausted(cx))
 		return POLL_PENDING;
 	if (!(t->state & POLL_TASK_DONE)) {

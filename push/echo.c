@@ -19,6 +19,14 @@
  * read and a write); pooled, none in a steady state; with the fast path, a
  * request only for an operation that has to wait.
  *
+ * With buffers on readiness (ECHO_BUFFERS_READY) the block holds the
+ * connection only, and the read is push_read_alloc(), libuv's alloc_cb: a
+ * connection that waits for input holds no buffer.  When it is readable
+ * the read asks conn_alloc() for one, from the server's few spare buffers
+ * (or the heap); the write back tries at once (push_try_write()) and the
+ * buffer goes back to the spares; only bytes the peer would not take yet
+ * are kept, copied into a block of their size, until they are written.
+ *
  * The same functions, in the same order, as poll/echo.c: the server, the
  * connection start, the read/echo step, close, accept, shutdown, the entry
  * point.
@@ -31,11 +39,19 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Buffers on readiness: spare read buffers the server keeps for the next
+ * readable connection, instead of giving them back to the heap.  A buffer
+ * is in use from a readable edge to the end of the callback that writes it
+ * back, so as many are in use at once as one loop iteration finds
+ * connections readable: under a busy load, tens.  Past this many spares
+ * (1 MiB of 16 KiB buffers) a buffer goes back to the heap. */
+#define ECHO_SPARE_BUFS 64
+
 /* With the fast path, operations completed at once in a row by one
  * connection before it is made to wait for the loop like everyone else. */
 #define ECHO_SYNC_BUDGET 16
 
-#define ECHO_BACKLOG 1024
+#define ECHO_BACKLOG 0      /* the most the system allows: SOMAXCONN */
 
 /* ---- the server ---------------------------------------------------------- */
 
@@ -48,6 +64,10 @@ struct echo_server {
 	unsigned conns;                 /* open now */
 	struct echo_conn *conn_list;    /* the open ones, newest first */
 	bool stopping;                  /* the shutdown has begun */
+	/* ECHO_BUFFERS_READY: read buffers not in use, linked through their
+	 * first bytes; at most ECHO_SPARE_BUFS, freed at the end. */
+	void *spare;
+	unsigned nspare;
 };
 
 /* doc:begin echo-conn-struct */
@@ -59,7 +79,14 @@ struct echo_conn {
 	bool timed_out;                 /* the idle timer cancelled the token */
 	bool cancelled;                 /* cancelled alone (workload_cancel_part) */
 	struct echo_conn *prev, *next;  /* srv->conn_list */
-	unsigned char buf[];            /* opts->bufsize */
+	/* ECHO_BUFFERS_READY: the buffer conn_alloc() handed out, from the
+	 * edge to the write back (NULL while waiting for input), and the
+	 * copy of what the write back could not send at once, with its size
+	 * (NULL unless a write is pending). */
+	unsigned char *rbuf;
+	unsigned char *unsent;
+	size_t echoing;                 /* bytes read, counted once all are sent */
+	unsigned char buf[];            /* opts->bufsize; ECHO_BUFFERS_CONN only */
 };
 /* doc:end echo-conn-struct */
 
@@ -79,7 +106,8 @@ static void conn_start(struct echo_server *srv, int h)
 	struct echo_conn *c;
 
 	st->accepted++;
-	c = mem_alloc(sizeof(*c) + srv->opts->bufsize);
+	c = mem_alloc(sizeof(*c) + (srv->opts->buffers == ECHO_BUFFERS_CONN ?
+				    srv->opts->bufsize : 0));
 	if (c == NULL)
 		goto out_close_handle;
 	memset(c, 0, sizeof(*c));
@@ -111,6 +139,7 @@ out_close_handle:
 static void conn_on_read(void *data, ssize_t n);
 static void conn_on_written(void *data, ssize_t n);
 static bool conn_echo(struct echo_conn *c, ssize_t n, ssize_t *sync);
+static const struct push_alloc conn_allocator;
 
 /* doc:begin echo-read */
 /* Start a read.  With the fast path the read and the write back may both
@@ -123,9 +152,13 @@ static void conn_read(struct echo_conn *c)
 
 	for (unsigned budget = ECHO_SYNC_BUDGET;; budget--) {
 		ssize_t n, *sync = budget > 0 ? &n : NULL;
-		int rc = push_read(srv->loop, &c->stream, c->buf,
-				   srv->opts->bufsize, &c->token, conn_on_read,
-				   c, NULL, sync);
+		int rc = srv->opts->buffers == ECHO_BUFFERS_READY ?
+			push_read_alloc(srv->loop, &c->stream,
+					&conn_allocator, &c->token,
+					conn_on_read, c, NULL, sync) :
+			push_read(srv->loop, &c->stream, c->buf,
+				  srv->opts->bufsize, &c->token, conn_on_read,
+				  c, NULL, sync);
 		if (rc == PUSH_STARTED)
 			return;
 		if (rc < 0) {
@@ -135,6 +168,103 @@ static void conn_read(struct echo_conn *c)
 		if (!conn_echo(c, n, sync))
 			return;
 	}
+}
+
+/* ---- buffers on readiness ---- */
+
+/* The read is readable: a buffer for it, a spare one if there is one.
+ * Lifetime: c->rbuf from here until conn_buf_put(), which the read calls
+ * (conn_release) if nothing came, else the write back once it has tried. */
+static void *conn_alloc(void *data, size_t *n)
+{
+	struct echo_conn *c = data;
+	struct echo_server *srv = c->srv;
+	void *buf = srv->spare;
+
+	if (buf != NULL) {
+		memcpy(&srv->spare, buf, sizeof(void *));
+		srv->nspare--;
+	} else {
+		buf = mem_alloc(srv->opts->bufsize);
+	}
+	c->rbuf = buf;
+	*n = srv->opts->bufsize;
+	return buf;
+}
+
+/* c's buffer goes back to the spares, or to the heap if they are full. */
+static void conn_buf_put(struct echo_conn *c)
+{
+	struct echo_server *srv = c->srv;
+	void *buf = c->rbuf;
+
+	if (buf == NULL)
+		return;
+	c->rbuf = NULL;
+	if (srv->nspare >= ECHO_SPARE_BUFS ||
+	    srv->opts->bufsize < sizeof(void *)) {  /* too small to link */
+		mem_free(buf);
+		return;
+	}
+	memcpy(buf, &srv->spare, sizeof(void *));
+	srv->spare = buf;
+	srv->nspare++;
+}
+
+static void conn_release(void *data, void *buf)
+{
+	(void)buf;              /* it is c->rbuf */
+	conn_buf_put(data);
+}
+
+static const struct push_alloc conn_allocator = {
+	.alloc = conn_alloc,
+	.release = conn_release,
+};
+
+/* n bytes are in c->rbuf: write what the peer takes now, give the buffer
+ * back, and keep only the rest, in a copy of its size, for a write that
+ * waits.  Returns as conn_echo(). */
+static bool conn_echo_ready(struct echo_conn *c, size_t n, ssize_t *sync)
+{
+	ssize_t w = push_try_write(c->srv->loop, &c->stream, c->rbuf, n);
+	size_t rest;
+	int rc;
+
+	if (w >= 0 && (size_t)w == n) {         /* the common case */
+		conn_buf_put(c);
+		c->srv->stats->bytes += n;
+		return true;
+	}
+	if (w < 0)
+		goto out_close;
+	rest = n - (size_t)w;
+	c->unsent = mem_alloc(rest);
+	if (c->unsent == NULL) {
+		w = -ENOMEM;
+		goto out_close;
+	}
+	memcpy(c->unsent, c->rbuf + w, rest);
+	conn_buf_put(c);
+	c->echoing = n;
+	rc = push_write(c->srv->loop, &c->stream, c->unsent, rest, &c->token,
+			conn_on_written, c, NULL, sync);
+	if (rc == PUSH_STARTED)
+		return false;
+	mem_free(c->unsent);
+	c->unsent = NULL;
+	w = rc == PUSH_SYNC ? *sync : rc;
+	if (w < 0) {
+		conn_close(c, w);
+		return false;
+	}
+	c->srv->stats->bytes += n;
+	return true;
+
+out_close:
+	conn_buf_put(c);
+	conn_close(c, w);
+	return false;
 }
 
 /* n bytes were read (or n <= 0: the end): write them back.  Returns true
@@ -150,6 +280,8 @@ static bool conn_echo(struct echo_conn *c, ssize_t n, ssize_t *sync)
 		return false;
 	}
 	conn_idle_restart(c);
+	if (c->srv->opts->buffers == ECHO_BUFFERS_READY)
+		return conn_echo_ready(c, (size_t)n, sync);
 	rc = push_write(c->srv->loop, &c->stream, c->buf, (size_t)n, &c->token,
 			conn_on_written, c, NULL, sync);
 	if (rc == PUSH_STARTED)
@@ -176,6 +308,12 @@ static void conn_on_written(void *data, ssize_t n)
 {
 	struct echo_conn *c = data;
 
+	if (c->unsent != NULL) {        /* buffers on readiness: the rest */
+		mem_free(c->unsent);
+		c->unsent = NULL;
+		if (n >= 0)
+			n = (ssize_t)c->echoing;
+	}
 	if (n < 0) {
 		conn_close(c, n);
 		return;
@@ -228,6 +366,7 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 	else
 		st->failed++;
 	reactor_timer_stop(srv->loop->r, &c->idle);
+	conn_buf_put(c);                /* none held here; in case */
 	push_stream_close(&c->stream);
 	push_token_destroy(&c->token);
 	if (c->prev != NULL)
@@ -349,6 +488,17 @@ static int server_cancel_conn(void *arg, unsigned i)
 
 /* ---- the entry point ----------------------------------------------------------- */
 
+static void server_spares_free(struct echo_server *srv)
+{
+	while (srv->spare != NULL) {
+		void *buf = srv->spare;
+
+		memcpy(&srv->spare, buf, sizeof(void *));
+		mem_free(buf);
+	}
+	srv->nspare = 0;
+}
+
 int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats)
 {
@@ -359,7 +509,9 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 	memset(stats, 0, sizeof(*stats));
 	if (opts->bufsize == 0)
 		return -EINVAL;
-	lh = reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	lh = opts->reuse_port ?
+	     reactor_listen_reuseport(r, opts->host, opts->port, ECHO_BACKLOG) :
+	     reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
 	if (lh < 0)
 		return lh;
 	port = reactor_local_port(r, lh);
@@ -394,6 +546,7 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 	workload_probe_clear(&srv);
 	push_token_destroy(&srv.token);
 	push_loop_fini(srv.loop);
+	server_spares_free(&srv);
 	return rc < 0 ? rc : 0;
 
 out_fini_loop:

@@ -5,9 +5,10 @@
  *
  *   the reader   reads the next chunk through offload whenever fewer than
  *                `window` chunks are in memory; one read at a time.
- *   a chunk      one push_buf, read once and shared by every sink: each
- *                sink's write takes a reference for as long as the offload
- *                pool has its job, never a copy.  A chunk is "taken" by a
+ *   a chunk      one push_buf, read once and hashed once (the checksum
+ *                every sink's own is folded from, workload.h), shared by
+ *                every sink: each sink's write takes a reference for as
+ *                long as the offload pool has its job, never a copy.  A chunk is "taken" by a
  *                sink once the sink's write of it completed; when every live
  *                sink has taken it, it is freed and the window moves on.
  *   a sink       writes chunk after chunk, each write under push_timeout()
@@ -55,6 +56,7 @@ struct fanout_chunk {
 	struct push_buf *buf;     /* NULL: the slot is free */
 	uint64_t offset;          /* in the input, and in every output */
 	size_t len;               /* bytes read */
+	uint64_t checksum;        /* of those bytes, computed once when read */
 	unsigned takers;          /* live sinks that have not taken it */
 };
 
@@ -237,9 +239,12 @@ static void fanout_on_read(void *data, ssize_t n)
 		return;
 	}
 	ch->len = (size_t)n;
+	ch->checksum = workload_chunk_checksum(ch->buf->data, ch->len);
 	ch->takers = f->sinks_live;
 	f->read_offset += (uint64_t)n;
 	f->stats->bytes_read += (uint64_t)n;
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   ch->checksum);
 	f->stats->chunks_read++;
 	f->next_read++;
 	/* Hand it to every sink that was waiting for it.  A write that cannot
@@ -310,8 +315,7 @@ static void sink_on_written(void *data, ssize_t n)
 		return;
 	}
 	s->st->bytes += ch->len;
-	s->st->checksum = workload_checksum(s->st->checksum, ch->buf->data,
-					    ch->len);
+	s->st->checksum = workload_checksum_add(s->st->checksum, ch->checksum);
 	s->next++;
 	chunk_release(f, s->next - 1);
 	sink_continue(s);
@@ -488,6 +492,7 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->sink = sink_stats;
+	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
 	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))

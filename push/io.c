@@ -224,6 +224,75 @@ int push_read(struct push_loop *l, struct push_stream *s, void *buf,
 }
 /* doc:end io-read */
 
+/* ---- read, with the buffer asked for on readiness -------------------------- */
+
+/* doc:begin io-read-alloc */
+/* One try: no buffer while the handle is known to be empty; else ask for
+ * one, read, and give it back unless bytes came.  Returns the result, or
+ * -EAGAIN with no buffer held. */
+static ssize_t read_alloc_once(struct reactor *r, struct reactor_io *io,
+			       const struct push_alloc *a, void *data)
+{
+	size_t n = 0;
+	void *buf;
+	ssize_t got;
+
+	if (reactor_io_drained(io))
+		return -EAGAIN;
+	buf = a->alloc(data, &n);
+	if (buf == NULL)
+		return -ENOBUFS;
+	got = reactor_io_read(r, io, buf, n);
+	if (got <= 0)
+		a->release(data, buf);
+	return got;
+}
+
+static bool try_read_alloc(struct push_req *req)
+{
+	struct push_stream *s = req->u.io.s;
+	ssize_t n = read_alloc_once(s->loop->r, &s->io, req->u.io.alloc,
+				    req->data);
+
+	if (n == -EAGAIN)
+		return false;
+	req->u.io.s = NULL;
+	push__req_complete(req, n);
+	return true;
+}
+
+int push_read_alloc(struct push_loop *l, struct push_stream *s,
+		    const struct push_alloc *a, struct push_token *tok,
+		    push_cb cb, void *data, struct push_req **reqp,
+		    ssize_t *sync)
+{
+	struct push_req *req;
+	bool tried = false;
+	int err;
+
+	if (reqp != NULL)
+		*reqp = NULL;
+	err = io_check(s, s->reader, tok);
+	if (err < 0)
+		return err;
+	if (io_fast(l, sync)) {
+		ssize_t got = read_alloc_once(l->r, &s->io, a, data);
+		if (got != -EAGAIN)
+			return io_sync(l, sync, got);
+		tried = true;
+	}
+	req = push__req_new(l, tok, cb, data, reqp, io_cancel);
+	if (req == NULL)
+		return -ENOMEM;
+	req->u.io.s = s;
+	req->u.io.attempt = try_read_alloc;
+	req->u.io.alloc = a;
+	if (tried || !try_read_alloc(req))
+		s->reader = req;
+	return PUSH_STARTED;
+}
+/* doc:end io-read-alloc */
+
 /* ---- write (all of it) ------------------------------------------------------- */
 
 /* Write until everything is out, -EAGAIN, or an error.  Returns the bytes
@@ -286,6 +355,17 @@ int push_write(struct push_loop *l, struct push_stream *s, const void *buf,
 	 * write only reads it. */
 	return io_start(l, s, &s->writer, tried, done, try_write, (void *)buf,
 			n, tok, cb, data, reqp);
+}
+
+ssize_t push_try_write(struct push_loop *l, struct push_stream *s,
+		       const void *buf, size_t n)
+{
+	bool again;
+	int err = io_check(s, s->writer, NULL);
+
+	if (err < 0)
+		return err;
+	return write_some(l->r, s->handle, buf, n, 0, &again);
 }
 
 /* ---- connect ------------------------------------------------------------------ */

@@ -11,7 +11,8 @@
  * One iteration, one helper per step (the same numbering as push.h and
  * docs/push.md):
  *
- *   1. loop_run_completions()  run the callbacks queued before this step
+ *   1. loop_run_completions()  run queued callbacks in FIFO order, those
+ *                              they queue included, at most PUSH_RUN_BATCH
  *   2. loop_done()             stop if what we run for is done: the
  *                              request of push_run_until(), or
  *                              (push_loop_run) nothing pending
@@ -25,6 +26,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+
+/* Callbacks run by step 1 before the loop looks at I/O again. */
+#define PUSH_RUN_BATCH 64
 
 /* ---- settings ------------------------------------------------------------ */
 
@@ -75,22 +79,30 @@ void push_loop_stats_get(const struct push_loop *l,
 
 /* ---- the iteration, one helper per step ------------------------------------ */
 
-/* Step 1.  Detach the whole queue first and run only that batch:
- * completions queued by these callbacks (a write that finished at once, a
- * cancel) go to the fresh queue and wait for the next iteration, after a
- * poll of the reactor.  So a connection whose operations keep completing at
- * once cannot starve the others.  A request in the batch cannot leave it:
- * QUEUED requests are not cancellable (R5). */
+/* Step 1.  A bounded FIFO pass: pop callbacks from the head of the queue
+ * and run them, at most PUSH_RUN_BATCH of them.  A completion queued by one
+ * of these callbacks (a write that finished at once, a cancel) joins the
+ * tail and runs in this same pass, after every completion queued before it,
+ * without waiting for a poll of the reactor: a hand-off from one callback
+ * to another costs a queue link, not a system call.  The bound is what
+ * keeps a chain of completions that keep completing at once from starving
+ * the I/O: after PUSH_RUN_BATCH callbacks the loop looks at the reactor
+ * (as poll's step 1 does after POLL_RUN_BATCH polls).  A callback that
+ * yields (push_sleep() with delay 0) waits for a timer, and timers fire
+ * only inside reactor_poll(), after its I/O edges: a yield never runs again
+ * before I/O is looked at.  A request in the queue cannot leave it: QUEUED
+ * requests are not cancellable (R5). */
 static void loop_run_completions(struct push_loop *l)
 {
-	struct push_req *req = l->queue_head;
+	for (unsigned i = 0; i < PUSH_RUN_BATCH && l->queue_head != NULL; i++) {
+		struct push_req *req = l->queue_head;
 
-	l->queue_head = l->queue_tail = NULL;
-	while (req != NULL) {
-		struct push_req *next = req->next;
+		l->queue_head = req->next;
+		if (l->queue_head == NULL)
+			l->queue_tail = NULL;
+		req->next = NULL;
 		l->stats.callbacks++;
 		push__req_dispatch(req);   /* may free req */
-		req = next;
 	}
 }
 

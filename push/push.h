@@ -125,9 +125,13 @@ void push_loop_fini(struct push_loop *l);
 /* Run until nothing is pending: 0.  One iteration is four steps, one helper
  * each in loop.c:
  *
- *   1. run: the callbacks of the requests whose completion was queued
- *      before this step began (completions queued by those callbacks wait
- *      for the next iteration, so no chain of callbacks starves the I/O);
+ *   1. run: the callbacks of queued completions, oldest first, those
+ *      queued by these callbacks included (they run in this same step,
+ *      after every completion queued before them, without a poll of the
+ *      reactor), up to a batch of 64 callbacks; past it the rest wait for
+ *      the next iteration, so no chain of callbacks starves the I/O.  A
+ *      callback that yields (push_sleep() with delay 0) runs again only
+ *      after a poll of the reactor: timers fire there, after I/O;
  *   2. done: stop if what we run for is done: the request of
  *      push_run_until(), or (push_loop_run) nothing pending;
  *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
@@ -336,12 +340,46 @@ int push_read(struct push_loop *l, struct push_stream *s, void *buf,
 	      size_t n, struct push_token *tok, push_cb cb, void *data,
 	      struct push_req **reqp, ssize_t *sync);
 
+/* Read on readiness, with the buffer asked for only then: libuv's alloc_cb.
+ * A read that waits holds no buffer; when the stream is readable (or at
+ * once, if it may be) the operation calls alloc, reads into what it
+ * returned, and completes.  A buffer that received nothing (the read found
+ * nothing after all and waits again, or saw the end or an error) is given
+ * back through release before anything else happens, so:
+ *
+ *   - the callback with result > 0 owns the buffer alloc handed out last
+ *     (alloc's data is the operation's `data`: record the buffer there);
+ *   - with result <= 0, or cancelled, or never called back (R3), no buffer
+ *     of the operation is alive; alloc may never have been called.
+ *
+ * alloc returns a buffer and sets *n to its size, or returns NULL: the read
+ * then completes with -ENOBUFS.  Both are called from inside the loop (an
+ * edge) or inside this call, never after the operation completed.  *a must
+ * stay valid until the callback. */
+struct push_alloc {
+	void *(*alloc)(void *data, size_t *n);
+	void (*release)(void *data, void *buf);
+};
+int push_read_alloc(struct push_loop *l, struct push_stream *s,
+		    const struct push_alloc *a, struct push_token *tok,
+		    push_cb cb, void *data, struct push_req **reqp,
+		    ssize_t *sync);
+
 /* Write all n bytes (through as many short writes as it takes).  Result: n,
  * or -errno.  After an error or a cancel, some prefix of buf may have been
  * written. */
 int push_write(struct push_loop *l, struct push_stream *s, const void *buf,
 	       size_t n, struct push_token *tok, push_cb cb, void *data,
 	       struct push_req **reqp, ssize_t *sync);
+
+/* Write what the stream takes now, without waiting and without a request
+ * (libuv's uv_try_write): bytes written (0 <= result <= n; 0 when the
+ * stream is full), or -errno.  -EBUSY while a write is pending on s, whose
+ * bytes must go first.  The rest, if any, is the caller's to write with
+ * push_write(): from a copy of its own size, if the buffer is to be reused
+ * at once. */
+ssize_t push_try_write(struct push_loop *l, struct push_stream *s,
+		       const void *buf, size_t n);
 
 /* Connect a CLOSED stream s to host:port.  On PUSH_STARTED s is OPEN, on
  * the connecting handle, whatever the result: close it after the callback.
@@ -473,5 +511,80 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats);
 int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+/* ---- workers: one loop per thread ------------------------------------------ */
+/*
+ * The push model scales as libuv and nginx do: one loop per thread, sharing
+ * nothing (push/workers.c).  The rules:
+ *
+ *   T1  A loop, its requests, its tokens and their callbacks belong to the
+ *       thread that runs the loop.  Nothing in the engine is atomic, with
+ *       any number of loops.  A connection's callbacks run on the loop that
+ *       accepted it, always.
+ *   T2  The one way in from another thread is a message posted to the
+ *       loop's mailbox (push_mailbox_post()): fn(loop, arg) runs on the
+ *       loop's thread, inside its reactor_poll() (step 4), in post order,
+ *       and may start and cancel operations there like any engine callback.
+ *       So cancelling from another thread goes through the target loop:
+ *       post a message whose fn calls push_cancel() or push_token_cancel().
+ *       The callbacks it causes run later, from that loop's step 1 (R2).
+ *   T3  A message is the poster's memory, untouched until fn runs; fn may
+ *       reuse it at once.  A mailbox does not keep its loop running: post
+ *       only while the loop has something pending, or the message waits
+ *       for the loop's next run.
+ *
+ * Connections are spread over the loops by the kernel: each loop listens
+ * on the same port with SO_REUSEPORT (echo_opts.reuse_port), and the
+ * kernel hashes each new connection to one listener.  One acceptor handing
+ * descriptors to the others would cost a message per connection and make
+ * one loop the bottleneck; SO_REUSEPORT costs nothing per connection.
+ */
+
+#include <pthread.h>
+
+struct push_msg {
+	/* private */
+	void (*fn)(struct push_loop *l, void *arg);
+	void *arg;
+	struct push_msg *next;
+};
+
+struct push_mailbox {
+	/* read-only */
+	struct push_loop *loop;
+	uint64_t delivered;           /* messages run (loop thread) */
+	/* private */
+	pthread_mutex_t lock;
+	struct push_msg *head, *tail;  /* under lock */
+	struct reactor_async async;
+};
+
+/* Register a mailbox on l (loop thread; no allocation). */
+void push_mailbox_start(struct push_mailbox *mb, struct push_loop *l);
+/* From any thread: run fn(mb->loop, arg) on the loop's thread (T2, T3). */
+void push_mailbox_post(struct push_mailbox *mb, struct push_msg *m,
+		       void (*fn)(struct push_loop *l, void *arg), void *arg);
+/* Unregister (loop thread); no message may be waiting. */
+void push_mailbox_stop(struct push_mailbox *mb);
+
+/* N loops, each with its own reactor over epoll, thread and mailbox. */
+#define PUSH_WORKERS_MAX 64
+struct push_workers;
+/* Allocates everything here; config c (NULL: the process-wide default). */
+int push_workers_new(unsigned n, const struct push_config *c,
+		     struct push_workers **out);
+/* After push_workers_run() returned. */
+void push_workers_free(struct push_workers *w);
+/* Start n threads; thread i calls start(loop i, i, arg), then runs loop i
+ * until nothing is pending on it; joins them all.  Returns 0, or the first
+ * loop's -errno, or -errno if a thread could not start. */
+int push_workers_run(struct push_workers *w,
+		     void (*start)(struct push_loop *l, unsigned i, void *arg),
+		     void *arg);
+unsigned push_workers_count(const struct push_workers *w);
+struct push_loop *push_workers_loop(struct push_workers *w, unsigned i);
+/* push_mailbox_post() to loop i. */
+void push_workers_post(struct push_workers *w, unsigned i, struct push_msg *m,
+		       void (*fn)(struct push_loop *l, void *arg), void *arg);
 
 #endif

@@ -6,6 +6,7 @@
  *   echo.c, fanout.c   the workloads
  *   compose.c          compositions, over requests and tokens
  *   io.c               leaf operations: streams, timers, files
+ *   workers.c          loops per thread, and the mailbox between them
  *   loop.c             the loop: the iteration, run until
  *   request.c <-> token.c
  *
@@ -50,6 +51,7 @@ struct push_req {
 			void *buf;
 			size_t n;
 			size_t done;            /* write: bytes written so far */
+			const struct push_alloc *alloc; /* push_read_alloc */
 		} io;
 		struct reactor_timer timer;     /* sleep */
 		struct push__file {             /* file read, file write */

@@ -17,6 +17,7 @@ void reactor__init(struct reactor *r, const struct reactor_ops *ops)
 	r->ops = ops;
 	r->timers = NULL;
 	r->timer_seq = 0;
+	r->timer_links = 0;
 	r->active_timers = 0;
 	r->active_ios = 0;
 	r->asyncs = NULL;
@@ -53,15 +54,18 @@ int reactor_poll(struct reactor *r, int64_t timeout_ns)
 	return r->ops->poll(r, timeout_ns);
 }
 
+/* The flag is written by other threads and by signal handlers: atomic
+ * (lock-free on an int, so async-signal-safe too); volatile alone is a data
+ * race between threads. */
 void reactor_request_stop(struct reactor *r)
 {
-	r->stop = 1;
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 	r->ops->wakeup(r);
 }
 
 bool reactor_stop_requested(const struct reactor *r)
 {
-	return r->stop != 0;
+	return __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* ---- io watchers -------------------------------------------------------- */
@@ -105,13 +109,15 @@ static bool timer_before(const struct reactor_timer *a,
 }
 
 /* Make the later root the first child of the earlier one. */
-static struct reactor_timer *heap_meld(struct reactor_timer *a,
+static struct reactor_timer *heap_meld(struct reactor *r,
+				       struct reactor_timer *a,
 				       struct reactor_timer *b)
 {
 	if (a == NULL)
 		return b;
 	if (b == NULL)
 		return a;
+	r->timer_links++;
 	if (timer_before(b, a)) {
 		struct reactor_timer *t = a;
 		a = b;
@@ -129,7 +135,8 @@ static struct reactor_timer *heap_meld(struct reactor_timer *a,
 
 /* Meld a list of siblings pairwise left to right, then right to left: the
  * two-pass rule that gives the heap its amortised bound. */
-static struct reactor_timer *heap_merge_pairs(struct reactor_timer *first)
+static struct reactor_timer *heap_merge_pairs(struct reactor *r,
+					      struct reactor_timer *first)
 {
 	struct reactor_timer *pairs = NULL; /* melded pairs, in reverse order */
 	struct reactor_timer *result = NULL;
@@ -140,14 +147,14 @@ static struct reactor_timer *heap_merge_pairs(struct reactor_timer *first)
 		a->sibling = a->prev = NULL;
 		if (b != NULL)
 			b->sibling = b->prev = NULL;
-		a = heap_meld(a, b);
+		a = heap_meld(r, a, b);
 		a->sibling = pairs;
 		pairs = a;
 	}
 	while (pairs != NULL) {
 		struct reactor_timer *next = pairs->sibling;
 		pairs->sibling = NULL;
-		result = heap_meld(result, pairs);
+		result = heap_meld(r, result, pairs);
 		pairs = next;
 	}
 	return result;
@@ -155,7 +162,7 @@ static struct reactor_timer *heap_merge_pairs(struct reactor_timer *first)
 
 static void heap_remove(struct reactor *r, struct reactor_timer *t)
 {
-	struct reactor_timer *sub = heap_merge_pairs(t->child);
+	struct reactor_timer *sub = heap_merge_pairs(r, t->child);
 
 	if (t == r->timers) {
 		r->timers = sub;
@@ -168,7 +175,7 @@ static void heap_remove(struct reactor *r, struct reactor_timer *t)
 			t->prev->sibling = t->sibling;
 		if (t->sibling != NULL)
 			t->sibling->prev = t->prev;
-		r->timers = heap_meld(r->timers, sub);
+		r->timers = heap_meld(r, r->timers, sub);
 	}
 	t->child = t->sibling = t->prev = NULL;
 }
@@ -189,7 +196,7 @@ void reactor_timer_start(struct reactor *r, struct reactor_timer *t,
 	t->cb = cb;
 	t->child = t->sibling = t->prev = NULL;
 	t->active = true;
-	r->timers = heap_meld(r->timers, t);
+	r->timers = heap_meld(r, r->timers, t);
 	r->active_timers++;
 }
 
@@ -200,6 +207,11 @@ void reactor_timer_stop(struct reactor *r, struct reactor_timer *t)
 	heap_remove(r, t);
 	t->active = false;
 	r->active_timers--;
+}
+
+uint64_t reactor_timer_links(const struct reactor *r)
+{
+	return r->timer_links;
 }
 
 uint64_t reactor__timer_next(const struct reactor *r)

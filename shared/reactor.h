@@ -132,6 +132,15 @@ int reactor_io_start(struct reactor *r, struct reactor_io *io, int handle,
 ssize_t reactor_io_read(struct reactor *r, struct reactor_io *io, void *buf,
 			size_t n);
 
+/* True when reactor_io_read() on io would answer -EAGAIN at once, without
+ * a system call: a short read emptied the handle and no readable edge came
+ * since.  A reader that takes a buffer only when the handle is readable asks
+ * this first, and waits for the edge without taking one. */
+static inline bool reactor_io_drained(const struct reactor_io *io)
+{
+	return io->drained;
+}
+
 /* Stop watching.  After it returns the callback is never run again, even for
  * an edge already collected in the current batch: io's memory may be freed
  * at once.  Stopping a stopped watcher does nothing. */
@@ -163,6 +172,14 @@ void reactor_timer_start(struct reactor *r, struct reactor_timer *t,
 /* Stop a timer.  After it returns the callback never runs; t may be freed.
  * Stopping an inactive timer does nothing. */
 void reactor_timer_stop(struct reactor *r, struct reactor_timer *t);
+
+/* The timer heap's work so far: the links it has made (one tree made the
+ * child of another), the unit that every start, stop and expiry is paid
+ * in.  Starting a timer costs at most one; stopping one, or letting the
+ * earliest expire, costs about one per child it had, which the heap keeps
+ * at O(log n) amortised over n timers.  Counted so that tests and `bench
+ * scale` can say how timer work grows with the number of timers. */
+uint64_t reactor_timer_links(const struct reactor *r);
 
 static inline bool reactor_timer_active(const struct reactor_timer *t)
 {
@@ -208,6 +225,11 @@ int reactor_resolve(const char *host, uint16_t port, struct sockaddr_in *sa);
  * listening handle or -errno (-EADDRINUSE for a port in use). */
 int reactor_listen(struct reactor *r, const char *host, uint16_t port,
 		   int backlog);
+/* The same with SO_REUSEPORT: several listeners, one per loop thread, may
+ * share host:port, and the kernel spreads new connections over them
+ * (shared/reactor_reuseport.c).  Epoll only: -ENOTSUP under sim. */
+int reactor_listen_reuseport(struct reactor *r, const char *host,
+			     uint16_t port, int backlog);
 /* The port a listening or connected handle is bound to, or -errno. */
 int reactor_local_port(struct reactor *r, int handle);
 

@@ -67,6 +67,7 @@ struct reactor {
 	struct reactor_timer *timers;   /* root of the pairing heap */
 	uint64_t timer_seq;             /* next reactor_timer.seq */
 	unsigned active_timers;
+	uint64_t timer_links;           /* reactor_timer_links() */
 	unsigned active_ios;
 	struct reactor_async *asyncs;   /* every started async */
 	volatile sig_atomic_t stop;     /* reactor_request_stop() */

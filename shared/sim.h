@@ -91,6 +91,12 @@ void sim_trace_to(struct reactor *r, FILE *f);
 void sim_at_step(struct reactor *r, uint64_t k, void (*hook)(void *arg),
 		 void *arg);
 
+/* Handle-table slots looked at so far to find free handles: the cost of
+ * opening a handle, counted so that a test can say it does not grow with
+ * the handles already open.  A handle is always the lowest one free, as a
+ * file descriptor is. */
+uint64_t sim_handle_probes(const struct reactor *r);
+
 /* ---- in-memory streams and files ----------------------------------------- */
 
 /* Two connected stream handles, both owned by the caller, as with

@@ -116,6 +116,12 @@ struct sim {
 
 	struct sim_obj **table;   /* handle -> object, NULL when free */
 	unsigned table_len, open_handles;
+	/* Free handles: every one at or above table_used, and those below it
+	 * in free_heap, a binary min-heap, so the lowest free handle is found
+	 * in O(log n), not by a look at every handle open. */
+	unsigned table_used;
+	unsigned *free_heap, nfree, free_cap;
+	uint64_t table_probes;    /* sim_handle_probes() */
 	uint16_t next_ephemeral_port;
 
 	struct sim_peer *peers, *last_peer;

@@ -36,24 +36,75 @@ struct sim_obj *sim__table_get(const struct sim *s, int h)
 	return s->table[h];
 }
 
+/* The free handles below table_used, as a binary min-heap; each level a
+ * handle moves is one probe. */
+static void free_push(struct sim *s, unsigned h)
+{
+	unsigned i;
+
+	if (s->nfree == s->free_cap) {
+		s->free_cap = s->free_cap ? 2 * s->free_cap : 16;
+		s->free_heap = xrealloc(s->free_heap,
+					s->free_cap * sizeof(*s->free_heap));
+	}
+	for (i = s->nfree++; i > 0; i = (i - 1) / 2) {
+		unsigned up = (i - 1) / 2;
+		s->table_probes++;
+		if (s->free_heap[up] <= h)
+			break;
+		s->free_heap[i] = s->free_heap[up];
+	}
+	s->free_heap[i] = h;
+}
+
+static unsigned free_pop(struct sim *s)
+{
+	unsigned min = s->free_heap[0], last = s->free_heap[--s->nfree];
+	unsigned i = 0;
+
+	for (;;) {
+		unsigned c = 2 * i + 1;
+		s->table_probes++;
+		if (c >= s->nfree)
+			break;
+		if (c + 1 < s->nfree && s->free_heap[c + 1] < s->free_heap[c])
+			c++;
+		if (last <= s->free_heap[c])
+			break;
+		s->free_heap[i] = s->free_heap[c];
+		i = c;
+	}
+	if (s->nfree > 0)
+		s->free_heap[i] = last;
+	return min;
+}
+
+/* The lowest free handle, as open(2) gives: the least of the freed ones
+ * if there is one (all of them lie below table_used), else table_used. */
 int sim__table_alloc(struct sim *s)
 {
-	unsigned h, len;
+	unsigned len;
 
 	if (s->open_handles >= s->core.cfg.max_handles)
 		return -EMFILE;
-	for (h = 0; h < s->table_len; h++)
-		if (s->table[h] == NULL)
-			return (int)h;
-	len = s->table_len ? 2 * s->table_len : 16;
-	if (len > s->core.cfg.max_handles)
-		len = s->core.cfg.max_handles;
-	s->table = xrealloc(s->table, len * sizeof(*s->table));
-	memset(&s->table[s->table_len], 0,
-	       (len - s->table_len) * sizeof(*s->table));
-	h = s->table_len;
-	s->table_len = len;
-	return (int)h;
+	if (s->nfree > 0)
+		return (int)free_pop(s);
+	s->table_probes++;
+	if (s->table_used == s->table_len) {
+		len = s->table_len ? 2 * s->table_len : 16;
+		if (len > s->core.cfg.max_handles)
+			len = s->core.cfg.max_handles;
+		s->table = xrealloc(s->table, len * sizeof(*s->table));
+		memset(&s->table[s->table_len], 0,
+		       (len - s->table_len) * sizeof(*s->table));
+		s->table_len = len;
+	}
+	return (int)s->table_used++;
+}
+
+uint64_t sim_handle_probes(const struct reactor *r)
+{
+	return ((const struct sim *)r)->table_probes;
 }
 
 void sim__table_set(struct sim *s, int h, struct sim_obj *o)
@@ -66,6 +117,7 @@ void sim__table_set(struct sim *s, int h, struct sim_obj *o)
 void sim__table_clear(struct sim *s, struct sim_obj *o)
 {
 	s->table[o->handle] = NULL;
+	free_push(s, (unsigned)o->handle);
 	o->handle = -1;
 	s->open_handles--;
 }
@@ -495,6 +547,7 @@ void sim__table_free(struct sim *s)
 		}
 	}
 	free(s->table);
+	free(s->free_heap);
 }
 
 /* ---- public: stream pairs ------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <xxhash.h>
 
 
 void echo_opts_default(struct echo_opts *o)
@@ -11,6 +12,7 @@ void echo_opts_default(struct echo_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->host = "127.0.0.1";
 	o->bufsize = 16 * 1024;
+	o->buffers = ECHO_BUFFERS_CONN;
 }
 
 void fanout_opts_default(struct fanout_opts *o)
@@ -24,15 +26,79 @@ void fanout_opts_default(struct fanout_opts *o)
 	o->window = 4;
 }
 
-uint64_t workload_checksum(uint64_t state, const void *data, size_t len)
+uint64_t workload_chunk_checksum(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+uint64_t workload_checksum_add(uint64_t sum, uint64_t chunk_checksum)
+{
+	unsigned char le[8];
+
+	for (int i = 0; i < 8; i++)
+		le[i] = (unsigned char)(chunk_checksum >> (8 * i));
+	return XXH3_64bits_withSeed(le, sizeof(le), sum);
+}
+
+uint64_t workload_checksum(const void *data, size_t len, size_t chunk_size)
+{
+	const unsigned char *p = data;
+	uint64_t sum = WORKLOAD_CHECKSUM_INIT;
+
+	if (chunk_size == 0)            /* no chunking: one chunk */
+		chunk_size = len > 0 ? len : 1;
+	for (size_t off = 0; off < len; off += chunk_size) {
+		size_t n = len - off < chunk_size ? len - off : chunk_size;
+		sum = workload_checksum_add(sum,
+					    workload_chunk_checksum(p + off, n));
+	}
+	return sum;
+}
+
+int workload_checksum_stream_init(struct workload_checksum_stream *s,
+				  size_t chunk_size)
+{
+	s->sum = WORKLOAD_CHECKSUM_INIT;
+	s->chunk_size = chunk_size;
+	s->fill = 0;
+	s->chunk = XXH3_createState();
+	if (s->chunk == NULL)
+		return -ENOMEM;
+	XXH3_64bits_reset(s->chunk);
+	return 0;
+}
+
+void workload_checksum_stream_feed(struct workload_checksum_stream *s,
+				   const void *data, size_t len)
 {
 	const unsigned char *p = data;
 
-	for (size_t i = 0; i < len; i++) {
-		state ^= p[i];
-		state *= 0x100000001b3ull;
+	while (len > 0) {
+		size_t n = s->chunk_size - s->fill;
+		if (n > len)
+			n = len;
+		XXH3_64bits_update(s->chunk, p, n);
+		s->fill += n;
+		p += n;
+		len -= n;
+		if (s->fill == s->chunk_size) {
+			s->sum = workload_checksum_add(
+				s->sum, XXH3_64bits_digest(s->chunk));
+			XXH3_64bits_reset(s->chunk);
+			s->fill = 0;
+		}
 	}
-	return state;
+}
+
+uint64_t workload_checksum_stream_end(struct workload_checksum_stream *s)
+{
+	if (s->fill > 0)
+		s->sum = workload_checksum_add(s->sum,
+					       XXH3_64bits_digest(s->chunk));
+	s->fill = 0;
+	XXH3_freeState(s->chunk);
+	s->chunk = NULL;
+	return s->sum;
 }
 
 void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s)
@@ -59,9 +125,9 @@ void fanout_stats_print(FILE *f, const char *engine,
 {
 	fprintf(f,
 		"engine=%s bytes_read=%" PRIu64 " chunks_read=%" PRIu64
-		" peak_chunks=%u sinks=%u\n",
+		" peak_chunks=%u sinks=%u checksum=%016" PRIx64 "\n",
 		engine, s->bytes_read, s->chunks_read, s->peak_chunks,
-		s->sinks);
+		s->sinks, s->checksum);
 	for (unsigned i = 0; i < s->sinks; i++)
 		fprintf(f, "sink=%u bytes=%" PRIu64 " checksum=%016" PRIx64
 			" error=%d\n",

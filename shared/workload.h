@@ -31,12 +31,28 @@
 #include "offload.h"
 #include "reactor.h"
 
+/* Who owns a read buffer, and when (`--buffers`). */
+enum echo_buffers {
+	ECHO_BUFFERS_CONN,   /* each connection owns a read buffer of bufsize bytes */
+	ECHO_BUFFERS_READY,  /* a buffer is taken only when the connection is readable */
+};
+
 struct echo_opts {
 	const char *host;            /* "127.0.0.1" */
 	uint16_t port;               /* 0: any free port */
 	size_t bufsize;              /* read buffer per connection, 16 KiB */
+	/* ECHO_BUFFERS_CONN (the default): every connection owns its read
+	 * buffer for its whole life, idle or not.  ECHO_BUFFERS_READY: a
+	 * connection that waits holds no buffer; one of bufsize bytes is
+	 * taken when it is readable (each engine in its own idiom), and a
+	 * write back that cannot complete at once keeps only its unsent
+	 * bytes, in a block of their size, until they are sent. */
+	enum echo_buffers buffers;
 	uint64_t idle_timeout_ns;    /* 0: none */
 	unsigned max_conns;          /* 0: no limit */
+	bool reuse_port;             /* listen with SO_REUSEPORT, beside other
+				      * loops on the same port (push and poll;
+				      * see reactor_listen_reuseport()) */
 	/* Called once the server listens, with the port it got. */
 	void (*on_listening)(void *arg, uint16_t port);
 	void *arg;
@@ -79,12 +95,16 @@ struct fanout_opts {
 
 struct fanout_sink_stats {
 	uint64_t bytes;          /* delivered to this sink */
-	uint64_t checksum;       /* workload_checksum of those bytes */
+	uint64_t checksum;       /* of the chunks delivered (see
+				  * workload_checksum_add below) */
 	int error;               /* 0, -ETIMEDOUT (cancelled), -ECANCELED, -errno */
 };
 
 struct fanout_stats {
 	uint64_t bytes_read;     /* from the input */
+	uint64_t checksum;       /* of the chunks read, in order: the input
+				  * file's once bytes_read is all of it, and
+				  * what a sink that took every chunk reports */
 	uint64_t chunks_read;
 	unsigned peak_chunks;    /* most chunks in memory at once (<= window) */
 	int error;               /* 0, or why the whole fanout was aborted while
@@ -108,10 +128,56 @@ typedef int (*fanout_run_fn)(struct reactor *r, struct offload *o,
 			     const struct fanout_opts *opts,
 			     struct fanout_stats *stats);
 
-/* The running checksum of fanout sinks: 64-bit FNV-1a.  Start from
- * WORKLOAD_CHECKSUM_INIT. */
-#define WORKLOAD_CHECKSUM_INIT 0xcbf29ce484222325ull
-uint64_t workload_checksum(uint64_t state, const void *data, size_t len);
+/* doc:begin workload-checksum */
+/* The checksum of fanout sinks, computed once per chunk, not once per byte
+ * and sink.
+ *
+ * The input is read in chunks of chunk_size bytes (the last one may be
+ * shorter; pread of a regular file returns whole chunks).  Each chunk is
+ * hashed once, when it is read, with XXH3 (64 bits, libxxhash):
+ *
+ *     c[k] = XXH3_64bits(chunk k)                  workload_chunk_checksum
+ *
+ * and a sink's checksum is a hash of the chunk checksums it delivered, in
+ * order, each as 8 little-endian bytes seeded with the sum so far:
+ *
+ *     S = WORKLOAD_CHECKSUM_INIT                   no chunk delivered
+ *     S = XXH3_64bits_withSeed(le64(c[k]), 8, S)   workload_checksum_add
+ *
+ * So a sink costs 8 bytes of hashing per chunk, and the bytes of a chunk
+ * are hashed once whatever the number of sinks.  A sink that delivered
+ * every chunk reports the checksum of the whole file; a sink that ended
+ * early (cancelled, timed out) reports the checksum of the chunks it
+ * delivered, that is of the prefix of `bytes` bytes of the file.  Both are
+ * workload_checksum(bytes, len, chunk_size) of those bytes.  The value
+ * depends on the chunk size: compare checksums of runs with the same
+ * --chunk-size.  (Until this definition it was a byte-at-a-time 64-bit
+ * FNV-1a over every byte each sink wrote: the same input hashed N times,
+ * most of the user-space CPU of a fanout.) */
+#define WORKLOAD_CHECKSUM_INIT 0x70757368706f6c6cull   /* "pushpoll" */
+uint64_t workload_chunk_checksum(const void *data, size_t len);
+uint64_t workload_checksum_add(uint64_t sum, uint64_t chunk_checksum);
+/* doc:end workload-checksum */
+/* The checksum a sink reports after delivering these len bytes: they are
+ * cut into chunk_size pieces (the last one may be shorter) and folded as
+ * above.  For tests and checks, not for the hot path. */
+uint64_t workload_checksum(const void *data, size_t len, size_t chunk_size);
+
+/* The same for a receiver that gets the bytes in pieces of any size (a TCP
+ * subscriber): feed it what arrives, end it for the checksum.  _init
+ * returns 0 or -ENOMEM; _end frees what _init allocated and may be called
+ * once. */
+struct workload_checksum_stream {
+	uint64_t sum;              /* over the whole chunks so far */
+	size_t chunk_size;
+	size_t fill;               /* bytes of the chunk in progress */
+	struct XXH3_state_s *chunk; /* its hash so far */
+};
+int workload_checksum_stream_init(struct workload_checksum_stream *s,
+				  size_t chunk_size);
+void workload_checksum_stream_feed(struct workload_checksum_stream *s,
+				   const void *data, size_t len);
+uint64_t workload_checksum_stream_end(struct workload_checksum_stream *s);
 
 /* The statistics as "key=value" lines, the same for every engine. */
 void echo_stats_print(FILE *f, const char *engine, const struct echo_stats *s);

@@ -7,7 +7,8 @@
 #   folders    a file of compare/ includes from another folder of compare/
 #              only what its own folder uses in the picture (the command at
 #              the top uses every folder; claims/ uses bench/, torture/,
-#              baselines/ and cli/; bench/ and torture/ use cli/;
+#              baselines/ and cli/; bench/ uses cli/ and preload/, torture/
+#              uses cli/;
 #              baselines/ and cli/ use no other folder), so the folders
 #              form a tree with no circle;
 #   substrate  no file of shared/ includes libuv's or libevent's headers,
@@ -26,9 +27,9 @@ trap 'rm -rf "$tmp"' EXIT
 # itself) may include from.
 uses() {
 	case $1 in
-	top) echo "claims bench torture baselines cli" ;;
+	top) echo "claims bench torture baselines cli preload" ;;
 	claims) echo "bench torture baselines cli" ;;
-	bench) echo "cli" ;;
+	bench) echo "cli preload" ;;
 	torture) echo "cli" ;;
 	*) echo "" ;;
 	esac

@@ -25,7 +25,7 @@ fi
 
 # What the command says about itself.
 "$bin" help >"$tmp/help" || { echo "FAIL: pushpoll help failed"; exit 1; }
-for sub in bench torture claims; do
+for sub in bench load torture claims; do
 	"$bin" "$sub" --help >>"$tmp/help" 2>&1
 done
 grep -o -- '--[a-z][a-z-]*' "$tmp/help" | sort -u >"$tmp/options"

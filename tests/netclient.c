@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "mem.h"
 
 uint8_t netclient_pattern(unsigned conn, uint64_t i)
 {
@@ -338,4 +339,131 @@ int fanout_thread_join(struct fanout_thread *ft, bool stop)
 	pthread_cond_destroy(&ft->cv);
 	pthread_mutex_destroy(&ft->mu);
 	return ft->rc;
+}
+
+/* ---- what an echo server keeps per connection ------------------------------ */
+
+void netclient_settled_heap(int64_t *live_bytes, int64_t *live_blocks)
+{
+	struct mem_stats m, prev;
+	int still = 0;
+
+	mem_stats_get(&prev);
+	for (int i = 0; i < 400 && still < 4; i++) {
+		usleep(5000);
+		mem_stats_get(&m);
+		if (m.live_bytes == prev.live_bytes &&
+		    m.live_blocks == prev.live_blocks)
+			still++;
+		else
+			still = 0;
+		prev = m;
+	}
+	*live_bytes = prev.live_bytes;
+	*live_blocks = prev.live_blocks;
+}
+
+/* One message there and back on a blocking socket. */
+static int ping_once(int fd)
+{
+	char out = 'i', in;
+
+	if (write(fd, &out, 1) != 1 || read(fd, &in, 1) != 1 || in != out)
+		return -EIO;
+	return 0;
+}
+
+int netclient_idle_heap(uint16_t port, unsigned n0, unsigned n1,
+			struct netclient_idle *out)
+{
+	int64_t b0, k0, b1, k1;
+	int *fd = calloc(n1, sizeof(*fd));
+	unsigned open_ = 0;
+	int err = 0;
+
+	if (fd == NULL || n1 <= n0)
+		return -EINVAL;
+	for (; open_ < n1 && err == 0; open_++) {
+		if (open_ == n0)
+			netclient_settled_heap(&b0, &k0);
+		fd[open_] = netclient_connect(port);
+		if (fd[open_] < 0) {
+			err = fd[open_];
+			break;
+		}
+		err = ping_once(fd[open_]);
+	}
+	if (err == 0) {
+		netclient_settled_heap(&b1, &k1);
+		out->bytes = (double)(b1 - b0) / (n1 - n0);
+		out->blocks = (double)(k1 - k0) / (n1 - n0);
+	}
+	for (unsigned i = 0; i < open_; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	free(fd);
+	return err;
+}
+
+int netclient_slow_reader(uint16_t port, struct netclient_slow *out)
+{
+	static uint8_t buf[1 << 16];
+	int64_t b0, k0, b1, k1;
+	int fd = netclient_connect(port);
+	uint64_t deadline;
+
+	memset(out, 0, sizeof(*out));
+	if (fd < 0 || ping_once(fd) < 0)
+		goto out_fail;
+	netclient_settled_heap(&b0, &k0);
+	/* Send until the socket takes nothing for 200 ms: the server's
+	 * reads stopped, its write back waits for us. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (int quiet = 0; quiet < 40;) {
+		size_t n = sizeof(buf);
+		ssize_t w;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = netclient_pattern(7, out->sent + i);
+		w = send(fd, buf, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			out->sent += (uint64_t)w;
+			quiet = 0;
+		} else if (w < 0 && errno == EAGAIN) {
+			usleep(5000);
+			quiet++;
+		} else {
+			goto out_fail;
+		}
+	}
+	netclient_settled_heap(&b1, &k1);
+	out->waiting_bytes = b1 - b0;
+	out->waiting_blocks = k1 - k0;
+	shutdown(fd, SHUT_WR);
+	deadline = clock_now_ns() + 30 * CLOCK_NS_PER_S;
+	while (clock_now_ns() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) < 0)
+			goto out_fail;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n < 0)
+			goto out_fail;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != netclient_pattern(7, out->received + (uint64_t)i))
+				goto out_fail;
+		out->received += (uint64_t)n;
+	}
+	close(fd);
+	return out->received == out->sent ? 0 : -1;
+
+out_fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }

@@ -45,6 +45,41 @@ int netclient_echo(uint16_t port, unsigned conns, uint64_t bytes, size_t chunk,
 /* Connect one blocking socket to 127.0.0.1:port; returns the fd or -errno. */
 int netclient_connect(uint16_t port);
 
+/* ---- what an echo server keeps per connection ---------------------------- */
+
+/* mem's counters (the whole process: in a test, the server's alone) once
+ * they have stopped changing for 20 ms, waiting at most 2 s: a server
+ * re-arms a connection's read just after its echo has reached the client. */
+void netclient_settled_heap(int64_t *live_bytes, int64_t *live_blocks);
+
+/* Live heap per idle connection of the echo server on port, measured as a
+ * difference, not estimated: n0 connections are opened and each sends one
+ * message and gets it back, the heap is taken once settled; then n1 - n0
+ * more, the same; the per-connection figures are the differences divided
+ * by n1 - n0.  Every connection is closed before it returns.  Returns 0,
+ * or -errno if a connection failed. */
+struct netclient_idle {
+	double bytes;             /* live heap bytes per idle connection */
+	double blocks;            /* live blocks per idle connection */
+};
+int netclient_idle_heap(uint16_t port, unsigned n0, unsigned n1,
+			struct netclient_idle *out);
+
+/* A slow reader: one connection sends one message and gets it back (the
+ * heap is taken then, settled), then sends its pattern without reading
+ * until its socket takes no more, because the server has stopped reading
+ * while it waits to write back; the heap is taken again, and then
+ * everything is read back and checked.  Returns 0 when every byte sent
+ * came back, in order, and the connection is closed; -1 otherwise. */
+struct netclient_slow {
+	uint64_t sent;            /* bytes of the pattern sent */
+	uint64_t received;        /* of them, echoed back correctly */
+	int64_t waiting_bytes;    /* live heap while the server waits to
+				   * write, minus that of the idle connection */
+	int64_t waiting_blocks;   /* the same in blocks */
+};
+int netclient_slow_reader(uint16_t port, struct netclient_slow *out);
+
 /* An engine's echo server on an epoll reactor in its own thread. */
 struct server_thread {
 	/* read-only once started */

@@ -50,6 +50,15 @@ static const struct baseline {
 
 #define MiB (1024u * 1024u)
 
+/* The echo tests run in both buffer modes: loop index i is baseline
+ * i % NBASELINES, with buffers per connection for i < NBASELINES, then on
+ * readiness. */
+static void echo_opts_mode(struct echo_opts *o, int i)
+{
+	echo_opts_default(o);
+	o->buffers = i < NBASELINES ? ECHO_BUFFERS_CONN : ECHO_BUFFERS_READY;
+}
+
 static int64_t live_blocks(void)
 {
 	struct mem_stats s;
@@ -120,8 +129,8 @@ START_TEST(test_echo_round_trips_16_mib_exactly)
 	struct echo_opts opts;
 	int rc;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	rc = netclient_echo(st.port, 1, 16 * MiB, 64 * 1024, 60000, &res);
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 
@@ -146,8 +155,8 @@ START_TEST(test_echo_serves_200_concurrent_connections)
 	struct echo_opts opts;
 	int rc;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	rc = netclient_echo(st.port, 200, 64 * 1024, 16 * 1024, 60000, &res);
 	ck_assert_int_eq(server_thread_stop(&st), 0);
 
@@ -171,9 +180,9 @@ START_TEST(test_idle_timeout_closes_an_idle_connection)
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 100 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(echoes_one_byte(fd, 'x'));   /* served, then left idle */
@@ -199,9 +208,9 @@ START_TEST(test_idle_timeout_too_long_to_fit_never_closes)
 	struct pollfd p;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = UINT64_MAX;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(echoes_one_byte(fd, 'x'));
@@ -227,9 +236,9 @@ START_TEST(test_idle_timeout_spares_a_connection_that_keeps_sending)
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 400 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	for (int i = 0; i < 10; i++) {
@@ -262,9 +271,9 @@ START_TEST(test_idle_timeout_closes_a_connection_whose_peer_does_not_read)
 	struct echo_opts opts;
 	int fd, err = 0;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 250 * CLOCK_NS_PER_MS;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -295,9 +304,9 @@ START_TEST(test_max_conns_refuses_the_extra_connection)
 	struct echo_opts opts;
 	int a, b, c;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.max_conns = 2;
-	start_server(&st, _i, &opts);
+	start_server(&st, _i % NBASELINES, &opts);
 	a = netclient_connect(st.port);
 	b = netclient_connect(st.port);
 	ck_assert_int_ge(a, 0);
@@ -329,8 +338,8 @@ START_TEST(test_stop_with_live_connections_returns_and_frees_everything)
 	struct echo_opts opts;
 	int fd[5];
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	for (int k = 0; k < 5; k++) {
 		fd[k] = netclient_connect(st.port);
 		ck_assert_int_ge(fd[k], 0);
@@ -365,9 +374,9 @@ START_TEST(test_port_in_use_gives_eaddrinuse)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(fd, 1), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.port = ntohs(sa.sin_port);
-	ck_assert_int_eq(server_thread_start(&st, baselines[_i].echo, &opts),
+	ck_assert_int_eq(server_thread_start(&st, baselines[_i % NBASELINES].echo, &opts),
 			 -EADDRINUSE);
 	close(fd);
 	ck_assert_int_eq(live_blocks(), before);
@@ -463,8 +472,8 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	int nfill = 0, fd;
 	bool served = false;
 
-	echo_opts_default(&opts);
-	start_server(&st, _i, &opts);
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
 	low.rlim_cur = (rlim_t)highest_fd() + 64;
@@ -494,11 +503,62 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 
 	ck_assert(served);
 	ck_assert_uint_ge(st.stats.accepted, 1);
-	if (baselines[_i].counts_shed_connections)
+	if (baselines[_i % NBASELINES].counts_shed_connections)
 		ck_assert_uint_ge(st.stats.accept_errors, 1);
 	else
 		ck_assert(st.stats.accept_errors_unseen);
 	check_accept_errors_printed(&st.stats);
+}
+END_TEST
+
+/* Buffers on readiness: an idle connection holds no read buffer, only its
+ * state, measured as the difference of the live heap between 10 and 110
+ * connections that have each echoed one message (printed: the figure of
+ * each baseline, beside the engines'). */
+START_TEST(test_echo_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_idle idle;
+
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	start_server(&st, _i, &opts);
+	ck_assert_int_eq(netclient_idle_heap(st.port, 10, 110, &idle), 0);
+	printf("%s echo figure, buffers on readiness: %.0f bytes per idle "
+	       "connection in %.2f blocks (read buffer %zu)\n",
+	       baselines[_i].name, idle.bytes, idle.blocks, opts.bufsize);
+	ck_assert(idle.bytes < (double)opts.bufsize / 4);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_int_eq(live_blocks(), before);
+}
+END_TEST
+
+/* A peer that stops reading gets every byte once it reads again; with
+ * buffers on readiness the server keeps only the unsent bytes meanwhile,
+ * one block of at most a buffer's size. */
+START_TEST(test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none)
+{
+	int64_t before = live_blocks();
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_slow slow;
+
+	echo_opts_mode(&opts, _i);
+	start_server(&st, _i % NBASELINES, &opts);
+	ck_assert_int_eq(netclient_slow_reader(st.port, &slow), 0);
+	ck_assert_uint_gt(slow.sent, opts.bufsize);
+	ck_assert_uint_eq(slow.received, slow.sent);
+	if (opts.buffers == ECHO_BUFFERS_READY) {
+		ck_assert_int_eq(slow.waiting_blocks, 1);
+		ck_assert_int_gt(slow.waiting_bytes, 0);
+		ck_assert_int_le(slow.waiting_bytes, (int64_t)opts.bufsize);
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.bytes, slow.sent + 1);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	ck_assert_int_eq(live_blocks(), before);
 }
 END_TEST
 
@@ -617,15 +677,17 @@ struct subscriber {
 };
 
 static void subscribers_read(struct subscriber *sub, unsigned n,
-			     int timeout_ms)
+			     int timeout_ms, size_t chunk_size)
 {
+	struct workload_checksum_stream cs[MAX_SINKS];
 	static uint8_t buf[1 << 16];
 	uint64_t deadline = clock_now_ns() +
 			    (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
 	unsigned left = n;
 
 	for (unsigned i = 0; i < n; i++) {
-		sub[i].checksum = WORKLOAD_CHECKSUM_INIT;
+		ck_assert_int_eq(workload_checksum_stream_init(&cs[i],
+							       chunk_size), 0);
 		if (sub[i].done)
 			left--;
 	}
@@ -646,14 +708,16 @@ static void subscribers_read(struct subscriber *sub, unsigned n,
 			got = recv(sub[i].fd, buf, sizeof(buf), 0);
 			if (got > 0) {
 				sub[i].bytes += (uint64_t)got;
-				sub[i].checksum = workload_checksum(
-					sub[i].checksum, buf, (size_t)got);
+				workload_checksum_stream_feed(&cs[i], buf,
+							      (size_t)got);
 			} else if (got == 0 || errno != EAGAIN) {
 				sub[i].done = true;
 				left--;
 			}
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		sub[i].checksum = workload_checksum_stream_end(&cs[i]);
 }
 
 static void fanout_file_opts(struct fanout_opts *opts,
@@ -678,11 +742,11 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	char path[256];
 
 	scratch_make(&sc, 5 * 64 * 1024 + 12345);    /* a short last chunk */
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	r = reactor_new_epoll();
 	o = offload_new(r, 2);
 	ck_assert_ptr_nonnull(o);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	before = live_blocks();
 	ck_assert_int_eq(baselines[_i].fanout(r, o, &opts, &stats), 0);
 	ck_assert_int_eq(live_blocks(), before);
@@ -690,6 +754,7 @@ START_TEST(test_fanout_to_three_file_sinks_reproduces_the_input)
 	reactor_free(r);
 
 	ck_assert_uint_eq(stats.bytes_read, sc.size);
+	ck_assert_uint_eq(stats.checksum, expect);
 	ck_assert_uint_eq(stats.chunks_read, 6);
 	ck_assert_uint_ge(stats.peak_chunks, 1);
 	ck_assert_uint_le(stats.peak_chunks, opts.window);
@@ -891,13 +956,13 @@ START_TEST(test_fanout_to_tcp_subscribers_reproduces_the_input)
 	int64_t before = live_blocks();
 
 	scratch_make(&sc, 4 * MiB + 777);
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.window = 3;
 	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
-	subscribers_read(sub, 3, 30000);
+	subscribers_read(sub, 3, 30000, opts.chunk_size);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	/* Exactly three subscribers: the listener has been closed. */
 	ck_assert_int_eq(netclient_connect(ft.port), -ECONNREFUSED);
@@ -932,20 +997,20 @@ START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
 	int small = 4096, late = -1;
 
 	scratch_make(&sc, 16 * MiB);
-	expect = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc.data, sc.size);
 	fanout_file_opts(&opts, &sc, 3);
+	expect = workload_checksum(sc.data, sc.size, opts.chunk_size);
 	opts.kind = FANOUT_SINK_TCP;
 	opts.sink_timeout_ns = 200 * CLOCK_NS_PER_MS;
 	start_fanout(&ft, _i, &opts);
 	connect_subscribers(sub, 3, ft.port);
 	setsockopt(sub[2].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	sub[2].done = true;             /* not read for now */
-	subscribers_read(sub, 3, 30000);
+	subscribers_read(sub, 3, 30000, opts.chunk_size);
 	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
 	/* Now read some of what it was given: with so small a receive
 	 * buffer the rest would trickle in for many seconds. */
 	sub[2].done = false;
-	subscribers_read(&sub[2], 1, 300);
+	subscribers_read(&sub[2], 1, 300, opts.chunk_size);
 
 	/* Sinks are numbered in accept order; find the late one by its
 	 * error and check every sink against its subscriber by bytes. */
@@ -958,13 +1023,13 @@ START_TEST(test_fanout_cancels_a_sink_that_does_not_take_its_chunk)
 			ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
 			ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
 			ck_assert_uint_eq(ft.sink[i].checksum,
-					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-							    sc.data,
-							    ft.sink[i].bytes));
+					  workload_checksum(sc.data,
+							    ft.sink[i].bytes,
+							    opts.chunk_size));
 			ck_assert_uint_eq(sub[2].checksum,
-					  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-							    sc.data,
-							    sub[2].bytes));
+					  workload_checksum(sc.data,
+							    sub[2].bytes,
+							    opts.chunk_size));
 		} else {
 			ck_assert_int_eq(ft.sink[i].error, 0);
 			ck_assert_uint_eq(ft.sink[i].bytes, sc.size);
@@ -1009,9 +1074,8 @@ START_TEST(test_fanout_stop_cancels_every_sink)
 		ck_assert_uint_lt(ft.sink[i].bytes, sc.size);
 		ck_assert_uint_eq(ft.sink[i].bytes % opts.chunk_size, 0);
 		ck_assert_uint_eq(ft.sink[i].checksum,
-				  workload_checksum(WORKLOAD_CHECKSUM_INIT,
-						    sc.data,
-						    ft.sink[i].bytes));
+				  workload_checksum(sc.data, ft.sink[i].bytes,
+						    opts.chunk_size));
 		ck_assert(closed_by_peer_after_data(sub[i].fd));
 		close(sub[i].fd);
 	}
@@ -1144,29 +1208,35 @@ static Suite *make_suite(void)
 
 	tcase_set_timeout(echo, 60);
 	tcase_add_loop_test(echo, test_echo_round_trips_16_mib_exactly, 0,
-			    NBASELINES);
+			    2 * NBASELINES);
 	tcase_add_loop_test(echo, test_echo_serves_200_concurrent_connections,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_closes_an_idle_connection,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_idle_timeout_too_long_to_fit_never_closes,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_spares_a_connection_that_keeps_sending,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_idle_timeout_closes_a_connection_whose_peer_does_not_read,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_max_conns_refuses_the_extra_connection,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_stop_with_live_connections_returns_and_frees_everything,
-			    0, NBASELINES);
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_port_in_use_gives_eaddrinuse, 0,
-			    NBASELINES);
+			    2 * NBASELINES);
 	tcase_add_loop_test(echo,
 			    test_out_of_descriptors_sheds_the_connection_and_serves_on,
+			    0, 2 * NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_echo_on_readiness_an_idle_connection_holds_no_buffer,
 			    0, NBASELINES);
+	tcase_add_loop_test(echo,
+			    test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none,
+			    0, 2 * NBASELINES);
 	tcase_add_loop_test(echo, test_simulated_reactor_is_refused, 0,
 			    NBASELINES);
 	tcase_add_loop_test(echo, test_bad_options_give_einval, 0,

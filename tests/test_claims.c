@@ -7,7 +7,7 @@
  * chain of chain.c (allocation counts that do not depend on timing), the
  * line counter of C3, C15's split of a callgrind file and its echo
  * exchange (a few round trips, natively), the median, and the runner on the
- * one claim that needs no measurement (C9).
+ * quickest claim (C9).
  */
 #include <check.h>
 #include <errno.h>
@@ -551,13 +551,36 @@ END_TEST
 
 /* ---- C9, C10, C11 ------------------------------------------------------------ */
 
-START_TEST(test_c9_is_not_measured_and_says_why)
+static void c9_fill(struct c9_figures *f, double st, double mt,
+		    double atomics)
 {
+	memset(f, 0, sizeof(*f));
+	f->have_instr = true;
+	f->instr[C9_ST] = st;
+	f->instr[C9_MT] = mt;
+	f->ns[C9_ST] = st / 4;
+	f->ns[C9_MT] = mt / 4;
+	f->atomics[C9_MT] = atomics;
+	f->remote_ns = 5000;
+}
+
+START_TEST(test_c9_holds_when_the_shared_wake_makes_atomics_and_costs_more)
+{
+	struct c9_figures f;
 	struct claim_verdict v;
 
-	c9_verdict(&v);
+	c9_fill(&f, 100, 250, 4);
+	c9_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	c9_fill(&f, 100, 90, 4);          /* atomics, but no dearer */
+	c9_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	c9_fill(&f, 100, 250, 0);         /* no atomics at all */
+	c9_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+	c9_fill(&f, 0, 0, 0);
+	c9_verdict(&f, &v);
 	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
-	ck_assert_ptr_nonnull(strstr(v.why, "single-threaded"));
 }
 END_TEST
 
@@ -679,6 +702,96 @@ START_TEST(test_c11_fails_when_poll_pays)
 	f.e[3].rounds_ok = 0;
 	c11_verdict(&f, &v);
 	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+/* ---- C12 ------------------------------------------------------------------ */
+
+/* Synthetic C12 figures with 16 KiB buffers: every engine holds `ready`
+ * bytes per idle connection on readiness and `conn` with buffers per
+ * connection (libevent 1 KiB: its bufferevent reads on readiness), real
+ * and simulated alike. */
+static void c12_fill(struct c12_figures *f, double ready, double conn)
+{
+	memset(f, 0, sizeof(*f));
+	f->bufsize = 16384;
+	f->real_conns = 10000;
+	f->sim_conns[C12_CONN] = 100000;
+	f->sim_conns[C12_READY] = 1000000;
+	for (int e = 0; e < C12_NENGINES; e++) {
+		f->real_ran[e][C12_READY] = f->real_ran[e][C12_CONN] = true;
+		f->real_bytes[e][C12_READY] = ready;
+		f->real_bytes[e][C12_CONN] = e == C12_LIBEVENT ? 1024 : conn;
+	}
+	for (int k = 0; k < CLAIMS_NMODELS; k++) {
+		f->sim_ran[k][C12_READY] = f->sim_ran[k][C12_CONN] = true;
+		f->sim_bytes[k][C12_READY] = ready;
+		f->sim_bytes[k][C12_CONN] = conn;
+	}
+}
+
+START_TEST(test_c12_holds_when_waiting_holds_no_buffer_and_a_pending_read_does)
+{
+	struct c12_figures f;
+	struct claim_verdict v;
+
+	c12_fill(&f, 400, 16800);
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "most: epoll, 400"));
+}
+END_TEST
+
+START_TEST(test_c12_holds_only_in_part_when_one_engine_keeps_a_buffer)
+{
+	struct c12_figures f;
+	struct claim_verdict v;
+
+	c12_fill(&f, 400, 16800);
+	f.real_bytes[C12_LIBUV][C12_READY] = 16900;
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "6 of 7 runs"));
+	ck_assert_ptr_nonnull(strstr(v.why, "libuv, 16900"));
+}
+END_TEST
+
+START_TEST(test_c12_fails_when_readiness_saves_nothing)
+{
+	struct c12_figures f;
+	struct claim_verdict v;
+
+	c12_fill(&f, 16800, 900);
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c12_is_not_measured_without_runs)
+{
+	struct c12_figures f;
+	struct claim_verdict v;
+
+	memset(&f, 0, sizeof(f));
+	f.bufsize = 16384;
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+}
+END_TEST
+
+/* The simulated run counts the engine's heap alone, exactly: poll with
+ * buffers on readiness holds its task per connection, nothing more, and
+ * the same figure at every run. */
+START_TEST(test_c12_sim_counts_one_task_per_idle_poll_connection)
+{
+	double a, b;
+
+	ck_assert_int_eq(c12_sim(CLAIMS_POLL, C12_READY, 10, 200, &a), 0);
+	ck_assert_int_eq(c12_sim(CLAIMS_POLL, C12_READY, 10, 200, &b), 0);
+	ck_assert(a == b);
+	ck_assert(a > 0 && a < 1024);
+	ck_assert_int_eq(c12_sim(CLAIMS_PUSH, C12_CONN, 10, 200, &a), 0);
+	ck_assert(a > 16384);
 }
 END_TEST
 
@@ -1012,12 +1125,12 @@ START_TEST(test_c15_echo_refuses_bad_arguments)
 }
 END_TEST
 
-/* The runner, on the one claim that measures nothing: a table on stdout
- * and the JSON file. */
+/* The runner, on the quickest claim (C9, --quick): a table on stdout and
+ * the JSON file. */
 START_TEST(test_runner_writes_the_verdict_to_json)
 {
 	char path[] = "/tmp/test_claims_XXXXXX";
-	char *argv[] = { "claims", "C9", "--json", path, NULL };
+	char *argv[] = { "claims", "C9", "--quick", "--json", path, NULL };
 	char buf[4096];
 	size_t n;
 	FILE *f;
@@ -1025,7 +1138,7 @@ START_TEST(test_runner_writes_the_verdict_to_json)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(claims_main(4, argv), 0);
+	ck_assert_int_eq(claims_main(5, argv), 0);
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -1033,14 +1146,15 @@ START_TEST(test_runner_writes_the_verdict_to_json)
 	fclose(f);
 	unlink(path);
 	ck_assert_ptr_nonnull(strstr(buf, "\"id\": \"C9\""));
-	ck_assert_ptr_nonnull(strstr(buf, "\"verdict\": \"not measured\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"verdict\": "));
+	ck_assert_ptr_nonnull(strstr(buf, "atomic_rmw_per_wake"));
 	ck_assert_ptr_null(strstr(buf, "\"id\": \"C1\""));
 }
 END_TEST
 
 START_TEST(test_runner_rejects_an_unknown_claim)
 {
-	char *argv[] = { "claims", "C12", NULL };
+	char *argv[] = { "claims", "C99", NULL };
 
 	claims_main(2, argv);        /* exits with status 2 */
 }
@@ -1079,13 +1193,17 @@ static Suite *make_suite(void)
 	tcase_add_test(rules, test_c8_holds_when_static_tasks_serve_without_heap);
 	tcase_add_test(rules, test_c8_holds_only_in_part_when_it_still_asks);
 	tcase_add_test(rules, test_c8_fails_when_static_tasks_do_not_serve);
-	tcase_add_test(rules, test_c9_is_not_measured_and_says_why);
+	tcase_add_test(rules, test_c9_holds_when_the_shared_wake_makes_atomics_and_costs_more);
 	tcase_add_test(rules, test_c10_holds_when_blocking_is_cheap_in_both);
 	tcase_add_test(rules, test_c10_holds_only_in_part_for_one_engine);
 	tcase_add_test(rules, test_c10_fails_when_blocking_is_dear_in_both);
 	tcase_add_test(rules, test_c11_holds_when_poll_matches_push);
 	tcase_add_test(rules, test_c11_fails_when_poll_pays);
 	tcase_add_test(rules, test_c11_ignores_a_difference_inside_the_rounds_spread);
+	tcase_add_test(rules, test_c12_holds_when_waiting_holds_no_buffer_and_a_pending_read_does);
+	tcase_add_test(rules, test_c12_holds_only_in_part_when_one_engine_keeps_a_buffer);
+	tcase_add_test(rules, test_c12_fails_when_readiness_saves_nothing);
+	tcase_add_test(rules, test_c12_is_not_measured_without_runs);
 	tcase_add_test(rules, test_c15_holds_when_allocation_is_a_good_chunk_of_cheap_io);
 	tcase_add_test(rules, test_c15_fails_when_allocation_is_a_small_share);
 	tcase_add_test(rules, test_c15_does_not_count_mem_bookkeeping_as_allocation);
@@ -1101,6 +1219,7 @@ static Suite *make_suite(void)
 	tcase_add_test(parts, test_chain_push_allocates_per_level_poll_once);
 	tcase_add_test(parts, test_chain_counts_units_per_wake);
 	tcase_add_test(parts, test_chain_refuses_bad_shapes);
+	tcase_add_test(parts, test_c12_sim_counts_one_task_per_idle_poll_connection);
 	tcase_add_test(parts, test_c15_split_places_each_cost_in_its_part);
 	tcase_add_test(parts, test_c15_split_refuses_a_file_that_is_not_callgrinds);
 	tcase_add_test(parts, test_c15_echo_allocates_as_each_engine_promises);

@@ -261,11 +261,23 @@ static const struct bad_line {
 		     "--port", "70000", NULL } },
 	{ "999.1.1.1", { "pushpoll", "serve", "echo", "--engine", "push",
 			 "--host", "999.1.1.1", NULL } },
+	{ "--buffers", { "pushpoll", "serve", "echo", "--engine", "push",
+			 "--buffers", "some", NULL } },
+	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
+			 NULL } },
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
+	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
+			"/dev/null", "--sink", "tcp", "--verify", NULL } },
 	{ "/nonexistent-pushpoll/in", { "pushpoll", "fanout", "--engine",
 					"poll", "--input",
 					"/nonexistent-pushpoll/in", NULL } },
 	{ "--rounds", { "pushpoll", "bench", "--rounds", "0", NULL } },
+	{ "--workers", { "pushpoll", "serve", "echo", "--engine", "libuv",
+			 "--workers", "2", NULL } },
+	{ "--workers", { "pushpoll", "serve", "echo", "--engine", "push",
+			 "--workers", "0", NULL } },
+	{ "--workers-sweep", { "pushpoll", "bench", "--workers-sweep", "1,x",
+			       NULL } },
 	{ "xyz", { "pushpoll", "bench", "echo", "--duration", "xyz", NULL } },
 	{ "/nonexistent-pushpoll/x.json", { "pushpoll", "bench", "--json",
 					    "/nonexistent-pushpoll/x.json",
@@ -277,6 +289,24 @@ static const struct bad_line {
 	{ "--seeds", { "pushpoll", "torture", "--seeds", "-1", NULL } },
 	{ "nosuch", { "pushpoll", "torture", "--only", "nosuch", NULL } },
 	{ "C99", { "pushpoll", "claims", "C99", NULL } },
+	{ "--conns-sweep", { "pushpoll", "bench", "scale", "--conns-sweep",
+			     "100,10", NULL } },
+	{ "--conns-sweep", { "pushpoll", "bench", "scale", "--conns-sweep",
+			     "10,x", NULL } },
+	{ "--buffers", { "pushpoll", "bench", "scale", "--buffers", "some",
+			 NULL } },
+	{ "--backend", { "pushpoll", "bench", "scale", "--backend", "uring",
+			 NULL } },
+	{ "libuv", { "pushpoll", "bench", "scale", "--backend", "sim",
+		     "--engines", "libuv", NULL } },
+	{ "nosuch", { "pushpoll", "bench", "scale", "--engines", "nosuch",
+		      NULL } },
+	{ "--idle-timeout", { "pushpoll", "bench", "scale", "--idle-timeout",
+			      "0s", NULL } },
+	{ "--active", { "pushpoll", "bench", "scale", "--active", "0",
+			NULL } },
+	{ "--callgrind", { "pushpoll", "bench", "scale", "--callgrind",
+			   NULL } },
 	{ "/nonexistent-pushpoll/c.json", { "pushpoll", "claims", "C10",
 					    "--json",
 					    "/nonexistent-pushpoll/c.json",
@@ -494,6 +524,118 @@ static int sink_files(const char *dir)
 	return n;
 }
 
+/* ==== bench fanout: the tools beside the engines ============================ */
+
+/* The tools a user would reach for instead of an engine: tee for file
+ * sinks, socat as a relay for TCP sinks. */
+static const struct fanout_tool {
+	const char *name, *sink, *package;
+} fanout_tools[] = {
+	{ "tee", "file", "coreutils" },
+	{ "socat", "tcp", "socat" },
+};
+#define NTOOLS ((int)(sizeof(fanout_tools) / sizeof(fanout_tools[0])))
+
+/* A tool's row, as the fanout table prints it: its name at the start of a
+ * line, then its MB/s. */
+static bool has_row(const char *out, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = out; p != NULL; p = strchr(p, '\n')) {
+		unsigned mb;
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, name, n) == 0 && p[n] == ' ' &&
+		    sscanf(p + n, " %u [", &mb) == 1)
+			return true;
+	}
+	return false;
+}
+
+/* Named in --engines and installed: the tool gets its row beside the
+ * engine's, in the main table and in the CPU table, and for tee the
+ * target that compares every engine with it. */
+START_TEST(test_bench_fanout_runs_the_tool_beside_the_engines)
+{
+	const struct fanout_tool *t = &fanout_tools[_i];
+	char engines[32];
+	struct outcome o;
+
+	if (!cli_have_program(t->name)) {
+		fprintf(stderr, "%s not installed: its row not tested\n",
+			t->name);
+		return;
+	}
+	snprintf(engines, sizeof(engines), "epoll,%s", t->name);
+	{
+		char *argv[] = { "pushpoll", "bench", "fanout", "--engines",
+				 engines, "--sink", (char *)t->sink,
+				 "--file-size", "256K", "--sinks", "2",
+				 "--rounds", "1", "--quiet", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(has_row(o.out, t->name), "no %s row: %s", t->name,
+		      o.out);
+	ck_assert_msg(strstr(o.out, "user/s-chk") != NULL, "no CPU table: %s",
+		      o.out);
+	if (strcmp(t->name, "tee") == 0)
+		ck_assert_msg(strstr(o.out, "epoll fanout CPU, 2 file sinks "
+				     "<= 1.10 x tee") != NULL,
+			      "no target against tee: %s", o.out);
+}
+END_TEST
+
+/* Not installed: one line naming the package, the tool's rows left out,
+ * the engines measured all the same, status 0. */
+START_TEST(test_bench_fanout_without_the_tool_says_so_and_goes_on)
+{
+	const struct fanout_tool *t = &fanout_tools[_i];
+	char engines[32], says[128];
+	struct outcome o;
+
+	snprintf(engines, sizeof(engines), "epoll,%s", t->name);
+	{
+		char *argv[] = { "pushpoll", "bench", "fanout", "--engines",
+				 engines, "--sink", (char *)t->sink,
+				 "--file-size", "256K", "--sinks", "2",
+				 "--rounds", "1", "--quiet", NULL };
+		run_with(argv, "/nonexistent-pushpoll", -1, 0, &o);
+	}
+	snprintf(says, sizeof(says), "pushpoll: bench: fanout: %s missing "
+		 "(apt-get install %s); its rows are left out\n", t->name,
+		 t->package);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.err, says) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(!has_row(o.out, t->name), "a %s row: %s", t->name,
+		      o.out);
+	if (strcmp(t->name, "tee") == 0)
+		ck_assert_msg(strstr(o.out, "tee did not run") != NULL,
+			      "targets: %s", o.out);
+}
+END_TEST
+
+/* Without --engines every engine runs and the tools too; naming only
+ * engines leaves the tools out, silently. */
+START_TEST(test_bench_fanout_leaves_the_tools_out_when_engines_are_named)
+{
+	struct outcome o;
+	char *argv[] = { "pushpoll", "bench", "fanout", "--engines", "epoll",
+			 "--sink", "file", "--file-size", "256K", "--rounds",
+			 "1", "--quiet", NULL };
+
+	run(argv, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(has_row(o.out, "epoll"), "no epoll row: %s", o.out);
+	ck_assert_msg(!has_row(o.out, "tee"), "a tee row: %s", o.out);
+	ck_assert_msg(own_lines(&o) == 0, "stderr: %s", o.err);
+}
+END_TEST
+
 /* A directory or a FIFO as the input: refused at once, by name, before
  * any sink file is made (a FIFO must not block the open). */
 START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
@@ -516,6 +658,60 @@ START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
 		check_refused(argv, fifo);
 	}
 	ck_assert_int_eq(sink_files(dir), 0);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* --verify reads every sink back: after a clean run it says so on stdout
+ * and the status is 0. */
+START_TEST(test_fanout_verify_passes_when_every_sink_is_the_input)
+{
+	char dir[64], input[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.out, "verify=ok sinks=3") != NULL, "stdout: %s",
+		      o.out);
+	ck_assert_msg(own_lines(&o) == 0, "stderr: %s", o.err);
+	scratch_remove_all(dir);
+}
+END_TEST
+
+/* A sink file that is not what the engine wrote (put there on purpose: a
+ * link to /dev/null, which takes every write and reads back empty) is
+ * caught by --verify, named in one line, and the status is 1, though the
+ * engine itself saw every write succeed. */
+START_TEST(test_fanout_verify_catches_a_sink_file_that_is_not_the_input)
+{
+	char dir[64], input[96], null[96];
+	struct outcome o;
+
+	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
+	snprintf(null, sizeof(null), "%s/sink-1", dir);
+	ck_assert_int_eq(symlink("/dev/null", null), 0);
+	{
+		char *argv[] = { "pushpoll", "fanout", "--engine",
+				 (char *)engine_names[_i], "--input", input,
+				 "--sinks", "3", "--output-dir", dir,
+				 "--verify", NULL };
+		run(argv, &o);
+	}
+	ck_assert_msg(o.status == 1, "status %d: %s", o.status, o.err);
+	ck_assert_msg(own_lines(&o) == 1, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, null) != NULL, "stderr: %s", o.err);
+	ck_assert_msg(strstr(o.err, "1 of 3 sinks wrong") != NULL,
+		      "stderr: %s", o.err);
+	ck_assert_ptr_null(strstr(o.out, "verify=ok"));
+	/* The engine's own statistics still say every sink took it all. */
+	ck_assert_ptr_nonnull(strstr(o.out, "sink=1 bytes=307200"));
 	scratch_remove_all(dir);
 }
 END_TEST
@@ -816,6 +1012,137 @@ START_TEST(test_bench_turns_the_engine_order_each_round)
 }
 END_TEST
 
+/* ==== bench scale ========================================================== */
+
+START_TEST(test_bench_scale_options_parse_into_their_fields)
+{
+	struct bench_scale_opts o;
+	char *argv[] = { "scale", "--conns-sweep", "1,20,300", "--active", "7",
+			 "--buffers", "ready", "--idle-timeout", "5s",
+			 "--bufsize", "1K", "--rate", "500", "--sim-msgs", "3",
+			 "--engines", "push,poll", NULL };
+
+	bench_scale_opts_default(&o);
+	ck_assert_int_eq(o.nsweep, 5);
+	ck_assert_uint_eq(o.sweep[0], 1);
+	ck_assert_uint_eq(o.sweep[4], 10000);
+	ck_assert_uint_eq(o.active, 50);
+	ck_assert_int_eq(o.buffers, ECHO_BUFFERS_CONN);
+	ck_assert_int_eq(o.backend, BENCH_BACKEND_EPOLL);
+	bench_scale_parse(17, argv, &o);
+	ck_assert_int_eq(o.nsweep, 3);
+	ck_assert_uint_eq(o.sweep[0], 1);
+	ck_assert_uint_eq(o.sweep[1], 20);
+	ck_assert_uint_eq(o.sweep[2], 300);
+	ck_assert_uint_eq(o.active, 7);
+	ck_assert_int_eq(o.buffers, ECHO_BUFFERS_READY);
+	ck_assert_uint_eq(o.idle_timeout_ns, 5000000000ull);
+	ck_assert_uint_eq(o.bufsize, 1024);
+	ck_assert_uint_eq(o.base.rate, 500);
+	ck_assert_uint_eq(o.sim_msgs, 3);
+	ck_assert_str_eq(o.base.engines, "push,poll");
+	ck_assert_str_eq(bench_buffers_name(o.buffers), "ready");
+	ck_assert_str_eq(bench_buffers_name(ECHO_BUFFERS_CONN), "conn");
+}
+END_TEST
+
+/* The simulator's sweep reaches a million by default; a sweep given on the
+ * command line is kept. */
+START_TEST(test_bench_scale_on_sim_sweeps_to_a_million_by_default)
+{
+	struct bench_scale_opts o;
+	char *dflt[] = { "scale", "--backend", "sim", NULL };
+	char *given[] = { "scale", "--conns-sweep", "5,6", "--backend", "sim",
+			  NULL };
+
+	bench_scale_opts_default(&o);
+	bench_scale_parse(3, dflt, &o);
+	ck_assert_int_eq(o.backend, BENCH_BACKEND_SIM);
+	ck_assert_uint_eq(o.sweep[o.nsweep - 1], 1000000);
+	bench_scale_opts_default(&o);
+	bench_scale_parse(5, given, &o);
+	ck_assert_int_eq(o.nsweep, 2);
+	ck_assert_uint_eq(o.sweep[1], 6);
+}
+END_TEST
+
+START_TEST(test_a_count_fits_when_its_descriptors_and_the_reserve_do)
+{
+	ck_assert(bench_scale_fits(1000, 1000 + BENCH_SCALE_FD_RESERVE));
+	ck_assert(!bench_scale_fits(1000, 999 + BENCH_SCALE_FD_RESERVE));
+	ck_assert(bench_scale_fits(10000, 20000));
+	ck_assert(!bench_scale_fits(20000, 20000));
+	ck_assert_uint_eq(bench_scale_fds_needed(7),
+			  7 + BENCH_SCALE_FD_RESERVE);
+}
+END_TEST
+
+/* The per-idle figures are differences from the smallest C of the same
+ * engine, per connection added. */
+START_TEST(test_per_idle_figures_are_differences_from_the_smallest_count)
+{
+	static struct bench_scale_report rep;
+	double b;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.row[0] = (struct bench_scale_row){ .engine = "poll", .conns = 10,
+					       .rounds_ok = 1 };
+	rep.row[0].med[BENCH_SC_HEAP] = 100;        /* KiB */
+	rep.row[1] = (struct bench_scale_row){ .engine = "poll",
+					       .conns = 1010, .rounds_ok = 1 };
+	rep.row[1].med[BENCH_SC_HEAP] = 600;
+	rep.row[2] = (struct bench_scale_row){ .engine = "push",
+					       .conns = 1010, .rounds_ok = 1 };
+	rep.row[2].med[BENCH_SC_HEAP] = 9999;
+	rep.nrows = 3;
+	ck_assert(!bench_scale_per_idle(&rep, &rep.row[0], BENCH_SC_HEAP, &b));
+	ck_assert(bench_scale_per_idle(&rep, &rep.row[1], BENCH_SC_HEAP, &b));
+	ck_assert_double_eq_tol(b, 500.0 * 1024 / 1000, 1e-9);
+	/* push has one row only: its own smallest C. */
+	ck_assert(!bench_scale_per_idle(&rep, &rep.row[2], BENCH_SC_HEAP, &b));
+}
+END_TEST
+
+/* More connections than the descriptor limit allows: one line per count
+ * on stdout, nothing measured, no server started, and status 0. */
+START_TEST(test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure)
+{
+	char *argv[] = { "pushpoll", "bench", "scale", "--engines", "epoll",
+			 "--conns-sweep", "1000,5000", "--active", "1000",
+			 "--quiet", NULL };
+	struct outcome o;
+
+	run_limited(argv, RLIMIT_NOFILE, 256, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_msg(strstr(o.out, "C=1000 skipped") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "C=5000 skipped") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "limit is 256") != NULL, "%s", o.out);
+	ck_assert_msg(strstr(o.out, "heap KiB") == NULL,
+		      "a table was printed: %s", o.out);
+	ck_assert_str_eq(o.err, "");
+}
+END_TEST
+
+/* The simulated sweep is counted, not timed: two runs print the same. */
+START_TEST(test_the_simulated_sweep_is_exact_and_repeatable)
+{
+	char *argv[] = { "pushpoll", "bench", "scale", "--backend", "sim",
+			 "--conns-sweep", "20,60", "--active", "10",
+			 "--sim-msgs", "2", "--quiet", NULL };
+	static struct outcome a, b;
+
+	run(argv, &a);
+	run(argv, &b);
+	ck_assert_msg(a.status == 0, "status %d: %s", a.status, a.err);
+	ck_assert_msg(strstr(a.out, "push   conn        60") != NULL, "%s",
+		      a.out);
+	ck_assert_msg(strstr(a.out, "poll   conn        60") != NULL, "%s",
+		      a.out);
+	ck_assert_msg(strstr(a.out, "failed") == NULL, "%s", a.out);
+	ck_assert_str_eq(a.out, b.out);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -857,6 +1184,12 @@ static Suite *make_suite(void)
 		test_a_sink_that_fails_while_running_is_named_on_stderr, 0,
 		NENGINES);
 	tcase_add_loop_test(c,
+		test_fanout_verify_passes_when_every_sink_is_the_input, 0,
+		NENGINES);
+	tcase_add_loop_test(c,
+		test_fanout_verify_catches_a_sink_file_that_is_not_the_input,
+		0, NENGINES);
+	tcase_add_loop_test(c,
 		test_a_fanout_out_of_descriptors_names_the_sink_and_leaves_no_file,
 		0, NENGINES);
 	tcase_add_loop_test(c,
@@ -876,6 +1209,22 @@ static Suite *make_suite(void)
 		0, NENGINES);
 #endif
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
+	tcase_add_loop_test(c, test_bench_fanout_runs_the_tool_beside_the_engines,
+			    0, NTOOLS);
+	tcase_add_loop_test(c,
+		test_bench_fanout_without_the_tool_says_so_and_goes_on, 0,
+		NTOOLS);
+	tcase_add_test(c,
+		test_bench_fanout_leaves_the_tools_out_when_engines_are_named);
+	tcase_add_test(c, test_bench_scale_options_parse_into_their_fields);
+	tcase_add_test(c, test_bench_scale_on_sim_sweeps_to_a_million_by_default);
+	tcase_add_test(c,
+		test_a_count_fits_when_its_descriptors_and_the_reserve_do);
+	tcase_add_test(c,
+		test_per_idle_figures_are_differences_from_the_smallest_count);
+	tcase_add_test(c,
+		test_a_count_over_the_descriptor_limit_gets_one_line_not_a_failure);
+	tcase_add_test(c, test_the_simulated_sweep_is_exact_and_repeatable);
 	suite_add_tcase(s, c);
 	return s;
 }

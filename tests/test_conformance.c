@@ -27,6 +27,7 @@
 #include "bench/loadgen.h"
 #include "mem.h"
 #include "netclient.h"
+#include "verify.h"
 
 #define MS CLOCK_NS_PER_MS
 #define KiB 1024u
@@ -54,6 +55,20 @@ static const struct engine *engine_at(int i)
 	ck_assert_ptr_nonnull(engines[i].echo);
 	ck_assert_ptr_nonnull(engines[i].fanout);
 	return &engines[i];
+}
+
+/* The echo tests run in both buffer modes: loop index i is engine
+ * i % nengines(), with buffers per connection for the first round, then on
+ * readiness. */
+static const struct engine *echo_engine_at(int i)
+{
+	return engine_at(i % nengines());
+}
+
+static void echo_opts_mode(struct echo_opts *o, int i)
+{
+	echo_opts_default(o);
+	o->buffers = i < nengines() ? ECHO_BUFFERS_CONN : ECHO_BUFFERS_READY;
 }
 
 static void start_echo(struct server_thread *st, const struct engine *e,
@@ -111,14 +126,14 @@ static bool echoes_one_byte(int fd, char byte)
 
 START_TEST(test_echo_passes_the_closed_loop_load)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 	int64_t before = live_blocks();
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	ck_assert_msg(loadgen_echo(&lo, r) == 0, "%s: %u connections failed, "
@@ -139,13 +154,13 @@ END_TEST
 
 START_TEST(test_echo_passes_the_open_loop_load)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	lo.conns = 4;
@@ -161,14 +176,14 @@ END_TEST
 
 START_TEST(test_echo_serves_a_new_connection_per_exchange)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct loadgen_result *r = calloc(1, sizeof(*r));
 	struct server_thread st;
 	struct echo_opts opts;
 	struct loadgen_opts lo;
 	int64_t before = live_blocks();
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	loadgen_defaults(&lo, st.port);
 	lo.conns = 8;
@@ -189,12 +204,12 @@ END_TEST
 
 START_TEST(test_echo_returns_large_streams_under_back_pressure)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct netclient_result res;
 	struct server_thread st;
 	struct echo_opts opts;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	ck_assert_msg(netclient_echo(st.port, 4, 4 * MiB, 64 * KiB, 20000,
 				     &res) == 0,
@@ -209,12 +224,12 @@ END_TEST
 
 START_TEST(test_echo_closes_an_idle_connection)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.idle_timeout_ns = 100 * MS;
 	start_echo(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -231,12 +246,12 @@ END_TEST
 
 START_TEST(test_echo_refuses_connections_past_the_limit)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int fd[3];
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.max_conns = 2;
 	start_echo(&st, e, &opts);
 	for (int i = 0; i < 2; i++) {
@@ -260,13 +275,13 @@ END_TEST
 
 START_TEST(test_echo_stop_cancels_open_connections_and_frees_everything)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t before = live_blocks();
 	int fd[3];
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	start_echo(&st, e, &opts);
 	for (int i = 0; i < 3; i++) {
 		fd[i] = netclient_connect(st.port);
@@ -295,7 +310,7 @@ static void heap_off(void *arg, uint16_t port)
  * still stops on request and gives back what it took. */
 START_TEST(test_echo_out_of_memory_closes_or_serves_and_still_stops)
 {
-	const struct engine *e = engine_at(_i);
+	const struct engine *e = echo_engine_at(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t before = live_blocks();
@@ -303,7 +318,7 @@ START_TEST(test_echo_out_of_memory_closes_or_serves_and_still_stops)
 	ssize_t got;
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_mode(&opts, _i);
 	opts.on_listening = heap_off;
 	start_echo(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -420,10 +435,10 @@ static void check_complete(const struct engine *e,
 			   const struct scratch *sc)
 {
 	const struct fanout_opts *o = &ft->opts;
-	uint64_t sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, sc->bytes,
-					 sc->size);
+	uint64_t sum = workload_checksum(sc->bytes, sc->size, o->chunk_size);
 
 	ck_assert_uint_eq(ft->stats.bytes_read, sc->size);
+	ck_assert_uint_eq(ft->stats.checksum, sum);
 	ck_assert_uint_eq(ft->stats.chunks_read,
 			  (sc->size + o->chunk_size - 1) / o->chunk_size);
 	ck_assert_uint_le(ft->stats.peak_chunks, o->window);
@@ -457,6 +472,47 @@ START_TEST(test_fanout_writes_the_input_to_every_file_sink)
 			      e->name, path);
 	}
 	ck_assert_int_eq(live_blocks(), before);
+	scratch_remove(&sc, 3);
+}
+END_TEST
+
+/* fanout_verify() (pushpoll fanout --verify) reads every sink file back:
+ * it passes each engine's sinks as written, and catches one byte changed
+ * in one sink afterwards, naming the sink and the byte. */
+START_TEST(test_fanout_verify_finds_one_byte_changed_in_a_sink_file)
+{
+	const struct engine *e = engine_at(_i);
+	const uint64_t at = 200 * KiB + 17;
+	struct fanout_verify_result res;
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	char path[128], why[64];
+	unsigned char byte;
+	int fd;
+
+	scratch_make(&sc, 512 * KiB + 9);
+	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_FILE);
+	start_fanout(&ft, e, &opts);
+	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
+	check_complete(e, &ft, &sc);
+	ck_assert_int_eq(fanout_verify(&ft.opts, &ft.stats, &res), 0);
+	ck_assert_uint_eq(res.checked, 3);
+	ck_assert_uint_eq(res.bad, 0);
+
+	sink_path(&sc, 2, path, sizeof(path));
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &byte, 1, (off_t)at), 1);
+	byte ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, (off_t)at), 1);
+	close(fd);
+	ck_assert_int_eq(fanout_verify(&ft.opts, &ft.stats, &res), 1);
+	ck_assert_uint_eq(res.bad, 1);
+	ck_assert_uint_eq(res.first_bad, 2);
+	snprintf(why, sizeof(why), "at byte %llu", (unsigned long long)at);
+	ck_assert_msg(strstr(res.why, why) != NULL, "%s: %s", e->name,
+		      res.why);
 	scratch_remove(&sc, 3);
 }
 END_TEST
@@ -574,6 +630,60 @@ START_TEST(test_fanout_cuts_off_a_subscriber_that_stops_reading)
 }
 END_TEST
 
+/* The checksum rule of workload.h, in every engine: a sink that took every
+ * chunk reports the checksum of the whole file; a sink cut off part way
+ * reports the checksum of the whole chunks it took, the prefix of the file
+ * its byte count says. */
+START_TEST(test_fanout_checksum_is_the_files_or_the_prefix_a_sink_took)
+{
+	const struct engine *e = engine_at(_i);
+	struct loadgen_sink sink[3];
+	struct loadgen_fanout_result res = { .sink = sink };
+	struct loadgen_fanout_opts lo = {
+		.host = "127.0.0.1", .sinks = 3, .stall = 1,
+		.timeout_ns = 20 * CLOCK_NS_PER_S,
+	};
+	struct fanout_thread ft;
+	struct fanout_opts opts;
+	struct scratch sc;
+	const struct fanout_sink_stats *cut;
+	uint64_t whole;
+
+	scratch_make(&sc, 24 * MiB + 3);       /* a short last chunk */
+	fanout_opts_for(&opts, &sc, 3, FANOUT_SINK_TCP);
+	opts.chunk_size = 32 * KiB;
+	opts.sink_timeout_ns = 200 * MS;
+	start_fanout(&ft, e, &opts);
+	lo.port = ft.port;
+	lo.input = sc.bytes;
+	lo.size = sc.size;
+	ck_assert_int_eq(loadgen_fanout(&lo, &res), 0);
+	ck_assert_int_eq(fanout_thread_join(&ft, false), 0);
+	whole = workload_checksum(sc.bytes, sc.size, opts.chunk_size);
+	/* The input's own, as the fanout read it. */
+	ck_assert_uint_eq(ft.stats.checksum, whole);
+	for (int i = 0; i < 3; i += 2) {
+		ck_assert_int_eq(ft.stats.sink[i].error, 0);
+		ck_assert_msg(ft.stats.sink[i].checksum == whole,
+			      "%s: complete sink %d: checksum %#llx, the "
+			      "file's is %#llx", e->name, i,
+			      (unsigned long long)ft.stats.sink[i].checksum,
+			      (unsigned long long)whole);
+	}
+	cut = &ft.stats.sink[1];
+	ck_assert_int_eq(cut->error, -ETIMEDOUT);
+	ck_assert_uint_lt(cut->bytes, sc.size);
+	ck_assert_uint_eq(cut->bytes % opts.chunk_size, 0);
+	ck_assert_msg(cut->checksum == workload_checksum(sc.bytes, cut->bytes,
+							 opts.chunk_size),
+		      "%s: a sink cut off after %llu bytes does not report "
+		      "the checksum of that prefix", e->name,
+		      (unsigned long long)cut->bytes);
+	ck_assert_uint_ne(cut->checksum, whole);
+	scratch_remove(&sc, 0);
+}
+END_TEST
+
 START_TEST(test_fanout_stop_cancels_every_sink)
 {
 	const struct engine *e = engine_at(_i);
@@ -590,6 +700,9 @@ START_TEST(test_fanout_stop_cancels_every_sink)
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(ft.stats.sink[i].error, -ECANCELED);
 		ck_assert_uint_eq(ft.stats.sink[i].bytes, 0);
+		ck_assert_uint_eq(ft.stats.sink[i].checksum,
+				  workload_checksum(sc.bytes, 0,
+						    opts.chunk_size));
 	}
 	ck_assert_int_eq(live_blocks(), before);
 	scratch_remove(&sc, 0);
@@ -604,25 +717,27 @@ static Suite *make_suite(void)
 	int n = nengines();
 
 	tcase_set_timeout(echo, 30);
-	tcase_add_loop_test(echo, test_echo_passes_the_closed_loop_load, 0, n);
-	tcase_add_loop_test(echo, test_echo_passes_the_open_loop_load, 0, n);
+	tcase_add_loop_test(echo, test_echo_passes_the_closed_loop_load, 0, 2 * n);
+	tcase_add_loop_test(echo, test_echo_passes_the_open_loop_load, 0, 2 * n);
 	tcase_add_loop_test(echo,
 			    test_echo_serves_a_new_connection_per_exchange,
-			    0, n);
+			    0, 2 * n);
 	tcase_add_loop_test(echo,
 			    test_echo_returns_large_streams_under_back_pressure,
-			    0, n);
-	tcase_add_loop_test(echo, test_echo_closes_an_idle_connection, 0, n);
+			    0, 2 * n);
+	tcase_add_loop_test(echo, test_echo_closes_an_idle_connection, 0, 2 * n);
 	tcase_add_loop_test(echo, test_echo_refuses_connections_past_the_limit,
-			    0, n);
+			    0, 2 * n);
 	tcase_add_loop_test(echo,
 		test_echo_stop_cancels_open_connections_and_frees_everything,
-		0, n);
+		0, 2 * n);
 	tcase_add_loop_test(echo,
 		test_echo_out_of_memory_closes_or_serves_and_still_stops,
-		0, n);
+		0, 2 * n);
 	suite_add_tcase(s, echo);
 	tcase_set_timeout(fan, 30);
+	tcase_add_loop_test(fan,
+		test_fanout_verify_finds_one_byte_changed_in_a_sink_file, 0, n);
 	tcase_add_loop_test(fan, test_fanout_writes_the_input_to_every_file_sink,
 			    0, n);
 	tcase_add_loop_test(fan,
@@ -634,6 +749,9 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(fan,
 			    test_fanout_cuts_off_a_subscriber_that_stops_reading,
 			    0, n);
+	tcase_add_loop_test(fan,
+		test_fanout_checksum_is_the_files_or_the_prefix_a_sink_took,
+		0, n);
 	tcase_add_loop_test(fan, test_fanout_stop_cancels_every_sink, 0, n);
 	suite_add_tcase(s, fan);
 	return s;

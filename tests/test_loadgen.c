@@ -278,6 +278,44 @@ START_TEST(test_echo_against_a_correct_server_reports_no_fault)
 }
 END_TEST
 
+/* Connections the caller made are used and left open, with nothing unread
+ * on them: bench scale keeps them open for the server's exit. */
+START_TEST(test_echo_on_the_callers_sockets_leaves_them_open)
+{
+	struct tserver *s = tserver_start(FAULT_NONE, 0, 0);
+	struct loadgen_result *r = result_new();
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(s->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct loadgen_opts o;
+	int fds[4];
+	char b;
+
+	echo_opts(&o, s->port);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa,
+					 sizeof(sa)), 0);
+	}
+	o.fds = fds;
+	ck_assert_int_eq(loadgen_echo(&o, r), 0);
+	ck_assert_uint_gt(r->msgs, 0);
+	ck_assert_uint_eq(r->conns_ok, 4);
+	for (int i = 0; i < 4; i++) {
+		/* Still open and empty: the echo of a new byte comes back. */
+		ck_assert_int_eq(fcntl(fds[i], F_SETFL, 0), 0);
+		ck_assert_int_eq(send(fds[i], "z", 1, MSG_NOSIGNAL), 1);
+		ck_assert_int_eq(recv(fds[i], &b, 1, 0), 1);
+		ck_assert_int_eq(b, 'z');
+		close(fds[i]);
+	}
+	tserver_stop(s);
+	free(r);
+	free(s);
+}
+END_TEST
+
 /* ==== echo: every kind of broken server is caught ================================== */
 
 START_TEST(test_echo_detects_a_corrupted_byte)
@@ -742,6 +780,7 @@ static Suite *make_suite(void)
 
 	tcase_set_timeout(echo, 20);
 	tcase_add_test(echo, test_echo_against_a_correct_server_reports_no_fault);
+	tcase_add_test(echo, test_echo_on_the_callers_sockets_leaves_them_open);
 	tcase_add_test(echo, test_echo_detects_a_corrupted_byte);
 	tcase_add_test(echo, test_echo_detects_a_dropped_byte);
 	tcase_add_test(echo, test_echo_detects_a_duplicated_byte);

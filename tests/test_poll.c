@@ -418,6 +418,44 @@ START_TEST(test_waking_a_running_task_queues_it_behind_the_others)
 }
 END_TEST
 
+/* The loop's statistics tell a yield (a task woken during its own poll,
+ * which waits for a look at I/O) from a wake (a waiting task woken from
+ * outside, which runs in the same step). */
+START_TEST(test_stats_count_a_yield_apart_from_a_wake)
+{
+	struct reactor *r = new_sim(1);
+	struct poll_loop l;
+	struct gate g = { 0 };
+	struct poll_waker extra = { 0 };
+	struct gate_fut gf = gate_fut(&g);
+	int trace[8], len = 0;
+	struct yield_fut a = { { &yield_vt, 0 }, 3, trace, &len, 'a' };
+	struct poll_task *t;
+	struct poll_loop_stats st0, st;
+
+	leak_check_begin();
+	poll_loop_init(&l, r, NULL, NULL);
+	g.extra = &extra;
+	ck_assert_int_eq(poll_spawn(&l, &gf.base, sizeof(gf), &t), 0);
+	ck_assert_int_eq(poll_spawn(&l, &a.base, sizeof(a), NULL), 0);
+	ck_assert_int_eq(poll_loop_run(&l), -EDEADLK);  /* the gate waits */
+	st0 = loop_stats(&l);
+	ck_assert_uint_eq(st0.yields, 3);
+	ck_assert_uint_eq(st0.wakes, 0);
+	poll_waker_wake(&extra);                        /* from outside */
+	st = loop_stats(&l);
+	ck_assert_uint_eq(st.wakes, 1);
+	ck_assert_uint_eq(st.yields, 3);
+	gate_open(&g);
+	ck_assert_int_eq(poll_loop_run(&l), 0);
+	poll_waker_drop(&extra);
+	poll_task_detach(t);
+	poll_loop_fini(&l);
+	leak_check_end();
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_waking_a_finished_task_is_safe_and_does_nothing)
 {
 	struct reactor *r = new_sim(1);
@@ -2569,10 +2607,12 @@ static const struct poll_future_vt wake_bench_vt = {
 	"wake_bench", wake_bench_poll, nothing_drop
 };
 
-/* The figure for docs/poll.md: what one wake of a ready task costs, from
- * the wake to the task's next poll.  Printed, never asserted: a test checks
- * behaviour, not speed.  POLL_WAKES overrides the count (10 million). */
-START_TEST(test_wake_to_poll_figure_is_printed_for_ten_million_wakes)
+/* The figure for docs/poll.md: what one yield costs, from a task's wake of
+ * itself to its next poll, the look at I/O that the yield fence puts in
+ * between included (one reactor_poll(0), a system call, per yield).
+ * Printed, never asserted: a test checks behaviour, not speed.  POLL_WAKES
+ * overrides the count (10 million). */
+START_TEST(test_yield_to_poll_figure_is_printed_for_ten_million_yields)
 {
 	struct reactor *r = new_epoll();
 	struct poll_loop l;
@@ -2591,10 +2631,95 @@ START_TEST(test_wake_to_poll_figure_is_printed_for_ten_million_wakes)
 	ck_assert_int_eq(poll_loop_run(&l), 0);
 	ck_assert_uint_eq(poll_task_polls(t), n + 1);
 	ck_assert_uint_eq(loop_stats(&l).polls - polls0, n + 1);
-	printf("poll wake-to-poll: %" PRIu64 " wakes, median %" PRIu64
-	       " ns, p99 %" PRIu64 " ns per wake (means of batches of 1000)\n",
-	       n, hist_percentile(&h, 50), hist_percentile(&h, 99));
+	ck_assert_uint_eq(loop_stats(&l).yields, n);
+	printf("poll yield-to-poll: %" PRIu64 " yields, median %" PRIu64
+	       " ns, p99 %" PRIu64 " ns per yield (means of batches of 1000),"
+	       " %.3f reactor polls per yield\n",
+	       n, hist_percentile(&h, 50), hist_percentile(&h, 99),
+	       (double)loop_stats(&l).iterations / (double)n);
 	poll_task_detach(t);
+	poll_loop_fini(&l);
+	leak_check_end();
+	reactor_free(r);
+}
+END_TEST
+
+/* Two tasks that wake each other n times in all; every `batch` wakes the
+ * mean time of one wake-to-poll hand-off goes into a histogram. */
+struct relay_state {
+	struct poll_waker slot[2];
+	uint64_t n, done, batch, t0;
+	struct hist *h;
+};
+
+struct relay_fut {
+	struct poll_future base;
+	struct relay_state *rs;
+	unsigned me;
+};
+
+static enum poll_status relay_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct relay_fut *rf = (struct relay_fut *)f;
+	struct relay_state *rs = rf->rs;
+
+	if (rs->done % rs->batch == 0) {
+		uint64_t now = clock_now_ns();
+		if (rs->done > 0)
+			hist_record(rs->h, (now - rs->t0) / rs->batch);
+		rs->t0 = now;
+	}
+	if (rs->done++ >= rs->n) {
+		poll_waker_drop(&rs->slot[rf->me]);
+		poll_waker_wake(&rs->slot[1 - rf->me]);
+		f->out = 0;
+		return POLL_READY;
+	}
+	poll_waker_set(&rs->slot[rf->me], cx);
+	poll_waker_wake(&rs->slot[1 - rf->me]);
+	return POLL_PENDING;
+}
+
+static void relay_drop(struct poll_future *f)
+{
+	struct relay_fut *rf = (struct relay_fut *)f;
+
+	poll_waker_drop(&rf->rs->slot[rf->me]);
+}
+
+static const struct poll_future_vt relay_vt = { "relay", relay_poll, relay_drop };
+
+/* The figure for docs/poll.md and the target of a task-to-task wake: from
+ * one task's wake of another to the other's poll.  No system call on the
+ * way: the woken task runs in the same step 1; the loop looks at I/O once
+ * per batch of 64 polls (the figure printed per wake).  Printed, never
+ * asserted.  POLL_WAKES overrides the count (10 million). */
+START_TEST(test_wake_to_poll_figure_is_printed_for_ten_million_wakes)
+{
+	struct reactor *r = new_epoll();
+	struct poll_loop l;
+	static struct hist h;
+	const char *env = getenv("POLL_WAKES");
+	uint64_t n = env ? strtoull(env, NULL, 10) : 10000000;
+	struct relay_state rs = { .n = n, .batch = 1000, .h = &h };
+	struct relay_fut f[2] = { { { &relay_vt, 0 }, &rs, 0 },
+				  { { &relay_vt, 0 }, &rs, 1 } };
+	struct poll_loop_stats st;
+
+	leak_check_begin();
+	hist_init(&h);
+	poll_loop_init(&l, r, NULL, NULL);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_int_eq(poll_spawn(&l, &f[i].base, sizeof(f[i]), NULL), 0);
+	ck_assert_int_eq(poll_loop_run(&l), 0);
+	st = loop_stats(&l);
+	ck_assert_uint_ge(st.wakes, n - 1);
+	ck_assert_uint_eq(st.yields, 0);
+	printf("poll wake-to-poll (task to task): %" PRIu64 " wakes, median %"
+	       PRIu64 " ns, p99 %" PRIu64 " ns per wake (means of batches of "
+	       "1000), %.4f reactor polls per wake\n", st.wakes,
+	       hist_percentile(&h, 50), hist_percentile(&h, 99),
+	       (double)st.iterations / (double)st.wakes);
 	poll_loop_fini(&l);
 	leak_check_end();
 	reactor_free(r);
@@ -2636,6 +2761,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("wakers");
 	tcase_add_test(tc, test_waking_a_queued_task_does_nothing_more);
 	tcase_add_test(tc, test_waking_a_running_task_queues_it_behind_the_others);
+	tcase_add_test(tc, test_stats_count_a_yield_apart_from_a_wake);
 	tcase_add_test(tc, test_waking_a_finished_task_is_safe_and_does_nothing);
 	tcase_add_test(tc, test_waking_an_aborted_task_is_safe_and_does_nothing);
 	tcase_add_test(tc, test_each_stored_waker_holds_one_reference_to_its_task);
@@ -2705,6 +2831,7 @@ static Suite *make_suite(void)
 	tc = tcase_create("figures");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_wake_to_poll_figure_is_printed_for_ten_million_wakes);
+	tcase_add_test(tc, test_yield_to_poll_figure_is_printed_for_ten_million_yields);
 	tcase_add_test(tc, test_future_sizes_are_printed);
 	suite_add_tcase(s, tc);
 

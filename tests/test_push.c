@@ -147,25 +147,44 @@ START_TEST(test_callbacks_run_in_completion_order)
 END_TEST
 
 /* Two reads complete at once (data waiting); the first one's callback
- * starts a third read that also completes at once.  Step 1 runs only the
- * batch queued before it began, so the second callback runs before the
- * third: a chain of immediate completions cannot starve the others. */
+ * starts a third read that also completes at once.  Step 1 is a FIFO pass:
+ * the second callback (queued before) runs before the third, and the third
+ * runs in the same iteration, with no reactor poll in between. */
 struct chain {
 	struct push_stream *s;
 	char buf[16];
 	struct rec first, child;
+	uint64_t first_iter, child_iter;
 };
+
+static uint64_t iterations_now(void)
+{
+	struct push_loop_stats st;
+
+	push_loop_stats_get(loop, &st);
+	return st.iterations;
+}
+
+static void chain_child_cb(void *data, ssize_t result)
+{
+	struct chain *ch = data;
+
+	rec_cb(&ch->child, result);
+	ch->child_iter = iterations_now();
+}
 
 static void chain_first_cb(void *data, ssize_t result)
 {
 	struct chain *ch = data;
 
 	rec_cb(&ch->first, result);
-	ck_assert_int_eq(push_read(loop, ch->s, ch->buf, 1, NULL, rec_cb,
-				   &ch->child, NULL, NULL), PUSH_STARTED);
+	ch->first_iter = iterations_now();
+	ck_assert_int_eq(push_read(loop, ch->s, ch->buf, 1, NULL,
+				   chain_child_cb, ch, NULL, NULL),
+			 PUSH_STARTED);
 }
 
-START_TEST(test_completion_queued_by_a_callback_runs_in_the_next_iteration)
+START_TEST(test_completion_queued_by_a_callback_runs_in_the_same_iteration_after_earlier_ones)
 {
 	struct push_stream s1, s2;
 	int p1, p2;
@@ -186,10 +205,85 @@ START_TEST(test_completion_queued_by_a_callback_runs_in_the_next_iteration)
 	ck_assert_int_eq(second.order, 2);
 	ck_assert_int_eq(ch.child.order, 3);
 	ck_assert_int_eq(ch.child.result, 1);
+	ck_assert_uint_eq(ch.child_iter, ch.first_iter);
 	push_stream_close(&s1);
 	push_stream_close(&s2);
 	close(p1);
 	close(p2);
+	finish();
+}
+END_TEST
+
+/* A chain of callbacks, each of which completes the next operation at once
+ * (it starts a long sleep and cancels it), runs in passes of at most 64
+ * callbacks, each followed by a poll of the reactor: the chain cannot keep
+ * the loop from looking at I/O. */
+struct relay {
+	unsigned left, runs;
+	uint64_t iter[300];
+	struct push_req *req;
+};
+
+static void relay_cb(void *data, ssize_t result)
+{
+	struct relay *rl = data;
+
+	(void)result;
+	push_req_unref(rl->req);
+	rl->req = NULL;
+	rl->iter[rl->runs++] = iterations_now();
+	if (rl->left-- == 0)
+		return;
+	ck_assert_int_eq(push_sleep(loop, 3600 * 1000000000ull, NULL, relay_cb,
+				    rl, &rl->req), PUSH_STARTED);
+	push_cancel(rl->req);
+}
+
+START_TEST(test_a_chain_of_immediate_completions_yields_to_io_every_64_callbacks)
+{
+	static struct relay rl = { .left = 199 };
+
+	start();
+	ck_assert_int_eq(push_sleep(loop, 0, NULL, relay_cb, &rl, &rl.req),
+			 PUSH_STARTED);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	ck_assert_uint_eq(rl.runs, 200);
+	/* 64 in a row in one iteration, then the next iteration. */
+	for (unsigned i = 1; i < rl.runs; i++)
+		ck_assert_uint_eq(rl.iter[i] - rl.iter[0], i / 64);
+	finish();
+}
+END_TEST
+
+/* A callback that yields (a sleep of 0) runs again only after a poll of the
+ * reactor: each of its runs is in a later iteration than the one before. */
+struct yielder {
+	unsigned runs;
+	uint64_t iter[10];
+};
+
+static void yielder_cb(void *data, ssize_t result)
+{
+	struct yielder *y = data;
+
+	(void)result;
+	y->iter[y->runs++] = iterations_now();
+	if (y->runs < 10)
+		ck_assert_int_eq(push_sleep(loop, 0, NULL, yielder_cb, y, NULL),
+				 PUSH_STARTED);
+}
+
+START_TEST(test_a_callback_that_yields_runs_again_only_after_a_reactor_poll)
+{
+	struct yielder y = { 0 };
+
+	start();
+	ck_assert_int_eq(push_sleep(loop, 0, NULL, yielder_cb, &y, NULL),
+			 PUSH_STARTED);
+	ck_assert_int_eq(push_loop_run(loop), 0);
+	ck_assert_uint_eq(y.runs, 10);
+	for (unsigned i = 1; i < y.runs; i++)
+		ck_assert_uint_gt(y.iter[i], y.iter[i - 1]);
 	finish();
 }
 END_TEST
@@ -1775,7 +1869,9 @@ static Suite *make_suite(void)
 	tc = tcase_create("loop");
 	tcase_add_test(tc, test_run_returns_at_once_when_nothing_is_pending);
 	tcase_add_test(tc, test_callbacks_run_in_completion_order);
-	tcase_add_test(tc, test_completion_queued_by_a_callback_runs_in_the_next_iteration);
+	tcase_add_test(tc, test_completion_queued_by_a_callback_runs_in_the_same_iteration_after_earlier_ones);
+	tcase_add_test(tc, test_a_chain_of_immediate_completions_yields_to_io_every_64_callbacks);
+	tcase_add_test(tc, test_a_callback_that_yields_runs_again_only_after_a_reactor_poll);
 	tcase_add_test(tc, test_stop_request_runs_the_stop_handler_once_then_drains);
 	tcase_add_test(tc, test_stop_without_handler_returns_eintr_once);
 	tcase_add_test(tc, test_run_until_waits_for_one_request_only);

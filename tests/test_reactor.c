@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "mem.h"
 #include "reactor.h"
+#include "sim.h"
 
 #define MS CLOCK_NS_PER_MS
 
@@ -907,6 +908,84 @@ START_TEST(test_timer_with_the_longest_delay_never_fires)
 }
 END_TEST
 
+/* n idle timers armed with one timeout, as a server arms one per
+ * connection, on a simulated clock. */
+static struct reactor *idle_timers(struct reactor_timer *t, unsigned n)
+{
+	struct sim_config c;
+	struct reactor *r;
+
+	sim_config_default(&c, 1);
+	r = reactor_new_sim(&c);
+	ck_assert_ptr_nonnull(r);
+	memset(t, 0, n * sizeof(*t));
+	for (unsigned i = 0; i < n; i++)
+		reactor_timer_start(r, &t[i], 60 * CLOCK_NS_PER_S, NULL);
+	return r;
+}
+
+static void idle_timers_free(struct reactor *r, struct reactor_timer *t,
+			     unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		reactor_timer_stop(r, &t[i]);
+	reactor_free(r);
+}
+
+/* An echo server restarts a connection's idle timer at every message.  With
+ * 50 busy connections among n, that costs the timer heap the same few links
+ * whether n is a thousand or a quarter of a million: it does not grow with
+ * the idle timers. */
+START_TEST(test_restarting_busy_idle_timers_costs_the_same_however_many_are_idle)
+{
+	enum { BUSY = 50, MSGS = 20000 };
+	static struct reactor_timer t[1 << 18];
+	double per_msg[2];
+	unsigned sizes[2] = { 1000, 1 << 18 };
+
+	for (int k = 0; k < 2; k++) {
+		struct reactor *r = idle_timers(t, sizes[k]);
+		uint64_t links = reactor_timer_links(r);
+
+		/* The first restart of t[0], the earliest, pairs up the
+		 * other timers: about 2n links, once, which the n starts
+		 * paid for (a pairing heap's amortised bound). */
+		for (unsigned m = 0; m < BUSY; m++)
+			reactor_timer_start(r, &t[m], 60 * CLOCK_NS_PER_S, NULL);
+		ck_assert_uint_le(reactor_timer_links(r) - links,
+				  2 * sizes[k] + 8 * BUSY);
+		links = reactor_timer_links(r);
+		for (unsigned m = 0; m < MSGS; m++)
+			reactor_timer_start(r, &t[m % BUSY], 60 * CLOCK_NS_PER_S, NULL);
+		per_msg[k] = (double)(reactor_timer_links(r) - links) / MSGS;
+		idle_timers_free(r, t, sizes[k]);
+	}
+	ck_assert_msg(per_msg[0] <= 3 && per_msg[1] <= 3,
+		      "links per restart: %.2f at %u timers, %.2f at %u",
+		      per_msg[0], sizes[0], per_msg[1], sizes[1]);
+}
+END_TEST
+
+/* The worst case for the heap: restarting, again and again, the timer that
+ * is due first (the root).  Amortised over the restarts it costs
+ * O(log n) links each, far below one per timer. */
+START_TEST(test_restarting_the_earliest_timer_costs_log_n_amortised)
+{
+	enum { N = 1 << 16, RESTARTS = 20000 };
+	static struct reactor_timer t[N];
+	struct reactor *r = idle_timers(t, N);
+	uint64_t links = reactor_timer_links(r);
+	double per;
+
+	for (unsigned m = 0; m < RESTARTS; m++)
+		reactor_timer_start(r, &t[m % N], 60 * CLOCK_NS_PER_S, NULL);
+	per = (double)(reactor_timer_links(r) - links) / RESTARTS;
+	ck_assert_msg(per <= 4 * 16, "%.2f links per restart of the root, "
+		      "%d timers", per, N);
+	idle_timers_free(r, t, N);
+}
+END_TEST
+
 START_TEST(test_restarting_a_timer_moves_its_deadline)
 {
 	struct reactor *r = reactor_new_epoll();
@@ -1483,6 +1562,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stopped_timer_never_fires);
 	tcase_add_test(tc, test_timer_with_the_longest_delay_never_fires);
 	tcase_add_test(tc, test_restarting_a_timer_moves_its_deadline);
+	tcase_add_test(tc, test_restarting_busy_idle_timers_costs_the_same_however_many_are_idle);
+	tcase_add_test(tc, test_restarting_the_earliest_timer_costs_log_n_amortised);
 	tcase_add_test(tc, test_timer_restarted_from_its_own_callback_fires_on_a_later_poll);
 	suite_add_tcase(s, tc);
 

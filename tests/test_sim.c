@@ -1833,6 +1833,46 @@ START_TEST(test_new_sim_refuses_a_zero_stream_capacity)
 }
 END_TEST
 
+/* A handle is the lowest free one, as a file descriptor is; finding it
+ * must not cost a look at every handle already open, or a simulation of a
+ * million connections takes a million squared. */
+START_TEST(test_opening_a_handle_costs_the_same_however_many_are_open)
+{
+	enum { PAIRS = 4000 };
+	struct sim_config c;
+	struct reactor *r;
+	static int h[PAIRS][2];
+	uint64_t probes;
+
+	sim_config_default(&c, 1);
+	c.max_handles = 2 * PAIRS + 2;
+	r = reactor_new_sim(&c);
+	ck_assert_ptr_nonnull(r);
+	for (int i = 0; i < PAIRS; i++) {
+		ck_assert_int_eq(sim_stream_pair(r, h[i]), 0);
+		ck_assert_int_eq(h[i][0], 2 * i);       /* the lowest free */
+		ck_assert_int_eq(h[i][1], 2 * i + 1);
+	}
+	probes = sim_handle_probes(r);
+	ck_assert_msg(probes <= 4 * 2 * PAIRS, "%llu probes for %d handles",
+		      (unsigned long long)probes, 2 * PAIRS);
+	/* Freed handles are taken again, lowest first. */
+	ck_assert_int_eq(reactor_close(r, h[10][1]), 0);
+	ck_assert_int_eq(reactor_close(r, h[3][0]), 0);
+	probes = sim_handle_probes(r);
+	ck_assert_int_eq(sim_stream_pair(r, h[3]), 0);
+	ck_assert_int_eq(h[3][0], 6);
+	ck_assert_int_eq(h[3][1], 21);
+	ck_assert_uint_le(sim_handle_probes(r) - probes, 64);
+	for (int i = 0; i < PAIRS; i++) {
+		if (i != 10)
+			reactor_close(r, h[i][1]);
+		reactor_close(r, h[i][0]);
+	}
+	reactor_free(r);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("sim");
@@ -1895,6 +1935,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_peer_connect_to_a_port_with_no_listener_is_refused);
 	tcase_add_test(tc, test_listen_on_a_taken_port_says_eaddrinuse);
 	tcase_add_test(tc, test_max_handles_gives_emfile_on_accept_and_the_peer_sees_a_close);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("handles");
+	tcase_add_test(tc, test_opening_a_handle_costs_the_same_however_many_are_open);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

@@ -302,6 +302,34 @@ START_TEST(test_same_seed_explores_the_same_cancel_points)
 }
 END_TEST
 
+/* Echo with buffers on readiness is cancelled at every step and fails at
+ * every allocation, in both engines, with the same checks as the default
+ * echo, and is clean. */
+START_TEST(test_echo_with_buffers_on_readiness_is_tortured_in_both_engines)
+{
+	static const char *names[] = { "echo-ready", "echo-faulty-rdy" };
+	struct torture_report *rep = malloc(sizeof(*rep));
+	struct torture_opts o;
+
+	ck_assert_ptr_nonnull(rep);
+	for (unsigned n = 0; n < 2; n++) {
+		torture_opts_default(&o);
+		o.quick = true;
+		o.only = names[n];
+		o.families = TORTURE_CANCEL | TORTURE_ALLOC;
+		ck_assert_int_eq(torture_run(&o, rep), 0);
+		ck_assert_uint_eq(rep->nrows, 2);       /* push and poll */
+		ck_assert_uint_eq(rep->violations, 0);
+		for (unsigned i = 0; i < rep->nrows; i++) {
+			ck_assert_str_eq(rep->row[i].scenario, names[n]);
+			ck_assert_uint_gt(rep->row[i].cancel_points, 100);
+			ck_assert_uint_gt(rep->row[i].alloc_points, 0);
+		}
+	}
+	free(rep);
+}
+END_TEST
+
 START_TEST(test_unknown_scenario_is_einval)
 {
 	struct torture_opts o;
@@ -646,6 +674,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_quick_run_nests_every_combinator_in_every_other);
 	tcase_add_test(tc, test_sixteen_seeds_nest_each_inner_combinator_in_both_modes);
 	tcase_add_test(tc, test_same_seed_explores_the_same_cancel_points);
+	tcase_add_test(tc, test_echo_with_buffers_on_readiness_is_tortured_in_both_engines);
 	tcase_add_test(tc, test_fanout_waste_counts_reads_of_cancelled_jobs);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tm, test_every_planted_bug_is_caught);

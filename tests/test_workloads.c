@@ -25,10 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "engines.h"
 #include "mem.h"
@@ -62,6 +67,9 @@ static const struct variant {
 #define PER_ENGINE 4            /* variants per engine, the default first */
 #define NENGINES (NVARIANTS / PER_ENGINE)
 
+/* The buffer mode of the echo test running (see use_echo_variant()). */
+static enum echo_buffers test_buffers;
+
 /* Apply variant i's settings; its engine. */
 static const struct engine *use_variant(int i)
 {
@@ -69,6 +77,7 @@ static const struct engine *use_variant(int i)
 
 	ck_assert_ptr_nonnull(e);
 	engines_configure(&variants[i].settings);
+	test_buffers = ECHO_BUFFERS_CONN;
 	return e;
 }
 
@@ -76,6 +85,32 @@ static const struct engine *use_variant(int i)
 static const struct engine *use_engine(int i)
 {
 	return use_variant(i * PER_ENGINE);
+}
+
+/* The echo tests run in both buffer modes (struct echo_opts.buffers): loop
+ * index i is variant (or engine) i % N with buffers per connection, then
+ * on readiness, for i / N = 0, 1; echo_opts_test() gives the options of
+ * that mode.  Every other test runs with buffers per connection. */
+static const struct engine *use_echo_variant(int i)
+{
+	const struct engine *e = use_variant(i % NVARIANTS);
+
+	test_buffers = i / NVARIANTS ? ECHO_BUFFERS_READY : ECHO_BUFFERS_CONN;
+	return e;
+}
+
+static const struct engine *use_echo_engine(int i)
+{
+	const struct engine *e = use_engine(i % NENGINES);
+
+	test_buffers = i / NENGINES ? ECHO_BUFFERS_READY : ECHO_BUFFERS_CONN;
+	return e;
+}
+
+static void echo_opts_test(struct echo_opts *o)
+{
+	echo_opts_default(o);
+	o->buffers = test_buffers;
 }
 
 /* poll with n static task slots (claim C8), budget at its default. */
@@ -104,8 +139,8 @@ START_TEST(test_echo_round_trips_16_mib_exactly)
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 
-	const struct engine *e = use_variant(_i);
-	echo_opts_default(&opts);
+	const struct engine *e = use_echo_variant(_i);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, e, &opts);
 	if (access("/usr/bin/socat", X_OK) == 0) {
 		char in[] = "/tmp/test_workloads_echo_in_XXXXXX";
@@ -154,8 +189,8 @@ START_TEST(test_echo_serves_1000_concurrent_connections)
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
 	ck_assert_uint_ge(rl.rlim_cur, 2100);
-	const struct engine *e = use_variant(_i);
-	echo_opts_default(&opts);
+	const struct engine *e = use_echo_variant(_i);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, e, &opts);
 	ck_assert_int_eq(netclient_echo(st.port, 1000, 4096, 1024, 30000, &res), 0);
 	ck_assert_uint_eq(res.conns_ok, 1000);
@@ -171,15 +206,107 @@ START_TEST(test_echo_serves_1000_concurrent_connections)
 }
 END_TEST
 
+/* The most connections the kernel queues on the TCP listener of port
+ * (its listen(2) backlog, as `ss -lt` shows it), read through sock_diag;
+ * -1 if it cannot be read. */
+static long listen_backlog(uint16_t port)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = { 0 };
+	static char buf[32768];
+	long backlog = -1;
+	bool done = false;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+			NETLINK_SOCK_DIAG);
+
+	if (fd < 0)
+		return -1;
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = AF_INET;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = 1u << 10;          /* TCP_LISTEN */
+	if (send(fd, &req, sizeof(req), 0) < 0) {
+		close(fd);
+		return -1;
+	}
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		     NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+			if (ntohs(m->id.idiag_sport) == port)
+				backlog = (long)m->idiag_wqueue;
+		}
+	}
+	close(fd);
+	return backlog;
+}
+
+static long somaxconn(void)
+{
+	long n = SOMAXCONN;
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+
+	if (f != NULL) {
+		long sys;
+		if (fscanf(f, "%ld", &sys) == 1 && sys < n)
+			n = sys;
+		fclose(f);
+	}
+	return n;
+}
+
+/* A storm of connects (bench scale opens thousands at once) is queued by
+ * the kernel up to the listener's backlog; past it, connects are dropped and
+ * retried a second later.  Every engine listens with the most the system
+ * allows, so that none is slowed by a shorter queue than the others. */
+static const char *const every_engine[] = {
+	"push", "poll", "epoll", "libuv", "libevent",
+};
+
+START_TEST(test_echo_listens_with_the_largest_backlog_the_system_allows)
+{
+	const struct engine *e = engine_find(every_engine[_i]);
+	struct server_thread st;
+	struct echo_opts opts;
+	long got;
+
+	ck_assert_ptr_nonnull(e);
+	if (e->echo == NULL)
+		return;                     /* a baseline not built */
+	if (e == engine_find("push") || e == engine_find("poll"))
+		use_engine(e == engine_find("push") ? 0 : 1);
+	echo_opts_default(&opts);
+	echo_thread_start(&st, e, &opts);
+	got = listen_backlog(st.port);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	if (got < 0)
+		return;                     /* no sock_diag here: nothing to read */
+	ck_assert_msg(got == somaxconn(), "%s listens with a backlog of %ld, "
+		      "the system allows %ld", e->name, got, somaxconn());
+}
+END_TEST
+
 START_TEST(test_echo_closes_idle_connections)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	opts.idle_timeout_ns = 50 * 1000000ull;
 	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -199,13 +326,13 @@ END_TEST
  * the connection is served and stays open until the shutdown. */
 START_TEST(test_echo_idle_timeout_too_long_to_fit_never_closes)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	opts.idle_timeout_ns = UINT64_MAX;
 	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
@@ -226,13 +353,13 @@ END_TEST
 
 START_TEST(test_echo_refuses_connections_past_max_conns)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	int64_t live = live_blocks();
 	int a, b, c;
 
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	opts.max_conns = 2;
 	echo_thread_start(&st, e, &opts);
 	a = netclient_connect(st.port);
@@ -260,7 +387,7 @@ END_TEST
  * delivers the RST inside close(), and epoll reports edges in order). */
 START_TEST(test_echo_peer_reset_fails_only_that_connection)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct server_thread st;
 	struct echo_opts opts;
 	struct netclient_result res;
@@ -268,7 +395,7 @@ START_TEST(test_echo_peer_reset_fails_only_that_connection)
 	int64_t live = live_blocks();
 	int fd;
 
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, e, &opts);
 	fd = netclient_connect(st.port);
 	ping(fd, "about to reset");
@@ -290,8 +417,8 @@ START_TEST(test_echo_shutdown_cancels_live_connections)
 	int64_t live = live_blocks();
 	int fd[3];
 
-	const struct engine *e = use_variant(_i);
-	echo_opts_default(&opts);
+	const struct engine *e = use_echo_variant(_i);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, e, &opts);
 	for (int i = 0; i < 3; i++) {
 		fd[i] = netclient_connect(st.port);
@@ -315,7 +442,7 @@ END_TEST
  * once descriptors are free again. */
 START_TEST(test_echo_out_of_descriptors_on_accept_keeps_serving)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct rlimit rl;
 	struct server_thread st;
 	struct echo_opts opts;
@@ -326,7 +453,7 @@ START_TEST(test_echo_out_of_descriptors_on_accept_keeps_serving)
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	rl.rlim_cur = 256;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, e, &opts);
 	while (nfill < 256 &&
 	       (fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
@@ -359,7 +486,7 @@ START_TEST(test_echo_static_slots_serve_while_every_allocation_fails)
 	int64_t live = live_blocks();
 
 	use_slots(8);
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, engine_find("poll"), &opts);
 	mem_stats_get(&before);
 	mem_fail_all(true);
@@ -388,7 +515,7 @@ START_TEST(test_echo_static_slots_refuse_connections_past_the_last_slot)
 	int a, b, c;
 
 	use_slots(2);
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	echo_thread_start(&st, engine_find("poll"), &opts);
 	a = netclient_connect(st.port);
 	b = netclient_connect(st.port);
@@ -428,7 +555,7 @@ static int sim_echo(const struct engine *e, struct sim_world *w,
 {
 	struct echo_opts opts;
 
-	echo_opts_default(&opts);
+	echo_opts_test(&opts);
 	opts.bufsize = 4096;
 	opts.idle_timeout_ns = idle_ns;
 	opts.on_listening = sim_connect_peers;
@@ -443,7 +570,7 @@ START_TEST(test_echo_over_sim_returns_every_peer_what_it_sent)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	const struct engine *e = use_variant(_i);
+	const struct engine *e = use_echo_variant(_i);
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		sim_config_default(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 50000, SIM_PEER_HALF_CLOSE);
@@ -466,7 +593,7 @@ START_TEST(test_echo_over_sim_with_faults_returns_each_peer_a_prefix)
 	int64_t live = live_blocks();
 	unsigned whole = 0;
 
-	const struct engine *e = use_variant(_i);
+	const struct engine *e = use_echo_variant(_i);
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		sim_config_faulty(&c, seed);
 		sim_world_init(&w, &c, SIM_PEERS, 20000, SIM_PEER_HALF_CLOSE);
@@ -483,7 +610,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_same_seed_same_trace)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -502,7 +629,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_peer_reset_fails_only_that_connection)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -523,7 +650,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_idle_peer_times_out)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -548,7 +675,7 @@ START_TEST(test_echo_over_sim_stop_cancels_live_connections)
 	struct echo_stats st;
 	int64_t live = live_blocks();
 
-	const struct engine *e = use_variant(_i);
+	const struct engine *e = use_echo_variant(_i);
 	sim_config_default(&c, 9);
 	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
 	sim_at_step(w.r, 400, request_stop, w.r);
@@ -564,7 +691,7 @@ END_TEST
 
 START_TEST(test_echo_over_sim_out_of_handles_counts_accept_errors)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -588,7 +715,7 @@ END_TEST
  * second run, its task's: each time that connection alone fails. */
 START_TEST(test_echo_over_sim_out_of_memory_fails_one_connection)
 {
-	const struct engine *e = use_engine(_i);
+	const struct engine *e = use_echo_engine(_i);
 	struct sim_config c;
 	struct sim_world w;
 	struct echo_stats st;
@@ -736,7 +863,7 @@ START_TEST(test_fanout_streams_to_tcp_subscribers_over_loopback)
 	w.opts.arg = &w;
 	memset(subs, 0, sizeof(subs));
 	ck_assert_int_eq(e->fanout(w.r, w.o, &w.opts, &w.st), 0);
-	sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w.input, w.len);
+	sum = workload_checksum(w.input, w.len, w.opts.chunk_size);
 	for (unsigned i = 0; i < 4; i++) {
 		pthread_join(subs[i].tid, NULL);
 		ck_assert_int_eq(w.sink[i].error, 0);
@@ -1007,6 +1134,70 @@ START_TEST(test_echo_figure_bytes_per_idle_connection)
 }
 END_TEST
 
+/* Buffers on readiness: an idle connection holds no buffer, only its
+ * state: push, its connection block and its pending read's request (the
+ * read asks for a buffer only when the connection is readable); poll, its
+ * task (it awaits readiness, not a read).  Measured as the difference of
+ * the live heap between 10 and 110 connections that have each echoed one
+ * message.  Printed with the targets: at most 1 KiB for push, 512 bytes
+ * for poll. */
+START_TEST(test_echo_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	static const double blocks[NENGINES] = { 2, 1 };
+	static const double target[NENGINES] = { 1024, 512 };
+	const struct engine *e = use_engine(_i);
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_idle idle;
+	int64_t live = live_blocks();
+
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	echo_thread_start(&st, e, &opts);
+	ck_assert_int_eq(netclient_idle_heap(st.port, 10, 110, &idle), 0);
+	printf("%s echo figure, buffers on readiness: %.0f bytes per idle "
+	       "connection in %.2f blocks (target %.0f: %s; read buffer %zu)\n",
+	       e->name, idle.bytes, idle.blocks, target[_i],
+	       idle.bytes <= target[_i] ? "met" : "missed", opts.bufsize);
+	ck_assert(idle.blocks == blocks[_i]);
+	ck_assert(idle.bytes < (double)opts.bufsize / 4);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A peer that stops reading: the server's write back waits, and its reads
+ * stop (one message at a time).  Every byte comes back once the peer reads
+ * again.  With buffers on readiness what waits is only the unsent bytes,
+ * in one block of their size (at most a buffer's worth): the read buffer
+ * itself went back as soon as the write was tried. */
+START_TEST(test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none)
+{
+	const struct engine *e = use_echo_engine(_i);
+	struct server_thread st;
+	struct echo_opts opts;
+	struct netclient_slow slow;
+	int64_t live = live_blocks();
+
+	echo_opts_test(&opts);
+	echo_thread_start(&st, e, &opts);
+	ck_assert_int_eq(netclient_slow_reader(st.port, &slow), 0);
+	ck_assert_uint_gt(slow.sent, opts.bufsize);
+	ck_assert_uint_eq(slow.received, slow.sent);
+	if (opts.buffers == ECHO_BUFFERS_READY) {
+		ck_assert_int_eq(slow.waiting_blocks, 1);
+		ck_assert_int_gt(slow.waiting_bytes, 0);
+		ck_assert_int_le(slow.waiting_bytes, (int64_t)opts.bufsize);
+	}
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	ck_assert_uint_eq(st.stats.bytes, slow.sent + 1);
+	ck_assert_uint_eq(st.stats.closed, 1);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 /* ---- push's figures ------------------------------------------------------------ */
 
 /* Heap allocations per echo round trip in a steady state, under each
@@ -1192,6 +1383,73 @@ START_TEST(test_poll_fanout_figure_allocations_per_chunk)
 }
 END_TEST
 
+/* ==== the fanout checksum (workload.h) ========================================= */
+
+/* The definition, written out here with libxxhash itself: XXH3 of each
+ * chunk, folded in order, each chunk sum as 8 little-endian bytes seeded
+ * with the sum so far. */
+START_TEST(test_checksum_folds_the_xxh3_of_each_chunk_in_order)
+{
+	unsigned char data[10000];
+	const size_t chunk = 4096;
+	uint64_t sum = WORKLOAD_CHECKSUM_INIT, swapped = WORKLOAD_CHECKSUM_INIT;
+	uint64_t c[3];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 8));
+	for (int k = 0; k < 3; k++) {
+		size_t off = (size_t)k * chunk;
+		size_t n = sizeof(data) - off < chunk ? sizeof(data) - off
+						      : chunk;
+		c[k] = XXH3_64bits(data + off, n);
+		ck_assert_uint_eq(workload_chunk_checksum(data + off, n), c[k]);
+	}
+	for (int k = 0; k < 3; k++) {
+		size_t prefix = (size_t)(k + 1) * chunk;
+		unsigned char le[8];
+		for (int b = 0; b < 8; b++)
+			le[b] = (unsigned char)(c[k] >> (8 * b));
+		sum = XXH3_64bits_withSeed(le, 8, sum);
+		if (prefix > sizeof(data))
+			prefix = sizeof(data);
+		/* The sum of the first k + 1 chunks is that prefix's. */
+		ck_assert_uint_eq(workload_checksum(data, prefix, chunk), sum);
+	}
+	/* Nothing delivered: the initial value. */
+	ck_assert_uint_eq(workload_checksum(data, 0, chunk),
+			  WORKLOAD_CHECKSUM_INIT);
+	/* Order matters: the same chunks the other way round differ. */
+	for (int k = 2; k >= 0; k--)
+		swapped = workload_checksum_add(swapped, c[k]);
+	ck_assert_uint_ne(swapped, sum);
+}
+END_TEST
+
+/* A receiver that gets the bytes in pieces of any size (a TCP subscriber)
+ * computes the same checksum as the sender's chunks give. */
+START_TEST(test_checksum_stream_matches_however_the_bytes_arrive)
+{
+	static unsigned char data[200000];
+	const size_t pieces[] = { 1, 7, 4095, 4096, 4097, 65536, 100000 };
+	const size_t chunk = 4096;
+	uint64_t whole;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 131 + 17);
+	whole = workload_checksum(data, sizeof(data), chunk);
+	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+		struct workload_checksum_stream cs;
+		ck_assert_int_eq(workload_checksum_stream_init(&cs, chunk), 0);
+		for (size_t off = 0; off < sizeof(data); off += pieces[p]) {
+			size_t n = sizeof(data) - off < pieces[p]
+				   ? sizeof(data) - off : pieces[p];
+			workload_checksum_stream_feed(&cs, data + off, n);
+		}
+		ck_assert_uint_eq(workload_checksum_stream_end(&cs), whole);
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("workloads");
@@ -1199,14 +1457,19 @@ static Suite *make_suite(void)
 
 	tc = tcase_create("echo_loopback");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_closes_idle_connections, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_refuses_connections_past_max_conns, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_peer_reset_fails_only_that_connection, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_out_of_descriptors_on_accept_keeps_serving, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_round_trips_16_mib_exactly, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_serves_1000_concurrent_connections, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_closes_idle_connections, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc,
+		test_echo_listens_with_the_largest_backlog_the_system_allows, 0,
+		(int)(sizeof(every_engine) / sizeof(every_engine[0])));
+	tcase_add_loop_test(tc, test_echo_idle_timeout_too_long_to_fit_never_closes, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_refuses_connections_past_max_conns, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_peer_reset_fails_only_that_connection, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_shutdown_cancels_live_connections, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_out_of_descriptors_on_accept_keeps_serving, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_on_readiness_an_idle_connection_holds_no_buffer, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none, 0, 2 * NENGINES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("poll_slots");
@@ -1217,14 +1480,19 @@ static Suite *make_suite(void)
 
 	tc = tcase_create("echo_sim");
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_echo_over_sim_returns_every_peer_what_it_sent, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_over_sim_with_faults_returns_each_peer_a_prefix, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_over_sim_same_seed_same_trace, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_over_sim_peer_reset_fails_only_that_connection, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_over_sim_idle_peer_times_out, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, NVARIANTS);
-	tcase_add_loop_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors, 0, NENGINES);
-	tcase_add_loop_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection, 0, NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_returns_every_peer_what_it_sent, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_with_faults_returns_each_peer_a_prefix, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_same_seed_same_trace, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_peer_reset_fails_only_that_connection, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_idle_peer_times_out, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_stop_cancels_live_connections, 0, 2 * NVARIANTS);
+	tcase_add_loop_test(tc, test_echo_over_sim_out_of_handles_counts_accept_errors, 0, 2 * NENGINES);
+	tcase_add_loop_test(tc, test_echo_over_sim_out_of_memory_fails_one_connection, 0, 2 * NENGINES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("checksum");
+	tcase_add_test(tc, test_checksum_folds_the_xxh3_of_each_chunk_in_order);
+	tcase_add_test(tc, test_checksum_stream_matches_however_the_bytes_arrive);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fanout");

@@ -277,13 +277,12 @@ void check_file_sink(struct fanout_world *w, unsigned i)
 		ck_assert_uint_eq(s->bytes, w->len);
 		ck_assert_uint_eq(got, w->len);
 		ck_assert_uint_eq(s->checksum, workload_checksum(
-					  WORKLOAD_CHECKSUM_INIT, w->input, w->len));
+					  w->input, w->len, w->opts.chunk_size));
 	} else {
 		ck_assert_uint_le(s->bytes, w->len);
 		ck_assert_uint_ge(got, s->bytes);
 		ck_assert_uint_eq(s->checksum, workload_checksum(
-					  WORKLOAD_CHECKSUM_INIT, w->input,
-					  s->bytes));
+					  w->input, s->bytes, w->opts.chunk_size));
 	}
 	ck_assert_int_eq(memcmp(out, w->input, s->bytes), 0);
 	if (w->dir[0] != '\0')
@@ -294,16 +293,21 @@ void *subscriber_main(void *arg)
 {
 	struct subscriber *sub = arg;
 	unsigned char buf[65536];
+	struct workload_checksum_stream cs;
 	int fd = netclient_connect(sub->port);
 	ssize_t n;
 
 	sub->checksum = WORKLOAD_CHECKSUM_INIT;
-	if (fd < 0)
+	if (fd < 0 || workload_checksum_stream_init(&cs, sub->chunk_size) < 0) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
+	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		sub->bytes += (uint64_t)n;
-		sub->checksum = workload_checksum(sub->checksum, buf, (size_t)n);
+		workload_checksum_stream_feed(&cs, buf, (size_t)n);
 	}
+	sub->checksum = workload_checksum_stream_end(&cs);
 	close(fd);
 	return NULL;
 }
@@ -316,6 +320,7 @@ void start_subscribers(void *arg, uint16_t port)
 
 	for (unsigned i = 0; i < w->opts.sinks; i++) {
 		subs[i].port = port;
+		subs[i].chunk_size = w->opts.chunk_size;
 		ck_assert_int_eq(pthread_create(&subs[i].tid, NULL,
 						subscriber_main, &subs[i]), 0);
 	}
@@ -344,8 +349,7 @@ void sim_run_out(struct reactor *r)
  * read.  Returns how many sinks ended cleanly. */
 unsigned check_tcp_sinks(struct fanout_world *w)
 {
-	uint64_t sum = workload_checksum(WORKLOAD_CHECKSUM_INIT, w->input,
-					 w->len);
+	uint64_t sum = workload_checksum(w->input, w->len, w->opts.chunk_size);
 	unsigned clean = 0, whole = 0;
 
 	for (unsigned i = 0; i < w->opts.sinks; i++) {

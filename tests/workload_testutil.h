@@ -140,6 +140,7 @@ void check_file_sink(struct fanout_world *w, unsigned i);
 struct subscriber {
 	pthread_t tid;
 	uint16_t port;
+	size_t chunk_size;       /* the fanout's, for the checksum */
 	uint64_t bytes, checksum;
 };
 

@@ -22,6 +22,7 @@ int baseline__fanout_start(struct reactor *r, const struct fanout_opts *opts,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->sink = sink;
+	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	if (reactor_is_sim(r))
 		return -ENOTSUP;
 	if (opts->window == 0 || opts->chunk_size == 0 ||

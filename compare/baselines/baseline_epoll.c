@@ -21,6 +21,12 @@
  * with the data is reported once (EPOLLRDHUP) and never again, so after
  * EPOLLRDHUP reads go on until they return 0.  That saves one recv() per
  * message, a third of the system calls of a small echo.
+ *
+ * With buffers on readiness (ECHO_BUFFERS_READY) a connection has no
+ * buffer of its own: every read goes into the loop's one buffer and is
+ * written back at once, in the same step; only what the peer would not
+ * take yet is copied, into a block of its size that the connection keeps
+ * until it has gone.  An idle connection is its struct alone.
  */
 #include "config.h"      /* first: _GNU_SOURCE, for accept4() */
 
@@ -120,7 +126,12 @@ struct conn {
 	bool eof_seen;              /* EPOLLRDHUP: read on to 0 */
 	uint64_t since;             /* when input last arrived */
 	size_t len, off;            /* bytes in buf; bytes of them written */
-	char buf[];                 /* bufsize bytes, same allocation */
+	/* Buffers on readiness: the bytes a write back left, len of them,
+	 * in their own block (NULL when none), and the size of that read. */
+	char *unsent;
+	size_t echoing;
+	char buf[];                 /* bufsize bytes, same allocation;
+				     * ECHO_BUFFERS_CONN only */
 };
 
 struct echo_server {
@@ -131,6 +142,8 @@ struct echo_server {
 	uint64_t now;               /* the loop's clock, read once per wake */
 	unsigned conns;
 	struct list conns_by_input;     /* sentinel: empty when next == self */
+	char *rbuf;                 /* buffers on readiness: the loop's one
+				     * read buffer, else NULL */
 };
 
 static void list_init(struct list *l)
@@ -174,6 +187,7 @@ static void conn_close(struct echo_server *s, struct conn *c,
 {
 	list_remove(c);
 	close(c->fd);
+	mem_free(c->unsent);
 	mem_free(c);
 	s->conns--;
 	(*counter)++;
@@ -235,6 +249,92 @@ static void conn_drive(struct echo_server *s, struct conn *c)
 	}
 }
 
+/* The same with buffers on readiness: the rest of a write back first, from
+ * its own block; then each read into the loop's buffer is written back at
+ * once, and what does not go is copied out before the next connection
+ * gets the buffer. */
+static void conn_drive_ready(struct echo_server *s, struct conn *c)
+{
+	for (;;) {
+		while (c->off < c->len) {
+			ssize_t n = send(c->fd, c->unsent + c->off,
+					 c->len - c->off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN) {
+					conn_close(s, c, &s->stats->failed);
+					return;
+				}
+				c->writing = true;      /* wait for EPOLLOUT */
+				return;
+			}
+			c->off += (size_t)n;
+		}
+		if (c->unsent != NULL) {        /* the rest went back */
+			s->stats->bytes += c->echoing;
+			mem_free(c->unsent);
+			c->unsent = NULL;
+			c->len = c->off = 0;
+			c->writing = false;
+		}
+		if (!c->readable)
+			return;
+
+		ssize_t n = recv(c->fd, s->rbuf, s->opts->bufsize, 0);
+		if (n > 0) {
+			size_t sent = 0;
+
+			c->since = s->now;
+			list_remove(c);
+			list_append(&s->conns_by_input, c);
+			if ((size_t)n < s->opts->bufsize && !c->eof_seen)
+				c->readable = false;
+			while (sent < (size_t)n) {
+				ssize_t w = send(c->fd, s->rbuf + sent,
+						 (size_t)n - sent,
+						 MSG_NOSIGNAL);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0 && errno == EAGAIN)
+					break;
+				if (w < 0) {
+					conn_close(s, c, &s->stats->failed);
+					return;
+				}
+				sent += (size_t)w;
+			}
+			if (sent == (size_t)n) {        /* the common case */
+				s->stats->bytes += (uint64_t)n;
+				continue;
+			}
+			c->unsent = mem_alloc((size_t)n - sent);
+			if (c->unsent == NULL) {
+				conn_close(s, c, &s->stats->failed);
+				return;
+			}
+			memcpy(c->unsent, s->rbuf + sent, (size_t)n - sent);
+			c->len = (size_t)n - sent;
+			c->off = 0;
+			c->echoing = (size_t)n;
+			c->writing = true;              /* wait for EPOLLOUT */
+			return;
+		}
+		if (n == 0) {
+			conn_close(s, c, &s->stats->closed);
+			return;
+		}
+		if (errno == EAGAIN) {
+			c->readable = false;
+			return;
+		}
+		if (errno != EINTR) {
+			conn_close(s, c, &s->stats->failed);
+			return;
+		}
+	}
+}
+
 static void conn_event(struct echo_server *s, struct conn *c, uint32_t ev)
 {
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -245,7 +345,10 @@ static void conn_event(struct echo_server *s, struct conn *c, uint32_t ev)
 	 * an error or hang-up is seen by the send(). */
 	if (c->writing && !(ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
 		return;
-	conn_drive(s, c);
+	if (s->rbuf != NULL)
+		conn_drive_ready(s, c);
+	else
+		conn_drive(s, c);
 }
 
 /* Out of descriptors: give up the reserve descriptor, accept the pending
@@ -282,7 +385,7 @@ static void conn_open(struct echo_server *s, int fd)
 		return;
 	}
 	s->stats->accepted++;
-	c = mem_alloc(sizeof(*c) + s->opts->bufsize);
+	c = mem_alloc(sizeof(*c) + (s->rbuf != NULL ? 0 : s->opts->bufsize));
 	if (c == NULL) {
 		close(fd);
 		s->stats->failed++;
@@ -419,6 +522,13 @@ int epoll_echo_serve(struct reactor *r, struct offload *o,
 	s.lfd = listen_on(opts->host, opts->port, &port);
 	if (s.lfd < 0)
 		return s.lfd;
+	if (opts->buffers == ECHO_BUFFERS_READY) {
+		s.rbuf = mem_alloc(opts->bufsize);
+		if (s.rbuf == NULL) {
+			err = -ENOMEM;
+			goto out_close;
+		}
+	}
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	s.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (s.epfd < 0 || s.reserve_fd < 0 ||
@@ -437,6 +547,7 @@ out_close:
 	if (s.epfd >= 0)
 		close(s.epfd);
 	close(s.lfd);
+	mem_free(s.rbuf);
 	return err;
 }
 
@@ -454,6 +565,7 @@ struct chunk {
 	unsigned refs;
 	uint64_t offset;            /* in the input */
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -551,8 +663,8 @@ static void sink_push(struct fanout *f, struct sink *s)
 		s->off += (size_t)n;
 		if (s->off < c->len)
 			continue;
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       c->data, c->len);
+		s->stats->checksum = workload_checksum_add(s->stats->checksum,
+							   c->checksum);
 		s->stats->bytes += c->len;
 		s->cur = c->next;
 		s->off = 0;
@@ -592,6 +704,9 @@ static int read_chunk(struct fanout *f)
 	c->refs = f->running;
 	c->offset = f->next_offset;
 	c->len = (size_t)n;
+	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;
 	f->stats->bytes_read += (uint64_t)n;

@@ -30,6 +30,13 @@
  * the socket is writable, so the reply leaves one loop iteration after the
  * request came, and every echo changes the epoll set twice.
  *
+ * With buffers on readiness (ECHO_BUFFERS_READY) a connection is a plain
+ * event instead of a bufferevent (whose two evbuffers and their chains are
+ * what it holds): on EV_READ it reads into the base's one buffer and sends
+ * at once, in the same callback; what the peer does not take is copied
+ * into a block of its size, and the event waits for EV_WRITE until that
+ * has gone.  An idle connection is its struct, its event and its timer.
+ *
  * The reactor is consulted for its stop flag only, by a 50 ms persistent
  * timer.  All of libevent's allocations go through mem
  * (baseline__route_libevent(), once per process, before the first base
@@ -147,11 +154,18 @@ struct echo_server;
  * the callbacks get.  All three are freed by conn_free(), from a callback
  * of the connection or from the stop. */
 struct conn {
-	struct bufferevent *bev;
+	struct bufferevent *bev;    /* ECHO_BUFFERS_CONN */
 	struct event *idle;         /* NULL without an idle timeout */
 	struct echo_server *s;
 	struct conn *prev, *next;   /* the server's list of connections */
 	size_t echoing;             /* bytes in the output, not yet gone */
+	/* ECHO_BUFFERS_READY: the socket, its one event (EV_READ, or
+	 * EV_WRITE while unsent holds the len - off bytes a write back left,
+	 * in their own block; else NULL). */
+	evutil_socket_t fd;
+	struct event *io;
+	char *unsent;
+	size_t len, off;
 };
 
 struct echo_server {
@@ -165,6 +179,8 @@ struct echo_server {
 	int reserve_fd;             /* /dev/null, given up to shed a connection */
 	unsigned conns;
 	struct conn *list;
+	char *rbuf;                 /* buffers on readiness: the base's one
+				     * read buffer, else NULL */
 };
 
 /* Free c, its timer and its bufferevent (which closes the socket),
@@ -183,8 +199,103 @@ static void conn_free(struct conn *c, uint64_t *counter)
 		c->next->prev = c->prev;
 	if (c->idle != NULL)
 		event_free(c->idle);
-	bufferevent_free(c->bev);
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+	} else {
+		event_free(c->io);
+		evutil_closesocket(c->fd);
+		mem_free(c->unsent);
+	}
 	mem_free(c);
+}
+
+/* Buffers on readiness: wait for `what` (EV_READ or EV_WRITE) next. */
+static int conn_wait(struct conn *c, short what)
+{
+	event_del(c->io);
+	event_assign(c->io, c->s->base, c->fd, what | EV_PERSIST,
+		     event_get_callback(c->io), c);
+	return event_add(c->io, NULL);
+}
+
+/* Buffers on readiness: the rest of a write back, then EV_READ again. */
+static void conn_send_rest(struct conn *c)
+{
+	while (c->off < c->len) {
+		ssize_t n = send(c->fd, c->unsent + c->off, c->len - c->off,
+				 MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			conn_free(c, &c->s->stats->failed);
+			return;
+		}
+		c->off += (size_t)n;
+	}
+	c->s->stats->bytes += c->echoing;
+	mem_free(c->unsent);
+	c->unsent = NULL;
+	c->len = c->off = 0;
+	if (conn_wait(c, EV_READ) < 0)
+		conn_free(c, &c->s->stats->failed);
+}
+
+/* Buffers on readiness: the socket is readable (or, with unsent bytes,
+ * writable).  The base's buffer is used and free again before this
+ * returns. */
+static void ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct echo_server *s = c->s;
+	ssize_t n;
+	size_t sent = 0;
+
+	if (c->unsent != NULL) {
+		conn_send_rest(c);
+		return;
+	}
+	n = recv(fd, s->rbuf, s->opts->bufsize, 0);
+	if (n == 0) {
+		conn_free(c, &s->stats->closed);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_free(c, &s->stats->failed);
+		return;
+	}
+	if (c->idle != NULL)
+		event_add(c->idle, s->idle_tv);
+	while (sent < (size_t)n) {
+		ssize_t w = send(fd, s->rbuf + sent, (size_t)n - sent,
+				 MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			break;
+		if (w < 0) {
+			conn_free(c, &s->stats->failed);
+			return;
+		}
+		sent += (size_t)w;
+	}
+	if (sent == (size_t)n) {                /* the common case */
+		s->stats->bytes += (uint64_t)n;
+		return;
+	}
+	c->len = (size_t)n - sent;
+	c->off = 0;
+	c->echoing = (size_t)n;
+	c->unsent = mem_alloc(c->len);
+	if (c->unsent == NULL) {
+		conn_free(c, &s->stats->failed);
+		return;
+	}
+	memcpy(c->unsent, s->rbuf + sent, c->len);
+	if (conn_wait(c, EV_WRITE) < 0)
+		conn_free(c, &s->stats->failed);
 }
 
 /* Input arrived: the idle clock starts over (an O(1) move to the tail of
@@ -234,6 +345,47 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 	conn_free(c, &c->s->stats->timed_out);
 }
 
+/* Link a new connection into the server's list. */
+static void conn_link(struct echo_server *s, struct conn *c)
+{
+	c->next = s->list;
+	if (s->list != NULL)
+		s->list->prev = c;
+	s->list = c;
+	if (++s->conns > s->stats->peak_conns)
+		s->stats->peak_conns = s->conns;
+}
+
+/* Buffers on readiness: a connection is its event and its timer. */
+static void accept_ready(struct echo_server *s, struct conn *c,
+			 evutil_socket_t fd)
+{
+	int one = 1;
+
+	c->fd = fd;
+	c->io = event_new(s->base, fd, EV_READ | EV_PERSIST, ready_cb, c);
+	if (c->io == NULL)
+		goto out_free_conn;
+	if (s->idle_tv != NULL) {
+		c->idle = evtimer_new(s->base, idle_cb, c);
+		if (c->idle == NULL)
+			goto out_free_io;
+		event_add(c->idle, s->idle_tv);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn_link(s, c);
+	if (event_add(c->io, NULL) < 0)
+		conn_free(c, &s->stats->failed);
+	return;
+
+out_free_io:
+	event_free(c->io);
+out_free_conn:
+	mem_free(c);
+	evutil_closesocket(fd);
+	s->stats->failed++;
+}
+
 static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 		      struct sockaddr *sa, int socklen, void *arg)
 {
@@ -252,6 +404,10 @@ static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 		goto out_close_fd;
 	memset(c, 0, sizeof(*c));
 	c->s = s;
+	if (s->rbuf != NULL) {
+		accept_ready(s, c, fd);
+		return;
+	}
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		goto out_free_conn;
@@ -264,12 +420,7 @@ static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_set_max_single_read(c->bev, s->opts->bufsize);
-	c->next = s->list;
-	if (s->list != NULL)
-		s->list->prev = c;
-	s->list = c;
-	if (++s->conns > s->stats->peak_conns)
-		s->stats->peak_conns = s->conns;
+	conn_link(s, c);
 	if (bufferevent_enable(c->bev, EV_READ) < 0)
 		conn_free(c, &s->stats->failed);
 	return;
@@ -349,6 +500,13 @@ int libevent_echo_serve(struct reactor *r, struct offload *o,
 	s.base = base_new();
 	if (s.base == NULL)
 		return -errno;
+	if (opts->buffers == ECHO_BUFFERS_READY) {
+		s.rbuf = mem_alloc(opts->bufsize);
+		if (s.rbuf == NULL) {
+			err = -ENOMEM;
+			goto out_free_base;
+		}
+	}
 	if (opts->idle_timeout_ns != 0) {
 		idle = to_timeval(opts->idle_timeout_ns);
 		s.idle_tv = event_base_init_common_timeout(s.base, &idle);
@@ -402,6 +560,7 @@ out_free_stop_check:
 	event_free(s.stop_check);
 out_free_base:
 	event_base_free(s.base);
+	mem_free(s.rbuf);
 	return err;
 }
 
@@ -427,6 +586,7 @@ struct chunk {
 	struct fanout *f;
 	unsigned refs;
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -534,8 +694,8 @@ static void chunk_cleanup(const void *data, size_t len, void *arg)
 
 	s->released += len;
 	if (s->running) {
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       data, len);
+		s->stats->checksum = workload_checksum_add(s->stats->checksum,
+							   c->checksum);
 		s->stats->bytes += len;
 		/* The next chunk's clock starts now, if there is a next
 		 * chunk.  (Not evbuffer_get_length(): inside a drain it may
@@ -603,12 +763,11 @@ static void sink_give(struct sink *s, struct chunk *c,
 			sink_end(s, n < 0 ? -errno : -EIO);
 			return;
 		}
-		s->stats->checksum = workload_checksum(s->stats->checksum,
-						       c->data + off,
-						       (size_t)n);
-		s->stats->bytes += (uint64_t)n;
 		off += (size_t)n;
 	}
+	s->stats->checksum = workload_checksum_add(s->stats->checksum,
+						   c->checksum);
+	s->stats->bytes += c->len;
 }
 
 /* The pump: read one chunk with pread() (in the loop: see baselines.h),
@@ -647,6 +806,10 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 			c->f = f;
 			c->refs = 1;    /* the pump's, until handed out */
 			c->len = (size_t)n;
+			c->checksum = workload_chunk_checksum(c->data,
+							      c->len);
+			f->stats->checksum = workload_checksum_add(
+				f->stats->checksum, c->checksum);
 			f->next_offset += (uint64_t)n;
 			f->eof = f->next_offset >= f->size;
 			f->stats->bytes_read += (uint64_t)n;

@@ -20,6 +20,13 @@
  *   time, and the timer, when it fires, starts again for what is left
  *   (node.js keeps its socket timeouts the same way).
  *
+ * With buffers on readiness (ECHO_BUFFERS_READY) the alloc callback hands
+ * out the loop's one buffer instead: libuv calls alloc_cb only when the
+ * socket is readable and read_cb at once after the read, so no two
+ * connections can hold it at the same time, and a connection that waits
+ * holds none.  What uv_try_write() does not send is copied into a block of
+ * its own size for uv_write(), freed in the write callback.
+ *
  * The reactor is consulted for its stop flag only, by a 50 ms repeating
  * timer.  All allocations of libuv go through mem (baseline__route_libuv(),
  * once per process, before the first loop exists).
@@ -222,7 +229,10 @@ struct conn {
 	size_t queued;              /* bytes of the read being written back */
 	int handles;
 	bool writing;               /* reading stopped until the write is done */
-	char buf[];                 /* opts->bufsize bytes */
+	char *unsent;               /* buffers on readiness: the copy uv_write()
+				     * sends, until write_cb; else NULL */
+	char buf[];                 /* opts->bufsize bytes; ECHO_BUFFERS_CONN
+				     * only */
 };
 
 struct echo_server {
@@ -243,14 +253,18 @@ struct echo_server {
 	unsigned conns;
 	struct conn *list;
 	bool stopping;
+	char *rbuf;                 /* buffers on readiness: the loop's one
+				     * read buffer, else NULL */
 };
 
 static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 
-	if (--c->handles == 0)
+	if (--c->handles == 0) {
+		mem_free(c->unsent);
 		mem_free(c);
+	}
 }
 
 /* Close c, counting why.  Its outstanding write, if any, ends with
@@ -278,7 +292,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
 
-	*buf = uv_buf_init(c->buf, (unsigned)c->s->opts->bufsize);
+	*buf = uv_buf_init(c->s->rbuf != NULL ? c->s->rbuf : c->buf,
+			   (unsigned)c->s->opts->bufsize);
 }
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *rbuf);
@@ -288,6 +303,8 @@ static void write_cb(uv_write_t *req, int status)
 {
 	struct conn *c = container_of(req, struct conn, wreq);
 
+	mem_free(c->unsent);        /* buffers on readiness: the copy went */
+	c->unsent = NULL;
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
 		return;             /* UV_ECANCELED: closed meanwhile */
 	if (status < 0) {
@@ -315,7 +332,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *rbuf)
 		return;             /* 0: EAGAIN, nothing read */
 	}
 	c->last_input = uv_now(&c->s->loop);
-	b = uv_buf_init(c->buf, (unsigned)nread);
+	b = uv_buf_init(rbuf->base, (unsigned)nread);
 	n = uv_try_write(st, &b, 1);
 	if (n == nread) {           /* the common case: all gone at once */
 		stats->bytes += (uint64_t)n;
@@ -328,6 +345,16 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *rbuf)
 	if (n > 0) {
 		b.base += n;
 		b.len -= (size_t)n;
+	}
+	if (c->s->rbuf != NULL) {
+		/* The loop's buffer is the next reader's: keep the rest. */
+		c->unsent = mem_alloc(b.len);
+		if (c->unsent == NULL) {
+			conn_close(c, &stats->failed);
+			return;
+		}
+		memcpy(c->unsent, b.base, b.len);
+		b.base = c->unsent;
 	}
 	/* The buffer is busy until write_cb: stop reading into it. */
 	uv_read_stop(st);
@@ -397,7 +424,7 @@ static void connection_cb(uv_stream_t *listener, int status)
 		return;
 	}
 	s->stats->accepted++;
-	c = mem_alloc(sizeof(*c) + opts->bufsize);
+	c = mem_alloc(sizeof(*c) + (s->rbuf != NULL ? 0 : opts->bufsize));
 	if (c == NULL) {
 		refuse(s, &s->stats->failed);
 		return;
@@ -467,9 +494,16 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 	s.opts = opts;
 	s.stats = stats;
 	s.idle_ms = to_ms(opts->idle_timeout_ns);
+	if (opts->buffers == ECHO_BUFFERS_READY) {
+		s.rbuf = mem_alloc(opts->bufsize);
+		if (s.rbuf == NULL)
+			return -ENOMEM;
+	}
 	err = uv_loop_init(&s.loop);
-	if (err < 0)
+	if (err < 0) {
+		mem_free(s.rbuf);
 		return err;
+	}
 	uv_tcp_init(&s.loop, &s.listener);
 	uv_timer_init(&s.loop, &s.stop_check);
 	s.listener.data = &s;
@@ -486,6 +520,7 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 					 &len);
 	if (err < 0) {
 		loop_abandon(&s.loop);
+		mem_free(s.rbuf);
 		return err;
 	}
 	if (opts->on_listening != NULL)
@@ -493,7 +528,9 @@ int libuv_echo_serve(struct reactor *r, struct offload *o,
 	uv_timer_start(&s.stop_check, echo_stop_check_cb, STOP_CHECK_MS,
 		       STOP_CHECK_MS);
 	uv_run(&s.loop, UV_RUN_DEFAULT);
-	return uv_loop_close(&s.loop);
+	err = uv_loop_close(&s.loop);
+	mem_free(s.rbuf);
+	return err;
 }
 
 /* ==== fanout =============================================================== */
@@ -511,6 +548,7 @@ struct chunk {
 	unsigned refs;
 	uint64_t offset;
 	size_t len;
+	uint64_t checksum;          /* of data, computed once when read */
 	char data[];
 };
 
@@ -676,8 +714,8 @@ static void sink_next(struct sink *s)
 
 	if (f->timeout_ms != 0)
 		uv_timer_stop(&s->timer);
-	s->stats->checksum = workload_checksum(s->stats->checksum, c->data,
-					       c->len);
+	s->stats->checksum = workload_checksum_add(s->stats->checksum,
+						   c->checksum);
 	s->stats->bytes += c->len;
 	s->cur = c->next;
 	s->off = 0;
@@ -760,6 +798,9 @@ static void chunk_read_cb(uv_fs_t *req)
 		return;
 	}
 	c->len = (size_t)n;
+	c->checksum = workload_chunk_checksum(c->data, c->len);
+	f->stats->checksum = workload_checksum_add(f->stats->checksum,
+						   c->checksum);
 	c->refs = f->running;
 	f->next_offset += (uint64_t)n;
 	f->eof = f->next_offset >= f->size;

@@ -31,6 +31,8 @@
 #include "clock.h"
 #include "loadgen.h"
 
+static void parse_sweep(const char *list, struct bench_opts *o);
+
 /* One measured run of one engine. */
 struct sample {
 	double v[BENCH_F_COUNT];
@@ -56,15 +58,22 @@ struct server {
  * got.  Its stdout comes back through a pipe; its stderr goes to
  * /dev/null.  Returns 0 or -errno (the child is reaped on failure). */
 static int server_start(struct server *s, const struct bench_variant *v,
-			const struct bench_pin *pin)
+			const struct bench_opts *o, const struct bench_pin *pin,
+			unsigned workers)
 {
 	const char *argv[16] = { "pushpoll", "serve", "echo", "--engine",
-				 v->engine, "--port", "0" };
-	char line[256];
-	int n = 7, fd;
+				 v->engine, "--port", "0", "--buffers",
+				 o->buffers };
+	char line[256], nw[16];
+	int n = 9, fd;
 
 	for (int i = 0; v->flags[i] != NULL; i++)
 		argv[n++] = v->flags[i];
+	if (workers > 1) {
+		snprintf(nw, sizeof(nw), "%u", workers);
+		argv[n++] = "--workers";
+		argv[n++] = nw;
+	}
 	argv[n] = NULL;
 	fd = bench__spawn(argv, pin, false, &s->pid);
 	if (fd < 0)
@@ -144,11 +153,6 @@ static int server_stop(struct server *s, struct mark m[2])
 	return 0;
 }
 
-static double us(uint64_t ns)
-{
-	return (double)ns / 1000.0;
-}
-
 /* One round of one engine: start its server, load it, stop it, compute the
  * figures.  The latency of the run is merged into hist. */
 static void run_one(const struct bench_variant *v, const struct bench_opts *o,
@@ -167,7 +171,13 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 	int load_rc, stop_rc;
 
 	memset(out, 0, sizeof(*out));
-	if (res == NULL || server_start(&s, v, pin) != 0) {
+	if (v->engine == NULL) {        /* an external server */
+		free(res);
+		out->ok = bench__target_run(v, o, pin, mode, out->v,
+					    hist) == 0;
+		return;
+	}
+	if (res == NULL || server_start(&s, v, o, pin, o->workers) != 0) {
 		fprintf(stderr, "\npushpoll: bench: %s did not start\n",
 			v->label);
 		free(res);
@@ -188,15 +198,8 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 		free(res);
 		return;
 	}
-	double secs = (double)res->elapsed_ns / 1e9;
 	double msgs = (double)res->msgs;
-	out->v[BENCH_F_MSGS] = msgs / secs;
-	out->v[BENCH_F_MB] = (double)res->bytes / secs / 1e6;
-	out->v[BENCH_F_P50] = us(hist_percentile(&res->latency, 50));
-	out->v[BENCH_F_P90] = us(hist_percentile(&res->latency, 90));
-	out->v[BENCH_F_P99] = us(hist_percentile(&res->latency, 99));
-	out->v[BENCH_F_P999] = us(hist_percentile(&res->latency, 99.9));
-	out->v[BENCH_F_MAX] = us(hist_percentile(&res->latency, 100));
+	bench__load_figures(res, out->v);
 	out->v[BENCH_F_CPU] = (double)(m[1].cpu_ns - m[0].cpu_ns) / msgs;
 	out->v[BENCH_F_ALLOCS] = (double)(m[1].allocs - m[0].allocs) / msgs;
 	out->v[BENCH_F_BYTES] = (double)(m[1].bytes - m[0].bytes) / msgs;
@@ -242,7 +245,7 @@ int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 
 	if (rounds > BENCH_MAX_ROUNDS)
 		rounds = BENCH_MAX_ROUNDS;
-	nv = bench__select(o, v, max);
+	nv = bench__select_echo(o, v, max);
 	if (nv == 0)
 		return 0;
 	for (int i = 0; i < nv && hists != NULL; i++)
@@ -282,6 +285,7 @@ void bench_opts_default(struct bench_opts *o)
 	o->conns = 50;
 	o->depth = 1;
 	o->msg_size = 64;
+	o->buffers = "conn";
 	o->warmup_ns = 500 * CLOCK_NS_PER_MS;
 	o->duration_ns = 2 * CLOCK_NS_PER_S;
 	o->rounds = 3;
@@ -410,10 +414,12 @@ static void check_engines(const char *list)
 	strcpy(buf, list);
 	for (char *p = strtok_r(buf, ",", &save); p != NULL;
 	     p = strtok_r(NULL, ",", &save)) {
-		if (!bench__is_variant(p))
+		if (!bench__is_variant(p) && !bench__is_fanout_tool(p))
 			cli_usage_error("--engines: unknown engine '%s' "
 					"(engines: epoll, libuv, libevent, "
-					"push, push-pooled, poll)", p);
+					"push, push-pooled, poll, tokio, "
+					"tokio-mt; for fanout also the tools "
+					"tee, socat)", p);
 	}
 }
 
@@ -436,24 +442,39 @@ static unsigned parse_workload(const char *w)
 	if (strcmp(w, "fanout") == 0)
 		return W_FANOUT;
 	cli_usage_error("bench: unknown workload '%s' (workloads: all, echo, "
-			"churn, fanout)", w);
+			"churn, fanout, scale)", w);
 }
 
 static void bench_usage(FILE *f)
 {
 	fprintf(f,
-"usage: pushpoll bench [all|echo|churn|fanout] [OPTIONS]\n"
+"usage: pushpoll bench [all|echo|churn|fanout|scale] [OPTIONS]\n"
 "\n"
 "Every engine under the same load, interleaved and repeated; medians with\n"
 "min..max, and ratios to the hand-written epoll floor.  With no workload:\n"
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
-"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll\n"
+"  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
+"                      tokio,tokio-mt (tokio: where built; scripts/install-deps\n"
+"                      tokio, then configure again) and, for fanout, the\n"
+"                      tools tee (file sinks) and socat (TCP sinks), run\n"
+"                      beside them (default: all)\n"
+"  --target NAME=HOST:PORT      a running echo server as one more row (echo,\n"
+"                      churn): what a client sees; its CPU and heap: \"-\"\n"
+"  --target 'NAME=cmd:COMMAND'  a server the bench starts, pins and stops\n"
+"                      each round; {port} in COMMAND is where it must listen.\n"
+"                      Its CPU, RSS and heap are measured; the heap through\n"
+"                      LD_PRELOAD of pushpoll-memcount.so, which sees only\n"
+"                      malloc and its kin: nothing of a static binary, only\n"
+"                      the refills of a program's own allocator (a Rust\n"
+"                      program's default allocator is malloc: counted)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"
 "  --depth N           messages in flight per connection (default 1)\n"
 "  --size SIZE         bytes per message (default 64)\n"
+"  --buffers conn|ready  the servers' read buffers: one per connection\n"
+"                      (default), or taken only when readable\n"
 "  --rate MSGS/S       open loop at this rate in all (echo; default closed;\n"
 "                      the headline's open loop: %d)\n"
 "  --duration DURATION measured time per run (default 2s; headline 800ms)\n"
@@ -468,22 +489,34 @@ static void bench_usage(FILE *f)
 "  --plot DIR          PNG plots drawn with gnuplot\n"
 "  --quiet             no progress line on stderr\n"
 "  --no-pin            let the scheduler place servers and load generator\n"
-"                      (default: servers on the last CPU, the load on the rest)\n",
+"                      (default: servers on the last CPU, the load on the rest)\n"
+"  --workers-sweep LIST  echo of push and poll with each number of loops per\n"
+"                      thread in LIST (1,2,4...): msgs/s and CPU per message\n"
+"\n"
+"exit status: 0 every row measured in every round; 1 an engine or target\n"
+"  failed (one line on stderr names it and the problem: unreachable, refused,\n"
+"  did not start or listen, closed early, wrong bytes, stalled; the other\n"
+"  rows are still measured) or a file could not be written; 2 a usage error\n",
 		HEADLINE_RATE);
+	bench_scale_usage(f);
 }
 
 static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 				bool *duration_set, bool *warmup_set,
 				bool *sizes_set)
 {
-	enum { O_ENGINES = 256, O_CONNS, O_DEPTH, O_SIZE, O_RATE, O_DURATION,
+	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS,
+	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
-	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_HELP };
+	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
+		{ "target", required_argument, NULL, O_TARGET },
 		{ "conns", required_argument, NULL, O_CONNS },
 		{ "depth", required_argument, NULL, O_DEPTH },
 		{ "size", required_argument, NULL, O_SIZE },
+		{ "buffers", required_argument, NULL, O_BUFFERS },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "warmup", required_argument, NULL, O_WARMUP },
@@ -498,6 +531,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "no-pin", no_argument, NULL, O_NO_PIN },
+		{ "workers-sweep", required_argument, NULL, O_SWEEP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -511,6 +545,19 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 			check_engines(optarg);
 			o->engines = optarg;
 			break;
+		case O_TARGET:
+			if (o->ntargets == BENCH_MAX_TARGETS)
+				cli_usage_error("--target: at most %d targets",
+						BENCH_MAX_TARGETS);
+			bench__parse_target(optarg, &o->targets[o->ntargets]);
+			for (int i = 0; i < o->ntargets; i++)
+				if (strcmp(o->targets[i].label,
+					   o->targets[o->ntargets].label) == 0)
+					cli_usage_error("--target: two targets "
+							"named '%s'",
+							o->targets[i].label);
+			o->ntargets++;
+			break;
 		case O_CONNS:
 			o->conns = (unsigned)cli_uint("--conns", optarg, 1,
 						      10000);
@@ -521,6 +568,13 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 			break;
 		case O_SIZE:
 			o->msg_size = cli_size("--size", optarg, 1, 1 << 20);
+			break;
+		case O_BUFFERS:
+			if (strcmp(optarg, "conn") != 0 &&
+			    strcmp(optarg, "ready") != 0)
+				cli_usage_error("--buffers wants conn or "
+						"ready, not '%s'", optarg);
+			o->buffers = optarg;
 			break;
 		case O_RATE:
 			o->rate = cli_uint("--rate", optarg, 0, 100000000);
@@ -559,6 +613,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 			break;
 		case O_QUIET: o->progress = false; break;
 		case O_NO_PIN: o->pin = false; break;
+		case O_SWEEP: parse_sweep(optarg, o); break;
 		case O_HELP:
 			bench_usage(stdout);
 			exit(0);
@@ -576,6 +631,56 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		cli_usage_error("--duration must be more than 0");
 }
 
+/* --workers-sweep 1,2,4: echo of push and poll with each number of loops
+ * per thread (serve echo --workers N). */
+static void parse_sweep(const char *list, struct bench_opts *o)
+{
+	char buf[128], *save = NULL, *tok;
+
+	if (strlen(list) >= sizeof(buf))
+		cli_usage_error("--workers-sweep: list too long");
+	strcpy(buf, list);
+	o->nsweep = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nsweep == BENCH_MAX_SWEEP)
+			cli_usage_error("--workers-sweep: at most %d counts",
+					BENCH_MAX_SWEEP);
+		o->sweep[o->nsweep++] = (unsigned)cli_uint("--workers-sweep",
+							   tok, 1, 64);
+	}
+	if (o->nsweep == 0)
+		cli_usage_error("--workers-sweep wants a list of counts");
+}
+
+/* The sweep: one echo run per count, throughput and CPU per message. */
+static int run_sweep(struct bench_opts *o)
+{
+	struct bench_summary s[BENCH_MAX_ENGINES];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (o->engines == NULL)
+		o->engines = "push,poll";
+	printf("echo with loops per thread (serve echo --workers N), %u "
+	       "connections, %zu-byte messages\n", o->conns, o->msg_size);
+	printf("| workers | engine | msgs/s | server CPU ns/msg |\n"
+	       "|---|---|---|---|\n");
+	for (int k = 0; k < o->nsweep; k++) {
+		int n;
+
+		o->workers = o->sweep[k];
+		n = bench_echo_collect(o, s, BENCH_MAX_ENGINES);
+		for (int i = 0; i < n; i++)
+			printf("| %u | %s | %.0f | %.0f |\n", o->workers,
+			       s[i].engine, s[i].med[BENCH_F_MSGS],
+			       s[i].med[BENCH_F_CPU]);
+	}
+	printf("note: this machine has %ld CPU(s); the load generator takes "
+	       "one, so a scaling figure needs more cores than %ld\n", cpus,
+	       cpus);
+	return 0;
+}
+
 int bench_main(int argc, char **argv)
 {
 	struct bench_opts o;
@@ -585,6 +690,8 @@ int bench_main(int argc, char **argv)
 	bool sizes_set = false;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "scale") == 0)
+		return bench_scale_main(argc - 1, argv + 1);
 	bench_opts_default(&o);
 	if (argc > 1 && argv[1][0] != '-') {
 		work = parse_workload(argv[1]);
@@ -616,6 +723,8 @@ int bench_main(int argc, char **argv)
 			o.nsizes = 2;
 		}
 	}
+	if (o.nsweep > 0)
+		return run_sweep(&o);
 	rep = calloc(1, sizeof(*rep));
 	if (rep == NULL) {
 		fprintf(stderr, "pushpoll: bench: out of memory\n");

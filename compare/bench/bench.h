@@ -38,8 +38,10 @@
 #include <sys/types.h>
 
 #include "hist.h"
+#include "workload.h"
 
-#define BENCH_MAX_ENGINES 8
+#define BENCH_MAX_ENGINES 16
+#define BENCH_MAX_TARGETS 8
 #define BENCH_MAX_ROUNDS 15
 #define BENCH_MAX_SIZES 4
 
@@ -49,11 +51,32 @@ enum {
 	BENCH_SINK_FILE = 1 << 1,
 };
 
+/* What one row of the echo and churn tables is started as.  An engine of
+ * this tree: a label, its --engine and its flags for `pushpoll serve echo`
+ * or `pushpoll fanout`.  An external server (engine NULL; --target, and
+ * the tokio rows): either a running one at host:port, or a command the
+ * bench starts, with "{port}" in it replaced by the port it must listen
+ * on (bench_target.c). */
+struct bench_variant {
+	const char *label;
+	const char *engine;
+	const char *flags[4];
+	const char *host;       /* external, running: where it listens */
+	uint16_t port;
+	const char *command;    /* external, started: "... {port} ..." */
+};
+
+#define BENCH_MAX_SWEEP 8
+
 struct bench_opts {
 	const char *engines;    /* comma-separated labels; NULL: all */
+	/* --target: external servers, rows after the engines' */
+	struct bench_variant targets[BENCH_MAX_TARGETS];
+	int ntargets;
 	unsigned conns;
 	unsigned depth;
 	size_t msg_size;
+	const char *buffers;    /* "conn" or "ready": the servers' --buffers */
 	uint64_t rate;          /* 0: closed loop */
 	uint64_t warmup_ns;
 	uint64_t duration_ns;
@@ -72,6 +95,10 @@ struct bench_opts {
 	bool progress;          /* the progress line on stderr */
 	bool pin;               /* servers on the last CPU, the load generator
 				 * on the others (when there are two or more) */
+	/* push and poll servers: loops, one per thread (serve --workers) */
+	unsigned workers;       /* 0 or 1: one loop */
+	unsigned sweep[BENCH_MAX_SWEEP]; /* --workers-sweep LIST */
+	int nsweep;
 };
 
 /* The figures measured for each engine, echo and churn, in this order.
@@ -107,11 +134,16 @@ enum bench_fanout_field {
 	BENCH_FF_PEAK,        /* server peak live heap, KiB */
 	BENCH_FF_CHUNKS,      /* most chunks in memory at once (the engine's count) */
 	BENCH_FF_RSS,         /* server peak resident set, KiB */
+	BENCH_FF_USER,        /* server CPU in user space, ms, whole run */
+	BENCH_FF_SYS,         /* server CPU in the kernel, ms, whole run */
 	BENCH_FF_COUNT
 };
 
 struct bench_fanout_summary {
-	const char *engine;
+	const char *engine;     /* an engine's label, or a tool's name */
+	bool tool;              /* a tool run beside the engines (tee, socat):
+				 * timed the same way, as a whole process,
+				 * but it prints no figures of its own */
 	unsigned sink_kind;     /* BENCH_SINK_TCP or BENCH_SINK_FILE */
 	uint64_t file_size;
 	int rounds_ok;
@@ -172,22 +204,149 @@ bool bench_listed(const char *list, const char *name);
  * reported on stderr in one line). */
 int bench_main(int argc, char **argv);
 
-/* ---- internal, shared by the bench_*.c files ----------------------------- */
+/* ---- scale (bench_scale.c, bench_scale_sim.c) ------------------------------ */
 
-/* What one engine is started as: a name for the tables and its flags for
- * `pushpoll serve echo` or `pushpoll fanout`. */
-struct bench_variant {
-	const char *label;
-	const char *engine;
-	const char *flags[4];
+#define BENCH_SCALE_MAX_SWEEP 12
+/* Descriptors a side needs beyond its C connections: listener, epoll sets,
+ * timerfd, pipes, stdio, the offload pool's wake-ups, with room to spare. */
+#define BENCH_SCALE_FD_RESERVE 64
+
+enum bench_backend { BENCH_BACKEND_EPOLL, BENCH_BACKEND_SIM };
+
+struct bench_scale_opts {
+	struct bench_opts base;   /* engines, rounds, msg_size, rate, warmup,
+				   * duration, json, csv, plot_dir, progress,
+				   * pin */
+	unsigned sweep[BENCH_SCALE_MAX_SWEEP];  /* C, ascending */
+	int nsweep;
+	unsigned active;          /* active connections among the C */
+	uint64_t idle_timeout_ns; /* armed on every connection */
+	enum echo_buffers buffers;
+	size_t bufsize;           /* the servers' --bufsize; 0: their default */
+	enum bench_backend backend;
+	unsigned sim_msgs;        /* sim: messages per active connection */
+	bool callgrind;           /* sim: count instructions per event too */
+	bool callgrind_child;     /* sim: this process runs under callgrind
+				   * and counts the active phase alone */
 };
 
-/* The variants o->engines names (all if NULL), the epoll floor first, into
- * out.  Returns how many. */
+/* The figures of one real run, in this order. */
+enum bench_scale_field {
+	BENCH_SC_HEAP,        /* server live heap with the C open, KiB */
+	BENCH_SC_RSS,         /* server resident set then, KiB */
+	BENCH_SC_CPU,         /* server CPU ns per message */
+	BENCH_SC_P50, BENCH_SC_P99, BENCH_SC_P999,   /* us */
+	BENCH_SC_ESTABLISH,   /* ms to open and serve the C connections */
+	BENCH_SC_EXIT,        /* ms from SIGTERM to exit, C open */
+	BENCH_SC_LIVE_END,    /* heap bytes held after the engine returned */
+	BENCH_SC_MSGS,        /* messages per second achieved */
+	BENCH_SC_COUNT
+};
+
+struct bench_scale_row {
+	const char *engine;
+	unsigned conns;
+	bool reference;           /* C = active, added to the sweep */
+	int rounds_ok;
+	double med[BENCH_SC_COUNT], min[BENCH_SC_COUNT], max[BENCH_SC_COUNT];
+};
+
+struct bench_scale_report {
+	const struct bench_scale_opts *opts;
+	unsigned long fd_limit;
+	const char *engines[BENCH_MAX_ENGINES];
+	int nengines;
+	unsigned skipped[BENCH_SCALE_MAX_SWEEP + 1];   /* C that did not fit */
+	int nskipped;
+	struct bench_scale_row row[(BENCH_SCALE_MAX_SWEEP + 1) *
+				   BENCH_MAX_ENGINES];
+	int nrows;
+};
+
+void bench_scale_opts_default(struct bench_scale_opts *o);
+/* Parse `bench scale`'s options (argv[0] is the word "scale") into o, which
+ * holds the defaults; a usage error exits with status 2. */
+void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o);
+void bench_scale_usage(FILE *f);
+/* "conn" or "ready" */
+const char *bench_buffers_name(enum echo_buffers b);
+enum echo_buffers bench_parse_buffers(const char *text);
+/* Descriptors one side (load generator or server) needs for conns
+ * connections, and whether that fits under limit. */
+unsigned long bench_scale_fds_needed(unsigned conns);
+bool bench_scale_fits(unsigned conns, unsigned long limit);
+/* The line printed for a C that does not fit. */
+void bench_scale_print_unfit(FILE *f, unsigned conns, unsigned long limit);
+/* A figure of r per idle connection (field BENCH_SC_HEAP or BENCH_SC_RSS,
+ * in bytes): the difference from the smallest C measured for the same
+ * engine, divided by the difference in connections.  false for that
+ * smallest C itself. */
+bool bench_scale_per_idle(const struct bench_scale_report *rep,
+			  const struct bench_scale_row *r, int field,
+			  double *bytes);
+/* `pushpoll bench scale ...`: parse, measure, print, save; the exit
+ * status. */
+int bench_scale_main(int argc, char **argv);
+/* --backend sim (bench_scale_sim.c); the exit status. */
+int bench_scale_sim(const struct bench_scale_opts *o);
+
+/* ---- internal, shared by the bench_*.c files ----------------------------- */
+
+/* The engines o->engines names (all if NULL), the epoll floor first, into
+ * out.  Returns how many.  Engines of this tree only: what fanout runs. */
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max);
-/* Whether label is the label of one of the variants. */
+/* The rows of the echo and churn tables: bench__select()'s, then the
+ * tokio rows (where built, and o->engines names them or is NULL), then
+ * o->targets.  Returns how many. */
+int bench__select_echo(const struct bench_opts *o,
+		       const struct bench_variant **out, int max);
+/* Whether label is the label of one of the engines or tokio rows. */
 bool bench__is_variant(const char *label);
+/* Whether name is one of the tools the fanout bench runs beside the
+ * engines: "tee" (file sinks) and "socat" (TCP sinks). */
+bool bench__is_fanout_tool(const char *name);
+
+/* ---- external servers (bench_target.c) ------------------------------------ */
+
+struct loadgen_result;
+struct bench_pin;
+
+/* Parse one --target: "NAME=HOST:PORT" or "NAME=cmd:COMMAND" (COMMAND
+ * with "{port}" in it) into v.  A bad one is a usage error (exit 2). */
+void bench__parse_target(const char *spec, struct bench_variant *v);
+/* The tokio rows where they were built and their programs are found;
+ * else 0, and *why says in one line how to get them. */
+int bench__tokio_rows(const struct bench_variant **out, int max,
+		      const char **why);
+/* One round of external server v: start it if it is a command, load it,
+ * read what can be read of its side, stop it.  Fills v[BENCH_F_*] (NAN
+ * where a figure cannot be measured: CPU and heap of a server the bench
+ * did not start, heap of one that did not load the counter).  The first
+ * problem (unreachable, refused, failed to start or listen, closed early,
+ * wrong bytes, stalled) is printed as one line naming the target and ends
+ * its rounds: later calls return -1 at once.  Returns 0 or -1. */
+int bench__target_run(const struct bench_variant *v,
+		      const struct bench_opts *o, const struct bench_pin *pin,
+		      enum bench_mode mode, double fig[BENCH_F_COUNT],
+		      struct hist *hist);
+/* What the load generator saw go wrong, in a few words ("echoed wrong
+ * bytes (12 of 6400)"), for the one-line messages of bench and load. */
+void bench__load_problem(const struct loadgen_result *res, char *buf,
+			 size_t len);
+/* Connect to host:port once, with a timeout of a few seconds: 0, or
+ * -errno (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...). */
+int bench__probe(const char *host, uint16_t port);
+/* The client-side figures of one run (throughput, latency) into fig; the
+ * server-side ones are set to NAN. */
+void bench__load_figures(const struct loadgen_result *res,
+			 double fig[BENCH_F_COUNT]);
+
+/* `pushpoll load echo|churn --connect HOST:PORT [options]` (load.c):
+ * the load generator alone against any echo server.  Returns the exit
+ * status: 0, 1 when the server failed (refused, closed, wrong or missing
+ * bytes), 2 for a usage error. */
+int load_main(int argc, char **argv);
 
 /* Which of n engines (or configurations) runs k-th in round r: the order
  * turns by one each round, so no engine always runs first or last. */
@@ -247,6 +406,8 @@ void bench__print_fanout(FILE *f, const struct bench_report *rep);
 void bench__print_targets(FILE *f, const struct bench_report *rep);
 int bench__save_json(const char *path, const struct bench_report *rep);
 int bench__save_csv(const char *path, const struct bench_report *rep);
+/* "machine":{...}: the CPU, kernel and server CPU, for every JSON file. */
+void bench__json_machine(FILE *f, const struct bench_opts *o);
 /* The fanout memory bound: window x chunk plus a fixed allowance for the
  * engine's own state (64 KiB + 4 KiB per sink), in KiB. */
 double bench__fanout_bound_kib(const struct bench_opts *o);
@@ -254,5 +415,9 @@ double bench__fanout_bound_kib(const struct bench_opts *o);
 /* bench_plot.c: a gnuplot script and its data per plot in dir, and the PNGs
  * where gnuplot is installed; 0, or -errno. */
 int bench__plot(const char *dir, const struct bench_report *rep);
+/* NAME.EXT in dir, opened for writing (a message on stderr if not). */
+FILE *bench__plot_file(const char *dir, const char *name, const char *ext);
+/* Run `gnuplot NAME.gp` in dir; 0 or -errno (0 without gnuplot). */
+int bench__gnuplot(const char *dir, const char *name);
 
 #endif

@@ -9,22 +9,26 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 /* ---- the engines ------------------------------------------------------------------ */
 
 /* The floor first: every ratio is to it. */
 static const struct bench_variant variants[] = {
-	{ "epoll", "epoll", { NULL } },
-	{ "libuv", "libuv", { NULL } },
-	{ "libevent", "libevent", { NULL } },
-	{ "push", "push", { NULL } },
-	{ "push-pooled", "push", { "--alloc", "pooled", NULL } },
-	{ "poll", "poll", { NULL } },
+	{ .label = "epoll", .engine = "epoll" },
+	{ .label = "libuv", .engine = "libuv" },
+	{ .label = "libevent", .engine = "libevent" },
+	{ .label = "push", .engine = "push" },
+	{ .label = "push-pooled", .engine = "push",
+	  .flags = { "--alloc", "pooled", NULL } },
+	{ .label = "poll", .engine = "poll" },
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
 
@@ -57,12 +61,60 @@ int bench__select(const struct bench_opts *o,
 	return n;
 }
 
+int bench__select_echo(const struct bench_opts *o,
+		       const struct bench_variant **out, int max)
+{
+	const struct bench_variant *tokio[2];
+	const char *why;
+	int n = bench__select(o, out, max);
+	int nt = bench__tokio_rows(tokio, 2, &why);
+
+	if (max > BENCH_MAX_ENGINES)
+		max = BENCH_MAX_ENGINES;
+	for (int i = 0; i < nt; i++)
+		if ((o->engines == NULL || bench_listed(o->engines,
+							tokio[i]->label)) &&
+		    n < max)
+			out[n++] = tokio[i];
+	for (int i = 0; i < o->ntargets && n < max; i++)
+		out[n++] = &o->targets[i];
+	return n;
+}
+
+bool bench__is_fanout_tool(const char *name)
+{
+	return strcmp(name, "tee") == 0 || strcmp(name, "socat") == 0;
+}
+
 bool bench__is_variant(const char *label)
 {
 	for (int i = 0; i < NVARIANTS; i++)
 		if (strcmp(label, variants[i].label) == 0)
 			return true;
-	return false;
+	return strcmp(label, "tokio") == 0 || strcmp(label, "tokio-mt") == 0;
+}
+
+/* ---- figures ------------------------------------------------------------------- */
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+void bench__load_figures(const struct loadgen_result *res,
+			 double fig[BENCH_F_COUNT])
+{
+	double secs = (double)res->elapsed_ns / 1e9;
+
+	for (int f = 0; f < BENCH_F_COUNT; f++)
+		fig[f] = NAN;
+	fig[BENCH_F_MSGS] = (double)res->msgs / secs;
+	fig[BENCH_F_MB] = (double)res->bytes / secs / 1e6;
+	fig[BENCH_F_P50] = us(hist_percentile(&res->latency, 50));
+	fig[BENCH_F_P90] = us(hist_percentile(&res->latency, 90));
+	fig[BENCH_F_P99] = us(hist_percentile(&res->latency, 99));
+	fig[BENCH_F_P999] = us(hist_percentile(&res->latency, 99.9));
+	fig[BENCH_F_MAX] = us(hist_percentile(&res->latency, 100));
 }
 
 /* ---- the server child's process ------------------------------------------------- */

@@ -16,10 +16,24 @@
  *
  * Time to first byte is per sink, from time zero; throughput is every byte
  * delivered (file size x sinks) over time zero to the last sink's end.  The
- * server's CPU time and peak resident set come from wait4(); its allocations
- * and peak live heap from the mem line it prints at exit; peak_chunks from
- * its statistics.  Rounds are outermost and configurations interleaved
- * inside each, as for echo.
+ * server's CPU time (user space and kernel apart) and peak resident set
+ * come from wait4(); its allocations and peak live heap from the mem line
+ * it prints at exit; peak_chunks from its statistics.  Rounds are outermost
+ * and configurations interleaved inside each, as for echo.
+ *
+ * Beside the engines run the tools a user would reach for instead, started,
+ * watched and checked the same way, as whole processes:
+ *
+ *   tee         file sinks: `tee sink-0 ... sink-(N-2) > sink-(N-1) < input`
+ *   socat       tcp sinks: `socat -U TCP-LISTEN:0,fork OPEN:input`, a
+ *               plain relay that forks a child per subscriber, each reading
+ *               the input itself; stopped with SIGTERM once every subscriber
+ *               has the input, its children (reaped by it) counted in its
+ *               CPU.
+ *
+ * They print no figures of their own: allocations, peak heap and chunks
+ * are left blank in their rows.  A tool that is not installed gets one line
+ * on stderr, and its rows are left out.
  */
 #include "config.h"      /* first: _GNU_SOURCE, for pipe2() */
 
@@ -38,8 +52,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "clock.h"
 #include "loadgen.h"
 
@@ -257,6 +273,95 @@ static void parse_output(const char *text, unsigned sinks,
 	}
 }
 
+/* ---- the tools --------------------------------------------------------------- */
+
+/* Start the program argv[0] (found on PATH) in a child on the server's
+ * CPU, its stdin read from `in`, its stdout written to `out` (created or
+ * emptied; NULL: /dev/null), its stderr into a pipe (socat says there where
+ * it listens).  Returns the pipe's read end, or -errno; *pid is the
+ * child's. */
+static int tool_spawn(const char *const argv[], const struct bench_pin *pin,
+		      const char *in, const char *out, pid_t *pid)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	*pid = fork();
+	if (*pid < 0) {
+		int err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (*pid == 0) {
+		int i = open(in, O_RDONLY | O_CLOEXEC);
+		int o = out != NULL ? open(out, O_WRONLY | O_CREAT | O_TRUNC |
+					   O_CLOEXEC, 0600)
+				    : open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (i < 0 || o < 0)
+			_exit(126);
+		dup2(i, STDIN_FILENO);
+		dup2(o, STDOUT_FILENO);
+		dup2(fds[1], STDERR_FILENO);
+		bench__pin_server(pin);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	return fds[0];
+}
+
+/* tee to the file sinks: `tee sink-0 ... sink-(N-2) > sink-(N-1) < input`,
+ * as one would type it. */
+static int tee_start(struct child *c, const struct bench_opts *o,
+		     const struct bench_pin *pin, const struct input *in,
+		     const char *outdir)
+{
+	const char **argv = calloc(o->sinks + 1, sizeof(*argv));
+	char (*path)[400] = calloc(o->sinks, sizeof(*path));
+	int rc = -ENOMEM;
+
+	c->len = 0;
+	c->text[0] = '\0';
+	if (argv != NULL && path != NULL) {
+		argv[0] = "tee";
+		for (unsigned i = 0; i < o->sinks; i++) {
+			snprintf(path[i], sizeof(path[i]), "%s/sink-%u",
+				 outdir, i);
+			if (i + 1 < o->sinks)
+				argv[i + 1] = path[i];
+		}
+		c->out = tool_spawn(argv, pin, in->path, path[o->sinks - 1],
+				    &c->pid);
+		rc = c->out < 0 ? c->out : 0;
+	}
+	free(path);
+	free(argv);
+	return rc;
+}
+
+/* socat as a relay for TCP subscribers: it listens on a port of its
+ * choosing (it says which on stderr, with -d -d) and forks a child per
+ * subscriber that sends it the input. */
+static int socat_start(struct child *c, const struct bench_pin *pin,
+		       const struct input *in)
+{
+	char file[sizeof(((struct input *)0)->path) + 16];
+	const char *argv[] = {
+		"socat", "-d", "-d", "-U",
+		"TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork", file, NULL,
+	};
+	int n = snprintf(file, sizeof(file), "OPEN:%s,rdonly", in->path);
+
+	if (n < 0 || (size_t)n >= sizeof(file))
+		return -ENAMETOOLONG;
+	c->len = 0;
+	c->text[0] = '\0';
+	c->out = tool_spawn(argv, pin, "/dev/null", NULL, &c->pid);
+	return c->out < 0 ? c->out : 0;
+}
+
 /* ---- figures -------------------------------------------------------------------- */
 
 static double ms(uint64_t ns)
@@ -287,10 +392,11 @@ static void fill_sample(struct fsample *s, const struct bench_opts *o,
 	s->v[BENCH_FF_TTFB_P50] = n % 2 ? ms(first[n / 2])
 				: (ms(first[n / 2 - 1]) + ms(first[n / 2])) / 2;
 	s->v[BENCH_FF_TTFB_MAX] = ms(first[n - 1]);
-	s->v[BENCH_FF_CPU] = (double)(c->ru.ru_utime.tv_sec +
-				      c->ru.ru_stime.tv_sec) * 1e3 +
-			     (double)(c->ru.ru_utime.tv_usec +
-				      c->ru.ru_stime.tv_usec) / 1e3;
+	s->v[BENCH_FF_USER] = (double)c->ru.ru_utime.tv_sec * 1e3 +
+			      (double)c->ru.ru_utime.tv_usec / 1e3;
+	s->v[BENCH_FF_SYS] = (double)c->ru.ru_stime.tv_sec * 1e3 +
+			     (double)c->ru.ru_stime.tv_usec / 1e3;
+	s->v[BENCH_FF_CPU] = s->v[BENCH_FF_USER] + s->v[BENCH_FF_SYS];
 	s->v[BENCH_FF_ALLOCS] = (double)rep->allocs;
 	s->v[BENCH_FF_PEAK] = (double)rep->peak_bytes / 1024.0;
 	s->v[BENCH_FF_CHUNKS] = rep->peak_chunks;
@@ -312,19 +418,25 @@ static const char *server_verdict(const struct child *c,
 	return NULL;
 }
 
-static void report_failure(const struct bench_variant *v, unsigned kind,
+static void report_failure(const char *label, unsigned kind,
 			   const char *why)
 {
 	fprintf(stderr, "\npushpoll: bench: fanout %s to %s sinks failed: "
-		"%s\n", v->label, kind == BENCH_SINK_TCP ? "tcp" : "file",
-		why);
+		"%s\n", label, kind == BENCH_SINK_TCP ? "tcp" : "file", why);
+}
+
+/* A tool has nothing to say but its exit status. */
+static const char *tool_verdict(const struct child *c)
+{
+	return child_ok(c) ? NULL : "it did not exit with 0";
 }
 
 /* ---- tcp sinks ------------------------------------------------------------------ */
 
-static void run_tcp(const struct bench_variant *v, const struct bench_opts *o,
-		    const struct bench_pin *pin, const struct input *in,
-		    struct fsample *s)
+/* One run of engine v, or (v NULL) of the tool socat. */
+static void run_tcp(const char *label, const struct bench_variant *v,
+		    const struct bench_opts *o, const struct bench_pin *pin,
+		    const struct input *in, struct fsample *s)
 {
 	struct child *c = malloc(sizeof(*c));
 	struct loadgen_sink *sink = calloc(o->sinks, sizeof(*sink));
@@ -340,26 +452,35 @@ static void run_tcp(const struct bench_variant *v, const struct bench_opts *o,
 	int port, rc;
 
 	if (c == NULL || sink == NULL || first == NULL ||
-	    child_start(c, v, o, pin, in, BENCH_SINK_TCP, NULL) < 0) {
-		report_failure(v, BENCH_SINK_TCP, "cannot start the server");
+	    (v != NULL ? child_start(c, v, o, pin, in, BENCH_SINK_TCP, NULL)
+		       : socat_start(c, pin, in)) < 0) {
+		report_failure(label, BENCH_SINK_TCP, "cannot start the server");
 		goto out;
 	}
 	port = child_port(c);
 	if (port < 0) {
 		child_kill(c);
-		report_failure(v, BENCH_SINK_TCP, "the server did not listen");
+		report_failure(label, BENCH_SINK_TCP,
+			       "the server did not listen");
 		goto out;
 	}
 	lo.port = (uint16_t)port;
 	rc = loadgen_fanout(&lo, &res);
-	if (rc != 0)
+	if (v == NULL) {
+		/* socat listens on for good: stop it once its children have
+		 * sent everything, after a moment for it to reap them (so
+		 * that their CPU is counted in its own). */
+		struct timespec reap = { 0, 50 * 1000 * 1000 };
+		nanosleep(&reap, NULL);
+	}
+	if (rc != 0 || v == NULL)
 		kill(c->pid, SIGTERM);          /* it may wait for a sink */
 	child_finish(c);
 	parse_output(c->text, o->sinks, &rep);
 	why = rc != 0 ? "a subscriber did not get the input intact"
-		      : server_verdict(c, &rep, o->sinks);
+	      : v != NULL ? server_verdict(c, &rep, o->sinks) : NULL;
 	if (why != NULL) {
-		report_failure(v, BENCH_SINK_TCP, why);
+		report_failure(label, BENCH_SINK_TCP, why);
 		goto out;
 	}
 	for (unsigned i = 0; i < o->sinks; i++)
@@ -456,7 +577,8 @@ static bool same_as_input(const char *path, const struct input *in)
 	return same;
 }
 
-static void run_file(const struct bench_variant *v,
+/* One run of engine v, or (v NULL) of the tool tee. */
+static void run_file(const char *label, const struct bench_variant *v,
 		     const struct bench_opts *o, const struct bench_pin *pin,
 		     const struct input *in, const char *outdir,
 		     struct fsample *s)
@@ -471,12 +593,15 @@ static void run_file(const struct bench_variant *v,
 
 	if (c == NULL || w == NULL || first == NULL || ino < 0 ||
 	    watch_sinks(ino, outdir, w, o->sinks) < 0) {
-		report_failure(v, BENCH_SINK_FILE, "cannot watch the sinks");
+		report_failure(label, BENCH_SINK_FILE,
+			       "cannot watch the sinks");
 		goto out;
 	}
 	started = clock_now_ns();
-	if (child_start(c, v, o, pin, in, BENCH_SINK_FILE, outdir) < 0) {
-		report_failure(v, BENCH_SINK_FILE, "cannot start the server");
+	if ((v != NULL ? child_start(c, v, o, pin, in, BENCH_SINK_FILE, outdir)
+		       : tee_start(c, o, pin, in, outdir)) < 0) {
+		report_failure(label, BENCH_SINK_FILE,
+			       "cannot start the server");
 		goto out;
 	}
 	for (;;) {
@@ -496,7 +621,8 @@ static void run_file(const struct bench_variant *v,
 	take_events(ino, w, o->sinks, &t0);
 	parse_output(c->text, o->sinks, &rep);
 	if (why == NULL)
-		why = server_verdict(c, &rep, o->sinks);
+		why = v != NULL ? server_verdict(c, &rep, o->sinks)
+				: tool_verdict(c);
 	for (unsigned i = 0; i < o->sinks && why == NULL; i++) {
 		if (!same_as_input(w[i].path, in))
 			why = "a sink file differs from the input";
@@ -504,7 +630,7 @@ static void run_file(const struct bench_variant *v,
 			why = "a sink's writes were not seen";
 	}
 	if (why != NULL) {
-		report_failure(v, BENCH_SINK_FILE, why);
+		report_failure(label, BENCH_SINK_FILE, why);
 		goto out;
 	}
 	if (t0 == 0)
@@ -528,6 +654,25 @@ out:
 }
 
 /* ---- the comparison ------------------------------------------------------------------ */
+
+/* The tool run beside the engines for sinks of `kind`, or NULL: none asked
+ * for (--engines lists engines only), or not installed, which is said in
+ * one line. */
+static const char *fanout_tool(const struct bench_opts *o, unsigned kind)
+{
+	const char *name = kind == BENCH_SINK_TCP ? "socat" : "tee";
+	const char *pkg = kind == BENCH_SINK_TCP ? "socat" : "coreutils";
+
+	if (!(o->sink_kinds & kind) ||
+	    (o->engines != NULL && !bench_listed(o->engines, name)))
+		return NULL;
+	if (!cli_have_program(name)) {
+		fprintf(stderr, "pushpoll: bench: fanout: %s missing (apt-get "
+			"install %s); its rows are left out\n", name, pkg);
+		return NULL;
+	}
+	return name;
+}
 
 static void summarise(const struct fsample *s, int rounds,
 		      struct bench_fanout_summary *out)
@@ -556,19 +701,24 @@ int bench__fanout_run(const struct bench_opts *o,
 	struct bench_pin pin;
 	char dir[256], outdir[300];
 	const char *tmp = getenv("TMPDIR");
+	const char *tool[2] = { fanout_tool(o, kinds[0]),
+				fanout_tool(o, kinds[1]) };
 	int nv = bench__select(o, v, BENCH_MAX_ENGINES), n = 0, err = 0;
 	int rounds = o->rounds < BENCH_MAX_ROUNDS ? o->rounds
 						  : BENCH_MAX_ROUNDS;
 
 	memset(in, 0, sizeof(in));
-	/* The configurations, in table order: size, sink kind, engine. */
+	/* The configurations, in table order: size, sink kind, engine, and
+	 * last the kind's tool. */
 	for (int z = 0; z < o->nsizes; z++)
 		for (int k = 0; k < 2; k++)
-			for (int i = 0; i < nv; i++) {
-				if (!(o->sink_kinds & kinds[k]) || n >= max)
+			for (int i = 0; i <= nv; i++) {
+				if (!(o->sink_kinds & kinds[k]) || n >= max ||
+				    (i == nv && tool[k] == NULL))
 					continue;
 				memset(&out[n], 0, sizeof(out[n]));
-				out[n].engine = v[i]->label;
+				out[n].engine = i < nv ? v[i]->label : tool[k];
+				out[n].tool = i == nv;
 				out[n].sink_kind = kinds[k];
 				out[n].file_size = o->file_size[z];
 				n++;
@@ -599,14 +749,15 @@ int bench__fanout_run(const struct bench_opts *o,
 			bench__progress(o, "fanout", r + 1, out[c].engine,
 					r * n + k + 1, rounds * n);
 			const struct bench_variant *var = NULL;
-			for (int i = 0; i < nv; i++)
+			for (int i = 0; i < nv && !out[c].tool; i++)
 				if (strcmp(v[i]->label, out[c].engine) == 0)
 					var = v[i];
 			if (out[c].sink_kind == BENCH_SINK_TCP)
-				run_tcp(var, o, &pin, &in[z], &samples[c][r]);
+				run_tcp(out[c].engine, var, o, &pin, &in[z],
+					&samples[c][r]);
 			else
-				run_file(var, o, &pin, &in[z], outdir,
-					 &samples[c][r]);
+				run_file(out[c].engine, var, o, &pin, &in[z],
+					 outdir, &samples[c][r]);
 		}
 	}
 	bench__pin_end(&pin);

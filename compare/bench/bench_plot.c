@@ -35,7 +35,7 @@
 /* Run `gnuplot NAME.gp` in dir; 0 or -errno.  Without gnuplot, 0: the
  * script and its data stay in dir, to be drawn later (bench_main has said
  * so). */
-static int gnuplot(const char *dir, const char *name)
+int bench__gnuplot(const char *dir, const char *name)
 {
 	char script[64];
 	int status;
@@ -63,7 +63,8 @@ static int gnuplot(const char *dir, const char *name)
 	return 0;
 }
 
-static FILE *open_in(const char *dir, const char *name, const char *ext)
+FILE *bench__plot_file(const char *dir, const char *name,
+			const char *ext)
 {
 	char path[512];
 	FILE *f;
@@ -85,7 +86,7 @@ static int plot_latency(const char *dir, const char *name, const char *title,
 			const struct bench_summary *s, const struct hist *h,
 			int n)
 {
-	FILE *d = open_in(dir, name, "dat"), *g;
+	FILE *d = bench__plot_file(dir, name, "dat"), *g;
 	int drawn = 0;
 
 	if (d == NULL)
@@ -109,7 +110,7 @@ static int plot_latency(const char *dir, const char *name, const char *title,
 	fclose(d);
 	if (drawn == 0)
 		return 0;
-	g = open_in(dir, name, "gp");
+	g = bench__plot_file(dir, name, "gp");
 	if (g == NULL)
 		return -errno;
 	fprintf(g, TERMINAL "set output '%s.png'\n"
@@ -131,7 +132,7 @@ static int plot_latency(const char *dir, const char *name, const char *title,
 	}
 	fprintf(g, "\n");
 	fclose(g);
-	return gnuplot(dir, name);
+	return bench__gnuplot(dir, name);
 }
 
 /* ---- bars ---------------------------------------------------------------------------- */
@@ -165,7 +166,7 @@ static int plot_throughput(const char *dir, const struct bench_report *rep,
 			   const struct bench_section *sec)
 {
 	const char *name = "echo-throughput";
-	FILE *d = open_in(dir, name, "dat"), *g;
+	FILE *d = bench__plot_file(dir, name, "dat"), *g;
 	int rows;
 
 	if (d == NULL)
@@ -177,7 +178,7 @@ static int plot_throughput(const char *dir, const struct bench_report *rep,
 	fclose(d);
 	if (rows == 0)
 		return 0;
-	g = open_in(dir, name, "gp");
+	g = bench__plot_file(dir, name, "gp");
 	if (g == NULL)
 		return -errno;
 	fprintf(g, TERMINAL "set output '%s.png'\n%s"
@@ -195,7 +196,7 @@ static int plot_throughput(const char *dir, const struct bench_report *rep,
 		rep->opts->conns, rep->opts->msg_size, rep->opts->rounds, name,
 		name);
 	fclose(g);
-	return gnuplot(dir, name);
+	return bench__gnuplot(dir, name);
 }
 
 static int plot_allocs(const char *dir, const struct bench_report *rep,
@@ -203,7 +204,7 @@ static int plot_allocs(const char *dir, const struct bench_report *rep,
 		       const struct bench_section *chn)
 {
 	const char *name = "allocs";
-	FILE *d = open_in(dir, name, "dat"), *g;
+	FILE *d = bench__plot_file(dir, name, "dat"), *g;
 	int rows = 0, churn = 0;
 
 	if (d == NULL)
@@ -217,7 +218,7 @@ static int plot_allocs(const char *dir, const struct bench_report *rep,
 	fclose(d);
 	if (rows == 0 && churn == 0)
 		return 0;
-	g = open_in(dir, name, "gp");
+	g = bench__plot_file(dir, name, "gp");
 	if (g == NULL)
 		return -errno;
 	fprintf(g, TERMINAL "set output '%s.png'\n%s"
@@ -239,7 +240,7 @@ static int plot_allocs(const char *dir, const struct bench_report *rep,
 			"offset 0,0.8\n", name);
 	fprintf(g, "unset multiplot\n");
 	fclose(g);
-	return gnuplot(dir, name);
+	return bench__gnuplot(dir, name);
 }
 
 /* ---- fanout ----------------------------------------------------------------------------- */
@@ -249,14 +250,15 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 	const struct bench_opts *o = rep->opts;
 	const char *name = "fanout";
 	uint64_t big = o->file_size[o->nsizes - 1];
-	FILE *d = open_in(dir, name, "dat"), *g;
+	FILE *d = bench__plot_file(dir, name, "dat"), *g;
 	const char *engines[BENCH_MAX_ENGINES];
 	int ne = 0;
 
 	if (d == NULL)
 		return -errno;
-	/* One row per engine: tcp and file MB/s, tcp and file peak heap
-	 * (the highest over sizes and rounds); "-" where not measured. */
+	/* One row per engine (and tool): tcp and file MB/s, tcp and file
+	 * peak heap (the highest over sizes and rounds); "-" where not
+	 * measured. */
 	for (int i = 0; i < rep->nfanout; i++) {
 		bool seen = false;
 		for (int k = 0; k < ne; k++)
@@ -275,7 +277,9 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 				continue;
 			if (s->file_size == big)
 				mb[j] = s->med[BENCH_FF_MB];
-			if (isnan(peak[j]) || s->max[BENCH_FF_PEAK] > peak[j])
+			/* A tool's heap is not counted: left blank. */
+			if (!s->tool && (isnan(peak[j]) ||
+					 s->max[BENCH_FF_PEAK] > peak[j]))
 				peak[j] = s->max[BENCH_FF_PEAK];
 		}
 		fprintf(d, "%s", engines[k]);
@@ -288,7 +292,7 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 	fclose(d);
 	if (ne == 0)
 		return 0;
-	g = open_in(dir, name, "gp");
+	g = bench__plot_file(dir, name, "gp");
 	if (g == NULL)
 		return -errno;
 	fprintf(g, TERMINAL "set output '%s.png'\n"
@@ -313,7 +317,7 @@ static int plot_fanout(const char *dir, const struct bench_report *rep)
 		bench__fanout_bound_kib(o) * 1.3, bench__fanout_bound_kib(o),
 		name, bench__fanout_bound_kib(o));
 	fclose(g);
-	return gnuplot(dir, name);
+	return bench__gnuplot(dir, name);
 }
 
 int bench__plot(const char *dir, const struct bench_report *rep)

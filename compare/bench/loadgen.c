@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -64,6 +65,11 @@ static int connect_to(const struct sockaddr_in *sa, bool nonblock,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (rcvbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (!nonblock) {
+		/* Linux gives up a blocking connect after the send timeout. */
+		struct timeval tv = { .tv_sec = LOADGEN_CONNECT_S };
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
 	    !(nonblock && errno == EINPROGRESS)) {
 		int err = -errno;
@@ -206,6 +212,7 @@ static void conn_flush(struct lconn *c, int ep, struct loadgen_result *res)
 				want_write(c, ep, true);
 				return;
 			}
+			res->conns_closed++;     /* reset by the server */
 			conn_fail(c, ep, res);
 			return;
 		}
@@ -246,6 +253,8 @@ static void conn_read(struct lconn *c, int ep, const struct loadgen_opts *o,
 		if (n <= 0) {
 			if (n < 0 && errno == EAGAIN)
 				return;
+			if (!c->failed)
+				res->conns_closed++;
 			conn_fail(c, ep, res);       /* reset, or closed early */
 			return;
 		}
@@ -329,8 +338,11 @@ static void echo_connect_all(struct lconn *conns, int ep,
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.ptr = &conns[i] };
 		conns[i].id = i;
-		conns[i].fd = resolved ? connect_to(&sa, false, 0)
-				       : -EHOSTUNREACH;
+		if (o->fds != NULL)
+			conns[i].fd = o->fds[i];
+		else
+			conns[i].fd = resolved ? connect_to(&sa, false, 0)
+					       : -EHOSTUNREACH;
 		if (conns[i].fd < 0 || set_nonblock(conns[i].fd) < 0 ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) < 0) {
 			conns[i].failed = true;
@@ -347,8 +359,8 @@ static void echo_finish(struct lconn *conns, const struct loadgen_opts *o,
 	for (unsigned i = 0; i < o->conns; i++) {
 		struct lconn *c = &conns[i];
 
-		if (c->fd >= 0)
-			close(c->fd);
+		if (c->fd >= 0 && o->fds == NULL)
+			close(c->fd);   /* the caller's stay open */
 		if (c->recvd < c->sent)
 			res->missing += c->sent - c->recvd;
 		if (c->failed)
@@ -543,11 +555,14 @@ static bool churn_read(struct churn_slot *s, const struct loadgen_opts *o,
 		if (n < 0 && errno == EAGAIN)
 			return false;
 		if (n < 0) {
+			res->conns_closed++;
 			churn_end(s, false, res);
 			return true;
 		}
 		if (n == 0) {
 			bool ok = s->recvd == o->msg_size;
+			if (!ok)
+				res->conns_closed++;
 			uint64_t now = clock_now_ns();
 			if (s->recvd < o->msg_size)
 				res->missing += o->msg_size - s->recvd;

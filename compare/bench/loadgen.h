@@ -40,6 +40,9 @@
  *   missing  bytes sent that never came back before the drain ended;
  *   extra    bytes that came back beyond those sent.
  * A connection that is refused, reset or closed early is a failed one.
+ * A connect that the server does not answer fails after LOADGEN_CONNECT_S
+ * seconds (an address that drops packets would otherwise hold it for the
+ * kernel's two minutes of retries).
  */
 #ifndef PUSHPOLL_LOADGEN_H
 #define PUSHPOLL_LOADGEN_H
@@ -66,6 +69,11 @@ struct loadgen_opts {
 	 * measured, until max_samples (for checking the histogram). */
 	uint64_t *samples;
 	size_t max_samples;
+	/* Optional (echo): connected sockets to use for the `conns`
+	 * connections instead of connecting new ones.  They stay the
+	 * caller's: made non-blocking, used, and left open, with nothing left
+	 * unread on them when the run was clean. */
+	const int *fds;
 	void (*on_measure)(void *arg);
 	void (*on_end)(void *arg);
 	void *arg;
@@ -73,6 +81,7 @@ struct loadgen_opts {
 
 #define LOADGEN_MAX_DEPTH 64
 #define LOADGEN_DRAIN_NS (2 * 1000000000ull)
+#define LOADGEN_CONNECT_S 3
 
 struct loadgen_result {
 	uint64_t msgs;          /* messages (churn: exchanges) completed in
@@ -84,6 +93,7 @@ struct loadgen_result {
 	uint64_t extra;         /* bytes that came back but were never sent */
 	unsigned conns_ok;      /* connections that worked to the end */
 	unsigned conns_failed;  /* refused, reset or closed early */
+	unsigned conns_closed;  /* of those: closed or reset by the server */
 	size_t nsamples;        /* entries written to opts->samples */
 	struct hist latency;    /* per message (churn: exchange), ns */
 };

@@ -83,6 +83,9 @@ static const struct claim_def {
 		 "runs until one future is done.", c10_run },
 	{ "C11", "Callbacks were cheaper at the raw I/O level; the poll "
 		 "model pays nothing in throughput or latency.", c11_run },
+	{ "C12", "An idle connection costs a readiness-based server only its "
+		 "state; a server that keeps a read pending must commit a "
+		 "buffer to it.", c12_run },
 	{ "C15", "With a user-space network stack an I/O operation costs "
 		 "hundreds of nanoseconds, and an allocation is a good chunk "
 		 "of that.", c15_run },
@@ -164,7 +167,7 @@ static const char *const plot_preamble =
 
 static void usage_claims(void)
 {
-	printf("usage: pushpoll claims [C1 ... C11 C15] [--json FILE] "
+	printf("usage: pushpoll claims [C1 ... C12 C15] [--json FILE] "
 	       "[--plot DIR] [--quick]\n\n");
 	for (size_t i = 0; i < NCLAIMS; i++)
 		printf("  %-4s %s\n", claims[i].id, claims[i].text);
@@ -184,6 +187,8 @@ int claims_main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--callgrind-chain") == 0)
 		return c2_callgrind_child(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "--callgrind-wakes") == 0)
+		return c9_callgrind_child(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "--callgrind-echo") == 0)
 		return c15_callgrind_child(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {

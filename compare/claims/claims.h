@@ -248,6 +248,7 @@ struct c4_figures {
 	uint64_t samples[C4_NMECH];
 	double pct[C4_NMECH][C4_NPCT];   /* ns, at c4_percentiles */
 	double p50[C4_NMECH], p99[C4_NMECH];
+	double io_looks[C4_NMECH];       /* reactor polls per hand-off (in-thread) */
 };
 int c4_measure(const struct claims_ctx *cx, struct c4_figures *f);
 void c4_verdict(const struct c4_figures *f, struct claim_verdict *v);
@@ -343,10 +344,29 @@ int c8_measure(const struct claims_ctx *cx, struct c8_figures *f);
 void c8_verdict(const struct c8_figures *f, struct claim_verdict *v);
 int c8_run(struct claims_ctx *cx, struct claim_row *row);
 
-/* ---- C9: single-threaded and multi-threaded executors (not measured yet) ---------------- */
+/* ---- C9: single-threaded and multi-threaded executors ------------------------------------ */
 
-void c9_verdict(struct claim_verdict *v);
+enum { C9_ST, C9_MT, C9_NEXECS };   /* poll_loop; poll_workers, one worker */
+extern const char *const c9_exec_name[C9_NEXECS];
+
+struct c9_figures {
+	double ns[C9_NEXECS];        /* per wake, median of runs */
+	double instr[C9_NEXECS];     /* per wake, callgrind; 0 if not run */
+	double atomics[C9_NEXECS];   /* atomic RMW on task words per wake */
+	double remote_ns;            /* p50, a wake from another thread */
+	bool have_instr;
+	/* echo with 1 and 2 loops per thread ([0], [1]), push and poll
+	 * (CLAIMS_PUSH, CLAIMS_POLL): messages/s and server CPU ns/message;
+	 * not run under --quick (echo_ran false). */
+	bool echo_ran;
+	double echo_msgs[CLAIMS_NMODELS][2], echo_cpu[CLAIMS_NMODELS][2];
+};
+int c9_measure(const struct claims_ctx *cx, struct c9_figures *f);
+void c9_verdict(const struct c9_figures *f, struct claim_verdict *v);
 int c9_run(struct claims_ctx *cx, struct claim_row *row);
+/* `pushpoll claims --callgrind-wakes st|mt WAKES`, hidden: a warm-up run,
+ * callgrind's counters zeroed, WAKES wakes (dump 1), 2 x WAKES (dump 2). */
+int c9_callgrind_child(int argc, char **argv);
 
 /* ---- C10: blocking on an asynchronous result ------------------------------------------------ */
 
@@ -382,6 +402,43 @@ struct c11_figures {
 int c11_measure(const struct claims_ctx *cx, struct c11_figures *f);
 void c11_verdict(const struct c11_figures *f, struct claim_verdict *v);
 int c11_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C12: what an idle connection costs ---------------------------------------------------- */
+
+/* Every engine, in both buffer modes (struct echo_opts.buffers). */
+enum c12_engine { C12_PUSH, C12_POLL, C12_LIBUV, C12_LIBEVENT, C12_EPOLL,
+		  C12_NENGINES };
+extern const char *const c12_engine_name[C12_NENGINES];
+enum { C12_CONN, C12_READY, C12_NMODES };     /* ECHO_BUFFERS_* order */
+extern const char *const c12_mode_name[C12_NMODES];
+
+struct c12_figures {
+	size_t bufsize;                 /* the read buffer of every run */
+	/* Real loopback: the server in a child process, the connections in
+	 * this one, so each process holds one descriptor per connection. */
+	unsigned real_conns;            /* connections at the measured point */
+	unsigned real_base;             /* ... and at the small point */
+	unsigned fd_limit;              /* the hard limit, the soft one raised to it */
+	bool real_ran[C12_NENGINES][C12_NMODES];
+	double real_bytes[C12_NENGINES][C12_NMODES];  /* live heap per idle conn */
+	double real_blocks[C12_NENGINES][C12_NMODES];
+	/* The simulator (push and poll only): deterministic, so exact. */
+	unsigned sim_conns[C12_NMODES]; /* connections at the measured point */
+	unsigned sim_base;
+	bool sim_ran[CLAIMS_NMODELS][C12_NMODES];
+	double sim_bytes[CLAIMS_NMODELS][C12_NMODES];
+};
+/* Heap per idle connection of engine e in mode m over real loopback:
+ * the live heap with n1 idle connections minus that with n0, over
+ * n1 - n0.  Returns 0 or -errno. */
+int c12_real(int e, int m, unsigned n0, unsigned n1, double *bytes,
+	     double *blocks);
+/* The same over the simulator, for model k (CLAIMS_PUSH or _POLL), from
+ * the peak of the live heap of two runs.  Returns 0 or -errno. */
+int c12_sim(int k, int m, unsigned n0, unsigned n1, double *bytes);
+int c12_measure(const struct claims_ctx *cx, struct c12_figures *f);
+void c12_verdict(const struct c12_figures *f, struct claim_verdict *v);
+int c12_run(struct claims_ctx *cx, struct claim_row *row);
 
 /* ---- C15: what an allocation weighs when I/O is cheap ----------------------------------------- */
 

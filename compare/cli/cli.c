@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void cli_usage_error(const char *fmt, ...)
@@ -149,4 +150,20 @@ bool cli_have_program(const char *name)
 		path += n + (path[n] == ':');
 	}
 	return false;
+}
+
+unsigned long cli_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = { .rlim_cur = rl.rlim_max,
+				       .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? (unsigned long)-1
+					    : (unsigned long)rl.rlim_cur;
 }

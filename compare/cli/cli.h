@@ -40,6 +40,12 @@ void cli_output_dir(const char *flag, const char *path);
  * Debian package that brings it (CLI_INSTALL_HINT), and goes on with what
  * it can measure. */
 bool cli_have_program(const char *name);
+/* Raise the soft limit on open descriptors (RLIMIT_NOFILE) to the hard one,
+ * which an unprivileged process may always do, and return the soft limit
+ * now in force (0 if it cannot be read).  A server of many connections and
+ * the bench that opens them call it first. */
+unsigned long cli_raise_nofile(void);
+
 #define CLI_INSTALL_HINT(prog, pkg) prog " missing (apt-get install " pkg ")"
 
 #endif

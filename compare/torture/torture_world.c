@@ -366,8 +366,8 @@ static void echo_check(struct echo_world *ew, int rc,
 			 ew->npeers);
 }
 
-static void echo_run(struct torture_case *c, echo_serve_fn serve,
-		     enum echo_variant v)
+static void echo_run_buffers(struct torture_case *c, echo_serve_fn serve,
+			     enum echo_variant v, enum echo_buffers buffers)
 {
 	struct push_config push_saved = push_config_get();
 	struct poll_config poll_saved = poll_config_get();
@@ -397,6 +397,7 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 	}
 	echo_opts_default(&opts);
 	opts.bufsize = 512;                     /* several reads a peer */
+	opts.buffers = buffers;
 	opts.idle_timeout_ns = 10 * CLOCK_NS_PER_S; /* armed, never fires */
 	opts.on_listening = echo_connect_peers;
 	opts.arg = &ew;
@@ -415,6 +416,13 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 		free(ew.script[i]);
 	push_config_set(&push_saved);
 	poll_config_set(&poll_saved);
+}
+
+/* Echo with a read buffer per connection, the default. */
+static void echo_run(struct torture_case *c, echo_serve_fn serve,
+		     enum echo_variant v)
+{
+	echo_run_buffers(c, serve, v, ECHO_BUFFERS_CONN);
 }
 
 /* ---- fanout ---------------------------------------------------------------------- */
@@ -488,6 +496,12 @@ static void fanout_check(struct fanout_world *fw, int rc)
 	TT_CHECK(c, fw->st.bytes_read <= fw->size,
 		 "fanout: read %llu bytes of a %zu-byte input",
 		 (unsigned long long)fw->st.bytes_read, fw->size);
+	TT_CHECK(c, fw->st.bytes_read > fw->size ||
+		 fw->st.checksum == workload_checksum(fw->input,
+						      fw->st.bytes_read,
+						      fw->opts.chunk_size),
+		 "fanout: the checksum of the %llu bytes read is not the "
+		 "input's", (unsigned long long)fw->st.bytes_read);
 	for (unsigned i = 0; i < n; i++) {
 		const struct fanout_sink_stats *s = &fw->sink[i];
 		const unsigned char *out;
@@ -496,7 +510,7 @@ static void fanout_check(struct fanout_world *fw, int rc)
 		sink_bytes[i] = s->bytes;
 		TT_CHECK(c, s->bytes <= fw->size &&
 			 s->checksum == workload_checksum(
-				 WORKLOAD_CHECKSUM_INIT, fw->input, s->bytes),
+				 fw->input, s->bytes, fw->opts.chunk_size),
 			 "fanout: sink %u counts %llu bytes with a checksum "
 			 "that is not the input's", i,
 			 (unsigned long long)s->bytes);
@@ -654,6 +668,25 @@ static void echo_faulty_poll(struct torture_case *c)
 {
 	echo_run(c, poll_echo_serve, ECHO_FAULTY);
 }
+/* Buffers on readiness: the buffer is taken at the edge and given back
+ * in the same step or at the write back, so every cancel point between
+ * finds the connection holding none, or only its unsent bytes. */
+static void echo_ready_push(struct torture_case *c)
+{
+	echo_run_buffers(c, push_echo_serve, ECHO_PLAIN, ECHO_BUFFERS_READY);
+}
+static void echo_ready_poll(struct torture_case *c)
+{
+	echo_run_buffers(c, poll_echo_serve, ECHO_PLAIN, ECHO_BUFFERS_READY);
+}
+static void echo_ready_faulty_push(struct torture_case *c)
+{
+	echo_run_buffers(c, push_echo_serve, ECHO_FAULTY, ECHO_BUFFERS_READY);
+}
+static void echo_ready_faulty_poll(struct torture_case *c)
+{
+	echo_run_buffers(c, poll_echo_serve, ECHO_FAULTY, ECHO_BUFFERS_READY);
+}
 static void fanout_tcp_push(struct torture_case *c)
 {
 	fanout_run(c, push_fanout_run, FANOUT_TCP);
@@ -688,6 +721,12 @@ const struct torture_scenario torture__world_scenarios[] = {
 	{ "echo-tuned", TORTURE_POLL, SIM_FAMILIES, 2, echo_tuned_poll },
 	{ "echo-faulty", TORTURE_PUSH, SIM_FAMILIES, 2, echo_faulty_push },
 	{ "echo-faulty", TORTURE_POLL, SIM_FAMILIES, 2, echo_faulty_poll },
+	{ "echo-ready", TORTURE_PUSH, SIM_FAMILIES, 2, echo_ready_push },
+	{ "echo-ready", TORTURE_POLL, SIM_FAMILIES, 2, echo_ready_poll },
+	{ "echo-faulty-rdy", TORTURE_PUSH, SIM_FAMILIES, 2,
+	  echo_ready_faulty_push },
+	{ "echo-faulty-rdy", TORTURE_POLL, SIM_FAMILIES, 2,
+	  echo_ready_faulty_poll },
 	{ "fanout-tcp", TORTURE_PUSH, SIM_FAMILIES, 2, fanout_tcp_push },
 	{ "fanout-tcp", TORTURE_POLL, SIM_FAMILIES, 2, fanout_tcp_poll },
 	{ "fanout-file", TORTURE_PUSH, SIM_FAMILIES, 2, fanout_file_push },
