@@ -285,8 +285,9 @@ static void conn_read(struct echo_conn *c)
 
 /* Data arrived (or the connection starts): the idle sleep starts over.  The
  * new sleep starts its timer only if it is polled, that is only when the
- * connection has to wait: a connection whose data keeps coming never
- * touches the timer heap. */
+ * connection has to wait: a read that finds its data already there does not
+ * touch the timer heap.  In request/response echo every read waits, so
+ * each message starts the timer once, and the next restart stops it. */
 static void conn_idle_restart(struct echo_conn *c)
 {
 	poll_future_drop(&c->idle.base);

@@ -11,7 +11,11 @@
 #              holds a planted bug (those are patches in
 #              compare/torture/mutants/);
 #   names      every function `name()`, test `test_name`, path `dir/file`,
-#              image and page link the course pages mention exists;
+#              image (a link, or a backquoted name ending in .png) and
+#              page link the pages mention exists.  The pages are every
+#              page of docs/ the reading path names, the claims page, the
+#              top-level README and, when the tree has it, the
+#              instructor's key; links are relative to their page;
 #   cases      every `CK_RUN_CASE=case tests/test_x` names a case of that suite;
 #   commands   every pushpoll command line in a fenced block of the pages
 #              names a subcommand `pushpoll help` lists, and only options
@@ -19,15 +23,26 @@
 #   diagrams   every diagram source in docs/diagrams has its PNG, rendered
 #              from that very source (the hashes in SOURCES.sha256, written
 #              by docs/diagrams/render.sh);
+#   programs   every program of docs/programs/ that a page runs prints what
+#              the page says it prints: each line of its output is a line
+#              of the page, but for the lines that give a figure of the
+#              system it runs on (a buffer size, an address space);
 #   layout     (x86-64) the task layout docs/poll.md and the layout diagram
-#              show is the one poll__echo_print_layout() prints.
+#              show is the one poll__echo_print_layout() prints;
+#   sizes      (x86-64) every size of a future docs/poll.md lists is the
+#              one test_future_sizes_are_printed prints.
 #
 # Each failure prints one line saying what to fix.  Exit 0 when all pass.
 set -u
 
 top=$(cd "${srcdir:-$(dirname "$0")/..}" && pwd)
 build=$(cd "${1:-.}" && pwd)
-pages="README.md push.md poll.md side-by-side.md cancellation.md exercises.md"
+pages="README.md why-async.md glossary.md labs.md trace.md schedule.md push.md poll.md side-by-side.md cancellation.md exercises.md"
+# The instructor's key is checked like a page when the tree has it (a
+# teacher may leave instructor/ out of the students' copy).
+[ -f "$top/instructor/key.md" ] && pages="$pages ../instructor/key.md"
+# The claims page and the top-level README are read with the course.
+pages="$pages claims.md ../README.md"
 fails=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -53,6 +68,7 @@ done >"$tmp/ticks"
 
 # The source the names must come from, in one file.
 find "$top/shared" "$top/push" "$top/poll" "$top/compare" "$top/tests" \
+     "$top/docs/programs" "$top/labs" \
      -name '*.[ch]' -exec cat {} + >"$tmp/sources"
 
 # ---- quotes ---------------------------------------------------------------
@@ -109,12 +125,23 @@ while read -r p line; do
 done <"$tmp/lines"
 pass "$n quoted source lines checked"
 
+# Links and images, relative to the page that has them (the top-level
+# README's are relative to the top); an image is also any backquoted name
+# ending in .png (`diagrams/loops.png`), which may be relative to docs/.
 n=0
 for p in $pages; do
 	[ -f "$top/docs/$p" ] || continue
-	for link in $(grep -o '](\([a-z0-9./-]*\))' "$top/docs/$p" | sed 's/^](\(.*\))$/\1/'); do
+	dir=$(dirname "$top/docs/$p")
+	name=$(cd "$dir" && pwd)/$(basename "$p")
+	name=${name#"$top"/}
+	for link in $(grep -o '](\([A-Za-z0-9_./-]*\))' "$top/docs/$p" | sed 's/^](\(.*\))$/\1/'); do
 		n=$((n + 1))
-		[ -e "$top/docs/$link" ] || fail "docs/$p: link or image $link does not exist"
+		[ -e "$dir/$link" ] || fail "$name: link or image $link does not exist"
+	done
+	for img in $(grep -o '`[A-Za-z0-9_./-]*\.png`' "$top/docs/$p" | tr -d '`'); do
+		n=$((n + 1))
+		[ -e "$dir/$img" ] || [ -e "$top/docs/$img" ] || [ -e "$top/$img" ] ||
+			fail "$name: image $img does not exist"
 	done
 done
 pass "$n links and images checked"
@@ -190,6 +217,39 @@ else
 	fi
 fi
 
+# ---- programs ---------------------------------------------------------------
+# The first week's programs (docs/why-async.md): a page shows what each
+# prints, in a fenced block after the command line `docs/programs/NAME`.
+# Lines that give a figure of the machine (the socket buffer's size, the
+# stacks' address space) differ from one system to the next, and are
+# left out.
+n=0
+for src in "$top"/docs/programs/*.c; do
+	[ -e "$src" ] || continue
+	prog=docs/programs/$(basename "$src" .c)
+	page=$(grep -l "^$prog\$" "$top"/docs/*.md | head -1)
+	if [ -z "$page" ]; then
+		fail "$prog.c: no page runs it (a fenced line \`$prog\`)"
+		continue
+	fi
+	if [ ! -x "$build/$prog" ]; then
+		fail "no $build/$prog to run (run make first)"
+		continue
+	fi
+	if ! "$build/$prog" >"$tmp/prog.out" 2>&1; then
+		fail "$prog exits with an error: $(tail -1 "$tmp/prog.out")"
+		continue
+	fi
+	grep -v -e 'the kernel took [0-9]* bytes' -e 'address space grew by' \
+		"$tmp/prog.out" >"$tmp/prog.lines" || :
+	while IFS= read -r l; do
+		n=$((n + 1))
+		grep -qxF -- "$l" "$page" ||
+			fail "docs/$(basename "$page"): $prog now prints: $l"
+	done <"$tmp/prog.lines"
+done
+pass "$n lines of the first week's programs checked"
+
 # ---- layout ---------------------------------------------------------------
 if [ "$(uname -m)" != x86_64 ]; then
 	echo "skip: layout (the figures in the docs are for x86-64)"
@@ -217,6 +277,33 @@ else
 				fail "docs/diagrams/task-layout.dot: $name is now $size bytes at @$off"
 		done <"$tmp/rows"
 		pass "$n layout lines checked"
+	fi
+fi
+
+# ---- sizes ----------------------------------------------------------------
+# The sizes of the poll engine's futures that docs/poll.md lists ("Other
+# sizes"), as test_future_sizes_are_printed prints them: "sizeof: task
+# header 96, future base 16, ..., loop 144".
+if [ "$(uname -m)" != x86_64 ]; then
+	echo "skip: sizes (the figures in the docs are for x86-64)"
+elif [ ! -x "$build/tests/test_poll" ]; then
+	echo "skip: sizes (no tests/test_poll built)"
+else
+	CK_RUN_CASE=figures CK_VERBOSITY=silent "$build/tests/test_poll" \
+		>"$tmp/sizes" 2>&1
+	sed -n 's/^sizeof: //p' "$tmp/sizes" | tr ',' '\n' |
+		sed 's/^ *//; s/_/ /g' >"$tmp/size_items"
+	if [ ! -s "$tmp/size_items" ]; then
+		fail "test_future_sizes_are_printed printed no sizes (CK_RUN_CASE=figures tests/test_poll)"
+	else
+		n=0
+		tr '\n' ' ' <"$top/docs/poll.md" | tr -s ' ' >"$tmp/poll_flat"
+		while IFS= read -r item; do
+			n=$((n + 1))
+			grep -qF -- "$item" "$tmp/poll_flat" ||
+				fail "docs/poll.md: the size \"$item\" that test_future_sizes_are_printed prints is not on the page"
+		done <"$tmp/size_items"
+		pass "$n future sizes checked"
 	fi
 fi
 
