@@ -11,20 +11,20 @@
 
 const struct engine engines[] = {
 	{ "push", "callbacks: a refcounted request per operation, tokens to cancel",
-	  push_echo_serve, push_fanout_run },
+	  push_echo_serve, push_fanout_run, false },
 	{ "poll", "futures: one task of nested state machines, cancelled by drop",
-	  poll_echo_serve, poll_fanout_run },
+	  poll_echo_serve, poll_fanout_run, false },
 	{ "libuv", "baseline: libuv as its own examples write it",
-	  libuv_echo_serve, libuv_fanout_run },
+	  libuv_echo_serve, libuv_fanout_run, false },
 	{ "libevent", "baseline: libevent bufferevents",
-	  libevent_echo_serve, libevent_fanout_run },
+	  libevent_echo_serve, libevent_fanout_run, false },
 	{ "epoll", "baseline: a hand-written epoll state machine, the floor",
-	  epoll_echo_serve, epoll_fanout_run },
+	  epoll_echo_serve, epoll_fanout_run, false },
 #ifdef HAVE_LIBURING
 	{ "uring", "baseline: a hand-written io_uring loop, the completion floor",
-	  uring_echo_serve, uring_fanout_run },
+	  uring_echo_serve, uring_fanout_run, true },
 #endif
-	{ NULL, NULL, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, false },
 };
 
 const struct engine *engine_find(const char *name)

@@ -15,6 +15,9 @@ struct engine {
 	const char *what;        /* one line for `pushpoll help` */
 	echo_serve_fn echo;      /* NULL: not available */
 	fanout_run_fn fanout;    /* NULL: not available */
+	bool conn_buffers_only;  /* echo keeps a receive, and its buffer, in
+				  * flight on every connection (completion
+				  * I/O): no --buffers ready */
 };
 
 /* Engine-specific settings from the command line, applied by

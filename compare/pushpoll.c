@@ -10,6 +10,8 @@
  * (start_failure_status): 1 when the system ran out of something, 2 when
  * the command line named something unusable.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +28,7 @@
 #include "claims/claims.h"
 #include "cli/cli.h"
 #include "clock.h"
+#include "completion.h"
 #include "engines.h"
 #include "mem.h"
 #include "offload.h"
@@ -475,6 +478,28 @@ static int serve_workers_join(struct echo_stats *sum)
 	return rc;
 }
 
+/* An engine over io_uring where no ring can be set up here (io_uring
+ * disabled by sysctl or refused by seccomp, an old kernel): one line naming
+ * the reason, and status 2, before anything starts. */
+static void check_engine_usable(const struct engine *e, const char *what)
+{
+#ifdef HAVE_LIBURING
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+
+	if (strcmp(e->name, "uring") != 0)
+		return;
+	if (completion_new_uring(8, &q, why, sizeof why) != 0) {
+		fprintf(stderr, "pushpoll: %s --engine uring: %s\n", what, why);
+		exit(EXIT_USAGE);
+	}
+	completion_free(q);
+#else
+	(void)e;
+	(void)what;
+#endif
+}
+
 static int cmd_serve_echo(int argc, char **argv)
 {
 	struct run_opts ro = { .threads = 2, .workers = 1 };
@@ -494,6 +519,13 @@ static int cmd_serve_echo(int argc, char **argv)
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
+	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
+	    ro.engine->conn_buffers_only)
+		cli_usage_error("--buffers ready: %s keeps a receive, and its "
+				"buffer, in flight on every connection "
+				"(completion I/O): only --buffers conn",
+				ro.engine->name);
+	check_engine_usable(ro.engine, "serve echo");
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
@@ -733,6 +765,7 @@ static int cmd_fanout(int argc, char **argv)
 	parse_options(argc, argv, &ro);
 	if (ro.engine->fanout == NULL)
 		cli_usage_error("--engine %s has no fanout", ro.engine->name);
+	check_engine_usable(ro.engine, "fanout");
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
 	if (ro.verify && ro.fanout.kind != FANOUT_SINK_FILE)

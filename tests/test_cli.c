@@ -292,6 +292,10 @@ static const struct bad_line {
 			 "--buffers", "some", NULL } },
 	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
 			 NULL } },
+#ifdef HAVE_LIBURING
+	{ "--buffers ready: uring", { "pushpoll", "serve", "echo", "--engine",
+				      "uring", "--buffers", "ready", NULL } },
+#endif
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
 	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
 			"/dev/null", "--sink", "tcp", "--verify", NULL } },
@@ -1246,6 +1250,25 @@ START_TEST(test_the_simulated_sweep_is_exact_and_repeatable)
 }
 END_TEST
 #ifdef HAVE_LIBURING
+/* A completion engine keeps a receive and its buffer in flight on every
+ * connection: it has no --buffers ready, and the bench leaves it out of a
+ * ready-mode run rather than print a ready row that holds a buffer. */
+START_TEST(test_bench_leaves_the_completion_floor_out_of_buffers_on_readiness)
+{
+	struct bench_opts o = { .engines = "epoll,uring", .buffers = "ready" };
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	int n = bench__select(&o, v, BENCH_MAX_ENGINES);
+
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(v[0]->label, "epoll");
+	o.buffers = "conn";
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	for (int i = 0; i < n; i++)     /* uring, where a ring can be made */
+		ck_assert(strcmp(v[i]->label, "epoll") == 0 ||
+			  strcmp(v[i]->label, "uring") == 0);
+}
+END_TEST
+
 /* Where io_uring_setup is refused, the uring floor says why and stops as a
  * bad request does, and bench leaves its rows out with a line saying why
  * while the other engines run. */
@@ -1263,6 +1286,8 @@ START_TEST(test_uring_refused_is_named_by_serve_and_left_out_by_bench)
 	ck_assert_msg(o.status != 125, "seccomp could not be set up");
 	ck_assert_int_eq(o.status, 2);
 	ck_assert_ptr_nonnull(strstr(o.err, "io_uring_setup was refused"));
+	ck_assert_msg(strchr(o.err, '\n') == o.err + strlen(o.err) - 1,
+		      "more than one line: %s", o.err);
 	run(bench, &o);
 	refuse_uring = false;
 	ck_assert_int_eq(o.status, 0);
@@ -1363,6 +1388,8 @@ static Suite *make_suite(void)
 #ifdef HAVE_LIBURING
 	tcase_add_test(c,
 		test_uring_refused_is_named_by_serve_and_left_out_by_bench);
+	tcase_add_test(c,
+		test_bench_leaves_the_completion_floor_out_of_buffers_on_readiness);
 #endif
 	suite_add_tcase(s, c);
 	return s;

@@ -66,6 +66,9 @@ struct bench_variant {
 	const char *command;    /* external, started: "... {port} ..." */
 	bool needs_uring;       /* left out, with a line saying why, where
 				 * no io_uring ring can be set up */
+	bool conn_buffers_only; /* keeps a receive, and its buffer, in flight
+				 * on every connection (completion I/O): left
+				 * out of --buffers ready, with a line */
 };
 
 #define BENCH_MAX_SWEEP 8

@@ -31,7 +31,8 @@ static const struct bench_variant variants[] = {
 	  .flags = { "--alloc", "pooled", NULL } },
 	{ .label = "poll", .engine = "poll" },
 #ifdef HAVE_LIBURING
-	{ .label = "uring", .engine = "uring", .needs_uring = true },
+	{ .label = "uring", .engine = "uring", .needs_uring = true,
+	  .conn_buffers_only = true },
 #endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
@@ -80,6 +81,17 @@ int bench__select(const struct bench_opts *o,
 			continue;
 		if (variants[i].needs_uring && !uring_usable())
 			continue;
+		if (variants[i].conn_buffers_only && o->buffers != NULL &&
+		    strcmp(o->buffers, "ready") == 0) {
+			static bool said;
+			if (!said)
+				fprintf(stderr, "bench: %s is left out of "
+					"--buffers ready: it keeps a receive, "
+					"and its buffer, in flight on every "
+					"connection\n", variants[i].label);
+			said = true;
+			continue;
+		}
 		if (n < max && n < BENCH_MAX_ENGINES)
 			out[n++] = &variants[i];
 	}

@@ -214,7 +214,12 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 			o->idle_timeout_ns = cli_duration_ns("--idle-timeout",
 							     optarg);
 			break;
-		case O_BUFFERS: o->buffers = bench_parse_buffers(optarg); break;
+		case O_BUFFERS:
+			o->buffers = bench_parse_buffers(optarg);
+			/* bench__select() leaves out the engines that
+			 * cannot wait for readiness without a buffer. */
+			o->base.buffers = bench_buffers_name(o->buffers);
+			break;
 		case O_BUFSIZE:
 			o->bufsize = cli_size("--bufsize", optarg, 1, 64 << 20);
 			break;
