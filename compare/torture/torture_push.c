@@ -48,7 +48,10 @@
 #include "clock.h"
 #include "push.h"
 
-#define PX_OPS 96
+/* Operations one case may start: a chain whose every read and write is
+ * short (a fuzzed world) takes about a hundred; the table is on the stack
+ * of the case, 88 bytes an entry. */
+#define PX_OPS 1024
 
 struct px;
 
