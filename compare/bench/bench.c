@@ -64,8 +64,8 @@ static int server_start(struct server *s, const struct bench_variant *v,
 	const char *argv[16] = { "pushpoll", "serve", "echo", "--engine",
 				 v->engine, "--port", "0", "--buffers",
 				 o->buffers };
-	char line[256], nw[16];
-	int n = 9, fd;
+	char nw[16];
+	int n = 9;
 
 	for (int i = 0; v->flags[i] != NULL; i++)
 		argv[n++] = v->flags[i];
@@ -75,41 +75,7 @@ static int server_start(struct server *s, const struct bench_variant *v,
 		argv[n++] = nw;
 	}
 	argv[n] = NULL;
-	fd = bench__spawn(argv, pin, false, &s->pid);
-	if (fd < 0)
-		return fd;
-	s->out = fdopen(fd, "r");
-	while (s->out != NULL && fgets(line, sizeof(line), s->out) != NULL) {
-		unsigned port;
-		if (sscanf(line, "listening %*[^:]:%u", &port) == 1) {
-			s->port = (uint16_t)port;
-			return 0;
-		}
-	}
-	kill(s->pid, SIGKILL);
-	if (s->out != NULL)
-		fclose(s->out);
-	else
-		close(fd);
-	waitpid(s->pid, NULL, 0);
-	return -EIO;
-}
-
-static double read_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	double kib = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %lf", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	return bench__serve_spawn(argv, pin, &s->pid, &s->out, &s->port);
 }
 
 static void mark_start(void *arg)
@@ -124,7 +90,7 @@ static void mark_end(void *arg)
 	struct server *s = arg;
 
 	kill(s->pid, CLI_MARK_SIGNAL);
-	s->rss_kib = read_rss_kib(s->pid);
+	s->rss_kib = bench__rss_kib(s->pid, 0);
 }
 
 /* Stop the server and read its snapshots.  Returns 0 when it exited with 0

@@ -402,6 +402,15 @@ const char *bench__self(void);
  * end, or -errno; *pid is the child's. */
 int bench__spawn(const char *const argv[], const struct bench_pin *pin,
 		 bool stderr_too, pid_t *pid);
+/* Start `pushpoll serve ...` (argv as for bench__spawn, stderr to
+ * /dev/null) and read its "listening HOST:PORT" line: 0 with *pid, its
+ * stdout in *out and *port filled; or -errno, the child killed and reaped
+ * (-EIO: it ended or spoke without ever listening). */
+int bench__serve_spawn(const char *const argv[], const struct bench_pin *pin,
+		       pid_t *pid, FILE **out, uint16_t *port);
+/* The resident set of process pid, KiB, from /proc; unknown where it
+ * cannot be read. */
+double bench__rss_kib(pid_t pid, double unknown);
 
 /* bench_report.c */
 void bench__print_section(FILE *f, const struct bench_report *rep,

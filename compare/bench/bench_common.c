@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "loadgen.h"
@@ -200,6 +202,49 @@ int bench__spawn(const char *const argv[], const struct bench_pin *pin,
  * Pinning keeps that placement the same for every engine and every round:
  * the server alone on the last allowed CPU, the load generator on the
  * others. */
+int bench__serve_spawn(const char *const argv[], const struct bench_pin *pin,
+		       pid_t *pid, FILE **out, uint16_t *port)
+{
+	char line[256];
+	int fd = bench__spawn(argv, pin, false, pid);
+
+	if (fd < 0)
+		return fd;
+	*out = fdopen(fd, "r");
+	while (*out != NULL && fgets(line, sizeof(line), *out) != NULL) {
+		unsigned p;
+		if (sscanf(line, "listening %*[^:]:%u", &p) == 1) {
+			*port = (uint16_t)p;
+			return 0;
+		}
+	}
+	kill(*pid, SIGKILL);
+	if (*out != NULL)
+		fclose(*out);
+	else
+		close(fd);
+	*out = NULL;
+	waitpid(*pid, NULL, 0);
+	return -EIO;
+}
+
+double bench__rss_kib(pid_t pid, double unknown)
+{
+	char path[64], line[256];
+	double kib = unknown;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return unknown;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %lf", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 _Static_assert(sizeof(cpu_set_t) <= sizeof(((struct bench_pin *)0)->saved),
 	       "bench_pin.saved holds a cpu_set_t");
 

@@ -335,15 +335,15 @@ static int scale_server_start(struct scale_server *s,
 			      const struct bench_scale_opts *o,
 			      const struct bench_pin *pin)
 {
-	char idle[32], bufsize[32], line[256];
+	char idle[32], bufsize[32];
 	const char *argv[20] = { "pushpoll", "serve", "echo", "--engine",
 				 v->engine, "--port", "0", "--idle-timeout",
 				 idle };
-	int n = 9, fd;
+	int n = 9;
 
 	snprintf(idle, sizeof(idle), "%" PRIu64 "ns", o->idle_timeout_ns);
-	/* Engines take --buffers ready once they offer it; conn is every
-	 * engine's default, so it is not passed. */
+	/* conn is every engine's default, so only ready is passed (an
+	 * engine without it, the io_uring floor, is not selected then). */
 	if (o->buffers == ECHO_BUFFERS_READY) {
 		argv[n++] = "--buffers";
 		argv[n++] = "ready";
@@ -356,41 +356,7 @@ static int scale_server_start(struct scale_server *s,
 	for (int i = 0; v->flags[i] != NULL; i++)
 		argv[n++] = v->flags[i];
 	argv[n] = NULL;
-	fd = bench__spawn(argv, pin, false, &s->pid);
-	if (fd < 0)
-		return fd;
-	s->out = fdopen(fd, "r");
-	while (s->out != NULL && fgets(line, sizeof(line), s->out) != NULL) {
-		unsigned port;
-		if (sscanf(line, "listening %*[^:]:%u", &port) == 1) {
-			s->port = (uint16_t)port;
-			return 0;
-		}
-	}
-	kill(s->pid, SIGKILL);
-	if (s->out != NULL)
-		fclose(s->out);
-	else
-		close(fd);
-	waitpid(s->pid, NULL, 0);
-	return -EIO;
-}
-
-static double scale_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	double kib = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %lf", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	return bench__serve_spawn(argv, pin, &s->pid, &s->out, &s->port);
 }
 
 static void scale_mark_start(void *arg)
@@ -398,7 +364,7 @@ static void scale_mark_start(void *arg)
 	struct scale_server *s = arg;
 
 	kill(s->pid, CLI_MARK_SIGNAL);
-	s->rss_kib = scale_rss_kib(s->pid);
+	s->rss_kib = bench__rss_kib(s->pid, 0);
 }
 
 static void scale_mark_end(void *arg)

@@ -489,23 +489,6 @@ static int ext_start(struct ext *x, const struct bench_variant *v,
 	return 0;
 }
 
-static double rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	double kib = NAN;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return NAN;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %lf", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* The loadgen hooks: snapshot the counters and the CPU clock. */
 static void ext_mark(void *arg)
 {
@@ -527,7 +510,7 @@ static void ext_mark(void *arg)
 	else
 		x->have_cpu = false;
 	if (i == 1)
-		x->rss_kib = rss_kib(x->pid);
+		x->rss_kib = bench__rss_kib(x->pid, NAN);
 	x->marks++;
 }
 
