@@ -243,22 +243,6 @@ int c2_callgrind_child(int argc, char **argv)
 #endif
 }
 
-/* The instructions of one callgrind dump file ("summary: N"), or -1. */
-static double callgrind_total(const char *path)
-{
-	char line[256];
-	double total = -1;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "summary:", 8) == 0)
-			total = strtod(line + 8, NULL);
-	fclose(f);
-	return total;
-}
-
 /* Run this binary's --callgrind-chain mode under callgrind; the
  * instructions per wake.  Returns 0, or -errno (valgrind missing or
  * failed: a sanitizer build cannot run under it). */
@@ -296,8 +280,8 @@ static int callgrind_wake(const char *self, const char *dir, int m,
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
-	lo = callgrind_total(f1);
-	hi = callgrind_total(f2);
+	lo = claims_callgrind_count(f1, "summary:");
+	hi = claims_callgrind_count(f2, "summary:");
 	unlink(out);
 	unlink(f1);
 	unlink(f2);

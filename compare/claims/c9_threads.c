@@ -295,23 +295,6 @@ int c9_callgrind_child(int argc, char **argv)
 #endif
 }
 
-/* The instructions of one dump: its "totals:" line (with threads,
- * "summary:" is the run so far, not the part). */
-static double callgrind_total(const char *path)
-{
-	char line[256];
-	double total = -1;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "totals:", 7) == 0)
-			total = strtod(line + 7, NULL);
-	fclose(f);
-	return total;
-}
-
 static int callgrind_wake(const char *self, const char *dir, int e,
 			  uint64_t n, double *per_wake)
 {
@@ -344,8 +327,8 @@ static int callgrind_wake(const char *self, const char *dir, int e,
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
-	lo = callgrind_total(f1);
-	hi = callgrind_total(f2);
+	lo = claims_callgrind_count(f1, "totals:");
+	hi = claims_callgrind_count(f2, "totals:");
 	unlink(out);
 	unlink(f1);
 	unlink(f2);

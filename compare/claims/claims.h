@@ -123,6 +123,12 @@ void claims_say(const struct claims_ctx *cx, const char *fmt, ...)
 /* The median of n values (n > 0); sorts v in place. */
 double claims_median(double *v, unsigned n);
 
+/* The instructions a callgrind dump file gives on its line starting with
+ * key ("summary:" for a whole single-threaded part; "totals:" where
+ * threads make "summary:" the run so far), the last such line; -1 if the
+ * file cannot be read or has none. */
+double claims_callgrind_count(const char *path, const char *key);
+
 /* ---- the two models, named alike in every figure ----------------------------- */
 
 enum { CLAIMS_PUSH, CLAIMS_POLL, CLAIMS_NMODELS };

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,22 @@ double claims_median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double claims_callgrind_count(const char *path, const char *key)
+{
+	char line[256];
+	double total = -1;
+	size_t len = strlen(key);
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, len) == 0)
+			total = strtod(line + len, NULL);
+	fclose(f);
+	return total;
 }
 
 /* ---- JSON ------------------------------------------------------------------------ */
