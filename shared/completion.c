@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "completion_impl.h"
+#include "reactor.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -73,6 +74,18 @@ int completion_new_uring(unsigned entries, struct completion **out,
 	return -ENOSYS;
 }
 #endif
+
+int completion_new_beside(struct reactor *r, unsigned entries,
+			  struct completion **out, char *why, size_t why_len)
+{
+	if (!reactor_is_sim(r))
+		return completion_new_uring(entries, out, why, why_len);
+	*out = completion_new_sim(r);
+	if (*out != NULL)
+		return 0;
+	snprintf(why, why_len, "cannot create the simulated completion queue");
+	return -ENOMEM;
+}
 
 void completion_free(struct completion *q)
 {

@@ -164,6 +164,16 @@ void completion_uring_why(int err, char *why, size_t why_len);
  * as every other step.  Returns NULL if sim is not simulated or on failure. */
 struct completion *completion_new_sim(struct reactor *sim);
 
+/* The queue an engine's completion entry point runs on, beside the reactor
+ * r it was given (which it keeps for stop requests, as the readiness entry
+ * points do): the simulation's completion mode when r is simulated
+ * (completion_new_sim()), else io_uring (completion_new_uring() with
+ * entries).  So the same entry point runs under the tests and the torture
+ * harness on sim and under `--backend uring` on a ring.  Returns 0 and sets
+ * *out, or -errno with one line in why. */
+int completion_new_beside(struct reactor *r, unsigned entries,
+			  struct completion **out, char *why, size_t why_len);
+
 /* Free the queue.  No operation may be in flight (cancel them and poll
  * until each has completed); under sim, an operation still in flight is a
  * violation reported on stderr.  Provided buffers are given back. */

@@ -1143,6 +1143,38 @@ START_TEST(test_sim_queue_needs_a_simulated_reactor)
 }
 END_TEST
 
+START_TEST(test_queue_beside_a_reactor_follows_its_backend)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct sim_config cfg;
+	struct completion *q;
+	struct reactor *r;
+	int err;
+
+	sim_config_default(&cfg, 1);
+	r = reactor_new_sim(&cfg);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(completion_new_beside(r, 8, &q, why, sizeof why), 0);
+	ck_assert_str_eq(completion_backend(q), "sim");
+	completion_free(q);
+	reactor_free(r);
+
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	err = completion_new_beside(r, 8, &q, why, sizeof why);
+	if (err == 0) {
+		ck_assert_str_eq(completion_backend(q), "uring");
+		completion_free(q);
+	} else {
+		/* no ring here: the reason is one line */
+		ck_assert_ptr_null(strchr(why, '\n'));
+		ck_assert_int_gt(strlen(why), 0);
+		printf("skipped on uring: %s\n", why);
+	}
+	reactor_free(r);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("completion");
@@ -1201,6 +1233,7 @@ static Suite *make_suite(void)
 	tcase_add_test(life,
 		test_refused_io_uring_setup_gives_errno_and_one_line_reason);
 	tcase_add_test(life, test_sim_queue_needs_a_simulated_reactor);
+	tcase_add_test(life, test_queue_beside_a_reactor_follows_its_backend);
 	suite_add_tcase(s, life);
 	return s;
 }
