@@ -370,6 +370,7 @@ images_unsourced() {
 				[ -f "$f" ] && break
 			done
 			[ -f "$f" ] || continue     # a missing file is the names check's
+			echo "$ip $img" >>"$tmp/images_seen"
 			rel=$(cd "$(dirname "$f")" && pwd)/$(basename "$f")
 			rel=${rel#"$itop"/}
 			case $rel in
@@ -493,11 +494,12 @@ else
 	fi
 	pass "$n exact counts of the saved runs are what this build produces"
 	# (d) the images.
+	: >"$tmp/images_seen"
 	images_unsourced "$top" $pages >"$tmp/unsourced"
 	if [ -s "$tmp/unsourced" ]; then
 		while read -r l; do fail "$l"; done <"$tmp/unsourced"
 	else
-		pass "every image is a rendered diagram or drawn by a saved run"
+		pass "$(wc -l <"$tmp/images_seen") images shown ($(sort -u -k2 "$tmp/images_seen" | wc -l) files): each a rendered diagram or drawn by a saved run"
 	fi
 fi
 

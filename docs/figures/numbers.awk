@@ -1,6 +1,6 @@
 # numbers.awk: the measured-looking numbers of a page that no saved run holds.
 #
-#   awk -f numbers.awk -v page=NAME VALUES EXEMPT PAGE
+#   awk -f numbers.awk -v page=NAME [-v countfile=F] VALUES EXEMPT PAGE
 #
 # VALUES is every number of the saved runs (docs/runs/*.json: the JSON
 # numbers and the numbers inside their strings and text output), one a
@@ -19,7 +19,8 @@
 # unit or, for a time, scaled by 1000, 10^6 or 10^9 either way (the page
 # may round 1328 ns to 1.3 us), for a size by 1024, 1024^2 or 1000, for a
 # percentage by 100; commas between digits are ignored.  Prints
-# "PAGE:LINE: NUMBER" for each one that is held by no run and not exempt.
+# "PAGE:LINE: NUMBER" for each one that is held by no run and not exempt;
+# with countfile, adds a line "CHECKED EXEMPTED" to it.
 
 FILENAME == ARGV[1] { v[++nv] = $1 + 0; next }
 FILENAME == ARGV[2] {
@@ -54,11 +55,12 @@ function check(tok, text, unit,    num, d, half, x, s, k, n, sc) {
 	else if (unit ~ /^(B|bytes|KiB|MiB|GiB|KB|MB|kB)$/) n = split(bscale, sc, " ")
 	else if (unit == "%") n = split("1 100", sc, " ")
 	else n = split("1", sc, " ")
+	nchecked++
 	for (k = 1; k <= n; k++) {
 		s = sc[k]
 		if (held((x - half) / s, (x + half) / s)) return
 	}
-	if ((page "|" text) in exempt || ("*|" text) in exempt) return
+	if ((page "|" text) in exempt || ("*|" text) in exempt) { nexempt++; return }
 	printf "%s:%d: %s\n", page, FNR, text
 }
 
@@ -108,3 +110,4 @@ fence && /^(\$ |\.\/)?(pushpoll|make|tests\/|CK_RUN_CASE|docs\/|scripts\/|autore
 		rest = substr(rest, RSTART + RLENGTH - 1)
 	}
 }
+END { if (countfile != "") printf "%d %d\n", nchecked, nexempt >> countfile }
