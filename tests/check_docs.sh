@@ -401,7 +401,7 @@ else
 	: >"$pt/docs/diagrams/SOURCES.sha256"
 	planted_ok=1
 	DOCS_TOP=$pt "$figures" --check 2>/dev/null &&
-		DOCS_TOP=$pt "$figures" --numbers 2>/dev/null &&
+		DOCS_TOP=$pt "$figures" --numbers >/dev/null 2>&1 &&
 		[ -z "$(images_unsourced "$pt" claims.md)" ] ||
 		{ planted_ok=0; fail "figures: the copy of docs/claims.md fails as it is"; }
 	# A figure of the generated table changed by hand.
@@ -410,7 +410,7 @@ else
 	cp "$top/docs/claims.md" "$pt/docs/"
 	# A number of the prose that no saved run holds.
 	printf '\nThe whole run took 12345.6 ms.\n' >>"$pt/docs/claims.md"
-	DOCS_TOP=$pt "$figures" --numbers 2>/dev/null && { planted_ok=0; fail "figures: a number no saved run holds passes"; }
+	DOCS_TOP=$pt "$figures" --numbers >/dev/null 2>&1 && { planted_ok=0; fail "figures: a number no saved run holds passes"; }
 	cp "$top/docs/claims.md" "$pt/docs/"
 	# A count of the saved run that the code no longer produces: the saved
 	# torture table with one cancel point more.
