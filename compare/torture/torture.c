@@ -98,6 +98,10 @@ static const struct {
 		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
 		"finishes twice when its operation's completion and the "
 		"deadline come in one poll (batches only)" },
+	[TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS] = {
+		"push-write-cancel-reports", TORTURE_PUSH, "a write cut short "
+		"by a cancel calls back inside the cancel, on the workloads' "
+		"own cancels" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
@@ -206,7 +210,7 @@ static _Noreturn void batch_child(const struct batch *b, uint64_t first,
 	for (uint64_t i = first; i < b->n; i++) {
 		case_of(b, i, &c);
 		alarm(b->case_timeout_s);
-		c.scen->run(&c);
+		torture__run_case(&c);
 		alarm(0);
 		if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c))
 			_exit(3);

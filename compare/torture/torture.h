@@ -184,6 +184,11 @@ enum torture_mutant {
 	 * the same poll finishes it again; reachable only when several
 	 * events come in one poll (batches).  [push/compose.c] */
 	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
+	/* push: a stream write cancelled after part of it went out calls
+	 * back at once, inside the cancel (R2), which only the workloads'
+	 * own cancels and the compositions' inner callbacks reach.
+	 * [push/io.c] */
+	TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS,
 	TORTURE_NMUTANTS,
 };
 

@@ -128,7 +128,7 @@ int torture__fuzz_decode(enum torture_engine e, const unsigned char *d,
 void torture__fuzz_run(struct torture_case *c, const struct tt_fuzz *f)
 {
 	torture__fuzz = f;
-	c->scen->run(c);
+	torture__run_case(c);
 	torture__fuzz = NULL;
 }
 
