@@ -27,6 +27,11 @@
  *                real loopback sockets and real files (epoll, offload's
  *                threads), cancelled at random times: a part, and in some
  *                rounds the whole, with messages larger than the buffer
+ *   live-batch-abort, live-job-cancel   two moments of real I/O forced,
+ *                not left to timing: a fanout aborted from inside an
+ *                epoll batch that holds every sink, writable again,
+ *                behind the abort; and an abort that meets an offload job
+ *                whose completion is posted and not yet delivered
  *
  * The families, each a way to perturb a run:
  *
