@@ -45,7 +45,15 @@ echo "the fuzzer wrote $case after" \
 	>"$tmp/bug.out" 2>/dev/null
 rc=$?
 cat "$tmp/bug.out"
-if [ $rc -ne 1 ] || ! grep -q '(R2)' "$tmp/bug.out"; then
+# In a sanitizer build the use after free that the callback leads to (a
+# composition's state freed under the cancel that walks it) ends the case
+# before the count of R2 is read: that verdict is the bug's too, but the
+# case's world cannot be compared then (no steps are reported).
+crashed=no
+grep -q 'crashed: AddressSanitizer: heap-use-after-free' "$tmp/bug.out" &&
+	crashed=yes
+if [ $rc -ne 1 ] || { ! grep -q '(R2)' "$tmp/bug.out" && [ $crashed = no ]; }
+then
 	echo "FAIL: the replay with $bug exited $rc without the R2 violation"
 	exit 1
 fi
@@ -60,6 +68,11 @@ fi
 world() {
 	sed -n 's/.*: \([0-9]* steps, [0-9]* allocations\),.*/\1/p' "$1"
 }
+if [ $crashed = yes ]; then
+	echo "PASS: found, and replayed in the bug's program (a sanitizer" \
+	     "build: the world is compared in a plain one)"
+	exit 0
+fi
 if [ -z "$(world "$tmp/plain.out")" ] ||
    [ "$(world "$tmp/bug.out")" != "$(world "$tmp/plain.out")" ]; then
 	echo "FAIL: the replay with $bug ran another world:" \

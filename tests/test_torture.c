@@ -658,18 +658,34 @@ END_TEST
  * harness did not make is seen too: a write cut short by a fanout sink's
  * own deadline (no cancel of the harness's at all: the reference run), or
  * by echo's stop, whose callback is the workload's, not the harness's. */
+/* In the sanitizer build the use after free that such a callback leads to
+ * (the state of a composition, or a connection, freed under the cancel
+ * that walks it) ends the case before the count is read: there that is
+ * the verdict. */
+static bool r2_verdict(const char *what)
+{
+	if (strstr(what, "inside push_cancel or push_token_cancel (R2)"))
+		return true;
+#if defined(__SANITIZE_ADDRESS__)
+	return strstr(what, "AddressSanitizer: heap-use-after-free") != NULL;
+#else
+	return false;
+#endif
+}
+
 START_TEST(test_a_callback_inside_a_cancel_the_workload_makes_is_a_violation)
 {
 	struct torture_report *rep = malloc(sizeof(*rep));
+	const char *what;
 
 	ck_assert_ptr_nonnull(rep);
-	ck_assert_ptr_nonnull(strstr(first_verdict(
-		TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS, "fanout-slow", rep),
-		"inside push_cancel or push_token_cancel (R2)"));
+	what = first_verdict(TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS,
+			     "fanout-slow", rep);
+	ck_assert_msg(r2_verdict(what), "fanout-slow: %s", what);
 	ck_assert_uint_eq(rep->row[0].first_family, 0);
-	ck_assert_ptr_nonnull(strstr(first_verdict(
-		TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS, "echo", rep),
-		"inside push_cancel or push_token_cancel (R2)"));
+	what = first_verdict(TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS, "echo",
+			     rep);
+	ck_assert_msg(r2_verdict(what), "echo: %s", what);
 	free(rep);
 }
 END_TEST
