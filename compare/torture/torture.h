@@ -27,6 +27,11 @@
  *                real loopback sockets and real files (epoll, offload's
  *                threads), cancelled at random times: a part, and in some
  *                rounds the whole, with messages larger than the buffer
+ *   live-batch-abort, live-job-cancel   two moments of real I/O forced,
+ *                not left to timing: a fanout aborted from inside an
+ *                epoll batch that holds every sink, writable again,
+ *                behind the abort; and an abort that meets an offload job
+ *                whose completion is posted and not yet delivered
  *
  * The families, each a way to perturb a run:
  *
@@ -184,6 +189,11 @@ enum torture_mutant {
 	 * the same poll finishes it again; reachable only when several
 	 * events come in one poll (batches).  [push/compose.c] */
 	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
+	/* push: a stream write cancelled after part of it went out calls
+	 * back at once, inside the cancel (R2), which only the workloads'
+	 * own cancels and the compositions' inner callbacks reach.
+	 * [push/io.c] */
+	TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS,
 	TORTURE_NMUTANTS,
 };
 

@@ -145,6 +145,12 @@ void torture__fuzz_describe(const struct torture_case *c,
  * Never returns but on a bad command line (EXIT_USAGE). */
 int torture__mutant_main(int argc, char **argv);
 
+/* Run case c's scenario (in the process that runs the case), and make a
+ * callback that the engine saw begin inside a cancel a violation of the
+ * case, whatever the scenario: rule R2 of push.h, counted by the engine
+ * itself (push_callbacks_in_cancel()). */
+void torture__run_case(struct torture_case *c);
+
 /* Record a violation (the first one is kept). */
 void torture__fail(struct torture_case *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
