@@ -915,6 +915,14 @@ static int ring_setup(struct echo_server *s)
 	return 0;
 }
 
+size_t uring_echo_ring_bytes(size_t bufsize)
+{
+	size_t n = ring_size();
+
+	return n * sizeof(struct io_uring_buf) + 4095 + n * bufsize +
+	       n * sizeof(struct rbuf);
+}
+
 /* After the ring is gone (io_uring_queue_exit()). */
 static void ring_free_memory(struct echo_server *s)
 {
