@@ -295,7 +295,7 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 		strcpy(buf, o->base.engines);
 		for (char *p = strtok_r(buf, ",", &save); p != NULL;
 		     p = strtok_r(NULL, ",", &save))
-			if (strcmp(p, "push") != 0 && strcmp(p, "poll") != 0)
+			if (!bench__is_sim_engine(p))
 				cli_usage_error("--backend sim runs push and "
 						"poll only, not '%s'", p);
 	}
