@@ -326,9 +326,10 @@ static void conn_close(struct echo_server *s, struct conn *c,
 		       uint64_t *counter);
 
 /* c reads again if it may: its recv ended, it is not waiting for a
- * buffer, the peer has more to send, and it has stopped reading only
- * until what it had has gone.  With the ring empty it waits in `starved`
- * (ring_return() re-arms it): re-armed now it would only end -ENOBUFS. */
+ * buffer, the peer has more to send, fewer than RECV_QUEUE_MAX buffers
+ * wait to be sent, and it has stopped reading only until what it had has
+ * gone.  With the ring empty it waits in `starved` (ring_wake_starved()
+ * re-arms it): re-armed now it would only end -ENOBUFS. */
 static void ready_read_on(struct echo_server *s, struct conn *c)
 {
 	bool drained = !c->send_in_flight && c->queued == 0;
@@ -791,7 +792,10 @@ static int echo_iteration(struct echo_server *s, struct reactor *r,
  *      (one io_uring_enter);
  *   2. read the clock once;
  *   3. handle each completion: an accept opens a connection and queues its
- *      recv, a recv queues the send, a send the next recv;
+ *      recv, a recv queues the send, a send the next recv (on readiness:
+ *      a recv's buffer is sent, or queued behind the send in flight, and a
+ *      send gives its buffer back; then the connections a dry ring left
+ *      waiting are re-armed, as many as there are buffers back);
  *   4. if a stop was requested, leave;
  *   5. close the connections idle for too long. */
 static int echo_loop(struct reactor *r, struct echo_server *s)
