@@ -43,13 +43,17 @@ static const struct baseline {
 	fanout_run_fn fanout;
 	bool counts_shed_connections;
 	bool sheds_when_out_of_descriptors;
+	bool unsent_in_ring;    /* on readiness, bytes a peer has not taken
+				 * may wait in the buffers of a provided ring
+				 * (not in the heap) while a send is stuck */
 } baselines[] = {
-	{ "epoll", epoll_echo_serve, epoll_fanout_run, true, true },
-	{ "libuv", libuv_echo_serve, libuv_fanout_run, false, true },
-	{ "libevent", libevent_echo_serve, libevent_fanout_run, true, true },
+	{ "epoll", epoll_echo_serve, epoll_fanout_run, true, true, false },
+	{ "libuv", libuv_echo_serve, libuv_fanout_run, false, true, false },
+	{ "libevent", libevent_echo_serve, libevent_fanout_run, true, true,
+	  false },
 #ifdef HAVE_LIBURING
-	/* the io_uring floor: needs a ring (uring_usable()) */
-	{ "uring", uring_echo_serve, uring_fanout_run, true, false },
+	/* last: left out where no ring can be set up (make_suite()) */
+	{ "uring", uring_echo_serve, uring_fanout_run, true, false, true },
 #endif
 };
 /* The baselines tested: all of them, or all but the io_uring floor where
@@ -482,9 +486,10 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	bool served = false;
 
 	if (!baselines[_i % NBASELINES].sheds_when_out_of_descriptors) {
-		printf("%s: skipped: an io_uring accept takes its descriptor "
-		       "before a connection comes, so a full table fails it at "
-		       "once and the floor re-arms it in a loop\n",
+		printf("%s: skipped: it does not yet shed a connection "
+		       "reliably with the descriptor table full (an io_uring "
+		       "accept takes its descriptor before a connection comes, "
+		       "fails at once, and is armed again at once)\n",
 		       baselines[_i % NBASELINES].name);
 		return;
 	}
@@ -566,7 +571,13 @@ START_TEST(test_echo_slow_reader_keeps_only_unsent_bytes_and_loses_none)
 	ck_assert_int_eq(netclient_slow_reader(st.port, &slow), 0);
 	ck_assert_uint_gt(slow.sent, opts.bufsize);
 	ck_assert_uint_eq(slow.received, slow.sent);
-	if (opts.buffers == ECHO_BUFFERS_READY) {
+	if (opts.buffers == ECHO_BUFFERS_READY &&
+	    baselines[_i % NBASELINES].unsent_in_ring) {
+		/* a send stuck from a ring buffer: the rest is copied into a
+		 * block only once a send comes back short */
+		ck_assert_int_le(slow.waiting_blocks, 1);
+		ck_assert_int_le(slow.waiting_bytes, (int64_t)opts.bufsize);
+	} else if (opts.buffers == ECHO_BUFFERS_READY) {
 		ck_assert_int_eq(slow.waiting_blocks, 1);
 		ck_assert_int_gt(slow.waiting_bytes, 0);
 		ck_assert_int_le(slow.waiting_bytes, (int64_t)opts.bufsize);
