@@ -10,7 +10,9 @@
  *   3. loop_check_stop      a stop request is acted on once
  *   4. loop_wait            reactor_poll(): wait for edges, timers and
  *                           offload completions, which fire wakers, which
- *                           queue tasks; do not wait if tasks are queued
+ *                           queue tasks; do not wait if tasks are queued.
+ *                           Over a completion queue, completion_poll()
+ *                           instead (poll__loop_cq_wait, io_completion.c)
  *
  * Step 1 is bounded so that a set of tasks that keep waking one another
  * cannot keep the loop from looking at I/O (tokio checks I/O every 61 polls
@@ -23,6 +25,7 @@
  * task states, are the other executor's (workers.c; claim C9).
  */
 #include "poll_impl.h"
+#include "container_of.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -60,6 +63,25 @@ int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
 	return 0;
 }
 
+int poll_loop_init_completion(struct poll_cq_loop *cl, struct reactor *r,
+			      struct completion *cq,
+			      const struct poll_config *c)
+{
+	int rc = poll_loop_init(&cl->loop, r, NULL, c);
+
+	cl->loop.over_cq = true;
+	cl->cq = cq;
+	memset(&cl->stats, 0, sizeof(cl->stats));
+	cl->free_ops = NULL;
+	cl->orphans = NULL;
+	return rc;
+}
+
+struct poll_cq_loop *poll_cq_loop_of(struct poll_loop *l)
+{
+	return container_of(l, struct poll_cq_loop, loop);
+}
+
 void poll_loop_fini(struct poll_loop *l)
 {
 	struct poll_task *t;
@@ -72,6 +94,8 @@ void poll_loop_fini(struct poll_loop *l)
 		poll_task_abort(l->live);
 	while ((t = poll__task_dequeue(l)) != NULL)
 		poll__task_run(t);
+	if (l->over_cq)                 /* the kernel's last word (C6) */
+		poll__loop_cq_drain(poll_cq_loop_of(l));
 }
 
 void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg)
@@ -148,7 +172,8 @@ static int loop_check_stop(struct poll_loop *l)
 static int loop_wait(struct poll_loop *l)
 {
 	int64_t timeout = l->ready_head != NULL ? 0 : -1;
-	int n = reactor_poll(l->r, timeout);
+	int n = l->over_cq ? poll__loop_cq_wait(poll_cq_loop_of(l), timeout) :
+			     reactor_poll(l->r, timeout);
 
 	if (n == -EDEADLK && l->ready_head == NULL) {
 		if (l->stop_seen || l->on_stop == NULL)
