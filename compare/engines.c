@@ -18,7 +18,7 @@ const struct engine engines[] = {
 	  push_echo_serve, push_fanout_run, false },
 	{ "poll", "futures: one task of nested state machines, cancelled by drop",
 	  poll_echo_serve, poll_fanout_run, false,
-	  poll_echo_serve_completion, NULL },
+	  poll_echo_serve_completion, poll_fanout_run_completion },
 	{ "libuv", "baseline: libuv as its own examples write it",
 	  libuv_echo_serve, libuv_fanout_run, false },
 	{ "libevent", "baseline: libevent bufferevents",

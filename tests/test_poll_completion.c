@@ -563,6 +563,201 @@ START_TEST(test_echo_over_uring_idle_connection_times_out)
 }
 END_TEST
 
+/* ---- the fanout ------------------------------------------------------------------ */
+
+START_TEST(test_fanout_over_sim_completion_delivers_every_byte_to_every_file_sink)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 300000 + seed * 777, 5);
+		w.opts.chunk_size = 16384;
+		w.opts.window = 3;
+		ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts,
+							    &w.st), 0);
+		ck_assert_uint_eq(w.st.bytes_read, w.len);
+		ck_assert_uint_le(w.st.peak_chunks, 3);
+		for (unsigned i = 0; i < 5; i++) {
+			ck_assert_int_eq(w.sink[i].error, 0);
+			check_file_sink(&w, i);
+		}
+		check_cq_clean();
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+START_TEST(test_fanout_over_sim_completion_streams_to_tcp_subscribers_with_faults)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	int64_t live = live_blocks();
+	unsigned complete = 0;
+
+	for (uint64_t seed = 1; seed <= 6; seed++) {
+		sim_config_faulty(&c, seed);
+		fanout_world_sim(&w, &c, 200000, 4);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 8192;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts,
+							    &w.st), 0);
+		sim_run_out(w.r);
+		complete += check_tcp_sinks(&w);
+		check_cq_clean();
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(complete, 0);
+}
+END_TEST
+
+/* A subscriber that stops reading: its send stays in flight, and the sink
+ * is cancelled one timeout after that send began; the send becomes the
+ * loop's orphan, holding its reference to the chunk. */
+START_TEST(test_fanout_over_sim_completion_stalled_sink_is_cancelled_within_its_timeout)
+{
+	const uint64_t timeout = 10 * 1000000ull;
+	struct sim_config c;
+	struct fanout_world w;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+	unsigned timed_out;
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		fanout_world_sim(&w, &c, 1u << 20, 3);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 16384;
+		w.opts.sink_timeout_ns = timeout;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		w.peer_flags[1] = SIM_PEER_NO_READ;
+		ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts,
+							    &w.st), 0);
+		ck_assert_uint_ge(reactor_now(w.r), timeout);
+		ck_assert_uint_lt(reactor_now(w.r), 2 * timeout);
+		sim_run_out(w.r);
+		ck_assert_uint_eq(check_tcp_sinks(&w), 2);
+		timed_out = 0;
+		for (unsigned i = 0; i < 3; i++) {
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ETIMEDOUT);
+			timed_out += w.sink[i].error == -ETIMEDOUT;
+		}
+		ck_assert_uint_eq(timed_out, 1);
+		check_cq_clean();
+		poll_cq_last_run_stats(&cs);
+		ck_assert_uint_ge(cs.orphan_bytes, 16384);  /* the stalled send */
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* A stop before step k, for k over a whole run: each time every sink is
+ * complete or cancelled with an exact prefix, the kernel saw no breach,
+ * every orphan's completion was absorbed and the heap is back; and some
+ * stops found a file read in flight, whose buffer the loop kept. */
+START_TEST(test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly)
+{
+	struct sim_config c;
+	struct fanout_world w;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+	uint64_t steps, k, held = 0;
+	unsigned cancelled = 0;
+
+	sim_config_default(&c, 5);
+	fanout_world_sim(&w, &c, 100000, 3);
+	w.opts.chunk_size = 8192;
+	w.opts.window = 2;
+	ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts, &w.st),
+			 0);
+	steps = sim_steps(w.r);
+	fanout_world_free(&w);
+	ck_assert_uint_gt(steps, 20);
+
+	for (k = 1; k <= steps; k += 1 + steps / 60) {
+		fanout_world_sim(&w, &c, 100000, 3);
+		w.opts.chunk_size = 8192;
+		w.opts.window = 2;
+		sim_at_step(w.r, k, request_stop, w.r);
+		ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts,
+							    &w.st), 0);
+		for (unsigned i = 0; i < 3; i++) {
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ECANCELED);
+			cancelled += w.sink[i].error == -ECANCELED;
+			check_file_sink(&w, i);
+		}
+		check_cq_clean();
+		poll_cq_last_run_stats(&cs);
+		held += cs.orphan_bytes;
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(cancelled, 0);
+	ck_assert_uint_gt(held, 0);
+}
+END_TEST
+
+START_TEST(test_fanout_over_uring_copies_the_input_to_file_sinks)
+{
+	struct fanout_world w;
+	int64_t live = live_blocks();
+
+	if (!ring_usable())
+		return;
+	fanout_world_epoll_at(&w, "/tmp/test_poll_completion_XXXXXX",
+			      (1u << 20) + 12345, 3);
+	ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts, &w.st),
+			 0);
+	ck_assert_uint_eq(w.st.bytes_read, w.len);
+	ck_assert_uint_le(w.st.peak_chunks, w.opts.window);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(w.sink[i].error, 0);
+		check_file_sink(&w, i);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_fanout_over_uring_streams_to_tcp_subscribers)
+{
+	struct fanout_world w;
+	uint64_t sum;
+	int64_t live = live_blocks();
+
+	if (!ring_usable())
+		return;
+	fanout_world_epoll_at(&w, "/tmp/test_poll_completion_XXXXXX",
+			      (3u << 20) + 7, 4);
+	w.opts.kind = FANOUT_SINK_TCP;
+	w.opts.on_listening = start_subscribers;
+	w.opts.arg = &w;
+	memset(subs, 0, sizeof(subs));
+	ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts, &w.st),
+			 0);
+	sum = workload_checksum(w.input, w.len, w.opts.chunk_size);
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(subs[i].tid, NULL);
+		ck_assert_int_eq(w.sink[i].error, 0);
+		ck_assert_uint_eq(w.sink[i].checksum, sum);
+		ck_assert_uint_eq(subs[i].bytes, w.len);
+		ck_assert_uint_eq(subs[i].checksum, sum);
+	}
+	fanout_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("poll_completion");
@@ -580,10 +775,18 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_over_sim_completion_stop_with_connections_open_frees_all);
 	tcase_add_test(tc, test_echo_over_sim_completion_over_max_conns_refuses);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("echo_uring");
+	tc = tcase_create("uring");
 	tcase_add_test(tc, test_echo_over_uring_echoes_and_allocates_nothing_per_round_trip);
 	tcase_add_test(tc, test_echo_over_uring_stop_with_a_connection_open);
 	tcase_add_test(tc, test_echo_over_uring_idle_connection_times_out);
+	tcase_add_test(tc, test_fanout_over_uring_copies_the_input_to_file_sinks);
+	tcase_add_test(tc, test_fanout_over_uring_streams_to_tcp_subscribers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fanout_sim");
+	tcase_add_test(tc, test_fanout_over_sim_completion_delivers_every_byte_to_every_file_sink);
+	tcase_add_test(tc, test_fanout_over_sim_completion_streams_to_tcp_subscribers_with_faults);
+	tcase_add_test(tc, test_fanout_over_sim_completion_stalled_sink_is_cancelled_within_its_timeout);
+	tcase_add_test(tc, test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly);
 	suite_add_tcase(s, tc);
 	return s;
 }
