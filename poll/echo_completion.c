@@ -414,6 +414,7 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 
 	(void)o;
 	memset(stats, 0, sizeof(*stats));
+	poll__cq_stats_reset();
 	if (opts->bufsize == 0)
 		return -EINVAL;
 	if (opts->buffers == ECHO_BUFFERS_READY || opts->reuse_port)

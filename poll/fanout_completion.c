@@ -541,6 +541,7 @@ int poll_fanout_run_completion(struct reactor *r, struct offload *o,
 
 	(void)o;                         /* files are read with the ring */
 	memset(stats, 0, sizeof(*stats));
+	poll__cq_stats_reset();
 	stats->sink = sink_stats;
 	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;

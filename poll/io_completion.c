@@ -59,9 +59,19 @@ static struct poll_cq_stats last_run;
 
 void poll__cq_stats_publish(const struct poll_cq_loop *l)
 {
+	uint64_t ops, bytes;
+
 	last_run = l->stats;
-	if (reactor_is_sim(l->loop.r))
+	if (reactor_is_sim(l->loop.r)) {
 		last_run.sim_violations = completion_sim_violations(l->cq);
+		completion_sim_owned(l->cq, &ops, &bytes);
+		last_run.kernel_ops_at_end = ops;
+	}
+}
+
+void poll__cq_stats_reset(void)
+{
+	memset(&last_run, 0, sizeof(last_run));
 }
 
 void poll_cq_last_run_stats(struct poll_cq_stats *out)

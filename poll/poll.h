@@ -119,8 +119,10 @@ struct poll_cq_stats {
 	uint64_t cancel_lost;      /* a cancel asked, and the operation
 				    * completed with its result anyway */
 	uint64_t sim_violations;   /* under sim, breaches of the kernel's
-				    * ownership the queue saw (set by
-				    * poll_cq_last_run_stats() only) */
+				    * ownership the queue saw ... */
+	uint64_t kernel_ops_at_end; /* ... and operations it still owned
+				    * once the loop was finished (both set
+				    * for poll_cq_last_run_stats() only) */
 };
 
 /* The loop: the executor, a run queue on top of the reactor.  Memory: the
@@ -940,9 +942,9 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 int poll_fanout_run_completion(struct reactor *r, struct offload *o,
 			       const struct fanout_opts *opts,
 			       struct fanout_stats *stats);
-/* The loop statistics of the last run of either, once it has returned:
- * operations made, orphans and the bytes they held (claim C13).  Not
- * thread-safe: one run at a time. */
+/* The loop statistics of the last run of either, once it has returned
+ * (zero if it failed before its loop ran): operations made, orphans and
+ * the bytes they held (claim C13).  Not thread-safe: one run at a time. */
 void poll_cq_last_run_stats(struct poll_cq_stats *out);
 
 /* ---- workers: the multi-threaded executor --------------------------------- */

@@ -75,6 +75,8 @@ int poll__loop_cq_wait(struct poll_cq_loop *l, int64_t timeout);
 void poll__loop_cq_drain(struct poll_cq_loop *l);
 /* Keep l's statistics as the last run's (poll_cq_last_run_stats()). */
 void poll__cq_stats_publish(const struct poll_cq_loop *l);
+/* Forget the last run's (at the start of a run). */
+void poll__cq_stats_reset(void);
 
 /* ---- echo.c ------------------------------------------------------------- */
 

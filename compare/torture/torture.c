@@ -98,6 +98,12 @@ static const struct {
 		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
 		"finishes twice when its operation's completion and the "
 		"deadline come in one poll (batches only)" },
+	[TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER] = {
+		"poll-cq-drop-frees-buffer", TORTURE_POLL, "a future frees "
+		"its buffer on drop while the kernel's read is in flight" },
+	[TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN] = { "poll-cq-forgets-orphan",
+		TORTURE_POLL, "the loop forgets an orphaned operation instead "
+		"of keeping it until its completion" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

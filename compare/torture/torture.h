@@ -184,6 +184,13 @@ enum torture_mutant {
 	 * the same poll finishes it again; reachable only when several
 	 * events come in one poll (batches).  [push/compose.c] */
 	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
+	/* poll: a completion leaf dropped with its operation in flight frees
+	 * the buffer the kernel still owns.  [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER,
+	/* poll: the loop keeps no record of an orphaned operation, neither
+	 * freeing it at its completion nor waiting for it at the end.
+	 * [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN,
 	TORTURE_NMUTANTS,
 };
 

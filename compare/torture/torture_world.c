@@ -668,6 +668,22 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 	free(fw.input);
 }
 
+/* ---- for the engines' own files: the workloads with any entry point ------------------ */
+
+/* The completion scenarios of torture_push.c and torture_poll.c run the
+ * same worlds and checks with their engine's completion entry points. */
+void tt_echo_run(struct torture_case *c, echo_serve_fn serve, bool faulty)
+{
+	echo_run(c, serve, faulty ? ECHO_FAULTY : ECHO_PLAIN);
+}
+
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run,
+		   enum tt_fanout_variant v)
+{
+	fanout_run(c, run, v == TT_FANOUT_FILE ? FANOUT_FILE :
+		   v == TT_FANOUT_SLOW ? FANOUT_SLOW : FANOUT_TCP);
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 static void echo_push(struct torture_case *c)
