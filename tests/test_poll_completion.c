@@ -758,6 +758,92 @@ START_TEST(test_fanout_over_uring_streams_to_tcp_subscribers)
 }
 END_TEST
 
+/* ---- figures (CK_RUN_CASE=figures) ------------------------------------------------ */
+
+/* The figures claim C13 and the allocation target read, counted, printed
+ * with what they are:
+ *   - a stop with 8 connections open, each waiting in a recv with its
+ *     16 KiB buffer (sim): the operations orphaned and the bytes of buffer
+ *     they held until the kernel's completions;
+ *   - heap allocations per round trip (sim: a peer echoing 1 KB and one
+ *     echoing 200 KB in 512-byte reads, the difference over the added
+ *     round trips; uring: 1000 pings on one connection, when a ring can
+ *     be set up). */
+START_TEST(test_completion_figures_are_printed)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct poll_cq_stats cs;
+	uint64_t a[2], trips[2];
+	size_t len[2] = { 1000, 200000 };
+
+	sim_config_default(&c, 9);
+	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
+	sim_at_step(w.r, 400, request_stop, w.r);
+	ck_assert_int_eq(sim_echo_cq(&w, &st, 0, 16384), 0);
+	poll_cq_last_run_stats(&cs);
+	check_sim_peers(&w);
+	sim_world_free(&w);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	printf("orphans at a stop with %u connections open (sim, 16 KiB "
+	       "buffers): %llu operations orphaned, %llu bytes of buffer "
+	       "held, at most %llu at once, %llu late completions absorbed; "
+	       "%llu operations made for the whole run\n", SIM_PEERS,
+	       (unsigned long long)cs.orphaned,
+	       (unsigned long long)cs.orphan_bytes,
+	       (unsigned long long)cs.orphan_bytes_peak,
+	       (unsigned long long)cs.late_completions,
+	       (unsigned long long)cs.ops_allocated);
+	ck_assert_uint_ge(cs.orphan_bytes, SIM_PEERS * 16384ull);
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t before = allocs();
+
+		sim_config_default(&c, 7);
+		sim_world_init(&w, &c, 1, len[i], SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo_cq(&w, &st, 1000000000ull, 512), 0);
+		a[i] = allocs() - before;
+		poll_cq_last_run_stats(&cs);
+		trips[i] = cs.submitted;
+		check_sim_peers(&w);
+		sim_world_free(&w);
+	}
+	printf("allocations per round trip (sim, poll over completion): "
+	       "%.3f (%llu allocations for 1 KB echoed, %llu for 200 KB; "
+	       "%llu more operations submitted)\n",
+	       (double)(a[1] - a[0]) / (double)(trips[1] - trips[0]) * 2.0,
+	       (unsigned long long)a[0], (unsigned long long)a[1],
+	       (unsigned long long)(trips[1] - trips[0]));
+	ck_assert_uint_eq(a[1], a[0]);
+
+	if (ring_usable()) {
+		struct server_thread srv;
+		struct echo_opts opts;
+		uint64_t before;
+		int fd;
+
+		echo_opts_default(&opts);
+		ck_assert_int_eq(server_thread_start(
+				&srv, poll_echo_serve_completion, &opts), 0);
+		fd = netclient_connect(srv.port);
+		ck_assert_int_ge(fd, 0);
+		for (int i = 0; i < 20; i++)
+			ping(fd, "warm up");
+		before = allocs();
+		for (int i = 0; i < 1000; i++)
+			ping(fd, "one round trip");
+		a[0] = allocs() - before;
+		close(fd);
+		ck_assert_int_eq(server_thread_stop(&srv), 0);
+		printf("allocations per round trip (io_uring, poll over "
+		       "completion): %.3f (%llu in 1000 round trips)\n",
+		       (double)a[0] / 1000.0, (unsigned long long)a[0]);
+		ck_assert_uint_eq(a[0], 0);
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("poll_completion");
@@ -787,6 +873,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_fanout_over_sim_completion_streams_to_tcp_subscribers_with_faults);
 	tcase_add_test(tc, test_fanout_over_sim_completion_stalled_sink_is_cancelled_within_its_timeout);
 	tcase_add_test(tc, test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("figures");
+	tcase_add_test(tc, test_completion_figures_are_printed);
 	suite_add_tcase(s, tc);
 	return s;
 }
