@@ -109,6 +109,7 @@ static void op_put(struct poll_cq_loop *l, struct poll__op *op)
 
 static void cq_close(struct poll_cq_loop *l, int h);
 
+/* doc:begin cq-orphan */
 /* C3: the leaf of op is being dropped while op is in flight.  Ask for the
  * cancel (unless the leaf asked already), and keep op and its buffer on
  * the orphan list until the final completion. */
@@ -133,6 +134,7 @@ static void op_orphan(struct poll_cq_loop *l, struct poll__op *op)
 	if (l->stats.orphan_bytes_now > l->stats.orphan_bytes_peak)
 		l->stats.orphan_bytes_peak = l->stats.orphan_bytes_now;
 }
+/* doc:end cq-orphan */
 
 /* The final completion of an orphan: absorb what it brought, free its
  * buffer, close its handle if that waited for it (C4), reuse it. */
@@ -422,6 +424,7 @@ int poll_cq_io_cancel(struct poll_cq_io *f)
 	return completion_cancel(f->loop->cq, &f->op->op);
 }
 
+/* doc:begin cq-io-drop */
 /* Drop (R3): in flight, the operation and its buffer go to the loop (C3);
  * done but not yet polled, the operation is simply given back; otherwise
  * the future's own buffer is freed. */
@@ -443,6 +446,7 @@ static void cq_io_drop(struct poll_future *fut)
 	poll_buf_unref(f->buf);
 	f->buf = NULL;
 }
+/* doc:end cq-io-drop */
 
 static const struct poll_future_vt cq_io_vt = {
 	.name = "cq_io",
