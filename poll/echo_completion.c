@@ -38,6 +38,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -86,10 +87,20 @@ struct echo_conn {
 	struct poll_cq_io idle;          /* the timeout */
 };
 
+/* The server's states (server_poll):
+ *   SERVER_ACCEPT   awaiting `accept`, admitting connections as they come
+ *   SERVER_BACKOFF  out of descriptors with no reserve to shed with:
+ *                   awaiting `backoff` before accepting again
+ *   SERVER_CLOSED   the listener failed for good: waits for the shutdown */
 enum server_state {
 	SERVER_ACCEPT,
+	SERVER_BACKOFF,
 	SERVER_CLOSED,
 };
+
+/* How long the server waits to accept again when it is out of descriptors
+ * and has no reserve to shed a connection with. */
+#define SERVER_BACKOFF_NS (10 * 1000000ull)
 
 struct echo_server {
 	struct poll_future base;
@@ -99,6 +110,15 @@ struct echo_server {
 	struct echo_stats *stats;
 	int listener;                    /* closed by the entry point */
 	struct poll_cq_io accept;
+	/* Out of descriptors the kernel keeps the pending connection, so an
+	 * accept submitted again fails again at once.  As the epoll floor
+	 * does, the server keeps a spare descriptor (on a ring; none under
+	 * sim, whose reactor sheds the connection itself): it closes it, the
+	 * next accept takes the pending connection into that slot, and the
+	 * connection is closed (shed) and the spare opened again. */
+	int reserve;                     /* the spare, or -1 */
+	bool shedding;                   /* the next accepted one is shed */
+	struct poll_cq_io backoff;       /* SERVER_BACKOFF */
 	struct echo_conn *conns;
 	unsigned nconns;
 };
@@ -328,11 +348,29 @@ static const struct poll_future_vt conn_vt = {
 
 /* ---- accept ------------------------------------------------------------------ */
 
+/* The spare descriptor, opened again after a shed (on a ring only). */
+static void server_reserve_open(struct echo_server *srv)
+{
+	int h;
+
+	if (reactor_is_sim(srv->loop->r) || srv->reserve >= 0)
+		return;
+	h = completion_file_open(poll_cq_loop_of(srv->loop)->cq, "/dev/null",
+				 O_RDONLY, 0);
+	srv->reserve = h >= 0 ? h : -1;
+}
+
 static void server_on_accept(struct echo_server *srv, ssize_t h)
 {
 	struct echo_stats *st = srv->stats;
 	unsigned max = srv->opts->max_conns;
 
+	if (h >= 0 && srv->shedding) {
+		completion_close(poll_cq_loop_of(srv->loop)->cq, (int)h);
+		srv->shedding = false;
+		server_reserve_open(srv);
+		return;
+	}
 	if (h >= 0) {
 		if (max > 0 && srv->nconns >= max) {
 			st->refused++;
@@ -343,8 +381,21 @@ static void server_on_accept(struct echo_server *srv, ssize_t h)
 		return;
 	}
 	st->accept_errors++;
-	if (reactor_accept_error_is_fatal(h))
+	if (reactor_accept_error_is_fatal(h)) {
 		srv->state = SERVER_CLOSED;
+	} else if ((h == -EMFILE || h == -ENFILE) &&
+		   !reactor_is_sim(srv->loop->r)) {
+		if (srv->reserve >= 0) {           /* shed the next one */
+			completion_close(poll_cq_loop_of(srv->loop)->cq,
+					 srv->reserve);
+			srv->reserve = -1;
+			srv->shedding = true;
+		} else {                           /* wait, do not spin */
+			poll_cq_timeout_init(&srv->backoff, srv->loop,
+					     SERVER_BACKOFF_NS);
+			srv->state = SERVER_BACKOFF;
+		}
+	}
 }
 
 static enum poll_status server_poll(struct poll_future *f,
@@ -352,14 +403,29 @@ static enum poll_status server_poll(struct poll_future *f,
 {
 	struct echo_server *srv = (struct echo_server *)f;
 
-	while (srv->state == SERVER_ACCEPT) {
-		if (poll_future_poll(&srv->accept.base, cx) == POLL_PENDING)
+	for (;;) {
+		switch (srv->state) {
+		case SERVER_ACCEPT:
+			if (poll_future_poll(&srv->accept.base, cx) ==
+			    POLL_PENDING)
+				return POLL_PENDING;
+			poll_future_drop(&srv->accept.base);
+			server_on_accept(srv, srv->accept.base.out);
+			poll_cq_accept_init(&srv->accept, srv->loop,
+					    srv->listener);
+			continue;
+		case SERVER_BACKOFF:
+			if (poll_future_poll(&srv->backoff.base, cx) ==
+			    POLL_PENDING)
+				return POLL_PENDING;
+			poll_future_drop(&srv->backoff.base);
+			server_reserve_open(srv);
+			srv->state = SERVER_ACCEPT;
+			continue;
+		case SERVER_CLOSED:
 			return POLL_PENDING;
-		poll_future_drop(&srv->accept.base);
-		server_on_accept(srv, srv->accept.base.out);
-		poll_cq_accept_init(&srv->accept, srv->loop, srv->listener);
+		}
 	}
-	return POLL_PENDING;
 }
 
 /* ---- shutdown ------------------------------------------------------------------ */
@@ -372,6 +438,8 @@ static void server_shutdown(struct poll_future *f)
 	struct echo_server *srv = (struct echo_server *)f;
 
 	poll_future_drop(&srv->accept.base);
+	if (srv->state == SERVER_BACKOFF)
+		poll_future_drop(&srv->backoff.base);
 	while (srv->conns != NULL)
 		poll_task_abort(srv->conns->task);
 }
@@ -435,6 +503,8 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	poll_loop_init_completion(&cl, r, cq, NULL);
 	srv.loop = &cl.loop;
 	srv.listener = lh;
+	srv.reserve = -1;
+	server_reserve_open(&srv);
 	poll_cq_accept_init(&srv.accept, &cl.loop, lh);
 	if (opts->on_listening != NULL)
 		opts->on_listening(opts->arg, (uint16_t)port);
@@ -446,6 +516,8 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 		rc = 0;
 	poll_loop_fini(&cl.loop);        /* waits for every orphan (C6) */
 	poll__cq_stats_publish(&cl);
+	if (srv.reserve >= 0)
+		completion_close(cq, srv.reserve);
 out_close_listener:
 	completion_close(cq, lh);
 out_free_queue:

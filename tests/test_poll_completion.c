@@ -18,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int64_t live_bytes(void)
@@ -541,6 +545,68 @@ START_TEST(test_echo_over_uring_stop_with_a_connection_open)
 }
 END_TEST
 
+/* Out of descriptors the kernel keeps a pending connection, and an accept
+ * submitted again fails again at once: the server sheds it on its spare
+ * descriptor (counted as an accept error) instead of spinning, and serves
+ * again once descriptors are back.  (When the kernel applies a new limit
+ * to a ring's accept is its own business: a connection may still be served
+ * in full, or the first one after the limit is raised may still be shed;
+ * so each connection is checked to be served or shed, never left hanging,
+ * and serving to resume within a few tries.) */
+START_TEST(test_echo_over_uring_out_of_descriptors_sheds_and_goes_on)
+{
+	struct server_thread srv;
+	struct echo_opts opts;
+	struct rlimit saved, low;
+	struct sockaddr_in to;
+	int fd[3], lowest_free, served = 0;
+
+	if (!ring_usable())
+		return;
+	echo_opts_default(&opts);
+	ck_assert_int_eq(server_thread_start(&srv, poll_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fd[i], 0);
+	}
+	/* The limit at the lowest free descriptor: none is free now but the
+	 * server's spare, so its accepts fail with EMFILE. */
+	lowest_free = dup(fd[0]);
+	ck_assert_int_ge(lowest_free, 0);
+	close(lowest_free);
+	low = saved;
+	low.rlim_cur = (rlim_t)lowest_free;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	memset(&to, 0, sizeof(to));
+	to.sin_family = AF_INET;
+	to.sin_port = htons(srv.port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(connect(fd[i], (struct sockaddr *)&to,
+					 sizeof(to)), 0);
+		if (write(fd[i], "x", 1) == 1 && stays_quiet(fd[i], 100) &&
+		    !wait_for_close(fd[i]))
+			ck_abort_msg("connection %d neither served nor shed", i);
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	for (int tries = 0; tries < 5 && served == 0; tries++) {
+		struct netclient_result res;
+
+		served = netclient_echo(srv.port, 1, 1000, 1000, 2000,
+					&res) == 0;
+	}
+	ck_assert(served);
+	ck_assert_int_eq(server_thread_stop(&srv), 0);
+	ck_assert_uint_ge(srv.stats.accept_errors, 1);
+	ck_assert_uint_ge(srv.stats.accepted, 1);
+	check_echo_accounts(&srv.stats);
+}
+END_TEST
+
 START_TEST(test_echo_over_uring_idle_connection_times_out)
 {
 	struct server_thread srv;
@@ -865,6 +931,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_over_uring_echoes_and_allocates_nothing_per_round_trip);
 	tcase_add_test(tc, test_echo_over_uring_stop_with_a_connection_open);
 	tcase_add_test(tc, test_echo_over_uring_idle_connection_times_out);
+	tcase_add_test(tc, test_echo_over_uring_out_of_descriptors_sheds_and_goes_on);
 	tcase_add_test(tc, test_fanout_over_uring_copies_the_input_to_file_sinks);
 	tcase_add_test(tc, test_fanout_over_uring_streams_to_tcp_subscribers);
 	suite_add_tcase(s, tc);
