@@ -1264,31 +1264,31 @@ static void cq_check(struct torture_case *c)
 
 static void scen_echo_cq(struct torture_case *c)
 {
-	tt_echo_run(c, poll_echo_serve_completion, false);
+	tt_echo_run(c, poll_echo_serve_completion);
 	cq_check(c);
 }
 
 static void scen_echo_faulty_cq(struct torture_case *c)
 {
-	tt_echo_run(c, poll_echo_serve_completion, true);
+	tt_echo_run_faulty(c, poll_echo_serve_completion);
 	cq_check(c);
 }
 
 static void scen_fanout_cq(struct torture_case *c)
 {
-	tt_fanout_run(c, poll_fanout_run_completion, TT_FANOUT_TCP);
+	tt_fanout_run(c, poll_fanout_run_completion, true);
 	cq_check(c);
 }
 
 static void scen_fanout_file_cq(struct torture_case *c)
 {
-	tt_fanout_run(c, poll_fanout_run_completion, TT_FANOUT_FILE);
+	tt_fanout_run(c, poll_fanout_run_completion, false);
 	cq_check(c);
 }
 
 static void scen_fanout_slow_cq(struct torture_case *c)
 {
-	tt_fanout_run(c, poll_fanout_run_completion, TT_FANOUT_SLOW);
+	tt_fanout_run_slow(c, poll_fanout_run_completion);
 	cq_check(c);
 }
 
