@@ -179,11 +179,6 @@ enum torture_mutant {
 	/* poll: a task aborted inside its own poll is polled again, its code
 	 * running after the abort.  [poll/task.c] */
 	TORTURE_MUTANT_POLL_ABORT_RUNS_ON,
-	/* push: a deadline that finds nothing registered on the timeout's
-	 * token reports the timeout at once, and the completion queued in
-	 * the same poll finishes it again; reachable only when several
-	 * events come in one poll (batches).  [push/compose.c] */
-	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
 	/* poll: a completion leaf dropped with its operation in flight frees
 	 * the buffer the kernel still owns.  [poll/io_completion.c] */
 	TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER,
@@ -191,6 +186,11 @@ enum torture_mutant {
 	 * freeing it at its completion nor waiting for it at the end.
 	 * [poll/io_completion.c] */
 	TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN,
+	/* push: a deadline that finds nothing registered on the timeout's
+	 * token reports the timeout at once, and the completion queued in
+	 * the same poll finishes it again; reachable only when several
+	 * events come in one poll (batches).  [push/compose.c] */
+	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
 	TORTURE_NMUTANTS,
 };
 
