@@ -94,6 +94,12 @@ static const struct {
 	[TORTURE_MUTANT_POLL_ABORT_RUNS_ON] = { "poll-abort-runs-on",
 		TORTURE_POLL, "a task aborted inside its own poll is polled "
 		"again and runs on" },
+	[TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER] = {
+		"poll-cq-drop-frees-buffer", TORTURE_POLL, "a future frees "
+		"its buffer on drop while the kernel's read is in flight" },
+	[TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN] = { "poll-cq-forgets-orphan",
+		TORTURE_POLL, "the loop forgets an orphaned operation instead "
+		"of keeping it until its completion" },
 	[TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE] = {
 		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
 		"finishes twice when its operation's completion and the "

@@ -184,6 +184,13 @@ enum torture_mutant {
 	/* poll: a task aborted inside its own poll is polled again, its code
 	 * running after the abort.  [poll/task.c] */
 	TORTURE_MUTANT_POLL_ABORT_RUNS_ON,
+	/* poll: a completion leaf dropped with its operation in flight frees
+	 * the buffer the kernel still owns.  [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER,
+	/* poll: the loop keeps no record of an orphaned operation, neither
+	 * freeing it at its completion nor waiting for it at the end.
+	 * [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN,
 	/* push: a deadline that finds nothing registered on the timeout's
 	 * token reports the timeout at once, and the completion queued in
 	 * the same poll finishes it again; reachable only when several
