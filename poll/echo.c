@@ -794,7 +794,6 @@ static enum poll_status server_task_poll(struct poll_future *f,
 			return POLL_PENDING;
 		}
 		srv->listen_fd = -1;
-		poll_accept_init(&srv->accept, &srv->own_listener);
 	}
 	return server_poll(&srv->base, cx);
 }
@@ -856,6 +855,8 @@ int poll_echo_serve_workers(struct poll_workers *w, struct reactor *r,
 	}
 	srv.listen_fd = lh;
 	srv.own_listener.handle = -1;
+	/* A stop before the server's first poll drops it as it is. */
+	poll_accept_init(&srv.accept, &srv.own_listener);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&srv.lock, &attr);

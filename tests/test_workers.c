@@ -936,6 +936,29 @@ START_TEST(test_stop_with_connections_open_ends_every_task_on_the_workers)
 }
 END_TEST
 
+/* W7: a stop requested before the run ends the server before its first
+ * poll: nothing is served, nothing leaks. */
+START_TEST(test_a_stop_before_the_run_ends_the_echo_on_the_workers_at_once)
+{
+	struct poll_workers *w;
+	struct reactor *r;
+	struct echo_opts o;
+	struct echo_stats st;
+
+	leak_check_begin();
+	w = workers_new(2);
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&o);
+	poll_workers_request_stop(w);
+	ck_assert_int_eq(poll_echo_serve_workers(w, r, &o, &st), 0);
+	ck_assert_uint_eq(st.accepted, 0);
+	poll_workers_free(w);
+	reactor_free(r);
+	leak_check_end();
+}
+END_TEST
+
 /* The fanout workload on two workers, file sinks through the workers'
  * offload pools: every sink gets every byte, with the input's checksum. */
 START_TEST(test_fanout_on_two_workers_delivers_every_byte_to_every_sink)
@@ -1402,6 +1425,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_on_two_workers_returns_every_byte_and_spreads_connections);
 	tcase_add_test(tc, test_echo_on_four_workers_returns_every_byte_and_spreads_connections);
 	tcase_add_test(tc, test_stop_with_connections_open_ends_every_task_on_the_workers);
+	tcase_add_test(tc, test_a_stop_before_the_run_ends_the_echo_on_the_workers_at_once);
 	tcase_add_test(tc, test_fanout_on_two_workers_delivers_every_byte_to_every_sink);
 	suite_add_tcase(s, tc);
 
