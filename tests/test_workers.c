@@ -1,8 +1,9 @@
 /* test_workers.c: the multi-threaded executors: poll's workers (poll.h,
- * rules W1-W5) and push's loops per thread (push.h, rules T1-T3).  One test
- * per rule, loops per thread sharing a port for both engines' echo, and a
- * stress test that wakes, aborts and drops tasks from
- * several threads at once.
+ * rules W1-W7) and push's loops per thread (push.h, rules T1-T3).  One test
+ * per rule, a task that moves between workers with its stream and timer,
+ * the echo and fanout workloads on the workers (case "workloads"), loops
+ * per thread sharing a port for both engines' echo, and a stress test that
+ * wakes, aborts and drops tasks from several threads at once.
  *
  * Threads other than the test's own never call ck_assert (a failure there
  * would not reach Check): they record what they saw, and the test thread
