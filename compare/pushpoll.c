@@ -533,9 +533,23 @@ static struct poll_workers *start_workers(unsigned n, unsigned threads,
 	return w;
 }
 
+/* One line per worker: where the tasks ran (placed: taken from the
+ * injection queue; moved out and in: handed between workers, W6). */
 static void stop_workers(struct poll_workers *w)
 {
 	running_workers = NULL;
+	for (unsigned i = 0; i < poll_workers_count(w); i++) {
+		struct poll_workers_stats st;
+
+		poll_workers_worker_stats_get(w, i, &st);
+		printf("poll workers: worker=%u placed=%llu moved_out=%llu "
+		       "moved_in=%llu polls=%llu remote_wakes=%llu\n", i,
+		       (unsigned long long)st.placed,
+		       (unsigned long long)st.moved,
+		       (unsigned long long)st.moved_in,
+		       (unsigned long long)st.polls,
+		       (unsigned long long)st.remote_wakes);
+	}
 	poll_workers_free(w);
 }
 

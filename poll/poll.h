@@ -810,11 +810,14 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
  *     stopped from the task's thread at all.  Re-registration keeps every
  *     leaf single-threaded, as R5 says, at the price of two epoll_ctl()
  *     per stream per move.
- *   - Where tasks go: a spawned task goes to the shared injection queue (a
- *     mutex and a FIFO), and the first worker with nothing better to do
- *     takes it.  A worker with two or more tasks in its FIFO while
- *     another worker waits idle in its reactor hands the first of them to
- *     that worker (W6): work is given, not stolen, because only the home's
+ *   - Where tasks go: a task spawned by a task of the workers (a server's
+ *     accept) goes round robin to the workers' inboxes, so that a burst
+ *     of connections is spread at once, whatever the threads'
+ *     scheduling; one spawned from another thread goes to the shared
+ *     injection queue (a mutex and a FIFO), and the first worker with
+ *     nothing better to do takes it.  A worker with a backlog in its FIFO (eight
+ *     tasks or more) while another worker waits idle in its reactor hands
+ *     the first of them to that worker (W6): work is given, not stolen, because only the home's
  *     thread may take the registrations off its reactor.  (tokio steals,
  *     from a reactor shared by all workers; per-worker reactors make the
  *     home do the handing.)
@@ -873,7 +876,8 @@ struct poll_workers_stats {
 	uint64_t wakes;         /* by the home worker: its local FIFO */
 	uint64_t remote_wakes;  /* from another thread: the home's inbox */
 	uint64_t yields;        /* woken during its own poll */
-	uint64_t placed;        /* tasks taken from the injection queue */
+	uint64_t placed;        /* tasks first polled here (from the
+				 * injection queue or spawned to it) */
 	uint64_t moved;         /* tasks handed to another worker (W6) */
 	uint64_t moved_in;      /* tasks taken over from another worker */
 	uint64_t atomics;       /* atomic read-modify-writes on task words
@@ -891,7 +895,8 @@ int poll_workers_new(unsigned n, const struct poll_config *c,
 void poll_workers_free(struct poll_workers *w);
 
 /* Spawn a task of the workers: one mem_alloc(), the never-polled future
- * moved in (as poll_spawn()), linked into the injection queue.  From any
+ * moved in (as poll_spawn()), linked into the injection queue (from a
+ * worker's thread: into the next worker's inbox, round robin).  From any
  * thread before or during poll_workers_run(); poll_spawn() on a worker's
  * loop (cx->loop in a task's poll) calls this.  Returns 0 or -ENOMEM. */
 int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,

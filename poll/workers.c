@@ -7,10 +7,11 @@
  * single-threaded loop (loop.c) with one added in front:
  *
  *   0. worker_collect   move the inbox (tasks woken from other threads,
- *                       and tasks moved here) to the local FIFO; take one
+ *                       spawned here by another worker, and moved here)
+ *                       to the local FIFO; take one
  *                       task from the injection queue if the FIFO is
- *                       empty; hand one task to an idle worker if two or
- *                       more are queued here (W6)
+ *                       empty; hand one task to an idle worker if a
+ *                       backlog is queued here (W6, WORKER_SHED_AT)
  *   1. worker_run_ready pop and poll tasks, at most WORKER_RUN_BATCH, never
  *                       a task that yielded in this same step (the fence)
  *   2. worker_done      stop when no task of the workers is live
@@ -95,11 +96,18 @@
 /* Polls of step 1 before the worker looks at I/O (loop.c: POLL_RUN_BATCH). */
 #define WORKER_RUN_BATCH 64
 
+/* A worker hands a task to an idle one (W6) only with at least this many
+ * queued: a move costs two epoll_ctl() per stream, as much as a round trip
+ * of echo, so a queue of two, which the next step clears in microseconds,
+ * is not worth one; a queue of eight is a backlog. */
+#define WORKER_SHED_AT 8
+
 struct poll__worker {
 	struct poll_workers *w;
 	pthread_t thread;
 	struct reactor *r;
 	struct poll_loop loop;          /* its FIFO, fence and budget */
+	unsigned queued;                /* tasks in the FIFO */
 	/* The inbox: tasks woken from other threads, a LIFO stack under
 	 * inbox_lock, moved to the FIFO by step 0 (in wake order). */
 	pthread_mutex_t inbox_lock;
@@ -208,6 +216,7 @@ static void fifo_push(struct poll__worker *wk, struct poll_task *t)
 	else
 		l->ready_head = t;
 	l->ready_tail = t;
+	wk->queued++;
 }
 
 static struct poll_task *fifo_pop(struct poll__worker *wk)
@@ -217,6 +226,7 @@ static struct poll_task *fifo_pop(struct poll__worker *wk)
 
 	if (t == NULL)
 		return NULL;
+	wk->queued--;
 	l->ready_head = t->next_ready;
 	if (l->ready_head == NULL)
 		l->ready_tail = NULL;
@@ -443,6 +453,19 @@ int poll_workers_spawn_movable(struct poll_workers *w,
 	}
 	if (handle != NULL)
 		*handle = t;
+	if (self != NULL && self->w == w) {
+		/* From a task of the workers (a server's accept): round
+		 * robin over the workers, so that the tasks of a burst are
+		 * spread at once, whatever the threads' scheduling. */
+		struct poll__worker *to = &w->worker[
+			atomic_fetch_add(&w->next_kick, 1) % w->n];
+
+		if (to == self)
+			fifo_push(self, t);
+		else
+			inbox_push(to, t);
+		return 0;
+	}
 	inject_push(w, t);
 	return 0;
 }
@@ -484,8 +507,12 @@ static uint64_t task_adopt(struct poll__worker *wk, struct poll_task *t,
 			   uint64_t s)
 {
 	atomic_store_explicit(&t->home, wk, memory_order_release);
-	if (t->polls == 0 || (s & WORD_DONE))
-		return s;               /* never polled: nothing registered */
+	if (t->polls == 0) {
+		wk->stats.placed++;     /* never polled: nothing registered */
+		return s;
+	}
+	if (s & WORD_DONE)
+		return s;
 	wk->stats.moved_in++;
 	if (t->move->attach(t->future, &wk->loop) < 0) {
 		count_atomic(wk->w);
@@ -583,9 +610,9 @@ void poll__workers_move(struct poll_task *t)
 
 /* ---- one worker's iteration ---------------------------------------------------------------- */
 
-/* Part of step 0 (W6): with two or more tasks queued here and a worker idle,
- * hand that worker the first one, if it can move.  One per iteration: the
- * idle worker is busy once it has it. */
+/* Part of step 0 (W6): with WORKER_SHED_AT or more tasks queued here and a
+ * worker idle, hand that worker the first one, if it can move.  One per
+ * iteration: the idle worker is busy once it has it. */
 static void worker_balance(struct poll__worker *wk)
 {
 	struct poll_workers *w = wk->w;
@@ -593,7 +620,7 @@ static void worker_balance(struct poll__worker *wk)
 	struct poll__worker *to = NULL;
 	uint64_t s;
 
-	if (t == NULL || t->next_ready == NULL)
+	if (wk->queued < WORKER_SHED_AT)
 		return;
 	for (unsigned i = 0; i < w->n && to == NULL; i++)
 		if (&w->worker[i] != wk && atomic_load(&w->worker[i].idle))
@@ -634,10 +661,8 @@ static void worker_collect(struct poll__worker *wk)
 			fifo_push(wk, t);
 		}
 	}
-	if (wk->loop.ready_head == NULL && (t = inject_pop(wk->w)) != NULL) {
-		wk->stats.placed++;
+	if (wk->loop.ready_head == NULL && (t = inject_pop(wk->w)) != NULL)
 		fifo_push(wk, t);
-	}
 	worker_balance(wk);
 }
 
