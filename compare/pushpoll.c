@@ -32,6 +32,7 @@
 #include "engines.h"
 #include "mem.h"
 #include "offload.h"
+#include "poll.h"
 #include "reactor.h"
 #include "torture/torture.h"
 #include "verify.h"
@@ -66,11 +67,13 @@ static void usage(FILE *f)
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
 "  --buffers conn|ready  a read buffer per connection (default), or one taken\n"
 "                       only when a connection is readable\n"
-"  --workers N        push, poll: N loops, one per thread, on one port (SO_REUSEPORT)\n"
+"  --workers N        push: N loops, one per thread, on one port (SO_REUSEPORT);\n"
+"                     poll: the multi-threaded executor, N workers, tasks free to move\n"
 "\n"
 "fanout options:\n"
 "  --input FILE  --sinks N  --sink file|tcp  --output-dir DIR  --host H  --port P\n"
 "  --chunk-size SIZE  --window W\n"
+"  --workers N   poll: the fanout task on the multi-threaded executor, N workers\n"
 "  --sink-timeout DURATION  a sink that takes no chunk for this long is\n"
 "                           cancelled, the others go on (default 10s; 0: never)\n"
 "  --verify  read every sink file back and compare it with the input, byte\n"
@@ -333,6 +336,9 @@ static int start_failure_status(int err)
 }
 
 static struct reactor *running;
+/* --engine poll --workers N: the multi-threaded executor, stopped with
+ * running (poll_workers_request_stop() is async-signal-safe). */
+static struct poll_workers *volatile running_workers;
 /* serve echo --workers: the other loops' reactors, stopped with running. */
 static struct reactor *volatile others[SERVE_MAX_WORKERS];
 
@@ -341,6 +347,8 @@ static void on_signal(int sig)
 	(void)sig;
 	if (running != NULL)
 		reactor_request_stop(running);
+	if (running_workers != NULL)
+		poll_workers_request_stop(running_workers);
 	for (unsigned i = 0; i < SERVE_MAX_WORKERS; i++)
 		if (others[i] != NULL)
 			reactor_request_stop(others[i]);
@@ -500,6 +508,51 @@ static void check_engine_usable(const struct engine *e, const char *what)
 #endif
 }
 
+static bool poll_on_workers(const struct run_opts *ro)
+{
+	return ro->workers > 1 && strcmp(ro->engine->name, "poll") == 0;
+}
+
+/* --engine poll --workers N: N workers of the multi-threaded executor
+ * (poll.h), made after the substrate, so that a signal can stop them.
+ * Exits with a one-line message if they cannot be made. */
+static struct poll_workers *start_workers(unsigned n, unsigned threads,
+					  bool offload)
+{
+	struct poll_workers *w;
+	int rc = poll_workers_new(n, NULL, &w);
+
+	if (rc == 0 && offload && (rc = poll_workers_offload(w, threads)) < 0)
+		poll_workers_free(w);
+	if (rc < 0) {
+		fprintf(stderr, "pushpoll: cannot start %u poll workers: %s\n",
+			n, strerror(-rc));
+		exit(start_failure_status(rc));
+	}
+	running_workers = w;
+	return w;
+}
+
+/* One line per worker: where the tasks ran (placed: taken from the
+ * injection queue; moved out and in: handed between workers, W6). */
+static void stop_workers(struct poll_workers *w)
+{
+	running_workers = NULL;
+	for (unsigned i = 0; i < poll_workers_count(w); i++) {
+		struct poll_workers_stats st;
+
+		poll_workers_worker_stats_get(w, i, &st);
+		printf("poll workers: worker=%u placed=%llu moved_out=%llu "
+		       "moved_in=%llu polls=%llu remote_wakes=%llu\n", i,
+		       (unsigned long long)st.placed,
+		       (unsigned long long)st.moved,
+		       (unsigned long long)st.moved_in,
+		       (unsigned long long)st.polls,
+		       (unsigned long long)st.remote_wakes);
+	}
+	poll_workers_free(w);
+}
+
 static int cmd_serve_echo(int argc, char **argv)
 {
 	struct run_opts ro = { .threads = 2, .workers = 1 };
@@ -520,6 +573,11 @@ static int cmd_serve_echo(int argc, char **argv)
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
+	if (poll_on_workers(&ro) && (ro.settings.static_tasks > 0 ||
+				     ro.echo.buffers == ECHO_BUFFERS_READY))
+		cli_usage_error("--workers %u: poll's workers take neither "
+				"--static-tasks nor --buffers ready (their slots "
+				"and buffer are one thread's)", ro.workers);
 	check_engine_usable(ro.engine, "serve echo");
 	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
 	    !engine_has_ready_mode(ro.engine, why, sizeof why))
@@ -528,7 +586,7 @@ static int cmd_serve_echo(int argc, char **argv)
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
 	cli_raise_nofile();
-	if (ro.workers > 1) {
+	if (ro.workers > 1 && !poll_on_workers(&ro)) {
 		serve_workers = calloc(ro.workers, sizeof(*serve_workers));
 		if (serve_workers == NULL) {
 			fprintf(stderr, "pushpoll: serve echo: no memory for "
@@ -545,8 +603,15 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	o = start_substrate(&r, ro.threads);
 	mem_stats_get(&before);
-	rc = ro.engine->echo(r, o, &ro.echo, &stats);
-	if (ro.workers > 1) {
+	if (poll_on_workers(&ro)) {
+		struct poll_workers *w = start_workers(ro.workers, 0, false);
+
+		rc = poll_echo_serve_workers(w, r, &ro.echo, &stats);
+		stop_workers(w);
+	} else {
+		rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	}
+	if (ro.workers > 1 && !poll_on_workers(&ro)) {
 		int wrc = serve_workers_join(&stats);
 
 		if (rc == 0)
@@ -763,6 +828,9 @@ static int cmd_fanout(int argc, char **argv)
 	parse_options(argc, argv, &ro);
 	if (ro.engine->fanout == NULL)
 		cli_usage_error("--engine %s has no fanout", ro.engine->name);
+	if (ro.workers > 1 && strcmp(ro.engine->name, "poll") != 0)
+		cli_usage_error("fanout --workers: only poll runs its fanout "
+				"on workers, not %s", ro.engine->name);
 	check_engine_usable(ro.engine, "fanout");
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
@@ -783,7 +851,15 @@ static int cmd_fanout(int argc, char **argv)
 	}
 	existed = sinks_existing(&ro.fanout);
 	o = start_substrate(&r, ro.threads);
-	rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
+	if (poll_on_workers(&ro)) {
+		struct poll_workers *w = start_workers(ro.workers, ro.threads,
+						       true);
+
+		rc = poll_fanout_run_workers(w, r, &ro.fanout, &stats);
+		stop_workers(w);
+	} else {
+		rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
+	}
 	stop_substrate(r, o);
 	if (rc < 0) {
 		rc = fanout_start_failed(&ro.fanout, rc, existed);

@@ -48,6 +48,13 @@
  * connection is then its task alone; a slow reader, its task and a block
  * the size of its unsent bytes.
  *
+ * On the multi-threaded executor (poll_echo_serve_workers()) the same
+ * futures run unchanged; what the server shares with connections polled by
+ * other workers is guarded where it is touched: the list of connections by
+ * a lock, every statistic by an atomic add (stat_add()).  A connection is
+ * spawned movable: its detach and attach take its stream and idle timer
+ * from one worker's reactor to another's (poll.h, W6).
+ *
  * The same functions, in the same order, as push/echo.c: the server, the
  * connection start, the read/echo step, close, accept, shutdown, the entry
  * point.
@@ -57,6 +64,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,11 +168,54 @@ struct echo_server {
 	 * connection being polled for its read and write back (opts->bufsize
 	 * bytes, allocated at start-up), else NULL. */
 	unsigned char *rbuf;
+	/* On poll_workers (shared): connections run on other threads. */
+	bool shared;
+	pthread_mutex_t lock;            /* shared: conns, nconns, peak_conns;
+					  * recursive, since an abort made
+					  * under it may drop a connection of
+					  * this thread, which unlinks itself */
+	int listen_fd;                   /* shared: registered at the first
+					  * poll, on the server's worker */
+	struct poll_stream own_listener; /* shared: the listener's stream */
+	struct reactor *raw_r;           /* shared: closes the raw handle of
+					  * a connection never polled, from
+					  * any thread (one close(2)) */
 };
+
+/* The server's list and counters, shared with other workers' connections or
+ * not: a lock and atomic adds only when they are. */
+static void srv_lock(struct echo_server *srv)
+{
+	if (srv->shared)
+		pthread_mutex_lock(&srv->lock);
+}
+
+static void srv_unlock(struct echo_server *srv)
+{
+	if (srv->shared)
+		pthread_mutex_unlock(&srv->lock);
+}
+
+static void stat_add(const struct echo_server *srv, uint64_t *field,
+		     uint64_t n)
+{
+	if (srv->shared)
+		__atomic_fetch_add(field, n, __ATOMIC_RELAXED);
+	else
+		*field += n;
+}
+
+/* Close a connection's handle that no stream owns (refused, or never
+ * polled), from whatever thread drops it. */
+static void srv_close_raw(struct echo_server *srv, int h)
+{
+	reactor_close(srv->shared ? srv->raw_r : srv->loop->r, h);
+}
 
 /* ---- a connection starts ---------------------------------------------------- */
 
 static const struct poll_future_vt conn_vt;
+static const struct poll_move_vt conn_move_vt;
 
 static void conn_init(struct echo_conn *c, struct echo_server *srv, int h,
 		      unsigned char *buf, bool own_buf)
@@ -234,7 +285,8 @@ static void conn_start(struct echo_server *srv, int h)
 	struct poll_task *t;
 	unsigned char *buf;
 
-	st->accepted++;
+	stat_add(srv, &st->accepted, 1);
+	srv_lock(srv);      /* linked before another worker can drop it */
 	if (srv->slots != NULL) {
 		slot = srv->free_slots;          /* server_accept checked */
 		srv->free_slots = slot->next_free;
@@ -252,18 +304,21 @@ static void conn_start(struct echo_server *srv, int h)
 		if (buf == NULL)
 			goto out_close_handle;
 		conn_init(&c, srv, h, buf, true);
-		if (poll_spawn(srv->loop, &c.base, sizeof(c), &t) < 0)
+		if (poll_spawn_movable(srv->loop, &c.base, sizeof(c),
+				       &conn_move_vt, &t) < 0)
 			goto out_free_buf;
 	}
 	conn_link(srv, (struct echo_conn *)poll_task_future(t), t);
+	srv_unlock(srv);
 	poll_task_detach(t);
 	return;
 
 out_free_buf:
 	mem_free(buf);
 out_close_handle:
+	srv_unlock(srv);
 	reactor_close(srv->loop->r, h);
-	st->failed++;
+	stat_add(srv, &st->failed, 1);
 }
 /* doc:end echo-start */
 
@@ -344,7 +399,7 @@ static enum poll_status conn_echo_ready(struct echo_conn *c)
 	w = poll_try_write(&c->stream, buf, (size_t)n);
 	if (w < 0)
 		return conn_end(c, CONN_END_ERROR);
-	c->srv->stats->bytes += (uint64_t)w;    /* echoed: sent */
+	stat_add(c->srv, &c->srv->stats->bytes, (uint64_t)w); /* echoed */
 	if (w == n) {                   /* the common case */
 		conn_read(c);
 		return POLL_PENDING;
@@ -414,7 +469,7 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			}
 			if (n < 0)
 				return conn_end(c, CONN_END_ERROR);
-			c->srv->stats->bytes += (uint64_t)n;
+			stat_add(c->srv, &c->srv->stats->bytes, (uint64_t)n);
 			conn_read(c);
 			continue;
 
@@ -450,25 +505,27 @@ static void conn_close(struct poll_future *f)
 	}
 	switch (c->end) {
 	case CONN_END_NONE:
-		st->cancelled++;
+		stat_add(srv, &st->cancelled, 1);
 		break;
 	case CONN_END_EOF:
-		st->closed++;
+		stat_add(srv, &st->closed, 1);
 		break;
 	case CONN_END_IDLE:
-		st->timed_out++;
+		stat_add(srv, &st->timed_out, 1);
 		break;
 	case CONN_END_ERROR:
-		st->failed++;
+		stat_add(srv, &st->failed, 1);
 		break;
 	}
 	poll_future_drop(&c->idle.base);
 	if (c->handle >= 0)
-		reactor_close(srv->loop->r, c->handle);  /* never polled */
+		srv_close_raw(srv, c->handle);   /* never polled */
 	poll_stream_close(&c->stream);
 	if (c->own_buf)
 		mem_free(c->buf);
+	srv_lock(srv);
 	conn_unlink(srv, c);
+	srv_unlock(srv);
 	c->state = CONN_DROPPED;
 }
 
@@ -476,6 +533,35 @@ static const struct poll_future_vt conn_vt = {
 	.name = "echo_conn",
 	.poll = conn_poll,
 	.drop = conn_close,
+};
+
+/* A move between workers (poll.h, W6): what the connection has registered,
+ * its stream and its idle timer, goes to the new worker's reactor.  The I/O
+ * future in flight holds only a pointer to the stream, and the buffer is
+ * the connection's: nothing else is tied to a thread. */
+static void conn_detach(struct poll_future *f)
+{
+	struct echo_conn *c = (struct echo_conn *)f;
+
+	if (c->state == CONN_DONE || c->state == CONN_DROPPED)
+		return;
+	poll_stream_detach(&c->stream);
+	poll_sleep_detach(&c->idle);
+}
+
+static int conn_attach(struct poll_future *f, struct poll_loop *l)
+{
+	struct echo_conn *c = (struct echo_conn *)f;
+
+	if (c->state == CONN_DONE || c->state == CONN_DROPPED)
+		return 0;
+	poll_sleep_attach(&c->idle, l);
+	return poll_stream_attach(&c->stream, l);
+}
+
+static const struct poll_move_vt conn_move_vt = {
+	.detach = conn_detach,
+	.attach = conn_attach,
 };
 /* doc:end echo-close */
 
@@ -488,9 +574,14 @@ static void server_on_accept(struct echo_server *srv, ssize_t h)
 	unsigned max = srv->opts->max_conns;
 
 	if (h >= 0) {
-		if ((max > 0 && srv->nconns >= max) ||
-		    (srv->slots != NULL && srv->free_slots == NULL)) {
-			st->refused++;
+		bool full;
+
+		srv_lock(srv);
+		full = (max > 0 && srv->nconns >= max) ||
+		       (srv->slots != NULL && srv->free_slots == NULL);
+		srv_unlock(srv);
+		if (full) {
+			stat_add(srv, &st->refused, 1);
 			reactor_close(srv->loop->r, (int)h);
 		} else {
 			conn_start(srv, (int)h);
@@ -499,7 +590,7 @@ static void server_on_accept(struct echo_server *srv, ssize_t h)
 	}
 	/* -EMFILE, -ENFILE: the reactor shed one pending connection, so
 	 * accepting again makes progress and never spins. */
-	st->accept_errors++;
+	stat_add(srv, &st->accept_errors, 1);
 	if (reactor_accept_error_is_fatal(h))
 		srv->state = SERVER_CLOSED;
 }
@@ -532,10 +623,29 @@ static enum poll_status server_poll(struct poll_future *f,
 static void server_shutdown(struct poll_future *f)
 {
 	struct echo_server *srv = (struct echo_server *)f;
+	struct echo_conn *c, *next;
 
 	poll_future_drop(&srv->accept.base);
-	while (srv->conns != NULL)
-		poll_task_abort(srv->conns->task);
+	if (!srv->shared) {
+		while (srv->conns != NULL)
+			poll_task_abort(srv->conns->task);
+		return;
+	}
+	/* On the workers a connection of another worker is dropped there,
+	 * soon after the abort (W3), and unlinks itself then; one of this
+	 * worker's is dropped inside the abort.  The server's memory stays
+	 * until poll_echo_serve_workers() has seen every task DONE. */
+	srv_lock(srv);
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		poll_task_abort(c->task);
+	}
+	srv_unlock(srv);
+	if (poll_stream_is_open(&srv->own_listener))
+		poll_stream_close(&srv->own_listener);
+	else if (srv->listen_fd >= 0)
+		reactor_close(srv->raw_r, srv->listen_fd);  /* never polled */
+	srv->listen_fd = -1;
 }
 /* doc:end echo-shutdown */
 
@@ -654,6 +764,116 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 out_close_listener:
 	mem_free(srv.rbuf);
 	poll_stream_close(&listener);
+	return rc;
+}
+
+/* ---- the entry point on the workers ------------------------------------------- */
+
+/* The server's task on the workers: the server future lives in
+ * poll_echo_serve_workers()'s frame, where the connections can reach it
+ * until every task is DONE, and the task holds a pointer to it (as
+ * poll_block_on() polls a future in the caller's place).  Its first poll
+ * registers the listener on the worker that took it, its home: the server
+ * does not move. */
+struct echo_server_task {
+	struct poll_future base;
+	struct echo_server *srv;
+};
+
+static enum poll_status server_task_poll(struct poll_future *f,
+					 struct poll_cx *cx)
+{
+	struct echo_server *srv = ((struct echo_server_task *)f)->srv;
+
+	if (srv->listener == NULL) {
+		srv->loop = cx->loop;   /* before any connection exists */
+		srv->listener = &srv->own_listener;
+		if (poll_stream_open(cx->loop, &srv->own_listener,
+				     srv->listen_fd) < 0) {
+			srv->state = SERVER_CLOSED;   /* shutdown closes it */
+			return POLL_PENDING;
+		}
+		srv->listen_fd = -1;
+	}
+	return server_poll(&srv->base, cx);
+}
+
+static void server_task_drop(struct poll_future *f)
+{
+	struct echo_server_task *st = (struct echo_server_task *)f;
+
+	if (st->srv != NULL)
+		server_shutdown(&st->srv->base);
+	st->srv = NULL;
+}
+
+static const struct poll_future_vt server_task_vt = {
+	.name = "echo_server_task",
+	.poll = server_task_poll,
+	.drop = server_task_drop,
+};
+
+/* W7: the stop aborts the server, whose drop aborts every connection. */
+static void server_task_on_stop(void *arg)
+{
+	poll_task_abort(arg);
+}
+
+int poll_echo_serve_workers(struct poll_workers *w, struct reactor *r,
+			    const struct echo_opts *opts,
+			    struct echo_stats *stats)
+{
+	struct echo_server srv = {
+		.base = { .vt = &server_vt },
+		.state = SERVER_ACCEPT,
+		.opts = opts,
+		.stats = stats,
+		.shared = true,
+		.raw_r = r,
+	};
+	struct echo_server_task st = { .base = { .vt = &server_task_vt },
+				       .srv = &srv };
+	pthread_mutexattr_t attr;
+	struct poll_task *t;
+	int lh, port, rc;
+
+	memset(stats, 0, sizeof(*stats));
+	if (opts->bufsize == 0)
+		return -EINVAL;
+	if (poll_config_get().static_tasks > 0 ||
+	    opts->buffers == ECHO_BUFFERS_READY)
+		return -ENOTSUP;
+	lh = opts->reuse_port ?
+	     reactor_listen_reuseport(r, opts->host, opts->port, ECHO_BACKLOG) :
+	     reactor_listen(r, opts->host, opts->port, ECHO_BACKLOG);
+	if (lh < 0)
+		return lh;
+	port = reactor_local_port(r, lh);
+	if (port < 0) {
+		reactor_close(r, lh);
+		return port;
+	}
+	srv.listen_fd = lh;
+	srv.own_listener.handle = -1;
+	/* A stop before the server's first poll drops it as it is. */
+	poll_accept_init(&srv.accept, &srv.own_listener);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&srv.lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	rc = poll_workers_spawn(w, &st.base, sizeof(st), &t);
+	if (rc < 0) {
+		reactor_close(r, lh);
+		goto out_destroy_lock;
+	}
+	if (opts->on_listening != NULL)
+		opts->on_listening(opts->arg, (uint16_t)port);
+	poll_workers_on_stop(w, server_task_on_stop, t);
+	rc = poll_workers_run(w);
+	poll_workers_on_stop(w, NULL, NULL);
+	poll_task_detach(t);
+out_destroy_lock:
+	pthread_mutex_destroy(&srv.lock);
 	return rc;
 }
 

@@ -43,6 +43,13 @@
  * futures themselves are in that block or in the fanout: no allocation per
  * await, timeout included.
  *
+ * On the multi-threaded executor (poll_fanout_run_workers()) the same
+ * future is one task of the workers, polled by one worker, which it does
+ * not leave (it is spawned with poll_workers_spawn(), not movable: its
+ * chunks' reference counts and waker slots are one thread's); its file
+ * jobs go to that worker's offload pool.  `loop` is the loop of the poll
+ * in progress, so every leaf it starts is on its worker's reactor.
+ *
  * The same functions, in the same order, as push/fanout.c: the fanout, a
  * sink starts, the read step, the write step, close, accept, shutdown, the
  * entry point.
@@ -130,6 +137,8 @@ struct fanout {
 	struct poll_waker chunk_ready;    /* sinks waiting for a chunk */
 	struct poll_waker room;           /* the reader waiting for room */
 	struct poll_stream *listener;     /* FANOUT_SINK_TCP; borrowed */
+	int listen_fd;            /* on the workers: the listener's handle,
+				   * registered at the first poll; else -1 */
 	struct poll_accept accept;
 	unsigned subscribers;     /* TCP sinks connected so far */
 	int error;                /* why it was aborted, 0 if it was not */
@@ -425,8 +434,20 @@ static enum poll_status fanout_poll(struct poll_future *fut,
 				    struct poll_cx *cx)
 {
 	struct fanout *f = (struct fanout *)fut;
+	int rc;
 
 	f->task = cx->task;
+	f->loop = cx->loop;
+	if (f->listen_fd >= 0) {
+		/* On the workers: the listener goes to this worker's reactor,
+		 * at the first poll. */
+		rc = poll_stream_open(cx->loop, f->listener, f->listen_fd);
+		if (rc < 0) {
+			reactor_close(cx->loop->r, f->listen_fd);
+			fanout_abort(f, rc);
+		}
+		f->listen_fd = -1;
+	}
 	for (;;) {
 		switch (f->state) {
 		case FANOUT_ACCEPT:
@@ -522,7 +543,8 @@ static int fanout_cancel_sink(void *arg, unsigned i)
 
 /* ---- the entry point ------------------------------------------------------------- */
 
-static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
+static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener,
+			     bool later)
 {
 	const struct fanout_opts *o = f->opts;
 	int h, rc;
@@ -539,12 +561,18 @@ static int fanout_open_sinks(struct fanout *f, struct poll_stream *listener)
 	if (rc < 0)
 		return rc;
 	h = rc;
+	f->listener = listener;
+	if (later) {
+		f->listen_fd = h;       /* the first poll registers it */
+		poll_accept_init(&f->accept, listener);
+		return 0;
+	}
 	rc = poll_stream_open(f->loop, listener, h);
 	if (rc < 0) {
+		f->listener = NULL;
 		reactor_close(f->loop->r, h);
 		return rc;
 	}
-	f->listener = listener;
 	poll_accept_init(&f->accept, listener);
 	return 0;
 }
@@ -554,17 +582,75 @@ static void fanout_close_sinks(struct fanout *f)
 	for (unsigned i = 0; i < f->opts->sinks; i++)
 		if (f->sink[i].file >= 0)
 			reactor_file_close(f->loop->r, f->sink[i].file);
-	if (f->listener != NULL)
+	if (f->listen_fd >= 0)
+		reactor_close(f->loop->r, f->listen_fd);   /* never polled */
+	else if (f->listener != NULL)
 		poll_stream_close(f->listener);
 }
 
-int poll_fanout_run(struct reactor *r, struct offload *o,
-		    const struct fanout_opts *opts, struct fanout_stats *stats)
+/* The fanout task on the workers: the fanout lives in the entry point's
+ * frame, as under poll_block_on(), and the task holds a pointer to it. */
+struct fanout_task {
+	struct poll_future base;
+	struct fanout *f;
+};
+
+static enum poll_status fanout_task_poll(struct poll_future *fut,
+					 struct poll_cx *cx)
+{
+	return fanout_poll(&((struct fanout_task *)fut)->f->base, cx);
+}
+
+static void fanout_task_drop(struct poll_future *fut)
+{
+	struct fanout_task *ft = (struct fanout_task *)fut;
+
+	if (ft->f != NULL)
+		fanout_shutdown(&ft->f->base);
+	ft->f = NULL;
+}
+
+static const struct poll_future_vt fanout_task_vt = {
+	.name = "fanout_task",
+	.poll = fanout_task_poll,
+	.drop = fanout_task_drop,
+};
+
+/* W7: a stop aborts the fanout task, which drops the fanout. */
+static void fanout_task_on_stop(void *arg)
+{
+	poll_task_abort(arg);
+}
+
+/* Run f, set up, to its end as a task of the workers (W5: each worker
+ * waits for its own pool's jobs before it leaves). */
+static void fanout_run_on_workers(struct fanout *f, struct poll_workers *w)
+{
+	struct fanout_task ft = { .base = { .vt = &fanout_task_vt }, .f = f };
+	struct poll_task *t;
+
+	if (poll_workers_spawn(w, &ft.base, sizeof(ft), &t) < 0) {
+		fanout_abort(f, -ENOMEM);
+		fanout_shutdown(&f->base);
+		return;
+	}
+	poll_workers_on_stop(w, fanout_task_on_stop, t);
+	(void)poll_workers_run(w);
+	poll_workers_on_stop(w, NULL, NULL);
+	poll_task_detach(t);
+	f->task = NULL;
+}
+
+static int fanout_run_on(struct reactor *r, struct offload *o,
+			 struct poll_workers *w,
+			 const struct fanout_opts *opts,
+			 struct fanout_stats *stats)
 {
 	struct fanout f = {
 		.base = { .vt = &fanout_vt },
 		.opts = opts,
 		.stats = stats,
+		.listen_fd = -1,
 	};
 	struct fanout_sink_stats *sink_stats = stats->sink;
 	struct poll_stream listener = { .handle = -1 };
@@ -577,7 +663,9 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 	stats->sink = sink_stats;
 	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
-	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
+	if ((w == NULL && o == NULL) ||
+	    (w != NULL && !poll__workers_offloaded(w)) ||
+	    opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))
 		return -EINVAL;
 	for (unsigned i = 0; i < opts->sinks; i++)
@@ -594,6 +682,8 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 	}
 	f.size = (uint64_t)size;
 	f.read_done = f.size == 0;
+	/* On the workers this loop only opens the sinks: the first poll sets
+	 * f.loop to its worker's. */
 	poll_loop_init(&loop, r, o, NULL);
 	f.loop = &loop;
 	/* One block: the sinks, the ring, the join's child array. */
@@ -615,12 +705,18 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 	f.sinks_live = opts->sinks;
 	f.state = opts->kind == FANOUT_SINK_TCP && opts->sinks > 0
 			  ? FANOUT_ACCEPT : FANOUT_STREAM;
-	rc = fanout_open_sinks(&f, &listener);
+	rc = fanout_open_sinks(&f, &listener, w != NULL);
 	if (rc < 0)
 		goto out_close_sinks;
 	if (opts->kind == FANOUT_SINK_TCP && opts->on_listening != NULL)
 		opts->on_listening(opts->arg, (uint16_t)reactor_local_port(
-					   r, listener.handle));
+					   r, f.listen_fd >= 0 ? f.listen_fd :
+					   listener.handle));
+	if (w != NULL) {
+		fanout_run_on_workers(&f, w);
+		rc = 0;
+		goto out_close_sinks;
+	}
 
 	/* 0: done.  -EINTR (a stop) or -EDEADLK (sim, quiescent): the
 	 * fanout was dropped, its sinks cancelled.  Either way it is over. */
@@ -641,4 +737,17 @@ out_close_sinks:
 out_close_input:
 	reactor_file_close(r, f.input);
 	return rc;
+}
+
+int poll_fanout_run(struct reactor *r, struct offload *o,
+		    const struct fanout_opts *opts, struct fanout_stats *stats)
+{
+	return fanout_run_on(r, o, NULL, opts, stats);
+}
+
+int poll_fanout_run_workers(struct poll_workers *w, struct reactor *r,
+			    const struct fanout_opts *opts,
+			    struct fanout_stats *stats)
+{
+	return fanout_run_on(r, NULL, w, opts, stats);
 }

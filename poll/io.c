@@ -53,6 +53,23 @@ int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle)
 	return 0;
 }
 
+void poll_stream_detach(struct poll_stream *s)
+{
+	if (s->loop != NULL)
+		reactor_io_stop(s->loop->r, &s->io);
+}
+
+int poll_stream_attach(struct poll_stream *s, struct poll_loop *l)
+{
+	int err;
+
+	if (s->loop == NULL)
+		return 0;
+	s->loop = l;
+	err = reactor_io_start(l->r, &s->io, s->handle, stream_on_edge);
+	return err < 0 ? err : 0;
+}
+
 void poll_stream_close(struct poll_stream *s)
 {
 	if (s->loop == NULL)
@@ -384,8 +401,10 @@ static enum poll_status sleep_poll(struct poll_future *f, struct poll_cx *cx)
 	if (poll_budget_exhausted(cx))
 		return POLL_PENDING;
 	if (!s->started) {
-		/* First poll: the future is pinned, the timer may point at it. */
+		/* First poll: the future is pinned, the timer may point at it,
+		 * on the reactor of the loop polling it. */
 		s->started = true;
+		s->loop = cx->loop;
 		reactor_timer_start(s->loop->r, &s->timer, s->delay_ns,
 				    sleep_on_timer);
 	}
@@ -406,6 +425,25 @@ static void sleep_drop(struct poll_future *f)
 		reactor_timer_stop(s->loop->r, &s->timer);
 	s->fired = true;                /* a second drop does nothing */
 	poll_waker_drop(&s->waker);
+}
+
+void poll_sleep_detach(struct poll_sleep *s)
+{
+	if (s->started && !s->fired)
+		reactor_timer_stop(s->loop->r, &s->timer);
+}
+
+int poll_sleep_attach(struct poll_sleep *s, struct poll_loop *l)
+{
+	uint64_t now, deadline = s->timer.deadline;
+
+	if (!s->started || s->fired)
+		return 0;
+	s->loop = l;
+	now = reactor_now(l->r);
+	reactor_timer_start(l->r, &s->timer, deadline > now ? deadline - now : 0,
+			    sleep_on_timer);
+	return 0;
 }
 
 static const struct poll_future_vt sleep_vt = {

@@ -294,6 +294,13 @@ static inline bool poll_waker_is_set(const struct poll_waker *slot)
  * after it returns PENDING (a yield). */
 void poll_cx_wake(const struct poll_cx *cx);
 
+/* A yield that asks to be polled next by another worker (W6): on a task of
+ * struct poll_workers with more than one worker, spawned movable, the
+ * task moves to the next worker when this poll returns
+ * PENDING; anywhere else it is poll_cx_wake().  For tests and for a task
+ * that knows it has hogged its worker. */
+void poll_cx_move(const struct poll_cx *cx);
+
 /* ---- the cooperative budget ---------------------------------------------- */
 /* A task that never has to wait (its socket always has data) would never
  * return to the executor and would starve every other task.  As in tokio,
@@ -410,8 +417,9 @@ struct poll_task {
 			struct poll_task *prev_live, *next_live;
 		};
 		struct {                      /* a task of poll_workers */
-			struct poll__worker *home; /* polls it; NULL until
-						    * its first poll */
+			/* polls it; NULL until its first poll and while
+			 * it moves (W6) */
+			struct poll__worker *_Atomic home;
 			struct poll_task *next_inbox;
 		};
 	};
@@ -421,7 +429,12 @@ struct poll_task {
 					       * -ECANCELED; valid when DONE */
 	struct poll_waker joiner;             /* a task awaiting this one */
 	poll_release_fn release;
-	void *release_arg;
+	union {
+		void *release_arg;
+		/* A task of poll_workers (which has no release): how its
+		 * future moves between workers, or NULL (W6). */
+		const struct poll_move_vt *move;
+	};
 	uint64_t polls;                       /* times its future was polled */
 };
 
@@ -439,6 +452,27 @@ struct poll_task {
  * reference that the caller gives back with poll_task_detach(). */
 int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
 	       struct poll_task **handle);
+
+/* How a kind of future moves between the workers of struct poll_workers
+ * (W6, at the end of this file): the counterpart of Rust's Send.  detach
+ * takes every reactor registration the future holds (watchers, timers)
+ * off the reactor it was made on, on that reactor's thread, between two
+ * polls; attach makes them again on l's reactor, on l's thread, before the
+ * next poll, and returns 0 or -errno (then the task is aborted).  A future
+ * forwards both to the children it holds, as it does drop; a future that
+ * has not been polled yet holds nothing and is not asked. */
+struct poll_move_vt {
+	void (*detach)(struct poll_future *f);
+	int (*attach)(struct poll_future *f, struct poll_loop *l);
+};
+
+/* poll_spawn() of a future that may move between workers: on a worker's
+ * loop the task is free to move (tokio::spawn, where poll_spawn() there is
+ * like spawn_local: the task stays on the worker that first polls it); on a
+ * single-threaded loop it is poll_spawn(), and mv is not used. */
+int poll_spawn_movable(struct poll_loop *l, const struct poll_future *f,
+		       size_t size, const struct poll_move_vt *mv,
+		       struct poll_task **handle);
 
 /* The same in storage the caller provides: POLL_TASK_SIZE(size) bytes,
  * 16-byte aligned.  Never fails and never allocates.  The storage belongs to
@@ -514,6 +548,13 @@ int poll_stream_open(struct poll_loop *l, struct poll_stream *s, int handle);
 /* Deregister, drop any parked waker and close the handle.  Closing a closed
  * (or zeroed, never opened) stream does nothing. */
 void poll_stream_close(struct poll_stream *s);
+/* A move between workers (W6), for a future's detach and attach: take the
+ * stream's watcher off its reactor (on that reactor's thread), and start
+ * it again on l's (on l's thread; 0 or -errno).  The readiness seen so far
+ * and the parked wakers stay: the new registration reports the handle's
+ * current state at once, so no edge is lost.  A closed stream: nothing. */
+void poll_stream_detach(struct poll_stream *s);
+int poll_stream_attach(struct poll_stream *s, struct poll_loop *l);
 static inline bool poll_stream_is_open(const struct poll_stream *s)
 {
 	return s->loop != NULL;
@@ -613,6 +654,13 @@ struct poll_sleep {
 };
 void poll_sleep_init(struct poll_sleep *f, struct poll_loop *l,
 		     uint64_t delay_ns);
+/* A move between workers (W6): the timer, if it runs, is stopped on its
+ * reactor and started again on l's with the time it had left (its deadline
+ * stays: every reactor over epoll reads the same monotonic clock).  The
+ * timer is started on the loop of the first poll (cx->loop), which is the
+ * l of init on a single-threaded loop. */
+void poll_sleep_detach(struct poll_sleep *f);
+int poll_sleep_attach(struct poll_sleep *f, struct poll_loop *l);
 
 /* A reference-counted byte buffer: one mem_alloc() holding the header and
  * cap bytes of data.  It is how data is shared (a fanout chunk, read once
@@ -949,51 +997,83 @@ void poll_cq_last_run_stats(struct poll_cq_stats *out);
 
 /* ---- workers: the multi-threaded executor --------------------------------- */
 /*
- * N worker threads, each with its own reactor and its own loop, sharing one
- * injection queue.  Chosen at run time (`--workers N`); with one worker the
- * single-threaded executor above is what callers use, unchanged and without
- * atomics.  The design, and why:
+ * N worker threads, each with its own reactor, its own loop and (if asked)
+ * its own offload pool, sharing one injection queue.  Chosen at run time
+ * (`--workers N`); with one worker the single-threaded executor above is
+ * what callers use, unchanged and without atomics.  The design, and why:
  *
  *   - One reactor per worker.  A reactor belongs to one thread (reactor.h),
- *     and a task's registrations (streams, timers) live in the reactor of
- *     the worker that made them, at the task's first poll (R1).
- *   - So a task moves between threads only until its first poll: a spawned
- *     task goes to the shared injection queue (a mutex and a FIFO), and the
- *     first worker with nothing better to do takes it; from then on it is
- *     polled by that worker, its home, only.  Per-worker deques with
- *     stealing (tokio) pay off when tasks can move at any time, which takes
- *     a reactor shared by all workers; with one reactor per worker only
- *     never-polled tasks could be stolen, and one shared queue of them is
- *     the simpler form of the same thing (Seastar and libuv-per-thread
- *     servers place work once, too).
+ *     so a registration (a stream's watcher, a timer) lives in the reactor
+ *     of the worker that polls the task now, its home.  Its edges and
+ *     expiries fire the task's waker on that thread.
+ *   - Tasks move by re-registration (W6): a task whose future can move
+ *     (spawned with a struct poll_move_vt: detach and attach) is handed, between two polls, from
+ *     its home to another worker: the old home takes every registration
+ *     off its reactor (detach), the new one makes them again on its own
+ *     (attach) before it polls the task.  The other rule (a watcher stays
+ *     on the reactor it was made on, and the task is polled elsewhere)
+ *     would have two threads touch one stream's readiness and waker
+ *     slots, the reactor's thread at an edge and the task's at a read:
+ *     each stream would need a lock or atomics, and a timer could not be
+ *     stopped from the task's thread at all.  Re-registration keeps every
+ *     leaf single-threaded, as R5 says, at the price of two epoll_ctl()
+ *     per stream per move.
+ *   - Where tasks go: a task spawned by a task of the workers (a server's
+ *     accept) goes round robin to the workers' inboxes, so that a burst
+ *     of connections is spread at once, whatever the threads'
+ *     scheduling; one spawned from another thread goes to the shared
+ *     injection queue (a mutex and a FIFO), and the first worker with
+ *     nothing better to do takes it.  A worker with a backlog in its FIFO (eight
+ *     tasks or more) while another worker waits idle in its reactor hands
+ *     the first of them to that worker (W6): work is given, not stolen, because only the home's
+ *     thread may take the registrations off its reactor.  (tokio steals,
+ *     from a reactor shared by all workers; per-worker reactors make the
+ *     home do the handing.)
  *   - A wake from the home worker links the task into that worker's local
  *     FIFO: no lock, one atomic read-modify-write on the task's word.  A
  *     wake from any other thread links it into the home's inbox (a mutex)
  *     and wakes the home's reactor (reactor_async_send()).
  *
- * Rules (each tested in tests/test_workers.c, case "poll"):
+ * Rules (each tested in tests/test_workers.c):
  *
  *   W1  poll_waker_wake(), poll_waker_drop() and poll_task_abort() on a task
  *       of the workers may be called from any thread.  poll_waker_set() is
- *       called by the task's own poll, as always.
+ *       called by the task's own poll, as always.  A slot shared by tasks
+ *       of several workers is its owner's to guard (a lock, as the stress
+ *       test does); the slots inside one task's future need none.
  *   W2  A task's future is polled and dropped by one thread at a time: its
  *       home worker (or, before the first poll, the worker that takes it
  *       from the injection queue).  Leaves therefore run on the thread that
- *       owns their reactor, as R5 asks.
+ *       owns their reactor, as R5 asks, and a move (W6) changes the home
+ *       only between two polls.
  *   W3  Abort keeps poll_task_abort()'s rule: no code of the task runs after
  *       poll_task_abort() returns, or after its current poll returns if it
  *       is running.  From the home worker, outside the task's poll, the
  *       future is dropped inside the call, as on a single-threaded loop.
- *       From any other thread the future is dropped by its home worker
- *       soon after (its leaves belong to that worker's reactor); it is never
- *       polled again either way.
+ *       From any other thread (or while the task is moving) it is dropped
+ *       by its home worker soon after, there, where its registrations are;
+ *       it is never polled again either way.
  *   W4  Waking a queued, running-and-woken, DONE or aborted task does
  *       nothing; a waker's reference keeps the header alive (as on a loop).
  *   W5  poll_workers_run() returns when every task is DONE; the workers'
- *       threads are joined before it returns.
+ *       threads are joined before it returns (each first waits until the
+ *       jobs its offload pool holds are given back).
+ *   W6  A task moves only while it is in a queue, never during a poll, and
+ *       only if it was spawned movable (a struct poll_move_vt), its home has no offload
+ *       job outstanding (a job's completion is delivered to the pool's
+ *       worker) and there is more than one worker.  The old home calls
+ *       detach, the new home attach, then polls it: its streams and timers
+ *       work as before the move, and a wake during the move (the task is
+ *       SCHEDULED) does nothing more.  An attach that fails aborts the task.
+ *   W7  poll_workers_request_stop() may be called from any thread and from
+ *       a signal handler: it asks every worker's reactor to stop, which
+ *       wakes each.  The first worker to see it runs the stop handler
+ *       (poll_workers_on_stop()) once, outside any poll; the handler
+ *       aborts what it wants (W3), and the workers go on until every task
+ *       is DONE.  Without a handler a stop does nothing more.
  *   Not on workers: poll_spawn_into(), poll_block_on(), poll_task_join
- *   (their storage and slots are one thread's), file futures (no offload
- *   pool per worker), and the stop handler.
+ *   (their storage and slots are one thread's).  File futures need
+ *   poll_workers_offload().
  */
 
 struct poll_workers;
@@ -1004,7 +1084,10 @@ struct poll_workers_stats {
 	uint64_t wakes;         /* by the home worker: its local FIFO */
 	uint64_t remote_wakes;  /* from another thread: the home's inbox */
 	uint64_t yields;        /* woken during its own poll */
-	uint64_t placed;        /* tasks taken from the injection queue */
+	uint64_t placed;        /* tasks first polled here (from the
+				 * injection queue or spawned to it) */
+	uint64_t moved;         /* tasks handed to another worker (W6) */
+	uint64_t moved_in;      /* tasks taken over from another worker */
 	uint64_t atomics;       /* atomic read-modify-writes on task words
 				 * (each counted where it is made) */
 	uint64_t spawned, aborted;
@@ -1020,20 +1103,65 @@ int poll_workers_new(unsigned n, const struct poll_config *c,
 void poll_workers_free(struct poll_workers *w);
 
 /* Spawn a task of the workers: one mem_alloc(), the never-polled future
- * moved in (as poll_spawn()), linked into the injection queue.  From any
+ * moved in (as poll_spawn()), linked into the injection queue (from a
+ * worker's thread: into the next worker's inbox, round robin).  From any
  * thread before or during poll_workers_run(); poll_spawn() on a worker's
  * loop (cx->loop in a task's poll) calls this.  Returns 0 or -ENOMEM. */
 int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,
 		       size_t size, struct poll_task **handle);
+/* The same for a task free to move between workers (W6), moved by mv;
+ * poll_spawn_movable() on a worker's loop calls this. */
+int poll_workers_spawn_movable(struct poll_workers *w,
+			       const struct poll_future *f, size_t size,
+			       const struct poll_move_vt *mv,
+			       struct poll_task **handle);
 
 /* Start the threads, run until every task is DONE (W5), join them.
  * Returns 0, or -errno if a thread could not start (then the tasks are
  * left as they are). */
 int poll_workers_run(struct poll_workers *w);
 
+/* One offload pool of `threads` threads per worker, on its reactor, for
+ * the file futures of the tasks it polls (a job's completion comes back to
+ * the worker that submitted it).  Before poll_workers_run(); 0 or -errno. */
+int poll_workers_offload(struct poll_workers *w, unsigned threads);
+
+/* W7.  The handler runs once, on the first worker that sees a stop. */
+void poll_workers_on_stop(struct poll_workers *w, void (*fn)(void *arg),
+			  void *arg);
+void poll_workers_request_stop(struct poll_workers *w);
+
 unsigned poll_workers_count(const struct poll_workers *w);
 /* The sum over the workers; valid after poll_workers_run() returned. */
 void poll_workers_stats_get(const struct poll_workers *w,
 			    struct poll_workers_stats *out);
+/* Worker i's own (work done by threads that are no worker is not in any);
+ * valid after poll_workers_run() returned. */
+void poll_workers_worker_stats_get(const struct poll_workers *w, unsigned i,
+				   struct poll_workers_stats *out);
+
+/* The workloads on the workers.  The echo server: one task accepting on
+ * host:port (its listener made here, on r, an epoll reactor of the
+ * caller's, whose only other use is closing a connection refused or never
+ * polled, one close(2)), one task per connection, spawned to the injection
+ * queue, each free to move (W6).  Statistics are exact across workers:
+ * every count is one relaxed atomic add (the single-threaded server makes
+ * plain adds).  A stop (poll_workers_request_stop()) aborts the server,
+ * whose drop aborts every connection; it returns when every task is DONE.
+ * Not with poll_config.static_tasks or ECHO_BUFFERS_READY (-ENOTSUP): their
+ * slots and the one lent buffer are one thread's.
+ *
+ * The fanout: the same one task, spawned to the workers, polled by one
+ * worker (its future does not move: its chunks' counts are one thread's),
+ * its file reads and writes through that worker's offload pool
+ * (poll_workers_offload() first: -EINVAL without it).  The input, file
+ * sinks and listener are opened on r before the run, as poll_fanout_run()
+ * does; the listener is registered at the task's first poll, on its home. */
+int poll_echo_serve_workers(struct poll_workers *w, struct reactor *r,
+			    const struct echo_opts *opts,
+			    struct echo_stats *stats);
+int poll_fanout_run_workers(struct poll_workers *w, struct reactor *r,
+			    const struct fanout_opts *opts,
+			    struct fanout_stats *stats);
 
 #endif

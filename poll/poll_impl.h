@@ -60,6 +60,10 @@ void poll__workers_wake(struct poll_task *t);
  * becomes the queue's if the wake queues the task, else it is dropped. */
 void poll__workers_wake_consume(struct poll_task *t);
 void poll__workers_abort(struct poll_task *t);
+/* poll_cx_move() on a task of the workers: sets MOVE in its word. */
+void poll__workers_move(struct poll_task *t);
+/* Whether poll_workers_offload() gave every worker a pool. */
+bool poll__workers_offloaded(const struct poll_workers *w);
 int poll__workers_result(const struct poll_task *t, ssize_t *out);
 unsigned poll__workers_state(const struct poll_task *t);
 unsigned poll__workers_refs(const struct poll_task *t);

@@ -219,6 +219,13 @@ void poll_cx_wake(const struct poll_cx *cx)
 	poll__task_wake(cx->task);
 }
 
+void poll_cx_move(const struct poll_cx *cx)
+{
+	if (poll__task_shared(cx->task))
+		poll__workers_move(cx->task);
+	poll__task_wake(cx->task);
+}
+
 /* ---- spawning ----------------------------------------------------------------- */
 
 void poll__task_start(struct poll_loop *l, struct poll_task *t,
@@ -254,6 +261,16 @@ int poll_spawn(struct poll_loop *l, const struct poll_future *f, size_t size,
 		*handle = t;
 	}
 	return 0;
+}
+
+int poll_spawn_movable(struct poll_loop *l, const struct poll_future *f,
+		       size_t size, const struct poll_move_vt *mv,
+		       struct poll_task **handle)
+{
+	if (l->workers != NULL)
+		return poll_workers_spawn_movable(l->workers, f, size, mv,
+						  handle);
+	return poll_spawn(l, f, size, handle);
 }
 
 void poll_spawn_into(struct poll_loop *l, struct poll_task *storage,

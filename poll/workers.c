@@ -1,21 +1,32 @@
 /* workers.c: the multi-threaded executor.  N worker threads, each with its
- * own reactor and loop, sharing one injection queue of never-polled tasks
- * (poll.h, "workers", says why this design and lists rules W1-W5).
+ * own reactor and loop, sharing one injection queue of spawned tasks; a
+ * task moves between workers by re-registration (poll.h, "workers", says
+ * why this design and lists rules W1-W7).
  *
  * One iteration of a worker, one helper per step, the same steps as the
  * single-threaded loop (loop.c) with one added in front:
  *
- *   0. worker_collect   move the inbox (tasks woken from other threads)
- *                       to the local FIFO; take one task from the
- *                       injection queue if the FIFO is empty
+ *   0. worker_collect   move the inbox (tasks woken from other threads,
+ *                       spawned here by another worker, and moved here)
+ *                       to the local FIFO; take one
+ *                       task from the injection queue if the FIFO is
+ *                       empty; hand one task to an idle worker if a
+ *                       backlog is queued here (W6, WORKER_SHED_AT)
  *   1. worker_run_ready pop and poll tasks, at most WORKER_RUN_BATCH, never
  *                       a task that yielded in this same step (the fence)
  *   2. worker_done      stop when no task of the workers is live
+ *   3. worker_check_stop  the first worker to see a stop request runs the
+ *                       stop handler, once for all the workers (W7)
  *   4. worker_wait      reactor_poll() of this worker's reactor; do not
  *                       wait if anything is queued
  *
- * (No step 3: the workers have no stop handler; they run until every task
- * is DONE, and a stop is aborting the tasks, from any thread.)
+ * A move (W6), one function each side: task_move() on the old home takes
+ * the task's registrations off its reactor (the future's detach), clears
+ * PLACED and links the task, still SCHEDULED, into the new worker's inbox;
+ * task_run() on the new worker sees PLACED clear, makes itself home and
+ * makes the registrations again on its reactor (attach) before the poll.
+ * Between the two the task is SCHEDULED: wakes do nothing, an abort only
+ * sets ABORT, and the new home drops it.
  *
  * The task's state word (a union with the single-threaded state and refs in
  * struct poll_task) holds the state bits, which have the values of
@@ -41,10 +52,17 @@
  *          task popped from a queue) drops it.  The worker's transition to
  *          RUNNING and the aborter's setting of ABORT are made on the same
  *          word, so one of them sees the other (W3).
- *   bit 4  PLACED.  The task has been popped by a worker once: t->home is
- *          set and never changes.  Set, with the first RUNNING, by the
- *          worker that wrote home just before (so a thread that sees the
- *          bit sees home); a thread reads t->home only after seeing it.
+ *   bit 4  PLACED.  t->home is set: the worker that polls the task.  Set,
+ *          with the first RUNNING on a worker, by that worker, which wrote
+ *          home just before (so a thread that sees the bit sees home);
+ *          cleared by the home when it hands the task to another worker
+ *          (W6), after it set home to NULL.  A thread reads t->home only
+ *          after seeing the bit, and only while the task cannot move: it
+ *          is WAITING or RUNNING (a move takes a SCHEDULED task), or the
+ *          reader is the home itself.
+ *   bit 5  MOVE.  poll_cx_move() was called during this poll: if the poll
+ *          returns PENDING woken, the home hands the task on (W6).  Set by
+ *          the running task, cleared by its worker when the poll returns.
  *   bits 8-63  the reference count, in units of WORD_REF_ONE: the task's
  *          own from spawn until DONE (the single-threaded loop's live list
  *          holds that one), the queue's while SCHEDULED and in a queue,
@@ -64,29 +82,41 @@
 #include <string.h>
 
 #include "mem.h"
+#include "offload.h"
 
 #define WORD_SCHEDULED ((uint64_t)POLL_TASK_QUEUED)
 #define WORD_RUNNING   ((uint64_t)POLL_TASK_RUNNING)
 #define WORD_DONE      ((uint64_t)POLL_TASK_DONE)
 #define WORD_ABORT     ((uint64_t)POLL_TASK_ABORT)
 #define WORD_PLACED    ((uint64_t)1 << 4)
+#define WORD_MOVE      ((uint64_t)1 << 5)
 #define WORD_FLAGS     ((uint64_t)0xff)
 #define WORD_REF_ONE   ((uint64_t)1 << 8)
 
 /* Polls of step 1 before the worker looks at I/O (loop.c: POLL_RUN_BATCH). */
 #define WORKER_RUN_BATCH 64
 
+/* A worker hands a task to an idle one (W6) only with at least this many
+ * queued: a move costs two epoll_ctl() per stream, as much as a round trip
+ * of echo, so a queue of two, which the next step clears in microseconds,
+ * is not worth one; a queue of eight is a backlog. */
+#define WORKER_SHED_AT 8
+
 struct poll__worker {
 	struct poll_workers *w;
 	pthread_t thread;
 	struct reactor *r;
 	struct poll_loop loop;          /* its FIFO, fence and budget */
+	unsigned queued;                /* tasks in the FIFO */
 	/* The inbox: tasks woken from other threads, a LIFO stack under
 	 * inbox_lock, moved to the FIFO by step 0 (in wake order). */
 	pthread_mutex_t inbox_lock;
 	struct poll_task *inbox;
 	atomic_bool inbox_full;         /* inbox != NULL, read without lock */
 	struct reactor_async async;     /* wakes this worker's reactor_poll() */
+	struct offload *o;              /* poll_workers_offload(), or NULL */
+	atomic_bool idle;               /* blocked in reactor_poll() with
+					 * nothing queued: may be given a task */
 	struct poll_workers_stats stats;
 };
 
@@ -102,6 +132,10 @@ struct poll_workers {
 	atomic_uint nlive;              /* tasks not DONE */
 	atomic_uint next_kick;          /* round robin of spawn wake-ups */
 	atomic_bool running;
+	/* W7: the stop handler, run once by the first worker to see a stop. */
+	void (*on_stop)(void *arg);
+	void *stop_arg;
+	atomic_bool stop_ran;
 	struct poll_workers_stats outside; /* counted by non-worker threads */
 	pthread_mutex_t outside_lock;
 	struct poll__worker worker[];
@@ -182,6 +216,7 @@ static void fifo_push(struct poll__worker *wk, struct poll_task *t)
 	else
 		l->ready_head = t;
 	l->ready_tail = t;
+	wk->queued++;
 }
 
 static struct poll_task *fifo_pop(struct poll__worker *wk)
@@ -191,6 +226,7 @@ static struct poll_task *fifo_pop(struct poll__worker *wk)
 
 	if (t == NULL)
 		return NULL;
+	wk->queued--;
 	l->ready_head = t->next_ready;
 	if (l->ready_head == NULL)
 		l->ready_tail = NULL;
@@ -212,7 +248,8 @@ static void inbox_push(struct poll__worker *wk, struct poll_task *t)
  * this thread is its home, else to the home's inbox. */
 static void task_schedule(struct poll_task *t)
 {
-	struct poll__worker *home = t->home;
+	struct poll__worker *home = atomic_load_explicit(&t->home,
+							 memory_order_acquire);
 
 	if (home == self) {
 		fifo_push(home, t);
@@ -282,7 +319,7 @@ void poll__workers_wake(struct poll_task *t)
 		if (s & WORD_RUNNING) {
 			/* Woken during its poll: the home requeues it. */
 			if (word_cas(t, &s, s | WORD_SCHEDULED)) {
-				if (self != NULL && self == t->home)
+				if (self != NULL && self == atomic_load(&t->home))
 					self->stats.yields++;
 				return;
 			}
@@ -306,7 +343,7 @@ void poll__workers_wake_consume(struct poll_task *t)
 		if (s & WORD_RUNNING) {
 			if (!word_cas(t, &s, s | WORD_SCHEDULED))
 				continue;
-			if (self != NULL && self == t->home)
+			if (self != NULL && self == atomic_load(&t->home))
 				self->stats.yields++;
 			break;
 		}
@@ -355,8 +392,8 @@ void poll__workers_abort(struct poll_task *t)
 	for (;;) {
 		if (s & (WORD_DONE | WORD_ABORT))
 			return;
-		if (self != NULL && (s & WORD_PLACED) && self == t->home &&
-		    !(s & WORD_RUNNING)) {
+		if (self != NULL && (s & WORD_PLACED) &&
+		    self == atomic_load(&t->home) && !(s & WORD_RUNNING)) {
 			/* The home, outside the task's poll: drop it now.  No
 			 * other thread can start a poll of it (only the home
 			 * polls it), so the word only gains SCHEDULED. */
@@ -386,6 +423,14 @@ void poll__workers_abort(struct poll_task *t)
 int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,
 		       size_t size, struct poll_task **handle)
 {
+	return poll_workers_spawn_movable(w, f, size, NULL, handle);
+}
+
+int poll_workers_spawn_movable(struct poll_workers *w,
+			       const struct poll_future *f, size_t size,
+			       const struct poll_move_vt *mv,
+			       struct poll_task **handle)
+{
 	struct poll_task *t = mem_alloc(POLL_TASK_SIZE(size));
 
 	if (t == NULL)
@@ -394,6 +439,7 @@ int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,
 	memcpy(t + 1, f, size);          /* the move (R1) */
 	t->future = (struct poll_future *)(t + 1);
 	t->loop = &w->anchor;
+	t->move = mv;
 	/* The task's own, the injection queue's, and the handle's. */
 	atomic_init(&t->word, WORD_SCHEDULED +
 			      (handle != NULL ? 3 : 2) * WORD_REF_ONE);
@@ -407,15 +453,80 @@ int poll_workers_spawn(struct poll_workers *w, const struct poll_future *f,
 	}
 	if (handle != NULL)
 		*handle = t;
+	if (self != NULL && self->w == w) {
+		/* From a task of the workers (a server's accept): round
+		 * robin over the workers, so that the tasks of a burst are
+		 * spread at once, whatever the threads' scheduling. */
+		struct poll__worker *to = &w->worker[
+			atomic_fetch_add(&w->next_kick, 1) % w->n];
+
+		if (to == self)
+			fifo_push(self, t);
+		else
+			inbox_push(to, t);
+		return 0;
+	}
 	inject_push(w, t);
 	return 0;
+}
+
+/* ---- moving a task (W6) ------------------------------------------------------------------ */
+
+/* Whether wk, t's home, may hand t on: t's future can move, there is
+ * another worker, and no offload job of wk's is out (its completion would
+ * come back here, to a task that left). */
+static bool task_may_move(const struct poll__worker *wk,
+			  const struct poll_task *t)
+{
+	return wk->w->n > 1 && t->move != NULL &&
+	       (wk->o == NULL || offload_outstanding(wk->o) == 0);
+}
+
+/* On the old home, t SCHEDULED and in no queue, its queue reference held:
+ * take its registrations off this reactor, give up home, and link it into
+ * to's inbox with that reference.  No other thread polls or drops t
+ * meanwhile (W2): a wake finds SCHEDULED, an abort sets ABORT only. */
+static void task_move(struct poll__worker *from, struct poll_task *t,
+		      struct poll__worker *to)
+{
+	uint64_t s;
+
+	t->move->detach(t->future);
+	atomic_store_explicit(&t->home, NULL, memory_order_release);
+	s = word_load(t);
+	while (!word_cas(t, &s, s & ~(WORD_PLACED | WORD_MOVE)))
+		;
+	from->stats.moved++;
+	inbox_push(to, t);
+}
+
+/* On the new home, before anything else is done with t: become its home
+ * and make its registrations again here.  An attach that fails aborts it:
+ * nothing could wake it otherwise. */
+static uint64_t task_adopt(struct poll__worker *wk, struct poll_task *t,
+			   uint64_t s)
+{
+	atomic_store_explicit(&t->home, wk, memory_order_release);
+	if (t->polls == 0) {
+		wk->stats.placed++;     /* never polled: nothing registered */
+		return s;
+	}
+	if (s & WORD_DONE)
+		return s;
+	wk->stats.moved_in++;
+	if (t->move->attach(t->future, &wk->loop) < 0) {
+		count_atomic(wk->w);
+		s = atomic_fetch_or_explicit(&t->word, WORD_ABORT,
+					     memory_order_acq_rel) | WORD_ABORT;
+	}
+	return s;
 }
 
 /* ---- running one task -------------------------------------------------------------------- */
 
 /* t was popped from a queue of this worker (or the injection queue), with
- * the queue's reference, which this call consumes or hands back to the
- * FIFO. */
+ * the queue's reference, which this call consumes, hands back to the FIFO
+ * or hands on with the task (a move). */
 static void task_run(struct poll__worker *wk, struct poll_task *t)
 {
 	struct poll_cx cx = { .loop = &wk->loop, .task = t };
@@ -423,7 +534,7 @@ static void task_run(struct poll__worker *wk, struct poll_task *t)
 	uint64_t s = word_load(t);
 
 	if (!(s & WORD_PLACED))
-		t->home = wk;            /* placed at its first poll */
+		s = task_adopt(wk, t, s);  /* its first poll, or a move */
 	for (;;) {
 		if (s & WORD_DONE) {
 			/* Dropped while it waited in the queue. */
@@ -439,7 +550,7 @@ static void task_run(struct poll__worker *wk, struct poll_task *t)
 			poll__workers_unref(t);  /* the queue's */
 			return;
 		}
-		/* SCHEDULED -> RUNNING (and PLACED, the first time) */
+		/* SCHEDULED -> RUNNING (and PLACED, the first time here) */
 		if (word_cas(t, &s, (s & ~WORD_SCHEDULED) | WORD_RUNNING |
 				       WORD_PLACED))
 			break;
@@ -464,10 +575,19 @@ static void task_run(struct poll__worker *wk, struct poll_task *t)
 		}
 		if (s & WORD_SCHEDULED) {
 			/* Woken meanwhile: RUNNING|SCHEDULED -> SCHEDULED, to
-			 * the back of the FIFO behind the fence; the queue's
+			 * the back of the FIFO behind the fence, or to the
+			 * next worker if it asked to move; the queue's
 			 * reference stays with it. */
-			if (!word_cas(t, &s, s & ~WORD_RUNNING))
+			bool move = (s & WORD_MOVE) && task_may_move(wk, t);
+
+			if (!word_cas(t, &s, s & ~(WORD_RUNNING | WORD_MOVE)))
 				continue;
+			if (move) {
+				task_move(wk, t, &wk->w->worker[
+					(unsigned)(wk - wk->w->worker + 1) %
+					wk->w->n]);
+				return;
+			}
 			fifo_push(wk, t);
 			if (wk->loop.yield_fence == NULL)
 				wk->loop.yield_fence = t;
@@ -475,13 +595,46 @@ static void task_run(struct poll__worker *wk, struct poll_task *t)
 		}
 		/* RUNNING -> WAITING, dropping the queue's reference in the
 		 * same operation: the task's own keeps the count above 0. */
-		if (word_cas(t, &s, (s & ~WORD_RUNNING) - WORD_REF_ONE))
+		if (word_cas(t, &s, (s & ~(WORD_RUNNING | WORD_MOVE)) -
+				       WORD_REF_ONE))
 			return;
 	}
 	poll__workers_unref(t);                 /* the queue's */
 }
 
+void poll__workers_move(struct poll_task *t)
+{
+	count_atomic(task_workers(t));
+	atomic_fetch_or_explicit(&t->word, WORD_MOVE, memory_order_relaxed);
+}
+
 /* ---- one worker's iteration ---------------------------------------------------------------- */
+
+/* Part of step 0 (W6): with WORKER_SHED_AT or more tasks queued here and a
+ * worker idle, hand that worker the first one, if it can move.  One per
+ * iteration: the idle worker is busy once it has it. */
+static void worker_balance(struct poll__worker *wk)
+{
+	struct poll_workers *w = wk->w;
+	struct poll_task *t = wk->loop.ready_head;
+	struct poll__worker *to = NULL;
+	uint64_t s;
+
+	if (wk->queued < WORKER_SHED_AT)
+		return;
+	for (unsigned i = 0; i < w->n && to == NULL; i++)
+		if (&w->worker[i] != wk && atomic_load(&w->worker[i].idle))
+			to = &w->worker[i];
+	if (to == NULL)
+		return;
+	s = word_load(t);
+	if ((s & (WORD_DONE | WORD_ABORT)) || !(s & WORD_PLACED) ||
+	    t->polls == 0 || !task_may_move(wk, t))
+		return;
+	atomic_store(&to->idle, false);         /* one task for it, no more */
+	fifo_pop(wk);
+	task_move(wk, t, to);
+}
 
 /* Step 0.  The inbox is a stack: reverse it so that tasks run in the order
  * they were woken. */
@@ -508,10 +661,9 @@ static void worker_collect(struct poll__worker *wk)
 			fifo_push(wk, t);
 		}
 	}
-	if (wk->loop.ready_head == NULL && (t = inject_pop(wk->w)) != NULL) {
-		wk->stats.placed++;
+	if (wk->loop.ready_head == NULL && (t = inject_pop(wk->w)) != NULL)
 		fifo_push(wk, t);
-	}
+	worker_balance(wk);
 }
 
 /* Step 1, as poll_loop_run_ready(). */
@@ -534,14 +686,37 @@ static bool worker_done(const struct poll__worker *wk)
 	return atomic_load(&wk->w->nlive) == 0;
 }
 
-/* Step 4.  Do not block with work queued here or waiting to be taken. */
+/* Step 3 (W7).  Each worker notes the stop once; the first runs the
+ * handler.  Returns whether it did: its aborts may have dropped tasks of
+ * this worker, the last one included, so the iteration starts over rather
+ * than wait. */
+static bool worker_check_stop(struct poll__worker *wk)
+{
+	struct poll_workers *w = wk->w;
+
+	if (wk->loop.stop_seen || !reactor_stop_requested(wk->r))
+		return false;
+	wk->loop.stop_seen = true;
+	if (w->on_stop == NULL || atomic_exchange(&w->stop_ran, true))
+		return false;
+	w->on_stop(w->stop_arg);
+	return true;
+}
+
+/* Step 4.  Do not block with work queued here or waiting to be taken.
+ * While it blocks the worker is idle: another may hand it a task (W6). */
 static int worker_wait(struct poll__worker *wk)
 {
 	bool busy = wk->loop.ready_head != NULL ||
 		    atomic_load(&wk->inbox_full) ||
 		    atomic_load(&wk->w->injected) > 0;
-	int n = reactor_poll(wk->r, busy ? 0 : -1);
+	int n;
 
+	if (busy)
+		return reactor_poll(wk->r, 0) < 0 ? -1 : 0;
+	atomic_store(&wk->idle, true);
+	n = reactor_poll(wk->r, -1);
+	atomic_store(&wk->idle, false);
 	return n < 0 ? n : 0;
 }
 
@@ -555,9 +730,16 @@ static void *worker_main(void *arg)
 		worker_run_ready(wk);           /* 1 */
 		if (worker_done(wk))            /* 2 */
 			break;
+		if (worker_check_stop(wk))      /* 3 */
+			continue;
 		if (worker_wait(wk) < 0)        /* 4 */
 			break;
 	}
+	/* W5: jobs cancelled while they ran still hold their buffers; they
+	 * are given back here, on this worker's reactor. */
+	while (wk->o != NULL && offload_outstanding(wk->o) > 0 &&
+	       reactor_poll(wk->r, -1) >= 0)
+		;
 	self = NULL;
 	return NULL;
 }
@@ -617,6 +799,8 @@ void poll_workers_free(struct poll_workers *w)
 	for (unsigned i = 0; i < w->n; i++) {
 		struct poll__worker *wk = &w->worker[i];
 
+		if (wk->o != NULL)
+			offload_free(wk->o);
 		reactor_async_stop(wk->r, &wk->async);
 		reactor_free(wk->r);
 		pthread_mutex_destroy(&wk->inbox_lock);
@@ -662,6 +846,40 @@ int poll_workers_run(struct poll_workers *w)
 	return 0;
 }
 
+int poll_workers_offload(struct poll_workers *w, unsigned threads)
+{
+	for (unsigned i = 0; i < w->n; i++) {
+		struct poll__worker *wk = &w->worker[i];
+
+		if (wk->o != NULL)
+			continue;
+		wk->o = offload_new(wk->r, threads);
+		if (wk->o == NULL)
+			return -EAGAIN;     /* those made are freed with w */
+		wk->loop.o = wk->o;
+	}
+	return 0;
+}
+
+bool poll__workers_offloaded(const struct poll_workers *w)
+{
+	return w->n > 0 && w->worker[0].o != NULL;
+}
+
+void poll_workers_on_stop(struct poll_workers *w, void (*fn)(void *arg),
+			  void *arg)
+{
+	w->on_stop = fn;
+	w->stop_arg = arg;
+}
+
+/* Async-signal-safe: reactor_request_stop() is. */
+void poll_workers_request_stop(struct poll_workers *w)
+{
+	for (unsigned i = 0; i < w->n; i++)
+		reactor_request_stop(w->worker[i].r);
+}
+
 unsigned poll_workers_count(const struct poll_workers *w)
 {
 	return w->n;
@@ -679,10 +897,18 @@ void poll_workers_stats_get(const struct poll_workers *w,
 		out->remote_wakes += s->remote_wakes;
 		out->yields += s->yields;
 		out->placed += s->placed;
+		out->moved += s->moved;
+		out->moved_in += s->moved_in;
 		out->atomics += s->atomics;
 		out->spawned += s->spawned;
 		out->aborted += s->aborted;
 	}
+}
+
+void poll_workers_worker_stats_get(const struct poll_workers *w, unsigned i,
+				   struct poll_workers_stats *out)
+{
+	*out = w->worker[i].stats;
 }
 
 int poll__workers_result(const struct poll_task *t, ssize_t *out)

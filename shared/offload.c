@@ -38,6 +38,15 @@
 #include <stddef.h>
 #include <string.h>
 
+/* A job's state is written under the pool's lock (or, under sim, on the
+ * loop thread), with an atomic store, so that code outside the pool may
+ * watch it with an atomic load (offload.h) without a data race; readers
+ * inside the pool hold the lock and read it plainly. */
+static void job_set_state(struct offload_job *job, int state)
+{
+	__atomic_store_n(&job->state, state, __ATOMIC_RELEASE);
+}
+
 struct offload_list {
 	struct offload_job *head, *tail;
 	unsigned len;
@@ -135,7 +144,7 @@ static void *worker_main(void *arg)
 		if (o->queue.head == NULL)
 			break;                  /* stopping, nothing left */
 		job = list_pop(&o->queue);
-		job->state = OFFLOAD_RUNNING;
+		job_set_state(job, OFFLOAD_RUNNING);
 		pthread_mutex_unlock(&o->lock);
 
 		/* The job is this thread's alone now: a cancel only marks it. */
@@ -143,7 +152,7 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&o->lock);
 		if (job->state == OFFLOAD_RUNNING)
-			job->state = OFFLOAD_FINISHED;
+			job_set_state(job, OFFLOAD_FINISHED);
 		/* else CANCELLED: deliver() discards it on the loop thread. */
 		list_append(&o->finished, job);
 		pthread_mutex_unlock(&o->lock);
@@ -177,7 +186,7 @@ static void deliver(struct reactor_async *a)
 		job = list_pop(&o->finished);
 		if (job != NULL) {
 			state = job->state;
-			job->state = OFFLOAD_IDLE;
+			job_set_state(job, OFFLOAD_IDLE);
 		}
 		pthread_mutex_unlock(&o->lock);
 		if (job == NULL)
@@ -204,7 +213,7 @@ static void sim_finish(struct sim_call *c)
 
 	job->work(job);
 	state = job->state;
-	job->state = OFFLOAD_IDLE;
+	job_set_state(job, OFFLOAD_IDLE);
 	if (state == OFFLOAD_CANCELLED)
 		give_back_discard(o, job);
 	else
@@ -215,7 +224,7 @@ static void sim_start(struct sim_call *c)
 {
 	struct offload_job *job = job_of_call(c);
 
-	job->state = OFFLOAD_RUNNING;
+	job_set_state(job, OFFLOAD_RUNNING);
 	sim_call_schedule(job->pool->r, &job->sim, sim_finish,
 			  "offload finish");
 }
@@ -302,12 +311,12 @@ void offload_submit(struct offload *o, struct offload_job *job)
 	o->outstanding++;
 	o->stats.submitted++;
 	if (o->sim) {
-		job->state = OFFLOAD_QUEUED;
+		job_set_state(job, OFFLOAD_QUEUED);
 		sim_call_schedule(o->r, &job->sim, sim_start, "offload start");
 		return;
 	}
 	pthread_mutex_lock(&o->lock);
-	job->state = OFFLOAD_QUEUED;
+	job_set_state(job, OFFLOAD_QUEUED);
 	list_append(&o->queue, job);
 	pthread_cond_signal(&o->work_ready);
 	pthread_mutex_unlock(&o->lock);
@@ -325,11 +334,11 @@ void offload_cancel(struct offload *o, struct offload_job *job)
 	if (o->sim) {
 		if (job->state == OFFLOAD_QUEUED) {
 			sim_call_cancel(o->r, &job->sim);
-			job->state = OFFLOAD_IDLE;
+			job_set_state(job, OFFLOAD_IDLE);
 			o->stats.cancelled_queued++;
 			give_back_discard(o, job);
 		} else if (job->state == OFFLOAD_RUNNING) {
-			job->state = OFFLOAD_CANCELLED;
+			job_set_state(job, OFFLOAD_CANCELLED);
 			o->stats.cancelled_running++;
 		}
 		return;
@@ -339,17 +348,17 @@ void offload_cancel(struct offload *o, struct offload_job *job)
 	switch (job->state) {
 	case OFFLOAD_QUEUED:
 		list_remove(&o->queue, job);
-		job->state = OFFLOAD_IDLE;
+		job_set_state(job, OFFLOAD_IDLE);
 		o->stats.cancelled_queued++;
 		discard_now = true;
 		break;
 	case OFFLOAD_RUNNING:
-		job->state = OFFLOAD_CANCELLED;
+		job_set_state(job, OFFLOAD_CANCELLED);
 		o->stats.cancelled_running++;
 		break;
 	case OFFLOAD_FINISHED:
 		list_remove(&o->finished, job);
-		job->state = OFFLOAD_IDLE;
+		job_set_state(job, OFFLOAD_IDLE);
 		o->stats.cancelled_finished++;
 		discard_now = true;
 		break;

@@ -56,7 +56,9 @@ struct offload_job {
 	/* Runs after offload_cancel(), once nothing uses the job: free it. */
 	void (*discard)(struct offload_job *job);
 	/* read-only */
-	int state;          /* enum offload_state; written under the pool's lock */
+	int state;          /* enum offload_state; written under the pool's
+			     * lock with an atomic store: another thread
+			     * reads it with __atomic_load_n(..., ACQUIRE) */
 	/* private */
 	struct offload_job *next;
 	struct offload *pool;

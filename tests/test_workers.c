@@ -1,8 +1,9 @@
 /* test_workers.c: the multi-threaded executors: poll's workers (poll.h,
- * rules W1-W5) and push's loops per thread (push.h, rules T1-T3).  One test
- * per rule, loops per thread sharing a port for both engines' echo, and a
- * stress test that wakes, aborts and drops tasks from
- * several threads at once.
+ * rules W1-W7) and push's loops per thread (push.h, rules T1-T3).  One test
+ * per rule, a task that moves between workers with its stream and timer,
+ * the echo and fanout workloads on the workers (case "workloads"), loops
+ * per thread sharing a port for both engines' echo, and a stress test that
+ * wakes, aborts and drops tasks from several threads at once.
  *
  * Threads other than the test's own never call ck_assert (a failure there
  * would not reach Check): they record what they saw, and the test thread
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -585,6 +587,437 @@ START_TEST(test_io_futures_run_on_the_workers_with_each_stream_on_its_home_react
 }
 END_TEST
 
+/* ---- a task that moves between workers, keeping its I/O (W6) ------------------ */
+
+/* Echoes ROUNDS messages of 8 bytes on a socket, and after each one asks to
+ * move (poll_cx_move) while its idle sleep is running; it notes the threads
+ * it was polled on.  Its detach and attach move the stream and the timer. */
+enum { MOVER_ROUNDS = 12, MOVER_MSG = 8 };
+
+enum mover_state { MOVER_START, MOVER_READ, MOVER_WRITE, MOVER_NAP,
+		   MOVER_DONE };
+
+struct mover {
+	struct poll_future base;
+	enum mover_state state;
+	int fd;
+	unsigned rounds, threads;
+	bool asked;                     /* the move of this nap is asked */
+	pthread_t seen[4];
+	struct poll_stream s;
+	unsigned char buf[MOVER_MSG];
+	union {
+		struct poll_read rd;
+		struct poll_write wr;
+	} io;
+	struct poll_sleep nap;
+	uint64_t nap_ns;
+};
+
+static void mover_note_thread(struct mover *m)
+{
+	pthread_t me = pthread_self();
+
+	for (unsigned i = 0; i < m->threads; i++)
+		if (pthread_equal(m->seen[i], me))
+			return;
+	if (m->threads < 4)
+		m->seen[m->threads++] = me;
+}
+
+static enum poll_status mover_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct mover *m = (struct mover *)f;
+
+	mover_note_thread(m);
+	for (;;) {
+		switch (m->state) {
+		case MOVER_START:
+			if (poll_stream_open(cx->loop, &m->s, m->fd) < 0) {
+				f->out = -1;
+				m->state = MOVER_DONE;
+				return POLL_READY;
+			}
+			poll_read_init(&m->io.rd, &m->s, m->buf, MOVER_MSG);
+			m->state = MOVER_READ;
+			continue;
+		case MOVER_READ:
+			if (poll_future_poll(&m->io.rd.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			if (m->io.rd.base.out != MOVER_MSG) {
+				f->out = -2;
+				m->state = MOVER_DONE;
+				return POLL_READY;
+			}
+			poll_write_init(&m->io.wr, &m->s, m->buf, MOVER_MSG);
+			m->state = MOVER_WRITE;
+			continue;
+		case MOVER_WRITE:
+			if (poll_future_poll(&m->io.wr.base, cx) == POLL_PENDING)
+				return POLL_PENDING;
+			if (++m->rounds == MOVER_ROUNDS) {
+				f->out = m->rounds;
+				m->state = MOVER_DONE;
+				return POLL_READY;
+			}
+			poll_sleep_init(&m->nap, cx->loop, m->nap_ns);
+			m->asked = false;
+			m->state = MOVER_NAP;
+			continue;
+		case MOVER_NAP:
+			if (poll_future_poll(&m->nap.base, cx) == POLL_PENDING) {
+				/* The timer runs: move with it. */
+				if (!m->asked) {
+					m->asked = true;
+					poll_cx_move(cx);
+				}
+				return POLL_PENDING;
+			}
+			poll_future_drop(&m->nap.base);
+			poll_read_init(&m->io.rd, &m->s, m->buf, MOVER_MSG);
+			m->state = MOVER_READ;
+			continue;
+		case MOVER_DONE:
+			return POLL_READY;
+		}
+	}
+}
+
+static void mover_drop(struct poll_future *f)
+{
+	struct mover *m = (struct mover *)f;
+
+	if (m->state == MOVER_NAP)
+		poll_future_drop(&m->nap.base);
+	if (m->state == MOVER_START)
+		close(m->fd);
+	poll_stream_close(&m->s);
+	m->state = MOVER_DONE;
+}
+
+static void mover_detach(struct poll_future *f)
+{
+	struct mover *m = (struct mover *)f;
+
+	poll_stream_detach(&m->s);
+	if (m->state == MOVER_NAP)
+		poll_sleep_detach(&m->nap);
+}
+
+static int mover_attach(struct poll_future *f, struct poll_loop *l)
+{
+	struct mover *m = (struct mover *)f;
+
+	if (m->state == MOVER_NAP)
+		poll_sleep_attach(&m->nap, l);
+	return poll_stream_attach(&m->s, l);
+}
+
+static const struct poll_future_vt mover_vt = { .name = "mover",
+	.poll = mover_poll, .drop = mover_drop };
+static const struct poll_move_vt mover_move_vt = { .detach = mover_detach,
+	.attach = mover_attach };
+
+struct mover_peer {
+	pthread_t thread;
+	int fd;
+	int ok;                          /* rounds echoed back right */
+};
+
+/* The other end, blocking: a message, its echo, and so on. */
+static void *mover_peer_main(void *arg)
+{
+	struct mover_peer *p = arg;
+
+	for (int i = 0; i < MOVER_ROUNDS; i++) {
+		unsigned char out[MOVER_MSG], in[MOVER_MSG];
+		size_t got = 0;
+
+		memset(out, 'a' + i, sizeof(out));
+		if (write(p->fd, out, sizeof(out)) != (ssize_t)sizeof(out))
+			break;
+		while (got < sizeof(in)) {
+			ssize_t n = read(p->fd, in + got, sizeof(in) - got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got != sizeof(in) || memcmp(in, out, sizeof(in)) != 0)
+			break;
+		p->ok++;
+	}
+	return NULL;
+}
+
+/* W6: a task moved between workers while its stream is registered and its
+ * timer runs goes on reading, writing and sleeping on the new worker. */
+START_TEST(test_a_task_moved_between_workers_keeps_its_stream_and_its_timer)
+{
+	struct poll_workers *w;
+	struct poll_workers_stats st;
+	struct mover m = { .base = { &mover_vt, 0 },
+			   .nap_ns = 2 * 1000 * 1000 };
+	struct mover_peer peer = { 0 };
+	struct poll_task *t;
+	struct mover *mine;
+	int fd[2];
+	ssize_t out;
+
+	leak_check_begin();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    fd), 0);
+	ck_assert_int_eq(fcntl(fd[0], F_SETFL, O_NONBLOCK), 0);
+	m.fd = fd[0];
+	peer.fd = fd[1];
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_spawn_movable(w, &m.base, sizeof(m),
+						    &mover_move_vt, &t), 0);
+	ck_assert_int_eq(pthread_create(&peer.thread, NULL, mover_peer_main,
+					&peer), 0);
+	ck_assert_int_eq(poll_workers_run(w), 0);
+	pthread_join(peer.thread, NULL);
+	close(fd[1]);
+	ck_assert_int_eq(poll_task_result(t, &out), 0);
+	ck_assert_int_eq(out, MOVER_ROUNDS);
+	ck_assert_int_eq(peer.ok, MOVER_ROUNDS);
+	mine = (struct mover *)poll_task_future(t);
+	ck_assert_uint_eq(mine->threads, 2);          /* it did move */
+	poll_workers_stats_get(w, &st);
+	ck_assert_uint_eq(st.moved, MOVER_ROUNDS - 1);
+	poll_task_detach(t);
+	poll_workers_free(w);
+	leak_check_end();
+}
+END_TEST
+
+/* ---- the echo and the fanout on the workers ------------------------------------ */
+
+struct workers_echo {
+	pthread_t thread;
+	struct poll_workers *w;
+	struct reactor *r;
+	struct echo_opts opts;
+	struct echo_stats stats;
+	atomic_uint port;
+	int rc;
+};
+
+static void workers_echo_listening(void *arg, uint16_t port)
+{
+	struct workers_echo *we = arg;
+
+	atomic_store(&we->port, port);
+}
+
+static void *workers_echo_main(void *arg)
+{
+	struct workers_echo *we = arg;
+
+	we->rc = poll_echo_serve_workers(we->w, we->r, &we->opts, &we->stats);
+	atomic_store(&we->port, 1);      /* it returned: stop waiting */
+	return NULL;
+}
+
+static void workers_echo_start(struct workers_echo *we, unsigned n)
+{
+	memset(we, 0, sizeof(*we));
+	we->w = workers_new(n);
+	we->r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(we->r);
+	echo_opts_default(&we->opts);
+	we->opts.on_listening = workers_echo_listening;
+	we->opts.arg = we;
+	ck_assert_int_eq(pthread_create(&we->thread, NULL, workers_echo_main,
+					we), 0);
+	while (atomic_load(&we->port) == 0)
+		sched_yield();
+	ck_assert_uint_gt(atomic_load(&we->port), 1);
+}
+
+static void workers_echo_stop(struct workers_echo *we)
+{
+	poll_workers_request_stop(we->w);
+	pthread_join(we->thread, NULL);
+	ck_assert_int_eq(we->rc, 0);
+}
+
+static void workers_echo_free(struct workers_echo *we)
+{
+	poll_workers_free(we->w);
+	reactor_free(we->r);
+}
+
+/* The echo workload on n workers: every byte of every connection comes
+ * back, the statistics count every connection and byte exactly, the
+ * connections are spread over more than one worker, and the heap is back
+ * where it was. */
+static void echo_on_workers(unsigned n)
+{
+	enum { CONNS = 48, BYTES = 32 * 1024 };
+	struct workers_echo we;
+	struct netclient_result res;
+	unsigned busy = 0;
+	uint64_t placed = 0, moved = 0;
+
+	leak_check_begin();
+	workers_echo_start(&we, n);
+	ck_assert_int_eq(netclient_echo((uint16_t)atomic_load(&we.port), CONNS,
+					BYTES, 1024, 30000, &res), 0);
+	ck_assert_uint_eq(res.conns_ok, CONNS);
+	ck_assert_uint_eq(res.mismatches, 0);
+	workers_echo_stop(&we);
+	ck_assert_uint_eq(we.stats.accepted, CONNS);
+	ck_assert_uint_eq(we.stats.closed, CONNS);
+	ck_assert_uint_eq(we.stats.cancelled, 0);
+	ck_assert_uint_eq(we.stats.failed, 0);
+	ck_assert_uint_eq(we.stats.bytes, (uint64_t)CONNS * BYTES);
+	for (unsigned i = 0; i < n; i++) {
+		struct poll_workers_stats st;
+
+		poll_workers_worker_stats_get(we.w, i, &st);
+		placed += st.placed;
+		moved += st.moved;
+		/* The server's task is one placement: a worker that took
+		 * two or more tasks, from the queue or from another
+		 * worker, served at least one connection. */
+		if (st.placed + st.moved_in >= 2)
+			busy++;
+		printf("echo on %u workers: worker %u placed %llu tasks, "
+		       "moved %llu out, %llu in\n", n, i,
+		       (unsigned long long)st.placed,
+		       (unsigned long long)st.moved,
+		       (unsigned long long)st.moved_in);
+	}
+	ck_assert_uint_eq(placed, CONNS + 1);
+	ck_assert_uint_ge(busy, 2);
+	workers_echo_free(&we);
+	leak_check_end();
+}
+
+START_TEST(test_echo_on_two_workers_returns_every_byte_and_spreads_connections)
+{
+	echo_on_workers(2);
+}
+END_TEST
+
+START_TEST(test_echo_on_four_workers_returns_every_byte_and_spreads_connections)
+{
+	echo_on_workers(4);
+}
+END_TEST
+
+/* W7: a stop with connections open reaches every worker: the server and
+ * every connection task end (cancelled), and the heap is back to 0. */
+START_TEST(test_stop_with_connections_open_ends_every_task_on_the_workers)
+{
+	enum { CONNS = 8 };
+	struct workers_echo we;
+	int fd[CONNS];
+
+	leak_check_begin();
+	workers_echo_start(&we, 2);
+	for (int i = 0; i < CONNS; i++) {
+		char c = 'x';
+
+		fd[i] = netclient_connect((uint16_t)atomic_load(&we.port));
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_eq(write(fd[i], &c, 1), 1);
+		ck_assert_int_eq(read(fd[i], &c, 1), 1);   /* it is served */
+		ck_assert_int_eq(c, 'x');
+	}
+	workers_echo_stop(&we);
+	for (int i = 0; i < CONNS; i++)
+		close(fd[i]);
+	ck_assert_uint_eq(we.stats.accepted, CONNS);
+	ck_assert_uint_eq(we.stats.cancelled, CONNS);
+	ck_assert_uint_eq(we.stats.bytes, CONNS);
+	workers_echo_free(&we);
+	leak_check_end();
+}
+END_TEST
+
+/* W7: a stop requested before the run ends the server before its first
+ * poll: nothing is served, nothing leaks. */
+START_TEST(test_a_stop_before_the_run_ends_the_echo_on_the_workers_at_once)
+{
+	struct poll_workers *w;
+	struct reactor *r;
+	struct echo_opts o;
+	struct echo_stats st;
+
+	leak_check_begin();
+	w = workers_new(2);
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&o);
+	poll_workers_request_stop(w);
+	ck_assert_int_eq(poll_echo_serve_workers(w, r, &o, &st), 0);
+	ck_assert_uint_eq(st.accepted, 0);
+	poll_workers_free(w);
+	reactor_free(r);
+	leak_check_end();
+}
+END_TEST
+
+/* The fanout workload on two workers, file sinks through the workers'
+ * offload pools: every sink gets every byte, with the input's checksum. */
+START_TEST(test_fanout_on_two_workers_delivers_every_byte_to_every_sink)
+{
+	enum { SINKS = 4, SIZE = 700 * 1000 };
+	char dir[] = "/tmp/pushpoll-workers-XXXXXX", input[64], path[96];
+	struct fanout_sink_stats sink[SINKS];
+	struct fanout_stats stats = { .sinks = SINKS, .sink = sink };
+	struct fanout_opts o;
+	struct poll_workers *w;
+	struct reactor *r;
+	unsigned char *data = malloc(SIZE);
+	int fd;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(input, sizeof(input), "%s/input", dir);
+	for (int i = 0; i < SIZE; i++)
+		data[i] = (unsigned char)(i * 131 + (i >> 9));
+	fd = open(input, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, SIZE), SIZE);
+	close(fd);
+	free(data);
+
+	leak_check_begin();
+	fanout_opts_default(&o);
+	o.input = input;
+	o.sinks = SINKS;
+	o.kind = FANOUT_SINK_FILE;
+	o.output_dir = dir;
+	o.chunk_size = 64 * 1024;
+	o.window = 3;
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	w = workers_new(2);
+	ck_assert_int_eq(poll_workers_offload(w, 2), 0);
+	ck_assert_int_eq(poll_fanout_run_workers(w, r, &o, &stats), 0);
+	ck_assert_int_eq(stats.error, 0);
+	ck_assert_uint_eq(stats.bytes_read, SIZE);
+	ck_assert_uint_le(stats.peak_chunks, 3);
+	for (int i = 0; i < SINKS; i++) {
+		ck_assert_int_eq(sink[i].error, 0);
+		ck_assert_uint_eq(sink[i].bytes, SIZE);
+		ck_assert_uint_eq(sink[i].checksum, stats.checksum);
+	}
+	poll_workers_free(w);
+	reactor_free(r);
+	leak_check_end();
+	for (int i = 0; i < SINKS; i++) {
+		snprintf(path, sizeof(path), "%s/sink-%d", dir, i);
+		unlink(path);
+	}
+	unlink(input);
+	rmdir(dir);
+}
+END_TEST
+
 /* ---- the stress test ---------------------------------------------------------- */
 
 enum { STRESS_TASKS = 24, STRESS_THREADS = 3, STRESS_ROUNDS = 20,
@@ -985,6 +1418,16 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_abort_of_a_running_task_from_another_thread_drops_it_after_its_poll);
 	tcase_add_test(tc, test_waking_a_done_task_from_another_thread_is_safe_and_frees_it_last);
 	tcase_add_test(tc, test_io_futures_run_on_the_workers_with_each_stream_on_its_home_reactor);
+	tcase_add_test(tc, test_a_task_moved_between_workers_keeps_its_stream_and_its_timer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("workloads");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_echo_on_two_workers_returns_every_byte_and_spreads_connections);
+	tcase_add_test(tc, test_echo_on_four_workers_returns_every_byte_and_spreads_connections);
+	tcase_add_test(tc, test_stop_with_connections_open_ends_every_task_on_the_workers);
+	tcase_add_test(tc, test_a_stop_before_the_run_ends_the_echo_on_the_workers_at_once);
+	tcase_add_test(tc, test_fanout_on_two_workers_delivers_every_byte_to_every_sink);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("push");

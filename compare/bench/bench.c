@@ -622,31 +622,56 @@ static void parse_sweep(const char *list, struct bench_opts *o)
 		cli_usage_error("--workers-sweep wants a list of counts");
 }
 
-/* The sweep: one echo run per count, throughput and CPU per message. */
+/* The sweep: one echo run per count, throughput and CPU per message, with
+ * the range over the rounds.  At --workers 1 the epoll floor runs in the
+ * same rounds, for the no-regression target (bench_sweep.c). */
 static int run_sweep(struct bench_opts *o)
 {
-	struct bench_summary s[BENCH_MAX_ENGINES];
+	struct bench_summary s[BENCH_MAX_ENGINES], one[BENCH_MAX_ENGINES];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *engines, *with_floor = NULL;
+	char buf[256];
+	int none = 0;
 
 	if (o->engines == NULL)
 		o->engines = "push,poll";
-	printf("echo with loops per thread (serve echo --workers N), %u "
+	engines = o->engines;
+	if (strstr(engines, "epoll") == NULL) {
+		snprintf(buf, sizeof(buf), "%s,epoll", engines);
+		with_floor = buf;
+	}
+	printf("echo with loops per thread (serve echo --workers N: push, a "
+	       "loop per thread; poll, the multi-threaded executor), %u "
 	       "connections, %zu-byte messages\n", o->conns, o->msg_size);
-	printf("| workers | engine | msgs/s | server CPU ns/msg |\n"
-	       "|---|---|---|---|\n");
+	printf("| workers | engine | msgs/s [min..max] | server CPU ns/msg "
+	       "[min..max] |\n|---|---|---|---|\n");
 	for (int k = 0; k < o->nsweep; k++) {
 		int n;
 
 		o->workers = o->sweep[k];
+		o->engines = o->workers == 1 && with_floor != NULL ? with_floor
+								     : engines;
 		n = bench_echo_collect(o, s, BENCH_MAX_ENGINES);
 		for (int i = 0; i < n; i++)
-			printf("| %u | %s | %.0f | %.0f |\n", o->workers,
-			       s[i].engine, s[i].med[BENCH_F_MSGS],
-			       s[i].med[BENCH_F_CPU]);
+			printf("| %u | %s | %.0f [%.0f..%.0f] | %.0f "
+			       "[%.0f..%.0f] |\n", o->workers, s[i].engine,
+			       s[i].med[BENCH_F_MSGS], s[i].min[BENCH_F_MSGS],
+			       s[i].max[BENCH_F_MSGS], s[i].med[BENCH_F_CPU],
+			       s[i].min[BENCH_F_CPU], s[i].max[BENCH_F_CPU]);
+		if (o->workers == 1) {
+			memcpy(one, s, (size_t)n * sizeof(s[0]));
+			none = n;
+		}
 	}
+	o->engines = engines;
 	printf("note: this machine has %ld CPU(s); the load generator takes "
 	       "one, so a scaling figure needs more cores than %ld\n", cpus,
 	       cpus);
+	if (none > 0)
+		bench__print_sweep_targets(stdout, one, none);
+	else
+		printf("targets: the no-regression target needs 1 in "
+		       "--workers-sweep\n");
 	return 0;
 }
 

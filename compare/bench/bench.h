@@ -196,6 +196,11 @@ void bench_opts_default(struct bench_opts *o);
  * (the epoll floor first).  Returns how many engines. */
 int bench_echo_collect(const struct bench_opts *o, struct bench_summary *out,
 		       int max);
+/* --workers-sweep: the no-regression target of the single-threaded echo,
+ * from the --workers 1 summaries (the epoll floor among them), with its
+ * met/missed line (bench_sweep.c says why it is read against the floor). */
+void bench__print_sweep_targets(FILE *f, const struct bench_summary *s,
+				int n);
 /* Run the echo comparison (open loop when o->rate is set), print its tables
  * and targets, and save what o->json, o->csv and o->plot_dir ask for.
  * Returns an exit status: 0, or 1 when some engine failed a round (a lost

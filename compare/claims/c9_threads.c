@@ -21,11 +21,11 @@
  *                      and loop.c hold no atomic operation: R5);
  *   remote wake        ns from a wake on another thread to the task's poll.
  *
- * And echo with 1 and 2 loops per thread for both engines (`pushpoll
- * bench --workers-sweep 1,2`: each loop its own server on one port, with
- * SO_REUSEPORT; not under --quick).  The echo workloads do not run on the
- * poll workers themselves yet (their server state is one thread's).  A
- * scaling figure would need more cores than this machine's two, one of
+ * And echo with 1 and 2 threads for both engines (`pushpoll bench
+ * --workers-sweep 1,2`; not under --quick): push with a loop per thread,
+ * each its own server on one port with SO_REUSEPORT; poll with the echo
+ * workload on the multi-threaded executor, its connection tasks free to
+ * move between the workers.  A scaling figure would need more cores than this machine's two, one of
  * which the load generator takes; the output says so.
  */
 #include "claims.h"
@@ -479,7 +479,7 @@ int c9_run(struct claims_ctx *cx, struct claim_row *row)
 	if (f.echo_ran)
 		snprintf(row->baselines, sizeof(row->baselines),
 			 "wake from another thread p50 %.0f ns; poll echo, 1 "
-			 "and 2 loops per thread: %.0f and %.0f msgs/s, %.0f "
+			 "loop and 2 workers: %.0f and %.0f msgs/s, %.0f "
 			 "and %.0f CPU ns/msg", f.remote_ns,
 			 f.echo_msgs[CLAIMS_POLL][0], f.echo_msgs[CLAIMS_POLL][1],
 			 f.echo_cpu[CLAIMS_POLL][0], f.echo_cpu[CLAIMS_POLL][1]);
