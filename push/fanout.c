@@ -34,6 +34,13 @@
  * read request; per chunk and sink a write request, and with a timeout a
  * timeout request and its state.
  *
+ * In the completion mode (push_fanout_run_completion()) the same code runs
+ * on a loop over a completion queue: the input is read, and file sinks are
+ * written, through the queue (no offload pool), TCP sinks send through it;
+ * a chunk's buffer is held by each op on it until the op's completion
+ * (push.h, K1), so a sink cancelled by its timeout lets go of the chunk
+ * only when the kernel has.
+ *
  * The same functions, in the same order, as poll/fanout.c: the fanout, a
  * sink starts, the read step, the write step, close, accept, shutdown, the
  * entry point.
@@ -481,8 +488,12 @@ static void fanout_close_sinks(struct fanout *f)
 	push_stream_close(&f->listener);
 }
 
-int push_fanout_run(struct reactor *r, struct offload *o,
-		    const struct fanout_opts *opts, struct fanout_stats *stats)
+/* The fanout on r, in the readiness mode (cq NULL: files through the
+ * offload pool o) or in the completion mode over cq (files through cq, o
+ * unused): the same code, but for the loop's initialisation. */
+static int fanout_run(struct reactor *r, struct offload *o,
+		      struct completion *cq, const struct fanout_opts *opts,
+		      struct fanout_stats *stats)
 {
 	struct fanout f = { .opts = opts, .stats = stats };
 	struct push_loop loop;
@@ -494,7 +505,7 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 	stats->sink = sink_stats;
 	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
-	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
+	if ((o == NULL && cq == NULL) || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))
 		return -EINVAL;
 	for (unsigned i = 0; i < opts->sinks; i++)
@@ -510,7 +521,10 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 		goto out_close_input;
 	}
 	f.size = (uint64_t)size;
-	push_loop_init(&loop, r, o, NULL);
+	if (cq != NULL)
+		push_loop_init_completion(&loop, r, cq, NULL);
+	else
+		push_loop_init(&loop, r, o, NULL);
 	f.loop = &loop;
 	/* One block: the sinks, then the ring. */
 	f.sink = mem_calloc(1, opts->sinks * sizeof(*f.sink) +
@@ -566,4 +580,42 @@ out_fini_loop:
 out_close_input:
 	reactor_file_close(r, f.input);
 	return rc;
+}
+
+int push_fanout_run(struct reactor *r, struct offload *o,
+		    const struct fanout_opts *opts, struct fanout_stats *stats)
+{
+	return fanout_run(r, o, NULL, opts, stats);
+}
+
+/* Over completion_new_beside(r); the queue is freed once nothing is in
+ * flight (after push_loop_fini()). */
+int push_fanout_run_completion(struct reactor *r, struct offload *o,
+			       const struct fanout_opts *opts,
+			       struct fanout_stats *stats)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct completion *cq;
+	int rc;
+
+	(void)o;
+	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
+	if (rc < 0) {
+		struct fanout_sink_stats *sink_stats = stats->sink;
+
+		memset(stats, 0, sizeof(*stats));
+		stats->sink = sink_stats;
+		fprintf(stderr, "push/uring: %s\n", why);
+		return rc;
+	}
+	rc = fanout_run(r, NULL, cq, opts, stats);
+	completion_free(cq);
+	return rc;
+}
+
+int push_fanout_run_cq(struct reactor *r, struct completion *cq,
+		       const struct fanout_opts *opts,
+		       struct fanout_stats *stats)
+{
+	return fanout_run(r, NULL, cq, opts, stats);
 }

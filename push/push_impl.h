@@ -65,6 +65,28 @@ struct push_req {
 			ssize_t result;         /* written by work() */
 		} file;
 		struct push__comp *comp;        /* compositions */
+		struct push__cq {               /* completion mode: accept,
+						 * read, write, file read and
+						 * write (io_completion.c) */
+			struct completion_op op; /* the kernel's while in flight */
+			/* The completion of op: go on (a short write) or
+			 * complete the request. */
+			void (*complete)(struct push_req *req,
+					 const struct completion_event *ev);
+			struct push_stream *s;  /* NULL: a file, or closed */
+			int handle;
+			void *buf;
+			size_t n;
+			size_t done;            /* write: bytes written so far */
+			uint64_t offset;        /* files */
+			struct push_buf *pbuf;  /* files: a reference until
+						 * the completion */
+			/* K3: the stream was closed under op; close the
+			 * handle at its completion, unless `partner` (the
+			 * stream's other operation) is still in flight. */
+			bool close_handle;
+			struct push_req *partner;
+		} cq;
 	} u;
 };
 
@@ -94,6 +116,27 @@ void push__req_unref(struct push_req *req);
 void push__req_dispatch(struct push_req *req);
 /* Free the pooled free list (push_loop_fini). */
 void push__req_pool_free(struct push_loop *l);
+
+/* io_completion.c: the leaf operations of the completion mode, started
+ * by io.c's calls when l->cq is set, and the loop's hand-off of one
+ * completion (loop.c). */
+int push__cq_stream_open(struct push_loop *l, struct push_stream *s,
+			 int handle);
+void push__cq_stream_close(struct push_stream *s);
+int push__cq_accept(struct push_loop *l, struct push_stream *listener,
+		    struct push_token *tok, push_cb cb, void *data,
+		    struct push_req **reqp);
+int push__cq_read(struct push_loop *l, struct push_stream *s, void *buf,
+		  size_t n, struct push_token *tok, push_cb cb, void *data,
+		  struct push_req **reqp);
+int push__cq_write(struct push_loop *l, struct push_stream *s,
+		   const void *buf, size_t n, struct push_token *tok,
+		   push_cb cb, void *data, struct push_req **reqp);
+int push__cq_file(struct push_loop *l, int fh, bool write,
+		  struct push_buf *buf, size_t len, uint64_t offset,
+		  struct push_token *tok, push_cb cb, void *data,
+		  struct push_req **reqp);
+void push__cq_complete(const struct completion_event *ev);
 
 /* token.c */
 /* Register req on t (a reference, taken by the caller). */
