@@ -38,6 +38,26 @@
 #include "version.h"
 #include "workload.h"
 
+/* "push, poll": the engines with completion entry points, for usage(). */
+static const char *completion_engine_names(void)
+{
+	static char names[128];
+
+	if (names[0] == '\0') {
+		for (const struct engine *e = engines; e->name != NULL; e++) {
+			if (e->echo_completion == NULL &&
+			    e->fanout_completion == NULL)
+				continue;
+			if (names[0] != '\0')
+				strcat(names, ", ");
+			strcat(names, e->name);
+		}
+		if (names[0] == '\0')
+			strcpy(names, "none");
+	}
+	return names;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -61,6 +81,9 @@ static void usage(FILE *f)
 "  --fast-path        push: complete ready operations without allocating\n"
 "  --budget N         poll: polls in a row before a task must yield (0: off)\n"
 "  --static-tasks N   poll: N preallocated connection tasks, no allocation after start\n"
+"  --backend epoll|uring  serve echo, fanout, bench: readiness (default), or\n"
+"                     the engine's completion entry points over io_uring\n"
+"                     (engines that have them: %s)\n"
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
@@ -98,7 +121,7 @@ static void usage(FILE *f)
 "\n"
 "exit status: 0 success, 1 a measured failure or out of memory, descriptors\n"
 "  or threads, 2 a usage error\n",
-		engine_names());
+		engine_names(), completion_engine_names());
 }
 
 /* ---- the options every subcommand shares ---------------------------------- */
@@ -112,7 +135,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
 	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_WORKERS,
-	OPT_HELP,
+	OPT_BACKEND, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -137,6 +160,7 @@ static const struct option long_options[] = {
 	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -149,6 +173,8 @@ struct run_opts {
 	struct echo_opts echo;
 	struct fanout_opts fanout;
 	bool verify;            /* fanout --verify */
+	bool uring;             /* --backend uring: the engine's completion
+				 * entry points, over io_uring */
 };
 
 static void parse_options(int argc, char **argv, struct run_opts *ro)
@@ -254,6 +280,15 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 			break;
 		case OPT_VERIFY:
 			ro->verify = true;
+			break;
+		case OPT_BACKEND:
+			if (strcmp(optarg, "epoll") == 0)
+				ro->uring = false;
+			else if (strcmp(optarg, "uring") == 0)
+				ro->uring = true;
+			else
+				cli_usage_error("--backend wants epoll or "
+						"uring, not '%s'", optarg);
 			break;
 		case OPT_WORKERS:
 			ro->workers = (unsigned)cli_uint("--workers", optarg, 1,
@@ -401,7 +436,7 @@ static void print_listening(void *arg, uint16_t port)
  * "workers").  Each connection stays on the loop that accepted it. */
 struct serve_worker {
 	pthread_t thread;
-	const struct engine *engine;
+	echo_serve_fn echo;         /* the engine's, on the chosen backend */
 	struct echo_opts opts;
 	struct reactor *r;
 	struct echo_stats stats;
@@ -412,7 +447,7 @@ static void *serve_worker_main(void *arg)
 {
 	struct serve_worker *sw = arg;
 
-	sw->rc = sw->engine->echo(sw->r, NULL, &sw->opts, &sw->stats);
+	sw->rc = sw->echo(sw->r, NULL, &sw->opts, &sw->stats);
 	return NULL;
 }
 
@@ -481,23 +516,67 @@ static int serve_workers_join(struct echo_stats *sum)
 /* An engine over io_uring where no ring can be set up here (io_uring
  * disabled by sysctl or refused by seccomp, an old kernel): one line naming
  * the reason, and status 2, before anything starts. */
-static void check_engine_usable(const struct engine *e, const char *what)
+static void check_engine_usable(const struct run_opts *ro, const char *what)
 {
+	const struct engine *e = ro->engine;
 #ifdef HAVE_LIBURING
 	char why[COMPLETION_REASON_MAX];
 	struct completion *q;
 
-	if (strcmp(e->name, "uring") != 0)
+	if (strcmp(e->name, "uring") != 0 && !ro->uring)
 		return;
 	if (completion_new_uring(8, &q, why, sizeof why) != 0) {
-		fprintf(stderr, "pushpoll: %s --engine uring: %s\n", what, why);
+		if (ro->uring)
+			fprintf(stderr, "pushpoll: %s --engine %s --backend "
+				"uring: %s\n", what, e->name, why);
+		else
+			fprintf(stderr, "pushpoll: %s --engine uring: %s\n",
+				what, why);
 		exit(EXIT_USAGE);
 	}
 	completion_free(q);
 #else
-	(void)e;
-	(void)what;
+	if (ro->uring) {
+		fprintf(stderr, "pushpoll: %s --engine %s --backend uring: "
+			"built without liburing (Debian: liburing-dev)\n",
+			what, e->name);
+		exit(EXIT_USAGE);
+	}
 #endif
+}
+
+/* The engine's echo server on the backend asked for: its readiness entry
+ * point, or with --backend uring its completion one (a usage error where
+ * it has none). */
+static echo_serve_fn echo_entry(const struct run_opts *ro)
+{
+	const struct engine *e = ro->engine;
+
+	if (!ro->uring) {
+		if (e->echo == NULL)
+			cli_usage_error("--engine %s has no echo server",
+					e->name);
+		return e->echo;
+	}
+	if (e->echo_completion == NULL)
+		cli_usage_error("--backend uring: --engine %s has no echo "
+				"server over completions", e->name);
+	return e->echo_completion;
+}
+
+static fanout_run_fn fanout_entry(const struct run_opts *ro)
+{
+	const struct engine *e = ro->engine;
+
+	if (!ro->uring) {
+		if (e->fanout == NULL)
+			cli_usage_error("--engine %s has no fanout", e->name);
+		return e->fanout;
+	}
+	if (e->fanout_completion == NULL)
+		cli_usage_error("--backend uring: --engine %s has no fanout "
+				"over completions", e->name);
+	return e->fanout_completion;
 }
 
 static int cmd_serve_echo(int argc, char **argv)
@@ -507,25 +586,24 @@ static int cmd_serve_echo(int argc, char **argv)
 	struct offload *o;
 	struct echo_stats stats = { 0 };
 	struct mem_stats before, after;
+	echo_serve_fn echo;
 	int rc;
 
 	echo_opts_default(&ro.echo);
 	fanout_opts_default(&ro.fanout);
 	parse_options(argc, argv, &ro);
-	if (ro.engine->echo == NULL)
-		cli_usage_error("--engine %s has no echo server",
-				ro.engine->name);
+	echo = echo_entry(&ro);
 	if (ro.workers > 1 && strcmp(ro.engine->name, "push") != 0 &&
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
 	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
-	    ro.engine->conn_buffers_only)
-		cli_usage_error("--buffers ready: %s keeps a receive, and its "
+	    (ro.engine->conn_buffers_only || ro.uring))
+		cli_usage_error("--buffers ready: %s%s keeps a receive, and its "
 				"buffer, in flight on every connection "
 				"(completion I/O): only --buffers conn",
-				ro.engine->name);
-	check_engine_usable(ro.engine, "serve echo");
+				ro.engine->name, ro.uring ? "/uring" : "");
+	check_engine_usable(&ro, "serve echo");
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;
@@ -540,14 +618,14 @@ static int cmd_serve_echo(int argc, char **argv)
 		serve_nworkers = ro.workers;
 		ro.echo.reuse_port = true;
 		for (unsigned i = 1; i < ro.workers; i++) {
-			serve_workers[i].engine = ro.engine;
+			serve_workers[i].echo = echo;
 			serve_workers[i].opts = ro.echo;
 		}
 		ro.echo.on_listening = serve_workers_start;
 	}
 	o = start_substrate(&r, ro.threads);
 	mem_stats_get(&before);
-	rc = ro.engine->echo(r, o, &ro.echo, &stats);
+	rc = echo(r, o, &ro.echo, &stats);
 	if (ro.workers > 1) {
 		int wrc = serve_workers_join(&stats);
 
@@ -757,15 +835,15 @@ static int cmd_fanout(int argc, char **argv)
 	struct fanout_stats stats = { 0 };
 	bool *existed;
 	unsigned failed;
+	fanout_run_fn fanout;
 	int rc;
 
 	echo_opts_default(&ro.echo);
 	fanout_opts_default(&ro.fanout);
 	ro.fanout.sink_timeout_ns = FANOUT_DEFAULT_SINK_TIMEOUT_NS;
 	parse_options(argc, argv, &ro);
-	if (ro.engine->fanout == NULL)
-		cli_usage_error("--engine %s has no fanout", ro.engine->name);
-	check_engine_usable(ro.engine, "fanout");
+	fanout = fanout_entry(&ro);
+	check_engine_usable(&ro, "fanout");
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
 	if (ro.verify && ro.fanout.kind != FANOUT_SINK_FILE)
@@ -785,7 +863,7 @@ static int cmd_fanout(int argc, char **argv)
 	}
 	existed = sinks_existing(&ro.fanout);
 	o = start_substrate(&r, ro.threads);
-	rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
+	rc = fanout(r, o, &ro.fanout, &stats);
 	stop_substrate(r, o);
 	if (rc < 0) {
 		rc = fanout_start_failed(&ro.fanout, rc, existed);
@@ -816,9 +894,21 @@ static int cmd_version(void)
 	return 0;
 }
 
+/* For the bench (bench_engine_completion): whether engine has a
+ * completion entry point for echo, or for fanout. */
+static bool engine_has_completion(const char *name, bool fanout)
+{
+	const struct engine *e = engine_find(name);
+
+	return e != NULL && (fanout ? e->fanout_completion != NULL :
+				      e->echo_completion != NULL);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
+
+	bench_engine_completion = engine_has_completion;
 
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 	    strcmp(cmd, "-h") == 0) {

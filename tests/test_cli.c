@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "completion.h"
 #include "cli/cli.h"
 
 #ifndef PUSHPOLL_BIN
@@ -295,7 +296,23 @@ static const struct bad_line {
 #ifdef HAVE_LIBURING
 	{ "--buffers ready: uring", { "pushpoll", "serve", "echo", "--engine",
 				      "uring", "--buffers", "ready", NULL } },
+	{ "--buffers ready: push/uring", { "pushpoll", "serve", "echo",
+					   "--engine", "push", "--backend",
+					   "uring", "--buffers", "ready",
+					   NULL } },
 #endif
+	{ "--backend", { "pushpoll", "serve", "echo", "--engine", "push",
+			 "--backend", "sim", NULL } },
+	{ "--backend", { "pushpoll", "fanout", "--engine", "push",
+			 "--backend", NULL } },
+	{ "--backend", { "pushpoll", "bench", "echo", "--backend", "kqueue",
+			 NULL } },
+	{ "--engine libuv has no echo server over completions",
+	  { "pushpoll", "serve", "echo", "--engine", "libuv", "--backend",
+	    "uring", NULL } },
+	{ "--engine libevent has no fanout over completions",
+	  { "pushpoll", "fanout", "--engine", "libevent", "--backend", "uring",
+	    "--input", "/dev/null", NULL } },
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
 	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
 			"/dev/null", "--sink", "tcp", "--verify", NULL } },
@@ -1269,6 +1286,80 @@ START_TEST(test_bench_leaves_the_completion_floor_out_of_buffers_on_readiness)
 }
 END_TEST
 
+/* The bench's completion rows follow the engine table: a row for each
+ * engine the table says has a completion entry point, none without the
+ * table; --backend keeps one backend's rows and the epoll floor. */
+static bool only_push_has_completion(const char *engine, bool fanout)
+{
+	(void)fanout;
+	return strcmp(engine, "push") == 0;
+}
+
+START_TEST(test_bench_has_a_uring_row_per_engine_with_completion_entry_points)
+{
+	struct bench_opts o = { .engines = "epoll,push,push/uring,poll/uring,"
+					   "uring",
+				.buffers = "conn" };
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	bool (*saved)(const char *, bool) = bench_engine_completion;
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool ring = completion_new_uring(8, &q, why, sizeof why) == 0;
+	int n;
+
+	if (ring)
+		completion_free(q);
+	bench_engine_completion = NULL;
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	for (int i = 0; i < n; i++)
+		ck_assert(!v[i]->completion);
+	bench_engine_completion = only_push_has_completion;
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, ring ? 4 : 2);      /* epoll, push[, uring,
+						 * push/uring] */
+	ck_assert_str_eq(v[0]->label, "epoll");
+	for (int i = 0; i < n; i++)
+		ck_assert_str_ne(v[i]->label, "poll/uring");
+	if (ring)
+		ck_assert_str_eq(v[3]->label, "push/uring");
+	o.backend = "uring";
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, ring ? 3 : 1);      /* epoll[, uring, push/uring] */
+	ck_assert_str_eq(v[0]->label, "epoll");
+	o.backend = "epoll";
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, 2);                 /* epoll, push */
+	bench_engine_completion = saved;
+}
+END_TEST
+
+/* push over io_uring where io_uring_setup is refused: serve and fanout say
+ * why in one line and stop with status 2, before anything starts. */
+START_TEST(test_backend_uring_refused_is_one_line_and_status_2)
+{
+	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "push",
+			  "--backend", "uring", "--port", "0", NULL };
+	char *fanout[] = { "pushpoll", "fanout", "--engine", "push",
+			   "--backend", "uring", "--input", "/dev/null",
+			   "--output-dir", "/tmp", NULL };
+	char **cmd[] = { serve, fanout };
+	struct outcome o;
+
+	refuse_uring = true;
+	for (int i = 0; i < 2; i++) {
+		run(cmd[i], &o);
+		ck_assert_msg(o.status != 125, "seccomp could not be set up");
+		ck_assert_int_eq(o.status, 2);
+		ck_assert_ptr_nonnull(strstr(o.err, "--backend uring: "
+					     "io_uring_setup was refused"));
+		ck_assert_msg(strchr(o.err, '\n') ==
+			      o.err + strlen(o.err) - 1,
+			      "more than one line: %s", o.err);
+	}
+	refuse_uring = false;
+}
+END_TEST
+
 /* Where io_uring_setup is refused, the uring floor says why and stops as a
  * bad request does, and bench leaves its rows out with a line saying why
  * while the other engines run. */
@@ -1388,6 +1479,9 @@ static Suite *make_suite(void)
 #ifdef HAVE_LIBURING
 	tcase_add_test(c,
 		test_uring_refused_is_named_by_serve_and_left_out_by_bench);
+	tcase_add_test(c, test_backend_uring_refused_is_one_line_and_status_2);
+	tcase_add_test(c,
+		test_bench_has_a_uring_row_per_engine_with_completion_entry_points);
 	tcase_add_test(c,
 		test_bench_leaves_the_completion_floor_out_of_buffers_on_readiness);
 #endif
