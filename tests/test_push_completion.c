@@ -473,6 +473,47 @@ START_TEST(test_fanout_streams_to_tcp_subscribers)
 }
 END_TEST
 
+/* A subscriber that never reads: its send stays in flight with the chunk
+ * the kernel owns; the sink timeout cancels it, and the chunk is let go only
+ * at the send's completion, while the other sinks get every byte. */
+START_TEST(test_fanout_cancels_a_stalled_sink_within_its_timeout)
+{
+	const uint64_t timeout = 10 * 1000000ull;
+	int64_t live = live_blocks();
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct sim_config c;
+		struct fanout_world w;
+		struct completion *q;
+		unsigned timed_out = 0;
+
+		sim_config_default(&c, seed);
+		fanout_world_sim(&w, &c, 1u << 20, 3);
+		w.opts.kind = FANOUT_SINK_TCP;
+		w.opts.chunk_size = 16384;
+		w.opts.sink_timeout_ns = timeout;
+		w.opts.on_listening = connect_sim_subscribers;
+		w.opts.arg = &w;
+		w.peer_flags[1] = SIM_PEER_NO_READ;
+		ck_assert_int_eq(completion_new_beside(w.r, 0, &q, NULL, 0), 0);
+		ck_assert_int_eq(push_fanout_run_cq(w.r, q, &w.opts, &w.st), 0);
+		ck_assert_uint_ge(reactor_now(w.r), timeout);
+		ck_assert_uint_lt(reactor_now(w.r), 2 * timeout);
+		sim_run_out(w.r);
+		ck_assert_uint_eq(check_tcp_sinks(&w), 2);
+		for (unsigned i = 0; i < 3; i++) {
+			ck_assert(w.sink[i].error == 0 ||
+				  w.sink[i].error == -ETIMEDOUT);
+			timed_out += w.sink[i].error == -ETIMEDOUT;
+		}
+		ck_assert_uint_eq(timed_out, 1);
+		sim_queue_free(q);
+		fanout_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
 /* ---- on a real ring -------------------------------------------------------- */
 
 /* false (and the reason, one line) where no ring can be made here. */
@@ -572,6 +613,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_with_buffers_on_readiness_is_refused);
 	tcase_add_test(tc, test_fanout_reads_with_the_queue_and_delivers_every_byte);
 	tcase_add_test(tc, test_fanout_streams_to_tcp_subscribers);
+	tcase_add_test(tc, test_fanout_cancels_a_stalled_sink_within_its_timeout);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ring");
