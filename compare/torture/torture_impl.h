@@ -246,6 +246,12 @@ void tt_sim_close(struct tt_sim *w);
 ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 			size_t cap);
 
+/* The echo and fanout scenarios' runs and checks (torture_world.c), on an
+ * engine's other entry points: echo with a read buffer per connection in
+ * the scenarios' plain world; fanout to TCP subscribers (tcp) or files. */
+void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp);
+
 /* Deterministic test data: byte k of stream `id` under `seed`. */
 unsigned char tt_pattern(uint64_t seed, unsigned id, size_t k);
 void tt_fill(unsigned char *p, size_t n, uint64_t seed, unsigned id);

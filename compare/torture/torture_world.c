@@ -668,6 +668,19 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 	free(fw.input);
 }
 
+/* For the scenario files that run these workloads on other entry points
+ * (torture_impl.h): echo with a buffer per connection, in the plain
+ * world; fanout to TCP subscribers or to files. */
+void tt_echo_run(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run(c, serve, ECHO_PLAIN);
+}
+
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp)
+{
+	fanout_run(c, run, tcp ? FANOUT_TCP : FANOUT_FILE);
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 static void echo_push(struct torture_case *c)
