@@ -98,6 +98,10 @@ static const struct {
 		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
 		"finishes twice when its operation's completion and the "
 		"deadline come in one poll (batches only)" },
+	[TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE] = {
+		"push-cq-callback-twice", TORTURE_PUSH, "a cancel over the "
+		"completion queue runs the callback, then the late completion "
+		"runs it again" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

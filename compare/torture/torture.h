@@ -184,6 +184,9 @@ enum torture_mutant {
 	 * the same poll finishes it again; reachable only when several
 	 * events come in one poll (batches).  [push/compose.c] */
 	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
+	/* push, completion mode: a cancel calls back at once, and the op's
+	 * late completion calls back again.  [push/io_completion.c] */
+	TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE,
 	TORTURE_NMUTANTS,
 };
 
