@@ -598,11 +598,11 @@ static int cmd_serve_echo(int argc, char **argv)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
 	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
-	    (ro.engine->conn_buffers_only || ro.uring))
-		cli_usage_error("--buffers ready: %s%s keeps a receive, and its "
+	    ro.engine->conn_buffers_only)
+		cli_usage_error("--buffers ready: %s keeps a receive, and its "
 				"buffer, in flight on every connection "
 				"(completion I/O): only --buffers conn",
-				ro.engine->name, ro.uring ? "/uring" : "");
+				ro.engine->name);
 	check_engine_usable(&ro, "serve echo");
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
@@ -635,6 +635,12 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	mem_stats_get(&after);
 	stop_substrate(r, o);
+	if (rc == -EOPNOTSUPP && ro.uring &&
+	    ro.echo.buffers == ECHO_BUFFERS_READY)
+		cli_usage_error("--buffers ready: %s over io_uring keeps a "
+				"receive, and its buffer, in flight on every "
+				"connection: only --buffers conn",
+				ro.engine->name);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
 			ro.echo.host, ro.echo.port, strerror(-rc));

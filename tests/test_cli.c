@@ -296,7 +296,7 @@ static const struct bad_line {
 #ifdef HAVE_LIBURING
 	{ "--buffers ready: uring", { "pushpoll", "serve", "echo", "--engine",
 				      "uring", "--buffers", "ready", NULL } },
-	{ "--buffers ready: push/uring", { "pushpoll", "serve", "echo",
+	{ "--buffers ready: push over io_uring", { "pushpoll", "serve", "echo",
 					   "--engine", "push", "--backend",
 					   "uring", "--buffers", "ready",
 					   NULL } },
