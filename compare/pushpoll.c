@@ -381,12 +381,14 @@ static void on_signal(int sig)
 			reactor_request_stop(others[i]);
 }
 
-/* A reactor and an offload pool, with SIGINT and SIGTERM asking it to stop.
- * Exits with a one-line message if either cannot be made. */
+/* A reactor and an offload pool of threads (none with 0: a completion
+ * entry point reads its files through the ring), with SIGINT and SIGTERM
+ * asking it to stop.  Exits with a one-line message if either cannot be
+ * made. */
 static struct offload *start_substrate(struct reactor **r, unsigned threads)
 {
 	struct sigaction sa;
-	struct offload *o;
+	struct offload *o = NULL;
 
 	*r = reactor_new_epoll();
 	if (*r == NULL) {
@@ -395,8 +397,9 @@ static struct offload *start_substrate(struct reactor **r, unsigned threads)
 			strerror(err));
 		exit(start_failure_status(-err));
 	}
-	o = offload_new(*r, threads);
-	if (o == NULL) {
+	if (threads > 0)
+		o = offload_new(*r, threads);
+	if (threads > 0 && o == NULL) {
 		fprintf(stderr, "pushpoll: cannot start %u offload threads\n",
 			threads);
 		exit(start_failure_status(-EAGAIN));
@@ -868,7 +871,7 @@ static int cmd_fanout(int argc, char **argv)
 		return EXIT_MEASURED_FAILURE;
 	}
 	existed = sinks_existing(&ro.fanout);
-	o = start_substrate(&r, ro.threads);
+	o = start_substrate(&r, ro.uring ? 0 : ro.threads);
 	rc = fanout(r, o, &ro.fanout, &stats);
 	stop_substrate(r, o);
 	if (rc < 0) {
