@@ -155,7 +155,10 @@ void push_loop_fini(struct push_loop *l);
  *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
  *   4. wait: poll the reactor, whose io, timer and offload callbacks
  *      complete requests by queueing them; do not wait if completions are
- *      queued.
+ *      queued.  (In the completion mode: poll the completion queue, each
+ *      final completion finishing its request, then run the reactor's
+ *      due timers; on a ring the wait ends at the next timer deadline,
+ *      and after 100 ms at most, so that a stop request is seen.)
  *
  * "Pending" counts requests not yet called back and offload jobs this loop
  * submitted that the pool has not given back (a cancelled running job keeps
