@@ -295,14 +295,14 @@ int push__cq_write(struct push_loop *l, struct push_stream *s,
 /* A file op is over (or a write goes on: all of buf->len, continued after
  * a short write, as io.c's file write promises).  The request's reference
  * on the buffer goes with the op (K1): the kernel wrote into it or read
- * from it until now.  q->buf is NULL for a write. */
+ * from it until now. */
 static void file_complete(struct push_req *req,
 			  const struct completion_event *ev)
 {
 	struct push__cq *q = &req->u.cq;
 	ssize_t res = ev->result;
 
-	if (q->buf == NULL && res > 0) {                /* a write */
+	if (q->file_write && res > 0) {
 		q->done += (size_t)res;
 		if (q->done < q->pbuf->len && req->cancelled) {
 			res = -ECANCELED;
@@ -317,9 +317,9 @@ static void file_complete(struct push_req *req,
 		} else {
 			res = (ssize_t)q->pbuf->len;
 		}
-	} else if (q->buf == NULL && res == 0 && q->pbuf->len > 0) {
+	} else if (q->file_write && res == 0 && q->pbuf->len > 0) {
 		res = -EIO;                     /* wrote nothing: a full disk */
-	} else if (q->buf != NULL) {                    /* a read */
+	} else if (!q->file_write) {                    /* a read */
 		q->pbuf->len = res > 0 ? (size_t)res : 0;
 	}
 	push_buf_unref(q->pbuf);
@@ -340,15 +340,13 @@ int push__cq_file(struct push_loop *l, int fh, bool write,
 		return -ENOMEM;
 	req->u.cq.pbuf = push_buf_ref(buf);     /* the kernel's, K1 */
 	req->u.cq.offset = offset;
-	if (write) {
-		req->u.cq.buf = NULL;           /* a write: bytes of pbuf */
+	req->u.cq.file_write = write;
+	if (write)
 		rc = completion_file_write(l->cq, &req->u.cq.op, fh, buf->data,
 					   len, offset);
-	} else {
-		req->u.cq.buf = buf->data;      /* a read into pbuf */
+	else
 		rc = completion_file_read(l->cq, &req->u.cq.op, fh, buf->data,
 					  len, offset);
-	}
 	if (rc < 0)
 		push_buf_unref(buf);
 	return cq_started(req, NULL, rc, reqp);

@@ -67,25 +67,33 @@ struct push_req {
 		struct push__comp *comp;        /* compositions */
 		struct push__cq {               /* completion mode: accept,
 						 * read, write, file read and
-						 * write (io_completion.c) */
+						 * write (io_completion.c); no
+						 * larger than file, so that
+						 * it costs the readiness
+						 * mode nothing */
 			struct completion_op op; /* the kernel's while in flight */
 			/* The completion of op: go on (a short write) or
 			 * complete the request. */
 			void (*complete)(struct push_req *req,
 					 const struct completion_event *ev);
 			struct push_stream *s;  /* NULL: a file, or closed */
-			int handle;
-			void *buf;
-			size_t n;
-			size_t done;            /* write: bytes written so far */
-			uint64_t offset;        /* files */
-			struct push_buf *pbuf;  /* files: a reference until
-						 * the completion */
+			union {
+				void *buf;              /* read, write */
+				struct push_buf *pbuf;  /* files: a reference
+							 * until the completion */
+			};
+			union {
+				size_t n;               /* read, write */
+				uint64_t offset;        /* files */
+			};
+			size_t done;            /* writes: bytes written so far */
 			/* K3: the stream was closed under op; close the
 			 * handle at its completion, unless `partner` (the
 			 * stream's other operation) is still in flight. */
-			bool close_handle;
 			struct push_req *partner;
+			int handle;
+			bool file_write;
+			bool close_handle;
 		} cq;
 	} u;
 };
