@@ -44,7 +44,6 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Buffers on readiness: spare read buffers the server keeps for the next
@@ -526,7 +525,7 @@ static void server_spares_free(struct echo_server *srv)
 
 /* The server on r, in the readiness mode (cq NULL) or in the completion
  * mode over cq: the same code, but for the loop's initialisation. */
-static int echo_serve(struct reactor *r, struct offload *o,
+int push__echo_serve(struct reactor *r, struct offload *o,
 		      struct completion *cq, const struct echo_opts *opts,
 		      struct echo_stats *stats)
 {
@@ -590,37 +589,5 @@ out_close_listener:
 int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats)
 {
-	return echo_serve(r, o, NULL, opts, stats);
-}
-
-/* Over completion_new_beside(r).  The queue is freed after the loop, once
- * nothing is in flight (push_loop_fini()). */
-int push_echo_serve_completion(struct reactor *r, struct offload *o,
-			       const struct echo_opts *opts,
-			       struct echo_stats *stats)
-{
-	char why[COMPLETION_REASON_MAX];
-	struct completion *cq;
-	int rc;
-
-	memset(stats, 0, sizeof(*stats));
-	if (opts->buffers == ECHO_BUFFERS_READY)
-		return -EOPNOTSUPP;     /* K4 */
-	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
-	if (rc < 0) {
-		fprintf(stderr, "push/uring: %s\n", why);
-		return rc;
-	}
-	rc = echo_serve(r, o, cq, opts, stats);
-	completion_free(cq);
-	return rc;
-}
-
-int push_echo_serve_cq(struct reactor *r, struct completion *cq,
-		       const struct echo_opts *opts, struct echo_stats *stats)
-{
-	memset(stats, 0, sizeof(*stats));
-	if (opts->buffers == ECHO_BUFFERS_READY)
-		return -EOPNOTSUPP;     /* K4 */
-	return echo_serve(r, NULL, cq, opts, stats);
+	return push__echo_serve(r, o, NULL, opts, stats);
 }

@@ -491,7 +491,7 @@ static void fanout_close_sinks(struct fanout *f)
 /* The fanout on r, in the readiness mode (cq NULL: files through the
  * offload pool o) or in the completion mode over cq (files through cq, o
  * unused): the same code, but for the loop's initialisation. */
-static int fanout_run(struct reactor *r, struct offload *o,
+int push__fanout_run(struct reactor *r, struct offload *o,
 		      struct completion *cq, const struct fanout_opts *opts,
 		      struct fanout_stats *stats)
 {
@@ -585,37 +585,5 @@ out_close_input:
 int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats)
 {
-	return fanout_run(r, o, NULL, opts, stats);
-}
-
-/* Over completion_new_beside(r); the queue is freed once nothing is in
- * flight (after push_loop_fini()). */
-int push_fanout_run_completion(struct reactor *r, struct offload *o,
-			       const struct fanout_opts *opts,
-			       struct fanout_stats *stats)
-{
-	char why[COMPLETION_REASON_MAX];
-	struct completion *cq;
-	int rc;
-
-	(void)o;
-	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
-	if (rc < 0) {
-		struct fanout_sink_stats *sink_stats = stats->sink;
-
-		memset(stats, 0, sizeof(*stats));
-		stats->sink = sink_stats;
-		fprintf(stderr, "push/uring: %s\n", why);
-		return rc;
-	}
-	rc = fanout_run(r, NULL, cq, opts, stats);
-	completion_free(cq);
-	return rc;
-}
-
-int push_fanout_run_cq(struct reactor *r, struct completion *cq,
-		       const struct fanout_opts *opts,
-		       struct fanout_stats *stats)
-{
-	return fanout_run(r, NULL, cq, opts, stats);
+	return push__fanout_run(r, o, NULL, opts, stats);
 }

@@ -146,6 +146,16 @@ int push__cq_file(struct push_loop *l, int fh, bool write,
 		  struct push_req **reqp);
 void push__cq_complete(const struct completion_event *ev);
 
+/* echo.c, fanout.c: the workloads on r, in the readiness mode (cq NULL) or
+ * in the completion mode over cq (workloads_completion.c); as the entry
+ * points of push.h. */
+int push__echo_serve(struct reactor *r, struct offload *o,
+		     struct completion *cq, const struct echo_opts *opts,
+		     struct echo_stats *stats);
+int push__fanout_run(struct reactor *r, struct offload *o,
+		     struct completion *cq, const struct fanout_opts *opts,
+		     struct fanout_stats *stats);
+
 /* token.c */
 /* Register req on t (a reference, taken by the caller). */
 void push__token_add(struct push_token *t, struct push_req *req);
