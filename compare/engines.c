@@ -17,7 +17,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct engine engines[] = {
 	{ "push", "callbacks: a refcounted request per operation, tokens to cancel",
-	  push_echo_serve, push_fanout_run, false },
+	  push_echo_serve, push_fanout_run, false,
+	  push_echo_serve_completion, push_fanout_run_completion },
 	{ "poll", "futures: one task of nested state machines, cancelled by drop",
 	  poll_echo_serve, poll_fanout_run, false,
 	  poll_echo_serve_completion, poll_fanout_run_completion },

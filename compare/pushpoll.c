@@ -39,6 +39,26 @@
 #include "version.h"
 #include "workload.h"
 
+/* "push, poll": the engines with completion entry points, for usage(). */
+static const char *completion_engine_names(void)
+{
+	static char names[128];
+
+	if (names[0] == '\0') {
+		for (const struct engine *e = engines; e->name != NULL; e++) {
+			if (e->echo_completion == NULL &&
+			    e->fanout_completion == NULL)
+				continue;
+			if (names[0] != '\0')
+				strcat(names, ", ");
+			strcat(names, e->name);
+		}
+		if (names[0] == '\0')
+			strcpy(names, "none");
+	}
+	return names;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -62,6 +82,9 @@ static void usage(FILE *f)
 "  --fast-path        push: complete ready operations without allocating\n"
 "  --budget N         poll: polls in a row before a task must yield (0: off)\n"
 "  --static-tasks N   poll: N preallocated connection tasks, no allocation after start\n"
+"  --backend epoll|uring  serve echo, fanout, bench: readiness (default), or\n"
+"                     the engine's completion entry points over io_uring\n"
+"                     (engines that have them: %s)\n"
 "\n"
 "serve echo options:\n"
 "  --host H  --port P (0: any)  --bufsize SIZE  --idle-timeout DURATION  --max-conns N\n"
@@ -101,7 +124,7 @@ static void usage(FILE *f)
 "\n"
 "exit status: 0 success, 1 a measured failure or out of memory, descriptors\n"
 "  or threads, 2 a usage error\n",
-		engine_names());
+		engine_names(), completion_engine_names());
 }
 
 /* ---- the options every subcommand shares ---------------------------------- */
@@ -115,7 +138,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS, OPT_INPUT, OPT_SINKS, OPT_SINK, OPT_OUTPUT_DIR,
 	OPT_CHUNK_SIZE, OPT_WINDOW, OPT_SINK_TIMEOUT, OPT_VERIFY, OPT_WORKERS,
-	OPT_HELP,
+	OPT_BACKEND, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -140,6 +163,7 @@ static const struct option long_options[] = {
 	{ "sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -152,6 +176,8 @@ struct run_opts {
 	struct echo_opts echo;
 	struct fanout_opts fanout;
 	bool verify;            /* fanout --verify */
+	bool uring;             /* --backend uring: the engine's completion
+				 * entry points, over io_uring */
 };
 
 static void parse_options(int argc, char **argv, struct run_opts *ro)
@@ -258,6 +284,15 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
 		case OPT_VERIFY:
 			ro->verify = true;
 			break;
+		case OPT_BACKEND:
+			if (strcmp(optarg, "epoll") == 0)
+				ro->uring = false;
+			else if (strcmp(optarg, "uring") == 0)
+				ro->uring = true;
+			else
+				cli_usage_error("--backend wants epoll or "
+						"uring, not '%s'", optarg);
+			break;
 		case OPT_WORKERS:
 			ro->workers = (unsigned)cli_uint("--workers", optarg, 1,
 							 SERVE_MAX_WORKERS);
@@ -354,12 +389,14 @@ static void on_signal(int sig)
 			reactor_request_stop(others[i]);
 }
 
-/* A reactor and an offload pool, with SIGINT and SIGTERM asking it to stop.
- * Exits with a one-line message if either cannot be made. */
+/* A reactor and an offload pool of threads (none with 0: a completion
+ * entry point reads its files through the ring), with SIGINT and SIGTERM
+ * asking it to stop.  Exits with a one-line message if either cannot be
+ * made. */
 static struct offload *start_substrate(struct reactor **r, unsigned threads)
 {
 	struct sigaction sa;
-	struct offload *o;
+	struct offload *o = NULL;
 
 	*r = reactor_new_epoll();
 	if (*r == NULL) {
@@ -368,8 +405,9 @@ static struct offload *start_substrate(struct reactor **r, unsigned threads)
 			strerror(err));
 		exit(start_failure_status(-err));
 	}
-	o = offload_new(*r, threads);
-	if (o == NULL) {
+	if (threads > 0)
+		o = offload_new(*r, threads);
+	if (threads > 0 && o == NULL) {
 		fprintf(stderr, "pushpoll: cannot start %u offload threads\n",
 			threads);
 		exit(start_failure_status(-EAGAIN));
@@ -409,7 +447,7 @@ static void print_listening(void *arg, uint16_t port)
  * "workers").  Each connection stays on the loop that accepted it. */
 struct serve_worker {
 	pthread_t thread;
-	const struct engine *engine;
+	echo_serve_fn echo;         /* the engine's, on the chosen backend */
 	struct echo_opts opts;
 	struct reactor *r;
 	struct echo_stats stats;
@@ -420,7 +458,7 @@ static void *serve_worker_main(void *arg)
 {
 	struct serve_worker *sw = arg;
 
-	sw->rc = sw->engine->echo(sw->r, NULL, &sw->opts, &sw->stats);
+	sw->rc = sw->echo(sw->r, NULL, &sw->opts, &sw->stats);
 	return NULL;
 }
 
@@ -489,22 +527,32 @@ static int serve_workers_join(struct echo_stats *sum)
 /* An engine over io_uring where no ring can be set up here (io_uring
  * disabled by sysctl or refused by seccomp, an old kernel): one line naming
  * the reason, and status 2, before anything starts. */
-static void check_engine_usable(const struct engine *e, const char *what)
+static void check_engine_usable(const struct run_opts *ro, const char *what)
 {
+	const struct engine *e = ro->engine;
 #ifdef HAVE_LIBURING
 	char why[COMPLETION_REASON_MAX];
 	struct completion *q;
 
-	if (strcmp(e->name, "uring") != 0)
+	if (strcmp(e->name, "uring") != 0 && !ro->uring)
 		return;
 	if (completion_new_uring(8, &q, why, sizeof why) != 0) {
-		fprintf(stderr, "pushpoll: %s --engine uring: %s\n", what, why);
+		if (ro->uring)
+			fprintf(stderr, "pushpoll: %s --engine %s --backend "
+				"uring: %s\n", what, e->name, why);
+		else
+			fprintf(stderr, "pushpoll: %s --engine uring: %s\n",
+				what, why);
 		exit(EXIT_USAGE);
 	}
 	completion_free(q);
 #else
-	(void)e;
-	(void)what;
+	if (ro->uring) {
+		fprintf(stderr, "pushpoll: %s --engine %s --backend uring: "
+			"built without liburing (Debian: liburing-dev)\n",
+			what, e->name);
+		exit(EXIT_USAGE);
+	}
 #endif
 }
 
@@ -553,6 +601,40 @@ static void stop_workers(struct poll_workers *w)
 	poll_workers_free(w);
 }
 
+/* The engine's echo server on the backend asked for: its readiness entry
+ * point, or with --backend uring its completion one (a usage error where
+ * it has none). */
+static echo_serve_fn echo_entry(const struct run_opts *ro)
+{
+	const struct engine *e = ro->engine;
+
+	if (!ro->uring) {
+		if (e->echo == NULL)
+			cli_usage_error("--engine %s has no echo server",
+					e->name);
+		return e->echo;
+	}
+	if (e->echo_completion == NULL)
+		cli_usage_error("--backend uring: --engine %s has no echo "
+				"server over completions", e->name);
+	return e->echo_completion;
+}
+
+static fanout_run_fn fanout_entry(const struct run_opts *ro)
+{
+	const struct engine *e = ro->engine;
+
+	if (!ro->uring) {
+		if (e->fanout == NULL)
+			cli_usage_error("--engine %s has no fanout", e->name);
+		return e->fanout;
+	}
+	if (e->fanout_completion == NULL)
+		cli_usage_error("--backend uring: --engine %s has no fanout "
+				"over completions", e->name);
+	return e->fanout_completion;
+}
+
 static int cmd_serve_echo(int argc, char **argv)
 {
 	struct run_opts ro = { .threads = 2, .workers = 1 };
@@ -561,25 +643,29 @@ static int cmd_serve_echo(int argc, char **argv)
 	struct echo_stats stats = { 0 };
 	struct mem_stats before, after;
 	char why[256];
+	echo_serve_fn echo;
 	int rc;
 
 	echo_opts_default(&ro.echo);
 	fanout_opts_default(&ro.fanout);
 	parse_options(argc, argv, &ro);
-	if (ro.engine->echo == NULL)
-		cli_usage_error("--engine %s has no echo server",
-				ro.engine->name);
+	echo = echo_entry(&ro);
 	if (ro.workers > 1 && strcmp(ro.engine->name, "push") != 0 &&
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
+	if (ro.uring && ro.workers > 1)
+		cli_usage_error("--workers %u: the engines over io_uring run "
+				"one loop (a ring is one thread's)", ro.workers);
 	if (poll_on_workers(&ro) && (ro.settings.static_tasks > 0 ||
 				     ro.echo.buffers == ECHO_BUFFERS_READY))
 		cli_usage_error("--workers %u: poll's workers take neither "
 				"--static-tasks nor --buffers ready (their slots "
 				"and buffer are one thread's)", ro.workers);
-	check_engine_usable(ro.engine, "serve echo");
-	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
+	check_engine_usable(&ro, "serve echo");
+	/* Over io_uring the engine itself refuses a ready mode it lacks
+	 * (-EOPNOTSUPP, below). */
+	if (!ro.uring && ro.echo.buffers == ECHO_BUFFERS_READY &&
 	    !engine_has_ready_mode(ro.engine, why, sizeof why))
 		cli_usage_error("--buffers ready: %s", why);
 	engines_configure(&ro.settings);
@@ -596,7 +682,7 @@ static int cmd_serve_echo(int argc, char **argv)
 		serve_nworkers = ro.workers;
 		ro.echo.reuse_port = true;
 		for (unsigned i = 1; i < ro.workers; i++) {
-			serve_workers[i].engine = ro.engine;
+			serve_workers[i].echo = echo;
 			serve_workers[i].opts = ro.echo;
 		}
 		ro.echo.on_listening = serve_workers_start;
@@ -609,7 +695,7 @@ static int cmd_serve_echo(int argc, char **argv)
 		rc = poll_echo_serve_workers(w, r, &ro.echo, &stats);
 		stop_workers(w);
 	} else {
-		rc = ro.engine->echo(r, o, &ro.echo, &stats);
+		rc = echo(r, o, &ro.echo, &stats);
 	}
 	if (ro.workers > 1 && !poll_on_workers(&ro)) {
 		int wrc = serve_workers_join(&stats);
@@ -620,6 +706,12 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	mem_stats_get(&after);
 	stop_substrate(r, o);
+	if (rc == -EOPNOTSUPP && ro.uring &&
+	    ro.echo.buffers == ECHO_BUFFERS_READY)
+		cli_usage_error("--buffers ready: %s over io_uring keeps a "
+				"receive, and its buffer, in flight on every "
+				"connection: only --buffers conn",
+				ro.engine->name);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",
 			ro.echo.host, ro.echo.port, strerror(-rc));
@@ -820,18 +912,22 @@ static int cmd_fanout(int argc, char **argv)
 	struct fanout_stats stats = { 0 };
 	bool *existed;
 	unsigned failed;
+	fanout_run_fn fanout;
 	int rc;
 
 	echo_opts_default(&ro.echo);
 	fanout_opts_default(&ro.fanout);
 	ro.fanout.sink_timeout_ns = FANOUT_DEFAULT_SINK_TIMEOUT_NS;
 	parse_options(argc, argv, &ro);
-	if (ro.engine->fanout == NULL)
-		cli_usage_error("--engine %s has no fanout", ro.engine->name);
+	fanout = fanout_entry(&ro);
 	if (ro.workers > 1 && strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("fanout --workers: only poll runs its fanout "
 				"on workers, not %s", ro.engine->name);
-	check_engine_usable(ro.engine, "fanout");
+	if (ro.uring && ro.workers > 1)
+		cli_usage_error("fanout --workers %u: the engines over io_uring "
+				"run one loop (a ring is one thread's)",
+				ro.workers);
+	check_engine_usable(&ro, "fanout");
 	if (ro.fanout.input == NULL)
 		cli_usage_error("fanout needs --input FILE");
 	if (ro.verify && ro.fanout.kind != FANOUT_SINK_FILE)
@@ -850,7 +946,7 @@ static int cmd_fanout(int argc, char **argv)
 		return EXIT_MEASURED_FAILURE;
 	}
 	existed = sinks_existing(&ro.fanout);
-	o = start_substrate(&r, ro.threads);
+	o = start_substrate(&r, ro.uring ? 0 : ro.threads);
 	if (poll_on_workers(&ro)) {
 		struct poll_workers *w = start_workers(ro.workers, ro.threads,
 						       true);
@@ -858,7 +954,7 @@ static int cmd_fanout(int argc, char **argv)
 		rc = poll_fanout_run_workers(w, r, &ro.fanout, &stats);
 		stop_workers(w);
 	} else {
-		rc = ro.engine->fanout(r, o, &ro.fanout, &stats);
+		rc = fanout(r, o, &ro.fanout, &stats);
 	}
 	stop_substrate(r, o);
 	if (rc < 0) {
@@ -890,9 +986,21 @@ static int cmd_version(void)
 	return 0;
 }
 
+/* For the bench (bench_engine_completion): whether engine has a
+ * completion entry point for echo, or for fanout. */
+static bool engine_has_completion(const char *name, bool fanout)
+{
+	const struct engine *e = engine_find(name);
+
+	return e != NULL && (fanout ? e->fanout_completion != NULL :
+				      e->echo_completion != NULL);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
+
+	bench_engine_completion = engine_has_completion;
 
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 	    strcmp(cmd, "-h") == 0) {

@@ -27,6 +27,13 @@
  * buffer goes back to the spares; only bytes the peer would not take yet
  * are kept, copied into a block of their size, until they are written.
  *
+ * In the completion mode (push_echo_serve_completion()) the same code runs
+ * on a loop over a completion queue: every read and write is submitted
+ * with the connection's buffer, which the kernel owns until the callback
+ * (push.h, K1); a cancel (the idle timer, the shutdown) only asks, and the
+ * callback that closes the connection, and frees its buffer, runs from the
+ * op's completion.  No --buffers ready there (K4).
+ *
  * The same functions, in the same order, as poll/echo.c: the server, the
  * connection start, the read/echo step, close, accept, shutdown, the entry
  * point.
@@ -384,6 +391,8 @@ static void conn_close(struct echo_conn *c, ssize_t why)
 
 /* ---- accept ------------------------------------------------------------------ */
 
+static void server_accept_later(struct echo_server *srv);
+
 static void server_on_accept(void *data, ssize_t h)
 {
 	struct echo_server *srv = data;
@@ -411,6 +420,13 @@ static void server_on_accept(void *data, ssize_t h)
 			push_stream_close(&srv->listener);
 			return;
 		}
+		/* In the completion mode the kernel's accept says -EMFILE at
+		 * once whether a connection is pending or not: pause before
+		 * accepting again, or the loop would spin. */
+		if (srv->loop->cq != NULL) {
+			server_accept_later(srv);
+			return;
+		}
 	}
 	server_accept(srv);
 }
@@ -428,6 +444,14 @@ static void server_on_retry(void *data, ssize_t rc)
 		server_accept(srv);
 	else
 		push_stream_close(&srv->listener);  /* shutdown */
+}
+
+/* Accept again after ECHO_ACCEPT_RETRY_NS, under the server's token. */
+static void server_accept_later(struct echo_server *srv)
+{
+	if (push_sleep(srv->loop, ECHO_ACCEPT_RETRY_NS, &srv->token,
+		       server_on_retry, srv, NULL) != PUSH_STARTED)
+		push_stream_close(&srv->listener);
 }
 
 /* Wait for the next connection.  The accept is cancelled by the server's
@@ -503,8 +527,11 @@ static void server_spares_free(struct echo_server *srv)
 	srv->nspare = 0;
 }
 
-int push_echo_serve(struct reactor *r, struct offload *o,
-		    const struct echo_opts *opts, struct echo_stats *stats)
+/* The server on r, in the readiness mode (cq NULL) or in the completion
+ * mode over cq: the same code, but for the loop's initialisation. */
+int push__echo_serve(struct reactor *r, struct offload *o,
+		      struct completion *cq, const struct echo_opts *opts,
+		      struct echo_stats *stats)
 {
 	struct echo_server srv = { .opts = opts, .stats = stats };
 	struct push_loop loop;
@@ -523,7 +550,10 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		rc = port;
 		goto out_close_listener;
 	}
-	push_loop_init(&loop, r, o, NULL);
+	if (cq != NULL)
+		push_loop_init_completion(&loop, r, cq, NULL);
+	else
+		push_loop_init(&loop, r, o, NULL);
 	srv.loop = &loop;
 	rc = push_stream_open(srv.loop, &srv.listener, lh);
 	if (rc < 0)
@@ -558,4 +588,10 @@ out_fini_loop:
 out_close_listener:
 	reactor_close(r, lh);
 	return rc;
+}
+
+int push_echo_serve(struct reactor *r, struct offload *o,
+		    const struct echo_opts *opts, struct echo_stats *stats)
+{
+	return push__echo_serve(r, o, NULL, opts, stats);
 }

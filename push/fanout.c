@@ -34,6 +34,13 @@
  * read request; per chunk and sink a write request, and with a timeout a
  * timeout request and its state.
  *
+ * In the completion mode (push_fanout_run_completion()) the same code runs
+ * on a loop over a completion queue: the input is read, and file sinks are
+ * written, through the queue (no offload pool), TCP sinks send through it;
+ * a chunk's buffer is held by each op on it until the op's completion
+ * (push.h, K1), so a sink cancelled by its timeout lets go of the chunk
+ * only when the kernel has.
+ *
  * The same functions, in the same order, as poll/fanout.c: the fanout, a
  * sink starts, the read step, the write step, close, accept, shutdown, the
  * entry point.
@@ -484,8 +491,12 @@ static void fanout_close_sinks(struct fanout *f)
 	push_stream_close(&f->listener);
 }
 
-int push_fanout_run(struct reactor *r, struct offload *o,
-		    const struct fanout_opts *opts, struct fanout_stats *stats)
+/* The fanout on r, in the readiness mode (cq NULL: files through the
+ * offload pool o) or in the completion mode over cq (files through cq, o
+ * unused): the same code, but for the loop's initialisation. */
+int push__fanout_run(struct reactor *r, struct offload *o,
+		      struct completion *cq, const struct fanout_opts *opts,
+		      struct fanout_stats *stats)
 {
 	struct fanout f = { .opts = opts, .stats = stats };
 	struct push_loop loop;
@@ -497,7 +508,7 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 	stats->sink = sink_stats;
 	stats->checksum = WORKLOAD_CHECKSUM_INIT;
 	stats->sinks = opts->sinks;
-	if (o == NULL || opts->chunk_size == 0 || opts->window == 0 ||
+	if ((o == NULL && cq == NULL) || opts->chunk_size == 0 || opts->window == 0 ||
 	    (opts->sinks > 0 && sink_stats == NULL))
 		return -EINVAL;
 	for (unsigned i = 0; i < opts->sinks; i++)
@@ -513,7 +524,10 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 		goto out_close_input;
 	}
 	f.size = (uint64_t)size;
-	push_loop_init(&loop, r, o, NULL);
+	if (cq != NULL)
+		push_loop_init_completion(&loop, r, cq, NULL);
+	else
+		push_loop_init(&loop, r, o, NULL);
 	f.loop = &loop;
 	/* One block: the sinks, then the ring. */
 	f.sink = mem_calloc(1, opts->sinks * sizeof(*f.sink) +
@@ -569,4 +583,10 @@ out_fini_loop:
 out_close_input:
 	reactor_file_close(r, f.input);
 	return rc;
+}
+
+int push_fanout_run(struct reactor *r, struct offload *o,
+		    const struct fanout_opts *opts, struct fanout_stats *stats)
+{
+	return push__fanout_run(r, o, NULL, opts, stats);
 }

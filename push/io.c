@@ -19,6 +19,10 @@
  * reference on the request and the request a reference on the buffer until
  * the pool gives the job back, so a job still running after a cancel writes
  * into memory that is still alive (claim C6).
+ *
+ * In the completion mode (l->cq set) each start call makes the same checks
+ * and hands the operation to io_completion.c, which submits it to the
+ * completion queue instead of trying it here.
  */
 #include "push_impl.h"
 #include "container_of.h"
@@ -51,6 +55,8 @@ int push_stream_open(struct push_loop *l, struct push_stream *s, int handle)
 {
 	int err;
 
+	if (l->cq != NULL)
+		return push__cq_stream_open(l, s, handle);
 	s->handle = handle;
 	s->loop = l;
 	s->reader = s->writer = NULL;
@@ -84,6 +90,10 @@ void push_stream_close(struct push_stream *s)
 {
 	if (!s->open)
 		return;
+	if (s->loop->cq != NULL) {
+		push__cq_stream_close(s);
+		return;
+	}
 	if (s->reader != NULL)
 		push_cancel(s->reader);
 	if (s->writer != NULL)
@@ -92,6 +102,14 @@ void push_stream_close(struct push_stream *s)
 	reactor_close(s->loop->r, s->handle);
 	s->open = false;
 	s->handle = -1;
+}
+
+void push_handle_close(struct push_loop *l, int handle)
+{
+	if (l->cq != NULL)
+		completion_close(l->cq, handle);
+	else
+		reactor_close(l->r, handle);
 }
 
 /* What every stream operation does before its first try: a busy direction
@@ -173,6 +191,8 @@ int push_accept(struct push_loop *l, struct push_stream *listener,
 	err = io_check(listener, listener->reader, tok);
 	if (err < 0)
 		return err;
+	if (l->cq != NULL)
+		return push__cq_accept(l, listener, tok, cb, data, reqp);
 	if (io_fast(l, sync)) {
 		int h = reactor_accept(l->r, listener->handle);
 		if (h != -EAGAIN)
@@ -213,6 +233,8 @@ int push_read(struct push_loop *l, struct push_stream *s, void *buf,
 	err = io_check(s, s->reader, tok);
 	if (err < 0)
 		return err;
+	if (l->cq != NULL)
+		return push__cq_read(l, s, buf, n, tok, cb, data, reqp);
 	if (io_fast(l, sync)) {
 		ssize_t got = reactor_io_read(l->r, &s->io, buf, n);
 		if (got != -EAGAIN)
@@ -275,6 +297,8 @@ int push_read_alloc(struct push_loop *l, struct push_stream *s,
 	err = io_check(s, s->reader, tok);
 	if (err < 0)
 		return err;
+	if (l->cq != NULL)
+		return -EOPNOTSUPP;     /* K4 */
 	if (io_fast(l, sync)) {
 		ssize_t got = read_alloc_once(l->r, &s->io, a, data);
 		if (got != -EAGAIN)
@@ -343,6 +367,8 @@ int push_write(struct push_loop *l, struct push_stream *s, const void *buf,
 	err = io_check(s, s->writer, tok);
 	if (err < 0)
 		return err;
+	if (l->cq != NULL)
+		return push__cq_write(l, s, buf, n, tok, cb, data, reqp);
 	if (io_fast(l, sync)) {
 		bool again;
 		ssize_t w = write_some(l->r, s->handle, buf, n, 0, &again);
@@ -365,6 +391,8 @@ ssize_t push_try_write(struct push_loop *l, struct push_stream *s,
 
 	if (err < 0)
 		return err;
+	if (l->cq != NULL)
+		return -EOPNOTSUPP;     /* K4 */
 	return write_some(l->r, s->handle, buf, n, 0, &again);
 }
 
@@ -393,6 +421,8 @@ int push_connect(struct push_loop *l, struct push_stream *s, const char *host,
 		*reqp = NULL;
 	if (push_stream_is_open(s))
 		return -EISCONN;
+	if (l->cq != NULL)
+		return -EOPNOTSUPP;     /* K4 */
 	if (tok != NULL && tok->cancelled)
 		return -ECANCELED;
 	h = reactor_connect(l->r, host, port);
@@ -548,10 +578,13 @@ static int file_start(struct push_loop *l, int fh, bool write,
 
 	if (reqp != NULL)
 		*reqp = NULL;
-	if (l->o == NULL)
-		return -ENOSYS;
 	if (tok != NULL && tok->cancelled)
 		return -ECANCELED;
+	if (l->cq != NULL)
+		return push__cq_file(l, fh, write, buf, len, offset, tok, cb,
+				     data, reqp);
+	if (l->o == NULL)
+		return -ENOSYS;
 	req = push__req_new(l, tok, cb, data, reqp, file_cancel);
 	if (req == NULL)
 		return -ENOMEM;

@@ -20,6 +20,11 @@
  *   4. loop_wait()             reactor_poll(): the reactor's callbacks
  *                              queue completions; do not wait if
  *                              completions are queued
+ *
+ * In the completion mode (push_loop_init_completion()) step 4 is
+ * loop_wait_completions(): completion_poll() instead of reactor_poll(), and
+ * each final completion finishes its request (io_completion.c), which
+ * queues it for step 1 like any other.  Steps 1 to 3 are the same code.
  */
 #include "push_impl.h"
 
@@ -29,6 +34,13 @@
 
 /* Callbacks run by step 1 before the loop looks at I/O again. */
 #define PUSH_RUN_BATCH 64
+
+/* Completion mode: completions taken per completion_poll(), and the
+ * longest wait on a ring, so that a stop request (a flag set by a signal
+ * handler, which the ring's wait does not watch) is seen that late at
+ * most, as in the io_uring floor. */
+#define PUSH_CQ_BATCH 64
+#define PUSH_CQ_STOP_CHECK_NS (100 * 1000 * 1000)
 
 /* ---- settings ------------------------------------------------------------ */
 
@@ -53,6 +65,16 @@ int push_loop_init(struct push_loop *l, struct reactor *r, struct offload *o,
 	l->r = r;
 	l->o = o;
 	l->config = c != NULL ? *c : config;
+	return 0;
+}
+
+int push_loop_init_completion(struct push_loop *l, struct reactor *r,
+			      struct completion *cq,
+			      const struct push_config *c)
+{
+	push_loop_init(l, r, NULL, c);
+	l->cq = cq;
+	l->config.fast_path = false;    /* K4: nothing completes at once */
 	return 0;
 }
 
@@ -142,11 +164,15 @@ static int loop_check_stop(struct push_loop *l)
  * or -errno.  Under sim, -EDEADLK says nothing can ever happen again: the
  * first time, with a stop handler, that is a stop; otherwise the requests
  * still pending are stuck and the loop gives up. */
+static int loop_wait_completions(struct push_loop *l);
+
 static int loop_wait(struct push_loop *l)
 {
 	int64_t timeout = l->queue_head != NULL ? 0 : -1;
 	int rc;
 
+	if (l->cq != NULL)
+		return loop_wait_completions(l);
 	if (l->pending == 0 && l->queue_head == NULL)
 		return 1;
 	rc = reactor_poll(l->r, timeout);
@@ -156,6 +182,46 @@ static int loop_wait(struct push_loop *l)
 		return loop_stop(l);
 	}
 	return rc < 0 ? rc : 0;
+}
+
+/* Step 4 in the completion mode.  Under sim completion_poll() delivers
+ * the world's next step (timers included) and says -EDEADLK as
+ * reactor_poll() does.  On a ring the wait is cut to the reactor's next
+ * timer deadline and to PUSH_CQ_STOP_CHECK_NS, and the timers that are due
+ * run after the completions (reactor_timers_run_due(): no system call).
+ * Returns as loop_wait(). */
+static int loop_wait_completions(struct push_loop *l)
+{
+	struct completion_event ev[PUSH_CQ_BATCH];
+	bool sim = reactor_is_sim(l->r);
+	int64_t timeout = l->queue_head != NULL ? 0 : -1;
+	int n;
+
+	if (l->pending == 0 && l->queue_head == NULL)
+		return 1;
+	if (!sim && timeout != 0) {
+		int64_t next = reactor_timers_run_due(l->r);
+
+		timeout = PUSH_CQ_STOP_CHECK_NS;
+		if (next >= 0 && next < timeout)
+			timeout = next;
+	}
+	n = completion_poll(l->cq, timeout, ev, PUSH_CQ_BATCH);
+	if (n == -EDEADLK) {
+		if (l->stop_seen || l->on_stop == NULL)
+			return -EDEADLK;
+		return loop_stop(l);
+	}
+	if (n == -EINTR)
+		n = 0;
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		if (!(ev[i].flags & COMPLETION_MORE))
+			push__cq_complete(&ev[i]);
+	if (!sim)
+		reactor_timers_run_due(l->r);
+	return 0;
 }
 
 /* doc:begin loop-iterate */

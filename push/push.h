@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "completion.h"
 #include "offload.h"
 #include "reactor.h"
 #include "workload.h"
@@ -89,6 +90,9 @@ struct push_loop {
 	/* read-only */
 	struct reactor *r;
 	struct offload *o;             /* may be NULL: no file operations */
+	struct completion *cq;         /* NULL: readiness, I/O through the
+					* reactor; else the completion mode
+					* (push_loop_init_completion()) */
 	struct push_config config;     /* copied at init */
 	/* private */
 	/* The completion queue: QUEUED requests, oldest first, linked through
@@ -117,9 +121,23 @@ struct push_loop {
 int push_loop_init(struct push_loop *l, struct reactor *r, struct offload *o,
 		   const struct push_config *c);
 
+/* The completion mode (completion.h): the same loop, the same requests,
+ * tokens and callbacks, but the I/O is handed to the completion queue cq
+ * (io_uring, or the simulation's completion mode under a simulated r)
+ * instead of waiting for readiness on r.  r stays the place stop requests
+ * arrive and timers (push_sleep(), the workloads' idle timers) live.  cq
+ * is the caller's and must outlive the loop; free it after
+ * push_loop_fini(), when nothing is in flight any more.  Every stream and
+ * file operation of the loop goes through cq (see "completion mode" below);
+ * the offload pool is not used for files.  Allocates nothing; returns 0. */
+int push_loop_init_completion(struct push_loop *l, struct reactor *r,
+			      struct completion *cq,
+			      const struct push_config *c);
+
 /* Nothing may be pending and every handle (reqp) must have been dropped
  * first; the pooled free list is freed here.  After it returns l's memory
- * may be freed. */
+ * may be freed.  In the completion mode nothing is in flight in cq then:
+ * an operation in flight is a pending request. */
 void push_loop_fini(struct push_loop *l);
 
 /* Run until nothing is pending: 0.  One iteration is four steps, one helper
@@ -137,7 +155,10 @@ void push_loop_fini(struct push_loop *l);
  *   3. stop: a stop request (reactor_stop_requested()) is acted on once;
  *   4. wait: poll the reactor, whose io, timer and offload callbacks
  *      complete requests by queueing them; do not wait if completions are
- *      queued.
+ *      queued.  (In the completion mode: poll the completion queue, each
+ *      final completion finishing its request, then run the reactor's
+ *      due timers; on a ring the wait ends at the next timer deadline,
+ *      and after 100 ms at most, so that a stop request is seen.)
  *
  * "Pending" counts requests not yet called back and offload jobs this loop
  * submitted that the pool has not given back (a cancelled running job keeps
@@ -237,7 +258,8 @@ void push_req_unref(struct push_req *req);
 
 /* Cancel one request through its handle.  A pending leaf request goes
  * QUEUED with -ECANCELED at once (its callback runs in the next step 1,
- * never inside this call); a composed one cancels its inner operations and
+ * never inside this call; in the completion mode it stays PENDING until
+ * the kernel's completion, K2); a composed one cancels its inner operations and
  * calls back with -ECANCELED once they have all called back.  Returns 0 if
  * this call cancelled it, -EBUSY if its completion was already queued or
  * its callback has run (R5: the completion wins), -EALREADY if it was
@@ -333,11 +355,41 @@ static inline bool push_stream_is_open(const struct push_stream *s)
 	return s->open;
 }
 
+/* Close a handle that no stream owns (an accepted connection turned away),
+ * through whatever the loop does I/O with: reactor_close(), or
+ * completion_close() in the completion mode. */
+void push_handle_close(struct push_loop *l, int handle);
+
 /* ---- leaf operations (io.c) ---------------------------------------------- */
 /* Each starts one request.  At most one accept or read, and one write or
  * connect, may be pending on a stream at once: another fails with -EBUSY.
  * Buffers must stay valid until the callback; once a request is cancelled
- * or completed the engine never touches its buffer again. */
+ * or completed the engine never touches its buffer again.
+ *
+ * In the completion mode (push_loop_init_completion(), io_completion.c)
+ * the same calls submit the operation to the completion queue, and the
+ * callback runs from its completion.  What changes, and why:
+ *
+ *   K1  Ownership.  From the start call until the callback, the kernel owns
+ *       the operation's buffer (completion.h, rule 1): the caller must not
+ *       touch, free or reuse it, even after push_cancel(); the buffer is
+ *       the caller's again inside the callback, whatever the result.  (A
+ *       file operation holds a reference on its push_buf until then.)
+ *   K2  Cancelling only asks (completion.h, rule 3).  push_cancel() and a
+ *       token's cancel submit a cancel and return; the request stays
+ *       PENDING until the kernel's completion, and its callback then runs
+ *       once, from the loop, with -ECANCELED, or with the real result if
+ *       the kernel had finished first (R5: bytes read are delivered, an
+ *       accepted handle is the callback's).  R1 to R4 hold unchanged.
+ *   K3  Closing a stream with an operation in flight cancels it (K2); the
+ *       handle is closed when the last such operation has completed, so
+ *       the kernel never works on a closed or reused handle.  The stream's
+ *       memory may be freed at once, as in the readiness mode.
+ *   K4  Nothing completes inside a start call: there is no fast path
+ *       (PUSH_SYNC is never returned), no push_read_alloc() and no
+ *       push_try_write() (-EOPNOTSUPP: a completion has no "readable"
+ *       moment to ask for a buffer at), and no push_connect() yet
+ *       (-EOPNOTSUPP). */
 
 /* Accept one connection on a listening stream.  Result: the new handle
  * (open a stream on it, or reactor_close() it), or -errno.  -EMFILE and
@@ -524,6 +576,29 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 		    const struct echo_opts *opts, struct echo_stats *stats);
 int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+/* The same two workloads, the same code, on a loop in the completion mode
+ * over completion_new_beside(r): io_uring on a real reactor, the
+ * simulation's completion queue on a simulated one.  The fanout reads its
+ * input through the queue (completion_file_read), not through offload: o
+ * is unused.  The same options and statistics, but for --buffers ready
+ * (-EOPNOTSUPP, K4).  A queue that cannot be had returns its -errno and
+ * prints one line on stderr saying why. */
+int push_echo_serve_completion(struct reactor *r, struct offload *o,
+			       const struct echo_opts *opts,
+			       struct echo_stats *stats);
+int push_fanout_run_completion(struct reactor *r, struct offload *o,
+			       const struct fanout_opts *opts,
+			       struct fanout_stats *stats);
+/* The same on a queue the caller made beside r (completion_new_beside()),
+ * so that a test or the torture harness can read the simulated kernel's
+ * counts (completion_sim_violations()) once the workload has returned;
+ * nothing is in flight in cq then. */
+int push_echo_serve_cq(struct reactor *r, struct completion *cq,
+		       const struct echo_opts *opts, struct echo_stats *stats);
+int push_fanout_run_cq(struct reactor *r, struct completion *cq,
+		       const struct fanout_opts *opts,
+		       struct fanout_stats *stats);
 
 /* ---- workers: one loop per thread ------------------------------------------ */
 /*

@@ -65,6 +65,36 @@ struct push_req {
 			ssize_t result;         /* written by work() */
 		} file;
 		struct push__comp *comp;        /* compositions */
+		struct push__cq {               /* completion mode: accept,
+						 * read, write, file read and
+						 * write (io_completion.c); no
+						 * larger than file, so that
+						 * it costs the readiness
+						 * mode nothing */
+			struct completion_op op; /* the kernel's while in flight */
+			/* The completion of op: go on (a short write) or
+			 * complete the request. */
+			void (*complete)(struct push_req *req,
+					 const struct completion_event *ev);
+			struct push_stream *s;  /* NULL: a file, or closed */
+			union {
+				void *buf;              /* read, write */
+				struct push_buf *pbuf;  /* files: a reference
+							 * until the completion */
+			};
+			union {
+				size_t n;               /* read, write */
+				uint64_t offset;        /* files */
+			};
+			size_t done;            /* writes: bytes written so far */
+			/* K3: the stream was closed under op; close the
+			 * handle at its completion, unless `partner` (the
+			 * stream's other operation) is still in flight. */
+			struct push_req *partner;
+			int handle;
+			bool file_write;
+			bool close_handle;
+		} cq;
 	} u;
 };
 
@@ -106,6 +136,36 @@ static inline void push__callback_begins(void)
 	if (push__cancel_depth != 0)
 		push__callbacks_in_cancel++;
 }
+/* io_completion.c: the leaf operations of the completion mode, started
+ * by io.c's calls when l->cq is set, and the loop's hand-off of one
+ * completion (loop.c). */
+int push__cq_stream_open(struct push_loop *l, struct push_stream *s,
+			 int handle);
+void push__cq_stream_close(struct push_stream *s);
+int push__cq_accept(struct push_loop *l, struct push_stream *listener,
+		    struct push_token *tok, push_cb cb, void *data,
+		    struct push_req **reqp);
+int push__cq_read(struct push_loop *l, struct push_stream *s, void *buf,
+		  size_t n, struct push_token *tok, push_cb cb, void *data,
+		  struct push_req **reqp);
+int push__cq_write(struct push_loop *l, struct push_stream *s,
+		   const void *buf, size_t n, struct push_token *tok,
+		   push_cb cb, void *data, struct push_req **reqp);
+int push__cq_file(struct push_loop *l, int fh, bool write,
+		  struct push_buf *buf, size_t len, uint64_t offset,
+		  struct push_token *tok, push_cb cb, void *data,
+		  struct push_req **reqp);
+void push__cq_complete(const struct completion_event *ev);
+
+/* echo.c, fanout.c: the workloads on r, in the readiness mode (cq NULL) or
+ * in the completion mode over cq (workloads_completion.c); as the entry
+ * points of push.h. */
+int push__echo_serve(struct reactor *r, struct offload *o,
+		     struct completion *cq, const struct echo_opts *opts,
+		     struct echo_stats *stats);
+int push__fanout_run(struct reactor *r, struct offload *o,
+		     struct completion *cq, const struct fanout_opts *opts,
+		     struct fanout_stats *stats);
 
 /* token.c */
 /* Register req on t (a reference, taken by the caller). */

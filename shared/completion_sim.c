@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -173,14 +174,13 @@ static void violation(struct csim *q, const char *fmt, ...)
 			(unsigned long long)core->now, q->last_violation);
 }
 
+/* XXH3 (libxxhash, as the fanout's checksum): every owned byte is hashed
+ * before every step, so this is most of a simulated step's cost; a byte at
+ * a time (FNV-1a) made the torture scenarios over this queue ten times
+ * slower than their readiness twins. */
 static uint64_t checksum(const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
+	return XXH3_64bits(p, n);
 }
 
 /* Whether a buffer the kernel owns is as the kernel left it; one violation

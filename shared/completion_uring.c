@@ -113,9 +113,19 @@ int completion_new_uring(unsigned entries, struct completion **out,
 		return -ENOMEM;
 	}
 	u->base.ops = &uring_ops;
+	/* One thread submits, and it waits for completions in every poll
+	 * that finds none ready: the kernel may keep completion work until
+	 * that wait (6.1) instead of interrupting the thread for it, as the
+	 * io_uring floor does.  Older kernels: plain flags. */
 	memset(&params, 0, sizeof params);
+	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	err = io_uring_queue_init_params(entries ? entries : 256, &u->ring,
 					 &params);
+	if (err == -EINVAL) {
+		memset(&params, 0, sizeof params);
+		err = io_uring_queue_init_params(entries ? entries : 256,
+						 &u->ring, &params);
+	}
 	if (err < 0) {
 		completion_uring_why(err, why, why_len);
 		free(u);

@@ -233,6 +233,22 @@ int reactor__timers_run(struct reactor *r, uint64_t now, int max)
 	return ran;
 }
 
+int64_t reactor_timers_run_due(struct reactor *r)
+{
+	uint64_t now, next;
+
+	if (reactor_is_sim(r))
+		return -ENOTSUP;
+	now = reactor_now(r);
+	if (reactor__timer_next(r) <= now)
+		reactor__timers_run(r, now, -1);
+	next = reactor__timer_next(r);
+	if (next == UINT64_MAX)
+		return -1;
+	now = reactor_now(r);
+	return next <= now ? 0 : (int64_t)(next - now);
+}
+
 /* ---- asyncs ------------------------------------------------------------- */
 
 void reactor_async_start(struct reactor *r, struct reactor_async *a,

@@ -186,6 +186,15 @@ static inline bool reactor_timer_active(const struct reactor_timer *t)
 	return t->active;
 }
 
+/* For a loop that waits somewhere else (a completion queue over io_uring,
+ * completion.h) but keeps its timers here: run, on the loop thread, every
+ * timer whose deadline has passed, as reactor_poll() would after its I/O,
+ * and return the nanoseconds until the next deadline (0: one is due now,
+ * a callback started it), or -1 when no timer is active.  Polls no I/O and
+ * makes no system call but the clock's.  Not under sim, whose timers are
+ * steps of reactor_poll() (and of completion_poll() over it): -ENOTSUP. */
+int64_t reactor_timers_run_due(struct reactor *r);
+
 /* ---- wake from another thread -------------------------------------------- */
 
 struct reactor_async;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "completion.h"
 #include "cli/cli.h"
 #include "completion.h"
 
@@ -293,6 +294,24 @@ static const struct bad_line {
 			 "--buffers", "some", NULL } },
 	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
 			 NULL } },
+#ifdef HAVE_LIBURING
+	{ "--buffers ready: push over io_uring", { "pushpoll", "serve", "echo",
+					   "--engine", "push", "--backend",
+					   "uring", "--buffers", "ready",
+					   NULL } },
+#endif
+	{ "--backend", { "pushpoll", "serve", "echo", "--engine", "push",
+			 "--backend", "sim", NULL } },
+	{ "--backend", { "pushpoll", "fanout", "--engine", "push",
+			 "--backend", NULL } },
+	{ "--backend", { "pushpoll", "bench", "echo", "--backend", "kqueue",
+			 NULL } },
+	{ "--engine libuv has no echo server over completions",
+	  { "pushpoll", "serve", "echo", "--engine", "libuv", "--backend",
+	    "uring", NULL } },
+	{ "--engine libevent has no fanout over completions",
+	  { "pushpoll", "fanout", "--engine", "libevent", "--backend", "uring",
+	    "--input", "/dev/null", NULL } },
 	{ "--input", { "pushpoll", "fanout", "--engine", "poll", NULL } },
 	{ "--verify", { "pushpoll", "fanout", "--engine", "poll", "--input",
 			"/dev/null", "--sink", "tcp", "--verify", NULL } },
@@ -736,19 +755,43 @@ START_TEST(test_a_fanout_input_that_is_not_a_regular_file_is_refused)
 }
 END_TEST
 
+/* Where io_uring can be set up here; else false, and the reason in one
+ * line (the test that needs it passes, skipped). */
+static bool ring_here(void)
+{
+#ifdef HAVE_LIBURING
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+
+	if (completion_new_uring(8, &q, why, sizeof why) == 0) {
+		completion_free(q);
+		return true;
+	}
+	printf("skipped on uring: %s\n", why);
+#else
+	printf("skipped on uring: built without liburing\n");
+#endif
+	return false;
+}
+
 /* --verify reads every sink back: after a clean run it says so on stdout
- * and the status is 0. */
+ * and the status is 0.  Each engine, then push over io_uring (--backend
+ * uring: the input read and the sinks written through the ring). */
 START_TEST(test_fanout_verify_passes_when_every_sink_is_the_input)
 {
+	bool uring = _i == NENGINES;
 	char dir[64], input[96];
 	struct outcome o;
 
+	if (uring && !ring_here())
+		return;
 	fanout_scratch(dir, sizeof(dir), input, sizeof(input), 300 * 1024);
 	{
 		char *argv[] = { "pushpoll", "fanout", "--engine",
-				 (char *)engine_names[_i], "--input", input,
-				 "--sinks", "3", "--output-dir", dir,
-				 "--verify", NULL };
+				 uring ? "push" : (char *)engine_names[_i],
+				 "--input", input, "--sinks", "3",
+				 "--output-dir", dir, "--verify",
+				 uring ? "--backend" : NULL, "uring", NULL };
 		run(argv, &o);
 	}
 	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
@@ -1291,6 +1334,80 @@ START_TEST(test_without_multishot_recv_the_completion_floor_has_no_ready_mode)
 }
 END_TEST
 
+/* The bench's completion rows follow the engine table: a row for each
+ * engine the table says has a completion entry point, none without the
+ * table; --backend keeps one backend's rows and the epoll floor. */
+static bool only_push_has_completion(const char *engine, bool fanout)
+{
+	(void)fanout;
+	return strcmp(engine, "push") == 0;
+}
+
+START_TEST(test_bench_has_a_uring_row_per_engine_with_completion_entry_points)
+{
+	struct bench_opts o = { .engines = "epoll,push,push/uring,poll/uring,"
+					   "uring",
+				.buffers = "conn" };
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	bool (*saved)(const char *, bool) = bench_engine_completion;
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool ring = completion_new_uring(8, &q, why, sizeof why) == 0;
+	int n;
+
+	if (ring)
+		completion_free(q);
+	bench_engine_completion = NULL;
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	for (int i = 0; i < n; i++)
+		ck_assert(!v[i]->completion);
+	bench_engine_completion = only_push_has_completion;
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, ring ? 4 : 2);      /* epoll, push[, uring,
+						 * push/uring] */
+	ck_assert_str_eq(v[0]->label, "epoll");
+	for (int i = 0; i < n; i++)
+		ck_assert_str_ne(v[i]->label, "poll/uring");
+	if (ring)
+		ck_assert_str_eq(v[3]->label, "push/uring");
+	o.backend = "uring";
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, ring ? 3 : 1);      /* epoll[, uring, push/uring] */
+	ck_assert_str_eq(v[0]->label, "epoll");
+	o.backend = "epoll";
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	ck_assert_int_eq(n, 2);                 /* epoll, push */
+	bench_engine_completion = saved;
+}
+END_TEST
+
+/* push over io_uring where io_uring_setup is refused: serve and fanout say
+ * why in one line and stop with status 2, before anything starts. */
+START_TEST(test_backend_uring_refused_is_one_line_and_status_2)
+{
+	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "push",
+			  "--backend", "uring", "--port", "0", NULL };
+	char *fanout[] = { "pushpoll", "fanout", "--engine", "push",
+			   "--backend", "uring", "--input", "/dev/null",
+			   "--output-dir", "/tmp", NULL };
+	char **cmd[] = { serve, fanout };
+	struct outcome o;
+
+	refuse_uring = true;
+	for (int i = 0; i < 2; i++) {
+		run(cmd[i], &o);
+		ck_assert_msg(o.status != 125, "seccomp could not be set up");
+		ck_assert_int_eq(o.status, 2);
+		ck_assert_ptr_nonnull(strstr(o.err, "--backend uring: "
+					     "io_uring_setup was refused"));
+		ck_assert_msg(strchr(o.err, '\n') ==
+			      o.err + strlen(o.err) - 1,
+			      "more than one line: %s", o.err);
+	}
+	refuse_uring = false;
+}
+END_TEST
+
 /* Where io_uring_setup is refused, the uring floor says why and stops as a
  * bad request does, and bench leaves its rows out with a line saying why
  * while the other engines run. */
@@ -1363,7 +1480,7 @@ static Suite *make_suite(void)
 		NENGINES);
 	tcase_add_loop_test(c,
 		test_fanout_verify_passes_when_every_sink_is_the_input, 0,
-		NENGINES);
+		NENGINES + 1);
 	tcase_add_loop_test(c,
 		test_fanout_verify_catches_a_sink_file_that_is_not_the_input,
 		0, NENGINES);
@@ -1410,6 +1527,9 @@ static Suite *make_suite(void)
 #ifdef HAVE_LIBURING
 	tcase_add_test(c,
 		test_uring_refused_is_named_by_serve_and_left_out_by_bench);
+	tcase_add_test(c, test_backend_uring_refused_is_one_line_and_status_2);
+	tcase_add_test(c,
+		test_bench_has_a_uring_row_per_engine_with_completion_entry_points);
 	tcase_add_test(c,
 		test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_has_multishot_recv);
 	tcase_add_test(c,

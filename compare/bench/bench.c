@@ -387,7 +387,8 @@ static void check_engines(const char *list)
 					"tokio-mt; for fanout also the tools "
 					"tee, socat)", p,
 					bench__is_variant("uring") ?
-					", uring" : "");
+					", uring, push/uring, poll/uring" :
+					"");
 	}
 }
 
@@ -423,7 +424,9 @@ static void bench_usage(FILE *f)
 "all of them (echo closed and open loop, churn, fanout), about a minute.\n"
 "\n"
 "  --engines LIST      some of: epoll,libuv,libevent,push,push-pooled,poll,\n"
-"                      uring (where built with liburing), tokio,tokio-mt\n"
+"                      uring, push/uring, poll/uring (where built with\n"
+"                      liburing; an engine's /uring row where it has\n"
+"                      completion entry points), tokio,tokio-mt\n"
 "                      (where built: scripts/install-deps tokio, then\n"
 "                      configure again) and, for fanout, the tools tee\n"
 "                      (file sinks) and socat (TCP sinks), run beside them\n"
@@ -438,6 +441,9 @@ static void bench_usage(FILE *f)
 "                      the refills of a program's own allocator (a Rust\n"
 "                      program's default allocator is malloc: counted)\n"
 "  --rounds N          rounds of every engine (default 3)\n"
+"  --backend epoll|uring  only the readiness rows, or only the io_uring rows\n"
+"                      (uring, push/uring, poll/uring), each with the epoll\n"
+"                      floor (default: both)\n"
 "echo and churn:\n"
 "  --conns N           connections (churn: exchanges at once; default 50)\n"
 "  --depth N           messages in flight per connection (default 1)\n"
@@ -478,7 +484,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
 	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
-	       O_HELP };
+	       O_BACKEND, O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -501,6 +507,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "no-pin", no_argument, NULL, O_NO_PIN },
 		{ "workers-sweep", required_argument, NULL, O_SWEEP },
+		{ "backend", required_argument, NULL, O_BACKEND },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -544,6 +551,13 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 				cli_usage_error("--buffers wants conn or "
 						"ready, not '%s'", optarg);
 			o->buffers = optarg;
+			break;
+		case O_BACKEND:
+			if (strcmp(optarg, "epoll") != 0 &&
+			    strcmp(optarg, "uring") != 0)
+				cli_usage_error("--backend wants epoll or "
+						"uring, not '%s'", optarg);
+			o->backend = optarg;
 			break;
 		case O_RATE:
 			o->rate = cli_uint("--rate", optarg, 0, 100000000);

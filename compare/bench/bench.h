@@ -69,7 +69,15 @@ struct bench_variant {
 	bool conn_buffers_only; /* keeps a receive, and its buffer, in flight
 				 * on every connection (completion I/O): left
 				 * out of --buffers ready, with a line */
+	bool completion;        /* engine's completion entry points
+				 * (--backend uring): left out where the
+				 * engine has none (bench_engine_completion) */
 };
+
+/* Whether engine has a completion entry point for echo (fanout false) or
+ * for fanout: set by the pushpoll command from its engine table before
+ * bench_main(); NULL (a program without the table): no completion rows. */
+extern bool (*bench_engine_completion)(const char *engine, bool fanout);
 
 #define BENCH_MAX_SWEEP 8
 
@@ -82,6 +90,10 @@ struct bench_opts {
 	unsigned depth;
 	size_t msg_size;
 	const char *buffers;    /* "conn" or "ready": the servers' --buffers */
+	const char *backend;    /* --backend: "epoll" (readiness rows and
+				 * the floor), "uring" (completion rows, and
+				 * the epoll floor every ratio is to), or
+				 * NULL: both */
 	uint64_t rate;          /* 0: closed loop */
 	uint64_t warmup_ns;
 	uint64_t duration_ns;

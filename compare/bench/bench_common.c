@@ -34,8 +34,16 @@ static const struct bench_variant variants[] = {
 	{ .label = "poll", .engine = "poll" },
 #ifdef HAVE_LIBURING
 	{ .label = "uring", .engine = "uring", .needs_uring = true },
+	{ .label = "push/uring", .engine = "push",
+	  .flags = { "--backend", "uring", NULL }, .needs_uring = true,
+	  .conn_buffers_only = true, .completion = true },
+	{ .label = "poll/uring", .engine = "poll",
+	  .flags = { "--backend", "uring", NULL }, .needs_uring = true,
+	  .conn_buffers_only = true, .completion = true },
 #endif
 };
+
+bool (*bench_engine_completion)(const char *engine, bool fanout);
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
 
 bool bench_listed(const char *list, const char *name)
@@ -121,6 +129,13 @@ int bench__select(const struct bench_opts *o,
 		if (o->engines != NULL &&
 		    !bench_listed(o->engines, variants[i].label))
 			continue;
+		if (o->backend != NULL && i > 0 &&
+		    variants[i].needs_uring != (strcmp(o->backend, "uring") == 0))
+			continue;       /* the other backend's row */
+		if (variants[i].completion &&
+		    (bench_engine_completion == NULL ||
+		     !bench_engine_completion(variants[i].engine, false)))
+			continue;       /* no completion entry point (yet) */
 		if (variants[i].needs_uring && !uring_usable())
 			continue;
 		if (o->buffers != NULL && strcmp(o->buffers, "ready") == 0 &&

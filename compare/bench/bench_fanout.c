@@ -691,6 +691,20 @@ static void summarise(const struct fsample *s, int rounds,
 	}
 }
 
+/* bench__select() looked at the completion rows' echo entry point: keep
+ * those whose engine also has a fanout over completions.  Returns how
+ * many rows are left in v. */
+static int keep_fanout_rows(const struct bench_variant **v, int n)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!v[i]->completion ||
+		    bench_engine_completion(v[i]->engine, true))
+			v[kept++] = v[i];
+	return kept;
+}
+
 int bench__fanout_run(const struct bench_opts *o,
 		      struct bench_fanout_summary *out, int max)
 {
@@ -707,6 +721,7 @@ int bench__fanout_run(const struct bench_opts *o,
 	int rounds = o->rounds < BENCH_MAX_ROUNDS ? o->rounds
 						  : BENCH_MAX_ROUNDS;
 
+	nv = keep_fanout_rows(v, nv);
 	memset(in, 0, sizeof(in));
 	/* The configurations, in table order: size, sink kind, engine, and
 	 * last the kind's tool. */

@@ -108,6 +108,10 @@ static const struct {
 		"push-write-cancel-reports", TORTURE_PUSH, "a write cut short "
 		"by a cancel calls back inside the cancel, on the workloads' "
 		"own cancels" },
+	[TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE] = {
+		"push-cq-callback-twice", TORTURE_PUSH, "a cancel over the "
+		"completion queue runs the callback, then the late completion "
+		"runs it again" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

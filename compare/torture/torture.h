@@ -201,6 +201,9 @@ enum torture_mutant {
 	 * own cancels and the compositions' inner callbacks reach.
 	 * [push/io.c] */
 	TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS,
+	/* push, completion mode: a cancel calls back at once, and the op's
+	 * late completion calls back again.  [push/io_completion.c] */
+	TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE,
 	TORTURE_NMUTANTS,
 };
 
