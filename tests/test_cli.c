@@ -199,6 +199,26 @@ static void refuse_io_uring_setup(void)
 		_exit(125);
 }
 
+/* Set by a test: the next run's child refuses ptrace(2) (EPERM), as a
+ * container without CAP_SYS_PTRACE or with a strict profile may. */
+static bool refuse_ptrace;
+
+static void refuse_ptrace_calls(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ptrace, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		_exit(125);
+}
+
 static void run_with(char *const argv[], const char *path, int resource,
 		     rlim_t limit, struct outcome *o)
 {
@@ -234,6 +254,8 @@ static void run_with(char *const argv[], const char *path, int resource,
 		}
 		if (refuse_uring)
 			refuse_io_uring_setup();
+		if (refuse_ptrace)
+			refuse_ptrace_calls();
 		execv(PUSHPOLL_BIN, argv);
 		_exit(127);
 	}
@@ -1299,6 +1321,55 @@ START_TEST(test_uring_refused_is_named_by_serve_and_left_out_by_bench)
 END_TEST
 #endif
 
+/* The lines of text that contain word. */
+static int lines_with(const char *text, const char *word)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, word)) != NULL; n++)
+		p = strchr(p, '\n') != NULL ? strchr(p, '\n') : p + strlen(p);
+	return n;
+}
+
+/* The bench counts the server's system calls in a traced round: the epoll
+ * floor reads and writes once per message, so at least 2 calls per
+ * message; where ptrace is refused it says so in one line, leaves the
+ * figure out and measures the rest. */
+START_TEST(test_bench_counts_system_calls_or_says_in_one_line_why_not)
+{
+	char *bench[] = { "pushpoll", "bench", "echo", "--engines", "epoll",
+			  "--rounds", "1", "--conns", "4", "--duration",
+			  "100ms", "--warmup", "20ms", "--quiet", NULL };
+	const char *row;
+	struct outcome o;
+	double calls = 0;
+
+	run(bench, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	row = strstr(o.out, "calls/msg");
+	ck_assert_msg(row != NULL, "no system-call table: %s", o.out);
+	row = strstr(row, "\nepoll ");
+	ck_assert_ptr_nonnull(row);
+	ck_assert_int_eq(sscanf(row, " epoll %lf", &calls), 1);
+	ck_assert_msg(calls >= 2.0 && calls < 3.0, "epoll: %.3f calls/msg",
+		      calls);
+	ck_assert_ptr_nonnull(strstr(row, "recvfrom 1.0"));
+
+	refuse_ptrace = true;
+	run(bench, &o);
+	refuse_ptrace = false;
+	ck_assert_msg(o.status != 125, "seccomp could not be set up");
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_ptr_null(strstr(o.out, "calls/msg"));
+	ck_assert_msg(lines_with(o.out, "ptrace") == 1 &&
+		      lines_with(o.err, "ptrace") == 0, "out: %s\nerr: %s",
+		      o.out, o.err);
+	ck_assert_ptr_nonnull(strstr(o.out, "system calls per message: not "
+				     "counted: ptrace was refused"));
+	ck_assert_ptr_nonnull(strstr(o.out, "\nepoll "));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -1391,6 +1462,8 @@ static Suite *make_suite(void)
 	tcase_add_test(c,
 		test_bench_leaves_the_completion_floor_out_of_buffers_on_readiness);
 #endif
+	tcase_add_test(c,
+		test_bench_counts_system_calls_or_says_in_one_line_why_not);
 	suite_add_tcase(s, c);
 	return s;
 }

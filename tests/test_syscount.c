@@ -170,7 +170,7 @@ static int count_step(struct child *ch, struct syscount_result *res,
 {
 	struct syscount *s;
 	char why[SYSCOUNT_REASON_MAX];
-	int rc = syscount_start(ch->pid, &s, why, sizeof(why));
+	int rc = syscount_start(ch->pid, 0, &s, why, sizeof(why));
 
 	if (rc < 0) {
 		printf("skipped: %s\n", why);
@@ -254,7 +254,7 @@ START_TEST(test_a_gone_process_is_refused_with_one_line)
 	if (pid == 0)
 		_exit(0);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_int_eq(syscount_start(pid, &s, why, sizeof(why)), -ESRCH);
+	ck_assert_int_eq(syscount_start(pid, 0, &s, why, sizeof(why)), -ESRCH);
 	ck_assert_ptr_null(s);
 	ck_assert_ptr_nonnull(strstr(why, "gone"));
 	ck_assert_ptr_null(strchr(why, '\n'));
@@ -294,7 +294,7 @@ static int refused_child(int err, const char *expect)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
 		return 3;
-	rc = syscount_start(pid, &s, why, sizeof(why));
+	rc = syscount_start(pid, 0, &s, why, sizeof(why));
 	printf("ptrace refused with errno %d: %d, \"%s\"\n", err, rc, why);
 	fflush(stdout);
 	close(go[1]);                    /* the child runs on and exits */

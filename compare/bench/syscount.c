@@ -12,7 +12,10 @@
  *   2. count: wait for any tracee's stop (__WNOTHREAD: only this thread's
  *      tracees, never the caller's own children) and handle it: count a
  *      system-call entry, follow a new thread, pass a signal on; resume.
- *   3. detach: when told to stop, PTRACE_INTERRUPT every tracee and, at its
+ *      With a window signal, its first delivery turns counting on and its
+ *      second turns it off and detaches that thread with the signal.
+ *   3. detach: when told to stop (and the window, if any, is closed or
+ *      waited for long enough), PTRACE_INTERRUPT every tracee and, at its
  *      next stop, PTRACE_DETACH it, handing over the signal of a
  *      signal-delivery stop.
  *
@@ -61,6 +64,7 @@ enum phase {
 
 struct syscount {
 	pid_t pid;
+	int window_sig;                /* 0: count from the attach */
 	pthread_t thread;
 	pthread_mutex_t lock;          /* phase, err, why */
 	pthread_cond_t changed;
@@ -226,6 +230,18 @@ static int on_stop(struct syscount *s, pid_t tid, int st)
 		resume(tid, 0);
 	} else if (event != 0) {
 		resume(tid, 0);
+	} else if (s->window_sig != 0 && sig == s->window_sig &&
+		   s->res.window_marks < 2) {
+		/* The window's edge: the handler that takes the process's
+		 * snapshot runs as soon as the signal is delivered. */
+		if (++s->res.window_marks == 1) {
+			s->counting = true;
+			resume(tid, sig);
+		} else {
+			s->counting = false;
+			ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+			tracee_remove(s, tid);
+		}
 	} else {
 		resume(tid, sig);        /* a signal-delivery stop: deliver it */
 	}
@@ -318,10 +334,30 @@ static int attach(struct syscount *s)
 	return 0;
 }
 
+/* Whether the tracer is done counting: stopped, and the window (if any)
+ * closed or waited for long enough since the stop. */
+static bool done_counting(struct syscount *s, uint64_t *stop_at)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (!atomic_load(&s->stop))
+		return false;
+	if (s->window_sig == 0 || s->res.window_marks >= 2)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (*stop_at == 0)
+		*stop_at = now;
+	return now - *stop_at >= SYSCOUNT_WINDOW_WAIT_MS;
+}
+
 static void count(struct syscount *s)
 {
-	s->counting = true;
-	while (!atomic_load(&s->stop) && s->nt > 0) {
+	uint64_t stop_at = 0;
+
+	s->counting = s->window_sig == 0;
+	while (!done_counting(s, &stop_at) && s->nt > 0) {
 		int st;
 		pid_t tid = wait_tracee(&st);
 
@@ -452,7 +488,8 @@ static enum phase wait_phase(struct syscount *s, enum phase p, bool wake)
 	return now;
 }
 
-int syscount_start(pid_t pid, struct syscount **out, char *why, size_t len)
+int syscount_start(pid_t pid, int window_signal, struct syscount **out,
+		   char *why, size_t len)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct syscount *s;
@@ -468,6 +505,7 @@ int syscount_start(pid_t pid, struct syscount **out, char *why, size_t len)
 	}
 	pthread_once(&once, install_wake);
 	s->pid = pid;
+	s->window_sig = window_signal;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	s->phase = PHASE_ATTACHING;
@@ -510,6 +548,12 @@ int syscount_stop(struct syscount *s, struct syscount_result *res, char *why,
 			 "stop is (PTRACE_GET_SYSCALL_INFO needs Linux 5.3)");
 		memset(res, 0, sizeof(*res));
 		rc = -ENOSYS;
+	} else if (s->window_sig != 0 && res->window_marks < 2) {
+		snprintf(why, len, "process %d was not delivered the window's "
+			 "%s signal within %d ms", (int)s->pid,
+			 res->window_marks == 0 ? "first" : "second",
+			 SYSCOUNT_WINDOW_WAIT_MS);
+		rc = -ETIMEDOUT;
 	}
 	free(s->t);
 	pthread_cond_destroy(&s->changed);

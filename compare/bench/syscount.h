@@ -9,7 +9,17 @@
  * 5.3), and detaches when told to stop.  Between syscount_start() and
  * syscount_stop() each entry is counted once, whichever thread makes it;
  * calls made through the vDSO (clock_gettime, gettimeofday) are not system
- * calls and are not counted.  Signals that arrive while tracing are passed
+ * calls and are not counted.
+ *
+ * A window signal narrows that to a window the process itself marks: the
+ * bench sends the server CLI_MARK_SIGNAL at the start and at the end of the
+ * measured window, and the server snapshots its counters (bytes echoed
+ * among them) in the handler.  With window_signal set, counting starts when
+ * that signal is delivered the first time and stops when it is delivered
+ * the second time, so the calls are counted over the very stretch of the
+ * server's run that its own snapshots cover: calls per message is then
+ * exact, whatever was in flight at either end.  (The handler's own calls,
+ * a clock_gettime and an rt_sigreturn of the first mark, are counted.)  Signals that arrive while tracing are passed
  * on to the process, and one pending at the stop is handed over with the
  * detach, so the traced process sees every signal it was sent.
  *
@@ -49,22 +59,30 @@ struct syscount_result {
 	uint64_t total;                    /* every entry, all threads */
 	uint64_t by_nr[SYSCOUNT_NR_MAX];   /* entries by system call number */
 	unsigned threads;                  /* threads traced, all told */
+	unsigned window_marks;             /* deliveries of the window signal
+					    * seen (2: a whole window) */
 };
 
 struct syscount;
 
-/* Attach to every thread of process pid and start counting.  Returns once
+/* Attach to every thread of process pid and start counting (window_signal
+ * 0), or wait to count until window_signal is delivered.  Returns once
  * every thread is traced: 0 with *out, or -errno with one line (no newline)
  * in why: -EPERM (not allowed: the line names yama's ptrace_scope where it
  * is the cause, else a missing CAP_SYS_PTRACE or a seccomp profile),
  * -ENOSYS (ptrace refused by seccomp, or not in this kernel), -ESRCH (no
  * such process), -ENOMEM, or a thread-creation error. */
-int syscount_start(pid_t pid, struct syscount **out, char *why, size_t len);
+int syscount_start(pid_t pid, int window_signal, struct syscount **out,
+		   char *why, size_t len);
 
 /* Stop counting, detach from every thread (which runs on as before), fill
- * *res, free s.  Returns 0, or -ENOSYS with why filled when the kernel
- * would not say which system call a stop was (PTRACE_GET_SYSCALL_INFO,
- * before Linux 5.3): then res holds no counts. */
+ * *res, free s.  With a window signal, first wait (at most
+ * SYSCOUNT_WINDOW_WAIT_MS) for its second delivery, which ends the count.
+ * Returns 0; -ETIMEDOUT with why filled when the window did not close in
+ * time (res holds the counts so far); -ENOSYS with why filled when the
+ * kernel would not say which system call a stop was
+ * (PTRACE_GET_SYSCALL_INFO, before Linux 5.3): then res holds no counts. */
+#define SYSCOUNT_WINDOW_WAIT_MS 5000
 int syscount_stop(struct syscount *s, struct syscount_result *res, char *why,
 		  size_t len);
 
