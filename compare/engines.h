@@ -18,6 +18,10 @@ struct engine {
 	bool conn_buffers_only;  /* echo keeps a receive, and its buffer, in
 				  * flight on every connection (completion
 				  * I/O): no --buffers ready */
+	echo_serve_fn echo_completion;   /* over shared/completion.h (io_uring, or
+					  * sim under a simulated reactor); NULL:
+					  * no `--backend uring` */
+	fanout_run_fn fanout_completion;
 };
 
 /* Engine-specific settings from the command line, applied by

@@ -243,6 +243,115 @@ START_TEST(test_a_signal_sent_while_traced_is_delivered)
 }
 END_TEST
 
+/* ---- a window marked by a signal ----------------------------------------------- */
+
+static volatile sig_atomic_t marks_seen;
+
+static void on_mark(int sig)
+{
+	(void)sig;
+	marks_seen++;
+}
+
+/* In the child: 100 calls before the first mark, `inside` between the two
+ * marks, 100 after the second; a byte on done after each stretch. */
+static void window_child(int go, int done, unsigned inside)
+{
+	sigset_t usr2, old;
+	char c = 'x';
+
+	signal(SIGUSR2, on_mark);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, &old);
+	if (read(go, &c, 1) != 1)
+		_exit(3);
+	calls(100);
+	if (write(done, &c, 1) != 1)
+		_exit(3);
+	while (marks_seen < 1)
+		sigsuspend(&old);
+	calls(inside);
+	if (write(done, &c, 1) != 1)
+		_exit(3);
+	while (marks_seen < 2)
+		sigsuspend(&old);
+	calls(100);
+	if (write(done, &c, 1) != 1 || read(go, &c, 1) != 1)
+		_exit(3);
+	_exit(0);
+}
+
+START_TEST(test_counts_only_between_two_deliveries_of_the_window_signal)
+{
+	static struct syscount_result res;
+	char why[SYSCOUNT_REASON_MAX];
+	int go[2], done[2];
+	struct syscount *s;
+	struct child ch;
+	const unsigned inside = 500;
+
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	fflush(stdout);
+	ch.pid = fork();
+	ck_assert_int_ge(ch.pid, 0);
+	if (ch.pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		window_child(go[0], done[1], inside);
+	}
+	close(go[0]);
+	close(done[1]);
+	ch.go = go[1];
+	ch.done = done[0];
+	if (syscount_start(ch.pid, SIGUSR2, &s, why, sizeof(why)) < 0) {
+		printf("skipped: %s\n", why);
+		kill(ch.pid, SIGKILL);
+		waitpid(ch.pid, NULL, 0);
+		return;
+	}
+	child_step(&ch);
+	child_wait_done(&ch);                   /* 100 calls, not counted */
+	kill(ch.pid, SIGUSR2);
+	child_wait_done(&ch);                   /* inside, counted */
+	kill(ch.pid, SIGUSR2);
+	ck_assert_int_eq(syscount_stop(s, &res, why, sizeof(why)), 0);
+	child_wait_done(&ch);                   /* 100 more, untraced */
+	printf("window: %llu getppid counted of %u inside, %llu calls in all\n",
+	       (unsigned long long)res.by_nr[SYS_getppid], inside,
+	       (unsigned long long)res.total);
+	ck_assert_uint_eq(res.window_marks, 2);
+	ck_assert_uint_eq(res.by_nr[SYS_getppid], inside);
+	ck_assert_uint_le(res.total, inside + OVERHEAD);
+	child_finish(&ch);
+}
+END_TEST
+
+START_TEST(test_a_window_that_never_closes_is_said_in_one_line)
+{
+	static struct syscount_result res;
+	char why[SYSCOUNT_REASON_MAX];
+	struct syscount *s;
+	struct child ch;
+
+	child_start(&ch, 10, false, false);
+	if (syscount_start(ch.pid, SIGUSR2, &s, why, sizeof(why)) < 0) {
+		printf("skipped: %s\n", why);
+		kill(ch.pid, SIGKILL);
+		waitpid(ch.pid, NULL, 0);
+		return;
+	}
+	child_step(&ch);
+	child_wait_done(&ch);
+	ck_assert_int_eq(syscount_stop(s, &res, why, sizeof(why)), -ETIMEDOUT);
+	ck_assert_ptr_nonnull(strstr(why, "first"));
+	ck_assert_ptr_null(strchr(why, '\n'));
+	ck_assert_uint_eq(res.total, 0);        /* never opened: none counted */
+	child_finish(&ch);
+}
+END_TEST
+
 START_TEST(test_a_gone_process_is_refused_with_one_line)
 {
 	struct syscount *s = (struct syscount *)&s;
@@ -380,6 +489,8 @@ static Suite *make_suite(void)
 	tcase_add_test(counting, test_counts_every_getppid_of_a_child_exactly);
 	tcase_add_test(counting, test_counts_the_threads_before_and_after_the_attach);
 	tcase_add_test(counting, test_a_signal_sent_while_traced_is_delivered);
+	tcase_add_test(counting, test_counts_only_between_two_deliveries_of_the_window_signal);
+	tcase_add_test(counting, test_a_window_that_never_closes_is_said_in_one_line);
 	tcase_add_test(counting, test_a_gone_process_is_refused_with_one_line);
 	tcase_add_test(counting, test_a_refused_attach_gives_an_error_and_one_line);
 	suite_add_tcase(s, counting);

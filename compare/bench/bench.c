@@ -95,9 +95,15 @@ static int server_start(struct server *s, const struct bench_variant *v,
 }
 
 /* The load generator calls these from its thread as it starts and stops
- * counting; while the counter attaches or detaches the load generator
- * waits, so at most one message per connection is counted on one side of
- * the window and not the other. */
+ * counting, and sends nothing while they run.  In a traced round each
+ * waits, before it sends the mark, for the server to go quiet: then every
+ * message in flight has been read and written back, none is half done at
+ * the edge of the window, and the calls between the two marks are those
+ * of the messages echoed between them, whatever the connection count (an
+ * engine that reads now and writes later would otherwise be charged for
+ * the reads of one window and the writes of another). */
+#define TRACE_QUIET_MS 10
+#define TRACE_QUIET_MAX_MS 3000
 static void mark_start(void *arg)
 {
 	struct server *s = arg;
@@ -109,6 +115,8 @@ static void mark_start(void *arg)
 				       sizeof(why)) < 0 &&
 	    syscalls_why[0] == '\0')
 		snprintf(syscalls_why, sizeof(syscalls_why), "%s", why);
+	if (s->sc != NULL)
+		syscount_wait_quiet(s->sc, TRACE_QUIET_MS, TRACE_QUIET_MAX_MS);
 	kill(s->pid, CLI_MARK_SIGNAL);
 }
 
@@ -117,6 +125,8 @@ static void mark_end(void *arg)
 	struct server *s = arg;
 	char why[SYSCOUNT_REASON_MAX];
 
+	if (s->sc != NULL)
+		syscount_wait_quiet(s->sc, TRACE_QUIET_MS, TRACE_QUIET_MAX_MS);
 	kill(s->pid, CLI_MARK_SIGNAL);
 	if (s->sc != NULL) {
 		int rc = syscount_stop(s->sc, s->calls, why, sizeof(why));

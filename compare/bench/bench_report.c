@@ -578,6 +578,114 @@ static void fanout_cpu_targets(FILE *f, const struct bench_report *rep)
 			"not run)\n");
 }
 
+/* The io_uring targets.  The floor against the epoll floor: completion I/O
+ * should save a fifth of the server's CPU per message (a liburing echo
+ * server is reported at 1.3 to 1.4 times an epoll one's throughput on a
+ * dedicated CPU).  Each engine over io_uring against that floor, within
+ * what an abstraction may cost.  And fewer than one system call per
+ * message for every io_uring row: the ring batches what readiness does one
+ * call at a time. */
+#define URING_CPU_PER_EPOLL 0.80
+#define COMPLETION_CPU_PER_FLOOR 1.05
+#define COMPLETION_SYSCALLS_MAX 1.0
+
+/* The engines over io_uring, by the rows' names: the floor, then each
+ * engine's completion backend. */
+static const char *const uring_rows[] = { "uring", "push/uring",
+					  "poll/uring" };
+#define NURING_ROWS 3
+
+static void target_unmeasured(FILE *f, const char *what, const char *why)
+{
+	fprintf(f, "  %-52s not measured: %s\n", what, why);
+}
+
+/* a's CPU per message within limit x b's: met, even (a's best round within
+ * limit x b's worst), or missed. */
+static enum verdict cpu_within(const struct bench_summary *a,
+			       const struct bench_summary *b, double limit)
+{
+	if (a->med[BENCH_F_CPU] <= limit * b->med[BENCH_F_CPU])
+		return MET;
+	if (a->min[BENCH_F_CPU] <= limit * b->max[BENCH_F_CPU])
+		return EVEN;
+	return MISSED;
+}
+
+/* Whether the run asked for any io_uring row (all engines, or named). */
+static bool uring_wanted(const struct bench_opts *o)
+{
+	if (o->engines == NULL)
+		return true;
+	for (int i = 0; i < NURING_ROWS; i++)
+		if (bench_listed(o->engines, uring_rows[i]))
+			return true;
+	return false;
+}
+
+static void print_uring_targets(FILE *f, const struct bench_report *rep,
+				const struct bench_section *thr)
+{
+	const struct bench_opts *o = rep->opts;
+	const struct bench_summary *ep = find(thr->sum, thr->n, "epoll");
+	const struct bench_summary *ur = find(thr->sum, thr->n, "uring");
+	const char *why = bench__syscalls_why();
+	char what[96], fig[96], no[64];
+
+	snprintf(what, sizeof(what), "uring CPU/msg <= %.2f x epoll (%u conns)",
+		 URING_CPU_PER_EPOLL, o->conns);
+	if (ep == NULL || ur == NULL) {
+		target_unmeasured(f, what, ur == NULL ? "no uring row (no ring "
+				  "here, or built without liburing)"
+				  : "no epoll row");
+	} else {
+		snprintf(fig, sizeof(fig), "x%.2f (%.0f / %.0f ns)",
+			 ur->med[BENCH_F_CPU] / ep->med[BENCH_F_CPU],
+			 ur->med[BENCH_F_CPU], ep->med[BENCH_F_CPU]);
+		target_line(f, what, fig, cpu_within(ur, ep,
+						     URING_CPU_PER_EPOLL));
+	}
+	for (int i = 1; i < NURING_ROWS; i++) {
+		const struct bench_summary *e = find(thr->sum, thr->n,
+						     uring_rows[i]);
+		snprintf(what, sizeof(what), "%s CPU/msg <= %.2f x uring",
+			 uring_rows[i], COMPLETION_CPU_PER_FLOOR);
+		snprintf(no, sizeof(no), "no %s row", uring_rows[i]);
+		if (e == NULL || ur == NULL) {
+			target_unmeasured(f, what, e == NULL ? no
+					  : "no uring row");
+			continue;
+		}
+		snprintf(fig, sizeof(fig), "x%.2f (%.0f / %.0f ns)",
+			 e->med[BENCH_F_CPU] / ur->med[BENCH_F_CPU],
+			 e->med[BENCH_F_CPU], ur->med[BENCH_F_CPU]);
+		target_line(f, what, fig, cpu_within(e, ur,
+						     COMPLETION_CPU_PER_FLOOR));
+	}
+	for (int i = 0; i < NURING_ROWS; i++) {
+		const struct bench_summary *e = find(thr->sum, thr->n,
+						     uring_rows[i]);
+		snprintf(what, sizeof(what), "%s system calls/msg < %.0f (%u "
+			 "conns, counted)", uring_rows[i],
+			 COMPLETION_SYSCALLS_MAX, o->conns);
+		snprintf(no, sizeof(no), "no %s row", uring_rows[i]);
+		if (e == NULL)
+			target_unmeasured(f, what, no);
+		else if (!thr->traced)
+			target_unmeasured(f, what, "no traced round "
+					  "(--no-syscalls)");
+		else if (isnan(e->syscalls))
+			target_unmeasured(f, what, why != NULL ? why
+					  : "its traced round failed");
+		else {
+			snprintf(fig, sizeof(fig), "%.3f", e->syscalls);
+			target_line(f, what, fig,
+				    e->syscalls < COMPLETION_SYSCALLS_MAX
+				    ? MET : MISSED);
+		}
+	}
+}
+
 void bench__print_targets(FILE *f, const struct bench_report *rep)
 {
 	const struct bench_section *closed = bench__section(rep, "echo");
@@ -665,6 +773,10 @@ void bench__print_targets(FILE *f, const struct bench_report *rep)
 	}
 	if (thr != NULL && print_tokio(f, rep, thr, lat))
 		any = true;
+	if (thr != NULL && uring_wanted(rep->opts)) {
+		print_uring_targets(f, rep, thr);
+		any = true;
+	}
 	if (rep->has_fanout && rep->nfanout > 0) {
 		const unsigned kinds[2] = { BENCH_SINK_TCP, BENCH_SINK_FILE };
 		char bad[160] = "";

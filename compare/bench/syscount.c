@@ -72,6 +72,7 @@ struct syscount {
 	int err;
 	char why[SYSCOUNT_REASON_MAX];
 	atomic_bool stop;              /* syscount_stop() was called */
+	atomic_uint_fast64_t stops;    /* system-call stops, counted or not */
 	/* Owned by the tracer thread until it is done: */
 	struct tracee *t;
 	unsigned nt, cap;
@@ -165,6 +166,14 @@ static void refusal(struct syscount *s, int err)
 
 /* ---- one stop ------------------------------------------------------------------ */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void resume(pid_t tid, int sig)
 {
 	ptrace(PTRACE_SYSCALL, tid, NULL, (void *)(long)sig);
@@ -212,6 +221,7 @@ static int on_stop(struct syscount *s, pid_t tid, int st)
 	sig = WSTOPSIG(st);
 	event = (unsigned)st >> 16;
 	if (sig == (SIGTRAP | 0x80)) {
+		atomic_fetch_add(&s->stops, 1);
 		if (s->counting)
 			count_entry(s, tid);
 		resume(tid, 0);
@@ -338,15 +348,13 @@ static int attach(struct syscount *s)
  * closed or waited for long enough since the stop. */
 static bool done_counting(struct syscount *s, uint64_t *stop_at)
 {
-	struct timespec ts;
 	uint64_t now;
 
 	if (!atomic_load(&s->stop))
 		return false;
 	if (s->window_sig == 0 || s->res.window_marks >= 2)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now = now_ms();
 	if (*stop_at == 0)
 		*stop_at = now;
 	return now - *stop_at >= SYSCOUNT_WINDOW_WAIT_MS;
@@ -530,6 +538,30 @@ int syscount_start(pid_t pid, int window_signal, struct syscount **out,
 	}
 	*out = s;
 	return 0;
+}
+
+bool syscount_wait_quiet(struct syscount *s, unsigned quiet_ms,
+			 unsigned max_ms)
+{
+	uint64_t start = now_ms(), last_change = start;
+	uint64_t seen = atomic_load(&s->stops);
+
+	for (;;) {
+		const struct timespec ms = { 0, 1000000 };
+		uint64_t now, v;
+
+		nanosleep(&ms, NULL);
+		now = now_ms();
+		v = atomic_load(&s->stops);
+		if (v != seen) {
+			seen = v;
+			last_change = now;
+		}
+		if (now - last_change >= quiet_ms)
+			return true;
+		if (now - start >= max_ms)
+			return false;
+	}
 }
 
 int syscount_stop(struct syscount *s, struct syscount_result *res, char *why,

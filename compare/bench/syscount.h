@@ -48,6 +48,7 @@
 #ifndef PUSHPOLL_SYSCOUNT_H
 #define PUSHPOLL_SYSCOUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -85,6 +86,14 @@ int syscount_start(pid_t pid, int window_signal, struct syscount **out,
 #define SYSCOUNT_WINDOW_WAIT_MS 5000
 int syscount_stop(struct syscount *s, struct syscount_result *res, char *why,
 		  size_t len);
+
+/* Wait until the traced process has made no system call for quiet_ms (it
+ * sleeps in its wait with nothing left to do), at most max_ms.  Returns
+ * whether it went quiet.  The bench calls it, its load generator holding
+ * back, before each mark of a traced round, so that no message is half
+ * done (read, not yet written back) at either edge of the window. */
+bool syscount_wait_quiet(struct syscount *s, unsigned quiet_ms,
+			 unsigned max_ms);
 
 /* The name of system call nr on this architecture ("epoll_wait",
  * "io_uring_enter"), or NULL for a number the table does not know. */
