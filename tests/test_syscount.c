@@ -96,7 +96,7 @@ static void child_main(int go, int done, unsigned n, bool threads,
 		if (pthread_create(&before, NULL, thread_main, NULL) != 0)
 			_exit(3);
 	}
-	if (read(go, &c, 1) != 1)
+	if (write(done, &c, 1) != 1 || read(go, &c, 1) != 1)   /* ready */
 		_exit(3);
 	calls(n);
 	if (threads) {
@@ -115,6 +115,18 @@ static void child_main(int go, int done, unsigned n, bool threads,
 	if (read(go, &c, 1) != 1)       /* wait to be let go */
 		_exit(3);
 	_exit(check_signal && !got_signal ? 4 : 0);
+}
+
+static void child_step(struct child *ch)
+{
+	ck_assert_int_eq(write(ch->go, "g", 1), 1);
+}
+
+static void child_wait_done(struct child *ch)
+{
+	char c;
+
+	ck_assert_int_eq(read(ch->done, &c, 1), 1);
 }
 
 static void child_start(struct child *ch, unsigned n, bool threads,
@@ -136,18 +148,7 @@ static void child_start(struct child *ch, unsigned n, bool threads,
 	close(done[1]);
 	ch->go = go[1];
 	ch->done = done[0];
-}
-
-static void child_step(struct child *ch)
-{
-	ck_assert_int_eq(write(ch->go, "g", 1), 1);
-}
-
-static void child_wait_done(struct child *ch)
-{
-	char c;
-
-	ck_assert_int_eq(read(ch->done, &c, 1), 1);
+	child_wait_done(ch);    /* its handler is in place: it may be traced */
 }
 
 /* Let the child go and check it exits 0, untraced. */
@@ -352,6 +353,49 @@ START_TEST(test_a_window_that_never_closes_is_said_in_one_line)
 }
 END_TEST
 
+/* ---- quiet ------------------------------------------------------------------ */
+
+START_TEST(test_a_process_asleep_in_a_call_is_quiet_and_a_busy_one_is_not)
+{
+	static struct syscount_result res;
+	char why[SYSCOUNT_REASON_MAX];
+	struct syscount *s;
+	struct child ch;
+	pid_t busy;
+	int status;
+
+	fflush(stdout);
+	ch.pid = fork();                         /* asleep in pause() */
+	ck_assert_int_ge(ch.pid, 0);
+	if (ch.pid == 0)
+		for (;;)
+			pause();
+	if (syscount_start(ch.pid, 0, &s, why, sizeof(why)) < 0) {
+		printf("skipped: %s\n", why);
+		kill(ch.pid, SIGKILL);
+		waitpid(ch.pid, NULL, 0);
+		return;
+	}
+	ck_assert(syscount_wait_quiet(s, 10, 2000));
+	ck_assert_int_eq(syscount_stop(s, &res, why, sizeof(why)), 0);
+	kill(ch.pid, SIGKILL);
+	ck_assert_int_eq(waitpid(ch.pid, &status, 0), ch.pid);
+
+	busy = fork();                           /* never sleeps */
+	ck_assert_int_ge(busy, 0);
+	if (busy == 0)
+		for (;;)
+			calls(1);
+	ck_assert_int_eq(syscount_start(busy, 0, &s, why, sizeof(why)), 0);
+	ck_assert(!syscount_wait_quiet(s, 10, 200));
+	ck_assert_int_eq(syscount_stop(s, &res, why, sizeof(why)), 0);
+	ck_assert_uint_gt(res.by_nr[SYS_getppid], 0);
+	kill(busy, SIGKILL);
+	ck_assert_int_eq(waitpid(busy, &status, 0), busy);
+	ck_assert(WIFSIGNALED(status));
+}
+END_TEST
+
 START_TEST(test_a_gone_process_is_refused_with_one_line)
 {
 	struct syscount *s = (struct syscount *)&s;
@@ -491,6 +535,7 @@ static Suite *make_suite(void)
 	tcase_add_test(counting, test_a_signal_sent_while_traced_is_delivered);
 	tcase_add_test(counting, test_counts_only_between_two_deliveries_of_the_window_signal);
 	tcase_add_test(counting, test_a_window_that_never_closes_is_said_in_one_line);
+	tcase_add_test(counting, test_a_process_asleep_in_a_call_is_quiet_and_a_busy_one_is_not);
 	tcase_add_test(counting, test_a_gone_process_is_refused_with_one_line);
 	tcase_add_test(counting, test_a_refused_attach_gives_an_error_and_one_line);
 	suite_add_tcase(s, counting);

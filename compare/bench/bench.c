@@ -102,7 +102,7 @@ static int server_start(struct server *s, const struct bench_variant *v,
  * of the messages echoed between them, whatever the connection count (an
  * engine that reads now and writes later would otherwise be charged for
  * the reads of one window and the writes of another). */
-#define TRACE_QUIET_MS 10
+#define TRACE_QUIET_MS 20
 #define TRACE_QUIET_MAX_MS 3000
 static void mark_start(void *arg)
 {

@@ -53,6 +53,9 @@
 struct tracee {
 	pid_t tid;
 	bool started;       /* resumed with PTRACE_SYSCALL at least once */
+	bool waiting;       /* its last stop was the entry of a wait
+			     * (epoll_wait, io_uring_enter, futex...): it
+			     * may be asleep there with nothing to do */
 };
 
 enum phase {
@@ -73,6 +76,7 @@ struct syscount {
 	char why[SYSCOUNT_REASON_MAX];
 	atomic_bool stop;              /* syscount_stop() was called */
 	atomic_uint_fast64_t stops;    /* system-call stops, counted or not */
+	atomic_int running;            /* tracees not .waiting */
 	/* Owned by the tracer thread until it is done: */
 	struct tracee *t;
 	unsigned nt, cap;
@@ -103,15 +107,27 @@ static struct tracee *tracee_add(struct syscount *s, pid_t tid)
 	}
 	s->t[s->nt] = (struct tracee){ .tid = tid };
 	s->res.threads++;
+	atomic_fetch_add(&s->running, 1);
 	return &s->t[s->nt++];
+}
+
+static void tracee_set_waiting(struct syscount *s, struct tracee *t,
+			       bool waiting)
+{
+	if (t->waiting != waiting)
+		atomic_fetch_add(&s->running, waiting ? -1 : 1);
+	t->waiting = waiting;
 }
 
 static void tracee_remove(struct syscount *s, pid_t tid)
 {
 	struct tracee *t = tracee_find(s, tid);
 
-	if (t != NULL)
+	if (t != NULL) {
+		if (!t->waiting)
+			atomic_fetch_sub(&s->running, 1);
 		*t = s->t[--s->nt];
+	}
 }
 
 static unsigned unstarted(const struct syscount *s)
@@ -179,17 +195,54 @@ static void resume(pid_t tid, int sig)
 	ptrace(PTRACE_SYSCALL, tid, NULL, (void *)(long)sig);
 }
 
-static void count_entry(struct syscount *s, pid_t tid)
+/* Whether nr is a call a loop or a worker thread sleeps in when it has
+ * nothing to do (restart_syscall: a timed wait that a stop interrupted,
+ * resumed). */
+static bool is_wait(uint64_t nr)
+{
+	static const long waits[] = {
+		SYS_epoll_pwait, SYS_io_uring_enter, SYS_futex, SYS_ppoll,
+		SYS_pselect6, SYS_nanosleep, SYS_clock_nanosleep,
+		SYS_rt_sigsuspend, SYS_wait4, SYS_restart_syscall,
+#ifdef SYS_epoll_wait
+		SYS_epoll_wait,
+#endif
+#ifdef SYS_epoll_pwait2
+		SYS_epoll_pwait2,
+#endif
+#ifdef SYS_poll
+		SYS_poll,
+#endif
+#ifdef SYS_select
+		SYS_select,
+#endif
+#ifdef SYS_pause
+		SYS_pause,
+#endif
+	};
+
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		if ((uint64_t)waits[i] == nr)
+			return true;
+	return false;
+}
+
+/* A system-call stop of t: note whether it entered a wait, and count an
+ * entry while counting. */
+static void on_syscall_stop(struct syscount *s, struct tracee *t)
 {
 	struct __ptrace_syscall_info info;
-	long n = ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof(info),
+	long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof(info),
 			&info);
 
+	atomic_fetch_add(&s->stops, 1);
 	if (n <= 0) {
-		s->no_info = true;
+		s->no_info = s->no_info || s->counting;
 		return;
 	}
-	if (info.op != PTRACE_SYSCALL_INFO_ENTRY)
+	tracee_set_waiting(s, t, info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+			   is_wait(info.entry.nr));
+	if (info.op != PTRACE_SYSCALL_INFO_ENTRY || !s->counting)
 		return;                 /* the exit of the same call */
 	s->res.total++;
 	if (info.entry.nr < SYSCOUNT_NR_MAX)
@@ -220,10 +273,10 @@ static int on_stop(struct syscount *s, pid_t tid, int st)
 					 * clone event */
 	sig = WSTOPSIG(st);
 	event = (unsigned)st >> 16;
+	if (sig != (SIGTRAP | 0x80))
+		tracee_set_waiting(s, t, false);
 	if (sig == (SIGTRAP | 0x80)) {
-		atomic_fetch_add(&s->stops, 1);
-		if (s->counting)
-			count_entry(s, tid);
+		on_syscall_stop(s, t);
 		resume(tid, 0);
 	} else if (event == PTRACE_EVENT_STOP) {
 		t->started = true;
@@ -385,7 +438,7 @@ static void detach(struct syscount *s)
 	for (unsigned i = 0; i < s->nt;) {
 		if (ptrace(PTRACE_INTERRUPT, s->t[i].tid, NULL, NULL) != 0 &&
 		    errno == ESRCH) {
-			s->t[i] = s->t[--s->nt];  /* gone, and already reaped */
+			tracee_remove(s, s->t[i].tid);  /* gone, reaped */
 			continue;
 		}
 		i++;
@@ -553,7 +606,7 @@ bool syscount_wait_quiet(struct syscount *s, unsigned quiet_ms,
 		nanosleep(&ms, NULL);
 		now = now_ms();
 		v = atomic_load(&s->stops);
-		if (v != seen) {
+		if (v != seen || atomic_load(&s->running) > 0) {
 			seen = v;
 			last_change = now;
 		}

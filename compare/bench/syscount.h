@@ -87,8 +87,11 @@ int syscount_start(pid_t pid, int window_signal, struct syscount **out,
 int syscount_stop(struct syscount *s, struct syscount_result *res, char *why,
 		  size_t len);
 
-/* Wait until the traced process has made no system call for quiet_ms (it
- * sleeps in its wait with nothing left to do), at most max_ms.  Returns
+/* Wait until every thread of the traced process has been inside a wait
+ * (epoll_wait, io_uring_enter, futex, poll...), with no call entered or
+ * left, for quiet_ms: it sleeps there with nothing left to do (a thread
+ * kept off the CPU in the middle of its work, or stopped at another call,
+ * does not count as quiet).  At most max_ms.  Returns
  * whether it went quiet.  The bench calls it, its load generator holding
  * back, before each mark of a traced round, so that no message is half
  * done (read, not yet written back) at either edge of the window. */
