@@ -103,7 +103,7 @@ static int server_start(struct server *s, const struct bench_variant *v,
  * engine that reads now and writes later would otherwise be charged for
  * the reads of one window and the writes of another). */
 #define TRACE_QUIET_MS 20
-#define TRACE_QUIET_MAX_MS 3000
+#define TRACE_QUIET_MAX_MS 10000
 static void mark_start(void *arg)
 {
 	struct server *s = arg;
@@ -278,7 +278,7 @@ bool bench__traces(const struct bench_opts *o, enum bench_mode mode)
 
 uint64_t bench__traced_ns(const struct bench_opts *o)
 {
-	uint64_t most = 500 * CLOCK_NS_PER_MS;
+	uint64_t most = CLOCK_NS_PER_S;
 
 	return o->duration_ns < most ? o->duration_ns : most;
 }
@@ -321,6 +321,10 @@ static void traced_rounds(const struct bench_opts *o,
 		run_one(v[i], &to, pin, BENCH_ECHO, &one, NULL, res);
 		if (one.ok && one.msgs > 0)
 			syscalls_summarise(res, &one, &out[i]);
+		else if (one.ok)
+			fprintf(stderr, "\npushpoll: bench: %s: system calls "
+				"not counted: no message was echoed between "
+				"the traced round's marks\n", v[i]->label);
 	}
 	free(res);
 }
@@ -591,7 +595,7 @@ static void bench_usage(FILE *f)
 "                      (default: servers on the last CPU, the load on the rest)\n"
 "  --no-syscalls       no traced round (closed-loop echo runs one more round\n"
 "                      of each engine, its server traced with ptrace, at most\n"
-"                      500 ms, to count its system calls per message)\n"
+"                      1 s, to count its system calls per message)\n"
 "  --workers-sweep LIST  echo of push and poll with each number of loops per\n"
 "                      thread in LIST (1,2,4...): msgs/s and CPU per message\n"
 "\n"

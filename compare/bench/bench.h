@@ -399,7 +399,7 @@ bool bench__traces(const struct bench_opts *o, enum bench_mode mode);
 /* Why the servers' system calls could not be counted, in one line (ptrace
  * refused: syscount_start()'s reason), or NULL when nothing was refused. */
 const char *bench__syscalls_why(void);
-/* The duration of the traced round: the measured one, at most 500 ms. */
+/* The duration of the traced round: the measured one, at most 1 s. */
 uint64_t bench__traced_ns(const struct bench_opts *o);
 
 /* The progress line: "bench WORKLOAD  round r/R  ENGINE  [k/K]". */
