@@ -108,13 +108,23 @@ static void mark_start(void *arg)
 {
 	struct server *s = arg;
 	char why[SYSCOUNT_REASON_MAX];
+	int rc = 0;
 
 	/* Traced: the counter counts from the delivery of this mark to that
 	 * of the next, the stretch the server's snapshots cover. */
-	if (s->trace && syscount_start(s->pid, CLI_MARK_SIGNAL, &s->sc, why,
-				       sizeof(why)) < 0 &&
-	    syscalls_why[0] == '\0')
-		snprintf(syscalls_why, sizeof(syscalls_why), "%s", why);
+	if (s->trace)
+		rc = syscount_start(s->pid, CLI_MARK_SIGNAL, &s->sc, why,
+				    sizeof(why));
+	/* Refused (the machine's doing): said once, and no more traced
+	 * rounds; anything else is this round's. */
+	if (rc == -EPERM || rc == -ENOSYS) {
+		if (syscalls_why[0] == '\0')
+			snprintf(syscalls_why, sizeof(syscalls_why), "%s",
+				 why);
+	} else if (rc < 0) {
+		fprintf(stderr, "\npushpoll: bench: system calls not counted: "
+			"%s\n", why);
+	}
 	if (s->sc != NULL)
 		syscount_wait_quiet(s->sc, TRACE_QUIET_MS, TRACE_QUIET_MAX_MS);
 	kill(s->pid, CLI_MARK_SIGNAL);
