@@ -224,8 +224,9 @@ START_TEST(test_counts_the_threads_before_and_after_the_attach)
 	       (unsigned long long)res.total, res.threads);
 	ck_assert_uint_eq(res.by_nr[SYS_getppid], 3 * n);
 	ck_assert_uint_eq(res.threads, 3);
-	/* clone, the thread's start-up and exit, joins: bounded, not exact */
-	ck_assert_uint_le(res.total, 3 * n + 4 * OVERHEAD);
+	/* clone, the threads' start-up and exit, the joins: bounded, not
+	 * exact (a sanitizer's thread start-up adds some forty calls) */
+	ck_assert_uint_le(res.total, 3 * n + 100);
 	child_finish(&ch);
 }
 END_TEST
