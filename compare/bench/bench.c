@@ -624,8 +624,9 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS,
 	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
+	       O_NO_SYSCALLS,
 	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
-	       O_NO_SYSCALLS, O_HELP };
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "engines", required_argument, NULL, O_ENGINES },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -646,9 +647,9 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "chunk-size", required_argument, NULL, O_CHUNK },
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "no-syscalls", no_argument, NULL, O_NO_SYSCALLS },
 		{ "no-pin", no_argument, NULL, O_NO_PIN },
 		{ "workers-sweep", required_argument, NULL, O_SWEEP },
-		{ "no-syscalls", no_argument, NULL, O_NO_SYSCALLS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
