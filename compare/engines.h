@@ -7,6 +7,7 @@
 #define PUSHPOLL_ENGINES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "workload.h"
 
@@ -16,13 +17,26 @@ struct engine {
 	echo_serve_fn echo;      /* NULL: not available */
 	fanout_run_fn fanout;    /* NULL: not available */
 	bool conn_buffers_only;  /* echo keeps a receive, and its buffer, in
-				  * flight on every connection (completion
-				  * I/O): no --buffers ready */
+				  * flight on every connection: no
+				  * --buffers ready (see below) */
 	echo_serve_fn echo_completion;   /* over shared/completion.h (io_uring, or
 					  * sim under a simulated reactor); NULL:
 					  * no `--backend uring` */
 	fanout_run_fn fanout_completion;
 };
+
+/* Buffers on readiness over completion I/O.  A readiness engine takes a
+ * buffer when a connection is readable, so every one has a ready mode.  An
+ * engine over completion I/O hands the kernel a receive in advance, and a
+ * plain receive takes its buffer with it: an idle connection commits one.
+ * It gets a ready mode from a provided buffer ring instead: one ring of
+ * buffers per loop, a multishot receive per connection that names the ring
+ * and no buffer, and the kernel picks a buffer only when bytes arrive
+ * (uring: compare/baselines/baseline_uring.c; shared/completion.h:
+ * completion_recv_multishot()).  That needs the kernel's multishot receive
+ * (Linux 6.0), so it is known only at run time: engine_has_ready_mode().
+ * conn_buffers_only marks an engine that cannot have one at all. */
+
 
 /* Engine-specific settings from the command line, applied by
  * engines_configure() before a workload starts. */
@@ -41,6 +55,11 @@ extern const struct engine engines[];
 const struct engine *engine_find(const char *name);
 /* "push, poll, ..." for messages. */
 const char *engine_names(void);
+/* Whether e's echo can run with --buffers ready here: false, with one
+ * line in why (no newline) saying why not, for an engine marked
+ * conn_buffers_only, or for the io_uring floor where the kernel has no
+ * multishot receive into a provided buffer ring. */
+bool engine_has_ready_mode(const struct engine *e, char *why, size_t len);
 /* Hand the engine-specific settings to the engines. */
 void engines_configure(const struct engine_settings *s);
 

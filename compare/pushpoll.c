@@ -520,6 +520,7 @@ static int cmd_serve_echo(int argc, char **argv)
 	struct offload *o;
 	struct echo_stats stats = { 0 };
 	struct mem_stats before, after;
+	char why[256];
 	int rc;
 
 	echo_opts_default(&ro.echo);
@@ -532,13 +533,10 @@ static int cmd_serve_echo(int argc, char **argv)
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
-	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
-	    ro.engine->conn_buffers_only)
-		cli_usage_error("--buffers ready: %s keeps a receive, and its "
-				"buffer, in flight on every connection "
-				"(completion I/O): only --buffers conn",
-				ro.engine->name);
 	check_engine_usable(ro.engine, "serve echo");
+	if (ro.echo.buffers == ECHO_BUFFERS_READY &&
+	    !engine_has_ready_mode(ro.engine, why, sizeof why))
+		cli_usage_error("--buffers ready: %s", why);
 	engines_configure(&ro.settings);
 	ro.echo.on_listening = print_listening;
 	ro.echo.arg = (void *)ro.echo.host;

@@ -10,7 +10,9 @@
  *   3. loop_check_stop      a stop request is acted on once
  *   4. loop_wait            reactor_poll(): wait for edges, timers and
  *                           offload completions, which fire wakers, which
- *                           queue tasks; do not wait if tasks are queued
+ *                           queue tasks; do not wait if tasks are queued.
+ *                           Over a completion queue, completion_poll()
+ *                           instead (poll__loop_cq_wait, io_completion.c)
  *
  * Step 1 is bounded so that a set of tasks that keep waking one another
  * cannot keep the loop from looking at I/O (tokio checks I/O every 61 polls
@@ -23,6 +25,7 @@
  * task states, are the other executor's (workers.c; claim C9).
  */
 #include "poll_impl.h"
+#include "container_of.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -60,6 +63,25 @@ int poll_loop_init(struct poll_loop *l, struct reactor *r, struct offload *o,
 	return 0;
 }
 
+int poll_loop_init_completion(struct poll_cq_loop *cl, struct reactor *r,
+			      struct completion *cq,
+			      const struct poll_config *c)
+{
+	int rc = poll_loop_init(&cl->loop, r, NULL, c);
+
+	cl->loop.over_cq = true;
+	cl->cq = cq;
+	memset(&cl->stats, 0, sizeof(cl->stats));
+	cl->free_ops = NULL;
+	cl->orphans = NULL;
+	return rc;
+}
+
+struct poll_cq_loop *poll_cq_loop_of(struct poll_loop *l)
+{
+	return container_of(l, struct poll_cq_loop, loop);
+}
+
 void poll_loop_fini(struct poll_loop *l)
 {
 	struct poll_task *t;
@@ -72,6 +94,8 @@ void poll_loop_fini(struct poll_loop *l)
 		poll_task_abort(l->live);
 	while ((t = poll__task_dequeue(l)) != NULL)
 		poll__task_run(t);
+	if (l->over_cq)                 /* the kernel's last word (C6) */
+		poll__loop_cq_drain(poll_cq_loop_of(l));
 }
 
 void poll_loop_on_stop(struct poll_loop *l, void (*fn)(void *arg), void *arg)
@@ -158,6 +182,22 @@ static int loop_wait(struct poll_loop *l)
 	return n < 0 ? n : 0;
 }
 
+/* Step 4 over a completion queue (struct poll_cq_loop): the same, with
+ * completion_poll() in place of reactor_poll() (poll__loop_cq_wait(),
+ * io_completion.c). */
+static int loop_wait_cq(struct poll_loop *l)
+{
+	int64_t timeout = l->ready_head != NULL ? 0 : -1;
+	int n = poll__loop_cq_wait(poll_cq_loop_of(l), timeout);
+
+	if (n == -EDEADLK && l->ready_head == NULL) {
+		if (l->stop_seen || l->on_stop == NULL)
+			return -EDEADLK;
+		return loop_stop(l);
+	}
+	return n < 0 ? n : 0;
+}
+
 /* doc:begin loop-run */
 /* Returns 0 when what we run for is done, or the -errno that ends the run. */
 static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
@@ -179,9 +219,33 @@ static int loop_run_until(struct poll_loop *l, const struct poll_task *until)
 }
 /* doc:end loop-run */
 
+/* The same four steps over a completion queue.  A loop of its own rather
+ * than a test in step 4, so that the loop over readiness pays nothing per
+ * iteration for the other one (claim C2 counts its instructions). */
+static int loop_run_until_cq(struct poll_loop *l,
+			     const struct poll_task *until)
+{
+	int rc;
+
+	for (;;) {
+		l->stats.iterations++;
+		poll_loop_run_ready(l);                 /* 1 */
+		if (loop_done(l, until))                /* 2 */
+			return 0;
+		rc = loop_check_stop(l);                /* 3 */
+		if (rc < 0)
+			return rc;
+		rc = loop_wait_cq(l);                   /* 4 */
+		if (rc < 0)
+			return rc;
+	}
+}
+
 int poll_loop_run(struct poll_loop *l)
 {
 	assert(l->current == NULL && "poll_loop_run inside a task");
+	if (l->over_cq)
+		return loop_run_until_cq(l, NULL);
 	return loop_run_until(l, NULL);
 }
 
@@ -198,7 +262,7 @@ int poll_block_on(struct poll_loop *l, struct poll_future *f)
 	assert(l->current == NULL && "poll_block_on inside a task");
 	poll__task_start(l, &t, f, NULL, NULL);
 	t.refs++;                               /* block_on's own */
-	err = loop_run_until(l, &t);
+	err = l->over_cq ? loop_run_until_cq(l, &t) : loop_run_until(l, &t);
 	if (err != 0) {
 		poll_task_abort(&t);            /* not running: drops f now */
 		poll__task_unqueue(l, &t);

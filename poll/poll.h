@@ -55,8 +55,11 @@
 #include "reactor.h"
 #include "workload.h"
 
+struct completion;
 struct poll_future;
 struct poll_task;
+struct poll__op;
+struct poll_cq_loop;
 
 /* ---- settings ------------------------------------------------------------ */
 
@@ -97,6 +100,31 @@ struct poll_loop_stats {
 	uint64_t aborted;     /* tasks that ended by abort */
 };
 
+/* What a loop over a completion queue counts about its operations
+ * (struct poll_cq_loop, below). */
+struct poll_cq_stats {
+	uint64_t ops_allocated;    /* operations made (mem_alloc): each is
+				    * reused by later submissions, so this
+				    * grows with the operations in flight at
+				    * once, not with the operations made */
+	uint64_t submitted;        /* operations handed to the kernel */
+	uint64_t orphaned;         /* dropped while in flight: given to the
+				    * loop until their completion */
+	uint64_t orphan_bytes;     /* bytes of buffer those orphans held
+				    * when they were dropped, in all */
+	uint64_t orphans_now;      /* orphans in flight now ... */
+	uint64_t orphan_bytes_now; /* ... and the bytes they hold */
+	uint64_t orphan_bytes_peak; /* the most held at once */
+	uint64_t late_completions; /* orphans' completions absorbed */
+	uint64_t cancel_lost;      /* a cancel asked, and the operation
+				    * completed with its result anyway */
+	uint64_t sim_violations;   /* under sim, breaches of the kernel's
+				    * ownership the queue saw ... */
+	uint64_t kernel_ops_at_end; /* ... and operations it still owned
+				    * once the loop was finished (both set
+				    * for poll_cq_last_run_stats() only) */
+};
+
 /* The loop: the executor, a run queue on top of the reactor.  Memory: the
  * caller's, as libuv's uv_loop_t; the layout is here only so that it can
  * be.  Owned by the loop thread. */
@@ -118,6 +146,8 @@ struct poll_loop {
 	void (*on_stop)(void *arg);
 	void *stop_arg;
 	bool stop_seen;      /* a stop (request or quiescence) was acted on */
+	bool over_cq;        /* the loop of a struct poll_cq_loop: step 4
+			      * polls its completion queue, not the reactor */
 	struct poll_loop_stats stats;
 	/* NULL for a single-threaded loop.  Else the loop is one worker's of
 	 * a struct poll_workers (or the shared one its tasks name), and
@@ -723,6 +753,149 @@ struct poll_timeout {
 void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
 		       struct poll_future *inner, uint64_t ns);
 
+/* ---- over a completion queue (io_completion.c) ----------------------------- */
+/*
+ * On readiness a leaf borrows its buffer: it reads only once the reactor
+ * says the data is there, inside its own poll, so dropping the future
+ * between polls leaves nothing behind.  On a completion queue
+ * (shared/completion.h) the kernel is handed the buffer when the operation
+ * is submitted and keeps it until the completion; a cancel only asks, and
+ * may lose the race.  So a future can no longer cancel by being dropped
+ * alone: what it started outlives it.  The rules of this section, beside
+ * R1 to R5:
+ *
+ *   C1  Owned buffers.  A leaf's buffer is moved in at init (the caller
+ *       gives its reference up), moved from the future to the operation at
+ *       submission, and handed back with the result: after READY,
+ *       poll_cq_io_take() gives it to the caller.  While the operation is
+ *       in flight neither the caller nor the future may touch the buffer
+ *       (tokio-uring's owned-buffer API: `let (res, buf) = read(buf).await`).
+ *   C2  Submit on first poll, woken by the completion.  The first poll
+ *       takes an operation from the loop (the loop keeps idle ones for
+ *       reuse, so in steady state this allocates nothing), submits it and
+ *       parks the task's waker in it.  The loop's step 4 polls the queue and
+ *       wakes the task that owns each completion.
+ *   C3  Drop in flight orphans.  Dropping a leaf whose operation is in
+ *       flight asks the kernel to cancel it and hands the operation and its
+ *       buffer to the loop (its orphan list), which keeps both until the
+ *       kernel's final completion, then frees the buffer (drops the
+ *       reference it holds) and keeps the operation for reuse.  A late
+ *       result is absorbed there: a connection an orphaned accept brought is
+ *       closed, bytes an orphaned recv brought are dropped.  Drop is still
+ *       total (R3) for the future; the memory it gave the kernel is the
+ *       loop's, counted in poll_cq_stats.
+ *   C4  Handles close after their orphans.  A handle may not be closed
+ *       while an operation on it is in flight: poll_cq_close() closes it
+ *       now, or when the last orphaned operation on it completes.
+ *   C5  A cancel that keeps the future.  poll_cq_io_cancel() asks the
+ *       kernel to cancel and leaves the future waiting: it becomes READY
+ *       with -ECANCELED, or with its result if the operation won the race,
+ *       and then the caller has the bytes (nothing is lost or seen twice).
+ *   C6  The loop is freed after its orphans.  poll_loop_fini() on a loop
+ *       over a completion queue aborts every task, then polls the queue
+ *       until every orphan has completed; only then may the queue be freed.
+ */
+
+/* Initialise a loop over the completion queue cq (on reactor r, which
+ * stays the place stop requests arrive: reactor_stop_requested()), in
+ * caller storage.  The leaves of this section run on it; the readiness
+ * leaves (streams, poll_sleep, file futures) do not.  Step 4 polls cq
+ * instead of the reactor: without a limit under sim (where -EDEADLK says
+ * the world is quiescent), else at most POLL_CQ_STOP_CHECK_NS, so that a
+ * stop request is seen.  Allocates nothing.  Returns 0. */
+#define POLL_CQ_STOP_CHECK_NS (100 * 1000000ll)
+
+/* A loop over a completion queue: a loop (tasks run on &cl->loop, and
+ * cx->loop in their polls is it), the queue, and the operations the loop
+ * owns.  Caller's memory, as struct poll_loop. */
+struct poll_cq_loop {
+	struct poll_loop loop;
+	/* read-only */
+	struct completion *cq;
+	struct poll_cq_stats stats;
+	/* private */
+	struct poll__op *free_ops;     /* idle operations, kept for reuse */
+	struct poll__op *orphans;      /* in flight, their future dropped:
+					* kept, with their buffers, until
+					* the kernel's final completion (C3) */
+};
+
+int poll_loop_init_completion(struct poll_cq_loop *cl, struct reactor *r,
+			      struct completion *cq,
+			      const struct poll_config *c);
+
+/* The loop over a completion queue that l is the loop of (l->over_cq). */
+struct poll_cq_loop *poll_cq_loop_of(struct poll_loop *l);
+
+/* What a leaf over the completion queue does. */
+enum poll_cq_kind {
+	POLL_CQ_ACCEPT,        /* output: a new handle, the caller's */
+	POLL_CQ_RECV,          /* into buf: output bytes (buf->len), 0 at end */
+	POLL_CQ_SEND,          /* all buf->len bytes of buf: output buf->len */
+	POLL_CQ_FILE_READ,     /* up to buf->cap bytes at offset: output bytes
+				* (buf->len), 0 at the end of the file */
+	POLL_CQ_FILE_WRITE,    /* all buf->len bytes of buf at offset */
+	POLL_CQ_TIMEOUT,       /* after delay_ns: output 0 */
+};
+
+/* One leaf over the completion queue, of any kind.  States:
+ *   unsubmitted  after init: holds its buffer (if any); may be moved (R1)
+ *   in flight    op set: the kernel owns op and the buffer (C1)
+ *   ready        READY returned: holds its buffer until poll_cq_io_take()
+ *   dropped      holds nothing (its op, if it was in flight, is an orphan)
+ * Output: as its kind says, or -errno (-ENOMEM: no operation could be made;
+ * -ECANCELED after poll_cq_io_cancel()).  A send or file write that the
+ * kernel takes in part is submitted again for the rest, with the same
+ * operation. */
+struct poll_cq_io {
+	struct poll_future base;
+	/* read-only */
+	size_t done;                   /* send, file write: bytes so far */
+	/* private */
+	struct poll_cq_loop *loop;
+	enum poll_cq_kind kind;
+	int handle;
+	uint64_t arg;                  /* files: the offset; timeout: ns */
+	struct poll_buf *buf;          /* the future's (C1), NULL in flight */
+	struct poll__op *op;           /* in flight, else NULL */
+	bool cancel_asked;
+};
+
+/* Each init only stores its arguments (R1).  buf: one reference moved in
+ * (C1), never NULL for the kinds that take a buffer. */
+void poll_cq_accept_init(struct poll_cq_io *f, struct poll_loop *l,
+			 int listener);
+void poll_cq_recv_init(struct poll_cq_io *f, struct poll_loop *l, int handle,
+		       struct poll_buf *buf);
+void poll_cq_send_init(struct poll_cq_io *f, struct poll_loop *l, int handle,
+		       struct poll_buf *buf);
+void poll_cq_file_read_init(struct poll_cq_io *f, struct poll_loop *l,
+			    int handle, struct poll_buf *buf, uint64_t offset);
+void poll_cq_file_write_init(struct poll_cq_io *f, struct poll_loop *l,
+			     int handle, struct poll_buf *buf,
+			     uint64_t offset);
+void poll_cq_timeout_init(struct poll_cq_io *f, struct poll_loop *l,
+			  uint64_t delay_ns);
+
+/* After READY: the buffer back, the caller's reference (C1); NULL for
+ * kinds without one, or if taken already. */
+struct poll_buf *poll_cq_io_take(struct poll_cq_io *f);
+
+/* C5: ask the kernel to cancel f's operation, keeping f.  Returns 0 (f
+ * stays PENDING until the completion), -EALREADY if asked already, -ENOENT
+ * if nothing is in flight (never polled, or READY). */
+int poll_cq_io_cancel(struct poll_cq_io *f);
+
+/* Whether f's operation is in flight now. */
+static inline bool poll_cq_io_in_flight(const struct poll_cq_io *f)
+{
+	return f->op != NULL;
+}
+
+/* C4: close handle h of l's queue now, or, if an orphaned operation on it
+ * is still in flight, when the last such one completes. */
+void poll_cq_close(struct poll_loop *l, int h);
+
 /* ---- the workloads (echo.c, fanout.c) ------------------------------------ */
 
 /* The echo server and the fanout of shared/workload.h, written in this
@@ -738,6 +911,41 @@ int poll_echo_serve(struct reactor *r, struct offload *o,
 /* The fanout.  One task: a reader and the N sinks joined by value. */
 int poll_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats);
+
+/* The same two over a completion queue (echo_completion.c,
+ * fanout_completion.c), beside r: completion_new_beside() gives the
+ * simulation's completion mode when r is simulated, else io_uring; r stays
+ * the place stop requests arrive.  Same options, statistics and output as
+ * the readiness entry points, with these differences, each the model's:
+ *
+ * The echo server.  A connection task holds its recv/send leaf and its idle
+ * timeout leaf by value, and owns one buffer (a poll_buf), moved into each
+ * recv, back with its bytes, into the send, back again (C1): per
+ * connection one task, one buffer and the loop's operations it needs at
+ * once (two, reused across connections), none per round trip.  The idle
+ * timeout is one timeout operation per idle period, not per message: when
+ * it expires early (input came meanwhile) it is submitted again for what
+ * is left.  At expiry the recv in flight is cancelled with
+ * poll_cq_io_cancel() (C5): if the data wins the race it is echoed and
+ * the connection goes on.  A stop drops every connection: their operations
+ * become orphans (C3), which poll_loop_fini() waits for (C6).  Returns
+ * -EOPNOTSUPP for ECHO_BUFFERS_READY and reuse_port (not on this backend
+ * yet), and the queue's -errno (no io_uring here) as completion_new_beside()
+ * says.
+ *
+ * The fanout.  The input is read with the ring (file reads, no offload: o
+ * is unused), each chunk once into a poll_buf shared by reference by the
+ * sinks' sends or file writes. */
+int poll_echo_serve_completion(struct reactor *r, struct offload *o,
+			       const struct echo_opts *opts,
+			       struct echo_stats *stats);
+int poll_fanout_run_completion(struct reactor *r, struct offload *o,
+			       const struct fanout_opts *opts,
+			       struct fanout_stats *stats);
+/* The loop statistics of the last run of either, once it has returned
+ * (zero if it failed before its loop ran): operations made, orphans and
+ * the bytes they held (claim C13).  Not thread-safe: one run at a time. */
+void poll_cq_last_run_stats(struct poll_cq_stats *out);
 
 /* ---- workers: the multi-threaded executor --------------------------------- */
 /*

@@ -6,6 +6,8 @@
  *   echo.c, fanout.c   the workloads
  *   compose.c          combinators, over the leaves
  *   io.c               leaf futures: streams, timers, files
+ *   io_completion.c    leaf futures over a completion queue, and the
+ *                      loop's operations and orphans (step 4 over it)
  *   loop.c             the executor: the iteration, block_on
  *   workers.c          the multi-threaded executor, beside loop.c
  *   task.c             tasks, wakers, the run queue and live list, the budget
@@ -61,6 +63,20 @@ void poll__workers_abort(struct poll_task *t);
 int poll__workers_result(const struct poll_task *t, ssize_t *out);
 unsigned poll__workers_state(const struct poll_task *t);
 unsigned poll__workers_refs(const struct poll_task *t);
+
+/* ---- io_completion.c: the loop over a completion queue ----------------- */
+
+/* Step 4 over l->cq: submit, wait up to timeout (bounded on a ring), wake
+ * the task of every completion, absorb the orphans'.  Returns the number
+ * of completions, or completion_poll()'s -errno. */
+int poll__loop_cq_wait(struct poll_cq_loop *l, int64_t timeout);
+/* poll_loop_fini() of a loop over a completion queue, once every task is
+ * gone: wait for every orphan's completion, free the idle operations. */
+void poll__loop_cq_drain(struct poll_cq_loop *l);
+/* Keep l's statistics as the last run's (poll_cq_last_run_stats()). */
+void poll__cq_stats_publish(const struct poll_cq_loop *l);
+/* Forget the last run's (at the start of a run). */
+void poll__cq_stats_reset(void);
 
 /* ---- echo.c ------------------------------------------------------------- */
 

@@ -130,6 +130,7 @@ static void seq_step_done(void *data, ssize_t result)
 	unsigned next = k->step + 1;
 	int rc;
 
+	push__callback_begins();        /* R2, counted */
 	mem_free(k);
 	if (result < 0 || next == sq->n) {
 		seq_finish(sq, result);         /* the last step's result wins */
@@ -216,6 +217,7 @@ static void nary_branch_done(void *data, ssize_t result)
 	struct push_branch *b = data;
 	struct push__nary *nr = b->owner;
 
+	push__callback_begins();        /* R2, counted */
 	b->result = result;
 	if (nr->race && nr->winner < 0) {
 		nr->winner = (int)(b - nr->b);
@@ -303,6 +305,7 @@ static void tmo_op_done(void *data, ssize_t result)
 {
 	struct tmo *tm = data;
 
+	push__callback_begins();        /* R2, counted */
 	reactor_timer_stop(tm->l->r, &tm->timer);
 	if (tm->expired && result == -ECANCELED)
 		result = -ETIMEDOUT;

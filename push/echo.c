@@ -300,6 +300,7 @@ static void conn_on_read(void *data, ssize_t n)
 	struct echo_conn *c = data;
 	ssize_t w;
 
+	push__callback_begins();        /* R2, counted */
 	if (conn_echo(c, n, &w))
 		conn_read(c);
 }
@@ -308,6 +309,7 @@ static void conn_on_written(void *data, ssize_t n)
 {
 	struct echo_conn *c = data;
 
+	push__callback_begins();        /* R2, counted */
 	if (c->unsent != NULL) {        /* buffers on readiness: the rest */
 		mem_free(c->unsent);
 		c->unsent = NULL;
@@ -388,6 +390,7 @@ static void server_on_accept(void *data, ssize_t h)
 	struct echo_stats *st = srv->stats;
 	unsigned max = srv->opts->max_conns;
 
+	push__callback_begins();        /* R2, counted */
 	if (h >= 0) {
 		if (srv->stopping) {
 			/* Accepted just before the shutdown (R5). */
@@ -420,6 +423,7 @@ static void server_on_retry(void *data, ssize_t rc)
 {
 	struct echo_server *srv = data;
 
+	push__callback_begins();        /* R2, counted */
 	if (rc == 0)
 		server_accept(srv);
 	else

@@ -219,6 +219,7 @@ static void fanout_on_read(void *data, ssize_t n)
 	struct fanout *f = data;
 	struct fanout_chunk *ch = chunk_at(f, f->next_read);
 
+	push__callback_begins();        /* R2, counted */
 	f->reading = false;
 	if (n <= 0) {
 		push_buf_unref(ch->buf);
@@ -308,6 +309,7 @@ static void sink_on_written(void *data, ssize_t n)
 	struct fanout *f = s->f;
 	struct fanout_chunk *ch = chunk_at(f, s->next);
 
+	push__callback_begins();        /* R2, counted */
 	s->busy = false;
 	if (n < 0) {
 		sink_finish(s, f->error != 0 && n == -ECANCELED ? f->error
@@ -367,6 +369,7 @@ static void fanout_on_accept(void *data, ssize_t h)
 	struct fanout *f = data;
 	struct fanout_sink *s;
 
+	push__callback_begins();        /* R2, counted */
 	if (h < 0) {
 		if (h == -ECANCELED || f->error != 0) {
 			push_stream_close(&f->listener);

@@ -244,6 +244,19 @@ void push_req_unref(struct push_req *req);
  * already cancelled.  Safe from inside a callback, and twice. */
 int push_cancel(struct push_req *req);
 
+/* Rule R2, counted.  push_cancel() and push_token_cancel() count how deep
+ * this thread is inside them; every callback checks that depth as it
+ * begins: the loop's dispatch does, and so does the first line of every
+ * callback in push/ (the compositions' inner ones, the workloads'), so a
+ * callback called directly, not through the loop, is seen too.
+ * push_in_cancel() says whether this thread is inside a cancel now (a
+ * callback of the caller's own can check it the same way);
+ * push_callbacks_in_cancel() says how many callbacks began inside one on
+ * this thread since it started: 0, or the engine broke R2.  Always on: a
+ * thread-local compare per callback. */
+bool push_in_cancel(void);
+uint64_t push_callbacks_in_cancel(void);
+
 /* ---- cancellation tokens ------------------------------------------------- */
 
 /* A token is the one thing an operation has to be given to be cancellable:

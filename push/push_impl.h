@@ -95,6 +95,18 @@ void push__req_dispatch(struct push_req *req);
 /* Free the pooled free list (push_loop_fini). */
 void push__req_pool_free(struct push_loop *l);
 
+/* R2, counted (push_in_cancel() in push.h): the depth of push_cancel() and
+ * push_token_cancel() on this thread, and the callbacks that began inside
+ * one.  Every push_cb in push/ calls push__callback_begins() first. */
+extern _Thread_local unsigned push__cancel_depth;
+extern _Thread_local uint64_t push__callbacks_in_cancel;
+
+static inline void push__callback_begins(void)
+{
+	if (push__cancel_depth != 0)
+		push__callbacks_in_cancel++;
+}
+
 /* token.c */
 /* Register req on t (a reference, taken by the caller). */
 void push__token_add(struct push_token *t, struct push_req *req);

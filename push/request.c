@@ -159,6 +159,7 @@ void push__req_dispatch(struct push_req *req)
 	assert(req->state == PUSH_REQ_QUEUED);
 	req->state = PUSH_REQ_DONE;
 	req->loop->pending--;
+	push__callback_begins();
 	if (req->cb != NULL)
 		req->cb(req->data, req->result);
 	push__req_unref(req);
@@ -175,10 +176,27 @@ int push_cancel(struct push_req *req)
 		return -EBUSY;
 	req->cancelled = true;
 	push__token_remove(req);
+	push__cancel_depth++;
 	req->cancel(req);
+	push__cancel_depth--;
 	return 0;
 }
 /* doc:end req-once */
+
+/* ---- rule R2, counted ------------------------------------------------------- */
+
+_Thread_local unsigned push__cancel_depth;
+_Thread_local uint64_t push__callbacks_in_cancel;
+
+bool push_in_cancel(void)
+{
+	return push__cancel_depth != 0;
+}
+
+uint64_t push_callbacks_in_cancel(void)
+{
+	return push__callbacks_in_cancel;
+}
 
 enum push_req_state push_req_state(const struct push_req *req)
 {

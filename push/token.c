@@ -87,11 +87,13 @@ int push_token_cancel(struct push_token *t)
 	if (t->cancelled)
 		return 0;
 	t->cancelled = true;
+	push__cancel_depth++;           /* R2, counted */
 	while (t->reqs != NULL)
 		if (push_cancel(t->reqs) == 0)
 			cancelled++;
 	for (struct push_token *c = t->children; c != NULL; c = c->next)
 		cancelled += push_token_cancel(c);
+	push__cancel_depth--;
 	return cancelled;
 }
 /* doc:end token-cancel */

@@ -366,6 +366,18 @@ unsigned offload_outstanding(const struct offload *o)
 	return o->outstanding;
 }
 
+unsigned offload_finished(struct offload *o)
+{
+	unsigned n;
+
+	if (o->sim)
+		return 0;
+	pthread_mutex_lock(&o->lock);
+	n = o->finished.len;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
 void offload_stats_get(const struct offload *o, struct offload_stats *out)
 {
 	*out = o->stats;

@@ -88,6 +88,11 @@ void offload_cancel(struct offload *o, struct offload_job *job);
 
 /* Jobs submitted and not yet given back through done() or discard(). */
 unsigned offload_outstanding(const struct offload *o);
+/* Of those, the jobs whose work has returned and whose completion waits
+ * for the loop: a cancel now finds them finished (cancelled_finished).
+ * Takes the lock; always 0 under sim, where no job waits so.  For tests
+ * that must cancel a job at that moment, not only hope to. */
+unsigned offload_finished(struct offload *o);
 void offload_stats_get(const struct offload *o, struct offload_stats *out);
 
 #endif

@@ -30,7 +30,28 @@
 #   layout     (x86-64) the task layout docs/poll.md and the layout diagram
 #              show is the one poll__echo_print_layout() prints;
 #   sizes      (x86-64) every size of a future docs/poll.md lists is the
-#              one test_future_sizes_are_printed prints.
+#              one test_future_sizes_are_printed prints;
+#   figures    (with jq) the figures of the pages come from the saved runs
+#              of docs/runs/ (docs/runs/README.md), and fails when
+#              (a) a generated figure (between <!-- figure NAME RUN --> and
+#                  <!-- figure end -->) differs from what scripts/docs-figures
+#                  writes from its run;
+#              (b) a number outside the generated figures looks measured (a
+#                  number with a unit, a percentage, a ratio) and no saved
+#                  run holds it, unless docs/figures/not-measured names it;
+#              (c) an exact count a saved run holds is no longer what this
+#                  build produces: cancel points, steps and failed
+#                  allocations of `pushpoll torture --quick`, the
+#                  allocation and byte counts the test suites' figures
+#                  print, claims C1's allocations and C3's lines of code
+#                  (`pushpoll claims C1 C3 --quick`), and, where valgrind
+#                  is, C2's instructions per poll wake (callgrind);
+#              (d) an image a page shows is neither a diagram rendered from
+#                  its source nor an image a saved run drew, byte for byte.
+#              Before it reads the pages it runs (a) to (d) on a copy of
+#              docs/claims.md and its runs, broken on purpose (a figure
+#              changed by hand, a number no run holds, a stale count, a
+#              plot no run drew), and fails if one of them passes.
 #
 # Each failure prints one line saying what to fix.  Exit 0 when all pass.
 set -u
@@ -304,6 +325,181 @@ else
 				fail "docs/poll.md: the size \"$item\" that test_future_sizes_are_printed prints is not on the page"
 		done <"$tmp/size_items"
 		pass "$n future sizes checked"
+	fi
+fi
+
+# ---- figures ----------------------------------------------------------------
+# counts_stale SAVED NOW: the exact counts of two outputs of the same command
+# differ.  The counts are the rows of torture's table (scenario, seeds,
+# steps, cancel points, failed allocations; the live scenarios on real
+# sockets are left out), and the lines of the test suites' figures that
+# count allocations or bytes (not the ones that time, nor the allocations
+# per round trip over loopback, which depend on whether a write completes
+# at once: push's can read 4001 in 2000).
+counts() {
+	awk '$1 ~ /^[a-z][a-z-]*$/ && $1 !~ /^live-/ && NF == 8 && $2 ~ /^[0-9]+$/ { print $1, $2, $3, $4, $5 }
+	     $1 == "total" && NF == 7 { print $1, $2, $3, $4 }
+	     /figure: / && /(allocations|bytes per idle)/ && !/per round trip/ { print }' "$1"
+}
+counts_stale() {
+	counts "$1" >"$tmp/counts.saved"
+	counts "$2" >"$tmp/counts.now"
+	[ -s "$tmp/counts.saved" ] || return 1
+	! cmp -s "$tmp/counts.saved" "$tmp/counts.now"
+}
+# claims_counts FILE: the exact counts of a claims JSON (C1's allocations
+# and bytes per operation, C3's lines of code).
+claims_counts() {
+	jq -c '[.claims[] | select(.id == "C1" or .id == "C3") |
+		{id, counts: (.figures | del(.. | .cancel_points?, .violations?, .seconds?))}]' "$1"
+}
+# images_unsourced TOP PAGE...: the images the pages show (a link ending in
+# .png, or a backquoted name ending in .png) that are neither a diagram of
+# docs/diagrams/SOURCES.sha256 nor, byte for byte, an image a saved run drew.
+images_unsourced() {
+	itop=$1; shift
+	for run in "$itop"/docs/runs/*.json; do
+		[ -f "$run" ] && jq -r '.images // {} | to_entries[] | "\(.value)  \(.key)"' "$run"
+	done >"$tmp/drawn"
+	for ip in "$@"; do
+		idir=$(dirname "$itop/docs/$ip")
+		{ grep -o '](\([A-Za-z0-9_./-]*\.png\))' "$itop/docs/$ip" | sed 's/^](\(.*\))$/\1/'
+		  grep -o '`[A-Za-z0-9_./-]*\.png`' "$itop/docs/$ip" | tr -d '`'; } |
+		while read -r img; do
+			for f in "$idir/$img" "$itop/docs/$img" "$itop/$img"; do
+				[ -f "$f" ] && break
+			done
+			[ -f "$f" ] || continue     # a missing file is the names check's
+			echo "$ip $img" >>"$tmp/images_seen"
+			rel=$(cd "$(dirname "$f")" && pwd)/$(basename "$f")
+			rel=${rel#"$itop"/}
+			case $rel in
+			docs/diagrams/*.png)      # its source was rendered (the diagrams check)
+				d=${rel#docs/diagrams/}
+				grep -q -e "  ${d%.png}\.dot\$" -e "  ${d%.png}\.gp\$" \
+					"$itop/docs/diagrams/SOURCES.sha256" && continue ;;
+			esac
+			h=$(sha256sum "$f" | cut -d' ' -f1)
+			grep -qxF "$h  $rel" "$tmp/drawn" ||
+				echo "docs/$ip: image $rel was drawn by no saved run (scripts/docs-runs), or changed since"
+		done
+	done
+}
+
+figures="$top/scripts/docs-figures"
+if ! command -v jq >/dev/null 2>&1; then
+	echo "skip: figures (jq is missing: apt-get install jq)"
+else
+	# The check must catch what it exists for: a copy of docs/claims.md
+	# with its saved runs, broken four ways.
+	pt="$tmp/ptree"
+	mkdir -p "$pt/docs/runs" "$pt/docs/figures" "$pt/docs/diagrams" "$pt/docs/claims"
+	cp "$top"/docs/figures/* "$pt/docs/figures/"
+	cp "$top/docs/claims.md" "$pt/docs/"
+	cp "$top/docs/runs/claims.json" "$top/docs/runs/test-poll-figures.json" "$pt/docs/runs/" 2>/dev/null
+	cp "$top/docs/claims/c1_allocs.png" "$pt/docs/claims/" 2>/dev/null
+	: >"$pt/docs/diagrams/SOURCES.sha256"
+	planted_ok=1
+	DOCS_TOP=$pt "$figures" --check 2>/dev/null &&
+		DOCS_TOP=$pt "$figures" --numbers >/dev/null 2>&1 &&
+		[ -z "$(images_unsourced "$pt" claims.md)" ] ||
+		{ planted_ok=0; fail "figures: the copy of docs/claims.md fails as it is"; }
+	# A figure of the generated table changed by hand.
+	sed -i 's/^| C1 | 4.0 \/ 193.0 /| C1 | 4.0 \/ 194.0 /' "$pt/docs/claims.md"
+	DOCS_TOP=$pt "$figures" --check 2>/dev/null && { planted_ok=0; fail "figures: a generated figure changed by hand passes"; }
+	cp "$top/docs/claims.md" "$pt/docs/"
+	# A number of the prose that no saved run holds.
+	printf '\nThe whole run took 12345.6 ms.\n' >>"$pt/docs/claims.md"
+	DOCS_TOP=$pt "$figures" --numbers >/dev/null 2>&1 && { planted_ok=0; fail "figures: a number no saved run holds passes"; }
+	cp "$top/docs/claims.md" "$pt/docs/"
+	# A count of the saved run that the code no longer produces: the saved
+	# torture table with one cancel point more.
+	jq -r .stdout "$top/docs/runs/torture-quick.json" >"$tmp/saved" 2>/dev/null
+	awk '!done && $1 == "echo" && NF == 8 { $4 = $4 + 1; done = 1 } { print }' "$tmp/saved" >"$tmp/now"
+	counts_stale "$tmp/saved" "$tmp/now" || { planted_ok=0; fail "figures: a stale cancel point count passes"; }
+	counts_stale "$tmp/saved" "$tmp/saved" && { planted_ok=0; fail "figures: an unchanged count is taken for stale"; }
+	# A plot that its run did not draw, byte for byte.
+	printf 'x' >>"$pt/docs/claims/c1_allocs.png"
+	[ -n "$(images_unsourced "$pt" claims.md)" ] || { planted_ok=0; fail "figures: an image no run drew passes"; }
+	[ "$planted_ok" = 1 ] && pass "figures: in a copy of docs/claims.md, a figure changed by hand, a number no run holds, a stale count and a plot no run drew are each caught"
+
+	# (a) the generated figures.
+	n=$("$figures" --list | wc -l)
+	if "$figures" --check; then
+		pass "$n generated figures are what their saved runs give"
+	else
+		fail "a generated figure differs from its saved run (above); run: make docs-figures"
+	fi
+	# (b) the numbers outside them.
+	if "$figures" --numbers; then
+		pass "every measured-looking number of the pages is in a saved run"
+	else
+		fail "a page quotes a figure no saved run holds (above): save the run (scripts/docs-runs), generate it, or say in docs/figures/not-measured why it is no measurement"
+	fi
+	# (c) the exact counts, against this build.
+	n=0
+	if [ -x "$pushpoll" ] && [ -f "$top/docs/runs/torture-quick.json" ]; then
+		jq -r .stdout "$top/docs/runs/torture-quick.json" >"$tmp/saved"
+		"$pushpoll" torture --quick >"$tmp/now" 2>&1 || :
+		n=$((n + $(counts "$tmp/saved" | wc -l)))
+		counts_stale "$tmp/saved" "$tmp/now" &&
+			fail "docs/runs/torture-quick.json: pushpoll torture --quick now counts otherwise (first change: $(diff "$tmp/counts.saved" "$tmp/counts.now" | grep '^>' | head -1)); run: scripts/docs-runs torture-quick torture"
+	fi
+	# The layout and sizes checks above ran two of the three already.
+	for fig in test-poll-figures:test_poll:figures:sizes \
+		   test-workloads-push-figures:test_workloads:push_figures: \
+		   test-workloads-poll-figures:test_workloads:poll_figures:fig; do
+		run=${fig%%:*}; rest=${fig#*:}; prog=${rest%%:*}; rest=${rest#*:}
+		case=${rest%%:*}; ran=${rest#*:}
+		[ -f "$top/docs/runs/$run.json" ] && [ -x "$build/tests/$prog" ] || continue
+		jq -r .stdout "$top/docs/runs/$run.json" >"$tmp/saved"
+		if [ -n "$ran" ] && [ -s "$tmp/$ran" ]; then
+			cp "$tmp/$ran" "$tmp/now"
+		else
+			CK_RUN_CASE=$case CK_VERBOSITY=silent "$build/tests/$prog" >"$tmp/now" 2>&1 || :
+		fi
+		n=$((n + $(counts "$tmp/saved" | wc -l)))
+		counts_stale "$tmp/saved" "$tmp/now" &&
+			fail "docs/runs/$run.json: CK_RUN_CASE=$case tests/$prog now prints otherwise (first change: $(diff "$tmp/counts.saved" "$tmp/counts.now" | grep '^>' | head -1)); run: scripts/docs-runs $run"
+	done
+	if [ -x "$pushpoll" ] && [ -f "$top/docs/runs/claims.json" ]; then
+		jq .json "$top/docs/runs/claims.json" >"$tmp/claims.saved"
+		# C2's instructions per wake of poll, counted by callgrind, are
+		# exact (D + 2 polls a wake); push's move with its timers.  Only
+		# where valgrind is: without it C2 counts work units instead.
+		c2=
+		if command -v valgrind >/dev/null 2>&1; then
+			c2=C2
+		else
+			echo "skip: figures: C2's instructions per wake (no valgrind: apt-get install valgrind)"
+		fi
+		if "$pushpoll" claims C1 C3 $c2 --quick --json "$tmp/claims.now" >/dev/null 2>&1; then
+			n=$((n + 2))
+			[ "$(claims_counts "$tmp/claims.saved")" = "$(claims_counts "$tmp/claims.now")" ] ||
+				fail "docs/runs/claims.json: claims C1 and C3 now count otherwise: $(claims_counts "$tmp/claims.now"); run: scripts/docs-runs claims"
+			if [ -n "$c2" ]; then
+				c2now=$(jq -c '[.claims[] | select(.id == "C2" and .figures.instructions_counted) | .figures.poll.instructions_per_wake[] | round]' "$tmp/claims.now")
+				c2saved=$(jq -c '[.claims[] | select(.id == "C2" and .figures.instructions_counted) | .figures.poll.instructions_per_wake[] | round]' "$tmp/claims.saved")
+				if [ "$c2now" = "[]" ]; then
+					echo "skip: figures: C2's instructions per wake (valgrind could not count them here)"
+				else
+					n=$((n + 1))
+					[ "$c2now" = "$c2saved" ] ||
+						fail "docs/runs/claims.json: a poll wake now costs $c2now instructions at D = 1 to 64, the run says $c2saved; run: scripts/docs-runs claims"
+				fi
+			fi
+		else
+			fail "pushpoll claims C1 C3 $c2 --quick exits with an error"
+		fi
+	fi
+	pass "$n exact counts of the saved runs are what this build produces"
+	# (d) the images.
+	: >"$tmp/images_seen"
+	images_unsourced "$top" $pages >"$tmp/unsourced"
+	if [ -s "$tmp/unsourced" ]; then
+		while read -r l; do fail "$l"; done <"$tmp/unsourced"
+	else
+		pass "$(wc -l <"$tmp/images_seen") images shown ($(sort -u -k2 "$tmp/images_seen" | wc -l) files): each a rendered diagram or drawn by a saved run"
 	fi
 fi
 

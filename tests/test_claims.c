@@ -757,6 +757,37 @@ START_TEST(test_c12_holds_only_in_part_when_one_engine_keeps_a_buffer)
 }
 END_TEST
 
+#ifdef HAVE_LIBURING
+/* An engine over completion I/O counts like the others: its receive in
+ * flight must commit a buffer, its multishot receive on a provided ring
+ * must not; one that holds a buffer on readiness makes the claim partial,
+ * and is named. */
+START_TEST(test_c12_counts_a_completion_engine_on_both_sides_of_the_claim)
+{
+	struct c12_figures f;
+	struct claim_verdict v;
+
+	c12_fill(&f, 400, 16800);
+	f.ncompletion = 1;
+	f.comp_ran[0][C12_READY] = f.comp_ran[0][C12_CONN] = true;
+	f.comp_bytes[0][C12_READY] = 96;
+	f.comp_bytes[0][C12_CONN] = 16480;
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	f.comp_bytes[0][C12_READY] = 16500;
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "7 of 8 runs"));
+	ck_assert_ptr_nonnull(strstr(v.why, "uring, 16500"));
+	f.comp_bytes[0][C12_READY] = 96;
+	f.comp_bytes[0][C12_CONN] = 200;
+	c12_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "uring, 200"));
+}
+END_TEST
+#endif
+
 START_TEST(test_c12_fails_when_readiness_saves_nothing)
 {
 	struct c12_figures f;
@@ -1341,6 +1372,10 @@ static Suite *make_suite(void)
 	tcase_add_test(rules, test_c11_ignores_a_difference_inside_the_rounds_spread);
 	tcase_add_test(rules, test_c12_holds_when_waiting_holds_no_buffer_and_a_pending_read_does);
 	tcase_add_test(rules, test_c12_holds_only_in_part_when_one_engine_keeps_a_buffer);
+#ifdef HAVE_LIBURING
+	tcase_add_test(rules,
+		test_c12_counts_a_completion_engine_on_both_sides_of_the_claim);
+#endif
 	tcase_add_test(rules, test_c12_fails_when_readiness_saves_nothing);
 	tcase_add_test(rules, test_c12_is_not_measured_without_runs);
 	tcase_add_test(rules, test_c14_holds_with_fewer_calls_and_no_dearer_cpu);

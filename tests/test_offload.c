@@ -402,6 +402,32 @@ START_TEST(test_cancel_finished_job_before_delivery_discards_at_once)
 }
 END_TEST
 
+/* offload_finished() counts a job from the end of its work to its
+ * delivery: what a harness waits for to cancel a job at that moment. */
+START_TEST(test_finished_counts_jobs_whose_completion_waits_for_the_loop)
+{
+	struct reactor *r = reactor_new_epoll();
+	struct offload *o = offload_new(r, 1);
+	struct tjob *t;
+
+	ev_reset();
+	ck_assert_uint_eq(offload_finished(o), 0);
+	t = tjob_new(4, true);
+	offload_submit(o, &t->job);
+	started_wait();
+	ck_assert_uint_eq(offload_finished(o), 0);      /* running */
+	sem_post(&ev.gate);
+	wait_state(t, OFFLOAD_FINISHED);
+	ck_assert_uint_eq(offload_finished(o), 1);
+	ck_assert_uint_eq(offload_outstanding(o), 1);
+	poll_until_count(r, &ev.done_calls, 1);
+	ck_assert_uint_eq(offload_finished(o), 0);
+	ck_assert_uint_eq(offload_outstanding(o), 0);
+	offload_free(o);
+	reactor_free(r);
+}
+END_TEST
+
 START_TEST(test_cancel_of_an_idle_job_does_nothing)
 {
 	struct reactor *r = reactor_new_epoll();
@@ -800,6 +826,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_cancel_queued_job_discards_at_once_and_never_runs_it);
 	tcase_add_test(tc, test_cancel_running_job_keeps_buffer_until_work_returns);
 	tcase_add_test(tc, test_cancel_finished_job_before_delivery_discards_at_once);
+	tcase_add_test(tc, test_finished_counts_jobs_whose_completion_waits_for_the_loop);
 	tcase_add_test(tc, test_cancel_of_an_idle_job_does_nothing);
 	tcase_add_test(tc, test_done_may_cancel_another_finished_job);
 	tcase_add_test(tc, test_outstanding_counts_jobs_not_yet_given_back);

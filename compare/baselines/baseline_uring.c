@@ -13,6 +13,27 @@
  * behaviour is the epoll baseline's, word for word (baselines.h): a peer
  * that does not read stops being read from.
  *
+ * That pending recv commits a buffer to every connection, idle or not.
+ * With buffers on readiness (ECHO_BUFFERS_READY) a connection has none:
+ * the loop registers one provided buffer ring (RING_BUFFERS buffers of
+ * bufsize, allocated once per loop) and each connection keeps a multishot
+ * recv on it, so the kernel picks a buffer only when bytes arrive.  The
+ * echo sends from the buffer it picked and gives the buffer back to the
+ * ring once all of it is sent; what a short send left is copied into a
+ * block of its size and the buffer goes back at once, as the epoll
+ * baseline keeps its unsent bytes.  One send is in flight per connection;
+ * what arrives meanwhile waits in its ring buffer, and after a short send,
+ * or RECV_QUEUE_MAX buffers waiting, the recv is cancelled and re-armed
+ * once everything has gone: a peer that does not read stops being read
+ * from here too.  The cost the epoll baseline does not have: the kernel
+ * may have filled more buffers before the cancel reached it (a burst of a
+ * multishot recv), and a peer that does not read holds those until it
+ * reads or times out.  A ring run dry ends a
+ * recv with -ENOBUFS, the bytes still in the socket: the connection waits
+ * in the `starved` list and is re-armed when a buffer comes back.  This
+ * needs multishot recv and provided buffer rings (Linux 6.0); without
+ * them the server says so and returns -EOPNOTSUPP.
+ *
  * One system call per loop iteration: io_uring_submit_and_wait_timeout()
  * hands the kernel every SQE prepared since the last iteration and waits
  * for the next completion, in one io_uring_enter(2) (the kernel has had
@@ -36,6 +57,11 @@
  * user_data: UD_ACCEPT for the listener's accept, 0 for a cancel (its own
  * completion says nothing the cancelled op's does not), else the
  * connection's address with OP_RECV or OP_SEND in its low bits.
+ *
+ * PUSHPOLL_URING_RING_BUFFERS=N in the environment (a power of two up to
+ * 32768) sets the ring's size, so a test can run it dry; with
+ * PUSHPOLL_URING_NO_MULTISHOT=1 the probe finds no multishot recv, as the
+ * completion interface's does (shared/completion_uring.c).
  */
 #include "config.h"      /* first: _GNU_SOURCE, for accept4() */
 
@@ -47,7 +73,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -63,6 +92,11 @@ enum {
 	OP_RECV = 1,
 	OP_SEND = 2,
 	OP_MASK = 3,
+	RING_BUFFERS = 128,    /* buffers on readiness: the ring's size */
+	RING_GROUP = 0,        /* its buffer group id */
+	RECV_QUEUE_MAX = 4,    /* ring buffers waiting to be sent before the
+				* connection stops reading */
+	NO_BUFFER = -1,
 };
 #define UD_ACCEPT ((uint64_t)4)   /* no connection lives at address 4 */
 
@@ -108,12 +142,36 @@ struct list {
 
 struct conn {
 	struct list node;           /* first member */
+	struct list starve_node;    /* in `starved` while waiting for a
+				     * ring buffer (buffers on readiness) */
 	int fd;
-	bool in_flight;             /* a recv or a send: the kernel owns buf */
-	bool closing;               /* freed when the op in flight completes */
+	bool recv_in_flight;        /* the kernel owns buf (conn mode), or a
+				     * multishot recv may post (ready) */
+	bool send_in_flight;        /* the kernel owns the bytes being sent */
+	bool closing;               /* freed when the ops in flight complete */
 	uint64_t since;             /* when input last arrived */
-	size_t len, off;            /* bytes in buf; bytes of them sent */
-	char buf[];                 /* bufsize bytes, same allocation */
+	size_t len, off;            /* bytes in buf (or the send's source);
+				     * bytes of them sent */
+	/* Buffers on readiness: the send's source is ring buffer `held`, or
+	 * else `block` (unsent bytes in a block of their size); the ring
+	 * buffers that arrived behind it wait in a queue, first to last,
+	 * linked through the loop's rbufs[]. */
+	int held;                   /* a ring buffer id, or NO_BUFFER */
+	char *block;
+	int queue_head, queue_tail; /* ring buffer ids, or NO_BUFFER */
+	unsigned queued;
+	bool stopped;               /* the recv was cancelled until all is sent */
+	bool starved;               /* in `starved`: a recv ended -ENOBUFS */
+	bool eof;                   /* the peer sent its last byte */
+	char buf[];                 /* bufsize bytes, same allocation;
+				     * ECHO_BUFFERS_CONN only */
+};
+
+/* A ring buffer the kernel has filled: how many bytes, and which waits
+ * after it in its connection's queue. */
+struct rbuf {
+	unsigned len;
+	int next;
 };
 
 struct echo_server {
@@ -125,11 +183,23 @@ struct echo_server {
 	bool multishot;             /* the kernel has multishot accept */
 	bool accepting;             /* an accept is in flight */
 	bool stopping;
+	bool ready;                 /* ECHO_BUFFERS_READY: the provided ring */
 	uint64_t now;
 	unsigned conns;             /* open (in the list) */
 	unsigned zombies;           /* closing, waiting for a completion */
 	struct list conns_by_input;
 	struct list closing;        /* the zombies */
+	/* The provided buffer ring (buffers on readiness), allocated once
+	 * per loop: nbufs buffers of bufsize in ring_mem, the ring the
+	 * kernel picks them from (br, in br_mem), and what each holds. */
+	struct io_uring_buf_ring *br;
+	void *br_mem;
+	char *ring_mem;
+	struct rbuf *rbufs;
+	unsigned nbufs;
+	unsigned ring_free;         /* buffers in the ring, as far as the
+				     * completions seen so far tell */
+	struct list starved;        /* connections waiting for a buffer */
 };
 
 static void list_init(struct list *l)
@@ -147,18 +217,28 @@ static struct conn *list_first(const struct list *l)
 	return (struct conn *)l->next;
 }
 
+static void list_unlink(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+}
+
+static void list_link_tail(struct list *l, struct list *n)
+{
+	n->prev = l->prev;
+	n->next = l;
+	l->prev->next = n;
+	l->prev = n;
+}
+
 static void list_remove(struct conn *c)
 {
-	c->node.prev->next = c->node.next;
-	c->node.next->prev = c->node.prev;
+	list_unlink(&c->node);
 }
 
 static void list_append(struct list *l, struct conn *c)
 {
-	c->node.prev = l->prev;
-	c->node.next = l;
-	l->prev->next = &c->node;
-	l->prev = &c->node;
+	list_link_tail(l, &c->node);
 }
 
 /* An SQE; a full submission queue is handed to the kernel first. */
@@ -200,13 +280,261 @@ static bool conn_arm(struct echo_server *s, struct conn *c)
 		io_uring_prep_send(sqe, c->fd, c->buf + c->off,
 				   c->len - c->off, MSG_NOSIGNAL);
 		io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_SEND);
+		c->send_in_flight = true;
 	} else {
 		io_uring_prep_recv(sqe, c->fd, c->buf, s->opts->bufsize, 0);
 		io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_RECV);
+		c->recv_in_flight = true;
 	}
-	c->in_flight = true;
 	return true;
 }
+
+/* ---- the provided buffer ring (buffers on readiness) ---------------------- */
+
+static char *ring_buf(const struct echo_server *s, int id)
+{
+	return s->ring_mem + (size_t)id * s->opts->bufsize;
+}
+
+/* Give ring buffer id back to the kernel (the starved connections are
+ * re-armed at the end of the loop iteration: ring_wake_starved()). */
+static void ring_return(struct echo_server *s, int id)
+{
+	io_uring_buf_ring_add(s->br, ring_buf(s, id),
+			      (unsigned)s->opts->bufsize, (unsigned short)id,
+			      io_uring_buf_ring_mask(s->nbufs), 0);
+	io_uring_buf_ring_advance(s->br, 1);
+	s->ring_free++;
+}
+
+/* c's recv: multishot, into a buffer the kernel picks from the ring. */
+static bool ready_arm_recv(struct echo_server *s, struct conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+
+	if (sqe == NULL)
+		return false;
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RING_GROUP;
+	io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_RECV);
+	c->recv_in_flight = true;
+	return true;
+}
+
+static void conn_close(struct echo_server *s, struct conn *c,
+		       uint64_t *counter);
+
+/* c reads again if it may: its recv ended, it is not waiting for a
+ * buffer, the peer has more to send, fewer than RECV_QUEUE_MAX buffers
+ * wait to be sent, and it has stopped reading only until what it had has
+ * gone.  With the ring empty it waits in `starved` (ring_wake_starved()
+ * re-arms it): re-armed now it would only end -ENOBUFS. */
+static void ready_read_on(struct echo_server *s, struct conn *c)
+{
+	bool drained = !c->send_in_flight && c->queued == 0;
+
+	if (c->recv_in_flight || c->starved || c->eof ||
+	    (c->stopped && !drained) || c->queued >= RECV_QUEUE_MAX)
+		return;
+	c->stopped = false;
+	if (s->ring_free == 0) {
+		c->starved = true;
+		list_link_tail(&s->starved, &c->starve_node);
+		return;
+	}
+	if (!ready_arm_recv(s, c))
+		conn_close(s, c, &s->stats->failed);
+}
+
+/* Once per loop iteration, after its completions: as many starved
+ * connections read on as there are buffers in the ring, first starved
+ * first.  Not at each ring_return(): a connection re-armed then may end
+ * its recv without taking the buffer (its peer's end of stream), and the
+ * next one must not wait for a return that never comes. */
+static void ring_wake_starved(struct echo_server *s)
+{
+	unsigned armed = 0;
+
+	while (armed < s->ring_free && !list_empty(&s->starved)) {
+		struct conn *c = (struct conn *)((char *)s->starved.next -
+				 offsetof(struct conn, starve_node));
+
+		list_unlink(&c->starve_node);
+		c->starved = false;
+		ready_read_on(s, c);
+		armed++;
+	}
+}
+
+/* Stop reading c until what it has is sent: cancel its recv. */
+static void ready_stop_reading(struct echo_server *s, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->stopped)
+		return;
+	c->stopped = true;
+	if (!c->recv_in_flight)
+		return;
+	sqe = get_sqe(s);
+	if (sqe == NULL)
+		return;         /* reads on; the queue bound is then loose */
+	io_uring_prep_cancel64(sqe, (uintptr_t)c | OP_RECV, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+static void ready_send(struct echo_server *s, struct conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+	const char *from = c->held != NO_BUFFER ? ring_buf(s, c->held) :
+			   c->block;
+
+	if (sqe == NULL) {
+		conn_close(s, c, &s->stats->failed);
+		return;
+	}
+	io_uring_prep_send(sqe, c->fd, from + c->off, c->len - c->off,
+			   MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)c | OP_SEND);
+	c->send_in_flight = true;
+}
+
+/* Nothing is being sent: send the first buffer waiting, or else read on
+ * (or, after the peer's last byte, close). */
+static void ready_next(struct echo_server *s, struct conn *c)
+{
+	int id = c->queue_head;
+
+	if (id != NO_BUFFER) {
+		c->queue_head = s->rbufs[id].next;
+		if (c->queue_head == NO_BUFFER)
+			c->queue_tail = NO_BUFFER;
+		c->queued--;
+		c->held = id;
+		c->len = s->rbufs[id].len;
+		c->off = 0;
+		ready_send(s, c);
+		return;
+	}
+	if (c->eof) {
+		conn_close(s, c, &s->stats->closed);
+		return;
+	}
+	ready_read_on(s, c);
+}
+
+/* A short send from ring buffer `held`: the peer is slow to read.  Copy
+ * what is left into a block of its size and give the buffer back at once,
+ * so that the ring does not wait on the peer.  (The buffers queued behind
+ * it stay queued: at most RECV_QUEUE_MAX, and what the kernel had read
+ * ahead before the recv's cancel reached it.) */
+static bool ready_keep_unsent(struct echo_server *s, struct conn *c)
+{
+	size_t n = c->len - c->off;
+	char *block = mem_alloc(n);
+
+	if (block == NULL)
+		return false;
+	memcpy(block, ring_buf(s, c->held) + c->off, n);
+	s->stats->bytes += c->off;
+	ring_return(s, c->held);
+	c->held = NO_BUFFER;
+	c->block = block;
+	c->len = n;
+	c->off = 0;
+	return true;
+}
+
+/* Let go of the send's source: its ring buffer back, or its block. */
+static void ready_release_source(struct echo_server *s, struct conn *c)
+{
+	if (c->held != NO_BUFFER)
+		ring_return(s, c->held);
+	mem_free(c->block);
+	c->held = NO_BUFFER;
+	c->block = NULL;
+	c->len = c->off = 0;
+}
+
+/* A recv's completion: bytes in a ring buffer, the end of the stream, the
+ * ring run dry, or an error.  Without IORING_CQE_F_MORE the recv has
+ * ended. */
+static void ready_recv_complete(struct echo_server *s, struct conn *c,
+				int res, unsigned flags)
+{
+	int id = NO_BUFFER;
+
+	if (flags & IORING_CQE_F_BUFFER) {
+		id = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+		s->ring_free--;
+	}
+	if (res <= 0 && id != NO_BUFFER) {   /* not expected; never lost */
+		ring_return(s, id);
+		id = NO_BUFFER;
+	}
+	if (res > 0 && id == NO_BUFFER)
+		res = -EIO;
+	if (res > 0) {
+		s->rbufs[id].len = (unsigned)res;
+		s->rbufs[id].next = NO_BUFFER;
+		if (c->queue_tail != NO_BUFFER)
+			s->rbufs[c->queue_tail].next = id;
+		else
+			c->queue_head = id;
+		c->queue_tail = id;
+		c->queued++;
+		c->since = s->now;
+		list_remove(c);       /* to the tail: newest input */
+		list_append(&s->conns_by_input, c);
+		if (!c->send_in_flight && c->block == NULL)
+			ready_next(s, c);
+		else if (c->queued >= RECV_QUEUE_MAX)
+			ready_stop_reading(s, c);
+		else
+			ready_read_on(s, c);
+		return;
+	}
+	if (res == 0) {
+		c->eof = true;
+		if (!c->send_in_flight && c->queued == 0)
+			conn_close(s, c, &s->stats->closed);
+		return;
+	}
+	if (res == -ENOBUFS || res == -ECANCELED || res == -EINTR ||
+	    res == -EAGAIN) {
+		ready_read_on(s, c);
+		return;
+	}
+	conn_close(s, c, &s->stats->failed);
+}
+
+static void ready_send_complete(struct echo_server *s, struct conn *c,
+				int res)
+{
+	if (res <= 0 && res != -EINTR && res != -EAGAIN) {
+		conn_close(s, c, &s->stats->failed);
+		return;
+	}
+	if (res > 0)
+		c->off += (size_t)res;
+	if (c->off < c->len) {
+		if (res > 0 && c->held != NO_BUFFER) {
+			if (!ready_keep_unsent(s, c)) {
+				conn_close(s, c, &s->stats->failed);
+				return;
+			}
+			ready_stop_reading(s, c);
+		}
+		ready_send(s, c);
+		return;
+	}
+	s->stats->bytes += c->len;
+	ready_release_source(s, c);
+	ready_next(s, c);
+}
+
+/* ---- connections ----------------------------------------------------------- */
 
 static void conn_free(struct echo_server *s, struct conn *c)
 {
@@ -214,44 +542,79 @@ static void conn_free(struct echo_server *s, struct conn *c)
 		list_remove(c);
 		s->zombies--;
 	}
+	if (s->ready) {
+		int id;
+
+		ready_release_source(s, c);
+		while ((id = c->queue_head) != NO_BUFFER) {
+			c->queue_head = s->rbufs[id].next;
+			ring_return(s, id);
+		}
+	}
 	close(c->fd);
 	mem_free(c);
 }
 
-/* Close c, counting why in *counter.  With an op in flight the kernel owns
- * c's buffer: ask it to cancel the op, and free c when the op completes. */
-static void conn_close(struct echo_server *s, struct conn *c,
-		       uint64_t *counter)
+static void cancel_op(struct echo_server *s, struct conn *c, int op)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = get_sqe(s);
 
-	list_remove(c);
-	s->conns--;
-	(*counter)++;
-	if (!c->in_flight) {
-		conn_free(s, c);
-		return;
-	}
-	c->closing = true;
-	s->zombies++;
-	list_append(&s->closing, c);
-	sqe = get_sqe(s);
 	if (sqe != NULL) {
-		io_uring_prep_cancel64(sqe, (uintptr_t)c |
-				       (c->off < c->len ? OP_SEND : OP_RECV), 0);
+		io_uring_prep_cancel64(sqe, (uintptr_t)c | (unsigned)op, 0);
 		io_uring_sqe_set_data64(sqe, 0);
 	} else {
 		shutdown(c->fd, SHUT_RDWR);  /* ends the op just as well */
 	}
 }
 
-/* The completion of c's op. */
-static void conn_complete(struct echo_server *s, struct conn *c, int op,
-			  int res)
+/* Close c, counting why in *counter.  With an op in flight the kernel owns
+ * c's buffer (or the bytes it sends): ask it to cancel the ops, and free c
+ * when the last of them completes. */
+static void conn_close(struct echo_server *s, struct conn *c,
+		       uint64_t *counter)
 {
-	c->in_flight = false;
-	if (c->closing) {
+	list_remove(c);
+	s->conns--;
+	(*counter)++;
+	if (c->starved) {
+		list_unlink(&c->starve_node);
+		c->starved = false;
+	}
+	if (!c->recv_in_flight && !c->send_in_flight) {
 		conn_free(s, c);
+		return;
+	}
+	c->closing = true;
+	s->zombies++;
+	list_append(&s->closing, c);
+	if (c->recv_in_flight)
+		cancel_op(s, c, OP_RECV);
+	if (c->send_in_flight)
+		cancel_op(s, c, OP_SEND);
+}
+
+/* The completion of c's op (flags: the CQE's). */
+static void conn_complete(struct echo_server *s, struct conn *c, int op,
+			  int res, unsigned flags)
+{
+	if (op == OP_SEND)
+		c->send_in_flight = false;
+	else if (!(flags & IORING_CQE_F_MORE))
+		c->recv_in_flight = false;
+	if (c->closing) {
+		if (flags & IORING_CQE_F_BUFFER) {
+			s->ring_free--;
+			ring_return(s, (int)(flags >> IORING_CQE_BUFFER_SHIFT));
+		}
+		if (!c->recv_in_flight && !c->send_in_flight)
+			conn_free(s, c);
+		return;
+	}
+	if (s->ready) {
+		if (op == OP_RECV)
+			ready_recv_complete(s, c, res, flags);
+		else
+			ready_send_complete(s, c, res);
 		return;
 	}
 	if (op == OP_RECV) {
@@ -316,7 +679,7 @@ static void conn_open(struct echo_server *s, int fd)
 		return;
 	}
 	s->stats->accepted++;
-	c = mem_alloc(sizeof(*c) + s->opts->bufsize);
+	c = mem_alloc(sizeof(*c) + (s->ready ? 0 : s->opts->bufsize));
 	if (c == NULL) {
 		close(fd);
 		s->stats->failed++;
@@ -325,11 +688,14 @@ static void conn_open(struct echo_server *s, int fd)
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->since = s->now;
+	c->held = c->queue_head = c->queue_tail = NO_BUFFER;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	list_append(&s->conns_by_input, c);
 	if (++s->conns > s->stats->peak_conns)
 		s->stats->peak_conns = s->conns;
-	if (!conn_arm(s, c))
+	if (s->ready)
+		ready_read_on(s, c);
+	else if (!conn_arm(s, c))
 		conn_close(s, c, &s->stats->failed);
 }
 
@@ -412,9 +778,12 @@ static int echo_iteration(struct echo_server *s, struct reactor *r,
 		else if (ud != 0 && ud != LIBURING_UDATA_TIMEOUT)
 			conn_complete(s, (struct conn *)(uintptr_t)
 				      (ud & ~(uint64_t)OP_MASK),
-				      (int)(ud & OP_MASK), cqe->res);
+				      (int)(ud & OP_MASK), cqe->res,
+				      cqe->flags);
 	}
 	io_uring_cq_advance(&s->ring, seen);
+	if (s->ready)
+		ring_wake_starved(s);
 	return 0;
 }
 
@@ -423,7 +792,10 @@ static int echo_iteration(struct echo_server *s, struct reactor *r,
  *      (one io_uring_enter);
  *   2. read the clock once;
  *   3. handle each completion: an accept opens a connection and queues its
- *      recv, a recv queues the send, a send the next recv;
+ *      recv, a recv queues the send, a send the next recv (on readiness:
+ *      a recv's buffer is sent, or queued behind the send in flight, and a
+ *      send gives its buffer back; then the connections a dry ring left
+ *      waiting are re-armed, as many as there are buffers back);
  *   4. if a stop was requested, leave;
  *   5. close the connections idle for too long. */
 static int echo_loop(struct reactor *r, struct echo_server *s)
@@ -470,11 +842,105 @@ static bool has_multishot_accept(struct io_uring *ring)
 	return yes;
 }
 
+/* Multishot recv into provided buffer rings came with 6.0, as did
+ * IORING_OP_SEND_ZC, which the probe can see (the completion interface
+ * probes the same way, and the same variable switches it off). */
+static bool has_multishot_recv(struct io_uring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	const char *off = getenv("PUSHPOLL_URING_NO_MULTISHOT");
+	bool yes = p != NULL && io_uring_opcode_supported(p, IORING_OP_SEND_ZC)
+		   && !(off != NULL && strcmp(off, "1") == 0);
+
+	io_uring_free_probe(p);
+	return yes;
+}
+
+/* The ring's size: RING_BUFFERS, or PUSHPOLL_URING_RING_BUFFERS. */
+static unsigned ring_size(void)
+{
+	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
+	char *end;
+	unsigned long n;
+
+	if (v == NULL)
+		return RING_BUFFERS;
+	n = strtoul(v, &end, 10);
+	if (*end != '\0' || n == 0 || n > 32768 || (n & (n - 1)) != 0)
+		return RING_BUFFERS;
+	return (unsigned)n;
+}
+
+/* Buffers on readiness: allocate the ring's buffers and register the ring
+ * they are picked from, once for the loop (every byte through mem, the
+ * ring itself aligned to a page as the kernel wants it). */
+static int ring_setup(struct echo_server *s)
+{
+	struct io_uring_buf_reg reg;
+	size_t bufsize = s->opts->bufsize, entries;
+	int err;
+
+	if (!has_multishot_recv(&s->ring)) {
+		fprintf(stderr, "uring: --buffers ready needs multishot recv "
+			"into a provided buffer ring (Linux 6.0), which this "
+			"kernel's io_uring lacks\n");
+		return -EOPNOTSUPP;
+	}
+	s->nbufs = ring_size();
+	if (bufsize > UINT32_MAX || bufsize > SIZE_MAX / s->nbufs)
+		return -EINVAL;
+	entries = (size_t)s->nbufs * sizeof(struct io_uring_buf);
+	s->br_mem = mem_alloc(entries + 4095);
+	s->ring_mem = mem_alloc(bufsize * s->nbufs);
+	s->rbufs = mem_calloc(s->nbufs, sizeof(*s->rbufs));
+	if (s->br_mem == NULL || s->ring_mem == NULL || s->rbufs == NULL)
+		return -ENOMEM;
+	s->br = (struct io_uring_buf_ring *)(((uintptr_t)s->br_mem + 4095) &
+					     ~(uintptr_t)4095);
+	memset(&reg, 0, sizeof reg);
+	reg.ring_addr = (uintptr_t)s->br;
+	reg.ring_entries = s->nbufs;
+	reg.bgid = RING_GROUP;
+	err = io_uring_register_buf_ring(&s->ring, &reg, 0);
+	if (err < 0) {
+		fprintf(stderr, "uring: --buffers ready: the provided buffer "
+			"ring could not be registered: %s\n", strerror(-err));
+		s->br = NULL;
+		return err;
+	}
+	io_uring_buf_ring_init(s->br);
+	for (unsigned i = 0; i < s->nbufs; i++)
+		io_uring_buf_ring_add(s->br, ring_buf(s, (int)i),
+				      (unsigned)bufsize, (unsigned short)i,
+				      io_uring_buf_ring_mask(s->nbufs),
+				      (int)i);
+	io_uring_buf_ring_advance(s->br, (int)s->nbufs);
+	s->ring_free = s->nbufs;
+	return 0;
+}
+
+size_t uring_echo_ring_bytes(size_t bufsize)
+{
+	size_t n = ring_size();
+
+	return n * sizeof(struct io_uring_buf) + 4095 + n * bufsize +
+	       n * sizeof(struct rbuf);
+}
+
+/* After the ring is gone (io_uring_queue_exit()). */
+static void ring_free_memory(struct echo_server *s)
+{
+	mem_free(s->rbufs);
+	mem_free(s->ring_mem);
+	mem_free(s->br_mem);
+}
+
 int uring_echo_serve(struct reactor *r, struct offload *o,
 		     const struct echo_opts *opts, struct echo_stats *stats)
 {
 	struct echo_server s = { .opts = opts, .stats = stats, .lfd = -1,
-				 .reserve_fd = -1 };
+				 .reserve_fd = -1,
+				 .ready = opts->buffers == ECHO_BUFFERS_READY };
 	struct io_uring_params params;
 	uint16_t port = 0;
 	int err;
@@ -486,6 +952,7 @@ int uring_echo_serve(struct reactor *r, struct offload *o,
 		return -EINVAL;
 	list_init(&s.conns_by_input);
 	list_init(&s.closing);
+	list_init(&s.starved);
 	memset(&params, 0, sizeof params);
 	/* One thread submits, and it waits for completions in every
 	 * iteration: the kernel may keep completion work until that wait
@@ -512,6 +979,8 @@ int uring_echo_serve(struct reactor *r, struct offload *o,
 		goto out_ring;
 	}
 	s.multishot = has_multishot_accept(&s.ring);
+	if (s.ready && (err = ring_setup(&s)) < 0)
+		goto out_ring;
 	io_uring_register_ring_fd(&s.ring); /* 5.18: no fd lookup per enter */
 	s.lfd = listen_on(opts->host, opts->port, &port);
 	if (s.lfd < 0) {
@@ -539,6 +1008,7 @@ out_ring:
 	 * the ring, and with it every op, is gone */
 	while (!list_empty(&s.closing))
 		conn_free(&s, list_first(&s.closing));
+	ring_free_memory(&s);
 	return err;
 }
 

@@ -122,9 +122,15 @@ int libevent_fanout_run(struct reactor *r, struct offload *o,
  * io_uring_enter() per loop iteration; the fanout reads its input with the
  * ring too (IORING_OP_READ), not in the loop nor on a pool.  Where io_uring
  * cannot be set up it says why in one line on stderr and returns the
- * -errno (-EPERM, -ENOSYS...). */
+ * -errno (-EPERM, -ENOSYS...).  With buffers on readiness each connection
+ * keeps a multishot recv on one provided buffer ring per loop instead
+ * (-EOPNOTSUPP, with a line, where the kernel lacks it: Linux 6.0). */
 int uring_echo_serve(struct reactor *r, struct offload *o,
 		     const struct echo_opts *opts, struct echo_stats *stats);
+/* The heap the echo's provided buffer ring takes, once per loop, with
+ * buffers on readiness and read buffers of bufsize: the buffers, the ring
+ * the kernel picks them from, and what the loop keeps of each. */
+size_t uring_echo_ring_bytes(size_t bufsize);
 int uring_fanout_run(struct reactor *r, struct offload *o,
 		     const struct fanout_opts *opts, struct fanout_stats *stats);
 

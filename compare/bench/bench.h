@@ -315,6 +315,8 @@ bool bench_scale_per_idle(const struct bench_scale_report *rep,
 int bench_scale_main(int argc, char **argv);
 /* --backend sim (bench_scale_sim.c); the exit status. */
 int bench_scale_sim(const struct bench_scale_opts *o);
+/* Whether `--backend sim` runs the engine called name. */
+bool bench__is_sim_engine(const char *name);
 
 /* ---- internal, shared by the bench_*.c files ----------------------------- */
 

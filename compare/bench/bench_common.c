@@ -33,8 +33,7 @@ static const struct bench_variant variants[] = {
 	  .flags = { "--alloc", "pooled", NULL } },
 	{ .label = "poll", .engine = "poll" },
 #ifdef HAVE_LIBURING
-	{ .label = "uring", .engine = "uring", .needs_uring = true,
-	  .conn_buffers_only = true },
+	{ .label = "uring", .engine = "uring", .needs_uring = true },
 #endif
 };
 #define NVARIANTS (int)(sizeof(variants) / sizeof(variants[0]))
@@ -72,6 +71,47 @@ static bool uring_usable(void)
 	return usable;
 }
 
+/* Whether v runs with --buffers ready here: not an engine that keeps a
+ * receive, and its buffer, in flight on every connection, nor one over
+ * io_uring where the kernel has no multishot recv into a provided buffer
+ * ring (compare/engines.h); the first time one cannot, one line on stderr
+ * says why it is left out. */
+static bool variant_has_ready_mode(const struct bench_variant *v)
+{
+	static bool said;
+	const char *why = NULL;
+
+	if (v->conn_buffers_only)
+		why = "it keeps a receive, and its buffer, in flight on every "
+		      "connection";
+#ifdef HAVE_LIBURING
+	else if (v->needs_uring) {
+		static int yes = -1;
+		char reason[COMPLETION_REASON_MAX];
+		struct completion *q;
+
+		if (yes < 0) {
+			yes = completion_new_uring(8, &q, reason,
+						   sizeof reason) == 0 &&
+			      completion_supports(q,
+					COMPLETION_FEATURE_MULTISHOT_RECV);
+			if (q != NULL)
+				completion_free(q);
+		}
+		if (!yes)
+			why = "this kernel's io_uring has no multishot recv "
+			      "into a provided buffer ring (Linux 6.0)";
+	}
+#endif
+	if (why == NULL)
+		return true;
+	if (!said)
+		fprintf(stderr, "bench: %s is left out of --buffers ready: "
+			"%s\n", v->label, why);
+	said = true;
+	return false;
+}
+
 int bench__select(const struct bench_opts *o,
 		  const struct bench_variant **out, int max)
 {
@@ -83,17 +123,9 @@ int bench__select(const struct bench_opts *o,
 			continue;
 		if (variants[i].needs_uring && !uring_usable())
 			continue;
-		if (variants[i].conn_buffers_only && o->buffers != NULL &&
-		    strcmp(o->buffers, "ready") == 0) {
-			static bool said;
-			if (!said)
-				fprintf(stderr, "bench: %s is left out of "
-					"--buffers ready: it keeps a receive, "
-					"and its buffer, in flight on every "
-					"connection\n", variants[i].label);
-			said = true;
+		if (o->buffers != NULL && strcmp(o->buffers, "ready") == 0 &&
+		    !variant_has_ready_mode(&variants[i]))
 			continue;
-		}
 		if (n < max && n < BENCH_MAX_ENGINES)
 			out[n++] = &variants[i];
 	}

@@ -21,6 +21,12 @@
  *   live at end  the heap the server still holds after its engine returned:
  *                0 unless something leaked.
  *
+ * The engines are bench__select()'s rows (bench_common.c), those over
+ * completion I/O among them: the io_uring floor in both buffer modes (with
+ * buffers per connection a receive in flight commits a buffer to every
+ * connection; on readiness a multishot receive on a provided buffer ring
+ * commits none), and push and poll over io_uring as rows of that table.
+ *
  * The run at C = active (all connections active, none idle) is always
  * made: it is the reference of the CPU target.  Engines are interleaved
  * within each C, and the order turns with the rounds as in bench.c.
@@ -289,7 +295,7 @@ void bench_scale_parse(int argc, char **argv, struct bench_scale_opts *o)
 		strcpy(buf, o->base.engines);
 		for (char *p = strtok_r(buf, ",", &save); p != NULL;
 		     p = strtok_r(NULL, ",", &save))
-			if (strcmp(p, "push") != 0 && strcmp(p, "poll") != 0)
+			if (!bench__is_sim_engine(p))
 				cli_usage_error("--backend sim runs push and "
 						"poll only, not '%s'", p);
 	}
@@ -343,7 +349,8 @@ static int scale_server_start(struct scale_server *s,
 
 	snprintf(idle, sizeof(idle), "%" PRIu64 "ns", o->idle_timeout_ns);
 	/* conn is every engine's default, so only ready is passed (an
-	 * engine without it, the io_uring floor, is not selected then). */
+	 * engine without it, such as the io_uring floor where the kernel
+	 * has no multishot recv, is not selected then: bench__select()). */
 	if (o->buffers == ECHO_BUFFERS_READY) {
 		argv[n++] = "--buffers";
 		argv[n++] = "ready";
@@ -702,6 +709,13 @@ static void scale_print_table(FILE *f, const struct bench_scale_report *rep)
 		"served once.  exit: SIGTERM "
 		"to exit with the C open.  live@end: heap bytes the server "
 		"still held after its engine returned.\n", STORM_WINDOW);
+	if (o->buffers == ECHO_BUFFERS_READY)
+		fprintf(f, "Over completion I/O (uring) on readiness: each "
+			"connection keeps a multishot receive on a provided "
+			"buffer ring, from which the kernel picks a buffer "
+			"only when bytes arrive; the ring is allocated once "
+			"per loop, in the heap at every C, so it is in heap "
+			"KiB and not in B/idle.\n");
 }
 
 static const char *verdict(bool met)

@@ -53,6 +53,32 @@
 
 #define SIM_WINDOW 64     /* idle peers connecting at once */
 
+/* The engines the sweep runs, in row order.  An engine's completion entry
+ * point runs here as it is: beside a simulated reactor it gets the
+ * simulation's completion mode (completion_new_beside()), its buffers
+ * counted by mem as the readiness engines' are, its ring (if it provides
+ * one) allocated before it listens and so not in B/idle.  So push and
+ * poll over completion I/O are one line each, { "push/uring",
+ * push_echo_serve_completion } and the same for poll, once they exist.
+ * The io_uring floor is plain liburing, with no simulated mode: it has no
+ * row here. */
+static const struct sim_engine {
+	const char *name;
+	echo_serve_fn echo;
+} sim_engines[] = {
+	{ "push", push_echo_serve },
+	{ "poll", poll_echo_serve },
+};
+#define NSIM_ENGINES (int)(sizeof(sim_engines) / sizeof(sim_engines[0]))
+
+bool bench__is_sim_engine(const char *name)
+{
+	for (int e = 0; e < NSIM_ENGINES; e++)
+		if (strcmp(sim_engines[e].name, name) == 0)
+			return true;
+	return false;
+}
+
 enum sim_phase { PH_ESTABLISH, PH_ACTIVE, PH_SHUTDOWN };
 
 /* Counters at one moment. */
@@ -220,9 +246,11 @@ struct sim_row {
 	double v[SF_COUNT];
 };
 
-static int sim_run_one(const struct bench_scale_opts *o, const char *engine,
-		       unsigned conns, struct sim_row *row)
+static int sim_run_one(const struct bench_scale_opts *o,
+		       const struct sim_engine *se, unsigned conns,
+		       struct sim_row *row)
 {
+	const char *engine = se->name;
 	struct sim_run s = { 0 };
 	struct sim_config sc;
 	struct echo_opts eo;
@@ -258,8 +286,7 @@ static int sim_run_one(const struct bench_scale_opts *o, const char *engine,
 	eo.on_listening = sim_on_listening;
 	eo.arg = &s;
 	mem_stats_get(&before);
-	rc = strcmp(engine, "push") == 0 ? push_echo_serve(s.r, NULL, &eo, &st)
-					 : poll_echo_serve(s.r, NULL, &eo, &st);
+	rc = se->echo(s.r, NULL, &eo, &st);
 	mem_stats_get(&after);
 	snap(&s, &end);
 	for (unsigned i = 0; rc == 0 && s.error == 0 && i < s.active; i++) {
@@ -322,6 +349,9 @@ static int sim_callgrind(const struct bench_scale_opts *o, const char *dir,
 	if (access(self, X_OK) != 0)  /* rebuilt since it started: "(deleted)" */
 		return -ENOENT;
 	snprintf(out, sizeof(out), "%s/cg.%s.%u", dir, r->engine, r->conns);
+	for (char *p = out + strlen(dir) + 1; *p != '\0'; p++)
+		if (*p == '/')
+			*p = '-';   /* "push/uring": one file name */
 	snprintf(outflag, sizeof(outflag), "--callgrind-out-file=%s", out);
 	snprintf(conns, sizeof(conns), "%u", r->conns);
 	snprintf(active, sizeof(active), "%u", o->active);
@@ -412,8 +442,8 @@ static uint64_t mem_available(void)
 
 int bench_scale_sim(const struct bench_scale_opts *o)
 {
-	static const char *const names[] = { "push", "poll" };
-	struct sim_row *rows = calloc((size_t)o->nsweep * 2, sizeof(*rows));
+	struct sim_row *rows = calloc((size_t)o->nsweep * NSIM_ENGINES,
+				      sizeof(*rows));
 	uint64_t avail = mem_available();
 	/* conn mode: the read buffer (16 KiB by default) and about 1 KiB of
 	 * state per connection; ready mode: the state.  The simulator's own
@@ -436,20 +466,22 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 			       bench_buffers_name(o->buffers), avail >> 20);
 			continue;
 		}
-		for (int k = 0; k < 2; k++) {
-			int e = (c + k) % 2;      /* the order turns with C */
+		for (int k = 0; k < NSIM_ENGINES; k++) {
+			/* the order turns with C */
+			const struct sim_engine *se =
+				&sim_engines[(c + k) % NSIM_ENGINES];
 			if (o->base.engines != NULL &&
-			    !bench_listed(o->base.engines, names[e]))
+			    !bench_listed(o->base.engines, se->name))
 				continue;
 			if (o->base.progress)
 				fprintf(stderr, "bench scale (sim): %s C=%u\n",
-					names[e], conns);
-			int err = sim_run_one(o, names[e], conns, &rows[n]);
+					se->name, conns);
+			int err = sim_run_one(o, se, conns, &rows[n]);
 			if (err < 0) {
 				fprintf(stderr, "pushpoll: bench scale: sim %s "
-					"at C=%u failed: %s\n", names[e],
+					"at C=%u failed: %s\n", se->name,
 					conns, strerror(-err));
-				rows[n].engine = names[e];
+				rows[n].engine = se->name;
 				rows[n].conns = conns;
 				rc = EXIT_MEASURED_FAILURE;
 			}

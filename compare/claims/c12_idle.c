@@ -19,6 +19,19 @@
  *     libuv hands out one loop-wide buffer from alloc_cb, libevent and
  *     epoll read into one loop-wide buffer.
  *
+ * The engines over completion I/O (c12_completion[], one line each: the
+ * io_uring floor, and push and poll over io_uring where built) turn the
+ * claim's second half into its test.  With buffers per connection each
+ * keeps a receive in flight, and the kernel owns its buffer until bytes
+ * come: a buffer per idle connection.  On readiness each keeps a multishot
+ * receive that names a provided buffer ring and no buffer, and the kernel
+ * picks a buffer from the ring only when bytes arrive: an idle connection
+ * commits none.  The ring itself (the floor: 128 buffers of bufsize) is
+ * allocated once per loop, before the first connection; it is in the heap
+ * at both points of the difference, so it is not in the per-connection
+ * figure, and the row gives its size beside it (amortised over 10,000
+ * connections, 2 MiB is some 210 bytes each).
+ *
  * The figure is the live heap per idle connection, counted by mem, measured
  * as a difference: the heap with n1 idle connections minus that with n0,
  * over n1 - n0, every connection having echoed one message first.
@@ -46,7 +59,8 @@
  * The rule: the claim holds when every engine with buffers on readiness
  * holds less than a quarter of a buffer per idle connection (no buffer:
  * its state only), and the engines that keep a read pending (push, poll,
- * libuv, epoll with buffers per connection) hold at least a buffer each.
+ * libuv, epoll with buffers per connection, and every completion engine's
+ * receive in flight) hold at least a buffer each.
  *
  * Run time: 10 real runs of 10,000 connections (a few seconds each) and 4
  * simulated runs of up to a million (tens of seconds each); --quick: 500
@@ -92,6 +106,16 @@ const char *const c12_mode_name[C12_NMODES] = { "conn", "ready" };
 #define C12_SIM_BASE 1000
 #define C12_FD_SPARE 64             /* descriptors a process needs besides */
 #define C12_CHILD_LIMIT_S 300       /* a server child that hangs is killed */
+
+/* The engines over completion I/O, one line each (claims.h). */
+const struct c12_completion_engine c12_completion[] = {
+#ifdef HAVE_LIBURING
+	{ "uring", uring_echo_serve, uring_echo_ring_bytes },
+#endif
+	{ NULL, NULL, NULL },
+};
+const int c12_ncompletion = (int)(sizeof(c12_completion) /
+				  sizeof(c12_completion[0])) - 1;
 
 static echo_serve_fn c12_serve_fn(int e)
 {
@@ -187,7 +211,7 @@ static void c12_on_listening(void *arg, uint16_t port)
 		reactor_request_stop(c->r);
 }
 
-static void c12_child_run(int e, int m, int in, int out)
+static void c12_child_run(echo_serve_fn fn, int m, int in, int out)
 {
 	struct c12_child c = { .in = in, .out = out };
 	struct echo_stats stats;
@@ -204,7 +228,7 @@ static void c12_child_run(int e, int m, int in, int out)
 		eo.buffers = (enum echo_buffers)m;
 		eo.on_listening = c12_on_listening;
 		eo.arg = &c;
-		rc = c12_serve_fn(e)(c.r, o, &eo, &stats);
+		rc = fn(c.r, o, &eo, &stats);
 		if (c.started)
 			pthread_join(c.meter, NULL);
 	}
@@ -244,6 +268,12 @@ static int c12_ask(int to, int from, int64_t heap[2])
 int c12_real(int e, int m, unsigned n0, unsigned n1, double *bytes,
 	     double *blocks)
 {
+	return c12_real_fn(c12_serve_fn(e), m, n0, n1, bytes, blocks);
+}
+
+int c12_real_fn(echo_serve_fn fn, int m, unsigned n0, unsigned n1,
+		double *bytes, double *blocks)
+{
 	int64_t h0[2], h1[2];
 	int to[2], from[2], status, null, err = 0;
 	unsigned open_ = 0;
@@ -279,7 +309,7 @@ int c12_real(int e, int m, unsigned n0, unsigned n1, double *bytes,
 			dup2(null, STDERR_FILENO);
 		}
 		alarm(C12_CHILD_LIMIT_S);
-		c12_child_run(e, m, to[0], from[1]);
+		c12_child_run(fn, m, to[0], from[1]);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -473,6 +503,34 @@ int c12_measure(const struct claims_ctx *cx, struct c12_figures *f)
 					   "not run: %s", c12_engine_name[e],
 					   c12_mode_name[m], strerror(-rc));
 		}
+	f->ncompletion = c12_ncompletion < C12_MAX_COMPLETION ?
+			 c12_ncompletion : C12_MAX_COMPLETION;
+	for (int i = 0; i < f->ncompletion; i++) {
+		const struct c12_completion_engine *ce = &c12_completion[i];
+
+		if (ce->once_bytes != NULL)
+			f->comp_once_bytes[i] = (double)ce->once_bytes(
+							f->bufsize);
+		for (int m = 0; m < C12_NMODES; m++) {
+			int rc = c12_real_fn(ce->echo, m, f->real_base,
+					     f->real_conns,
+					     &f->comp_bytes[i][m],
+					     &f->comp_blocks[i][m]);
+
+			f->comp_ran[i][m] = rc == 0;
+			if (rc == 0)
+				claims_say(cx, "C12: %-8s buffers %-5s %.0f "
+					   "bytes per idle connection at %u "
+					   "real%s", ce->name, c12_mode_name[m],
+					   f->comp_bytes[i][m], f->real_conns,
+					   m == C12_READY ?
+					   " (its ring: once per loop)" : "");
+			else
+				claims_say(cx, "C12: %-8s buffers %-5s did "
+					   "not run: %s", ce->name,
+					   c12_mode_name[m], strerror(-rc));
+		}
+	}
 	f->sim_base = cx->quick ? 100 : C12_SIM_BASE;
 	f->sim_conns[C12_CONN] = cx->quick ? 2000 : C12_SIM_CONNS_CONN;
 	f->sim_conns[C12_READY] = cx->quick ? 20000 : C12_SIM_CONNS;
@@ -531,6 +589,30 @@ void c12_verdict(const struct c12_figures *f, struct claim_verdict *v)
 			}
 		}
 	}
+	/* Over completion I/O: a receive in flight commits its buffer; a
+	 * multishot receive on a provided ring commits none. */
+	for (int i = 0; i < f->ncompletion; i++) {
+		const char *name = c12_completion[i].name;
+
+		if (f->comp_ran[i][C12_READY]) {
+			double b = f->comp_bytes[i][C12_READY];
+			ready++;
+			ready_ok += b < limit;
+			if (b >= worst_ready) {
+				worst_ready = b;
+				worst = name;
+			}
+		}
+		if (f->comp_ran[i][C12_CONN]) {
+			double b = f->comp_bytes[i][C12_CONN];
+			pending++;
+			pending_commit += b >= (double)f->bufsize;
+			if (pending == 1 || b < least_pending) {
+				least_pending = b;
+				least = name;
+			}
+		}
+	}
 	for (int k = 0; k < CLAIMS_NMODELS; k++) {
 		if (f->sim_ran[k][C12_READY]) {
 			ready++;
@@ -585,6 +667,23 @@ static int c12_real_cell(char *buf, size_t len, const struct c12_figures *f,
 			c12_engine_name[e] : "", name ? " " : "", r, c);
 }
 
+/* "; uring ready R (+ ring X KiB/loop) / conn C B". */
+static int c12_comp_cell(char *buf, size_t len, const struct c12_figures *f,
+			 int i)
+{
+	char r[32] = "-", c[32] = "-", once[64] = "";
+
+	if (f->comp_ran[i][C12_READY])
+		snprintf(r, sizeof(r), "%.0f", f->comp_bytes[i][C12_READY]);
+	if (f->comp_ran[i][C12_CONN])
+		snprintf(c, sizeof(c), "%.0f", f->comp_bytes[i][C12_CONN]);
+	if (f->comp_once_bytes[i] > 0)
+		snprintf(once, sizeof(once), " (+ ring %.0f KiB/loop)",
+			 f->comp_once_bytes[i] / 1024);
+	return snprintf(buf, len, "; %s ready %s%s / conn %s B",
+			c12_completion[i].name, r, once, c);
+}
+
 static void c12_model_cell(char *buf, size_t len, const struct c12_figures *f,
 			   int k)
 {
@@ -626,6 +725,10 @@ int c12_run(struct claims_ctx *cx, struct claim_row *row)
 						   &f, e, true);
 	}
 
+	for (int i = 0; i < f.ncompletion && n < sizeof(row->baselines); i++)
+		n += (size_t)c12_comp_cell(row->baselines + n,
+					   sizeof(row->baselines) - n, &f, i);
+
 	claims_json_begin(cx->json, "figures");
 	claims_json_num(cx->json, "bufsize", (double)f.bufsize);
 	claims_json_num(cx->json, "fd_hard_limit", f.fd_limit);
@@ -650,6 +753,21 @@ int c12_run(struct claims_ctx *cx, struct claim_row *row)
 						"sim_bytes_per_idle_conn",
 						f.sim_bytes[e][m]);
 			}
+			claims_json_end(cx->json);
+		}
+		claims_json_end(cx->json);
+	}
+	for (int i = 0; i < f.ncompletion; i++) {
+		claims_json_begin(cx->json, c12_completion[i].name);
+		claims_json_num(cx->json, "ready_once_per_loop_bytes",
+				f.comp_once_bytes[i]);
+		for (int m = 0; m < C12_NMODES; m++) {
+			claims_json_begin(cx->json, c12_mode_name[m]);
+			claims_json_bool(cx->json, "real_ran", f.comp_ran[i][m]);
+			claims_json_num(cx->json, "real_bytes_per_idle_conn",
+					f.comp_bytes[i][m]);
+			claims_json_num(cx->json, "real_blocks_per_idle_conn",
+					f.comp_blocks[i][m]);
 			claims_json_end(cx->json);
 		}
 		claims_json_end(cx->json);

@@ -37,6 +37,7 @@
 #include <stdio.h>
 
 #include "reactor.h"
+#include "workload.h"
 
 /* ---- verdicts ------------------------------------------------------------- */
 
@@ -419,6 +420,22 @@ extern const char *const c12_engine_name[C12_NENGINES];
 enum { C12_CONN, C12_READY, C12_NMODES };     /* ECHO_BUFFERS_* order */
 extern const char *const c12_mode_name[C12_NMODES];
 
+/* The engines over completion I/O, measured after the readiness ones: with
+ * buffers per connection a receive is in flight on every connection, its
+ * buffer with it; on readiness a multishot receive names a provided buffer
+ * ring and no buffer, and the kernel picks one only when bytes arrive.  One
+ * entry each in c12_completion[] (c12_idle.c): an engine with an
+ * echo_completion entry point (compare/engines.h) is one line there. */
+#define C12_MAX_COMPLETION 4
+struct c12_completion_engine {
+	const char *name;
+	echo_serve_fn echo;
+	size_t (*once_bytes)(size_t bufsize); /* allocated once per loop on
+					       * readiness; NULL: nothing */
+};
+extern const struct c12_completion_engine c12_completion[];
+extern const int c12_ncompletion;
+
 struct c12_figures {
 	size_t bufsize;                 /* the read buffer of every run */
 	/* Real loopback: the server in a child process, the connections in
@@ -434,12 +451,24 @@ struct c12_figures {
 	unsigned sim_base;
 	bool sim_ran[CLAIMS_NMODELS][C12_NMODES];
 	double sim_bytes[CLAIMS_NMODELS][C12_NMODES];
+	/* The engines over completion I/O (c12_completion[]), over real
+	 * loopback like the others; once_bytes: what one of them allocates
+	 * once per loop on readiness (the provided buffer ring), in the heap
+	 * at both points of the difference and so not in the figure. */
+	int ncompletion;
+	bool comp_ran[C12_MAX_COMPLETION][C12_NMODES];
+	double comp_bytes[C12_MAX_COMPLETION][C12_NMODES];
+	double comp_blocks[C12_MAX_COMPLETION][C12_NMODES];
+	double comp_once_bytes[C12_MAX_COMPLETION];
 };
 /* Heap per idle connection of engine e in mode m over real loopback:
  * the live heap with n1 idle connections minus that with n0, over
  * n1 - n0.  Returns 0 or -errno. */
 int c12_real(int e, int m, unsigned n0, unsigned n1, double *bytes,
 	     double *blocks);
+/* The same for the server fn (a completion engine). */
+int c12_real_fn(echo_serve_fn fn, int m, unsigned n0, unsigned n1,
+		double *bytes, double *blocks);
 /* The same over the simulator, for model k (CLAIMS_PUSH or _POLL), from
  * the peak of the live heap of two runs.  Returns 0 or -errno. */
 int c12_sim(int k, int m, unsigned n0, unsigned n1, double *bytes);

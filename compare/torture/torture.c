@@ -94,10 +94,20 @@ static const struct {
 	[TORTURE_MUTANT_POLL_ABORT_RUNS_ON] = { "poll-abort-runs-on",
 		TORTURE_POLL, "a task aborted inside its own poll is polled "
 		"again and runs on" },
+	[TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER] = {
+		"poll-cq-drop-frees-buffer", TORTURE_POLL, "a future frees "
+		"its buffer on drop while the kernel's read is in flight" },
+	[TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN] = { "poll-cq-forgets-orphan",
+		TORTURE_POLL, "the loop forgets an orphaned operation instead "
+		"of keeping it until its completion" },
 	[TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE] = {
 		"push-timeout-finishes-twice", TORTURE_PUSH, "a timeout "
 		"finishes twice when its operation's completion and the "
 		"deadline come in one poll (batches only)" },
+	[TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS] = {
+		"push-write-cancel-reports", TORTURE_PUSH, "a write cut short "
+		"by a cancel calls back inside the cancel, on the workloads' "
+		"own cancels" },
 };
 
 enum torture_engine torture_mutant_engine(int m)
@@ -170,6 +180,10 @@ struct batch {
 	uint64_t cancel_step, fail_nth;
 	unsigned target;
 	int mutant;               /* run the cases in this bug's program */
+	/* A fuzzer's case (--replay FILE): its file, which the world of the
+	 * case is decoded from (torture__fuzz); a bug's program reads it
+	 * again, since an overlay in memory does not survive exec. */
+	const char *fuzz_case;
 };
 
 static void case_of(const struct batch *b, uint64_t i, struct torture_case *c)
@@ -206,7 +220,7 @@ static _Noreturn void batch_child(const struct batch *b, uint64_t first,
 	for (uint64_t i = first; i < b->n; i++) {
 		case_of(b, i, &c);
 		alarm(b->case_timeout_s);
-		c.scen->run(&c);
+		torture__run_case(&c);
 		alarm(0);
 		if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c))
 			_exit(3);
@@ -224,13 +238,16 @@ static _Noreturn void batch_child(const struct batch *b, uint64_t first,
  *
  *   mutants/NAME ENGINE SCENARIO FIRST FD FAMILY SEED QUICK STEP_LIMIT
  *                TIMEOUT N INPUT_SIZE CHUNK_SIZE WHOLE_ONLY REPLAY TRACE
- *                CANCEL_STEP FAIL_NTH TARGET
+ *                CANCEL_STEP FAIL_NTH TARGET [FUZZ_CASE]
  *
- * every number in decimal.  Both programs are linked from the same objects
+ * every number in decimal; FUZZ_CASE, a fuzzer's case file, lays its world
+ * over the scenario's, as --replay does in this program.  Both programs are linked from the same objects
  * of the harness, so a struct torture_case reads the same at both ends. */
 enum { BATCH_NUMBERS = 16, MUTANT_NOT_RUN = 127 };
 
 static const struct torture_scenario *const *scenario_tables(void);
+static int fuzz_case_load(const char *path, enum torture_engine e,
+			  struct torture_case *c, struct tt_fuzz *f);
 
 static void batch_to_numbers(const struct batch *b, uint64_t first, int fd,
 			     uint64_t v[BATCH_NUMBERS])
@@ -272,7 +289,7 @@ static _Noreturn void mutant_exec(const struct batch *b, uint64_t first,
 				  int fd)
 {
 	char path[PATH_MAX], num[BATCH_NUMBERS][24];
-	char *argv[3 + BATCH_NUMBERS + 1];
+	char *argv[3 + BATCH_NUMBERS + 2];
 	uint64_t v[BATCH_NUMBERS];
 	int err = torture_mutant_program(b->mutant, path, sizeof(path));
 
@@ -286,7 +303,8 @@ static _Noreturn void mutant_exec(const struct batch *b, uint64_t first,
 				 (unsigned long long)v[i]);
 			argv[3 + i] = num[i];
 		}
-		argv[3 + BATCH_NUMBERS] = NULL;
+		argv[3 + BATCH_NUMBERS] = (char *)b->fuzz_case;  /* or NULL */
+		argv[4 + BATCH_NUMBERS] = NULL;
 		execv(path, argv);
 		err = -errno;
 	}
@@ -312,9 +330,10 @@ int torture__mutant_main(int argc, char **argv)
 	struct batch b;
 	int fd;
 
-	if (argc != 3 + BATCH_NUMBERS) {
+	if (argc != 3 + BATCH_NUMBERS && argc != 4 + BATCH_NUMBERS) {
 		fprintf(stderr, "usage: %s ENGINE SCENARIO FIRST FD ... "
-			"(run by pushpoll torture, not by hand)\n", argv[0]);
+			"[FUZZ_CASE] (run by pushpoll torture, not by hand)\n",
+			argv[0]);
 		return EXIT_USAGE;
 	}
 	for (const struct torture_scenario *const *t = scenario_tables();
@@ -342,6 +361,19 @@ int torture__mutant_main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	batch_from_numbers(&b, &first, &fd, v);
 	b.scen = s;
+	if (argc == 4 + BATCH_NUMBERS) {
+		static struct tt_fuzz f;
+		struct torture_case c;
+
+		if (fuzz_case_load(argv[3 + BATCH_NUMBERS], s->engine, &c,
+				   &f) != 0 || c.scen != s) {
+			fprintf(stderr, "%s: %s is not a case of %s %s\n",
+				argv[0], argv[3 + BATCH_NUMBERS], argv[1],
+				argv[2]);
+			return EXIT_USAGE;
+		}
+		torture__fuzz = &f;
+	}
 	batch_child(&b, first, fd);
 }
 
@@ -1039,7 +1071,8 @@ static void torture_usage(FILE *f)
 "       pushpoll torture --engine E --only SCENARIO --first-seed S\n"
 "                        [--step K] [--target T] [--alloc N] [--mutant NAME]\n"
 "       pushpoll torture --fuzz DURATION [--fuzz-dir DIR] [--engine E]\n"
-"       pushpoll torture --engine E --replay FILE\n"
+"                        [--mutant NAME]\n"
+"       pushpoll torture --engine E --replay FILE [--mutant NAME]\n"
 "\n"
 "Cancels every scenario at every step of its simulated run, fails every\n"
 "allocation one at a time, injects faults on loopback sockets, and checks\n"
@@ -1058,7 +1091,8 @@ static void torture_usage(FILE *f)
 "scenarios, steering the simulator's choices (order, sizes, delays, EAGAIN,\n"
 "batches, resets), the cancel point and the failed allocation, with the\n"
 "same checks; it keeps its corpus and log in DIR (default torture-fuzz)\n"
-"and writes a case it breaks there, which --replay runs again.\n"
+"and writes a case it breaks there, which --replay runs again; with\n"
+"--mutant NAME both run the build with that planted bug in place.\n"
 "Exit status: 0 clean, 1 a violation (or an escaped mutant), 2 usage.\n");
 }
 
@@ -1106,7 +1140,7 @@ static int torture_waste_main(FILE *f, unsigned seeds)
 static int repro_case(const struct torture_opts *o,
 		      const struct torture_scenario *s, uint64_t seed,
 		      bool quick, uint64_t step_limit, uint64_t step,
-		      unsigned target, uint64_t fail_nth)
+		      unsigned target, uint64_t fail_nth, const char *fuzz_case)
 {
 	struct batch_result br;
 	struct batch b;
@@ -1118,6 +1152,7 @@ static int repro_case(const struct torture_opts *o,
 		.case_timeout_s = o->case_timeout_s != 0 ? o->case_timeout_s : 3,
 		.replay = true, .cancel_step = step, .target = target,
 		.fail_nth = fail_nth, .mutant = o->mutant,
+		.fuzz_case = fuzz_case,
 	};
 	rc = batch_run(&b, &br);
 	if (rc == 0 && !br.hung) {    /* a hang's trace would never end */
@@ -1165,45 +1200,63 @@ static int torture_repro(const struct torture_opts *o, uint64_t step,
 		cli_usage_error("torture: %s has no scenario '%s'",
 				engine_name[e], o->only);
 	return repro_case(o, s, o->first_seed, o->quick, 5000000, step, target,
-			  fail_nth);
+			  fail_nth, NULL);
 }
 
-/* Replay a case the fuzzer wrote: decoded as the fuzzer's program decoded
- * it, with its world laid over the scenario's (torture__fuzz, which the
- * forked child inherits), then run as any replay is. */
+/* A case the fuzzer wrote, decoded for engine e as the fuzzer's program
+ * decoded it: into *c and the overlay *f, whose choices point into this
+ * file's one buffer (so one case at a time).  Returns 0, -errno if the
+ * file cannot be read, -ENOENT if e has no simulated scenario. */
 #define FUZZ_CASE_MAX (1u << 20)
 
-static int torture_fuzz_replay(const struct torture_opts *o, const char *path)
+static int fuzz_case_load(const char *path, enum torture_engine e,
+			  struct torture_case *c, struct tt_fuzz *f)
 {
 	static unsigned char data[FUZZ_CASE_MAX];
+	size_t n;
+	FILE *in = fopen(path, "rb");
+
+	if (in == NULL)
+		return -errno;
+	n = fread(data, 1, sizeof(data), in);
+	fclose(in);
+	return torture__fuzz_decode(e, data, n, c, f);
+}
+
+/* Replay a case the fuzzer wrote, with its world laid over the scenario's
+ * (torture__fuzz, which the forked child inherits; a planted bug's
+ * program, which cannot inherit it, is given the file), then run as any
+ * replay is. */
+static int torture_fuzz_replay(const struct torture_opts *o, const char *path)
+{
 	struct torture_case c;
 	struct tt_fuzz f;
 	char what[512];
-	size_t n;
-	FILE *in;
 	int rc;
 
 	if (o->engines != (1u << TORTURE_PUSH) &&
 	    o->engines != (1u << TORTURE_POLL))
 		cli_usage_error("torture --replay: name the --engine the case "
 				"was found with");
-	in = fopen(path, "rb");
-	if (in == NULL) {
+	if (o->mutant != 0 &&
+	    o->engines != 1u << torture_mutant_engine(o->mutant))
+		cli_usage_error("torture --replay: planted bug %s is not in "
+				"that engine", torture_mutant_name(o->mutant));
+	rc = fuzz_case_load(path, o->engines == (1u << TORTURE_POLL) ?
+			    TORTURE_POLL : TORTURE_PUSH, &c, &f);
+	if (rc == -ENOENT && access(path, F_OK) == 0)
+		return EXIT_MEASURED_FAILURE;
+	if (rc < 0) {
 		fprintf(stderr, "pushpoll: torture --replay: %s: %s\n", path,
-			strerror(errno));
+			strerror(-rc));
 		return EXIT_USAGE;
 	}
-	n = fread(data, 1, sizeof(data), in);
-	fclose(in);
-	if (torture__fuzz_decode(o->engines == (1u << TORTURE_POLL) ?
-				 TORTURE_POLL : TORTURE_PUSH, data, n, &c,
-				 &f) != 0)
-		return EXIT_MEASURED_FAILURE;
 	torture__fuzz_describe(&c, &f, what, sizeof(what));
-	printf("case %s: %s\n", path, what);
+	printf("case %s%s%s: %s\n", path, o->mutant != 0 ? " with " : "",
+	       o->mutant != 0 ? torture_mutant_name(o->mutant) : "", what);
 	torture__fuzz = &f;
 	rc = repro_case(o, c.scen, c.seed, c.quick, c.step_limit,
-			c.cancel_step, c.target, c.fail_nth);
+			c.cancel_step, c.target, c.fail_nth, path);
 	torture__fuzz = NULL;
 	return rc;
 }
@@ -1224,6 +1277,13 @@ static int torture_fuzz_main(const struct torture_opts *o,
 		return EXIT_MEASURED_FAILURE;
 	}
 	rc = torture_fuzz(o, duration_ns, dir, r);
+	if (rc == -ENOENT && o->mutant != 0) {
+		fprintf(stderr, "pushpoll: torture --fuzz: no fuzzer with "
+			"planted bug %s in this build (make check builds "
+			"mutants/%s-fuzz)\n", torture_mutant_name(o->mutant),
+			torture_mutant_name(o->mutant));
+		return EXIT_MEASURED_FAILURE;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: torture --fuzz: %s: %s\n", dir,
 			strerror(-rc));
@@ -1244,8 +1304,10 @@ static int torture_fuzz_main(const struct torture_opts *o,
 		if (r[e].violation) {
 			found = true;
 			printf("  %s\n  replay: pushpoll torture --engine %s "
-			       "--replay %s\n", r[e].what, engine_name[e],
-			       r[e].artifact);
+			       "--replay %s%s%s\n", r[e].what, engine_name[e],
+			       r[e].artifact, o->mutant != 0 ? " --mutant " : "",
+			       o->mutant != 0 ? torture_mutant_name(o->mutant)
+					      : "");
 		}
 	}
 	return found ? EXIT_MEASURED_FAILURE : 0;

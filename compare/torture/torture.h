@@ -27,6 +27,11 @@
  *                real loopback sockets and real files (epoll, offload's
  *                threads), cancelled at random times: a part, and in some
  *                rounds the whole, with messages larger than the buffer
+ *   live-batch-abort, live-job-cancel   two moments of real I/O forced,
+ *                not left to timing: a fanout aborted from inside an
+ *                epoll batch that holds every sink, writable again,
+ *                behind the abort; and an abort that meets an offload job
+ *                whose completion is posted and not yet delivered
  *
  * The families, each a way to perturb a run:
  *
@@ -179,11 +184,23 @@ enum torture_mutant {
 	/* poll: a task aborted inside its own poll is polled again, its code
 	 * running after the abort.  [poll/task.c] */
 	TORTURE_MUTANT_POLL_ABORT_RUNS_ON,
+	/* poll: a completion leaf dropped with its operation in flight frees
+	 * the buffer the kernel still owns.  [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_DROP_FREES_BUFFER,
+	/* poll: the loop keeps no record of an orphaned operation, neither
+	 * freeing it at its completion nor waiting for it at the end.
+	 * [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_FORGETS_ORPHAN,
 	/* push: a deadline that finds nothing registered on the timeout's
 	 * token reports the timeout at once, and the completion queued in
 	 * the same poll finishes it again; reachable only when several
 	 * events come in one poll (batches).  [push/compose.c] */
 	TORTURE_MUTANT_PUSH_TIMEOUT_FINISHES_TWICE,
+	/* push: a stream write cancelled after part of it went out calls
+	 * back at once, inside the cancel (R2), which only the workloads'
+	 * own cancels and the compositions' inner callbacks reach.
+	 * [push/io.c] */
+	TORTURE_MUTANT_PUSH_WRITE_CANCEL_REPORTS,
 	TORTURE_NMUTANTS,
 };
 

@@ -1,6 +1,7 @@
 /* torture_common.c: what every scenario file of the harness calls
- * (torture_impl.h): the record of a violation, and where the simulation's
- * trace goes, and the shape of the nesting scenarios.  torture_world.c, torture_push.c, torture_poll.c and
+ * (torture_impl.h): the record of a violation, the run of a case with
+ * rule R2 counted, where the simulation's trace goes, and the shape of the
+ * nesting scenarios.  torture_world.c, torture_push.c, torture_poll.c and
  * torture_faults.c use these; these use none of them, nor the driver.
  */
 #include "torture_impl.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "push.h"
 
 FILE *torture__trace;
 const struct tt_fuzz *torture__fuzz;
@@ -27,6 +29,38 @@ void torture__fail(struct torture_case *c, const char *fmt, ...)
 	va_end(ap);
 	if (c->what[0] == '\0')
 		snprintf(c->what, sizeof(c->what), "violation");
+}
+
+/* ---- running a case --------------------------------------------------------------- */
+
+/* Rule R2 over the whole case: the engine counts every callback that began
+ * inside a push_cancel() or push_token_cancel(), whoever made the cancel
+ * (the harness, an idle timer, a sink's deadline, a stop) and however the
+ * callback was called.  Such a breach is what the case's other findings
+ * follow from (a connection freed under the cancel that walks it), so it
+ * leads the verdict. */
+void torture__run_case(struct torture_case *c)
+{
+	uint64_t before = push_callbacks_in_cancel(), in_cancel;
+	char later[sizeof(c->what)];
+	size_t n, len;
+
+	c->scen->run(c);
+	in_cancel = push_callbacks_in_cancel() - before;
+	if (in_cancel == 0)
+		return;
+	memcpy(later, c->what, sizeof(later));
+	n = (size_t)snprintf(c->what, sizeof(c->what), "push: %llu callback(s) "
+			     "ran inside push_cancel or push_token_cancel "
+			     "(R2)%s", (unsigned long long)in_cancel,
+			     later[0] != '\0' ? "; then: " : "");
+	len = strnlen(later, sizeof(later) - 1);
+	if (n >= sizeof(c->what) - 1)
+		return;
+	if (len > sizeof(c->what) - 1 - n)
+		len = sizeof(c->what) - 1 - n;
+	memcpy(c->what + n, later, len);
+	c->what[n + len] = '\0';
 }
 
 /* ---- the nestings ---------------------------------------------------------------- */

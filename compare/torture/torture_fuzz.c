@@ -128,7 +128,7 @@ int torture__fuzz_decode(enum torture_engine e, const unsigned char *d,
 void torture__fuzz_run(struct torture_case *c, const struct tt_fuzz *f)
 {
 	torture__fuzz = f;
-	c->scen->run(c);
+	torture__run_case(c);
 	torture__fuzz = NULL;
 }
 
@@ -362,8 +362,23 @@ int torture_fuzz(const struct torture_opts *o, uint64_t duration_ns,
 	bool created;
 
 	memset(r, 0, sizeof(*r) * TORTURE_NENGINES);
-	if (torture_fuzz_program(prog, sizeof(prog)) != 0)
+	if (o->mutant != 0) {
+		/* The fuzzer with the planted bug in place: mutants/NAME-fuzz,
+		 * beside the bug's own program; its engine only. */
+		size_t len;
+
+		if (torture_mutant_program(o->mutant, prog, sizeof(prog)) != 0)
+			return -ENOENT;
+		len = strlen(prog);
+		if (len + sizeof("-fuzz") > sizeof(prog))
+			return -ENAMETOOLONG;
+		memcpy(prog + len, "-fuzz", sizeof("-fuzz"));
+		if (access(prog, X_OK) != 0)
+			return -ENOENT;
+		engines = 1u << torture_mutant_engine(o->mutant);
+	} else if (torture_fuzz_program(prog, sizeof(prog)) != 0) {
 		return -ENOENT;
+	}
 	if (!make_dir(dir, &created))
 		return -errno;
 	for (unsigned e = 0; e < TORTURE_NENGINES; e++) {

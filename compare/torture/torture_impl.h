@@ -145,6 +145,12 @@ void torture__fuzz_describe(const struct torture_case *c,
  * Never returns but on a bad command line (EXIT_USAGE). */
 int torture__mutant_main(int argc, char **argv);
 
+/* Run case c's scenario (in the process that runs the case), and make a
+ * callback that the engine saw begin inside a cancel a violation of the
+ * case, whatever the scenario: rule R2 of push.h, counted by the engine
+ * itself (push_callbacks_in_cancel()). */
+void torture__run_case(struct torture_case *c);
+
 /* Record a violation (the first one is kept). */
 void torture__fail(struct torture_case *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -246,8 +252,19 @@ void tt_sim_close(struct tt_sim *w);
 ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 			size_t cap);
 
+/* The echo and fanout scenarios' runs and checks (torture_world.c), on an
+ * engine's other entry points: echo with a read buffer per connection in
+ * the scenarios' plain world; fanout to TCP subscribers (tcp) or files. */
+void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp);
+
 /* Deterministic test data: byte k of stream `id` under `seed`. */
 unsigned char tt_pattern(uint64_t seed, unsigned id, size_t k);
 void tt_fill(unsigned char *p, size_t n, uint64_t seed, unsigned id);
+
+/* The same in the faulty world (peers that reset and end early), and for
+ * the fanout whose first subscriber never reads (its sink times out). */
+void tt_echo_run_faulty(struct torture_case *c, echo_serve_fn serve);
+void tt_fanout_run_slow(struct torture_case *c, fanout_run_fn run);
 
 #endif

@@ -20,6 +20,22 @@
  *   live-tcp-sinks    four TCP subscribers of a real file of 200 to 400
  *                     KiB, in 16 KiB chunks, two offload threads
  *   live-file-sinks   the same file to three real files
+ *   live-batch-abort  forced, not left to timing: four TCP subscribers
+ *                     stop reading until every sink's socket is full and
+ *                     the fanout stalls; then, in one callback, a trigger
+ *                     socket is made readable and every subscriber
+ *                     drained, so that the next epoll_wait() returns the
+ *                     trigger first and the sinks, writable again, after
+ *                     it in the same batch; the trigger's callback aborts
+ *                     the fanout (every sink cancelled, and a stop) before
+ *                     the sinks' events are dispatched
+ *   live-job-cancel   forced too: file sinks, whose reads and writes are
+ *                     offload jobs; a timer waits, on the loop thread,
+ *                     until a job's work has returned and its completion
+ *                     is posted (offload_finished()), then aborts the
+ *                     fanout in the same loop iteration, so the cancel
+ *                     meets a finished job; each job must be delivered or
+ *                     discarded exactly once
  *
  * What is checked after each round, as for the simulated workloads: the
  * engine returned 0; every peer saw its connection end; what each peer,
@@ -84,6 +100,15 @@ struct live_world {
 	bool stop_at_random;      /* this round, a whole stop at a random time */
 	unsigned cancelled_parts; /* part cancels that took effect */
 	bool stopped_early;       /* the whole stop came at a random time */
+	/* The forced scenarios (live-batch-abort, live-job-cancel). */
+	bool hold;                /* subscribers read nothing for now */
+	const struct fanout_stats *st;  /* the fanout's, as it runs */
+	uint64_t last_read;       /* st->bytes_read at the last look */
+	unsigned still;           /* looks since it last moved */
+	unsigned drained;         /* subscribers that had unread bytes */
+	int trig_in, trig_out;    /* the trigger pair: write out, read in */
+	struct reactor_io trig_io;
+	bool forced;              /* the moment was reached, not hoped for */
 };
 
 static uint64_t live_rand(struct live_world *w)
@@ -105,6 +130,33 @@ static void live_peer_finish(struct live_peer *p, int error)
 	p->error = error;
 	if (--w->live == 0 && w->echo)
 		reactor_request_stop(w->r);
+}
+
+/* Read everything p's socket holds, until -EAGAIN (which re-arms its
+ * edge) or its end.  Returns the bytes read. */
+static size_t live_peer_drain(struct live_peer *p)
+{
+	struct reactor *r = p->w->r;
+	unsigned char scratch[16384];
+	size_t total = 0;
+
+	for (;;) {
+		ssize_t n = reactor_io_read(r, &p->io, scratch, sizeof(scratch));
+
+		if (n == -EAGAIN)
+			return total;
+		if (n <= 0) {
+			live_peer_finish(p, (int)n);
+			return total;
+		}
+		total += (size_t)n;
+		if (p->got + (size_t)n > p->cap) {
+			p->overflow = true;
+			n = (ssize_t)(p->cap - p->got);
+		}
+		memcpy(p->in + p->got, scratch, (size_t)n);
+		p->got += (size_t)n;
+	}
 }
 
 static void live_peer_cb(struct reactor_io *io, unsigned events)
@@ -146,22 +198,8 @@ static void live_peer_cb(struct reactor_io *io, unsigned events)
 		reactor_shutdown_write(r, p->h);
 		p->shut = true;
 	}
-	for (;;) {
-		ssize_t n = reactor_io_read(r, &p->io, scratch, sizeof(scratch));
-
-		if (n == -EAGAIN)
-			return;
-		if (n <= 0) {
-			live_peer_finish(p, (int)n);
-			return;
-		}
-		if (p->got + (size_t)n > p->cap) {
-			p->overflow = true;
-			n = (ssize_t)(p->cap - p->got);
-		}
-		memcpy(p->in + p->got, scratch, (size_t)n);
-		p->got += (size_t)n;
-	}
+	if (!p->w->hold)          /* live-batch-abort: drained all at once */
+		live_peer_drain(p);
 }
 
 /* Connect peer i to port, sending out[0..len) (len 0: only read), and
@@ -277,6 +315,14 @@ static void live_close(struct live_world *w)
 		TT_CHECK(c, left == 0, "live: %u offload jobs never given back",
 			 left);
 		offload_stats_get(w->o, &c->off);
+		/* Each job delivered (done) or discarded, once. */
+		TT_CHECK(c, c->off.submitted == c->off.completed +
+			 c->off.cancelled_queued + c->off.cancelled_running +
+			 c->off.cancelled_finished, "live: %llu offload jobs "
+			 "submitted, %llu given back", (unsigned long long)
+			 c->off.submitted, (unsigned long long)(c->off.completed +
+			 c->off.cancelled_queued + c->off.cancelled_running +
+			 c->off.cancelled_finished));
 		if (left == 0)
 			offload_free(w->o);
 	}
@@ -388,13 +434,20 @@ static void live_echo(struct torture_case *c, echo_serve_fn serve)
 #define LIVE_TCP_SINKS 4
 #define LIVE_FILE_SINKS 3
 
+/* How a fanout round is perturbed: by cancels at random times, or at one
+ * of the two moments the forced scenarios arrange. */
+enum live_mode { LIVE_RANDOM, LIVE_BATCH_ABORT, LIVE_JOB_CANCEL };
+
 struct live_fanout {
 	struct live_world w;
+	enum live_mode mode;
 	bool tcp;
 	unsigned char *input;
 	size_t size;
 	char dir[64], path[96];
 };
+
+static void live_forced_arm(struct live_fanout *lf);
 
 static void live_fanout_listening(void *arg, uint16_t port)
 {
@@ -402,7 +455,10 @@ static void live_fanout_listening(void *arg, uint16_t port)
 
 	for (unsigned i = 0; i < LIVE_TCP_SINKS; i++)
 		live_peer_connect(&lf->w, i, port, NULL, 0, lf->size + 1);
-	live_arm(&lf->w);
+	if (lf->mode == LIVE_RANDOM)
+		live_arm(&lf->w);
+	else
+		live_forced_arm(lf);
 }
 
 /* What file sink i holds, read back into a new buffer (NULL if none). */
@@ -489,8 +545,169 @@ static void live_fanout_check(struct live_fanout *lf, int rc,
 			 "alone", ok, opts->sinks, lf->w.cancelled_parts);
 }
 
+/* ---- forced moments -------------------------------------------------------------- */
+
+#define LIVE_LOOK_NS (2 * CLOCK_NS_PER_MS)
+
+/* The whole fanout aborted from inside a batch: every sink cancelled (an
+ * idle one ends at once, a busy one's write is cancelled) and a stop
+ * requested, before the events after this one are dispatched. */
+static void live_abort_all(struct live_world *w)
+{
+	for (unsigned i = 0; i < w->parts; i++)
+		if (workload_cancel_part(i) == 0)
+			w->cancelled_parts++;
+	w->stopped_early = true;
+	reactor_request_stop(w->r);
+}
+
+/* live-batch-abort: the trigger's byte arrived, first in its batch. */
+static void live_trigger_cb(struct reactor_io *io, unsigned events)
+{
+	struct live_world *w = container_of(io, struct live_world, trig_io);
+	unsigned char b;
+
+	if (!(events & REACTOR_READABLE) ||
+	    reactor_read(w->r, w->trig_in, &b, 1) != 1)
+		return;
+	live_abort_all(w);
+}
+
+/* The trigger pair: a loopback connection of the harness's own on the
+ * same reactor.  Loopback completes the handshake inside connect(), so
+ * the accept waits at most a moment. */
+static void live_trigger_open(struct live_world *w)
+{
+	int lh = reactor_listen(w->r, "127.0.0.1", 0, 1);
+	int port = lh >= 0 ? reactor_local_port(w->r, lh) : -1;
+
+	if (port <= 0)
+		abort();                 /* the test world itself */
+	w->trig_out = reactor_connect(w->r, "127.0.0.1", (uint16_t)port);
+	if (w->trig_out < 0)
+		abort();
+	for (int i = 0; i < 1000; i++) {
+		w->trig_in = reactor_accept(w->r, lh);
+		if (w->trig_in != -EAGAIN)
+			break;
+		usleep(1000);
+	}
+	reactor_close(w->r, lh);
+	if (w->trig_in < 0 ||
+	    reactor_io_start(w->r, &w->trig_io, w->trig_in, live_trigger_cb) < 0)
+		abort();
+}
+
+/* live-batch-abort, every LIVE_LOOK_NS: once the fanout has read nothing
+ * for ten looks, every sink's socket is full (its subscriber reads
+ * nothing).  Then, in this one callback: the trigger's byte is sent, and
+ * every subscriber drained, which makes every sink writable again after
+ * the trigger is readable; so the next epoll_wait() gives the trigger
+ * first and the sinks behind it, in one batch. */
+static void live_batch_look(struct reactor_timer *t)
+{
+	struct live_world *w = container_of(t, struct live_world, timer);
+	unsigned char one = 1;
+
+	if (w->st->bytes_read == 0 || w->st->bytes_read != w->last_read) {
+		w->last_read = w->st->bytes_read;
+		w->still = 0;
+	} else if (++w->still >= 10) {
+		if (reactor_write(w->r, w->trig_out, &one, 1) != 1)
+			return;          /* not forced: live_forced_check says */
+		w->hold = false;
+		for (unsigned i = 0; i < w->npeers; i++)
+			if (!w->peer[i].done && live_peer_drain(&w->peer[i]) > 0)
+				w->drained++;
+		w->forced = w->drained == w->npeers;
+		return;
+	}
+	reactor_timer_start(w->r, t, LIVE_LOOK_NS, live_batch_look);
+}
+
+/* live-job-cancel, at random times: when a job is out, wait here, on the
+ * loop thread, until one's work has returned (its completion is posted
+ * and cannot be delivered while this callback runs), then abort: the
+ * cancels made now, and those the sinks' callbacks make in the next step
+ * of the loop, come before the poll that would deliver it. */
+static void live_job_look(struct reactor_timer *t)
+{
+	struct live_world *w = container_of(t, struct live_world, timer);
+	uint64_t until = clock_now_ns() + CLOCK_NS_PER_S;
+
+	if (offload_outstanding(w->o) > 0) {
+		while (offload_finished(w->o) == 0 && clock_now_ns() < until)
+			usleep(20);
+		if (offload_finished(w->o) > 0) {
+			w->forced = true;
+			live_abort_all(w);
+			return;
+		}
+	}
+	reactor_timer_start(w->r, t, 20 * CLOCK_NS_PER_US +
+			    live_rand(w) % (200 * CLOCK_NS_PER_US),
+			    live_job_look);
+}
+
+static void live_forced_arm(struct live_fanout *lf)
+{
+	struct live_world *w = &lf->w;
+
+	w->cancels_left = 0;
+	w->stop_at_random = false;
+	if (lf->mode == LIVE_BATCH_ABORT) {
+		w->hold = true;
+		live_trigger_open(w);
+		reactor_timer_start(w->r, &w->timer, LIVE_LOOK_NS,
+				    live_batch_look);
+	} else {
+		reactor_timer_start(w->r, &w->timer, 100 * CLOCK_NS_PER_US +
+				    live_rand(w) % (2000 * CLOCK_NS_PER_US),
+				    live_job_look);
+	}
+}
+
+static void live_forced_close(struct live_fanout *lf)
+{
+	struct live_world *w = &lf->w;
+
+	w->hold = false;
+	if (w->trig_in >= 0) {
+		reactor_io_stop(w->r, &w->trig_io);
+		reactor_close(w->r, w->trig_in);
+	}
+	if (w->trig_out >= 0)
+		reactor_close(w->r, w->trig_out);
+	w->trig_in = w->trig_out = -1;
+}
+
+/* The moment was reached (else the scenario proves nothing: a violation
+ * of the harness, named as such), and for a job cancel, met a finished
+ * job.  The rest (each sink ended once, no byte lost, every job given
+ * back once, the heap back) the round checks as for every live fanout,
+ * and a use after free is the sanitizer build's to report. */
+static void live_forced_check(struct live_fanout *lf)
+{
+	struct torture_case *c = lf->w.c;
+
+	if (lf->mode == LIVE_BATCH_ABORT)
+		TT_CHECK(c, lf->w.forced, "live-batch-abort: harness: %u of "
+			 "%u subscribers had bytes waiting when the fanout "
+			 "stalled (the batch was not forced)", lf->w.drained,
+			 lf->w.npeers);
+	if (lf->mode == LIVE_JOB_CANCEL) {
+		TT_CHECK(c, lf->w.forced, "live-job-cancel: harness: no job "
+			 "finished while one was out (not forced)");
+		TT_CHECK(c, !lf->w.forced || c->off.cancelled_finished > 0,
+			 "live-job-cancel: the abort met no finished job "
+			 "(%llu delivered, %llu cancelled running)",
+			 (unsigned long long)c->off.completed,
+			 (unsigned long long)c->off.cancelled_running);
+	}
+}
+
 static void live_fanout_round(struct torture_case *c, fanout_run_fn run,
-			      bool tcp, unsigned round)
+			      bool tcp, enum live_mode mode, unsigned round)
 {
 	struct live_fanout lf;
 	struct fanout_opts opts;
@@ -501,9 +718,14 @@ static void live_fanout_round(struct torture_case *c, fanout_run_fn run,
 	int rc;
 
 	live_open(&lf.w, c, round, true);
+	lf.mode = mode;
 	lf.tcp = tcp;
 	lf.w.parts = tcp ? LIVE_TCP_SINKS : LIVE_FILE_SINKS;
 	lf.size = 200 * 1024 + (size_t)(live_rand(&lf.w) % (200 * 1024));
+	if (mode == LIVE_BATCH_ABORT)   /* more than the sockets hold */
+		lf.size += 8 * 1024 * 1024;
+	if (mode == LIVE_JOB_CANCEL)    /* longer than the timer's wait */
+		lf.size += 4 * 1024 * 1024;
 	lf.input = malloc(lf.size);
 	snprintf(lf.dir, sizeof(lf.dir), "/tmp/pushpoll-live-XXXXXX");
 	if (lf.input == NULL || mkdtemp(lf.dir) == NULL)
@@ -534,13 +756,19 @@ static void live_fanout_round(struct torture_case *c, fanout_run_fn run,
 	memset(&st, 0, sizeof(st));
 	memset(sink, 0, sizeof(sink));
 	st.sink = sink;
-	if (!tcp)
+	lf.w.st = &st;
+	lf.w.trig_in = lf.w.trig_out = -1;
+	if (!tcp && mode == LIVE_RANDOM)
 		live_arm(&lf.w);
+	else if (!tcp)
+		live_forced_arm(&lf);
 
 	rc = run(lf.w.r, lf.w.o, &opts, &st);
 	reactor_timer_stop(lf.w.r, &lf.w.timer);
+	live_forced_close(&lf);
 	live_close(&lf.w);      /* the subscribers see their ends first */
 	live_fanout_check(&lf, rc, &opts, sink);
+	live_forced_check(&lf);
 	live_free_peers(&lf.w);
 	for (unsigned i = 0; i < opts.sinks; i++) {
 		char path[160];
@@ -558,7 +786,18 @@ static void live_fanout(struct torture_case *c, fanout_run_fn run, bool tcp)
 {
 	for (unsigned round = 0; round < LIVE_ROUNDS && c->what[0] == '\0';
 	     round++)
-		live_fanout_round(c, run, tcp, round);
+		live_fanout_round(c, run, tcp, LIVE_RANDOM, round);
+}
+
+/* The forced scenarios: fewer rounds, each reaching its moment. */
+#define LIVE_FORCED_ROUNDS 3
+
+static void live_forced(struct torture_case *c, fanout_run_fn run,
+			enum live_mode mode)
+{
+	for (unsigned round = 0;
+	     round < LIVE_FORCED_ROUNDS && c->what[0] == '\0'; round++)
+		live_fanout_round(c, run, mode == LIVE_BATCH_ABORT, mode, round);
 }
 
 /* ---- the table ------------------------------------------------------------------- */
@@ -587,6 +826,22 @@ static void fanout_file_live_poll(struct torture_case *c)
 {
 	live_fanout(c, poll_fanout_run, false);
 }
+static void batch_abort_live_push(struct torture_case *c)
+{
+	live_forced(c, push_fanout_run, LIVE_BATCH_ABORT);
+}
+static void batch_abort_live_poll(struct torture_case *c)
+{
+	live_forced(c, poll_fanout_run, LIVE_BATCH_ABORT);
+}
+static void job_cancel_live_push(struct torture_case *c)
+{
+	live_forced(c, push_fanout_run, LIVE_JOB_CANCEL);
+}
+static void job_cancel_live_poll(struct torture_case *c)
+{
+	live_forced(c, poll_fanout_run, LIVE_JOB_CANCEL);
+}
 
 const struct torture_scenario torture__live_scenarios[] = {
 	{ "live-echo", TORTURE_PUSH, TORTURE_FAULTS, 0, echo_live_push },
@@ -599,5 +854,13 @@ const struct torture_scenario torture__live_scenarios[] = {
 	  fanout_file_live_push },
 	{ "live-file-sinks", TORTURE_POLL, TORTURE_FAULTS, 0,
 	  fanout_file_live_poll },
+	{ "live-batch-abort", TORTURE_PUSH, TORTURE_FAULTS, 0,
+	  batch_abort_live_push },
+	{ "live-batch-abort", TORTURE_POLL, TORTURE_FAULTS, 0,
+	  batch_abort_live_poll },
+	{ "live-job-cancel", TORTURE_PUSH, TORTURE_FAULTS, 0,
+	  job_cancel_live_push },
+	{ "live-job-cancel", TORTURE_POLL, TORTURE_FAULTS, 0,
+	  job_cancel_live_poll },
 	{ NULL, 0, 0, 0, NULL },
 };

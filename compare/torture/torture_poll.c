@@ -19,6 +19,10 @@
  *            one from the seed (torture_impl.h); each of the middle node,
  *            the inner node and the read is a part cancelled alone, and so
  *            is the writer
+ *   echo-cq, echo-faulty-cq, fanout-cq, fanout-file-cq, fanout-slow-cq
+ *            the world's echo and fanout (torture_world.c) run by the
+ *            completion entry points on the simulation's completion mode,
+ *            with the simulated kernel's checks of buffer ownership
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
  * is cancelled the way Rust code does it: each branch is race(branch,
@@ -1229,6 +1233,65 @@ static void scen_nest(struct torture_case *c)
 	qx_close(&x);
 }
 
+/* ---- over a completion queue: echo-cq, fanout-cq ------------------------------ */
+
+/* The world's echo and fanout with the completion entry points, on the
+ * simulation's completion mode (the world's reactor is simulated), and the
+ * kernel's side checked too: no buffer freed, touched or submitted again
+ * while the kernel owned it (rule C1), every orphan's late completion
+ * absorbed (C3), nothing left in the kernel's hands once the loop was done
+ * (C6).  The world's checks cover the rest: bytes, accounts, the heap. */
+static void cq_check(struct torture_case *c)
+{
+	struct poll_cq_stats st;
+
+	poll_cq_last_run_stats(&st);
+	TT_CHECK(c, st.sim_violations == 0, "cq: the simulated kernel saw %llu "
+		 "breaches of its buffers' ownership",
+		 (unsigned long long)st.sim_violations);
+	TT_CHECK(c, st.orphans_now == 0 && st.orphan_bytes_now == 0,
+		 "cq: %llu orphans (%llu bytes) outlived their loop",
+		 (unsigned long long)st.orphans_now,
+		 (unsigned long long)st.orphan_bytes_now);
+	TT_CHECK(c, st.late_completions == st.orphaned, "cq: %llu orphans, "
+		 "%llu late completions absorbed",
+		 (unsigned long long)st.orphaned,
+		 (unsigned long long)st.late_completions);
+	TT_CHECK(c, st.kernel_ops_at_end == 0, "cq: the kernel still owned "
+		 "%llu operations once the loop was done",
+		 (unsigned long long)st.kernel_ops_at_end);
+}
+
+static void scen_echo_cq(struct torture_case *c)
+{
+	tt_echo_run(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+static void scen_echo_faulty_cq(struct torture_case *c)
+{
+	tt_echo_run_faulty(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+static void scen_fanout_cq(struct torture_case *c)
+{
+	tt_fanout_run(c, poll_fanout_run_completion, true);
+	cq_check(c);
+}
+
+static void scen_fanout_file_cq(struct torture_case *c)
+{
+	tt_fanout_run(c, poll_fanout_run_completion, false);
+	cq_check(c);
+}
+
+static void scen_fanout_slow_cq(struct torture_case *c)
+{
+	tt_fanout_run_slow(c, poll_fanout_run_completion);
+	cq_check(c);
+}
+
 const struct torture_scenario torture__poll_scenarios[] = {
 	{ "join", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_join },
 	{ "race", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 3, scen_race },
@@ -1247,5 +1310,15 @@ const struct torture_scenario torture__poll_scenarios[] = {
 	NEST(timeout, seq), NEST(timeout, join), NEST(timeout, race),
 	NEST(timeout, timeout),
 #undef NEST
+	{ "echo-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_cq },
+	{ "echo-faulty-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_faulty_cq },
+	{ "fanout-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_fanout_cq },
+	{ "fanout-file-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_fanout_file_cq },
+	{ "fanout-slow-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_fanout_slow_cq },
 	{ NULL, 0, 0, 0, NULL },
 };

@@ -448,6 +448,13 @@ static void echo_run(struct torture_case *c, echo_serve_fn serve,
 	echo_run_buffers(c, serve, v, ECHO_BUFFERS_CONN);
 }
 
+/* The same for the faulty world's echo and the slow subscriber's fanout
+ * (torture_impl.h). */
+void tt_echo_run_faulty(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run(c, serve, ECHO_FAULTY);
+}
+
 /* ---- fanout ---------------------------------------------------------------------- */
 
 #define FANOUT_MAX_SINKS 4
@@ -668,6 +675,19 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 	free(fw.input);
 }
 
+/* For the scenario files that run these workloads on other entry points
+ * (torture_impl.h): echo with a buffer per connection, in the plain
+ * world; fanout to TCP subscribers or to files. */
+void tt_echo_run(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run(c, serve, ECHO_PLAIN);
+}
+
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp)
+{
+	fanout_run(c, run, tcp ? FANOUT_TCP : FANOUT_FILE);
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 static void echo_push(struct torture_case *c)
@@ -761,3 +781,9 @@ const struct torture_scenario torture__world_scenarios[] = {
 	{ "fanout-slow", TORTURE_POLL, SIM_FAMILIES, 2, fanout_slow_poll },
 	{ NULL, 0, 0, 0, NULL },
 };
+
+/* The slow subscriber's fanout, for the same files (torture_impl.h). */
+void tt_fanout_run_slow(struct torture_case *c, fanout_run_fn run)
+{
+	fanout_run(c, run, FANOUT_SLOW);
+}

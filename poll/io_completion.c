@@ -1,0 +1,455 @@
+/* io_completion.c: leaf futures over a completion queue, and the loop's
+ * side of them: the operations it owns, the orphans it keeps, step 4.
+ *
+ * The rules are C1 to C6 of poll.h.  The one idea: on readiness a future
+ * holds only a waker, so dropping it is cancelling; here the kernel holds
+ * the operation and its buffer from submission to completion, so what a
+ * dropped future started must be given to someone who outlives it.  That
+ * someone is the loop: an operation (struct poll__op) is the loop's memory,
+ * lent to a leaf while it is in flight, and kept by the loop on its orphan
+ * list when the leaf is dropped first.  tokio-uring does the same with its
+ * slab of operation lifecycles ("Ignored" is our orphan).
+ *
+ * An operation's states, and where it is in each:
+ *
+ *   free       on l->free_ops, for the next submission
+ *   in flight  owned by the kernel; f->op of the leaf that submitted it,
+ *              which parked its task's waker in it
+ *   done       the completion came: result set, the task woken; still
+ *              f->op until the leaf's next poll takes the result and gives
+ *              the operation back to the free list
+ *   orphan     in flight, its leaf dropped: on l->orphans with the buffer
+ *              it owns, until the final completion (op_orphan_complete())
+ *
+ * Lines here that exist only for cancellation under completion (claim C13
+ * counts them): op_orphan(), op_orphan_complete(), poll_cq_close(),
+ * poll_cq_io_cancel(), loop_cq_drain() and the drop function.
+ */
+#include "poll_impl.h"
+#include "completion.h"
+#include "container_of.h"
+#include "mem.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+/* Completions copied per step 4. */
+#define CQ_BATCH 64
+
+struct poll__op {
+	struct completion_op op;       /* the kernel's while in flight */
+	struct poll_cq_loop *loop;
+	enum poll_cq_kind kind;
+	int handle;                    /* the handle it works on, or -1 */
+	struct poll_buf *buf;          /* owned while in flight (C1) */
+	struct poll_waker waker;       /* the leaf's task, until done */
+	ssize_t result;                /* valid when done */
+	bool done;
+	bool cancel_asked;             /* completion_cancel() was called */
+	bool orphan;                   /* its leaf was dropped (C3) */
+	bool close_after;              /* orphan: close handle at the end (C4) */
+	struct poll__op *prev, *next;  /* free list (next only) or orphans */
+};
+
+/* ---- the loop's operations ------------------------------------------------ */
+
+/* The loop statistics of the last completion run of a workload. */
+static struct poll_cq_stats last_run;
+
+void poll__cq_stats_publish(const struct poll_cq_loop *l)
+{
+	uint64_t ops, bytes;
+
+	last_run = l->stats;
+	if (reactor_is_sim(l->loop.r)) {
+		last_run.sim_violations = completion_sim_violations(l->cq);
+		completion_sim_owned(l->cq, &ops, &bytes);
+		last_run.kernel_ops_at_end = ops;
+	}
+}
+
+void poll__cq_stats_reset(void)
+{
+	memset(&last_run, 0, sizeof(last_run));
+}
+
+void poll_cq_last_run_stats(struct poll_cq_stats *out)
+{
+	*out = last_run;
+}
+
+/* An idle operation: from the free list, else one mem_alloc().  Only the
+ * first operations of a loop allocate; later ones reuse them. */
+static struct poll__op *op_get(struct poll_cq_loop *l)
+{
+	struct poll__op *op = l->free_ops;
+
+	if (op != NULL) {
+		l->free_ops = op->next;
+	} else {
+		op = mem_alloc(sizeof(*op));
+		if (op == NULL)
+			return NULL;
+		l->stats.ops_allocated++;
+	}
+	memset(op, 0, sizeof(*op));
+	op->loop = l;
+	op->handle = -1;
+	return op;
+}
+
+/* Back to the free list: the kernel is done with it and nobody holds it. */
+static void op_put(struct poll_cq_loop *l, struct poll__op *op)
+{
+	assert(!op->op.in_flight);
+	op->next = l->free_ops;
+	l->free_ops = op;
+}
+
+static void cq_close(struct poll_cq_loop *l, int h);
+
+/* doc:begin cq-orphan */
+/* C3: the leaf of op is being dropped while op is in flight.  Ask for the
+ * cancel (unless the leaf asked already), and keep op and its buffer on
+ * the orphan list until the final completion. */
+static void op_orphan(struct poll_cq_loop *l, struct poll__op *op)
+{
+	size_t bytes = op->buf != NULL ? op->buf->cap : 0;
+
+	if (!op->cancel_asked)
+		completion_cancel(l->cq, &op->op);
+	op->cancel_asked = true;
+	poll_waker_drop(&op->waker);
+	op->orphan = true;
+	op->prev = NULL;
+	op->next = l->orphans;
+	if (l->orphans != NULL)
+		l->orphans->prev = op;
+	l->orphans = op;
+	l->stats.orphaned++;
+	l->stats.orphans_now++;
+	l->stats.orphan_bytes += bytes;
+	l->stats.orphan_bytes_now += bytes;
+	if (l->stats.orphan_bytes_now > l->stats.orphan_bytes_peak)
+		l->stats.orphan_bytes_peak = l->stats.orphan_bytes_now;
+}
+/* doc:end cq-orphan */
+
+/* The final completion of an orphan: absorb what it brought, free its
+ * buffer, close its handle if that waited for it (C4), reuse it. */
+static void op_orphan_complete(struct poll_cq_loop *l, struct poll__op *op,
+			       ssize_t result)
+{
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		l->orphans = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	l->stats.late_completions++;
+	l->stats.orphans_now--;
+	if (op->buf != NULL)
+		l->stats.orphan_bytes_now -= op->buf->cap;
+	if (op->kind == POLL_CQ_ACCEPT && result >= 0)
+		completion_close(l->cq, (int)result);    /* nobody wants it */
+	if (op->close_after)
+		cq_close(l, op->handle);  /* the last orphan on it, or
+						* another one waits */
+	poll_buf_unref(op->buf);
+	op->buf = NULL;
+	op_put(l, op);
+}
+
+static void cq_close(struct poll_cq_loop *l, int h)
+{
+	struct poll__op *op, *last = NULL;
+
+	if (h < 0)
+		return;
+	for (op = l->orphans; op != NULL; op = op->next)
+		if (op->handle == h) {
+			op->close_after = false;
+			last = op;
+		}
+	if (last != NULL)
+		last->close_after = true;     /* whichever completes, the close
+					       * moves to the next one left */
+	else
+		completion_close(l->cq, h);
+}
+
+void poll_cq_close(struct poll_loop *l, int h)
+{
+	cq_close(poll_cq_loop_of(l), h);
+}
+
+/* One completion: wake the leaf's task, or absorb an orphan's result. */
+static void op_complete(struct poll_cq_loop *l, struct poll__op *op,
+			ssize_t result)
+{
+	if (op->orphan) {
+		op_orphan_complete(l, op, result);
+		return;
+	}
+	if (op->cancel_asked && result != -ECANCELED)
+		l->stats.cancel_lost++;
+	op->result = result;
+	op->done = true;
+	poll_waker_wake(&op->waker);
+}
+
+/* Step 4 over a completion queue: submit what the leaves prepared, wait
+ * (bounded on a ring, so that a stop is seen), wake the owner of every
+ * completion.  Returns what completion_poll() returned. */
+int poll__loop_cq_wait(struct poll_cq_loop *l, int64_t timeout)
+{
+	struct completion_event ev[CQ_BATCH];
+	int n;
+
+	if (timeout < 0 && !reactor_is_sim(l->loop.r))
+		timeout = POLL_CQ_STOP_CHECK_NS;
+	n = completion_poll(l->cq, timeout, ev, CQ_BATCH);
+	for (int i = 0; i < n; i++) {
+		struct poll__op *op = container_of(ev[i].op, struct poll__op,
+						   op);
+
+		if (ev[i].flags & COMPLETION_MORE)
+			continue;             /* no multishot operation here */
+		op_complete(l, op, ev[i].result);
+	}
+	return n;
+}
+
+/* C6: after every task was aborted, every orphan is in flight with its
+ * cancel asked; poll until the last one has completed.  Under sim a
+ * cancelled operation always completes at a later step; on a ring the
+ * kernel answers a cancel at once. */
+void poll__loop_cq_drain(struct poll_cq_loop *l)
+{
+	struct poll__op *op;
+
+	while (l->orphans != NULL) {
+		int n = poll__loop_cq_wait(l, -1);
+
+		if (n < 0 && n != -EINTR && n != -EAGAIN)
+			break;          /* the queue is broken: leak, loudly */
+	}
+	assert(l->orphans == NULL && "an orphan outlived its loop");
+	while ((op = l->free_ops) != NULL) {
+		l->free_ops = op->next;
+		mem_free(op);
+	}
+}
+
+/* ---- the leaves ------------------------------------------------------------ */
+
+static const struct poll_future_vt cq_io_vt;
+
+static void cq_io_init(struct poll_cq_io *f, struct poll_loop *l,
+		       enum poll_cq_kind kind, int handle,
+		       struct poll_buf *buf, uint64_t arg)
+{
+	memset(f, 0, sizeof(*f));
+	f->base.vt = &cq_io_vt;
+	assert(l->over_cq && "a completion leaf on a readiness loop");
+	f->loop = poll_cq_loop_of(l);
+	f->kind = kind;
+	f->handle = handle;
+	f->buf = buf;
+	f->arg = arg;
+}
+
+void poll_cq_accept_init(struct poll_cq_io *f, struct poll_loop *l,
+			 int listener)
+{
+	cq_io_init(f, l, POLL_CQ_ACCEPT, listener, NULL, 0);
+}
+
+void poll_cq_recv_init(struct poll_cq_io *f, struct poll_loop *l, int handle,
+		       struct poll_buf *buf)
+{
+	cq_io_init(f, l, POLL_CQ_RECV, handle, buf, 0);
+}
+
+void poll_cq_send_init(struct poll_cq_io *f, struct poll_loop *l, int handle,
+		       struct poll_buf *buf)
+{
+	cq_io_init(f, l, POLL_CQ_SEND, handle, buf, 0);
+}
+
+void poll_cq_file_read_init(struct poll_cq_io *f, struct poll_loop *l,
+			    int handle, struct poll_buf *buf, uint64_t offset)
+{
+	cq_io_init(f, l, POLL_CQ_FILE_READ, handle, buf, offset);
+}
+
+void poll_cq_file_write_init(struct poll_cq_io *f, struct poll_loop *l,
+			     int handle, struct poll_buf *buf,
+			     uint64_t offset)
+{
+	cq_io_init(f, l, POLL_CQ_FILE_WRITE, handle, buf, offset);
+}
+
+void poll_cq_timeout_init(struct poll_cq_io *f, struct poll_loop *l,
+			  uint64_t delay_ns)
+{
+	cq_io_init(f, l, POLL_CQ_TIMEOUT, -1, NULL, delay_ns);
+}
+
+/* Hand op to the kernel for what is left of f's work.  Returns 0 or the
+ * submit call's -errno. */
+static int cq_io_submit(struct poll_cq_io *f, struct poll__op *op)
+{
+	struct completion *q = f->loop->cq;
+	struct poll_buf *b = op->buf;
+
+	op->done = false;
+	op->op.user_data = (uint64_t)(uintptr_t)op;
+	switch (f->kind) {
+	case POLL_CQ_ACCEPT:
+		return completion_accept(q, &op->op, f->handle);
+	case POLL_CQ_RECV:
+		return completion_recv(q, &op->op, f->handle, b->data, b->cap);
+	case POLL_CQ_SEND:
+		return completion_send(q, &op->op, f->handle,
+				       b->data + f->done, b->len - f->done);
+	case POLL_CQ_FILE_READ:
+		return completion_file_read(q, &op->op, f->handle, b->data,
+					    b->cap, f->arg);
+	case POLL_CQ_FILE_WRITE:
+		return completion_file_write(q, &op->op, f->handle,
+					     b->data + f->done,
+					     b->len - f->done,
+					     f->arg + f->done);
+	case POLL_CQ_TIMEOUT:
+		return completion_timeout(q, &op->op, f->arg);
+	}
+	return -EINVAL;
+}
+
+/* Whether a send or file write has more to submit after result bytes. */
+static bool cq_io_more(struct poll_cq_io *f, ssize_t result)
+{
+	if (f->kind != POLL_CQ_SEND && f->kind != POLL_CQ_FILE_WRITE)
+		return false;
+	if (result <= 0)
+		return false;
+	f->done += (size_t)result;
+	return f->done < f->buf->len;
+}
+
+/* Finish: the buffer comes back to the future (C1), the operation goes
+ * back to the loop, and the output is set. */
+static enum poll_status cq_io_ready(struct poll_cq_io *f, ssize_t out,
+				    struct poll_cx *cx)
+{
+	f->op = NULL;
+	if (out >= 0 && (f->kind == POLL_CQ_RECV ||
+			 f->kind == POLL_CQ_FILE_READ))
+		f->buf->len = (size_t)out;
+	if (out > 0 && (f->kind == POLL_CQ_SEND ||
+			f->kind == POLL_CQ_FILE_WRITE))
+		out = (ssize_t)f->done;
+	f->base.out = out;
+	poll_budget_charge(cx);
+	return POLL_READY;
+}
+
+static enum poll_status cq_io_poll(struct poll_future *fut, struct poll_cx *cx)
+{
+	struct poll_cq_io *f = (struct poll_cq_io *)fut;
+	struct poll__op *op = f->op;
+	ssize_t res;
+	int rc;
+
+	if (op == NULL) {                       /* first poll: submit (C2) */
+		if (poll_budget_exhausted(cx))
+			return POLL_PENDING;
+		op = op_get(f->loop);
+		if (op == NULL)
+			return cq_io_ready(f, -ENOMEM, cx);
+		op->kind = f->kind;
+		op->handle = f->handle;
+		op->buf = f->buf;               /* moved in (C1) */
+		f->buf = NULL;
+		goto submit;
+	}
+	if (!op->done)                          /* woken, but not by us */
+		return POLL_PENDING;
+	res = op->result;
+	f->buf = op->buf;                       /* handed back (C1) */
+	op->buf = NULL;
+	if (cq_io_more(f, res) && !f->cancel_asked) {
+		op->buf = f->buf;               /* moved in again */
+		f->buf = NULL;
+		goto submit;
+	}
+	op_put(f->loop, op);
+	return cq_io_ready(f, res, cx);
+
+submit:
+	rc = cq_io_submit(f, op);
+	if (rc < 0) {
+		f->buf = op->buf;
+		op->buf = NULL;
+		op_put(f->loop, op);
+		return cq_io_ready(f, rc, cx);
+	}
+	f->op = op;
+	f->loop->stats.submitted++;
+	poll_waker_set(&op->waker, cx);
+	return POLL_PENDING;
+}
+
+struct poll_buf *poll_cq_io_take(struct poll_cq_io *f)
+{
+	struct poll_buf *b;
+
+	if (f->op != NULL)
+		return NULL;                    /* the kernel's (C1) */
+	b = f->buf;
+	f->buf = NULL;
+	return b;
+}
+
+int poll_cq_io_cancel(struct poll_cq_io *f)
+{
+	if (f->op == NULL || f->op->done)
+		return -ENOENT;
+	if (f->cancel_asked)
+		return -EALREADY;
+	f->cancel_asked = true;
+	f->op->cancel_asked = true;
+	return completion_cancel(f->loop->cq, &f->op->op);
+}
+
+/* doc:begin cq-io-drop */
+/* Drop (R3): in flight, the operation and its buffer go to the loop (C3);
+ * done but not yet polled, the operation is simply given back; otherwise
+ * the future's own buffer is freed. */
+static void cq_io_drop(struct poll_future *fut)
+{
+	struct poll_cq_io *f = (struct poll_cq_io *)fut;
+	struct poll__op *op = f->op;
+
+	f->op = NULL;
+	if (op != NULL && !op->done) {
+		op_orphan(f->loop, op);         /* keeps op->buf */
+	} else if (op != NULL) {
+		if (op->kind == POLL_CQ_ACCEPT && op->result >= 0)
+			completion_close(f->loop->cq, (int)op->result);
+		poll_buf_unref(op->buf);
+		op->buf = NULL;
+		op_put(f->loop, op);
+	}
+	poll_buf_unref(f->buf);
+	f->buf = NULL;
+}
+/* doc:end cq-io-drop */
+
+static const struct poll_future_vt cq_io_vt = {
+	.name = "cq_io",
+	.poll = cq_io_poll,
+	.drop = cq_io_drop,
+};
