@@ -319,12 +319,18 @@ static void parse_options(int argc, char **argv, struct run_opts *ro)
  * server snapshots its allocation counters and CPU time each time and prints
  * the snapshots at exit, so the bench's figures cover the measured window
  * only.  Everything the handler calls is async-signal-safe (atomic loads,
- * clock_gettime). */
+ * clock_gettime).  An echo server of one loop also snapshots the bytes it
+ * has echoed (its statistics, written by the loop thread, which is the
+ * thread the handler interrupts when there is no other): the bench counts
+ * the system calls of a traced server between the two marks, and divides
+ * by the messages echoed between them. */
 static struct mark {
 	struct mem_stats mem;
 	uint64_t cpu_ns;
+	uint64_t echoed;
 } marks[2];
 static volatile sig_atomic_t nmarks;
+static const volatile struct echo_stats *mark_echo_stats;
 
 static void on_mark(int sig)
 {
@@ -337,19 +343,26 @@ static void on_mark(int sig)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	marks[nmarks].cpu_ns = (uint64_t)ts.tv_sec * CLOCK_NS_PER_S +
 			       (uint64_t)ts.tv_nsec;
+	if (mark_echo_stats != NULL)
+		marks[nmarks].echoed = mark_echo_stats->bytes;
 	nmarks++;
 }
 
 static void print_marks(void)
 {
-	for (int i = 0; i < nmarks; i++)
+	for (int i = 0; i < nmarks; i++) {
 		printf("mark %d allocs=%llu bytes=%llu peak_live_bytes=%lld "
-		       "cpu_ns=%llu live_bytes=%lld\n", i,
+		       "cpu_ns=%llu live_bytes=%lld", i,
 		       (unsigned long long)marks[i].mem.allocs,
 		       (unsigned long long)marks[i].mem.bytes,
 		       (long long)marks[i].mem.peak_live_bytes,
 		       (unsigned long long)marks[i].cpu_ns,
 		       (long long)marks[i].mem.live_bytes);
+		if (mark_echo_stats != NULL)
+			printf(" echoed_bytes=%llu",
+			       (unsigned long long)marks[i].echoed);
+		putchar('\n');
+	}
 }
 
 /* One rule for a workload that cannot start: the system ran out of
@@ -688,6 +701,8 @@ static int cmd_serve_echo(int argc, char **argv)
 		ro.echo.on_listening = serve_workers_start;
 	}
 	o = start_substrate(&r, ro.threads);
+	if (ro.workers <= 1)
+		mark_echo_stats = &stats;
 	mem_stats_get(&before);
 	if (poll_on_workers(&ro)) {
 		struct poll_workers *w = start_workers(ro.workers, 0, false);

@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -931,6 +932,144 @@ END_TEST
 
 /* ---- what the rules stand on ------------------------------------------------- */
 
+/* ---- C14 ------------------------------------------------------------------ */
+
+/* Synthetic C14 figures: the epoll floor at 2.05 calls and 7000 ns per
+ * message, the io_uring floor at `calls` and `cpu` (the same at both
+ * counts), push over both backends; every range +-200 ns. */
+static void c14_fill(struct c14_figures *f, double calls, double cpu)
+{
+	static const char *const names[] = { "epoll", "push", "uring",
+					     "push/uring" };
+	const double sys[] = { 2.05, 2.1, calls, 0.3 };
+	const double ns[] = { 7000, 7300, cpu, 6900 };
+
+	memset(f, 0, sizeof(*f));
+	f->n = 4;
+	for (unsigned i = 0; i < 4; i++) {
+		struct c14_row *r = &f->e[i];
+		snprintf(r->name, sizeof(r->name), "%s", names[i]);
+		r->completion = i >= 2;
+		for (int c = 0; c < C14_NCONNS; c++) {
+			r->ran[c] = true;
+			r->syscalls[c] = sys[i];
+			r->cpu[c] = ns[i];
+			r->cpu_range[c][0] = ns[i] - 200;
+			r->cpu_range[c][1] = ns[i] + 200;
+			r->msgs[c] = 100000;
+		}
+	}
+}
+
+START_TEST(test_c14_holds_with_fewer_calls_and_no_dearer_cpu)
+{
+	struct c14_figures f;
+	struct claim_verdict v;
+
+	c14_fill(&f, 0.12, 6400);
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "0.120 vs 2.050"));
+	c14_fill(&f, 0.12, 7150);       /* dearer, but inside the spread */
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+}
+END_TEST
+
+START_TEST(test_c14_fails_without_fewer_calls)
+{
+	struct c14_figures f;
+	struct claim_verdict v;
+
+	c14_fill(&f, 2.2, 6400);
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c14_holds_only_in_part_when_cpu_is_dearer_or_one_count_misses)
+{
+	struct c14_figures f;
+	struct claim_verdict v;
+
+	c14_fill(&f, 0.12, 8000);       /* dearer beyond the spread */
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "higher beyond the spread"));
+	c14_fill(&f, 0.12, 6400);
+	f.e[2].syscalls[C14_AT_1K] = 2.5;   /* more calls at 1k */
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "at 50 connections only"));
+	c14_fill(&f, 0.12, 6400);
+	f.e[0].ran[C14_AT_50] = false;      /* 50 not measured */
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "at 1k connections only"));
+}
+END_TEST
+
+START_TEST(test_c14_is_not_measured_without_a_floor_or_a_count)
+{
+	struct c14_figures f;
+	struct claim_verdict v;
+
+	c14_fill(&f, 0.12, 6400);
+	snprintf(f.e[2].name, sizeof(f.e[2].name), "libuv");  /* no uring */
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	ck_assert_ptr_nonnull(strstr(v.why, "io_uring floor"));
+	c14_fill(&f, 0.12, 6400);
+	for (int c = 0; c < C14_NCONNS; c++)
+		f.e[0].syscalls[c] = NAN;
+	snprintf(f.not_counted, sizeof(f.not_counted), "ptrace was refused");
+	c14_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	ck_assert_ptr_nonnull(strstr(v.why, "ptrace was refused"));
+}
+END_TEST
+
+/* The JSON of C14's figures: every row at both counts, a system-call
+ * figure that was not counted as null, and the reason. */
+START_TEST(test_c14_json_has_every_row_at_both_counts)
+{
+	struct claims_json j = { 0 };
+	struct c14_figures f;
+	char buf[8192];
+	size_t n;
+	const char *p;
+	int at = 0;
+
+	c14_fill(&f, 0.12, 6400);
+	f.e[3].syscalls[C14_AT_1K] = NAN;
+	snprintf(f.e[0].top[C14_AT_50], sizeof(f.e[0].top[0]),
+		 "recvfrom 1.00, sendto 1.00, epoll_wait 0.05");
+	j.f = tmpfile();
+	ck_assert_ptr_nonnull(j.f);
+	j.first[0] = true;
+	claims_json_begin(&j, NULL);
+	c14_json(&j, &f);
+	claims_json_end(&j);
+	rewind(j.f);
+	n = fread(buf, 1, sizeof(buf) - 1, j.f);
+	buf[n] = '\0';
+	fclose(j.f);
+	ck_assert_ptr_nonnull(strstr(buf, "\"figures\": {"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"conns\": [50, 1000]"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"system_calls_not_counted\": \"\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"engine\": \"push/uring\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"backend\": \"uring\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"backend\": \"epoll\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"most_frequent\": \"recvfrom 1.00"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"syscalls_per_msg\": null"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"syscalls_per_msg\": 0.12"));
+	for (p = buf; (p = strstr(p, "\"cpu_ns_per_msg\"")) != NULL; p++)
+		at++;
+	ck_assert_int_eq(at, 4 * C14_NCONNS);
+	ck_assert_ptr_null(strstr(buf, "nan"));
+}
+END_TEST
+
 START_TEST(test_outcomes_have_the_names_claims_md_uses)
 {
 	struct claim_verdict v;
@@ -1239,6 +1378,11 @@ static Suite *make_suite(void)
 #endif
 	tcase_add_test(rules, test_c12_fails_when_readiness_saves_nothing);
 	tcase_add_test(rules, test_c12_is_not_measured_without_runs);
+	tcase_add_test(rules, test_c14_holds_with_fewer_calls_and_no_dearer_cpu);
+	tcase_add_test(rules, test_c14_fails_without_fewer_calls);
+	tcase_add_test(rules, test_c14_holds_only_in_part_when_cpu_is_dearer_or_one_count_misses);
+	tcase_add_test(rules, test_c14_is_not_measured_without_a_floor_or_a_count);
+	tcase_add_test(parts, test_c14_json_has_every_row_at_both_counts);
 	tcase_add_test(rules, test_c15_holds_when_allocation_is_a_good_chunk_of_cheap_io);
 	tcase_add_test(rules, test_c15_fails_when_allocation_is_a_small_share);
 	tcase_add_test(rules, test_c15_does_not_count_mem_bookkeeping_as_allocation);

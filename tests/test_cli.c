@@ -201,6 +201,26 @@ static void refuse_io_uring_setup(void)
 		_exit(125);
 }
 
+/* Set by a test: the next run's child refuses ptrace(2) (EPERM), as a
+ * container without CAP_SYS_PTRACE or with a strict profile may. */
+static bool refuse_ptrace;
+
+static void refuse_ptrace_calls(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ptrace, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		_exit(125);
+}
+
 static void run_with(char *const argv[], const char *path, int resource,
 		     rlim_t limit, struct outcome *o)
 {
@@ -236,6 +256,15 @@ static void run_with(char *const argv[], const char *path, int resource,
 		}
 		if (refuse_uring)
 			refuse_io_uring_setup();
+		if (refuse_ptrace) {
+#if defined(__SANITIZE_ADDRESS__)
+			/* LeakSanitizer stops the world with ptrace at exit,
+			 * which this run refuses. */
+			setenv("ASAN_OPTIONS",
+			       "detect_leaks=0:abort_on_error=1", 1);
+#endif
+			refuse_ptrace_calls();
+		}
 		execv(PUSHPOLL_BIN, argv);
 		_exit(127);
 	}
@@ -1438,6 +1467,171 @@ START_TEST(test_uring_refused_is_named_by_serve_and_left_out_by_bench)
 END_TEST
 #endif
 
+/* ---- the io_uring targets, on figures made up to fall on each side ---- */
+
+/* A row of the closed-loop echo: CPU ns per message (range +-100) and
+ * system calls per message (NAN: not counted). */
+static void target_row(struct bench_summary *e, const char *name, double cpu,
+		       double calls)
+{
+	memset(e, 0, sizeof(*e));
+	e->engine = name;
+	e->rounds_ok = 3;
+	e->med[BENCH_F_MSGS] = e->min[BENCH_F_MSGS] = e->max[BENCH_F_MSGS] =
+		100000;
+	e->med[BENCH_F_CPU] = cpu;
+	e->min[BENCH_F_CPU] = cpu - 100;
+	e->max[BENCH_F_CPU] = cpu + 100;
+	e->syscalls = calls;
+}
+
+/* The targets bench__print_targets() prints for rep, into buf. */
+static void targets_text(const struct bench_report *rep, char *buf,
+			 size_t len)
+{
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	bench__print_targets(f, rep);
+	slurp(f, buf, len);
+}
+
+/* The line of text that starts (after its indent) with what, or NULL. */
+static const char *target_of(const char *text, const char *what)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "\n  %s", what);
+	return strstr(text, key);
+}
+
+static bool line_says(const char *line, const char *verdict)
+{
+	const char *end = strchr(line + 1, '\n');
+	const char *v = strstr(line, verdict);
+
+	return v != NULL && (end == NULL || v < end);
+}
+
+/* The bench's io_uring targets: the floor against epoll's CPU, each
+ * engine's /uring row against the floor, fewer than one call per message;
+ * a row the run lacks is "not measured" with its name, and a run that
+ * asked for no io_uring row prints none of them. */
+START_TEST(test_bench_prints_the_io_uring_targets_met_missed_or_not_measured)
+{
+	struct bench_opts o;
+	struct bench_report *rep = calloc(1, sizeof(*rep));
+	struct bench_section *sec;
+	char text[8192];
+	const char *l;
+
+	ck_assert_ptr_nonnull(rep);
+	bench_opts_default(&o);
+	rep->opts = &o;
+	rep->nsec = 1;
+	sec = &rep->sec[0];
+	sec->key = "echo";
+	sec->mode = BENCH_ECHO;
+	sec->traced = true;
+	sec->n = 3;
+	target_row(&sec->sum[0], "epoll", 7000, 2.05);
+	target_row(&sec->sum[1], "uring", 5200, 0.04);      /* x0.74: met */
+	target_row(&sec->sum[2], "push/uring", 6000, 1.5);  /* x1.15 */
+	targets_text(rep, text, sizeof(text));
+
+	l = target_of(text, "uring CPU/msg <= 0.80 x epoll (50 conns)");
+	ck_assert_msg(l != NULL && line_says(l, "x0.74") &&
+		      line_says(l, "met"), "%s", text);
+	l = target_of(text, "push/uring CPU/msg <= 1.05 x uring");
+	ck_assert_msg(l != NULL && line_says(l, "MISSED"), "%s", text);
+	l = target_of(text, "poll/uring CPU/msg <= 1.05 x uring");
+	ck_assert_msg(l != NULL && line_says(l, "not measured: no poll/uring "
+					     "row"), "%s", text);
+	l = target_of(text, "uring system calls/msg < 1 (50 conns, counted)");
+	ck_assert_msg(l != NULL && line_says(l, "0.040") &&
+		      line_says(l, "met"), "%s", text);
+	l = target_of(text, "push/uring system calls/msg < 1");
+	ck_assert_msg(l != NULL && line_says(l, "MISSED"), "%s", text);
+	l = target_of(text, "poll/uring system calls/msg < 1");
+	ck_assert_msg(l != NULL && line_says(l, "not measured"), "%s", text);
+
+	/* The floor dearer than epoll beyond the spread: missed; inside the
+	 * spread of 0.8 x epoll's worst round: even. */
+	target_row(&sec->sum[1], "uring", 7500, 0.04);
+	targets_text(rep, text, sizeof(text));
+	l = target_of(text, "uring CPU/msg <= 0.80 x epoll");
+	ck_assert_msg(l != NULL && line_says(l, "MISSED"), "%s", text);
+	target_row(&sec->sum[1], "uring", 5700, 0.04);
+	sec->sum[1].min[BENCH_F_CPU] = 5500;   /* <= 0.8 x 7100 */
+	targets_text(rep, text, sizeof(text));
+	l = target_of(text, "uring CPU/msg <= 0.80 x epoll");
+	ck_assert_msg(l != NULL && line_says(l, "even"), "%s", text);
+
+	/* Not traced: the call targets say so. */
+	sec->traced = false;
+	targets_text(rep, text, sizeof(text));
+	l = target_of(text, "uring system calls/msg < 1");
+	ck_assert_msg(l != NULL && line_says(l, "not measured: no traced "
+					     "round"), "%s", text);
+
+	/* No io_uring row asked for: no io_uring target. */
+	o.engines = "epoll,poll";
+	targets_text(rep, text, sizeof(text));
+	ck_assert_msg(strstr(text, "uring CPU/msg") == NULL &&
+		      strstr(text, "system calls/msg") == NULL, "%s", text);
+	free(rep);
+}
+END_TEST
+
+/* The lines of text that contain word. */
+static int lines_with(const char *text, const char *word)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, word)) != NULL; n++)
+		p = strchr(p, '\n') != NULL ? strchr(p, '\n') : p + strlen(p);
+	return n;
+}
+
+/* The bench counts the server's system calls in a traced round: the epoll
+ * floor reads and writes once per message, so at least 2 calls per
+ * message; where ptrace is refused it says so in one line, leaves the
+ * figure out and measures the rest. */
+START_TEST(test_bench_counts_system_calls_or_says_in_one_line_why_not)
+{
+	char *bench[] = { "pushpoll", "bench", "echo", "--engines", "epoll",
+			  "--rounds", "1", "--conns", "4", "--duration",
+			  "100ms", "--warmup", "20ms", "--quiet", NULL };
+	const char *row;
+	struct outcome o;
+	double calls = 0;
+
+	run(bench, &o);
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	row = strstr(o.out, "calls/msg");
+	ck_assert_msg(row != NULL, "no system-call table: %s", o.out);
+	row = strstr(row, "\nepoll ");
+	ck_assert_ptr_nonnull(row);
+	ck_assert_int_eq(sscanf(row, " epoll %lf", &calls), 1);
+	ck_assert_msg(calls >= 2.0 && calls < 3.0, "epoll: %.3f calls/msg",
+		      calls);
+	ck_assert_ptr_nonnull(strstr(row, "recvfrom 1.0"));
+
+	refuse_ptrace = true;
+	run(bench, &o);
+	refuse_ptrace = false;
+	ck_assert_msg(o.status != 125, "seccomp could not be set up");
+	ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+	ck_assert_ptr_null(strstr(o.out, "calls/msg"));
+	ck_assert_msg(lines_with(o.out, "ptrace") == 1 &&
+		      lines_with(o.err, "ptrace") == 0, "out: %s\nerr: %s",
+		      o.out, o.err);
+	ck_assert_ptr_nonnull(strstr(o.out, "system calls per message: not "
+				     "counted: ptrace was refused"));
+	ck_assert_ptr_nonnull(strstr(o.out, "\nepoll "));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -1535,6 +1729,10 @@ static Suite *make_suite(void)
 	tcase_add_test(c,
 		test_without_multishot_recv_the_completion_floor_has_no_ready_mode);
 #endif
+	tcase_add_test(c,
+		test_bench_counts_system_calls_or_says_in_one_line_why_not);
+	tcase_add_test(v,
+		test_bench_prints_the_io_uring_targets_met_missed_or_not_measured);
 	suite_add_tcase(s, c);
 	return s;
 }

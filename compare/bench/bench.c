@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,12 +31,16 @@
 #include "cli/cli.h"
 #include "clock.h"
 #include "loadgen.h"
+#include "syscount.h"
 
 static void parse_sweep(const char *list, struct bench_opts *o);
 
 /* One measured run of one engine. */
 struct sample {
 	double v[BENCH_F_COUNT];
+	double msgs;            /* messages the server echoed between its two
+				 * marks, where it says (else those the load
+				 * generator counted) */
 	int ok;
 };
 
@@ -43,6 +48,8 @@ struct sample {
 struct mark {
 	uint64_t allocs, bytes, cpu_ns;
 	int64_t peak;
+	uint64_t echoed;        /* bytes echoed, where the server says */
+	bool has_echoed;
 };
 
 struct server {
@@ -50,7 +57,16 @@ struct server {
 	FILE *out;
 	uint16_t port;
 	double rss_kib;
+	/* A traced round: the counter from the first mark to the second. */
+	bool trace;
+	struct syscount *sc;
+	struct syscount_result *calls;  /* filled at the second mark */
+	bool counted;
 };
+
+/* Why ptrace was refused, the first time it was: every later traced round
+ * is then left out (the refusal is the machine's, not the engine's). */
+static char syscalls_why[SYSCOUNT_REASON_MAX];
 
 /* ---- the server child -------------------------------------------------------- */
 
@@ -78,19 +94,69 @@ static int server_start(struct server *s, const struct bench_variant *v,
 	return bench__serve_spawn(argv, pin, &s->pid, &s->out, &s->port);
 }
 
+/* The load generator calls these from its thread as it starts and stops
+ * counting, and sends nothing while they run.  In a traced round each
+ * waits, before it sends the mark, for the server to go quiet: then every
+ * message in flight has been read and written back, none is half done at
+ * the edge of the window, and the calls between the two marks are those
+ * of the messages echoed between them, whatever the connection count (an
+ * engine that reads now and writes later would otherwise be charged for
+ * the reads of one window and the writes of another). */
+#define TRACE_QUIET_MS 20
+#define TRACE_QUIET_MAX_MS 10000
 static void mark_start(void *arg)
 {
 	struct server *s = arg;
+	char why[SYSCOUNT_REASON_MAX];
+	int rc = 0;
 
+	/* Traced: the counter counts from the delivery of this mark to that
+	 * of the next, the stretch the server's snapshots cover. */
+	if (s->trace)
+		rc = syscount_start(s->pid, CLI_MARK_SIGNAL, &s->sc, why,
+				    sizeof(why));
+	/* Refused (the machine's doing): said once, and no more traced
+	 * rounds; anything else is this round's. */
+	if (rc == -EPERM || rc == -ENOSYS) {
+		if (syscalls_why[0] == '\0')
+			snprintf(syscalls_why, sizeof(syscalls_why), "%s",
+				 why);
+	} else if (rc < 0) {
+		fprintf(stderr, "\npushpoll: bench: system calls not counted: "
+			"%s\n", why);
+	}
+	if (s->sc != NULL)
+		syscount_wait_quiet(s->sc, TRACE_QUIET_MS, TRACE_QUIET_MAX_MS);
 	kill(s->pid, CLI_MARK_SIGNAL);
 }
 
 static void mark_end(void *arg)
 {
 	struct server *s = arg;
+	char why[SYSCOUNT_REASON_MAX];
 
+	if (s->sc != NULL)
+		syscount_wait_quiet(s->sc, TRACE_QUIET_MS, TRACE_QUIET_MAX_MS);
 	kill(s->pid, CLI_MARK_SIGNAL);
+	if (s->sc != NULL) {
+		int rc = syscount_stop(s->sc, s->calls, why, sizeof(why));
+
+		s->counted = rc == 0;
+		/* A refusal is the machine's; a window that did not close is
+		 * this round's, and only fails it. */
+		if (rc == -ENOSYS && syscalls_why[0] == '\0')
+			snprintf(syscalls_why, sizeof(syscalls_why), "%s", why);
+		else if (rc < 0)
+			fprintf(stderr, "\npushpoll: bench: system calls not "
+				"counted: %s\n", why);
+		s->sc = NULL;
+	}
 	s->rss_kib = bench__rss_kib(s->pid, 0);
+}
+
+const char *bench__syscalls_why(void)
+{
+	return syscalls_why[0] != '\0' ? syscalls_why : NULL;
 }
 
 /* Stop the server and read its snapshots.  Returns 0 when it exited with 0
@@ -104,10 +170,15 @@ static int server_stop(struct server *s, struct mark m[2])
 	while (fgets(line, sizeof(line), s->out) != NULL) {
 		unsigned i;
 		struct mark x;
+		const char *echoed = strstr(line, " echoed_bytes=");
+
 		if (sscanf(line, "mark %u allocs=%" SCNu64 " bytes=%" SCNu64
 			   " peak_live_bytes=%" SCNd64 " cpu_ns=%" SCNu64,
 			   &i, &x.allocs, &x.bytes, &x.peak, &x.cpu_ns) == 5 &&
 		    i < 2) {
+			x.has_echoed = echoed != NULL &&
+				       sscanf(echoed, " echoed_bytes=%" SCNu64,
+					      &x.echoed) == 1;
 			m[i] = x;
 			seen |= 1 << i;
 		}
@@ -120,12 +191,15 @@ static int server_stop(struct server *s, struct mark m[2])
 }
 
 /* One round of one engine: start its server, load it, stop it, compute the
- * figures.  The latency of the run is merged into hist. */
+ * figures.  The latency of the run is merged into hist.  With calls, the
+ * server is traced over the measured window, and out->ok says whether
+ * calls was filled. */
 static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 		    const struct bench_pin *pin, enum bench_mode mode,
-		    struct sample *out, struct hist *hist)
+		    struct sample *out, struct hist *hist,
+		    struct syscount_result *calls)
 {
-	struct server s = { 0 };
+	struct server s = { .trace = calls != NULL, .calls = calls };
 	struct loadgen_opts lo = {
 		.host = "127.0.0.1", .conns = o->conns, .depth = o->depth,
 		.msg_size = o->msg_size, .rate = o->rate,
@@ -152,6 +226,11 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 	lo.port = s.port;
 	load_rc = mode == BENCH_CHURN ? loadgen_churn(&lo, res)
 				      : loadgen_echo(&lo, res);
+	if (s.sc != NULL) {        /* the load ended before its window did */
+		syscount_stop(s.sc, calls, NULL, 0);
+		s.counted = false;
+		s.sc = NULL;
+	}
 	stop_rc = server_stop(&s, m);
 	if (stop_rc != 0 || load_rc != 0 || res->msgs == 0) {
 		fprintf(stderr, "\npushpoll: bench: %s failed (%s; %u "
@@ -166,12 +245,15 @@ static void run_one(const struct bench_variant *v, const struct bench_opts *o,
 	}
 	double msgs = (double)res->msgs;
 	bench__load_figures(res, out->v);
+	out->msgs = m[0].has_echoed && m[1].has_echoed
+		    ? (double)(m[1].echoed - m[0].echoed) / (double)o->msg_size
+		    : (double)res->msgs;
 	out->v[BENCH_F_CPU] = (double)(m[1].cpu_ns - m[0].cpu_ns) / msgs;
 	out->v[BENCH_F_ALLOCS] = (double)(m[1].allocs - m[0].allocs) / msgs;
 	out->v[BENCH_F_BYTES] = (double)(m[1].bytes - m[0].bytes) / msgs;
 	out->v[BENCH_F_PEAK] = (double)m[1].peak / 1024.0;
 	out->v[BENCH_F_RSS] = s.rss_kib;
-	out->ok = 1;
+	out->ok = calls == NULL || s.counted;
 	if (hist != NULL)
 		hist_merge(hist, &res->latency);
 	free(res);
@@ -199,6 +281,64 @@ static void summarise(const struct sample *s, int rounds,
 
 /* ---- echo and churn ---------------------------------------------------------------- */
 
+bool bench__traces(const struct bench_opts *o, enum bench_mode mode)
+{
+	return o->syscalls && mode == BENCH_ECHO && o->rate == 0;
+}
+
+uint64_t bench__traced_ns(const struct bench_opts *o)
+{
+	uint64_t most = CLOCK_NS_PER_S;
+
+	return o->duration_ns < most ? o->duration_ns : most;
+}
+
+/* The system calls of res over the messages of the traced round into e. */
+static void syscalls_summarise(const struct syscount_result *res,
+			       const struct sample *one, struct bench_summary *e)
+{
+	double msgs = one->msgs;
+
+	e->syscalls = (double)res->total / msgs;
+	e->sys_msgs = msgs;
+	e->sys_msgs_per_s = one->v[BENCH_F_MSGS];
+	e->nsys = syscount_top(res, BENCH_SYS_TOP, e->sys_nr);
+	for (unsigned k = 0; k < e->nsys; k++)
+		e->sys_per_msg[k] = (double)res->by_nr[e->sys_nr[k]] / msgs;
+}
+
+/* One traced round of every engine of this tree (an external server is
+ * not the bench's to trace): the system calls per message.  The first
+ * refusal (no ptrace here) ends them all; bench__syscalls_why() says why. */
+static void traced_rounds(const struct bench_opts *o,
+			  const struct bench_pin *pin,
+			  const struct bench_variant *const *v,
+			  struct bench_summary *out, int nv)
+{
+	struct bench_opts to = *o;
+	struct syscount_result *res = malloc(sizeof(*res));
+	struct sample one;
+
+	if (res == NULL)
+		return;
+	to.duration_ns = bench__traced_ns(o);
+	to.rounds = 1;
+	for (int i = 0; i < nv && bench__syscalls_why() == NULL; i++) {
+		if (v[i]->engine == NULL)
+			continue;
+		bench__progress(&to, "syscalls", 1, v[i]->label, i + 1, nv);
+		memset(res, 0, sizeof(*res));
+		run_one(v[i], &to, pin, BENCH_ECHO, &one, NULL, res);
+		if (one.ok && one.msgs > 0)
+			syscalls_summarise(res, &one, &out[i]);
+		else if (one.ok)
+			fprintf(stderr, "\npushpoll: bench: %s: system calls "
+				"not counted: no message was echoed between "
+				"the traced round's marks\n", v[i]->label);
+	}
+	free(res);
+}
+
 int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 		    struct bench_summary *out, struct hist *hists, int max)
 {
@@ -225,15 +365,18 @@ int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 			bench__progress(o, name, r + 1, v[i]->label,
 					r * nv + k + 1, rounds * nv);
 			run_one(v[i], o, &pin, mode, &samples[i][r],
-				hists != NULL ? &hists[i] : NULL);
+				hists != NULL ? &hists[i] : NULL, NULL);
 		}
 	}
-	bench__pin_end(&pin);
-	bench__progress_done(o);
 	for (int i = 0; i < nv; i++) {
 		summarise(samples[i], rounds, &out[i]);
 		out[i].engine = v[i]->label;
+		out[i].syscalls = NAN;
 	}
+	if (bench__traces(o, mode))
+		traced_rounds(o, &pin, v, out, nv);
+	bench__pin_end(&pin);
+	bench__progress_done(o);
 	return nv;
 }
 
@@ -283,6 +426,7 @@ static void run_section(struct bench_report *rep, const char *key,
 	sec->mode = mode;
 	sec->rate = mode == BENCH_ECHO ? o->rate : 0;
 	sec->duration_ns = o->duration_ns;
+	sec->traced = bench__traces(o, mode);
 	sec->n = bench__echo_run(o, mode, sec->sum, sec->hist,
 				 BENCH_MAX_ENGINES);
 }
@@ -465,6 +609,9 @@ static void bench_usage(FILE *f)
 "  --quiet             no progress line on stderr\n"
 "  --no-pin            let the scheduler place servers and load generator\n"
 "                      (default: servers on the last CPU, the load on the rest)\n"
+"  --no-syscalls       no traced round (closed-loop echo runs one more round\n"
+"                      of each engine, its server traced with ptrace, at most\n"
+"                      1 s, to count its system calls per message)\n"
 "  --workers-sweep LIST  echo of push and poll with each number of loops per\n"
 "                      thread in LIST (1,2,4...): msgs/s and CPU per message\n"
 "\n"
@@ -483,6 +630,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 	enum { O_ENGINES = 256, O_TARGET, O_CONNS, O_DEPTH, O_SIZE, O_BUFFERS,
 	       O_RATE, O_DURATION,
 	       O_WARMUP, O_ROUNDS, O_JSON, O_CSV, O_PLOT, O_FILE_SIZE,
+	       O_NO_SYSCALLS,
 	       O_SINKS, O_SINK, O_CHUNK, O_WINDOW, O_QUIET, O_NO_PIN, O_SWEEP,
 	       O_BACKEND, O_HELP };
 	static const struct option opts[] = {
@@ -505,6 +653,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		{ "chunk-size", required_argument, NULL, O_CHUNK },
 		{ "window", required_argument, NULL, O_WINDOW },
 		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "no-syscalls", no_argument, NULL, O_NO_SYSCALLS },
 		{ "no-pin", no_argument, NULL, O_NO_PIN },
 		{ "workers-sweep", required_argument, NULL, O_SWEEP },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -597,6 +746,7 @@ static void parse_bench_options(int argc, char **argv, struct bench_opts *o,
 		case O_QUIET: o->progress = false; break;
 		case O_NO_PIN: o->pin = false; break;
 		case O_SWEEP: parse_sweep(optarg, o); break;
+		case O_NO_SYSCALLS: o->syscalls = false; break;
 		case O_HELP:
 			bench_usage(stdout);
 			exit(0);
@@ -701,6 +851,7 @@ int bench_main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "scale") == 0)
 		return bench_scale_main(argc - 1, argv + 1);
 	bench_opts_default(&o);
+	o.syscalls = true;
 	if (argc > 1 && argv[1][0] != '-') {
 		work = parse_workload(argv[1]);
 		all = strcmp(argv[1], "all") == 0;
@@ -731,8 +882,10 @@ int bench_main(int argc, char **argv)
 			o.nsizes = 2;
 		}
 	}
-	if (o.nsweep > 0)
+	if (o.nsweep > 0) {
+		o.syscalls = false;     /* the sweep prints time figures only */
 		return run_sweep(&o);
+	}
 	rep = calloc(1, sizeof(*rep));
 	if (rep == NULL) {
 		fprintf(stderr, "pushpoll: bench: out of memory\n");

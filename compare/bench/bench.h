@@ -114,6 +114,10 @@ struct bench_opts {
 				 * on the others (when there are two or more) */
 	/* push and poll servers: loops, one per thread (serve --workers) */
 	unsigned workers;       /* 0 or 1: one loop */
+	/* Closed-loop echo: one more round of every engine, its server traced
+	 * (syscount.h), for the system calls per message; false: none (off in
+	 * bench_opts_default(), on in `pushpoll bench` unless --no-syscalls). */
+	bool syscalls;
 	unsigned sweep[BENCH_MAX_SWEEP]; /* --workers-sweep LIST */
 	int nsweep;
 };
@@ -133,11 +137,26 @@ enum bench_field {
 	BENCH_F_COUNT
 };
 
+#define BENCH_SYS_TOP 5
+
 /* One engine's figures over the rounds: median, min and max of each. */
 struct bench_summary {
 	const char *engine;
 	int rounds_ok;          /* rounds that ran without a failure */
 	double med[BENCH_F_COUNT], min[BENCH_F_COUNT], max[BENCH_F_COUNT];
+	/* System calls of the server, all its threads, counted in one traced
+	 * round of its own (bench_opts.syscalls): per message in all, and the
+	 * most frequent calls by number, per message.  syscalls is NAN where
+	 * they were not counted (an external server, ptrace refused, a failed
+	 * round).  The traced round's other figures are not used: tracing
+	 * slows the server several times. */
+	double syscalls;
+	double sys_msgs;        /* messages of the traced round */
+	double sys_msgs_per_s;  /* its throughput: beside the untraced
+				 * rounds', how much tracing slowed it */
+	unsigned nsys;
+	unsigned sys_nr[BENCH_SYS_TOP];
+	double sys_per_msg[BENCH_SYS_TOP];
 };
 
 /* The figures of one fanout configuration (engine, sink kind, size). */
@@ -181,6 +200,8 @@ struct bench_section {
 	uint64_t rate;          /* open loop: messages/s in all; 0: closed */
 	uint64_t duration_ns;
 	int n;                  /* engines measured */
+	bool traced;            /* the servers' system calls were to be
+				 * counted (a traced round each) */
 	struct bench_summary sum[BENCH_MAX_ENGINES];
 	/* Latency over every round, merged, per engine (for the curves). */
 	struct hist hist[BENCH_MAX_ENGINES];
@@ -380,7 +401,9 @@ static inline int bench__turn(int r, int k, int n)
 }
 
 /* Measure echo or churn for every listed engine, interleaved over the
- * rounds, into out[] and (unless NULL) hists[], at most max engines.
+ * rounds, into out[] and (unless NULL) hists[], at most max engines; then,
+ * for closed-loop echo with o->syscalls, one traced round of every engine
+ * of this tree for its system calls (bench_summary.syscalls).
  * Returns how many engines. */
 int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
 		    struct bench_summary *out, struct hist *hists, int max);
@@ -389,6 +412,14 @@ int bench__echo_run(const struct bench_opts *o, enum bench_mode mode,
  * be made. */
 int bench__fanout_run(const struct bench_opts *o,
 		      struct bench_fanout_summary *out, int max);
+
+/* Whether bench__echo_run() counts system calls for o and mode. */
+bool bench__traces(const struct bench_opts *o, enum bench_mode mode);
+/* Why the servers' system calls could not be counted, in one line (ptrace
+ * refused: syscount_start()'s reason), or NULL when nothing was refused. */
+const char *bench__syscalls_why(void);
+/* The duration of the traced round: the measured one, at most 1 s. */
+uint64_t bench__traced_ns(const struct bench_opts *o);
 
 /* The progress line: "bench WORKLOAD  round r/R  ENGINE  [k/K]". */
 void bench__progress(const struct bench_opts *o, const char *workload,

@@ -5,6 +5,7 @@
  * written by hand; a target whose engines were not measured is left out.
  */
 #include "bench.h"
+#include "syscount.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,6 +78,83 @@ static const char *cell(char *buf, double v, int prec)
 	else
 		snprintf(buf, 24, "%.*f", prec, v);
 	return buf;
+}
+
+/* "read 1.00, write 1.00, epoll_wait 0.04": the most frequent calls of e. */
+static const char *sys_top_text(const struct bench_summary *e, char *buf,
+				size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned k = 0; k < e->nsys && n < len; k++) {
+		char name[32];
+		n += (size_t)snprintf(buf + n, len - n, "%s%s %.2f",
+				      k ? ", " : "",
+				      syscount_label(e->sys_nr[k], name,
+						     sizeof(name)),
+				      e->sys_per_msg[k]);
+	}
+	return buf;
+}
+
+/* The system calls per message of a traced section, or the one line that
+ * says why they were not counted. */
+static void print_syscalls(FILE *f, const struct bench_report *rep,
+			   const struct bench_section *sec)
+{
+	const struct bench_summary *s = sec->sum;
+	const struct bench_summary *floor = NULL;
+	const char *why = bench__syscalls_why();
+	bool any = false, some_not = false;
+	char top[160], c[4][24];
+
+	for (int i = 0; i < sec->n; i++) {
+		if (s[i].rounds_ok == 0)
+			continue;
+		if (isnan(s[i].syscalls)) {
+			some_not = true;
+			continue;
+		}
+		any = true;
+		if (floor == NULL && i == 0)
+			floor = &s[i];
+	}
+	if (!any) {
+		fprintf(f, "\nsystem calls per message: not counted: %s\n",
+			why != NULL ? why : "no server completed its traced "
+			"round");
+		return;
+	}
+	fprintf(f, "\nsystem calls per message, the server's, all threads, "
+		"counted (ptrace) between its two marks in one more round of "
+		"%.1f s;\nexact counts, but tracing slows a server by its "
+		"calls (\"slowed\": untraced msgs/s over traced), and a loop "
+		"slowed\nfinds more connections ready per wait than untraced, "
+		"so its waits per message are fewer:\n",
+		(double)bench__traced_ns(rep->opts) / 1e9);
+	fprintf(f, "%-12s %9s %7s %9s %7s  %s\n", "engine", "calls/msg",
+		"x floor", "msgs", "slowed", "most frequent (per message)");
+	for (int i = 0; i < sec->n; i++) {
+		const struct bench_summary *e = &s[i];
+		if (e->rounds_ok == 0)
+			continue;
+		fprintf(f, "%-12s %9s %7s %9s %7s  %s\n", e->engine,
+			cell(c[0], e->syscalls, 3),
+			floor != NULL ? cell(c[1], e->syscalls /
+					     floor->syscalls, 2) : "-",
+			isnan(e->syscalls) ? "-" : cell(c[2], e->sys_msgs, 0),
+			isnan(e->syscalls) ? "-"
+			: cell(c[3], e->med[BENCH_F_MSGS] / e->sys_msgs_per_s,
+			       1),
+			isnan(e->syscalls) ? "" : sys_top_text(e, top,
+								sizeof(top)));
+	}
+	if (why != NULL)
+		fprintf(f, "(not counted: %s)\n", why);
+	else if (some_not)
+		fprintf(f, "(-: not counted: a server the bench did not start "
+			"as `pushpoll serve`, or its traced round failed)\n");
 }
 
 void bench__print_section(FILE *f, const struct bench_report *rep,
@@ -164,6 +242,8 @@ void bench__print_section(FILE *f, const struct bench_report *rep,
 				"one that did not load pushpoll-memcount.so)\n");
 			break;
 		}
+	if (sec->traced)
+		print_syscalls(f, rep, sec);
 }
 
 /* ---- the fanout table ------------------------------------------------------------ */
@@ -498,6 +578,114 @@ static void fanout_cpu_targets(FILE *f, const struct bench_report *rep)
 			"not run)\n");
 }
 
+/* The io_uring targets.  The floor against the epoll floor: completion I/O
+ * should save a fifth of the server's CPU per message (a liburing echo
+ * server is reported at 1.3 to 1.4 times an epoll one's throughput on a
+ * dedicated CPU).  Each engine over io_uring against that floor, within
+ * what an abstraction may cost.  And fewer than one system call per
+ * message for every io_uring row: the ring batches what readiness does one
+ * call at a time. */
+#define URING_CPU_PER_EPOLL 0.80
+#define COMPLETION_CPU_PER_FLOOR 1.05
+#define COMPLETION_SYSCALLS_MAX 1.0
+
+/* The engines over io_uring, by the rows' names: the floor, then each
+ * engine's completion backend. */
+static const char *const uring_rows[] = { "uring", "push/uring",
+					  "poll/uring" };
+#define NURING_ROWS 3
+
+static void target_unmeasured(FILE *f, const char *what, const char *why)
+{
+	fprintf(f, "  %-52s not measured: %s\n", what, why);
+}
+
+/* a's CPU per message within limit x b's: met, even (a's best round within
+ * limit x b's worst), or missed. */
+static enum verdict cpu_within(const struct bench_summary *a,
+			       const struct bench_summary *b, double limit)
+{
+	if (a->med[BENCH_F_CPU] <= limit * b->med[BENCH_F_CPU])
+		return MET;
+	if (a->min[BENCH_F_CPU] <= limit * b->max[BENCH_F_CPU])
+		return EVEN;
+	return MISSED;
+}
+
+/* Whether the run asked for any io_uring row (all engines, or named). */
+static bool uring_wanted(const struct bench_opts *o)
+{
+	if (o->engines == NULL)
+		return true;
+	for (int i = 0; i < NURING_ROWS; i++)
+		if (bench_listed(o->engines, uring_rows[i]))
+			return true;
+	return false;
+}
+
+static void print_uring_targets(FILE *f, const struct bench_report *rep,
+				const struct bench_section *thr)
+{
+	const struct bench_opts *o = rep->opts;
+	const struct bench_summary *ep = find(thr->sum, thr->n, "epoll");
+	const struct bench_summary *ur = find(thr->sum, thr->n, "uring");
+	const char *why = bench__syscalls_why();
+	char what[96], fig[96], no[64];
+
+	snprintf(what, sizeof(what), "uring CPU/msg <= %.2f x epoll (%u conns)",
+		 URING_CPU_PER_EPOLL, o->conns);
+	if (ep == NULL || ur == NULL) {
+		target_unmeasured(f, what, ur == NULL ? "no uring row (no ring "
+				  "here, or built without liburing)"
+				  : "no epoll row");
+	} else {
+		snprintf(fig, sizeof(fig), "x%.2f (%.0f / %.0f ns)",
+			 ur->med[BENCH_F_CPU] / ep->med[BENCH_F_CPU],
+			 ur->med[BENCH_F_CPU], ep->med[BENCH_F_CPU]);
+		target_line(f, what, fig, cpu_within(ur, ep,
+						     URING_CPU_PER_EPOLL));
+	}
+	for (int i = 1; i < NURING_ROWS; i++) {
+		const struct bench_summary *e = find(thr->sum, thr->n,
+						     uring_rows[i]);
+		snprintf(what, sizeof(what), "%s CPU/msg <= %.2f x uring",
+			 uring_rows[i], COMPLETION_CPU_PER_FLOOR);
+		snprintf(no, sizeof(no), "no %s row", uring_rows[i]);
+		if (e == NULL || ur == NULL) {
+			target_unmeasured(f, what, e == NULL ? no
+					  : "no uring row");
+			continue;
+		}
+		snprintf(fig, sizeof(fig), "x%.2f (%.0f / %.0f ns)",
+			 e->med[BENCH_F_CPU] / ur->med[BENCH_F_CPU],
+			 e->med[BENCH_F_CPU], ur->med[BENCH_F_CPU]);
+		target_line(f, what, fig, cpu_within(e, ur,
+						     COMPLETION_CPU_PER_FLOOR));
+	}
+	for (int i = 0; i < NURING_ROWS; i++) {
+		const struct bench_summary *e = find(thr->sum, thr->n,
+						     uring_rows[i]);
+		snprintf(what, sizeof(what), "%s system calls/msg < %.0f (%u "
+			 "conns, counted)", uring_rows[i],
+			 COMPLETION_SYSCALLS_MAX, o->conns);
+		snprintf(no, sizeof(no), "no %s row", uring_rows[i]);
+		if (e == NULL)
+			target_unmeasured(f, what, no);
+		else if (!thr->traced)
+			target_unmeasured(f, what, "no traced round "
+					  "(--no-syscalls)");
+		else if (isnan(e->syscalls))
+			target_unmeasured(f, what, why != NULL ? why
+					  : "its traced round failed");
+		else {
+			snprintf(fig, sizeof(fig), "%.3f", e->syscalls);
+			target_line(f, what, fig,
+				    e->syscalls < COMPLETION_SYSCALLS_MAX
+				    ? MET : MISSED);
+		}
+	}
+}
+
 void bench__print_targets(FILE *f, const struct bench_report *rep)
 {
 	const struct bench_section *closed = bench__section(rep, "echo");
@@ -585,6 +773,10 @@ void bench__print_targets(FILE *f, const struct bench_report *rep)
 	}
 	if (thr != NULL && print_tokio(f, rep, thr, lat))
 		any = true;
+	if (thr != NULL && uring_wanted(rep->opts)) {
+		print_uring_targets(f, rep, thr);
+		any = true;
+	}
 	if (rep->has_fanout && rep->nfanout > 0) {
 		const unsigned kinds[2] = { BENCH_SINK_TCP, BENCH_SINK_FILE };
 		char bad[160] = "";
@@ -655,6 +847,26 @@ static void json_figure(FILE *f, const char *key, double med, double min,
 		key, med, min, max);
 }
 
+/* "syscalls_per_msg":x,"syscalls_msgs":n,"syscalls_top":[{"name":..,
+ * "per_msg":..}...], or nulls where they were not counted. */
+static void json_syscalls(FILE *f, const struct bench_summary *e)
+{
+	char name[32];
+
+	if (isnan(e->syscalls)) {
+		fprintf(f, ",\"syscalls_per_msg\":null,\"syscalls_top\":[]");
+		return;
+	}
+	fprintf(f, ",\"syscalls_per_msg\":%.4f,\"syscalls_msgs\":%.0f,"
+		"\"syscalls_traced_msgs_per_s\":%.1f,\"syscalls_top\":[",
+		e->syscalls, e->sys_msgs, e->sys_msgs_per_s);
+	for (unsigned k = 0; k < e->nsys; k++)
+		fprintf(f, "%s{\"name\":\"%s\",\"per_msg\":%.4f}", k ? "," : "",
+			syscount_label(e->sys_nr[k], name, sizeof(name)),
+			e->sys_per_msg[k]);
+	fputc(']', f);
+}
+
 /* The latency curve: value at each percentile of the merged histogram. */
 static const double curve_pcts[] = { 0, 50, 75, 90, 95, 99, 99.5, 99.9,
 				     99.95, 99.99, 100 };
@@ -682,9 +894,27 @@ static void json_section(FILE *f, const struct bench_report *rep,
 			fprintf(f, "%s[%g,%.3f]", p ? "," : "", curve_pcts[p],
 				(double)hist_percentile(&sec->hist[i],
 							curve_pcts[p]) / 1e3);
-		fprintf(f, "]}");
+		fprintf(f, "]");
+		if (sec->traced)
+			json_syscalls(f, s);
+		fprintf(f, "}");
 	}
-	fprintf(f, "]}");
+	fprintf(f, "]");
+	if (sec->traced) {
+		const char *why = bench__syscalls_why();
+		fprintf(f, ",\"syscalls_traced_s\":%.3f,\"syscalls_not_counted\":",
+			(double)bench__traced_ns(o) / 1e9);
+		if (why != NULL) {
+			fputc('"', f);
+			for (const char *c = why; *c != '\0'; c++)
+				if (*c != '"' && *c != '\\')
+					fputc(*c, f);
+			fputc('"', f);
+		} else {
+			fputs("null", f);
+		}
+	}
+	fprintf(f, "}");
 }
 
 static void json_fanout(FILE *f, const struct bench_report *rep)
@@ -760,6 +990,11 @@ int bench__save_csv(const char *path, const struct bench_report *rep)
 						e->min[k], e->max[k]);
 				fprintf(f, ",%d\n", e->rounds_ok);
 			}
+			/* Counted once, in the traced round. */
+			if (sec->traced && !isnan(e->syscalls))
+				fprintf(f, "%s,%s,,,syscalls_per_msg,%.4f,%.4f,"
+					"%.4f,1\n", sec->key, e->engine,
+					e->syscalls, e->syscalls, e->syscalls);
 		}
 	}
 	for (int i = 0; rep->has_fanout && i < rep->nfanout; i++) {

@@ -133,18 +133,23 @@ enum phase {
 	DRAIN,       /* sending nothing new; waiting for what is in flight */
 };
 
-/* Move to the phase the clock says, calling the hooks at the edges. */
+/* Move to the phase the clock says, calling the hooks at the edges.  The
+ * measured time starts when on_measure() returns, so a hook that takes
+ * time (the bench's traced round waits there for its server to go quiet)
+ * takes none of it: *end_at is set then. */
 static enum phase phase_at(enum phase p, uint64_t now, uint64_t measure_at,
-			   uint64_t end_at, const struct loadgen_opts *o,
+			   uint64_t *end_at, const struct loadgen_opts *o,
 			   struct loadgen_result *res)
 {
 	if (p == WARMUP && now >= measure_at) {
 		p = MEASURE;
-		res->elapsed_ns = now;
 		if (o->on_measure != NULL)
 			o->on_measure(o->arg);
+		now = clock_now_ns();
+		res->elapsed_ns = now;
+		*end_at = now + o->duration_ns;
 	}
-	if (p == MEASURE && now >= end_at) {
+	if (p == MEASURE && now >= *end_at) {
 		p = DRAIN;
 		res->elapsed_ns = now - res->elapsed_ns;
 		if (o->on_end != NULL)
@@ -422,10 +427,10 @@ int loadgen_echo(const struct loadgen_opts *o, struct loadgen_result *res)
 		int timeout_ms = 10, n;
 		enum phase was = phase;
 
-		phase = phase_at(phase, now, measure_at, end_at, o, res);
+		phase = phase_at(phase, now, measure_at, &end_at, o, res);
 		if (phase == DRAIN) {
-			if (was != DRAIN)
-				drain_until = now + drain_limit(o);
+			if (was != DRAIN)       /* after on_end(), however long */
+				drain_until = clock_now_ns() + drain_limit(o);
 			if (all_drained(conns, o->conns) || now >= drain_until)
 				break;
 		} else if (o->rate != 0) {
@@ -626,10 +631,10 @@ int loadgen_churn(const struct loadgen_opts *o, struct loadgen_result *res)
 		enum phase was = phase;
 		int n;
 
-		phase = phase_at(phase, now, measure_at, end_at, o, res);
+		phase = phase_at(phase, now, measure_at, &end_at, o, res);
 		if (phase == DRAIN) {
-			if (was != DRAIN)
-				drain_until = now + drain_limit(o);
+			if (was != DRAIN)       /* after on_end(), however long */
+				drain_until = clock_now_ns() + drain_limit(o);
 			busy = 0;
 			for (unsigned i = 0; i < o->conns; i++)
 				busy += slots[i].state != CH_IDLE;

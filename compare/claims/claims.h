@@ -25,7 +25,8 @@
  * experiments start helper threads (a load generator, a thread hand-off
  * partner) and join them before they return; C2 (valgrind), C3 and C6 (the
  * torture harness), C8 (one server per child), C11 (the bench's servers)
- * and C15 (valgrind) start child processes and wait for them.
+ * and C15 (valgrind) start child processes and wait for them; C14 (the
+ * bench's servers) also traces them from a thread of its own (syscount.h).
  */
 #ifndef PUSHPOLL_CLAIMS_H
 #define PUSHPOLL_CLAIMS_H
@@ -474,6 +475,40 @@ int c12_sim(int k, int m, unsigned n0, unsigned n1, double *bytes);
 int c12_measure(const struct claims_ctx *cx, struct c12_figures *f);
 void c12_verdict(const struct c12_figures *f, struct claim_verdict *v);
 int c12_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C14: what completion I/O saves per message ------------------------------------------- */
+
+/* The rows: every engine's readiness row, the io_uring floor ("uring"),
+ * and "NAME/uring" for every engine with a completion entry point, at 50
+ * and at 1,000 connections (the bench's closed-loop echo). */
+#define C14_MAX_ROWS 12
+enum { C14_AT_50, C14_AT_1K, C14_NCONNS };
+extern const unsigned c14_conns[C14_NCONNS];       /* 50, 1000 */
+
+struct c14_row {
+	char name[24];                /* the bench row: "epoll", "push/uring" */
+	bool completion;              /* over io_uring */
+	bool ran[C14_NCONNS];         /* some untraced round completed */
+	double cpu[C14_NCONNS];       /* server CPU ns per message, median */
+	double cpu_range[C14_NCONNS][2];   /* its min and max over the rounds */
+	double msgs[C14_NCONNS];      /* messages per second, median */
+	double syscalls[C14_NCONNS];  /* per message, counted in the traced
+				       * round; NAN: not counted */
+	char top[C14_NCONNS][120];    /* its three most frequent calls */
+};
+
+struct c14_figures {
+	unsigned n;
+	struct c14_row e[C14_MAX_ROWS];
+	char not_counted[200];        /* why no call was counted, or "" */
+};
+/* The row called name, or -1. */
+int c14_find(const struct c14_figures *f, const char *name);
+int c14_measure(const struct claims_ctx *cx, struct c14_figures *f);
+void c14_verdict(const struct c14_figures *f, struct claim_verdict *v);
+/* The figures as the "figures" member of the claim's JSON object. */
+void c14_json(struct claims_json *j, const struct c14_figures *f);
+int c14_run(struct claims_ctx *cx, struct claim_row *row);
 
 /* ---- C15: what an allocation weighs when I/O is cheap ----------------------------------------- */
 
