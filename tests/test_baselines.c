@@ -42,18 +42,16 @@ static const struct baseline {
 	echo_serve_fn echo;
 	fanout_run_fn fanout;
 	bool counts_shed_connections;
-	bool sheds_when_out_of_descriptors;
 	bool unsent_in_ring;    /* on readiness, bytes a peer has not taken
 				 * may wait in the buffers of a provided ring
 				 * (not in the heap) while a send is stuck */
 } baselines[] = {
-	{ "epoll", epoll_echo_serve, epoll_fanout_run, true, true, false },
-	{ "libuv", libuv_echo_serve, libuv_fanout_run, false, true, false },
-	{ "libevent", libevent_echo_serve, libevent_fanout_run, true, true,
-	  false },
+	{ "epoll", epoll_echo_serve, epoll_fanout_run, true, false },
+	{ "libuv", libuv_echo_serve, libuv_fanout_run, false, false },
+	{ "libevent", libevent_echo_serve, libevent_fanout_run, true, false },
 #ifdef HAVE_LIBURING
 	/* last: left out where no ring can be set up (make_suite()) */
-	{ "uring", uring_echo_serve, uring_fanout_run, true, false, true },
+	{ "uring", uring_echo_serve, uring_fanout_run, true, true },
 #endif
 };
 /* The baselines tested: all of them, or all but the io_uring floor where
@@ -453,6 +451,56 @@ static void wait_until_the_other_threads_sleep(void)
 	}
 }
 
+/* The state files (/proc/self/task/TID/stat) of every other thread, opened
+ * now, so that they can be read when no descriptor is left: how many (at
+ * most max) in fds. */
+static int open_other_threads_states(int *fds, int max)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (n < max && (e = readdir(d)) != NULL) {
+		char path[300];
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
+		if ((fds[n] = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* True when, within about 2 s, every thread of fds is asleep at once (a
+ * thread that has ended counts as asleep); needs no new descriptor. */
+static bool threads_fall_asleep(const int *fds, int n)
+{
+	for (int round = 0; round < 2000; round++) {
+		bool busy = false;
+
+		for (int i = 0; i < n && !busy; i++) {
+			char line[512], *close_paren;
+			ssize_t got = pread(fds[i], line, sizeof(line) - 1, 0);
+
+			if (got <= 0)
+				continue;
+			line[got] = '\0';
+			close_paren = strrchr(line, ')');
+			busy = close_paren == NULL || close_paren[1] != ' ' ||
+			       close_paren[2] != 'S';
+		}
+		if (!busy)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 /* The statistics line gives accept_errors as counted, or as unknown where
  * the engine cannot count them: never a false 0. */
 static void check_accept_errors_printed(const struct echo_stats *st)
@@ -475,30 +523,27 @@ static void check_accept_errors_printed(const struct echo_stats *st)
 
 /* With the descriptor table full, the server cannot take a connection: it
  * must count the failure, close the connection (not leave the peer
- * hanging) and go on serving once descriptors are free again. */
+ * hanging), sleep while the table stays full (not spin on an accept that
+ * fails at once) and go on serving once descriptors are free again.  The
+ * limit is lowered before the server starts: an io_uring accept keeps the
+ * limit of the moment it was armed. */
 START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 {
 	struct rlimit old, low;
 	struct server_thread st;
 	struct echo_opts opts;
 	static int fillers[4096];
-	int nfill = 0, fd;
+	int nfill = 0, fd, states[32], nstates;
 	bool served = false;
 
-	if (!baselines[_i % NBASELINES].sheds_when_out_of_descriptors) {
-		printf("%s: skipped: an io_uring accept takes the descriptor "
-		       "limit when it is armed, so the limit this test lowers "
-		       "once the server runs does not reach the multishot "
-		       "accept armed before (it accepts above it)\n",
-		       baselines[_i % NBASELINES].name);
-		return;
-	}
 	echo_opts_mode(&opts, _i);
-	start_server(&st, _i % NBASELINES, &opts);
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
 	low.rlim_cur = (rlim_t)highest_fd() + 64;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	start_server(&st, _i % NBASELINES, &opts);
+	nstates = open_other_threads_states(states, 32);
+	ck_assert_int_gt(nstates, 0);
 	while (nfill < 4096 && (fillers[nfill] = open("/dev/null", O_RDONLY)) >= 0)
 		nfill++;
 	ck_assert_int_eq(errno, EMFILE);
@@ -506,9 +551,14 @@ START_TEST(test_out_of_descriptors_sheds_the_connection_and_serves_on)
 	fd = netclient_connect(st.port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(closed_by_peer(fd));
+	ck_assert_msg(threads_fall_asleep(states, nstates),
+		      "%s: the server never slept while out of descriptors",
+		      baselines[_i % NBASELINES].name);
 	close(fd);
 	while (nfill > 0)
 		close(fillers[--nfill]);
+	while (nstates > 0)
+		close(states[--nstates]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	/* The server may still be shedding when the table empties, and then
 	 * sheds the next connection too: each try waits until the server is

@@ -979,15 +979,20 @@ END_TEST
 
 /* Where the build has the fuzzer, a short run executes inputs, reports
  * libFuzzer's coverage and finds nothing in the real engines; where it has
- * none, --fuzz says so and fails. */
+ * none, --fuzz says so and fails.  The run keeps to its own directory and
+ * removes only that: another build's run of this test may share /tmp
+ * (stood for here by a sibling directory, which must survive). */
 START_TEST(test_a_short_fuzzing_run_reports_runs_and_coverage)
 {
 	char prog[4096], dir[] = "/tmp/test_torture_fuzz_XXXXXX";
+	char other[] = "/tmp/test_torture_fuzz_XXXXXX", rm[64];
 	struct torture_fuzz_result r[TORTURE_NENGINES];
 	struct torture_opts o;
+	struct stat st;
 	int rc;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_ptr_nonnull(mkdtemp(other));
 	torture_opts_default(&o);
 	o.engines = 1u << TORTURE_POLL;
 	rc = torture_fuzz(&o, 2 * 1000000000ull, dir, r);
@@ -1004,7 +1009,11 @@ START_TEST(test_a_short_fuzzing_run_reports_runs_and_coverage)
 		ck_assert_uint_ge(r[TORTURE_POLL].ft, r[TORTURE_POLL].cov);
 		ck_assert_uint_gt(r[TORTURE_POLL].corpus, 0);
 	}
-	ck_assert_int_eq(system("rm -rf /tmp/test_torture_fuzz_*"), 0);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(rm), 0);
+	ck_assert_int_ne(stat(dir, &st), 0);
+	ck_assert_int_eq(stat(other, &st), 0);
+	ck_assert_int_eq(rmdir(other), 0);
 }
 END_TEST
 

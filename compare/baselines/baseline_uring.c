@@ -51,8 +51,14 @@
  * Accepting: multishot accept where the kernel has it (5.19: probed with
  * IORING_OP_SOCKET, which came with it), else one accept re-armed after
  * each connection; either is re-armed when the kernel ends it (an error).
- * Out of descriptors the pending connections are shed as in the epoll
- * baseline: accepted on a reserve descriptor and closed.
+ * Out of descriptors a connection is shed, as in the epoll baseline, on a
+ * reserve descriptor, but over the ring: the kernel takes the accept's
+ * descriptor before it looks for a connection, so an accept armed again
+ * with the table full fails again at once, connection or none.  Instead
+ * the reserve is closed and the accept armed again: it waits, and the
+ * connection it brings into the reserve's slot is closed (shed) and the
+ * reserve opened again.  With no reserve to give up, the accept is armed
+ * again only after BACKOFF_MS.  Never a spin.
  *
  * user_data: UD_ACCEPT for the listener's accept, 0 for a cancel (its own
  * completion says nothing the cancelled op's does not), else the
@@ -88,6 +94,8 @@
 
 enum {
 	STOP_CHECK_MS = 100,   /* longest sleep: how late a stop may be seen */
+	BACKOFF_MS = 10,       /* out of descriptors with no reserve: the wait
+				* before the accept is armed again */
 	RING_ENTRIES = 1024,   /* SQEs per iteration before an early submit */
 	OP_RECV = 1,
 	OP_SEND = 2,
@@ -179,7 +187,11 @@ struct echo_server {
 	struct echo_stats *stats;
 	struct io_uring ring;
 	int lfd;
-	int reserve_fd;
+	int reserve_fd;             /* /dev/null, given up to shed, or -1 */
+	bool shedding;              /* the reserve is given up: the next
+				     * connection accepted is shed */
+	uint64_t backoff_until;     /* out of descriptors, no reserve: the
+				     * accept waits until then; 0: none */
 	bool multishot;             /* the kernel has multishot accept */
 	bool accepting;             /* an accept is in flight */
 	bool stopping;
@@ -648,23 +660,28 @@ static void conn_complete(struct echo_server *s, struct conn *c, int op,
 		conn_close(s, c, &s->stats->failed);
 }
 
-/* Out of descriptors: shed the pending connections (baseline_epoll.c). */
-static void shed_connections(struct echo_server *s)
+/* The reserve, opened again after a shed or a back-off (it may fail while
+ * the table is still full: then the next shortage backs off). */
+static void reserve_open(struct echo_server *s)
 {
-	for (;;) {
-		int fd;
-
-		if (s->reserve_fd < 0)
-			s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (s->reserve_fd < 0)
-			return;
-		close(s->reserve_fd);
-		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			close(fd);
+	if (s->reserve_fd < 0)
 		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return;
+	if (s->reserve_fd >= 0)
+		s->shedding = false;
+}
+
+/* Out of descriptors: give up the reserve, so that the accept armed again
+ * waits and takes the next connection into its slot, to be shed; with no
+ * reserve, back off instead of arming an accept that fails at once. */
+static void out_of_descriptors(struct echo_server *s)
+{
+	s->stats->accept_errors++;
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		s->shedding = true;
+	} else {
+		s->backoff_until = s->now + BACKOFF_MS * CLOCK_NS_PER_MS;
 	}
 }
 
@@ -704,17 +721,30 @@ static void accept_complete(struct echo_server *s, int res, unsigned flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		s->accepting = false;
 	if (res >= 0) {
-		if (s->stopping)
+		if (s->stopping || s->shedding) {
 			close(res);
-		else
+			if (s->shedding)
+				reserve_open(s);
+		} else {
 			conn_open(s, res);
+		}
 	} else if (res == -EMFILE || res == -ENFILE) {
-		s->stats->accept_errors++;
-		shed_connections(s);
+		out_of_descriptors(s);
 	} else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN &&
 		   res != -ECONNABORTED) {
 		s->stats->accept_errors++;
 	}
+	if (!s->accepting && !s->stopping && s->backoff_until == 0)
+		arm_accept(s);
+}
+
+/* The back-off over: the reserve again if it can be had, and the accept. */
+static void backoff_expire(struct echo_server *s)
+{
+	if (s->backoff_until == 0 || s->now < s->backoff_until)
+		return;
+	s->backoff_until = 0;
+	reserve_open(s);
 	if (!s->accepting && !s->stopping)
 		arm_accept(s);
 }
@@ -732,12 +762,18 @@ static void expire_idle(struct echo_server *s)
 	}
 }
 
-/* How long the loop may sleep: until the oldest connection times out, at
- * most STOP_CHECK_MS. */
+/* How long the loop may sleep: until the oldest connection times out or
+ * the accept's back-off ends, at most STOP_CHECK_MS. */
 static uint64_t next_wait_ns(const struct echo_server *s)
 {
 	uint64_t cap = STOP_CHECK_MS * CLOCK_NS_PER_MS, d;
 
+	if (s->backoff_until != 0) {
+		if (s->backoff_until <= s->now)
+			return 0;
+		if (s->backoff_until - s->now < cap)
+			cap = s->backoff_until - s->now;
+	}
 	if (s->opts->idle_timeout_ns == 0 || list_empty(&s->conns_by_input))
 		return cap;
 	d = deadline_after(list_first(&s->conns_by_input)->since,
@@ -797,7 +833,8 @@ static int echo_iteration(struct echo_server *s, struct reactor *r,
  *      send gives its buffer back; then the connections a dry ring left
  *      waiting are re-armed, as many as there are buffers back);
  *   4. if a stop was requested, leave;
- *   5. close the connections idle for too long. */
+ *   5. close the connections idle for too long;
+ *   6. out of descriptors, once the back-off is over, accept again. */
 static int echo_loop(struct reactor *r, struct echo_server *s)
 {
 	for (;;) {
@@ -809,6 +846,7 @@ static int echo_loop(struct reactor *r, struct echo_server *s)
 			return 0;
 		if (s->opts->idle_timeout_ns != 0)
 			expire_idle(s);
+		backoff_expire(s);
 	}
 }
 
