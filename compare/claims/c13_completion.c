@@ -188,7 +188,8 @@ static bool count_files(const char *const *files, unsigned *code,
 /* The definition of function name in text: from the line that starts
  * with its return type and holds "name(" (not a declaration: it does not
  * end in ';') to the first "}" at the start of a line.  Its code lines are
- * added to *lines; returns whether it was found. */
+ * added to *lines; returns whether it was found.  Enough for this file,
+ * whose prototypes fit on one line; not a C parser. */
 static bool count_function(const char *text, const char *name,
 			   unsigned *lines)
 {

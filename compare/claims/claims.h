@@ -23,8 +23,8 @@
  *
  * Threads: the runner and every experiment run on the calling thread; some
  * experiments start helper threads (a load generator, a thread hand-off
- * partner) and join them before they return; C2 (valgrind), C3 and C6 (the
- * torture harness), C8 (one server per child), C11 (the bench's servers)
+ * partner) and join them before they return; C2 (valgrind), C3, C6 and
+ * C13 (the torture harness), C8 (one server per child), C11 (the bench's servers)
  * and C15 (valgrind) start child processes and wait for them; C14 (the
  * bench's servers) also traces them from a thread of its own (syscount.h).
  */
