@@ -1070,6 +1070,144 @@ START_TEST(test_c14_json_has_every_row_at_both_counts)
 }
 END_TEST
 
+/* ---- C13 ------------------------------------------------------------------ */
+
+/* Synthetic C13 figures: both engines explored, push with push_violations
+ * and poll clean with its rules on; poll's rule off found rule_off
+ * violations; poll's orphans held orphan_bytes at the stop. */
+static void c13_fill(struct c13_figures *f, uint64_t push_violations,
+		     uint64_t rule_off, uint64_t orphan_bytes)
+{
+	memset(f, 0, sizeof(*f));
+	f->harness_ran = true;
+	f->lines_counted = true;
+	f->seeds = 2;
+	f->conns = 8;
+	f->bufsize = 16384;
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		f->scenarios[m] = 3;
+		f->cancel_points[m] = 5000;
+		f->mutant_ran[m] = true;
+		f->mutant_points[m] = 40;
+		f->mutant_violations[m] = 3;
+		f->stop_measured[m] = true;
+		f->owned_ops[m] = 8;
+		f->owned_bytes[m] = 8 * 16384;
+	}
+	f->violations[CLAIMS_PUSH] = push_violations;
+	f->mutant_violations[CLAIMS_POLL] = rule_off;
+	f->orphaned = orphan_bytes > 0 ? 8 : 0;
+	f->orphan_bytes = orphan_bytes;
+	f->orphan_bytes_peak = orphan_bytes;
+	f->late_completions = f->orphaned;
+	f->owned_bytes[CLAIMS_POLL] = orphan_bytes;
+}
+
+START_TEST(test_c13_holds_when_safe_the_rule_is_needed_and_orphans_hold_bytes)
+{
+	struct c13_figures f;
+	struct claim_verdict v;
+
+	c13_fill(&f, 0, 12, 8 * 16384);
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "rule off: 12 violations"));
+	ck_assert_ptr_nonnull(strstr(v.why, "held 131072 B"));
+}
+END_TEST
+
+START_TEST(test_c13_holds_only_in_part_with_violations_or_a_harmless_rule_off)
+{
+	struct c13_figures f;
+	struct claim_verdict v;
+
+	c13_fill(&f, 2, 12, 8 * 16384);          /* push not safe */
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "not safe"));
+	c13_fill(&f, 0, 0, 8 * 16384);           /* the rule off found nothing */
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "found nothing"));
+	c13_fill(&f, 0, 12, 0);                  /* no bytes outlived a drop */
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "no bytes held"));
+}
+END_TEST
+
+START_TEST(test_c13_fails_when_nothing_of_it_is_shown)
+{
+	struct c13_figures f;
+	struct claim_verdict v;
+
+	c13_fill(&f, 2, 0, 0);
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+START_TEST(test_c13_is_not_measured_without_the_harness_or_the_rule_off)
+{
+	struct c13_figures f;
+	struct claim_verdict v;
+
+	c13_fill(&f, 0, 12, 8 * 16384);
+	f.harness_ran = false;
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	c13_fill(&f, 0, 12, 8 * 16384);
+	f.mutant_ran[CLAIMS_POLL] = false;
+	f.stop_measured[CLAIMS_POLL] = false;
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_NOT_MEASURED);
+	c13_fill(&f, 0, 0, 8 * 16384);           /* rule off not run: in part */
+	f.mutant_ran[CLAIMS_POLL] = false;
+	c13_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_PARTLY);
+	ck_assert_ptr_nonnull(strstr(v.why, "not run"));
+}
+END_TEST
+
+/* The JSON of C13's figures: one object per engine with the safety, the
+ * code and the bytes, poll's orphans in poll's. */
+START_TEST(test_c13_json_has_both_engines_and_poll_orphans)
+{
+	struct claims_json j = { 0 };
+	struct c13_figures f;
+	char buf[8192];
+	const char *poll_at;
+	size_t n;
+
+	c13_fill(&f, 0, 12, 8 * 16384);
+	f.orphan_funcs = 7;
+	f.orphan_lines = 90;
+	j.f = tmpfile();
+	ck_assert_ptr_nonnull(j.f);
+	j.first[0] = true;
+	claims_json_begin(&j, NULL);
+	c13_json(&j, &f);
+	claims_json_end(&j);
+	rewind(j.f);
+	n = fread(buf, 1, sizeof(buf) - 1, j.f);
+	buf[n] = '\0';
+	fclose(j.f);
+	ck_assert_ptr_nonnull(strstr(buf, "\"figures\": {"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"harness_ran\": true"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"orphan_funcs\": 7"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"orphan_lines\": 90"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"push\": {"));
+	poll_at = strstr(buf, "\"poll\": {");
+	ck_assert_ptr_nonnull(poll_at);
+	ck_assert_ptr_nonnull(strstr(buf, "\"mutant_violations\": 12"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"completion_cancel_lines\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"readiness_code_lines\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"held_bytes\": 131072"));
+	ck_assert_ptr_nonnull(strstr(poll_at, "\"orphan_bytes\": 131072"));
+	ck_assert(strstr(buf, "\"orphan_bytes\"") > poll_at);
+}
+END_TEST
+
 START_TEST(test_outcomes_have_the_names_claims_md_uses)
 {
 	struct claim_verdict v;
@@ -1378,6 +1516,11 @@ static Suite *make_suite(void)
 #endif
 	tcase_add_test(rules, test_c12_fails_when_readiness_saves_nothing);
 	tcase_add_test(rules, test_c12_is_not_measured_without_runs);
+	tcase_add_test(rules, test_c13_holds_when_safe_the_rule_is_needed_and_orphans_hold_bytes);
+	tcase_add_test(rules, test_c13_holds_only_in_part_with_violations_or_a_harmless_rule_off);
+	tcase_add_test(rules, test_c13_fails_when_nothing_of_it_is_shown);
+	tcase_add_test(rules, test_c13_is_not_measured_without_the_harness_or_the_rule_off);
+	tcase_add_test(parts, test_c13_json_has_both_engines_and_poll_orphans);
 	tcase_add_test(rules, test_c14_holds_with_fewer_calls_and_no_dearer_cpu);
 	tcase_add_test(rules, test_c14_fails_without_fewer_calls);
 	tcase_add_test(rules, test_c14_holds_only_in_part_when_cpu_is_dearer_or_one_count_misses);

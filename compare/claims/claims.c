@@ -86,6 +86,9 @@ static const struct claim_def {
 	{ "C12", "An idle connection costs a readiness-based server only its "
 		 "state; a server that keeps a read pending must commit a "
 		 "buffer to it.", c12_run },
+	{ "C13", "Completion-based I/O fits callbacks; a future must give "
+		 "up its buffer to the kernel, so dropping it no longer "
+		 "cancels safely by itself.", c13_run },
 	{ "C14", "Completion-based I/O removes the readiness round trip: "
 		 "fewer system calls and less CPU per message.", c14_run },
 	{ "C15", "With a user-space network stack an I/O operation costs "

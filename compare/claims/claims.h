@@ -23,8 +23,8 @@
  *
  * Threads: the runner and every experiment run on the calling thread; some
  * experiments start helper threads (a load generator, a thread hand-off
- * partner) and join them before they return; C2 (valgrind), C3 and C6 (the
- * torture harness), C8 (one server per child), C11 (the bench's servers)
+ * partner) and join them before they return; C2 (valgrind), C3, C6 and
+ * C13 (the torture harness), C8 (one server per child), C11 (the bench's servers)
  * and C15 (valgrind) start child processes and wait for them; C14 (the
  * bench's servers) also traces them from a thread of its own (syscount.h).
  */
@@ -475,6 +475,43 @@ int c12_sim(int k, int m, unsigned n0, unsigned n1, double *bytes);
 int c12_measure(const struct claims_ctx *cx, struct c12_figures *f);
 void c12_verdict(const struct c12_figures *f, struct claim_verdict *v);
 int c12_run(struct claims_ctx *cx, struct claim_row *row);
+
+/* ---- C13: what cancellation takes under completion I/O ------------------------------------- */
+
+struct c13_figures {
+	/* Safety: the torture harness's cancel family over the scenarios
+	 * that run on the simulated completion queue (names ending "-cq"). */
+	bool harness_ran;
+	unsigned scenarios[CLAIMS_NMODELS];
+	uint64_t cancel_points[CLAIMS_NMODELS];
+	uint64_t violations[CLAIMS_NMODELS];
+	/* The same scenarios with a planted bug: poll with its ownership
+	 * rule off (poll-cq-drop-frees-buffer), push with a cancel that calls
+	 * back twice (push-cq-callback-twice). */
+	bool mutant_ran[CLAIMS_NMODELS];
+	uint64_t mutant_points[CLAIMS_NMODELS];
+	uint64_t mutant_violations[CLAIMS_NMODELS];
+	unsigned seeds;                   /* seeds per scenario, both runs */
+	/* The code (c3_count_lines()): each engine's completion files and
+	 * its readiness files, and poll's functions that exist only for
+	 * cancellation under completion (listed in c13_completion.c). */
+	bool lines_counted;
+	unsigned cq_code[CLAIMS_NMODELS], cq_cancel[CLAIMS_NMODELS];
+	unsigned rd_code[CLAIMS_NMODELS], rd_cancel[CLAIMS_NMODELS];
+	unsigned orphan_funcs, orphan_lines;  /* poll only */
+	/* Bytes at a stop with conns connections open, each in a receive
+	 * (simulated completion queue): poll's orphans, and what the kernel
+	 * owned of push's at the stop. */
+	bool stop_measured[CLAIMS_NMODELS];
+	unsigned conns;
+	size_t bufsize;
+	uint64_t orphaned, orphan_bytes, orphan_bytes_peak, late_completions;
+	uint64_t owned_ops[CLAIMS_NMODELS], owned_bytes[CLAIMS_NMODELS];
+};
+int c13_measure(const struct claims_ctx *cx, struct c13_figures *f);
+void c13_verdict(const struct c13_figures *f, struct claim_verdict *v);
+void c13_json(struct claims_json *j, const struct c13_figures *f);
+int c13_run(struct claims_ctx *cx, struct claim_row *row);
 
 /* ---- C14: what completion I/O saves per message ------------------------------------------- */
 
