@@ -468,7 +468,14 @@ else
 		[ -x "$pushpoll" ] && [ -f "$top/docs/runs/$run.json" ] || continue
 		cmd=$(jq -r .command "$top/docs/runs/$run.json")
 		saved=$(jq -r .stderr "$top/docs/runs/$run.json" | grep '^completion sim: violation' | head -1)
-		now=$("$pushpoll" ${cmd#pushpoll } 2>&1 >/dev/null | grep '^completion sim: violation' | head -1)
+		"$pushpoll" ${cmd#pushpoll } 2>"$tmp/replay" >/dev/null || :
+		now=$(grep '^completion sim: violation' "$tmp/replay" | head -1)
+		# Under the sanitizers the planted use after free stops the
+		# replay before the simulated kernel sees the buffer reused.
+		if grep -q 'AddressSanitizer' "$tmp/replay"; then
+			echo "skip: figures: the simulated kernel's report of docs/runs/$run.json (a sanitizer build: AddressSanitizer stops the replay first)"
+			continue
+		fi
 		n=$((n + 1))
 		if [ -z "$saved" ] || [ "$now" != "$saved" ]; then
 			fail "docs/runs/$run.json: $cmd now reports \"${now:-no violation of the simulated kernel}\"; run: scripts/docs-runs $run"
