@@ -45,7 +45,10 @@
 #                  allocation and byte counts the test suites' figures
 #                  print, claims C1's allocations and C3's lines of code
 #                  (`pushpoll claims C1 C3 --quick`), and, where valgrind
-#                  is, C2's instructions per poll wake (callgrind);
+#                  is, C2's instructions per poll wake (callgrind); the
+#                  counts of the torture run of exercise 14, and the
+#                  simulated kernel's report in its replayed planted bug,
+#                  which the page must quote;
 #              (d) an image a page shows is neither a diagram rendered from
 #                  its source nor an image a saved run drew, byte for byte.
 #              Before it reads the pages it runs (a) to (d) on a copy of
@@ -445,6 +448,41 @@ else
 		counts_stale "$tmp/saved" "$tmp/now" &&
 			fail "docs/runs/torture-quick.json: pushpoll torture --quick now counts otherwise (first change: $(diff "$tmp/counts.saved" "$tmp/counts.now" | grep '^>' | head -1)); run: scripts/docs-runs torture-quick torture"
 	fi
+	# The torture runs the exercises quote beside the quick one (exercise
+	# 14: poll's echo over the simulated completion queue): the same exact
+	# counts, from the command each run saved.
+	for run in torture-poll-echo-cq; do
+		[ -x "$pushpoll" ] && [ -f "$top/docs/runs/$run.json" ] || continue
+		cmd=$(jq -r .command "$top/docs/runs/$run.json")
+		jq -r .stdout "$top/docs/runs/$run.json" >"$tmp/saved"
+		"$pushpoll" ${cmd#pushpoll } >"$tmp/now" 2>&1 || :
+		n=$((n + $(counts "$tmp/saved" | wc -l)))
+		counts_stale "$tmp/saved" "$tmp/now" &&
+			fail "docs/runs/$run.json: $cmd now counts otherwise (first change: $(diff "$tmp/counts.saved" "$tmp/counts.now" | grep '^>' | head -1)); run: scripts/docs-runs $run"
+	done
+	# The simulated kernel's report in a replayed case of a planted bug
+	# (exercise 14): the first one this build prints is the one of the
+	# saved run, and the page quotes it, line for line.
+	for run in torture-replay-echo-cq-drop-frees-buffer:exercises.md; do
+		page=${run#*:}; run=${run%%:*}
+		[ -x "$pushpoll" ] && [ -f "$top/docs/runs/$run.json" ] || continue
+		cmd=$(jq -r .command "$top/docs/runs/$run.json")
+		saved=$(jq -r .stderr "$top/docs/runs/$run.json" | grep '^completion sim: violation' | head -1)
+		"$pushpoll" ${cmd#pushpoll } 2>"$tmp/replay" >/dev/null || :
+		now=$(grep '^completion sim: violation' "$tmp/replay" | head -1)
+		# Under the sanitizers the planted use after free stops the
+		# replay before the simulated kernel sees the buffer reused.
+		if grep -q 'AddressSanitizer' "$tmp/replay"; then
+			echo "skip: figures: the simulated kernel's report of docs/runs/$run.json (a sanitizer build: AddressSanitizer stops the replay first)"
+			continue
+		fi
+		n=$((n + 1))
+		if [ -z "$saved" ] || [ "$now" != "$saved" ]; then
+			fail "docs/runs/$run.json: $cmd now reports \"${now:-no violation of the simulated kernel}\"; run: scripts/docs-runs $run"
+		elif ! grep -qxF -- "$saved" "$top/docs/$page"; then
+			fail "docs/$page: the simulated kernel's report of docs/runs/$run.json is not on the page: $saved"
+		fi
+	done
 	# The layout and sizes checks above ran two of the three already.
 	for fig in test-poll-figures:test_poll:figures:sizes \
 		   test-workloads-push-figures:test_workloads:push_figures: \
