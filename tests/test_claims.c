@@ -9,6 +9,8 @@
  * exchange (a few round trips, natively), the median, and the runner on the
  * quickest claim (C9).
  */
+#include "config.h"
+
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "claims/claims.h"
+#include "engines.h"
 #include "reactor.h"
 
 /* ---- C1 ------------------------------------------------------------------- */
@@ -786,6 +789,34 @@ START_TEST(test_c12_counts_a_completion_engine_on_both_sides_of_the_claim)
 	ck_assert_ptr_nonnull(strstr(v.why, "uring, 200"));
 }
 END_TEST
+
+/* Every engine with an entry point over completion I/O is a line of the
+ * completion table, under its bench row's name, so that push and poll
+ * over io_uring show their pending receive's buffer beside the floor's. */
+START_TEST(test_c12_lists_every_engine_over_completion_io)
+{
+	int listed = 0;
+
+	for (const struct engine *e = engines; e->name != NULL; e++) {
+		char name[64];
+		bool found = false;
+
+		if (e->echo_completion == NULL)
+			continue;
+		snprintf(name, sizeof(name), "%s/uring", e->name);
+		for (int i = 0; i < c12_ncompletion; i++)
+			if (c12_completion[i].echo == e->echo_completion) {
+				ck_assert_str_eq(c12_completion[i].name, name);
+				found = true;
+			}
+		ck_assert_msg(found, "%s is not in C12's completion table",
+			      name);
+		listed++;
+	}
+	ck_assert_int_ge(listed, 2);
+	ck_assert_int_le(c12_ncompletion, C12_MAX_COMPLETION);
+}
+END_TEST
 #endif
 
 START_TEST(test_c12_fails_when_readiness_saves_nothing)
@@ -1513,6 +1544,7 @@ static Suite *make_suite(void)
 #ifdef HAVE_LIBURING
 	tcase_add_test(rules,
 		test_c12_counts_a_completion_engine_on_both_sides_of_the_claim);
+	tcase_add_test(rules, test_c12_lists_every_engine_over_completion_io);
 #endif
 	tcase_add_test(rules, test_c12_fails_when_readiness_saves_nothing);
 	tcase_add_test(rules, test_c12_is_not_measured_without_runs);

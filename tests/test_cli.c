@@ -1212,6 +1212,24 @@ START_TEST(test_bench_scale_on_sim_sweeps_to_a_million_by_default)
 }
 END_TEST
 
+/* Push and poll over completion I/O are rows of the simulated sweep (the
+ * simulation's completion queue, its heap counted as the others'); the
+ * io_uring floor, plain liburing, is not. */
+START_TEST(test_bench_scale_on_sim_runs_push_and_poll_over_completion_io)
+{
+	struct bench_scale_opts o;
+	char *given[] = { "scale", "--backend", "sim", "--engines",
+			  "push/uring,poll/uring", NULL };
+
+	ck_assert(bench__is_sim_engine("push/uring"));
+	ck_assert(bench__is_sim_engine("poll/uring"));
+	ck_assert(!bench__is_sim_engine("uring"));
+	bench_scale_opts_default(&o);
+	bench_scale_parse(5, given, &o);
+	ck_assert_int_eq(o.backend, BENCH_BACKEND_SIM);
+}
+END_TEST
+
 START_TEST(test_a_count_fits_when_its_descriptors_and_the_reserve_do)
 {
 	ck_assert(bench_scale_fits(1000, 1000 + BENCH_SCALE_FD_RESERVE));
@@ -1310,10 +1328,14 @@ START_TEST(test_the_simulated_sweep_is_exact_and_repeatable)
 	run(argv, &a);
 	run(argv, &b);
 	ck_assert_msg(a.status == 0, "status %d: %s", a.status, a.err);
-	ck_assert_msg(strstr(a.out, "push   conn        60") != NULL, "%s",
-		      a.out);
-	ck_assert_msg(strstr(a.out, "poll   conn        60") != NULL, "%s",
-		      a.out);
+	ck_assert_msg(strstr(a.out, "push       conn        60") != NULL,
+		      "%s", a.out);
+	ck_assert_msg(strstr(a.out, "poll       conn        60") != NULL,
+		      "%s", a.out);
+	ck_assert_msg(strstr(a.out, "push/uring conn        60") != NULL,
+		      "%s", a.out);
+	ck_assert_msg(strstr(a.out, "poll/uring conn        60") != NULL,
+		      "%s", a.out);
 	ck_assert_msg(strstr(a.out, "failed") == NULL, "%s", a.out);
 	ck_assert_str_eq(a.out, b.out);
 }
@@ -1709,6 +1731,7 @@ static Suite *make_suite(void)
 		test_bench_fanout_leaves_the_tools_out_when_engines_are_named);
 	tcase_add_test(c, test_bench_scale_options_parse_into_their_fields);
 	tcase_add_test(c, test_bench_scale_on_sim_sweeps_to_a_million_by_default);
+	tcase_add_test(c, test_bench_scale_on_sim_runs_push_and_poll_over_completion_io);
 	tcase_add_test(c,
 		test_a_count_fits_when_its_descriptors_and_the_reserve_do);
 	tcase_add_test(c,

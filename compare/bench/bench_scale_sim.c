@@ -58,16 +58,20 @@
  * simulation's completion mode (completion_new_beside()), its buffers
  * counted by mem as the readiness engines' are, its ring (if it provides
  * one) allocated before it listens and so not in B/idle.  So push and
- * poll over completion I/O are one line each, { "push/uring",
- * push_echo_serve_completion } and the same for poll, once they exist.
+ * poll over completion I/O are one line each.  They keep a receive and its
+ * buffer in flight on every connection and have no buffers on readiness
+ * (conn_only): a run with --buffers ready leaves them out with a line.
  * The io_uring floor is plain liburing, with no simulated mode: it has no
  * row here. */
 static const struct sim_engine {
 	const char *name;
 	echo_serve_fn echo;
+	bool conn_only;
 } sim_engines[] = {
-	{ "push", push_echo_serve },
-	{ "poll", poll_echo_serve },
+	{ "push", push_echo_serve, false },
+	{ "poll", poll_echo_serve, false },
+	{ "push/uring", push_echo_serve_completion, true },
+	{ "poll/uring", poll_echo_serve_completion, true },
 };
 #define NSIM_ENGINES (int)(sizeof(sim_engines) / sizeof(sim_engines[0]))
 
@@ -473,6 +477,15 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 			if (o->base.engines != NULL &&
 			    !bench_listed(o->base.engines, se->name))
 				continue;
+			if (se->conn_only &&
+			    o->buffers == ECHO_BUFFERS_READY) {
+				if (c == 0)
+					printf("scale: sim %s left out: it keeps "
+					       "a receive and its buffer in "
+					       "flight per connection (no "
+					       "--buffers ready)\n", se->name);
+				continue;
+			}
 			if (o->base.progress)
 				fprintf(stderr, "bench scale (sim): %s C=%u\n",
 					se->name, conns);
@@ -527,14 +540,14 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 	       "of %zu bytes each), the rest idle with a %.0f s idle timeout "
 	       "armed; counted, not timed (seed 1)\n", o->active, o->sim_msgs,
 	       o->base.msg_size, (double)o->idle_timeout_ns / 1e9);
-	printf("%-6s %-5s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
+	printf("%-10s %-5s %8s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n",
 	       "engine", "bufs", "C", "B/idle", "alloc/c", "steps/c",
 	       "links/c", "steps/m", "links/m", "links/ev", "alloc/m",
 	       "links/x", "live@end", "instr/ev");
 	for (int i = 0; i < n; i++) {
 		const struct sim_row *r = &rows[i];
 		if (!r->ok) {
-			printf("%-6s %-5s %8u  failed\n", r->engine,
+			printf("%-10s %-5s %8u  failed\n", r->engine,
 			       bench_buffers_name(o->buffers), r->conns);
 			continue;
 		}
@@ -542,7 +555,7 @@ int bench_scale_sim(const struct bench_scale_opts *o)
 		if (r->has_instr)
 			snprintf(instr, sizeof(instr), "%.0f",
 				 r->v[SF_INSTR_PER_EVENT]);
-		printf("%-6s %-5s %8u %9.1f %8.2f %8.2f %8.3f %8.2f %8.3f "
+		printf("%-10s %-5s %8u %9.1f %8.2f %8.2f %8.3f %8.2f %8.3f "
 		       "%8.3f %8.3f %8.3f %8.0f %8s\n", r->engine,
 		       bench_buffers_name(o->buffers), r->conns,
 		       r->v[SF_HEAP_PER_IDLE], r->v[SF_ALLOCS_PER_CONN],

@@ -111,6 +111,13 @@ const char *const c12_mode_name[C12_NMODES] = { "conn", "ready" };
 const struct c12_completion_engine c12_completion[] = {
 #ifdef HAVE_LIBURING
 	{ "uring", uring_echo_serve, uring_echo_ring_bytes },
+	/* Push and poll over io_uring keep a receive and its buffer in
+	 * flight on every connection: they have conn mode only (ready
+	 * returns -EOPNOTSUPP, and the row says "-"), and show that a
+	 * pending receive commits a buffer for them as for the floor's conn
+	 * mode, against the floor's provided ring on readiness. */
+	{ "push/uring", push_echo_serve_completion, NULL },
+	{ "poll/uring", poll_echo_serve_completion, NULL },
 #endif
 	{ NULL, NULL, NULL },
 };
