@@ -15,5 +15,7 @@ plot 'churn-latency.dat' index 0 using 1:2 with linespoints pointsize 0.4 lw 2 t
      'churn-latency.dat' index 4 using 1:2 with linespoints pointsize 0.4 lw 2 title 'push-pooled', \
      'churn-latency.dat' index 5 using 1:2 with linespoints pointsize 0.4 lw 2 title 'poll', \
      'churn-latency.dat' index 6 using 1:2 with linespoints pointsize 0.4 lw 2 title 'uring', \
-     'churn-latency.dat' index 7 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio', \
-     'churn-latency.dat' index 8 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio-mt'
+     'churn-latency.dat' index 7 using 1:2 with linespoints pointsize 0.4 lw 2 title 'push/uring', \
+     'churn-latency.dat' index 8 using 1:2 with linespoints pointsize 0.4 lw 2 title 'poll/uring', \
+     'churn-latency.dat' index 9 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio', \
+     'churn-latency.dat' index 10 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio-mt'

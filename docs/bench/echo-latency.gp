@@ -15,5 +15,7 @@ plot 'echo-latency.dat' index 0 using 1:2 with linespoints pointsize 0.4 lw 2 ti
      'echo-latency.dat' index 4 using 1:2 with linespoints pointsize 0.4 lw 2 title 'push-pooled', \
      'echo-latency.dat' index 5 using 1:2 with linespoints pointsize 0.4 lw 2 title 'poll', \
      'echo-latency.dat' index 6 using 1:2 with linespoints pointsize 0.4 lw 2 title 'uring', \
-     'echo-latency.dat' index 7 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio', \
-     'echo-latency.dat' index 8 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio-mt'
+     'echo-latency.dat' index 7 using 1:2 with linespoints pointsize 0.4 lw 2 title 'push/uring', \
+     'echo-latency.dat' index 8 using 1:2 with linespoints pointsize 0.4 lw 2 title 'poll/uring', \
+     'echo-latency.dat' index 9 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio', \
+     'echo-latency.dat' index 10 using 1:2 with linespoints pointsize 0.4 lw 2 title 'tokio-mt'
