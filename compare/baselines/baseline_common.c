@@ -1,11 +1,13 @@
 /* baseline_common.c: what the three baselines share (baselines.h,
- * "internal"): the start of a fanout, and the routing of libuv's and
+ * "internal"): the start of a fanout, its file sinks, and the routing of libuv's and
  * libevent's allocations to the counting allocator.  The baselines use
  * these; these use none of them.
  */
 #include "baselines.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -35,6 +37,16 @@ int baseline__fanout_start(struct reactor *r, const struct fanout_opts *opts,
 		sink[i].error = 0;
 	}
 	return 0;
+}
+
+int baseline__open_sink_file(const struct fanout_opts *opts, unsigned i)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sink-%u", opts->output_dir, i);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
 }
 
 /* ---- the libraries' allocators ------------------------------------------------ */

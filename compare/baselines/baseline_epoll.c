@@ -883,17 +883,12 @@ out_close:
 /* File sinks: output_dir/sink-<i>, created or truncated. */
 static int open_file_sinks(struct fanout *f)
 {
-	char path[4096];
-
 	for (unsigned i = 0; i < f->opts->sinks; i++) {
 		struct sink *s = &f->sink[i];
 
-		snprintf(path, sizeof(path), "%s/sink-%u", f->opts->output_dir,
-			 i);
-		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			     0644);
+		s->fd = baseline__open_sink_file(f->opts, i);
 		if (s->fd < 0)
-			return -errno;
+			return s->fd;
 		s->running = true;
 		f->running++;
 	}

@@ -1477,17 +1477,12 @@ static int uaccept_subscribers(struct reactor *r, struct ufanout *f,
 
 static int uopen_file_sinks(struct ufanout *f)
 {
-	char path[4096];
-
 	for (unsigned i = 0; i < f->opts->sinks; i++) {
 		struct usink *s = &f->sink[i];
 
-		snprintf(path, sizeof(path), "%s/sink-%u", f->opts->output_dir,
-			 i);
-		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			     0644);
+		s->fd = baseline__open_sink_file(f->opts, i);
 		if (s->fd < 0)
-			return -errno;
+			return s->fd;
 		s->running = true;
 		f->running++;
 	}

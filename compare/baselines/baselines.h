@@ -145,6 +145,12 @@ int uring_fanout_run(struct reactor *r, struct offload *o,
 int baseline__fanout_start(struct reactor *r, const struct fanout_opts *opts,
 			   struct fanout_stats *stats);
 
+/* Internal: open (create or truncate) file sink i of opts, the file
+ * output_dir/sink-<i>, for writing; returns its descriptor or -errno.  For
+ * the baselines that write sinks with plain descriptors (epoll, libevent,
+ * io_uring). */
+int baseline__open_sink_file(const struct fanout_opts *opts, unsigned i);
+
 /* Internal: send libuv's / libevent's allocations through mem's counters
  * (mem_alloc(), mem_realloc(), mem_calloc(), mem_free()), so that they are
  * counted as the engines' are.  Must be called before the library
