@@ -182,8 +182,9 @@ int completion_recv(struct completion *q, struct completion_op *op,
 	return submit(q, op, COMPLETION_RECV, handle, buf, len, 0, NULL);
 }
 
-int completion_recv_multishot(struct completion *q, struct completion_op *op,
-			      int handle, unsigned group)
+/* The checks both receives from provided buffers share; fills op->group. */
+static int provided_recv(struct completion *q, struct completion_op *op,
+			 enum completion_kind kind, int handle, unsigned group)
 {
 	if (!completion_supports(q, COMPLETION_FEATURE_MULTISHOT_RECV))
 		return -EOPNOTSUPP;
@@ -192,8 +193,19 @@ int completion_recv_multishot(struct completion *q, struct completion_op *op,
 	if (op->in_flight)
 		return -EBUSY;      /* before its group is touched */
 	op->group = group;
-	return submit(q, op, COMPLETION_RECV_MULTISHOT, handle, NULL, 0, 0,
-		      NULL);
+	return submit(q, op, kind, handle, NULL, 0, 0, NULL);
+}
+
+int completion_recv_multishot(struct completion *q, struct completion_op *op,
+			      int handle, unsigned group)
+{
+	return provided_recv(q, op, COMPLETION_RECV_MULTISHOT, handle, group);
+}
+
+int completion_recv_select(struct completion *q, struct completion_op *op,
+			   int handle, unsigned group)
+{
+	return provided_recv(q, op, COMPLETION_RECV_SELECT, handle, group);
 }
 
 int completion_send(struct completion *q, struct completion_op *op,

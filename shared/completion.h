@@ -70,6 +70,7 @@ enum completion_kind {
 	COMPLETION_CONNECT,
 	COMPLETION_RECV,
 	COMPLETION_RECV_MULTISHOT,
+	COMPLETION_RECV_SELECT,
 	COMPLETION_SEND,
 	COMPLETION_FILE_READ,
 	COMPLETION_FILE_WRITE,
@@ -100,7 +101,7 @@ struct completion_op {
 	uint64_t space[2];        /* uring: a timeout's kernel timespec, or a
 				   * connect's address: the kernel reads them
 				   * while the op is in flight */
-	unsigned group;           /* multishot recv: the buffer group */
+	unsigned group;           /* recv from provided buffers: the group */
 	bool emulated;            /* uring: multishot accept re-armed by hand */
 	void *shadow;             /* sim: the simulated kernel's record */
 };
@@ -245,6 +246,18 @@ int completion_recv(struct completion *q, struct completion_op *op,
  * (then recv one buffer at a time). */
 int completion_recv_multishot(struct completion *q, struct completion_op *op,
 			      int handle, unsigned group);
+/* Receive once, into a buffer the kernel picks from group
+ * (completion_buffers_provide()) only when bytes arrive: while the op waits
+ * it holds no buffer, so an idle connection commits none.  Result: bytes
+ * received, with COMPLETION_BUFFER and buf_id naming the buffer, which is
+ * the caller's until completion_buffer_return(); or, without a buffer, 0 at
+ * end of stream, -ENOBUFS when the group was empty as the kernel tried
+ * (the bytes, if any, still in the stream: submit again once a buffer is
+ * back), -ECANCELED, or the error.  -EOPNOTSUPP without
+ * COMPLETION_FEATURE_MULTISHOT_RECV (which also brings provided buffer
+ * rings). */
+int completion_recv_select(struct completion *q, struct completion_op *op,
+			   int handle, unsigned group);
 /* Send up to len bytes of buf.  Result: bytes taken (a short send is
  * possible, as with send(2); never raises SIGPIPE) or -errno.  buf must
  * stay unchanged until the completion. */

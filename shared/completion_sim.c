@@ -145,6 +145,7 @@ static const char *kind_name(enum completion_kind k)
 	case COMPLETION_CONNECT: return "connect";
 	case COMPLETION_RECV: return "recv";
 	case COMPLETION_RECV_MULTISHOT: return "recv-multishot";
+	case COMPLETION_RECV_SELECT: return "recv-select";
 	case COMPLETION_SEND: return "send";
 	case COMPLETION_FILE_READ: return "file-read";
 	case COMPLETION_FILE_WRITE: return "file-write";
@@ -436,30 +437,46 @@ static void finish(struct shadow *s, ssize_t result, unsigned flags,
 
 /* ---- the attempt: one op tried on the world ------------------------------ */
 
-/* A multishot recv: into the buffer at the head of its group's ring. */
-static void attempt_recv_multishot(struct shadow *s)
+/* Read op's stream into the buffer at the head of its group's ring, which
+ * is taken from the ring (*id) only if bytes came, as io_uring's ring
+ * buffers are.  Returns what reactor_read() returned, or -ENOBUFS with the
+ * ring empty. */
+static ssize_t read_provided(struct shadow *s, unsigned *id)
 {
 	struct csim *q = s->q;
 	struct completion_op *op = s->op;
 	struct cgroup *g = &q->groups[op->group];
 	const struct completion_group *cg = &q->base.groups[op->group];
+	unsigned char *b;
+	ssize_t n;
+	char whose[48];
+
+	if (g->len == 0)
+		return -ENOBUFS;
+	*id = g->ring[g->head];
+	b = cg->base + (size_t)*id * cg->size;
+	snprintf(whose, sizeof whose, "provided buffer %u of group %u", *id,
+		 op->group);
+	check_owned(q, b, cg->size, g->sum[*id], whose);
+	n = reactor_read(q->r, op->handle, b, cg->size);
+	if (n > 0) {
+		g->head = (g->head + 1) % cg->count;
+		g->len--;
+		g->kernel[*id] = false;
+	}
+	return n;
+}
+
+/* A recv from provided buffers: once (select), or until it ends
+ * (multishot), each arrival in the buffer read_provided() took. */
+static void attempt_recv_provided(struct shadow *s)
+{
+	bool once = s->op->kind == COMPLETION_RECV_SELECT;
 
 	for (;;) {
-		unsigned id;
-		unsigned char *b;
-		ssize_t n;
-		char whose[48];
+		unsigned id = 0;
+		ssize_t n = read_provided(s, &id);
 
-		if (g->len == 0) {
-			finish(s, -ENOBUFS, 0, 0);
-			return;
-		}
-		id = g->ring[g->head];
-		b = cg->base + (size_t)id * cg->size;
-		snprintf(whose, sizeof whose, "provided buffer %u of group %u",
-			 id, op->group);
-		check_owned(q, b, cg->size, g->sum[id], whose);
-		n = reactor_read(q->r, op->handle, b, cg->size);
 		if (n == -EAGAIN) {
 			wait_edge(s);
 			return;
@@ -468,10 +485,11 @@ static void attempt_recv_multishot(struct shadow *s)
 			finish(s, n, 0, 0);
 			return;
 		}
-		g->head = (g->head + 1) % cg->count;
-		g->len--;
-		g->kernel[id] = false;
-		cq_push(q, s, n, COMPLETION_MORE | COMPLETION_BUFFER, id);
+		if (once) {
+			finish(s, n, COMPLETION_BUFFER, id);
+			return;
+		}
+		cq_push(s->q, s, n, COMPLETION_MORE | COMPLETION_BUFFER, id);
 	}
 }
 
@@ -517,7 +535,8 @@ static void attempt(struct shadow *s)
 		n = reactor_read(q->r, op->handle, op->buf, op->len);
 		break;
 	case COMPLETION_RECV_MULTISHOT:
-		attempt_recv_multishot(s);
+	case COMPLETION_RECV_SELECT:
+		attempt_recv_provided(s);
 		return;
 	case COMPLETION_SEND:
 		n = reactor_write(q->r, op->handle, op->buf, op->len);

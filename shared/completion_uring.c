@@ -221,6 +221,12 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = (__u16)op->group;
 		break;
+	case COMPLETION_RECV_SELECT:
+		io_uring_prep_recv(sqe, op->handle, NULL,
+				   u->base.groups[op->group].size, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = (__u16)op->group;
+		break;
 	case COMPLETION_SEND:
 		io_uring_prep_send(sqe, op->handle, op->buf, op->len,
 				   MSG_NOSIGNAL);
@@ -291,8 +297,12 @@ static int uring_cancel(struct completion *q, struct completion_op *op)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+static void uring_buffer_return(struct completion *q, unsigned group,
+			       unsigned id);
+
 /* What a CQE of op says, and whether it is final; re-arms an emulated
- * multishot accept. */
+ * multishot accept and gives back a buffer a receive picked
+ * without bytes. */
 static void translate(struct uring *u, struct completion_op *op,
 		      const struct io_uring_cqe *cqe,
 		      struct completion_event *ev)
@@ -331,6 +341,13 @@ static void translate(struct uring *u, struct completion_op *op,
 		 * cancel: ask again, for the accept just re-armed */
 		if (op->cancel_requested)
 			prep_cancel(u, op);
+		break;
+	case COMPLETION_RECV_SELECT:
+		/* the contract: a buffer only with bytes in it */
+		if (res <= 0 && (flags & COMPLETION_BUFFER)) {
+			uring_buffer_return(&u->base, op->group, buf_id);
+			flags &= ~(unsigned)COMPLETION_BUFFER;
+		}
 		break;
 	default:
 		break;

@@ -959,6 +959,78 @@ START_TEST(test_multishot_recv_ends_with_ENOBUFS_when_buffers_run_out_uring)
 }
 END_TEST
 
+/* A receive that selects its buffer: two waiting on a group of one buffer,
+ * the one whose bytes come first gets it (the other held none while it
+ * waited); the other then finds the group empty (-ENOBUFS, its bytes still
+ * in the stream), and once the buffer is back a second receive gets them;
+ * end of stream completes with 0 and no buffer. */
+static void recv_select_on(enum backend kind)
+{
+	struct world w;
+	struct completion_op a, b, again, end;
+	struct completion_event ev;
+	unsigned char buf[16], msg1[16], msg2[16];
+	int c1, s1, c2, s2;
+
+	if (!world_open(&w, kind, 5, false))
+		return;
+	if (!completion_supports(w.q, COMPLETION_FEATURE_MULTISHOT_RECV)) {
+		printf("skipped on %s: no provided buffer rings in this "
+		       "kernel\n", completion_backend(w.q));
+		world_close(&w);
+		return;
+	}
+	ck_assert_int_eq(completion_buffers_provide(w.q, 3, buf, 16, 1), 0);
+	connect_pair(&w, &c1, &s1);
+	connect_pair(&w, &c2, &s2);
+	ck_assert_int_eq(completion_recv_select(w.q, track(&w, &a), s1, 3), 0);
+	ck_assert_int_eq(completion_recv_select(w.q, track(&w, &b), s2, 3), 0);
+	fill(msg2, sizeof msg2, 2);
+	send_all(&w, c2, msg2, sizeof msg2);
+	ev = wait_final(&w, &b);
+	ck_assert_int_eq(ev.result, 16);
+	ck_assert(ev.flags & COMPLETION_BUFFER);
+	ck_assert_uint_eq(ev.buf_id, 0);
+	ck_assert_mem_eq(completion_buffer(w.q, 3, 0), msg2, 16);
+	fill(msg1, sizeof msg1, 1);
+	send_all(&w, c1, msg1, sizeof msg1);
+	ev = wait_final(&w, &a);
+	ck_assert_int_eq(ev.result, -ENOBUFS);
+	ck_assert(!(ev.flags & COMPLETION_BUFFER));
+	completion_buffer_return(w.q, 3, 0);
+	ck_assert_int_eq(completion_recv_select(w.q, track(&w, &again), s1, 3),
+			 0);
+	ev = wait_final(&w, &again);
+	ck_assert_int_eq(ev.result, 16);
+	ck_assert(ev.flags & COMPLETION_BUFFER);
+	ck_assert_mem_eq(completion_buffer(w.q, 3, ev.buf_id), msg1, 16);
+	completion_buffer_return(w.q, 3, ev.buf_id);
+	ck_assert_int_eq(completion_shutdown_write(w.q, c1), 0);
+	ck_assert_int_eq(completion_recv_select(w.q, track(&w, &end), s1, 3),
+			 0);
+	ev = wait_final(&w, &end);
+	ck_assert_int_eq(ev.result, 0);
+	ck_assert(!(ev.flags & COMPLETION_BUFFER));
+	if (kind == SIM)
+		ck_assert_uint_eq(completion_sim_violations(w.q), 0);
+	for (int h = 0; h < 4; h++)
+		ck_assert_int_eq(completion_close(w.q, (int[]){ c1, s1, c2,
+							       s2 }[h]), 0);
+	world_close(&w);
+}
+
+START_TEST(test_recv_select_takes_a_buffer_only_when_bytes_arrive_sim)
+{
+	recv_select_on(SIM);
+}
+END_TEST
+
+START_TEST(test_recv_select_takes_a_buffer_only_when_bytes_arrive_uring)
+{
+	recv_select_on(URING);
+}
+END_TEST
+
 /* ---- exactly once under many ops ------------------------------------------ */
 
 enum { PAIRS = 8, TIMERS = 64 };
@@ -1202,6 +1274,8 @@ static Suite *make_suite(void)
 	tcase_add_test(sim, test_multishot_accept_takes_every_connection_sim);
 	tcase_add_test(sim, test_multishot_recv_fills_provided_buffers_sim);
 	tcase_add_test(sim,
+		       test_recv_select_takes_a_buffer_only_when_bytes_arrive_sim);
+	tcase_add_test(sim,
 		test_multishot_recv_ends_with_ENOBUFS_when_buffers_run_out_sim);
 	tcase_add_test(sim,
 		test_every_op_completes_exactly_once_under_many_ops_sim);
@@ -1222,6 +1296,8 @@ static Suite *make_suite(void)
 	tcase_add_test(uring,
 		test_cancel_between_two_emulated_accepts_still_ends_the_op_uring);
 	tcase_add_test(uring, test_multishot_recv_fills_provided_buffers_uring);
+	tcase_add_test(uring,
+		       test_recv_select_takes_a_buffer_only_when_bytes_arrive_uring);
 	tcase_add_test(uring,
 		test_multishot_recv_ends_with_ENOBUFS_when_buffers_run_out_uring);
 	tcase_add_test(uring,
