@@ -12,29 +12,35 @@
 #include "poll.h"
 #include "push.h"
 
-/* A row without completion entry points leaves them out: zero. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+/* A row without completion entry points leaves them out: NULL. */
 const struct engine engines[] = {
-	{ "push", "callbacks: a refcounted request per operation, tokens to cancel",
-	  push_echo_serve, push_fanout_run, false,
-	  push_echo_serve_completion, push_fanout_run_completion },
-	{ "poll", "futures: one task of nested state machines, cancelled by drop",
-	  poll_echo_serve, poll_fanout_run, false,
-	  poll_echo_serve_completion, poll_fanout_run_completion },
-	{ "libuv", "baseline: libuv as its own examples write it",
-	  libuv_echo_serve, libuv_fanout_run, false },
-	{ "libevent", "baseline: libevent bufferevents",
-	  libevent_echo_serve, libevent_fanout_run, false },
-	{ "epoll", "baseline: a hand-written epoll state machine, the floor",
-	  epoll_echo_serve, epoll_fanout_run, false },
+	{ .name = "push",
+	  .what = "callbacks: a refcounted request per operation, tokens to "
+		  "cancel",
+	  .echo = push_echo_serve, .fanout = push_fanout_run,
+	  .echo_completion = push_echo_serve_completion,
+	  .fanout_completion = push_fanout_run_completion },
+	{ .name = "poll",
+	  .what = "futures: one task of nested state machines, cancelled by "
+		  "drop",
+	  .echo = poll_echo_serve, .fanout = poll_fanout_run,
+	  .echo_completion = poll_echo_serve_completion,
+	  .fanout_completion = poll_fanout_run_completion },
+	{ .name = "libuv", .what = "baseline: libuv as its own examples write it",
+	  .echo = libuv_echo_serve, .fanout = libuv_fanout_run },
+	{ .name = "libevent", .what = "baseline: libevent bufferevents",
+	  .echo = libevent_echo_serve, .fanout = libevent_fanout_run },
+	{ .name = "epoll",
+	  .what = "baseline: a hand-written epoll state machine, the floor",
+	  .echo = epoll_echo_serve, .fanout = epoll_fanout_run },
 #ifdef HAVE_LIBURING
-	{ "uring", "baseline: a hand-written io_uring loop, the completion floor",
-	  uring_echo_serve, uring_fanout_run, false },
+	{ .name = "uring",
+	  .what = "baseline: a hand-written io_uring loop, the completion "
+		  "floor",
+	  .echo = uring_echo_serve, .fanout = uring_fanout_run },
 #endif
-	{ NULL, NULL, NULL, NULL, false },
+	{ .name = NULL },
 };
-#pragma GCC diagnostic pop
 
 const struct engine *engine_find(const char *name)
 {
