@@ -71,7 +71,7 @@ static void usage(FILE *f)
 "  load echo|churn --connect HOST:PORT  the bench's load generator alone,\n"
 "               against any echo server, every byte checked\n"
 "  torture      the cancellation-safety harness (--quick, --mutants, --help)\n"
-"  claims [C1..C12, C15]  the experiment behind each claim, with its computed verdict\n"
+"  claims [C1..C15]    the experiment behind each claim, with its computed verdict\n"
 "  help         this text\n"
 "  version      the version of this build (also --version)\n"
 "\n"
