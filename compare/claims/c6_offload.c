@@ -193,7 +193,8 @@ static unsigned c6_tasks(pid_t pid)
 
 /* Subscribe to the fanout of child pid, whose port comes on fd, read
  * every sink to its end, and count the child's threads after each read:
- * the most seen, 0 if the fanout never ran. */
+ * the most seen, 0 if some sink did not reach its end (then the child is
+ * stuck or gone: the caller kills it). */
 static unsigned c6_subscribe_and_count(pid_t pid, int fd)
 {
 	struct pollfd pfd[C6_SINKS] = { { .fd = fd, .events = POLLIN } };
@@ -231,7 +232,7 @@ static unsigned c6_subscribe_and_count(pid_t pid, int fd)
 	for (unsigned i = 0; i < C6_SINKS; i++)
 		if (pfd[i].fd >= 0)
 			close(pfd[i].fd);
-	return most;
+	return ended == C6_SINKS ? most : 0;
 }
 
 /* An input file of C6_INPUT bytes, its path in path (a mkstemp template).
@@ -381,15 +382,22 @@ static void c6_row(const struct c6_figures *f, int m, char *out, size_t len)
 
 	if (!f->cq_ran || n < 0 || (size_t)n >= len)
 		return;
-	snprintf(out + n, len - (size_t)n, ". ring: %llu of %llu cancels' reads "
-		 "ran on; %llu of %llu bytes read for nothing; %llu buffer "
-		 "breaches. threads: %u epoll, %u uring",
-		 (unsigned long long)f->cq_reads_ran_on[m],
-		 (unsigned long long)f->cq_runs[m],
-		 (unsigned long long)f->cq_bytes_wasted[m],
-		 (unsigned long long)f->cq_bytes_read[m],
-		 (unsigned long long)f->cq_buffer_breaches[m],
-		 f->threads_epoll[m], f->threads_uring[m]);
+	n += snprintf(out + n, len - (size_t)n, ". ring: %llu of %llu cancels' "
+		      "reads ran on; %llu of %llu bytes read for nothing; %llu "
+		      "buffer breaches. threads: %u epoll, ",
+		      (unsigned long long)f->cq_reads_ran_on[m],
+		      (unsigned long long)f->cq_runs[m],
+		      (unsigned long long)f->cq_bytes_wasted[m],
+		      (unsigned long long)f->cq_bytes_read[m],
+		      (unsigned long long)f->cq_buffer_breaches[m],
+		      f->threads_epoll[m]);
+	if ((size_t)n >= len)
+		return;
+	if (f->threads_uring[m] > 0)
+		snprintf(out + n, len - (size_t)n, "%u uring",
+			 f->threads_uring[m]);
+	else
+		snprintf(out + n, len - (size_t)n, "uring not counted");
 }
 
 void c6_json(struct claims_json *j, const struct c6_figures *f)
