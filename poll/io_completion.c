@@ -59,9 +59,12 @@ static struct poll_cq_stats last_run;
 
 void poll__cq_stats_publish(const struct poll_cq_loop *l)
 {
+	struct completion_stats cs;
 	uint64_t ops, bytes;
 
 	last_run = l->stats;
+	completion_get_stats(l->cq, &cs);
+	last_run.kernel_file_read_bytes = cs.file_read_bytes;
 	if (reactor_is_sim(l->loop.r)) {
 		last_run.sim_violations = completion_sim_violations(l->cq);
 		completion_sim_owned(l->cq, &ops, &bytes);

@@ -123,6 +123,10 @@ struct poll_cq_stats {
 	uint64_t kernel_ops_at_end; /* ... and operations it still owned
 				    * once the loop was finished (both set
 				    * for poll_cq_last_run_stats() only) */
+	uint64_t kernel_file_read_bytes; /* the queue's file_read_bytes
+					  * (completion_stats): what the
+					  * kernel read, consumed or not
+					  * (poll_cq_last_run_stats() only) */
 };
 
 /* The loop: the executor, a run queue on top of the reactor.  Memory: the

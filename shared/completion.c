@@ -27,6 +27,8 @@ void completion__post(struct completion *q, struct completion_op *op,
 	ev->flags = flags;
 	ev->buf_id = buf_id;
 	q->stats.completed++;
+	if (op->kind == COMPLETION_FILE_READ && result > 0)
+		q->stats.file_read_bytes += (uint64_t)result;
 	if (!(flags & COMPLETION_MORE)) {
 		op->in_flight = false;
 		op->cancel_requested = false;

@@ -130,6 +130,11 @@ struct completion_stats {
 	uint64_t completed;        /* completions posted, MORE ones included */
 	uint64_t enters;           /* io_uring_enter(2) calls (uring); steps (sim) */
 	uint64_t polls;            /* completion_poll() calls */
+	uint64_t file_read_bytes;  /* bytes the final completions of file reads
+				    * carried (results > 0): what the kernel
+				    * read, consumed or not.  A read whose
+				    * cancel lost the race (rule 3) counts:
+				    * its bytes were read. */
 };
 
 /* ---- life ---------------------------------------------------------------- */

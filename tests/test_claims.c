@@ -441,6 +441,105 @@ START_TEST(test_c6_holds_only_in_part_with_violations)
 }
 END_TEST
 
+/* The completion rows add to the verdict's text, never to its outcome. */
+START_TEST(test_c6_verdict_says_what_the_completion_rows_show_and_keeps_the_pool_rule)
+{
+	struct c6_figures f;
+	struct claim_verdict v;
+
+	c6_fill(&f, 16384, 0);
+	c6_verdict(&f, &v);
+	ck_assert_ptr_null(strstr(v.why, "io_uring"));
+	f.cq_ran = true;
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		f.cq_bytes_wasted[m] = 32768;
+		f.cq_buffer_breaches[m] = 3;
+		f.threads_epoll[m] = 1 + C6_POOL_THREADS;
+	}
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_HOLDS);
+	ck_assert_ptr_nonnull(strstr(v.why, "over io_uring the read is the "
+				     "kernel's: 32768 / 32768 bytes wasted"));
+	ck_assert_ptr_nonnull(strstr(v.why, "io_uring's not counted"));
+	ck_assert_ptr_nonnull(strstr(v.why, "3 / 3 breaches"));
+	c6_fill(&f, 0, 0);
+	f.cq_ran = true;
+	c6_verdict(&f, &v);
+	ck_assert_int_eq(v.outcome, CLAIM_FAILS);
+}
+END_TEST
+
+/* The completion rows of a real measurement: fanouts over the simulated
+ * kernel cancelled at every step, so some mid-read; what the kernel read
+ * bounds what was wasted, no buffer was breached, and a real fanout takes
+ * its loop and the pool's threads over epoll, fewer over io_uring (where a
+ * ring can be made). */
+START_TEST(test_c6_completion_rows_count_what_the_kernel_read_and_wasted)
+{
+	struct claims_ctx cx = { .quick = true };
+	struct c6_figures f;
+
+	memset(&f, 0, sizeof(f));
+	ck_assert_int_eq(c6_measure_completion(&cx, &f), 0);
+	ck_assert(f.cq_ran);
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		ck_assert_uint_gt(f.cq_runs[m], 0);
+		ck_assert_uint_gt(f.cq_reads_ran_on[m], 0);
+		ck_assert_uint_le(f.cq_reads_ran_on[m], f.cq_runs[m]);
+		ck_assert_uint_gt(f.cq_bytes_wasted[m], 0);
+		ck_assert_uint_le(f.cq_bytes_wasted[m], f.cq_bytes_read[m]);
+		ck_assert_uint_eq(f.cq_buffer_breaches[m], 0);
+		ck_assert_uint_eq(f.cq_violations[m], 0);
+		ck_assert_uint_ge(f.threads_epoll[m], 1 + C6_POOL_THREADS);
+		if (f.threads_uring[m] > 0)
+			ck_assert_uint_lt(f.threads_uring[m],
+					  f.threads_epoll[m]);
+	}
+}
+END_TEST
+
+/* The JSON of C6's figures: per engine the pool's, the completion rows
+ * and the threads counted. */
+START_TEST(test_c6_json_has_the_completion_rows_per_engine)
+{
+	struct claims_json j = { 0 };
+	struct c6_figures f;
+	char buf[8192], want[32];
+	const char *poll_at;
+	size_t n;
+
+	c6_fill(&f, 16384, 0);
+	f.cq_ran = true;
+	for (int m = 0; m < CLAIMS_NMODELS; m++) {
+		f.cq_bytes_read[m] = 1 << 20;
+		f.cq_bytes_wasted[m] = 49152;
+		f.threads_epoll[m] = 1 + C6_POOL_THREADS;
+	}
+	f.threads_uring[CLAIMS_POLL] = 1;
+	j.f = tmpfile();
+	ck_assert_ptr_nonnull(j.f);
+	j.first[0] = true;
+	claims_json_begin(&j, NULL);
+	c6_json(&j, &f);
+	claims_json_end(&j);
+	rewind(j.f);
+	n = fread(buf, 1, sizeof(buf) - 1, j.f);
+	buf[n] = '\0';
+	fclose(j.f);
+	poll_at = strstr(buf, "\"poll\": {");
+	ck_assert_ptr_nonnull(poll_at);
+	ck_assert_ptr_nonnull(strstr(buf, "\"completion\": {"));
+	ck_assert_ptr_nonnull(strstr(poll_at, "\"completion\": {"));
+	ck_assert_ptr_nonnull(strstr(poll_at, "\"bytes_wasted\": 49152"));
+	ck_assert_ptr_nonnull(strstr(poll_at, "\"buffer_breaches\": 0"));
+	ck_assert_ptr_nonnull(strstr(poll_at, "\"uring\": 1"));
+	/* push's io_uring threads were not counted: no figure */
+	ck_assert(strstr(buf, "\"uring\"") == strstr(poll_at, "\"uring\""));
+	snprintf(want, sizeof(want), "\"epoll\": %u", 1 + C6_POOL_THREADS);
+	ck_assert_ptr_nonnull(strstr(buf, want));
+}
+END_TEST
+
 /* ---- C7 ------------------------------------------------------------------- */
 
 /* Echo allocations per message: 2 without the fast path under both
@@ -1526,6 +1625,11 @@ static Suite *make_suite(void)
 	tcase_add_test(rules, test_c6_holds_when_running_jobs_waste_work_safely);
 	tcase_add_test(rules, test_c6_fails_when_running_jobs_were_stopped);
 	tcase_add_test(rules, test_c6_holds_only_in_part_with_violations);
+	tcase_add_test(rules,
+		test_c6_verdict_says_what_the_completion_rows_show_and_keeps_the_pool_rule);
+	tcase_add_test(parts,
+		test_c6_completion_rows_count_what_the_kernel_read_and_wasted);
+	tcase_add_test(parts, test_c6_json_has_the_completion_rows_per_engine);
 	tcase_add_test(rules, test_c7_holds_when_the_fast_path_removes_most);
 	tcase_add_test(rules, test_c7_holds_only_in_part_when_most_operations_wait);
 	tcase_add_test(rules, test_c7_fails_when_the_fast_path_still_allocates);

@@ -256,6 +256,7 @@ static void file_on(enum backend kind)
 	struct world w;
 	struct completion_op op;
 	struct completion_event ev;
+	struct completion_stats st;
 	unsigned char data[10000], got[10000];
 	char path[64] = "/sim/file";
 	int h;
@@ -288,6 +289,9 @@ static void file_on(enum backend kind)
 	ck_assert_int_eq(completion_file_read(w.q, track(&w, &op), h, got,
 					      sizeof got, sizeof data), 0);
 	ck_assert_int_eq(wait_final(&w, &op).result, 0);
+	/* the reads' bytes are counted, the write's are not */
+	completion_get_stats(w.q, &st);
+	ck_assert_uint_eq(st.file_read_bytes, sizeof data - 100);
 	ck_assert_int_eq(completion_close(w.q, h), 0);
 	if (kind == URING)
 		unlink(path);
@@ -453,6 +457,56 @@ START_TEST(test_cancel_that_loses_the_race_completes_once_with_data_uring)
 	int o = race_once(URING, 0);
 
 	ck_assert_int_ne(o, -1);
+}
+END_TEST
+
+/* A file read with its cancel right behind it: the scheduler picks which
+ * goes first, seed by seed.  A read that won the race read its bytes, and
+ * the queue's file_read_bytes counts them; one cancelled in time counts
+ * none. */
+static bool file_read_race_once(uint64_t seed)
+{
+	struct world w;
+	struct completion_op op;
+	struct completion_event ev;
+	struct completion_stats st;
+	unsigned char data[3000], got[4096];
+	int h;
+
+	world_open(&w, SIM, seed, false);
+	fill(data, sizeof data, (unsigned)seed);
+	ck_assert_int_eq(sim_file_create(w.r, "/sim/in", data, sizeof data), 0);
+	h = completion_file_open(w.q, "/sim/in", O_RDONLY, 0);
+	ck_assert_int_ge(h, 0);
+	ck_assert_int_eq(completion_file_read(w.q, track(&w, &op), h, got,
+					      sizeof got, 0), 0);
+	ck_assert_int_eq(completion_cancel(w.q, &op), 0);
+	ev = wait_final(&w, &op);
+	completion_get_stats(w.q, &st);
+	if (ev.result == -ECANCELED) {
+		ck_assert_uint_eq(st.file_read_bytes, 0);
+	} else {
+		ck_assert_int_eq(ev.result, sizeof data);
+		ck_assert_mem_eq(got, data, sizeof data);
+		ck_assert_uint_eq(st.file_read_bytes, sizeof data);
+	}
+	ck_assert_int_eq(completion_close(w.q, h), 0);
+	world_close(&w);
+	return ev.result > 0;
+}
+
+START_TEST(test_file_read_that_wins_the_race_against_its_cancel_counts_its_bytes_sim)
+{
+	unsigned won = 0, lost = 0;
+
+	for (uint64_t seed = 1; seed <= 64; seed++) {
+		if (file_read_race_once(seed))
+			won++;
+		else
+			lost++;
+	}
+	ck_assert_uint_gt(won, 0);
+	ck_assert_uint_gt(lost, 0);
 }
 END_TEST
 
@@ -1262,6 +1316,8 @@ static Suite *make_suite(void)
 		test_cancel_of_pending_recv_completes_once_with_ECANCELED_sim);
 	tcase_add_test(sim,
 		test_cancel_that_loses_the_race_completes_once_with_data_sim);
+	tcase_add_test(sim,
+		test_file_read_that_wins_the_race_against_its_cancel_counts_its_bytes_sim);
 	tcase_add_test(sim, test_cancel_at_every_step_completes_once_sim);
 	tcase_add_test(sim, test_buffer_touched_while_owned_is_a_violation_sim);
 	tcase_add_test(sim,

@@ -740,8 +740,10 @@ END_TEST
 
 /* A stop before step k, for k over a whole run: each time every sink is
  * complete or cancelled with an exact prefix, the kernel saw no breach,
- * every orphan's completion was absorbed and the heap is back; and some
- * stops found a file read in flight, whose buffer the loop kept. */
+ * every orphan's completion was absorbed and the heap is back, and the
+ * kernel read at least what the fanout consumed (all of it, once, when
+ * nothing stops the run); and some stops found a file read in flight, whose
+ * buffer the loop kept. */
 START_TEST(test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly)
 {
 	struct sim_config c;
@@ -758,6 +760,8 @@ START_TEST(test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly)
 	ck_assert_int_eq(poll_fanout_run_completion(w.r, NULL, &w.opts, &w.st),
 			 0);
 	steps = sim_steps(w.r);
+	poll_cq_last_run_stats(&cs);
+	ck_assert_uint_eq(cs.kernel_file_read_bytes, 100000);
 	fanout_world_free(&w);
 	ck_assert_uint_gt(steps, 20);
 
@@ -777,6 +781,7 @@ START_TEST(test_fanout_over_sim_completion_stop_at_any_step_cancels_cleanly)
 		check_cq_clean();
 		poll_cq_last_run_stats(&cs);
 		held += cs.orphan_bytes;
+		ck_assert_uint_ge(cs.kernel_file_read_bytes, w.st.bytes_read);
 		fanout_world_free(&w);
 		ck_assert_int_eq(live_blocks(), live);
 	}

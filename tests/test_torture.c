@@ -490,6 +490,27 @@ START_TEST(test_fanout_waste_counts_reads_of_cancelled_jobs)
 }
 END_TEST
 
+/* The same over a completion queue: a read whose cancel lost the race
+ * read its bytes for nothing, counted by the simulated kernel, into a
+ * buffer the kernel owned until its completion (no breach). */
+START_TEST(test_fanout_waste_over_completion_counts_what_the_kernel_read_for_nothing)
+{
+	for (int e = 0; e < TORTURE_NENGINES; e++) {
+		struct torture_waste w;
+
+		ck_assert_int_eq(torture_fanout_waste_cq(e, 1, 40000, 4096, &w),
+				 0);
+		ck_assert_uint_eq(w.violations, 0);
+		ck_assert_uint_eq(w.kernel_violations, 0);
+		ck_assert_uint_gt(w.runs, 0);
+		ck_assert_uint_gt(w.cancels_while_running, 0);
+		ck_assert_uint_le(w.cancels_while_running, w.runs);
+		ck_assert_uint_gt(w.bytes_wasted, 0);
+		ck_assert_uint_eq(w.jobs_cancelled_running, 0);
+	}
+}
+END_TEST
+
 START_TEST(test_report_prints_a_table_per_engine)
 {
 	struct torture_report *rep = malloc(sizeof(*rep));
@@ -1049,6 +1070,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_same_seed_explores_the_same_cancel_points);
 	tcase_add_test(tc, test_echo_with_buffers_on_readiness_is_tortured_in_both_engines);
 	tcase_add_test(tc, test_fanout_waste_counts_reads_of_cancelled_jobs);
+	tcase_add_test(tc,
+		test_fanout_waste_over_completion_counts_what_the_kernel_read_for_nothing);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tm, test_every_planted_bug_is_caught);
 	tcase_add_test(tm, test_a_bug_only_batches_reach_is_caught_on_even_seeds_alone);

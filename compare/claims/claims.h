@@ -50,7 +50,7 @@ enum claim_outcome {
 
 struct claim_verdict {
 	enum claim_outcome outcome;
-	char why[320];        /* the figures the rule looked at, in one line */
+	char why[512];        /* the figures the rule looked at, in one line */
 };
 
 /* "holds", "does not hold", "holds only when", "not measured". */
@@ -85,8 +85,8 @@ struct claims_ctx {
 struct claim_row {
 	const char *id;           /* "C1" */
 	const char *text;         /* the claim, in a few words */
-	char push[160];           /* the push engine's figure */
-	char poll[160];           /* the poll engine's figure */
+	char push[256];           /* the push engine's figure */
+	char poll[256];           /* the poll engine's figure */
 	char baselines[200];      /* libuv, libevent, epoll, threads...: or "" */
 	struct claim_verdict verdict;
 	double seconds;           /* wall time of the experiment */
@@ -305,8 +305,32 @@ struct c6_figures {
 	uint64_t bytes_wasted[CLAIMS_NMODELS];           /* read for nothing */
 	uint64_t bytes_read[CLAIMS_NMODELS];             /* read and delivered */
 	uint64_t violations[CLAIMS_NMODELS];
+	/* The same fanout over a completion queue, on the simulated kernel
+	 * (torture_fanout_waste_cq()): the kernel reads, no pool. */
+	bool cq_ran;
+	uint64_t cq_runs[CLAIMS_NMODELS];            /* cancelled fanouts */
+	uint64_t cq_reads_ran_on[CLAIMS_NMODELS];    /* cancels whose read
+						      * completed with its
+						      * bytes, thrown away */
+	uint64_t cq_bytes_read[CLAIMS_NMODELS];      /* by the kernel */
+	uint64_t cq_bytes_wasted[CLAIMS_NMODELS];    /* of those, not consumed */
+	uint64_t cq_buffer_breaches[CLAIMS_NMODELS]; /* a buffer freed, touched
+						      * or reused while the
+						      * kernel owned it */
+	uint64_t cq_violations[CLAIMS_NMODELS];      /* every check's */
+	/* The threads of a real fanout's process while its bytes flow
+	 * (/proc/PID/task): over epoll with the pool of `pushpoll fanout`
+	 * (C6_POOL_THREADS), and over io_uring.  0: not counted. */
+	unsigned threads_epoll[CLAIMS_NMODELS];
+	unsigned threads_uring[CLAIMS_NMODELS];
 };
+#define C6_POOL_THREADS 2   /* `pushpoll fanout --threads`'s default */
 int c6_measure(const struct claims_ctx *cx, struct c6_figures *f);
+/* The completion rows of *f alone (cq_*, threads_*), the rest untouched. */
+int c6_measure_completion(const struct claims_ctx *cx, struct c6_figures *f);
+/* The figures object of C6's JSON: per engine the pool's, "completion"
+ * (with cq_ran) and "threads" (those counted). */
+void c6_json(struct claims_json *j, const struct c6_figures *f);
 void c6_verdict(const struct c6_figures *f, struct claim_verdict *v);
 int c6_run(struct claims_ctx *cx, struct claim_row *row);
 

@@ -421,6 +421,7 @@ struct batch_result {
 	struct offload_stats off; /* summed */
 	uint64_t bytes_read, bytes_wasted, faults;
 	uint64_t cancels_while_running;
+	uint64_t kernel_violations;
 	struct torture_case first;   /* the first violating case */
 	bool hung;                /* a case outlived its alarm: the batch
 				   * ended there */
@@ -441,9 +442,13 @@ static void account(struct batch_result *br, const struct torture_case *c)
 	br->off.cancelled_finished += c->off.cancelled_finished;
 	br->bytes_read += c->bytes_read;
 	br->bytes_wasted += c->bytes_wasted;
+	br->kernel_violations += c->kernel_violations;
 	br->faults += c->faults;
+	/* a pool's job ran on; over a completion queue, a read's cancel lost
+	 * and its bytes were thrown away */
 	if (c->cancelled &&
-	    c->off.cancelled_running + c->off.cancelled_finished > 0)
+	    (c->off.cancelled_running + c->off.cancelled_finished > 0 ||
+	     c->bytes_wasted > 0))
 		br->cancels_while_running++;
 	if (c->what[0] != '\0') {
 		if (br->violations == 0)
@@ -1012,17 +1017,22 @@ int torture_mutants(const struct torture_opts *opts,
 
 /* ---- claim C6 ----------------------------------------------------------------------- */
 
-int torture_fanout_waste(enum torture_engine e, unsigned seeds,
-			 uint64_t input_size, size_t chunk_size,
-			 struct torture_waste *out)
+/* The fanout scenario called name of engine e in table, or NULL. */
+static const struct torture_scenario *
+scenario_named(const struct torture_scenario *table, enum torture_engine e,
+	       const char *name)
 {
-	const struct torture_scenario *s = NULL;
+	for (const struct torture_scenario *t = table; t->name != NULL; t++)
+		if (t->engine == e && strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
 
+static int fanout_waste_of(const struct torture_scenario *s, unsigned seeds,
+			   uint64_t input_size, size_t chunk_size,
+			   struct torture_waste *out)
+{
 	memset(out, 0, sizeof(*out));
-	for (const struct torture_scenario *t = torture__world_scenarios;
-	     t->name != NULL; t++)
-		if (t->engine == e && strcmp(t->name, "fanout-tcp") == 0)
-			s = t;
 	if (s == NULL)
 		return -EINVAL;
 	if (seeds == 0)
@@ -1057,9 +1067,30 @@ int torture_fanout_waste(enum torture_engine e, unsigned seeds,
 		out->jobs_cancelled_finished += br.off.cancelled_finished;
 		out->bytes_wasted += br.bytes_wasted;
 		out->bytes_read += br.bytes_read;
+		out->kernel_violations += br.kernel_violations;
 		out->violations += br.violations;
 	}
 	return 0;
+}
+
+int torture_fanout_waste(enum torture_engine e, unsigned seeds,
+			 uint64_t input_size, size_t chunk_size,
+			 struct torture_waste *out)
+{
+	return fanout_waste_of(scenario_named(torture__world_scenarios, e,
+					      "fanout-tcp"),
+			       seeds, input_size, chunk_size, out);
+}
+
+int torture_fanout_waste_cq(enum torture_engine e, unsigned seeds,
+			    uint64_t input_size, size_t chunk_size,
+			    struct torture_waste *out)
+{
+	return fanout_waste_of(scenario_named(e == TORTURE_PUSH ?
+					      torture__push_scenarios :
+					      torture__poll_scenarios,
+					      e, "fanout-cq"),
+			       seeds, input_size, chunk_size, out);
 }
 
 /* ---- `pushpoll torture` --------------------------------------------------------------- */

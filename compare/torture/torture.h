@@ -330,6 +330,9 @@ struct torture_waste {
 	uint64_t bytes_wasted;     /* read by jobs whose result was discarded */
 	uint64_t bytes_read;       /* read and delivered to the fanout */
 	uint64_t violations;       /* leaks, crashes, jobs not given back */
+	uint64_t kernel_violations; /* _cq: breaches of the simulated kernel's
+				     * ownership (a buffer freed, touched or
+				     * reused while it owned it), of those */
 };
 
 /* Measure the above for one engine over `seeds` seeds (0: 3), with an input
@@ -338,6 +341,17 @@ struct torture_waste {
 int torture_fanout_waste(enum torture_engine e, unsigned seeds,
 			 uint64_t input_size, size_t chunk_size,
 			 struct torture_waste *out);
+
+/* The same over a completion queue (the fanout-cq scenario, on the
+ * simulated kernel of completion_sim.c): the input is read by the kernel,
+ * no pool.  A read in flight at the cancel is asked to stop and may lose
+ * (completion.h, rule 3), so the kernel's count of the bytes its file
+ * reads read (completion_stats.file_read_bytes), less the bytes the fanout
+ * consumed, is bytes_wasted; cancels_while_running counts the runs where
+ * some were.  The jobs_cancelled_* stay 0 (no pool). */
+int torture_fanout_waste_cq(enum torture_engine e, unsigned seeds,
+			    uint64_t input_size, size_t chunk_size,
+			    struct torture_waste *out);
 
 /* ---- fuzzing ----------------------------------------------------------------- */
 

@@ -60,7 +60,11 @@ struct torture_case {
 	uint64_t faults;          /* faults injected (real sockets) */
 	struct offload_stats off; /* the pool's counters at the end */
 	uint64_t bytes_read;      /* fanout: read and delivered */
-	uint64_t bytes_wasted;    /* fanout: read by discarded jobs */
+	uint64_t bytes_wasted;    /* fanout: read by discarded jobs, or over
+				   * a completion queue read by the kernel
+				   * and not consumed */
+	uint64_t kernel_violations; /* over a completion queue: breaches of
+				     * the simulated kernel's ownership */
 	char what[160];           /* the first violation, "" if none */
 };
 
@@ -252,11 +256,26 @@ void tt_sim_close(struct tt_sim *w);
 ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 			size_t cap);
 
+/* What the simulated kernel of a run over a completion queue counted, read
+ * once the run has returned: the bytes its file reads' completions carried
+ * (completion_stats.file_read_bytes) and its breaches of ownership
+ * (completion_sim_violations()). */
+struct tt_kernel_counts {
+	uint64_t file_read_bytes;
+	uint64_t violations;
+};
+typedef void (*tt_kernel_fn)(struct tt_kernel_counts *out);
+
 /* The echo and fanout scenarios' runs and checks (torture_world.c), on an
  * engine's other entry points: echo with a read buffer per connection in
- * the scenarios' plain world; fanout to TCP subscribers (tcp) or files. */
+ * the scenarios' plain world; fanout to TCP subscribers (tcp) or files.
+ * kernel, for an entry point over a completion queue (NULL: none), gives
+ * the kernel's counts after the run: c->kernel_violations, and for TCP
+ * subscribers (every file read is of the input) c->bytes_wasted, the bytes
+ * the kernel read that the fanout did not consume (claim C6). */
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
-void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp);
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
+		   tt_kernel_fn kernel);
 
 /* Deterministic test data: byte k of stream `id` under `seed`. */
 unsigned char tt_pattern(uint64_t seed, unsigned id, size_t k);

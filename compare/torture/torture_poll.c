@@ -1241,6 +1241,16 @@ static void scen_nest(struct torture_case *c)
  * while the kernel owned it (rule C1), every orphan's late completion
  * absorbed (C3), nothing left in the kernel's hands once the loop was done
  * (C6).  The world's checks cover the rest: bytes, accounts, the heap. */
+/* The kernel's counts of the last run, for the world's checks and C6. */
+static void cq_kernel_counts(struct tt_kernel_counts *out)
+{
+	struct poll_cq_stats st;
+
+	poll_cq_last_run_stats(&st);
+	out->file_read_bytes = st.kernel_file_read_bytes;
+	out->violations = st.sim_violations;
+}
+
 static void cq_check(struct torture_case *c)
 {
 	struct poll_cq_stats st;
@@ -1276,13 +1286,15 @@ static void scen_echo_faulty_cq(struct torture_case *c)
 
 static void scen_fanout_cq(struct torture_case *c)
 {
-	tt_fanout_run(c, poll_fanout_run_completion, true);
+	tt_fanout_run(c, poll_fanout_run_completion, true,
+		      cq_kernel_counts);
 	cq_check(c);
 }
 
 static void scen_fanout_file_cq(struct torture_case *c)
 {
-	tt_fanout_run(c, poll_fanout_run_completion, false);
+	tt_fanout_run(c, poll_fanout_run_completion, false,
+		      cq_kernel_counts);
 	cq_check(c);
 }
 

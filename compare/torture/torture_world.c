@@ -604,16 +604,39 @@ static void fanout_check(struct fanout_world *fw, int rc)
 	}
 }
 
+/* Claim C6 over a completion queue: the kernel counted the bytes its file
+ * reads read, a read whose cancel lost the race included; what the fanout
+ * did not consume of them was read for nothing. */
+static void fanout_waste_cq(struct fanout_world *fw,
+			    const struct tt_kernel_counts *k)
+{
+	struct torture_case *c = fw->w.c;
+
+	TT_CHECK(c, k->file_read_bytes >= fw->st.bytes_read,
+		 "fanout: consumed %llu bytes of the input, the kernel read "
+		 "%llu", (unsigned long long)fw->st.bytes_read,
+		 (unsigned long long)k->file_read_bytes);
+	c->bytes_read = fw->st.bytes_read;
+	if (k->file_read_bytes > fw->st.bytes_read)
+		c->bytes_wasted = k->file_read_bytes - fw->st.bytes_read;
+}
+
 /* Claim C6: the reads are sequential (one in flight), so a read job whose
  * result was thrown away read the chunk at offset bytes_read: that chunk's
  * size is the work done for nothing.  (TCP sinks only: there every job is
- * a read of the input.) */
-static void fanout_waste(struct fanout_world *fw)
+ * a read of the input.)  Over a completion queue (k: the kernel's counts)
+ * the kernel counted them. */
+static void fanout_waste(struct fanout_world *fw,
+			 const struct tt_kernel_counts *k)
 {
 	struct torture_case *c = fw->w.c;
 	struct offload_stats os;
 	uint64_t left = fw->size - fw->st.bytes_read, n;
 
+	if (k != NULL) {
+		fanout_waste_cq(fw, k);
+		return;
+	}
 	offload_stats_get(fw->w.o, &os);
 	n = os.cancelled_running + os.cancelled_finished;
 	c->bytes_read = fw->st.bytes_read;
@@ -623,10 +646,11 @@ static void fanout_waste(struct fanout_world *fw)
 }
 
 static void fanout_run(struct torture_case *c, fanout_run_fn run,
-		       enum fanout_variant v)
+		       enum fanout_variant v, tt_kernel_fn kernel)
 {
 	struct fanout_world fw;
 	struct sim_config cfg;
+	struct tt_kernel_counts k;
 	bool tcp = v != FANOUT_FILE;
 	int rc;
 
@@ -668,8 +692,12 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 	rc = run(fw.w.r, fw.w.o, &fw.opts, &fw.st);
 	tt_sim_drain(&fw.w);
 	fanout_check(&fw, rc);
+	if (kernel != NULL) {
+		kernel(&k);
+		c->kernel_violations = k.violations;
+	}
 	if (v == FANOUT_TCP && rc == 0)
-		fanout_waste(&fw);
+		fanout_waste(&fw, kernel != NULL ? &k : NULL);
 
 	tt_sim_close(&fw.w);
 	free(fw.input);
@@ -683,9 +711,10 @@ void tt_echo_run(struct torture_case *c, echo_serve_fn serve)
 	echo_run(c, serve, ECHO_PLAIN);
 }
 
-void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp)
+void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
+		   tt_kernel_fn kernel)
 {
-	fanout_run(c, run, tcp ? FANOUT_TCP : FANOUT_FILE);
+	fanout_run(c, run, tcp ? FANOUT_TCP : FANOUT_FILE, kernel);
 }
 
 /* ---- the table ---------------------------------------------------------------------- */
@@ -735,27 +764,27 @@ static void echo_ready_faulty_poll(struct torture_case *c)
 }
 static void fanout_tcp_push(struct torture_case *c)
 {
-	fanout_run(c, push_fanout_run, FANOUT_TCP);
+	fanout_run(c, push_fanout_run, FANOUT_TCP, NULL);
 }
 static void fanout_tcp_poll(struct torture_case *c)
 {
-	fanout_run(c, poll_fanout_run, FANOUT_TCP);
+	fanout_run(c, poll_fanout_run, FANOUT_TCP, NULL);
 }
 static void fanout_file_push(struct torture_case *c)
 {
-	fanout_run(c, push_fanout_run, FANOUT_FILE);
+	fanout_run(c, push_fanout_run, FANOUT_FILE, NULL);
 }
 static void fanout_file_poll(struct torture_case *c)
 {
-	fanout_run(c, poll_fanout_run, FANOUT_FILE);
+	fanout_run(c, poll_fanout_run, FANOUT_FILE, NULL);
 }
 static void fanout_slow_push(struct torture_case *c)
 {
-	fanout_run(c, push_fanout_run, FANOUT_SLOW);
+	fanout_run(c, push_fanout_run, FANOUT_SLOW, NULL);
 }
 static void fanout_slow_poll(struct torture_case *c)
 {
-	fanout_run(c, poll_fanout_run, FANOUT_SLOW);
+	fanout_run(c, poll_fanout_run, FANOUT_SLOW, NULL);
 }
 
 #define SIM_FAMILIES (TORTURE_CANCEL | TORTURE_ALLOC)
@@ -785,5 +814,5 @@ const struct torture_scenario torture__world_scenarios[] = {
 /* The slow subscriber's fanout, for the same files (torture_impl.h). */
 void tt_fanout_run_slow(struct torture_case *c, fanout_run_fn run)
 {
-	fanout_run(c, run, FANOUT_SLOW);
+	fanout_run(c, run, FANOUT_SLOW, NULL);
 }
