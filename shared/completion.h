@@ -202,7 +202,9 @@ void completion_get_stats(const struct completion *q,
  * completion is ready yet, and copy at most max ready completions into
  * out, oldest first.  Under uring that is at most one io_uring_enter(2)
  * (none when there is nothing to submit and a completion is ready, or the
- * timeout is 0 and nothing was submitted); only a burst of more than
+ * timeout is 0, nothing was submitted and the kernel holds no completion
+ * work for the ring); a timeout of 0 still sees every operation the kernel
+ * has finished, as a wait would.  Only a burst of more than
  * `entries` submissions between two polls costs more, one enter per full
  * submission queue.  Under sim it delivers at most one step, and only if no
  * completion was ready.

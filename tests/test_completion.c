@@ -18,11 +18,13 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1071,6 +1073,55 @@ START_TEST(test_submissions_are_batched_into_one_enter_per_poll_uring)
 }
 END_TEST
 
+/* ---- polling without waiting (uring) -------------------------------------- */
+
+/* A recv that the peer's write finishes while nobody waits: polls with
+ * timeout 0 alone must bring its completion, whether the ring keeps
+ * completion work until an enter (uring_setup.h) or, plain, runs it at
+ * once. */
+static void poll_zero_sees_a_finished_recv(bool plain)
+{
+	struct world w;
+	struct completion_op op;
+	char buf[8];
+	int sv[2];
+
+	if (plain)
+		setenv("PUSHPOLL_URING_PLAIN", "1", 1);
+	if (!world_open(&w, URING, 0, false)) {
+		unsetenv("PUSHPOLL_URING_PLAIN");
+		return;
+	}
+	unsetenv("PUSHPOLL_URING_PLAIN");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	ck_assert_int_eq(completion_recv(w.q, track(&w, &op), sv[0], buf,
+					 sizeof buf), 0);
+	ck_assert_int_eq(world_poll(&w, 0), 0);   /* submitted; no bytes */
+	ck_assert_int_eq(write(sv[1], "ping", 4), 4);
+	for (int tries = 0; tries < 1000 && w.nlog == 0; tries++)
+		if (world_poll(&w, 0) == 0)
+			sched_yield();
+	ck_assert_uint_eq(finals(&w, op.user_data), 1);
+	ck_assert_int_eq(w.log[0].result, 4);
+	ck_assert_mem_eq(buf, "ping", 4);
+	close(sv[0]);
+	close(sv[1]);
+	world_close(&w);
+}
+
+START_TEST(test_poll_without_waiting_does_deliver_a_finished_recv_uring)
+{
+	poll_zero_sees_a_finished_recv(false);
+}
+END_TEST
+
+START_TEST(test_poll_without_waiting_does_deliver_on_a_plain_ring_uring)
+{
+	poll_zero_sees_a_finished_recv(true);
+}
+END_TEST
+
 /* ---- where io_uring is unavailable ---------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -1228,6 +1279,10 @@ static Suite *make_suite(void)
 		test_every_op_completes_exactly_once_under_many_ops_uring);
 	tcase_add_test(uring,
 		test_submissions_are_batched_into_one_enter_per_poll_uring);
+	tcase_add_test(uring,
+		test_poll_without_waiting_does_deliver_a_finished_recv_uring);
+	tcase_add_test(uring,
+		test_poll_without_waiting_does_deliver_on_a_plain_ring_uring);
 	suite_add_tcase(s, uring);
 
 	tcase_add_test(life,
