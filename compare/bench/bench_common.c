@@ -365,6 +365,33 @@ void bench__stats(double *v, int n, double *med, double *min, double *max)
 	*max = v[n - 1];
 }
 
+int bench__paired_ratio(const double *a, const double *b, int rounds,
+			struct bench_ratio *out)
+{
+	double v[BENCH_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < rounds && r < BENCH_MAX_ROUNDS; r++)
+		if (!isnan(a[r]) && !isnan(b[r]) && b[r] > 0)
+			v[n++] = a[r] / b[r];
+	out->n = n;
+	out->med = out->min = out->max = NAN;
+	if (n > 0)
+		bench__stats(v, n, &out->med, &out->min, &out->max);
+	return n;
+}
+
+enum bench_verdict bench__at_most(const struct bench_ratio *r, double limit)
+{
+	if (r->n == 0)
+		return BENCH_EVEN;
+	if (r->max <= limit)
+		return BENCH_MET;
+	if (r->min > limit)
+		return BENCH_MISSED;
+	return BENCH_EVEN;
+}
+
 /* ---- the progress line ----------------------------------------------------------- */
 
 /* On a terminal, one line rewritten in place at every step; elsewhere (a
