@@ -153,6 +153,12 @@ struct completion_stats {
 int completion_new_uring(unsigned entries, struct completion **out,
 			 char *why, size_t why_len);
 
+/* Whether a queue over io_uring can be made here: 0, or the -errno and the
+ * one line in why that completion_new_uring() gives (it makes a small
+ * queue and frees it).  For a command that checks before it starts
+ * anything: `pushpoll serve`, fanout and bench. */
+int completion_uring_usable(char *why, size_t why_len);
+
 /* The one line completion_new_uring() writes when io_uring_setup(2)
  * failed with err: names the sysctl, the seccomp refusal or the missing
  * system call.  For other programs on io_uring (the uring baseline). */

@@ -1126,7 +1126,8 @@ END_TEST
 
 #ifdef HAVE_LIBURING
 /* In a child: refuse io_uring_setup with errno err through seccomp, and
- * exit 0 if completion_new_uring() says -err with a reason naming it. */
+ * exit 0 if completion_new_uring() says -err with a reason naming it, and
+ * completion_uring_usable() says the same. */
 static int refused_child(int err, const char *expect)
 {
 	struct sock_filter filter[] = {
@@ -1139,7 +1140,7 @@ static int refused_child(int err, const char *expect)
 	};
 	struct sock_fprog prog = { .len = 4, .filter = filter };
 	struct completion *q;
-	char why[COMPLETION_REASON_MAX] = "";
+	char why[COMPLETION_REASON_MAX] = "", also[COMPLETION_REASON_MAX] = "";
 	int rc;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
@@ -1148,6 +1149,9 @@ static int refused_child(int err, const char *expect)
 	rc = completion_new_uring(8, &q, why, sizeof why);
 	printf("io_uring_setup refused with errno %d: %d, \"%s\"\n", err, rc,
 	       why);
+	if (completion_uring_usable(also, sizeof also) != rc ||
+	    strcmp(also, why) != 0)
+		return 1;   /* the check says otherwise than the queue */
 	return rc == -err && q == NULL && strstr(why, expect) != NULL &&
 	       strchr(why, '\n') == NULL ? 0 : 1;
 }
@@ -1185,6 +1189,22 @@ START_TEST(test_refused_io_uring_setup_gives_errno_and_one_line_reason)
 			 -ENOSYS);
 	ck_assert_ptr_nonnull(strstr(why, "liburing-dev"));
 #endif
+}
+END_TEST
+
+/* Where a queue can be made the check says 0; where not, the queue's own
+ * error and line (refused above, or built without liburing). */
+START_TEST(test_uring_usable_says_what_making_a_queue_says)
+{
+	char why[COMPLETION_REASON_MAX] = "", also[COMPLETION_REASON_MAX] = "";
+	struct completion *q;
+	int err = completion_new_uring(8, &q, why, sizeof why);
+
+	if (err == 0)
+		completion_free(q);
+	ck_assert_int_eq(completion_uring_usable(also, sizeof also), err);
+	if (err != 0)
+		ck_assert_str_eq(also, why);
 }
 END_TEST
 
@@ -1288,6 +1308,7 @@ static Suite *make_suite(void)
 	tcase_add_test(life,
 		test_refused_io_uring_setup_gives_errno_and_one_line_reason);
 	tcase_add_test(life, test_sim_queue_needs_a_simulated_reactor);
+	tcase_add_test(life, test_uring_usable_says_what_making_a_queue_says);
 	tcase_add_test(life, test_queue_beside_a_reactor_follows_its_backend);
 	suite_add_tcase(s, life);
 	return s;

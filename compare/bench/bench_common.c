@@ -66,13 +66,10 @@ static bool uring_usable(void)
 {
 	static int usable = -1;
 	char why[COMPLETION_REASON_MAX];
-	struct completion *q;
 
 	if (usable < 0) {
-		usable = completion_new_uring(8, &q, why, sizeof why) == 0;
-		if (usable)
-			completion_free(q);
-		else
+		usable = completion_uring_usable(why, sizeof why) == 0;
+		if (!usable)
 			fprintf(stderr, "bench: the uring rows are left out: "
 				"%s\n", why);
 	}
