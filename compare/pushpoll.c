@@ -538,35 +538,24 @@ static int serve_workers_join(struct echo_stats *sum)
 }
 
 /* An engine over io_uring where no ring can be set up here (io_uring
- * disabled by sysctl or refused by seccomp, an old kernel): one line naming
- * the reason, and status 2, before anything starts. */
+ * disabled by sysctl or refused by seccomp, an old kernel, a build without
+ * liburing): one line naming the reason, and status 2, before anything
+ * starts.  The bench asks the same question (completion_uring_usable()). */
 static void check_engine_usable(const struct run_opts *ro, const char *what)
 {
 	const struct engine *e = ro->engine;
-#ifdef HAVE_LIBURING
 	char why[COMPLETION_REASON_MAX];
-	struct completion *q;
 
 	if (strcmp(e->name, "uring") != 0 && !ro->uring)
 		return;
-	if (completion_new_uring(8, &q, why, sizeof why) != 0) {
-		if (ro->uring)
-			fprintf(stderr, "pushpoll: %s --engine %s --backend "
-				"uring: %s\n", what, e->name, why);
-		else
-			fprintf(stderr, "pushpoll: %s --engine uring: %s\n",
-				what, why);
-		exit(EXIT_USAGE);
-	}
-	completion_free(q);
-#else
-	if (ro->uring) {
-		fprintf(stderr, "pushpoll: %s --engine %s --backend uring: "
-			"built without liburing (Debian: liburing-dev)\n",
-			what, e->name);
-		exit(EXIT_USAGE);
-	}
-#endif
+	if (completion_uring_usable(why, sizeof why) == 0)
+		return;
+	if (ro->uring)
+		fprintf(stderr, "pushpoll: %s --engine %s --backend uring: %s\n",
+			what, e->name, why);
+	else
+		fprintf(stderr, "pushpoll: %s --engine uring: %s\n", what, why);
+	exit(EXIT_USAGE);
 }
 
 static bool poll_on_workers(const struct run_opts *ro)

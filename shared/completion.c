@@ -77,6 +77,16 @@ int completion_new_uring(unsigned entries, struct completion **out,
 }
 #endif
 
+int completion_uring_usable(char *why, size_t why_len)
+{
+	struct completion *q;
+	int err = completion_new_uring(8, &q, why, why_len);
+
+	if (err == 0)
+		completion_free(q);
+	return err;
+}
+
 int completion_new_beside(struct reactor *r, unsigned entries,
 			  struct completion **out, char *why, size_t why_len)
 {

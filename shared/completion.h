@@ -159,6 +159,12 @@ struct completion_stats {
 int completion_new_uring(unsigned entries, struct completion **out,
 			 char *why, size_t why_len);
 
+/* Whether a queue over io_uring can be made here: 0, or the -errno and the
+ * one line in why that completion_new_uring() gives (it makes a small
+ * queue and frees it).  For a command that checks before it starts
+ * anything: `pushpoll serve`, fanout and bench. */
+int completion_uring_usable(char *why, size_t why_len);
+
 /* The one line completion_new_uring() writes when io_uring_setup(2)
  * failed with err: names the sysctl, the seccomp refusal or the missing
  * system call.  For other programs on io_uring (the uring baseline). */
@@ -208,7 +214,9 @@ void completion_get_stats(const struct completion *q,
  * completion is ready yet, and copy at most max ready completions into
  * out, oldest first.  Under uring that is at most one io_uring_enter(2)
  * (none when there is nothing to submit and a completion is ready, or the
- * timeout is 0 and nothing was submitted); only a burst of more than
+ * timeout is 0, nothing was submitted and the kernel holds no completion
+ * work for the ring); a timeout of 0 still sees every operation the kernel
+ * has finished, as a wait would.  Only a burst of more than
  * `entries` submissions between two polls costs more, one enter per full
  * submission queue.  Under sim it delivers at most one step, and only if no
  * completion was ready.

@@ -1,8 +1,10 @@
 /* completion_uring.c: the io_uring backend of completion.h, through liburing.
  *
- * One ring, used the plain way: no submission polling thread, no
- * registered files, no fixed buffers, so that the figures measure the
- * interface and not its tuning options.
+ * One ring, made as the io_uring floor's (uring_setup.h: one issuer,
+ * completion work kept until the thread enters to wait), and otherwise
+ * used the plain way: no submission polling thread, no registered files,
+ * no fixed buffers, so that the figures measure the interface and not its
+ * tuning options.
  *
  * Batching.  A submit call only fills a submission queue entry (SQE); the
  * entries go to the kernel together, in the next completion_poll(), in the
@@ -12,7 +14,10 @@
  * only when it has something to submit or must wait; with completions
  * ready and nothing queued it reads them from the shared ring and makes no
  * system call at all.  Only a full submission queue costs an extra enter,
- * in the submit call that found it full.
+ * in the submit call that found it full.  A poll that may not wait enters
+ * too when the kernel holds completion work that only an enter runs
+ * (uring_has_pending_work(): a ring whose work is deferred posts no CQE
+ * by itself), so that polling with timeout 0 still sees every completion.
  *
  * user_data.  Every SQE of an op carries the op's address, and its
  * completion queue entry (CQE) brings it back; the op's own user_data is
@@ -34,6 +39,7 @@
 
 #include "completion_impl.h"
 #include "reactor.h"        /* reactor_resolve() */
+#include "uring_setup.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -62,6 +68,33 @@ static struct uring *to_uring(struct completion *q)
 }
 
 /* ---- life ---------------------------------------------------------------- */
+
+/* uring_setup.h says why these flags, best first, and what each asks of
+ * the reaper.  The last is the plain ring. */
+static const unsigned setup_flags[] = {
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		IORING_SETUP_TASKRUN_FLAG,                      /* 6.1 */
+	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,  /* 5.19 */
+	0,
+};
+#define NSETUP_FLAGS (sizeof setup_flags / sizeof setup_flags[0])
+
+int uring_setup(unsigned entries, struct io_uring *ring,
+		struct io_uring_params *params)
+{
+	const char *plain = getenv("PUSHPOLL_URING_PLAIN");
+	unsigned i = plain != NULL && strcmp(plain, "1") == 0
+		     ? NSETUP_FLAGS - 1 : 0;
+	int err;
+
+	for (;; i++) {
+		memset(params, 0, sizeof *params);
+		params->flags = setup_flags[i];
+		err = io_uring_queue_init_params(entries, ring, params);
+		if (err != -EINVAL || i == NSETUP_FLAGS - 1)
+			return err;
+	}
+}
 
 /* Register a one-buffer ring as group `COMPLETION_GROUPS - 1` and take it
  * away again: whether provided buffer rings work. */
@@ -113,19 +146,9 @@ int completion_new_uring(unsigned entries, struct completion **out,
 		return -ENOMEM;
 	}
 	u->base.ops = &uring_ops;
-	/* One thread submits, and it waits for completions in every poll
-	 * that finds none ready: the kernel may keep completion work until
-	 * that wait (6.1) instead of interrupting the thread for it, as the
-	 * io_uring floor does.  Older kernels: plain flags. */
-	memset(&params, 0, sizeof params);
-	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-	err = io_uring_queue_init_params(entries ? entries : 256, &u->ring,
-					 &params);
-	if (err == -EINVAL) {
-		memset(&params, 0, sizeof params);
-		err = io_uring_queue_init_params(entries ? entries : 256,
-						 &u->ring, &params);
-	}
+	/* A queue belongs to one thread (completion.h), which waits in
+	 * every poll that finds nothing ready: what uring_setup() asks. */
+	err = uring_setup(entries ? entries : 256, &u->ring, &params);
 	if (err < 0) {
 		completion_uring_why(err, why, why_len);
 		free(u);
@@ -374,6 +397,12 @@ static int uring_poll(struct completion *q, int64_t timeout_ns,
 			err = io_uring_submit_and_wait_timeout(&u->ring, &cqe,
 							       1, &ts, NULL);
 		}
+	} else if (io_uring_cq_ready(&u->ring) == 0 &&
+		   (io_uring_sq_ready(&u->ring) > 0 ||
+		    uring_has_pending_work(&u->ring))) {
+		/* may not wait: submit, and run the work that posts CQEs */
+		u->base.stats.enters++;
+		err = io_uring_submit_and_get_events(&u->ring);
 	} else if (io_uring_sq_ready(&u->ring) > 0) {
 		u->base.stats.enters++;
 		err = io_uring_submit(&u->ring);

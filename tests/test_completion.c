@@ -18,11 +18,13 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1197,11 +1199,61 @@ START_TEST(test_submissions_are_batched_into_one_enter_per_poll_uring)
 }
 END_TEST
 
+/* ---- polling without waiting (uring) -------------------------------------- */
+
+/* A recv that the peer's write finishes while nobody waits: polls with
+ * timeout 0 alone must bring its completion, whether the ring keeps
+ * completion work until an enter (uring_setup.h) or, plain, runs it at
+ * once. */
+static void poll_zero_sees_a_finished_recv(bool plain)
+{
+	struct world w;
+	struct completion_op op;
+	char buf[8];
+	int sv[2];
+
+	if (plain)
+		setenv("PUSHPOLL_URING_PLAIN", "1", 1);
+	if (!world_open(&w, URING, 0, false)) {
+		unsetenv("PUSHPOLL_URING_PLAIN");
+		return;
+	}
+	unsetenv("PUSHPOLL_URING_PLAIN");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	ck_assert_int_eq(completion_recv(w.q, track(&w, &op), sv[0], buf,
+					 sizeof buf), 0);
+	ck_assert_int_eq(world_poll(&w, 0), 0);   /* submitted; no bytes */
+	ck_assert_int_eq(write(sv[1], "ping", 4), 4);
+	for (int tries = 0; tries < 1000 && w.nlog == 0; tries++)
+		if (world_poll(&w, 0) == 0)
+			sched_yield();
+	ck_assert_uint_eq(finals(&w, op.user_data), 1);
+	ck_assert_int_eq(w.log[0].result, 4);
+	ck_assert_mem_eq(buf, "ping", 4);
+	close(sv[0]);
+	close(sv[1]);
+	world_close(&w);
+}
+
+START_TEST(test_poll_without_waiting_does_deliver_a_finished_recv_uring)
+{
+	poll_zero_sees_a_finished_recv(false);
+}
+END_TEST
+
+START_TEST(test_poll_without_waiting_does_deliver_on_a_plain_ring_uring)
+{
+	poll_zero_sees_a_finished_recv(true);
+}
+END_TEST
+
 /* ---- where io_uring is unavailable ---------------------------------------- */
 
 #ifdef HAVE_LIBURING
 /* In a child: refuse io_uring_setup with errno err through seccomp, and
- * exit 0 if completion_new_uring() says -err with a reason naming it. */
+ * exit 0 if completion_new_uring() says -err with a reason naming it, and
+ * completion_uring_usable() says the same. */
 static int refused_child(int err, const char *expect)
 {
 	struct sock_filter filter[] = {
@@ -1214,7 +1266,7 @@ static int refused_child(int err, const char *expect)
 	};
 	struct sock_fprog prog = { .len = 4, .filter = filter };
 	struct completion *q;
-	char why[COMPLETION_REASON_MAX] = "";
+	char why[COMPLETION_REASON_MAX] = "", also[COMPLETION_REASON_MAX] = "";
 	int rc;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
@@ -1223,6 +1275,9 @@ static int refused_child(int err, const char *expect)
 	rc = completion_new_uring(8, &q, why, sizeof why);
 	printf("io_uring_setup refused with errno %d: %d, \"%s\"\n", err, rc,
 	       why);
+	if (completion_uring_usable(also, sizeof also) != rc ||
+	    strcmp(also, why) != 0)
+		return 1;   /* the check says otherwise than the queue */
 	return rc == -err && q == NULL && strstr(why, expect) != NULL &&
 	       strchr(why, '\n') == NULL ? 0 : 1;
 }
@@ -1260,6 +1315,22 @@ START_TEST(test_refused_io_uring_setup_gives_errno_and_one_line_reason)
 			 -ENOSYS);
 	ck_assert_ptr_nonnull(strstr(why, "liburing-dev"));
 #endif
+}
+END_TEST
+
+/* Where a queue can be made the check says 0; where not, the queue's own
+ * error and line (refused above, or built without liburing). */
+START_TEST(test_uring_usable_says_what_making_a_queue_says)
+{
+	char why[COMPLETION_REASON_MAX] = "", also[COMPLETION_REASON_MAX] = "";
+	struct completion *q;
+	int err = completion_new_uring(8, &q, why, sizeof why);
+
+	if (err == 0)
+		completion_free(q);
+	ck_assert_int_eq(completion_uring_usable(also, sizeof also), err);
+	if (err != 0)
+		ck_assert_str_eq(also, why);
 }
 END_TEST
 
@@ -1360,11 +1431,16 @@ static Suite *make_suite(void)
 		test_every_op_completes_exactly_once_under_many_ops_uring);
 	tcase_add_test(uring,
 		test_submissions_are_batched_into_one_enter_per_poll_uring);
+	tcase_add_test(uring,
+		test_poll_without_waiting_does_deliver_a_finished_recv_uring);
+	tcase_add_test(uring,
+		test_poll_without_waiting_does_deliver_on_a_plain_ring_uring);
 	suite_add_tcase(s, uring);
 
 	tcase_add_test(life,
 		test_refused_io_uring_setup_gives_errno_and_one_line_reason);
 	tcase_add_test(life, test_sim_queue_needs_a_simulated_reactor);
+	tcase_add_test(life, test_uring_usable_says_what_making_a_queue_says);
 	tcase_add_test(life, test_queue_beside_a_reactor_follows_its_backend);
 	suite_add_tcase(s, life);
 	return s;

@@ -90,6 +90,7 @@
 
 #include "clock.h"
 #include "completion.h"   /* completion_uring_why() */
+#include "uring_setup.h"
 #include "mem.h"
 
 enum {
@@ -796,8 +797,8 @@ static int echo_iteration(struct echo_server *s, struct reactor *r,
 	unsigned head, seen = 0;
 	int err;
 
-	if (wait_ns == 0)
-		err = io_uring_submit(&s->ring);
+	if (wait_ns == 0)    /* and run the completion work held back */
+		err = io_uring_submit_and_get_events(&s->ring);
 	else
 		err = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts,
 						       NULL);
@@ -991,18 +992,10 @@ int uring_echo_serve(struct reactor *r, struct offload *o,
 	list_init(&s.conns_by_input);
 	list_init(&s.closing);
 	list_init(&s.starved);
-	memset(&params, 0, sizeof params);
-	/* One thread submits, and it waits for completions in every
-	 * iteration: the kernel may keep completion work until that wait
-	 * (6.1) instead of interrupting the loop for it.  Older kernels:
-	 * plain flags. */
-	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-	err = io_uring_queue_init_params(RING_ENTRIES, &s.ring, &params);
-	if (err == -EINVAL) {
-		memset(&params, 0, sizeof params);
-		err = io_uring_queue_init_params(RING_ENTRIES, &s.ring,
-						 &params);
-	}
+	/* One thread submits, reaps and waits: the ring is made as the
+	 * completion queue's (uring_setup.h), so the engines over io_uring
+	 * compare with this floor on the same settings. */
+	err = uring_setup(RING_ENTRIES, &s.ring, &params);
 	if (err < 0) {
 		char why[COMPLETION_REASON_MAX];
 
@@ -1360,8 +1353,8 @@ static int ufanout_iteration(struct reactor *r, struct ufanout *f,
 	unsigned head, seen = 0;
 	int err;
 
-	if (wait_ns == 0)
-		err = io_uring_submit(&f->ring);
+	if (wait_ns == 0)    /* and run the completion work held back */
+		err = io_uring_submit_and_get_events(&f->ring);
 	else
 		err = io_uring_submit_and_wait_timeout(&f->ring, &cqe, 1, &ts,
 						       NULL);
@@ -1493,6 +1486,7 @@ int uring_fanout_run(struct reactor *r, struct offload *o,
 		     const struct fanout_opts *opts, struct fanout_stats *stats)
 {
 	struct ufanout f = { .opts = opts, .stats = stats, .in_fd = -1 };
+	struct io_uring_params params;
 	struct stat st;
 	bool stopped = false;
 	int err;
@@ -1521,7 +1515,7 @@ int uring_fanout_run(struct reactor *r, struct offload *o,
 		f.sink[i].tcp = opts->kind == FANOUT_SINK_TCP;
 		f.sink[i].stats = &stats->sink[i];
 	}
-	err = io_uring_queue_init(64, &f.ring, 0);
+	err = uring_setup(64, &f.ring, &params);   /* as the echo's */
 	if (err < 0) {
 		char why[COMPLETION_REASON_MAX];
 

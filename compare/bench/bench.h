@@ -144,6 +144,12 @@ struct bench_summary {
 	const char *engine;
 	int rounds_ok;          /* rounds that ran without a failure */
 	double med[BENCH_F_COUNT], min[BENCH_F_COUNT], max[BENCH_F_COUNT];
+	/* CPU per message of each round, in the order the rounds ran (NAN
+	 * where that round failed): the rows of one table ran interleaved in
+	 * each round, so round r of two rows saw the same machine, and a
+	 * ratio is read round by round (bench__paired_ratio()). */
+	int rounds;
+	double cpu_round[BENCH_MAX_ROUNDS];
 	/* System calls of the server, all its threads, counted in one traced
 	 * round of its own (bench_opts.syscalls): per message in all, and the
 	 * most frequent calls by number, per message.  syscalls is NAN where
@@ -199,6 +205,7 @@ struct bench_section {
 	enum bench_mode mode;
 	uint64_t rate;          /* open loop: messages/s in all; 0: closed */
 	uint64_t duration_ns;
+	int rounds;             /* rounds of every engine in this table */
 	int n;                  /* engines measured */
 	bool traced;            /* the servers' system calls were to be
 				 * counted (a traced round each) */
@@ -443,6 +450,25 @@ int bench__pin_cpu(const struct bench_opts *o);
 
 /* Median, min and max of n values (n > 0; v is sorted in place). */
 void bench__stats(double *v, int n, double *med, double *min, double *max);
+
+/* A ratio between two rows, read round by round. */
+struct bench_ratio {
+	double med, min, max;
+	int n;                  /* rounds that gave a ratio */
+};
+/* a[r] / b[r] for each of the rounds r where both are numbers: their
+ * median and [min..max] into *out.  Returns out->n (0: no round gave one,
+ * and the rest of *out is NAN). */
+int bench__paired_ratio(const double *a, const double *b, int rounds,
+			struct bench_ratio *out);
+
+/* A target's outcome. */
+enum bench_verdict { BENCH_MET, BENCH_EVEN, BENCH_MISSED };
+/* "a at most limit x b", from its ratios round by round: met when every
+ * round's ratio is at or below limit, missed when every round's is above
+ * it, even when they straddle it (this run cannot tell which side the
+ * ratio is on) or when no round gave a ratio. */
+enum bench_verdict bench__at_most(const struct bench_ratio *r, double limit);
 
 /* The path of the running pushpoll binary, for starting servers. */
 const char *bench__self(void);

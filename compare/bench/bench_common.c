@@ -66,13 +66,10 @@ static bool uring_usable(void)
 {
 	static int usable = -1;
 	char why[COMPLETION_REASON_MAX];
-	struct completion *q;
 
 	if (usable < 0) {
-		usable = completion_new_uring(8, &q, why, sizeof why) == 0;
-		if (usable)
-			completion_free(q);
-		else
+		usable = completion_uring_usable(why, sizeof why) == 0;
+		if (!usable)
 			fprintf(stderr, "bench: the uring rows are left out: "
 				"%s\n", why);
 	}
@@ -363,6 +360,33 @@ void bench__stats(double *v, int n, double *med, double *min, double *max)
 	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	*min = v[0];
 	*max = v[n - 1];
+}
+
+int bench__paired_ratio(const double *a, const double *b, int rounds,
+			struct bench_ratio *out)
+{
+	double v[BENCH_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < rounds && r < BENCH_MAX_ROUNDS; r++)
+		if (!isnan(a[r]) && !isnan(b[r]) && b[r] > 0)
+			v[n++] = a[r] / b[r];
+	out->n = n;
+	out->med = out->min = out->max = NAN;
+	if (n > 0)
+		bench__stats(v, n, &out->med, &out->min, &out->max);
+	return n;
+}
+
+enum bench_verdict bench__at_most(const struct bench_ratio *r, double limit)
+{
+	if (r->n == 0)
+		return BENCH_EVEN;
+	if (r->max <= limit)
+		return BENCH_MET;
+	if (r->min > limit)
+		return BENCH_MISSED;
+	return BENCH_EVEN;
 }
 
 /* ---- the progress line ----------------------------------------------------------- */

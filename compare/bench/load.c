@@ -224,6 +224,7 @@ int load_main(int argc, char **argv)
 		free(res);
 	}
 	bench__progress_done(&o);
+	sec->rounds = o.rounds;
 	sec->sum[0].rounds_ok = ok;
 	for (int f = 0; f < BENCH_F_COUNT && ok > 0; f++) {
 		double col[BENCH_MAX_ROUNDS];
