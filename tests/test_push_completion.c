@@ -300,18 +300,28 @@ END_TEST
 
 /* ---- echo over the simulated completion queue ------------------------------ */
 
-static int sim_echo(struct sim_world *w, struct completion *q,
-		    struct echo_stats *st, uint64_t idle_ns, unsigned max)
+#define SIM_BUFSIZE 4096
+
+static int sim_echo_with(struct sim_world *w, struct completion *q,
+			 struct echo_stats *st, uint64_t idle_ns, unsigned max,
+			 enum echo_buffers buffers)
 {
 	struct echo_opts opts;
 
 	echo_opts_default(&opts);
-	opts.bufsize = 4096;
+	opts.bufsize = SIM_BUFSIZE;
+	opts.buffers = buffers;
 	opts.idle_timeout_ns = idle_ns;
 	opts.max_conns = max;
 	opts.on_listening = sim_connect_peers;
 	opts.arg = w;
 	return push_echo_serve_cq(w->r, q, &opts, st);
+}
+
+static int sim_echo(struct sim_world *w, struct completion *q,
+		    struct echo_stats *st, uint64_t idle_ns, unsigned max)
+{
+	return sim_echo_with(w, q, st, idle_ns, max, ECHO_BUFFERS_CONN);
 }
 
 static struct completion *sim_queue(struct sim_world *w)
@@ -449,20 +459,147 @@ START_TEST(test_echo_out_of_handles_counts_accept_errors_and_goes_on)
 }
 END_TEST
 
-START_TEST(test_echo_with_buffers_on_readiness_is_refused)
+/* ---- echo with buffers on readiness: the loop's ring (K4) ------------------ */
+
+/* Every ring buffer is back in the ring once the server has returned, and
+ * nothing is in flight: the kernel owns exactly the whole ring. */
+static void check_ring_all_back(struct completion *q, unsigned count)
+{
+	uint64_t ops, bytes;
+
+	completion_sim_owned(q, &ops, &bytes);
+	ck_assert_uint_eq(ops, 0);
+	ck_assert_uint_eq(bytes, (uint64_t)count * SIM_BUFSIZE);
+}
+
+START_TEST(test_echo_with_buffers_on_readiness_returns_every_byte_from_the_ring)
+{
+	int64_t live = live_blocks();
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct sim_config c;
+		struct sim_world w;
+		struct echo_stats st;
+		struct completion *q;
+
+		if (_i)
+			sim_config_faulty(&c, seed);
+		else
+			sim_config_default(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 30000, SIM_PEER_HALF_CLOSE);
+		q = sim_queue(&w);
+		ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0,
+					       ECHO_BUFFERS_READY), 0);
+		if (!_i) {
+			ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+			ck_assert_uint_eq(st.closed, SIM_PEERS);
+		}
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		check_echo_accounts(&st);
+		check_ring_all_back(q, PUSH_ECHO_RING_BUFFERS);
+		sim_queue_free(q);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* The heap's peak per connection, less the ring (once per loop), with
+ * every peer sending a few bytes and then staying idle until quiescence
+ * stops the server. */
+static double idle_peak_per_conn(enum echo_buffers buffers)
 {
 	struct sim_config c;
 	struct sim_world w;
-	struct echo_opts opts;
 	struct echo_stats st;
+	struct completion *q;
+	struct mem_stats before, after;
+	double ring = buffers == ECHO_BUFFERS_READY ?
+		      (double)PUSH_ECHO_RING_BUFFERS * SIM_BUFSIZE : 0;
 
-	sim_config_default(&c, 1);
-	sim_world_init(&w, &c, 1, 10, SIM_PEER_HALF_CLOSE);
-	echo_opts_default(&opts);
-	opts.buffers = ECHO_BUFFERS_READY;
-	ck_assert_int_eq(push_echo_serve_completion(w.r, NULL, &opts, &st),
-			 -EOPNOTSUPP);
+	sim_config_default(&c, 3);
+	sim_world_init(&w, &c, SIM_PEERS, 10, 0);       /* never close */
+	q = sim_queue(&w);
+	mem_stats_get(&before);
+	mem_reset_peak();
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, buffers), 0);
+	mem_stats_get(&after);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	if (buffers == ECHO_BUFFERS_READY)
+		check_ring_all_back(q, PUSH_ECHO_RING_BUFFERS);
+	sim_queue_free(q);
 	sim_world_free(&w);
+	return ((double)(after.peak_live_bytes - before.live_bytes) - ring) /
+	       SIM_PEERS;
+}
+
+START_TEST(test_echo_with_buffers_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	double ready = idle_peak_per_conn(ECHO_BUFFERS_READY);
+	double conn = idle_peak_per_conn(ECHO_BUFFERS_CONN);
+
+	printf("push/sim-cq idle peak per connection: ready %.0f B, conn "
+	       "%.0f B (bufsize %d)\n", ready, conn, SIM_BUFSIZE);
+	ck_assert_double_lt(ready, SIM_BUFSIZE / 4.0);
+	ck_assert_double_ge(conn, SIM_BUFSIZE);
+}
+END_TEST
+
+/* A ring of 2 buffers for SIM_PEERS busy connections: reads find it dry
+ * and wait for a buffer to come back, and every byte is still echoed. */
+START_TEST(test_echo_with_buffers_on_readiness_waits_out_a_dry_ring)
+{
+	int64_t live = live_blocks();
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct completion *q;
+
+	setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	sim_config_default(&c, 11 + (uint64_t)_i);
+	sim_world_init(&w, &c, SIM_PEERS, 30000, SIM_PEER_HALF_CLOSE);
+	q = sim_queue(&w);
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, ECHO_BUFFERS_READY),
+			 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+	ck_assert_uint_eq(st.closed, SIM_PEERS);
+	check_echo_accounts(&st);
+	check_ring_all_back(q, 2);
+	sim_queue_free(q);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A stop with receives in flight (and, on a ring of 2, reads starved):
+ * every connection is cancelled, every ring buffer goes back. */
+START_TEST(test_echo_with_buffers_on_readiness_stop_gives_every_ring_buffer_back)
+{
+	int64_t live = live_blocks();
+	unsigned count = _i % 2 ? 2 : PUSH_ECHO_RING_BUFFERS;
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct completion *q;
+
+	if (_i % 2)
+		setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	sim_config_default(&c, 9 + (uint64_t)_i);
+	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
+	sim_at_step(w.r, 400 + 97 * (uint64_t)_i, request_stop, w.r);
+	q = sim_queue(&w);
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, ECHO_BUFFERS_READY),
+			 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(st.accepted, SIM_PEERS);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	ck_assert_uint_gt(st.bytes, 0);
+	check_sim_peers(&w);
+	check_ring_all_back(q, count);
+	sim_queue_free(q);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
 }
 END_TEST
 
@@ -702,7 +839,10 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_stop_with_connections_open_cancels_them_all, 0, 4);
 	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
 	tcase_add_test(tc, test_echo_out_of_handles_counts_accept_errors_and_goes_on);
-	tcase_add_test(tc, test_echo_with_buffers_on_readiness_is_refused);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_returns_every_byte_from_the_ring, 0, 2);
+	tcase_add_test(tc, test_echo_with_buffers_on_readiness_an_idle_connection_holds_no_buffer);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_waits_out_a_dry_ring, 0, 3);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_stop_gives_every_ring_buffer_back, 0, 4);
 	tcase_add_test(tc, test_fanout_reads_with_the_queue_and_delivers_every_byte);
 	tcase_add_test(tc, test_fanout_streams_to_tcp_subscribers);
 	tcase_add_test(tc, test_fanout_cancels_a_stalled_sink_within_its_timeout);
