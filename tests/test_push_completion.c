@@ -298,6 +298,177 @@ START_TEST(test_readiness_only_calls_are_refused_in_the_completion_mode)
 }
 END_TEST
 
+/* ---- the read from the loop's ring (K4) ------------------------------------ */
+
+#define LEAF_RING_SIZE 64
+
+/* What push_read_alloc()'s hooks saw: picked only, in the completion
+ * mode. */
+struct ring_seen {
+	struct seen done;
+	void *buf;
+	unsigned picked, allocs;
+};
+
+static void *ring_alloc(void *data, size_t *n)
+{
+	struct ring_seen *s = data;
+
+	s->allocs++;
+	*n = 0;
+	return NULL;
+}
+
+static void ring_release(void *data, void *buf)
+{
+	(void)buf;
+	((struct ring_seen *)data)->allocs++;
+}
+
+static void ring_picked(void *data, void *buf)
+{
+	struct ring_seen *s = data;
+
+	s->picked++;
+	s->buf = buf;
+}
+
+static void ring_done(void *data, ssize_t result)
+{
+	on_done(&((struct ring_seen *)data)->done, result);
+}
+
+static const struct push_alloc ring_allocator = {
+	.alloc = ring_alloc, .release = ring_release, .picked = ring_picked,
+};
+
+/* The ring bytes the simulated kernel owns, and its ops in flight. */
+static uint64_t sim_owned(struct leaf_world *w, uint64_t *ops)
+{
+	uint64_t bytes;
+
+	completion_sim_owned(w->q, ops, &bytes);
+	return bytes;
+}
+
+START_TEST(test_read_alloc_takes_a_ring_buffer_only_when_bytes_arrive)
+{
+	int64_t live = live_blocks();
+	struct leaf_world w;
+	struct ring_seen rd = { 0 };
+	uint64_t ops;
+
+	if (!leaf_open_on(&w, 1 + (uint64_t)_i, ON_RING(_i)))
+		return;
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &rd, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 2), 0);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 2), -EEXIST);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &rd, NULL, NULL),
+			 PUSH_STARTED);
+	if (!ON_RING(_i)) {     /* waiting: the kernel has the whole ring */
+		ck_assert_uint_eq(sim_owned(&w, &ops), 2 * LEAF_RING_SIZE);
+		ck_assert_uint_eq(ops, 1);
+	}
+	leaf_send(&w, "picked by the kernel");
+	ck_assert_uint_eq(rd.done.calls, 1);
+	ck_assert_int_eq(rd.done.result, (ssize_t)strlen("picked by the kernel"));
+	ck_assert_uint_eq(rd.picked, 1);
+	ck_assert_uint_eq(rd.allocs, 0);
+	ck_assert_mem_eq(rd.buf, "picked by the kernel", (size_t)rd.done.result);
+	if (!ON_RING(_i))       /* the callback holds one */
+		ck_assert_uint_eq(sim_owned(&w, &ops), LEAF_RING_SIZE);
+	push_ring_return(&w.loop, rd.buf);
+	if (!ON_RING(_i))
+		ck_assert_uint_eq(sim_owned(&w, &ops), 2 * LEAF_RING_SIZE);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Run until the loop's timers say 10 ms have passed: everything the world
+ * had to do before then (the second read finding the ring dry) is done. */
+static void leaf_wait(struct leaf_world *w)
+{
+	struct push_req *req;
+
+	ck_assert_int_eq(push_sleep(&w->loop, 10 * 1000000ull, NULL, NULL,
+				    NULL, &req), PUSH_STARTED);
+	ck_assert_int_eq(push_run_until(&w->loop, req), 0);
+	push_req_unref(req);
+}
+
+/* A ring of one buffer, held by the first read's callback: the second
+ * read finds the ring dry and waits, holding nothing and with no op in
+ * flight; when the buffer comes back it is submitted again and gets the
+ * bytes (or, loop index 9..16, it is cancelled while it waits, and calls
+ * back at once with -ECANCELED, from the loop). */
+START_TEST(test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once)
+{
+	int64_t live = live_blocks();
+	bool cancel = _i >= 9;
+	unsigned i = (unsigned)_i % 9;
+	struct leaf_world w;
+	struct ring_seen first = { 0 }, second = { 0 };
+	struct push_req *req;
+	uint64_t ops;
+
+	if (!leaf_open_on(&w, 1 + i, ON_RING(i)))
+		return;
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 1), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &first, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_send(&w, "one");
+	ck_assert_uint_eq(first.done.calls, 1);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &second, &req, NULL),
+			 PUSH_STARTED);
+	ck_assert_int_eq(push_write(&w.loop, &w.b, "two", 3, NULL, NULL, NULL,
+				    NULL, NULL), PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
+	if (!ON_RING(i)) {      /* starved: no op in flight, no buffer */
+		ck_assert_uint_eq(sim_owned(&w, &ops), 0);
+		ck_assert_uint_eq(ops, 0);
+	}
+	if (cancel) {
+		ck_assert_int_eq(push_cancel(req), 0);
+		ck_assert_uint_eq(second.done.calls, 0);        /* R2 */
+	}
+	push_ring_return(&w.loop, first.buf);
+	ck_assert_int_eq(push_run_until(&w.loop, req), 0);
+	ck_assert_uint_eq(second.done.calls, 1);
+	if (cancel) {
+		ck_assert_int_eq(second.done.result, -ECANCELED);
+		ck_assert_uint_eq(second.picked, 0);
+	} else {
+		ck_assert_int_eq(second.done.result, 3);
+		ck_assert_mem_eq(second.buf, "two", 3);
+		push_ring_return(&w.loop, second.buf);
+	}
+	push_req_unref(req);
+	if (!ON_RING(i))
+		ck_assert_uint_eq(sim_owned(&w, &ops), LEAF_RING_SIZE);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_a_ring_is_refused_in_the_readiness_mode)
+{
+	struct push_loop l;
+	struct reactor *r = reactor_new_epoll();
+
+	ck_assert_ptr_nonnull(r);
+	push_loop_init(&l, r, NULL, NULL);
+	ck_assert_int_eq(push_loop_ring(&l, LEAF_RING_SIZE, 2), -EINVAL);
+	push_loop_fini(&l);
+	reactor_free(r);
+}
+END_TEST
+
 /* ---- echo over the simulated completion queue ------------------------------ */
 
 #define SIM_BUFSIZE 4096
@@ -830,6 +1001,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_a_cancel_that_loses_the_race_on_a_ring_delivers_the_data_once);
 	tcase_add_loop_test(tc, test_closing_a_stream_under_a_read_waits_for_its_completion, 0, 9);
 	tcase_add_test(tc, test_readiness_only_calls_are_refused_in_the_completion_mode);
+	tcase_add_loop_test(tc, test_read_alloc_takes_a_ring_buffer_only_when_bytes_arrive, 0, 9);
+	tcase_add_loop_test(tc, test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once, 0, 18);
+	tcase_add_test(tc, test_a_ring_is_refused_in_the_readiness_mode);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("workloads_sim");
