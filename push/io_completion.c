@@ -318,21 +318,32 @@ static void ring_unstarve(struct push_req *req)
 	req->u.cq.starved = false;
 }
 
-void push_ring_return(struct push_loop *l, void *buf)
+/* The oldest starved read is submitted again if the ring has a buffer.
+ * One at a time: a buffer wakes one read, and a woken read that completes
+ * without taking a buffer (the end, an error, a cancel) passes it on to
+ * the next (read_select_complete()), so that no read starves beside a
+ * free buffer and a dry ring is not asked by every waiting read at once. */
+static void ring_wake(struct push_loop *l)
 {
-	size_t off = (size_t)((unsigned char *)buf - l->ring.mem);
 	struct push_req *req = l->starved_head;
 	int rc;
 
-	completion_buffer_return(l->cq, PUSH_RING_GROUP,
-				 (unsigned)(off / l->ring.size));
-	l->ring.free++;
-	if (req == NULL)
+	if (req == NULL || l->ring.free == 0)
 		return;
 	ring_unstarve(req);
 	rc = read_select_submit(req);
 	if (rc < 0)
 		cq_finish(req, rc);
+}
+
+void push_ring_return(struct push_loop *l, void *buf)
+{
+	size_t off = (size_t)((unsigned char *)buf - l->ring.mem);
+
+	completion_buffer_return(l->cq, PUSH_RING_GROUP,
+				 (unsigned)(off / l->ring.size));
+	l->ring.free++;
+	ring_wake(l);
 }
 
 /* Bytes come with the ring buffer they are in: the caller's from here
@@ -352,18 +363,20 @@ static void read_select_complete(struct push_req *req,
 		cq_finish(req, ev->result);
 		return;
 	}
-	if (ev->result == -ENOBUFS && req->cancelled) {
-		cq_finish(req, -ECANCELED);     /* nothing was read */
-		return;
-	}
-	if (ev->result == -ENOBUFS && l->ring.free == 0) {
+	if (ev->result == -ENOBUFS && !req->cancelled && l->ring.free == 0) {
 		ring_starve(req);
 		return;
 	}
-	if (ev->result == -ENOBUFS && read_select_submit(req) == 0)
+	if (ev->result == -ENOBUFS && !req->cancelled &&
+	    read_select_submit(req) == 0)
 		return;
-	if (!cq_again(req, ev->result, read_select_submit))
-		cq_finish(req, ev->result); /* 0 at the end, -ECANCELED... */
+	if (cq_again(req, ev->result, read_select_submit))
+		return;
+	/* 0 at the end, -ECANCELED (a cancelled read that found the ring
+	 * dry read nothing), or the error */
+	cq_finish(req, ev->result == -ENOBUFS && req->cancelled ?
+		   -ECANCELED : ev->result);
+	ring_wake(l);
 }
 
 /* A starved read has no op to cancel: it completes now (-ECANCELED). */

@@ -990,6 +990,91 @@ START_TEST(test_echo_on_a_ring_figure_allocations_per_round_trip)
 }
 END_TEST
 
+/* ---- on a real ring, with buffers on readiness (K4) ------------------------- */
+
+/* false (and the reason, one line) where the ring has no provided buffer
+ * rings: the engine's ready mode then says -EOPNOTSUPP. */
+static bool ready_ring_here(void)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool yes;
+
+	if (completion_new_uring(8, &q, why, sizeof(why)) < 0) {
+		printf("skipped on uring: %s\n", why);
+		return false;
+	}
+	yes = completion_supports(q, COMPLETION_FEATURE_MULTISHOT_RECV);
+	completion_free(q);
+	if (!yes)
+		printf("skipped on uring: no provided buffer rings here\n");
+	return yes;
+}
+
+/* 8 connections at once, 200,000 bytes each, on the default ring (loop 0)
+ * and on a ring of 2 buffers (loop 1), which runs dry. */
+START_TEST(test_echo_on_a_ring_with_buffers_on_readiness_returns_every_byte)
+{
+	int64_t live = live_blocks();
+	struct netclient_result res;
+	struct server_thread st;
+	struct echo_opts opts;
+
+	if (!ready_ring_here())
+		return;
+	if (_i)
+		setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	ck_assert_int_eq(server_thread_start(&st, push_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_echo(st.port, 8, 200000, 16384, 20000,
+					&res), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(res.conns_ok, 8);
+	ck_assert_uint_eq(res.mismatches, 0);
+	ck_assert_uint_eq(st.stats.accepted, 8);
+	ck_assert_uint_eq(st.stats.closed, 8);
+	ck_assert_uint_eq(st.stats.bytes, 8 * 200000);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* The live heap per idle connection, 20 to 120 connections, on a ring. */
+static double ring_idle_bytes(enum echo_buffers buffers)
+{
+	struct netclient_idle idle;
+	struct server_thread st;
+	struct echo_opts opts;
+
+	echo_opts_default(&opts);
+	opts.buffers = buffers;
+	ck_assert_int_eq(server_thread_start(&st, push_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_idle_heap(st.port, 20, 120, &idle), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	return idle.bytes;
+}
+
+START_TEST(test_echo_on_a_ring_with_buffers_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	struct echo_opts opts;
+	double ready, conn;
+
+	if (!ready_ring_here())
+		return;
+	echo_opts_default(&opts);
+	ready = ring_idle_bytes(ECHO_BUFFERS_READY);
+	conn = ring_idle_bytes(ECHO_BUFFERS_CONN);
+	printf("push/uring idle per connection: ready %.0f B, conn %.0f B "
+	       "(bufsize %zu)\n", ready, conn, opts.bufsize);
+	ck_assert_double_lt(ready, (double)opts.bufsize / 4);
+	ck_assert_double_ge(conn, (double)opts.bufsize);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("push_completion");
@@ -1027,6 +1112,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_on_a_ring_round_trips_exactly);
 	tcase_add_test(tc, test_echo_on_a_ring_closes_an_idle_connection);
 	tcase_add_loop_test(tc, test_echo_on_a_ring_figure_allocations_per_round_trip, 0, 2);
+	tcase_add_loop_test(tc, test_echo_on_a_ring_with_buffers_on_readiness_returns_every_byte, 0, 2);
+	tcase_add_test(tc, test_echo_on_a_ring_with_buffers_on_readiness_an_idle_connection_holds_no_buffer);
 	suite_add_tcase(s, tc);
 	return s;
 }
