@@ -721,6 +721,16 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	mem_stats_get(&after);
 	stop_substrate(r, o);
+	/* push over io_uring reads from a provided buffer ring (push.h, K4),
+	 * which a kernel before 6.0 lacks; poll's completion mode has no
+	 * ready mode. */
+	if (rc == -EOPNOTSUPP && ro.uring &&
+	    ro.echo.buffers == ECHO_BUFFERS_READY &&
+	    strcmp(ro.engine->name, "push") == 0)
+		cli_usage_error("--buffers ready: this kernel's io_uring has no "
+				"provided buffer rings (multishot recv, Linux "
+				"6.0), which push reads from over io_uring: "
+				"only --buffers conn");
 	if (rc == -EOPNOTSUPP && ro.uring &&
 	    ro.echo.buffers == ECHO_BUFFERS_READY)
 		cli_usage_error("--buffers ready: %s over io_uring keeps a "

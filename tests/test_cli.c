@@ -324,8 +324,8 @@ static const struct bad_line {
 	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
 			 NULL } },
 #ifdef HAVE_LIBURING
-	{ "--buffers ready: push over io_uring", { "pushpoll", "serve", "echo",
-					   "--engine", "push", "--backend",
+	{ "--buffers ready: poll over io_uring", { "pushpoll", "serve", "echo",
+					   "--engine", "poll", "--backend",
 					   "uring", "--buffers", "ready",
 					   NULL } },
 #endif
@@ -1379,10 +1379,13 @@ START_TEST(test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_ha
 }
 END_TEST
 
-START_TEST(test_without_multishot_recv_the_completion_floor_has_no_ready_mode)
+START_TEST(test_without_multishot_recv_the_floor_and_push_over_uring_have_no_ready_mode)
 {
 	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "uring",
 			  "--buffers", "ready", "--port", "0", NULL };
+	char *push_serve[] = { "pushpoll", "serve", "echo", "--engine", "push",
+			       "--backend", "uring", "--buffers", "ready",
+			       "--port", "0", NULL };
 	struct bench_opts o = { .engines = "epoll,uring", .buffers = "ready" };
 	const struct bench_variant *v[BENCH_MAX_ENGINES];
 	int n;
@@ -1390,6 +1393,8 @@ START_TEST(test_without_multishot_recv_the_completion_floor_has_no_ready_mode)
 	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
 	n = bench__select(&o, v, BENCH_MAX_ENGINES);
 	check_refused(serve, "--buffers ready: uring needs multishot recv");
+	check_refused(push_serve, "--buffers ready: this kernel's io_uring has "
+		      "no provided buffer rings");
 	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(v[0]->label, "epoll");
@@ -1761,7 +1766,7 @@ static Suite *make_suite(void)
 	tcase_add_test(c,
 		test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_has_multishot_recv);
 	tcase_add_test(c,
-		test_without_multishot_recv_the_completion_floor_has_no_ready_mode);
+		test_without_multishot_recv_the_floor_and_push_over_uring_have_no_ready_mode);
 #endif
 	tcase_add_test(c,
 		test_bench_counts_system_calls_or_says_in_one_line_why_not);
