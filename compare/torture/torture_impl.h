@@ -253,9 +253,10 @@ ssize_t tt_sim_read_all(struct tt_sim *w, int h, unsigned char *buf,
 			size_t cap);
 
 /* The echo and fanout scenarios' runs and checks (torture_world.c), on an
- * engine's other entry points: echo with a read buffer per connection in
- * the scenarios' plain world; fanout to TCP subscribers (tcp) or files. */
+ * engine's other entry points: echo with a read buffer per connection (or
+ * with buffers on readiness: _ready) in the scenarios' plain world; fanout to TCP subscribers (tcp) or files. */
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve);
 void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp);
 
 /* Deterministic test data: byte k of stream `id` under `seed`. */
