@@ -667,9 +667,13 @@ static int cmd_serve_echo(int argc, char **argv)
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
-	if (ro.uring && ro.workers > 1)
-		cli_usage_error("--workers %u: the engines over io_uring run "
-				"one loop (a ring is one thread's)", ro.workers);
+	/* push's workers are independent loops, each with its own ring
+	 * beside its own reactor (serve_workers_start()); poll's executor
+	 * moves tasks between threads, and a ring is one thread's. */
+	if (ro.uring && ro.workers > 1 && poll_on_workers(&ro))
+		cli_usage_error("--workers %u: poll over io_uring runs one loop "
+				"(its workers move tasks between threads, and a "
+				"ring is one thread's)", ro.workers);
 	if (poll_on_workers(&ro) && (ro.settings.static_tasks > 0 ||
 				     ro.echo.buffers == ECHO_BUFFERS_READY))
 		cli_usage_error("--workers %u: poll's workers take neither "
