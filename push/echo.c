@@ -259,8 +259,8 @@ static const struct push_alloc conn_allocator = {
 };
 
 /* The completion mode: n bytes are in ring buffer c->rbuf; submit the
- * write back from it.  The buffer goes back in conn_on_ring_written(), or here
- * if the write cannot start (the token cancelled by a cancel that lost
+ * write back from it.  The buffer goes back in conn_on_ring_written(), or
+ * here if the write cannot start (the token cancelled by a cancel that lost
  * the race to the read, or no memory).  Returns false: a callback goes on,
  * or the connection is closed. */
 static bool conn_echo_ring(struct echo_conn *c, size_t n)
@@ -379,6 +379,7 @@ static void conn_on_written(void *data, ssize_t n)
 	c->srv->stats->bytes += (uint64_t)n;
 	conn_read(c);
 }
+
 /* The completion mode's write back of a ring buffer is over, whatever
  * its result: the buffer goes back to the ring (K1: the kernel read it
  * until now), then as any write back. */
@@ -386,6 +387,7 @@ static void conn_on_ring_written(void *data, ssize_t n)
 {
 	struct echo_conn *c = data;
 
+	push__callback_begins();        /* R2, counted */
 	conn_buf_put(c);
 	conn_on_written(data, n);
 }

@@ -23,10 +23,11 @@
  * io_uring floor, and push and poll over io_uring where built) turn the
  * claim's second half into its test.  With buffers per connection each
  * keeps a receive in flight, and the kernel owns its buffer until bytes
- * come: a buffer per idle connection.  On readiness each keeps a multishot
- * receive that names a provided buffer ring and no buffer, and the kernel
- * picks a buffer from the ring only when bytes arrive: an idle connection
- * commits none.  The ring itself (the floor: 128 buffers of bufsize) is
+ * come: a buffer per idle connection.  On readiness the floor keeps a
+ * multishot receive, and push a one-shot one (completion_recv_select()),
+ * that names a provided buffer ring and no buffer, and the kernel picks a
+ * buffer from the ring only when bytes arrive: an idle connection commits
+ * none.  The ring itself (128 buffers of bufsize, for both) is
  * allocated once per loop, before the first connection; it is in the heap
  * at both points of the difference, so it is not in the per-connection
  * figure, and the row gives its size beside it (amortised over 10,000
