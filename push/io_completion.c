@@ -19,8 +19,9 @@
  * completion the kernel owns both the op and the buffer (K1 in push.h), and
  * the loop's reference keeps the request alive: a pending request is an op
  * in flight, always, but for a read from the ring waiting on the starved
- * list for a buffer (K4), which holds nothing.  Cancelling asks the queue to cancel (K2); the
- * completion still comes, once, and decides the result.  Closing a stream
+ * list for a buffer (K4), which holds nothing.  Cancelling asks the queue
+ * to cancel (K2); the completion still comes, once, and decides the
+ * result (a starved read, with no op, completes at the cancel).  Closing a stream
  * cancels its operations and leaves the handle open until the last of them
  * has completed (K3).
  */
@@ -238,7 +239,7 @@ int push__cq_read(struct push_loop *l, struct push_stream *s, void *buf,
 }
 /* doc:end cq-read */
 
-/* ---- the ring, and the read from it (K4) ------------------------------------- */
+/* ---- the ring, and the read from it (K4) ------------------------------------ */
 
 /* The ring's one buffer group on the loop's queue. */
 #define PUSH_RING_GROUP 0
