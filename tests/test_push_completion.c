@@ -456,6 +456,52 @@ START_TEST(test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once)
 }
 END_TEST
 
+/* A ring of one buffer, held; a read on a (whose peer has half-closed)
+ * and then one on b (with bytes waiting) both find it dry and wait.  The
+ * buffer back wakes the oldest, which reads the end and takes no buffer:
+ * it passes the wake on, and the read on b gets its bytes. */
+START_TEST(test_a_woken_read_that_takes_no_buffer_wakes_the_next_one)
+{
+	int64_t live = live_blocks();
+	struct leaf_world w;
+	struct ring_seen first = { 0 }, at_end = { 0 }, on_b = { 0 };
+	struct push_req *req;
+	uint64_t ops;
+
+	leaf_open(&w, 1 + (uint64_t)_i);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 1), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &first, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_send(&w, "held");
+	ck_assert_uint_eq(first.picked, 1);
+	ck_assert_int_eq(completion_shutdown_write(w.q, w.b.handle), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &at_end, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_int_eq(push_write(&w.loop, &w.a, "to b", 4, NULL, NULL, NULL,
+				    NULL, NULL), PUSH_STARTED);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.b, &ring_allocator, NULL,
+					 ring_done, &on_b, &req, NULL),
+			 PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_uint_eq(sim_owned(&w, &ops), 0);      /* both starved */
+	ck_assert_uint_eq(ops, 0);
+	push_ring_return(&w.loop, first.buf);
+	ck_assert_int_eq(push_run_until(&w.loop, req), 0);
+	ck_assert_uint_eq(at_end.done.calls, 1);
+	ck_assert_int_eq(at_end.done.result, 0);
+	ck_assert_uint_eq(at_end.picked, 0);
+	ck_assert_int_eq(on_b.done.result, 4);
+	ck_assert_mem_eq(on_b.buf, "to b", 4);
+	push_ring_return(&w.loop, on_b.buf);
+	push_req_unref(req);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 START_TEST(test_a_ring_is_refused_in_the_readiness_mode)
 {
 	struct push_loop l;
@@ -1088,6 +1134,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_readiness_only_calls_are_refused_in_the_completion_mode);
 	tcase_add_loop_test(tc, test_read_alloc_takes_a_ring_buffer_only_when_bytes_arrive, 0, 9);
 	tcase_add_loop_test(tc, test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once, 0, 18);
+	tcase_add_loop_test(tc, test_a_woken_read_that_takes_no_buffer_wakes_the_next_one, 0, 8);
 	tcase_add_test(tc, test_a_ring_is_refused_in_the_readiness_mode);
 	suite_add_tcase(s, tc);
 
