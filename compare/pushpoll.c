@@ -656,9 +656,13 @@ static int cmd_serve_echo(int argc, char **argv)
 	    strcmp(ro.engine->name, "poll") != 0)
 		cli_usage_error("--workers: only push and poll run a loop per "
 				"thread, not %s", ro.engine->name);
-	if (ro.uring && ro.workers > 1)
-		cli_usage_error("--workers %u: the engines over io_uring run "
-				"one loop (a ring is one thread's)", ro.workers);
+	/* push's workers are independent loops, each with its own ring
+	 * beside its own reactor (serve_workers_start()); poll's executor
+	 * moves tasks between threads, and a ring is one thread's. */
+	if (ro.uring && ro.workers > 1 && poll_on_workers(&ro))
+		cli_usage_error("--workers %u: poll over io_uring runs one loop "
+				"(its workers move tasks between threads, and a "
+				"ring is one thread's)", ro.workers);
 	if (poll_on_workers(&ro) && (ro.settings.static_tasks > 0 ||
 				     ro.echo.buffers == ECHO_BUFFERS_READY))
 		cli_usage_error("--workers %u: poll's workers take neither "
@@ -710,6 +714,16 @@ static int cmd_serve_echo(int argc, char **argv)
 	}
 	mem_stats_get(&after);
 	stop_substrate(r, o);
+	/* push over io_uring reads from a provided buffer ring (push.h, K4),
+	 * which a kernel before 6.0 lacks; poll's completion mode has no
+	 * ready mode. */
+	if (rc == -EOPNOTSUPP && ro.uring &&
+	    ro.echo.buffers == ECHO_BUFFERS_READY &&
+	    strcmp(ro.engine->name, "push") == 0)
+		cli_usage_error("--buffers ready: this kernel's io_uring has no "
+				"provided buffer rings (multishot recv, Linux "
+				"6.0), which push reads from over io_uring: "
+				"only --buffers conn");
 	if (rc == -EOPNOTSUPP && ro.uring &&
 	    ro.echo.buffers == ECHO_BUFFERS_READY)
 		cli_usage_error("--buffers ready: %s over io_uring keeps a "

@@ -32,7 +32,18 @@
  * with the connection's buffer, which the kernel owns until the callback
  * (push.h, K1); a cancel (the idle timer, the shutdown) only asks, and the
  * callback that closes the connection, and frees its buffer, runs from the
- * op's completion.  No --buffers ready there (K4).
+ * op's completion.  With buffers on readiness there (K4) the loop has one
+ * provided buffer ring (push_loop_ring(), made here at the start, freed
+ * with the loop) and the same push_read_alloc() receives into a buffer the
+ * kernel picks from it when bytes arrive (conn_picked()); the write back
+ * is submitted from that ring buffer, which goes back to the ring
+ * (conn_buf_put()) in the write's callback, whatever its result.  The
+ * cost, chosen over copying: a peer that does not read holds a ring
+ * buffer until the write completes or its idle timeout closes it; a copy
+ * of the unsent tail, as on readiness, would cost an allocation and a copy
+ * for every write, since a submitted send has no "taken at once" part to
+ * split off.  A dry ring makes reads wait (the loop's starved list), not
+ * fail.
  *
  * The same functions, in the same order, as poll/echo.c: the server, the
  * connection start, the read/echo step, close, accept, shutdown, the entry
@@ -44,6 +55,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Buffers on readiness: spare read buffers the server keeps for the next
@@ -89,7 +101,9 @@ struct echo_conn {
 	/* ECHO_BUFFERS_READY: the buffer conn_alloc() handed out, from the
 	 * edge to the write back (NULL while waiting for input), and the
 	 * copy of what the write back could not send at once, with its size
-	 * (NULL unless a write is pending). */
+	 * (NULL unless a write is pending).  In the completion mode rbuf is
+	 * the ring buffer the kernel picked, held until the write back's
+	 * callback. */
 	unsigned char *rbuf;
 	unsigned char *unsent;
 	size_t echoing;                 /* bytes read, counted once all are sent */
@@ -145,6 +159,7 @@ out_close_handle:
 
 static void conn_on_read(void *data, ssize_t n);
 static void conn_on_written(void *data, ssize_t n);
+static void conn_on_ring_written(void *data, ssize_t n);
 static bool conn_echo(struct echo_conn *c, ssize_t n, ssize_t *sync);
 static const struct push_alloc conn_allocator;
 
@@ -208,6 +223,10 @@ static void conn_buf_put(struct echo_conn *c)
 	if (buf == NULL)
 		return;
 	c->rbuf = NULL;
+	if (srv->loop->cq != NULL) {
+		push_ring_return(srv->loop, buf);
+		return;
+	}
 	if (srv->nspare >= ECHO_SPARE_BUFS ||
 	    srv->opts->bufsize < sizeof(void *)) {  /* too small to link */
 		mem_free(buf);
@@ -224,20 +243,50 @@ static void conn_release(void *data, void *buf)
 	conn_buf_put(data);
 }
 
+/* The completion mode: the bytes are in ring buffer buf, c's until
+ * conn_buf_put() (K4). */
+static void conn_picked(void *data, void *buf)
+{
+	struct echo_conn *c = data;
+
+	c->rbuf = buf;
+}
+
 static const struct push_alloc conn_allocator = {
 	.alloc = conn_alloc,
 	.release = conn_release,
+	.picked = conn_picked,
 };
+
+/* The completion mode: n bytes are in ring buffer c->rbuf; submit the
+ * write back from it.  The buffer goes back in conn_on_ring_written(), or
+ * here if the write cannot start (the token cancelled by a cancel that lost
+ * the race to the read, or no memory).  Returns false: a callback goes on,
+ * or the connection is closed. */
+static bool conn_echo_ring(struct echo_conn *c, size_t n)
+{
+	int rc = push_write(c->srv->loop, &c->stream, c->rbuf, n, &c->token,
+			    conn_on_ring_written, c, NULL, NULL);
+
+	if (rc == PUSH_STARTED)
+		return false;
+	conn_buf_put(c);
+	conn_close(c, rc);
+	return false;
+}
 
 /* n bytes are in c->rbuf: write what the peer takes now, give the buffer
  * back, and keep only the rest, in a copy of its size, for a write that
  * waits.  Returns as conn_echo(). */
 static bool conn_echo_ready(struct echo_conn *c, size_t n, ssize_t *sync)
 {
-	ssize_t w = push_try_write(c->srv->loop, &c->stream, c->rbuf, n);
+	ssize_t w;
 	size_t rest;
 	int rc;
 
+	if (c->srv->loop->cq != NULL)
+		return conn_echo_ring(c, n);
+	w = push_try_write(c->srv->loop, &c->stream, c->rbuf, n);
 	if (w >= 0 && (size_t)w == n) {         /* the common case */
 		conn_buf_put(c);
 		c->srv->stats->bytes += n;
@@ -329,6 +378,18 @@ static void conn_on_written(void *data, ssize_t n)
 	}
 	c->srv->stats->bytes += (uint64_t)n;
 	conn_read(c);
+}
+
+/* The completion mode's write back of a ring buffer is over, whatever
+ * its result: the buffer goes back to the ring (K1: the kernel read it
+ * until now), then as any write back. */
+static void conn_on_ring_written(void *data, ssize_t n)
+{
+	struct echo_conn *c = data;
+
+	push__callback_begins();        /* R2, counted */
+	conn_buf_put(c);
+	conn_on_written(data, n);
 }
 /* doc:end echo-read */
 
@@ -516,6 +577,23 @@ static int server_cancel_conn(void *arg, unsigned i)
 
 /* ---- the entry point ----------------------------------------------------------- */
 
+/* The completion mode's ring: PUSH_ECHO_RING_BUFFERS, or
+ * PUSHPOLL_URING_RING_BUFFERS (a power of two up to 32768) as the io_uring
+ * floor reads it, so that a test can run it dry. */
+static unsigned echo_ring_size(void)
+{
+	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
+	char *end;
+	unsigned long n;
+
+	if (v == NULL)
+		return PUSH_ECHO_RING_BUFFERS;
+	n = strtoul(v, &end, 10);
+	if (*end != '\0' || n == 0 || n > 32768 || (n & (n - 1)) != 0)
+		return PUSH_ECHO_RING_BUFFERS;
+	return (unsigned)n;
+}
+
 static void server_spares_free(struct echo_server *srv)
 {
 	while (srv->spare != NULL) {
@@ -555,6 +633,11 @@ int push__echo_serve(struct reactor *r, struct offload *o,
 	else
 		push_loop_init(&loop, r, o, NULL);
 	srv.loop = &loop;
+	if (cq != NULL && opts->buffers == ECHO_BUFFERS_READY) {
+		rc = push_loop_ring(srv.loop, opts->bufsize, echo_ring_size());
+		if (rc < 0)
+			goto out_fini_loop;
+	}
 	rc = push_stream_open(srv.loop, &srv.listener, lh);
 	if (rc < 0)
 		goto out_fini_loop;

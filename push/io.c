@@ -298,7 +298,7 @@ int push_read_alloc(struct push_loop *l, struct push_stream *s,
 	if (err < 0)
 		return err;
 	if (l->cq != NULL)
-		return -EOPNOTSUPP;     /* K4 */
+		return push__cq_read_alloc(l, s, a, tok, cb, data, reqp);
 	if (io_fast(l, sync)) {
 		ssize_t got = read_alloc_once(l->r, &s->io, a, data);
 		if (got != -EAGAIN)

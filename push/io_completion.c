@@ -18,16 +18,20 @@
  * request from the op (container_of).  Between the start call and the
  * completion the kernel owns both the op and the buffer (K1 in push.h), and
  * the loop's reference keeps the request alive: a pending request is an op
- * in flight, always.  Cancelling asks the queue to cancel (K2); the
- * completion still comes, once, and decides the result.  Closing a stream
+ * in flight, always, but for a read from the ring waiting on the starved
+ * list for a buffer (K4), which holds nothing.  Cancelling asks the queue
+ * to cancel (K2); the completion still comes, once, and decides the
+ * result (a starved read, with no op, completes at the cancel).  Closing a stream
  * cancels its operations and leaves the handle open until the last of them
  * has completed (K3).
  */
 #include "push_impl.h"
 #include "container_of.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- the completion, and the end of a request ------------------------------- */
 
@@ -144,18 +148,22 @@ void push__cq_stream_close(struct push_stream *s)
 		s->handle = -1;
 		return;
 	}
+	/* Both linked before either is cancelled: a starved read's cancel
+	 * finishes it at once (K4), and must see its partner. */
 	if (r != NULL) {
 		r->u.cq.s = NULL;
 		r->u.cq.close_handle = true;
 		r->u.cq.partner = w;
-		push_cancel(r);
 	}
 	if (w != NULL) {
 		w->u.cq.s = NULL;
 		w->u.cq.close_handle = true;
 		w->u.cq.partner = r;
-		push_cancel(w);
 	}
+	if (r != NULL)
+		push_cancel(r);
+	if (w != NULL)
+		push_cancel(w);
 	s->handle = -1;
 }
 
@@ -230,6 +238,175 @@ int push__cq_read(struct push_loop *l, struct push_stream *s, void *buf,
 	return cq_started(req, &s->reader, read_submit(req), reqp);
 }
 /* doc:end cq-read */
+
+/* ---- the ring, and the read from it (K4) ------------------------------------ */
+
+/* The ring's one buffer group on the loop's queue. */
+#define PUSH_RING_GROUP 0
+
+/* The ring's memory is counted (mem) and allocated once per loop: an idle
+ * connection's read holds none of it (K4). */
+int push_loop_ring(struct push_loop *l, size_t size, unsigned count)
+{
+	unsigned char *mem;
+	int rc;
+
+	if (l->cq == NULL)
+		return -EINVAL;
+	if (l->ring.mem != NULL)
+		return -EEXIST;
+	if (!completion_supports(l->cq, COMPLETION_FEATURE_MULTISHOT_RECV))
+		return -EOPNOTSUPP;
+	if (size == 0 || count == 0 || size > SIZE_MAX / count)
+		return -EINVAL;
+	mem = mem_alloc(size * count);
+	if (mem == NULL)
+		return -ENOMEM;
+	rc = completion_buffers_provide(l->cq, PUSH_RING_GROUP, mem, size,
+					count);
+	if (rc < 0) {
+		mem_free(mem);
+		return rc;
+	}
+	l->ring = (struct push_ring){ mem, size, count, count };
+	return 0;
+}
+
+/* push_loop_fini(): nothing is pending, so no read is starved and every
+ * buffer a callback got has been given back (or leaked: the caller's). */
+void push__cq_ring_free(struct push_loop *l)
+{
+	mem_free(l->ring.mem);
+	l->ring = (struct push_ring){ 0 };
+}
+
+static int read_select_submit(struct push_req *req)
+{
+	return completion_recv_select(req->loop->cq, &req->u.cq.op,
+				      req->u.cq.handle, PUSH_RING_GROUP);
+}
+
+/* The ring was dry: wait at the tail of the starved list, no op in
+ * flight, until push_ring_return() submits the read again. */
+static void ring_starve(struct push_req *req)
+{
+	struct push_loop *l = req->loop;
+
+	req->u.cq.starved = true;
+	req->next = NULL;
+	if (l->starved_tail != NULL)
+		l->starved_tail->next = req;
+	else
+		l->starved_head = req;
+	l->starved_tail = req;
+}
+
+/* Take req off the starved list.  O(starved): only a cancel does it for
+ * any but the head. */
+static void ring_unstarve(struct push_req *req)
+{
+	struct push_loop *l = req->loop;
+	struct push_req **p = &l->starved_head, *prev = NULL;
+
+	while (*p != req) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	*p = req->next;
+	if (l->starved_tail == req)
+		l->starved_tail = prev;
+	req->next = NULL;
+	req->u.cq.starved = false;
+}
+
+/* The oldest starved read is submitted again if the ring has a buffer.
+ * One at a time: a buffer wakes one read, and a woken read that completes
+ * without taking a buffer (the end, an error, a cancel) passes it on to
+ * the next (read_select_complete()), so that no read starves beside a
+ * free buffer and a dry ring is not asked by every waiting read at once. */
+static void ring_wake(struct push_loop *l)
+{
+	struct push_req *req = l->starved_head;
+	int rc;
+
+	if (req == NULL || l->ring.free == 0)
+		return;
+	ring_unstarve(req);
+	rc = read_select_submit(req);
+	if (rc < 0)
+		cq_finish(req, rc);
+}
+
+void push_ring_return(struct push_loop *l, void *buf)
+{
+	size_t off = (size_t)((unsigned char *)buf - l->ring.mem);
+
+	completion_buffer_return(l->cq, PUSH_RING_GROUP,
+				 (unsigned)(off / l->ring.size));
+	l->ring.free++;
+	ring_wake(l);
+}
+
+/* Bytes come with the ring buffer they are in: the caller's from here
+ * (a->picked, then the callback).  -ENOBUFS: resubmit if a buffer came
+ * back since the kernel looked, else starve. */
+static void read_select_complete(struct push_req *req,
+				 const struct completion_event *ev)
+{
+	struct push_loop *l = req->loop;
+
+	if (ev->flags & COMPLETION_BUFFER) {
+		l->ring.free--;
+		req->u.cq.alloc->picked(req->data,
+					completion_buffer(l->cq,
+							  PUSH_RING_GROUP,
+							  ev->buf_id));
+		cq_finish(req, ev->result);
+		return;
+	}
+	if (ev->result == -ENOBUFS && !req->cancelled && l->ring.free == 0) {
+		ring_starve(req);
+		return;
+	}
+	if (ev->result == -ENOBUFS && !req->cancelled &&
+	    read_select_submit(req) == 0)
+		return;
+	if (cq_again(req, ev->result, read_select_submit))
+		return;
+	/* 0 at the end, -ECANCELED (a cancelled read that found the ring
+	 * dry read nothing), or the error */
+	cq_finish(req, ev->result == -ENOBUFS && req->cancelled ?
+		   -ECANCELED : ev->result);
+	ring_wake(l);
+}
+
+/* A starved read has no op to cancel: it completes now (-ECANCELED). */
+static void read_select_cancel(struct push_req *req)
+{
+	if (!req->u.cq.starved) {
+		cq_cancel(req);
+		return;
+	}
+	ring_unstarve(req);
+	cq_finish(req, -ECANCELED);
+}
+
+int push__cq_read_alloc(struct push_loop *l, struct push_stream *s,
+			const struct push_alloc *a, struct push_token *tok,
+			push_cb cb, void *data, struct push_req **reqp)
+{
+	struct push_req *req;
+
+	if (l->ring.mem == NULL)
+		return -EINVAL;
+	req = cq_new(l, s, s->handle, read_select_complete, tok, cb, data,
+		     reqp);
+	if (req == NULL)
+		return -ENOMEM;
+	req->cancel = read_select_cancel;
+	req->u.cq.alloc = a;
+	return cq_started(req, &s->reader, read_select_submit(req), reqp);
+}
 
 /* ---- write (all of it) ------------------------------------------------------- */
 

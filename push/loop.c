@@ -84,6 +84,8 @@ void push_loop_fini(struct push_loop *l)
 	assert(l->pending == 0 && "push_loop_fini with requests pending");
 	assert(l->live_reqs == 0 && "push_loop_fini with handles not dropped");
 	push__req_pool_free(l);
+	if (l->ring.mem != NULL)
+		push__cq_ring_free(l);
 }
 
 void push_loop_on_stop(struct push_loop *l, void (*fn)(void *arg), void *arg)

@@ -109,6 +109,16 @@ struct push_loop {
 	/* The stop handler, run once at the first stop. */
 	void (*on_stop)(void *arg);
 	void *stop_arg;
+	/* The completion mode's provided buffer ring (push_loop_ring(), K4):
+	 * count buffers of size at mem (NULL: none), `free` of them in the
+	 * ring as far as the loop has seen; and the reads that found it dry,
+	 * waiting for a buffer, oldest first, linked through req->next. */
+	struct push_ring {
+		unsigned char *mem;
+		size_t size;
+		unsigned count, free;
+	} ring;
+	struct push_req *starved_head, *starved_tail;
 	bool stop_seen;      /* a stop (request or quiescence) was acted on */
 	bool running;        /* inside push_loop_run()/push_run_until() */
 	struct push_loop_stats stats;
@@ -386,10 +396,40 @@ void push_handle_close(struct push_loop *l, int handle);
  *       the kernel never works on a closed or reused handle.  The stream's
  *       memory may be freed at once, as in the readiness mode.
  *   K4  Nothing completes inside a start call: there is no fast path
- *       (PUSH_SYNC is never returned), no push_read_alloc() and no
- *       push_try_write() (-EOPNOTSUPP: a completion has no "readable"
- *       moment to ask for a buffer at), and no push_connect() yet
- *       (-EOPNOTSUPP). */
+ *       (PUSH_SYNC is never returned), no push_try_write() (-EOPNOTSUPP: a
+ *       completion has no "writable now" moment to try at), and no
+ *       push_connect() yet (-EOPNOTSUPP).  push_read_alloc() is the read
+ *       from the loop's provided buffer ring (push_loop_ring()): the
+ *       receive is submitted naming the ring, not a buffer, and the
+ *       kernel picks one only when bytes arrive (completion_recv_select),
+ *       so a read that waits holds no buffer, as on readiness.  alloc and
+ *       release are not called; a->picked(data, buf) is, once, with the
+ *       ring buffer the bytes are in, just before a callback with result
+ *       > 0, which owns that buffer until push_ring_return().  Every other
+ *       result (0, -errno, -ECANCELED) comes with no buffer.  A cancel
+ *       that loses the race (R5) still delivers bytes and their buffer:
+ *       the callback must give it back even though it was cancelled.  The
+ *       ring run dry (-ENOBUFS from the kernel), the read waits on the
+ *       loop's starved list, holding nothing, until a buffer is given
+ *       back; it is never resubmitted into a ring known to be empty, and
+ *       cancelling it there completes it at once (-ECANCELED).  Without
+ *       provided buffer rings in the kernel push_loop_ring() says
+ *       -EOPNOTSUPP, and push_read_alloc() without a ring -EINVAL. */
+
+/* The completion mode's provided buffer ring (K4): count buffers (a power
+ * of two, up to 32768) of size bytes, in one mem_alloc() of count * size,
+ * given to the loop's queue as one buffer group.  One per loop, made before
+ * the first push_read_alloc(); freed by push_loop_fini(), after which the
+ * queue may only be freed (its group names that memory).  Returns 0,
+ * -EINVAL in the readiness mode, -EEXIST (already has one, or the queue's
+ * group is taken), -EOPNOTSUPP (no provided buffer rings in this kernel),
+ * -ENOMEM. */
+int push_loop_ring(struct push_loop *l, size_t size, unsigned count);
+
+/* Give ring buffer buf (from a->picked) back to the loop's ring; the
+ * oldest starved read, if any, is submitted again.  buf is the kernel's
+ * from now on (completion.h, rule 1). */
+void push_ring_return(struct push_loop *l, void *buf);
 
 /* Accept one connection on a listening stream.  Result: the new handle
  * (open a stream on it, or reactor_close() it), or -errno.  -EMFILE and
@@ -424,6 +464,9 @@ int push_read(struct push_loop *l, struct push_stream *s, void *buf,
 struct push_alloc {
 	void *(*alloc)(void *data, size_t *n);
 	void (*release)(void *data, void *buf);
+	/* The completion mode only (K4): the kernel put the bytes in ring
+	 * buffer buf; called instead of alloc, just before the callback. */
+	void (*picked)(void *data, void *buf);
 };
 int push_read_alloc(struct push_loop *l, struct push_stream *s,
 		    const struct push_alloc *a, struct push_token *tok,
@@ -577,13 +620,20 @@ int push_echo_serve(struct reactor *r, struct offload *o,
 int push_fanout_run(struct reactor *r, struct offload *o,
 		    const struct fanout_opts *opts, struct fanout_stats *stats);
 
+/* The ring of the completion mode's --buffers ready: the io_uring floor's
+ * size (compare/baselines/baseline_uring.c), so that C12 compares them. */
+#define PUSH_ECHO_RING_BUFFERS 128
+
 /* The same two workloads, the same code, on a loop in the completion mode
  * over completion_new_beside(r): io_uring on a real reactor, the
  * simulation's completion queue on a simulated one.  The fanout reads its
  * input through the queue (completion_file_read), not through offload: o
- * is unused.  The same options and statistics, but for --buffers ready
- * (-EOPNOTSUPP, K4).  A queue that cannot be had returns its -errno and
- * prints one line on stderr saying why. */
+ * is unused.  The same options and statistics; --buffers ready reads
+ * from a ring of the loop's (K4: PUSH_ECHO_RING_BUFFERS buffers of
+ * opts->bufsize, the io_uring floor's count, or PUSHPOLL_URING_RING_BUFFERS
+ * as the floor reads it), and is -EOPNOTSUPP where the kernel has no
+ * provided buffer rings.  A queue that cannot be had returns its -errno
+ * and prints one line on stderr saying why. */
 int push_echo_serve_completion(struct reactor *r, struct offload *o,
 			       const struct echo_opts *opts,
 			       struct echo_stats *stats);

@@ -81,6 +81,8 @@ struct push_req {
 				void *buf;              /* read, write */
 				struct push_buf *pbuf;  /* files: a reference
 							 * until the completion */
+				const struct push_alloc *alloc; /* read from
+							 * the ring (K4) */
 			};
 			union {
 				size_t n;               /* read, write */
@@ -94,6 +96,8 @@ struct push_req {
 			int handle;
 			bool file_write;
 			bool close_handle;
+			bool starved;           /* on the loop's starved
+						 * list: no op in flight */
 		} cq;
 	} u;
 };
@@ -148,6 +152,10 @@ int push__cq_accept(struct push_loop *l, struct push_stream *listener,
 int push__cq_read(struct push_loop *l, struct push_stream *s, void *buf,
 		  size_t n, struct push_token *tok, push_cb cb, void *data,
 		  struct push_req **reqp);
+int push__cq_read_alloc(struct push_loop *l, struct push_stream *s,
+			const struct push_alloc *a, struct push_token *tok,
+			push_cb cb, void *data, struct push_req **reqp);
+void push__cq_ring_free(struct push_loop *l);
 int push__cq_write(struct push_loop *l, struct push_stream *s,
 		   const void *buf, size_t n, struct push_token *tok,
 		   push_cb cb, void *data, struct push_req **reqp);

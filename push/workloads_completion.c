@@ -23,8 +23,6 @@ int push_echo_serve_completion(struct reactor *r, struct offload *o,
 	int rc;
 
 	memset(stats, 0, sizeof(*stats));
-	if (opts->buffers == ECHO_BUFFERS_READY)
-		return -EOPNOTSUPP;     /* K4 */
 	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
 	if (rc < 0) {
 		fprintf(stderr, "push/uring: %s\n", why);
@@ -38,9 +36,6 @@ int push_echo_serve_completion(struct reactor *r, struct offload *o,
 int push_echo_serve_cq(struct reactor *r, struct completion *cq,
 		       const struct echo_opts *opts, struct echo_stats *stats)
 {
-	memset(stats, 0, sizeof(*stats));
-	if (opts->buffers == ECHO_BUFFERS_READY)
-		return -EOPNOTSUPP;     /* K4 */
 	return push__echo_serve(r, NULL, cq, opts, stats);
 }
 

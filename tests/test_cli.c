@@ -325,10 +325,13 @@ static const struct bad_line {
 	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
 			 NULL } },
 #ifdef HAVE_LIBURING
-	{ "--buffers ready: push over io_uring", { "pushpoll", "serve", "echo",
-					   "--engine", "push", "--backend",
+	{ "--buffers ready: poll over io_uring", { "pushpoll", "serve", "echo",
+					   "--engine", "poll", "--backend",
 					   "uring", "--buffers", "ready",
 					   NULL } },
+	{ "--workers 2: poll over io_uring runs one loop",
+	  { "pushpoll", "serve", "echo", "--engine", "poll", "--backend",
+	    "uring", "--workers", "2", NULL } },
 #endif
 	{ "--backend", { "pushpoll", "serve", "echo", "--engine", "push",
 			 "--backend", "sim", NULL } },
@@ -530,6 +533,85 @@ START_TEST(test_two_marks_sent_while_the_server_cannot_run_are_both_seen)
 		      strstr(all, "mark 1 ") != NULL, "marks: %s", all);
 }
 END_TEST
+
+/* Connect to port, send text and read it back; returns whether it came
+ * back whole.  The socket is closed. */
+static bool echo_once(unsigned port, const char *text)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	size_t n = strlen(text), got = 0;
+	char back[64];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    write(fd, text, n) != (ssize_t)n) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (got < n) {
+		ssize_t r = read(fd, back + got, sizeof(back) - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	ok = got == n && memcmp(back, text, n) == 0;
+	close(fd);
+	return ok;
+}
+
+#ifdef HAVE_LIBURING
+/* push's workers over io_uring are loops with a ring each, sharing the
+ * port: every connection is echoed, and SIGTERM ends them all with status
+ * 0.  Skipped where no ring can be had. */
+START_TEST(test_serve_push_over_io_uring_on_two_workers_echoes_every_connection)
+{
+	char why[COMPLETION_REASON_MAX], line[256], all[4096] = "";
+	struct completion *q;
+	int out[2], status;
+	unsigned port;
+	FILE *f;
+	pid_t pid;
+
+	if (completion_new_uring(8, &q, why, sizeof(why)) < 0) {
+		printf("skipped on uring: %s\n", why);
+		return;
+	}
+	completion_free(q);
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		execl(PUSHPOLL_BIN, "pushpoll", "serve", "echo", "--engine",
+		      "push", "--backend", "uring", "--workers", "2",
+		      "--port", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_msg(sscanf(line, "listening %*[^:]:%u", &port) == 1, "%s",
+		      line);
+	for (int i = 0; i < 16; i++)
+		ck_assert(echo_once(port, "each connection, on either loop"));
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	while (fgets(line, sizeof(line), f) != NULL)
+		strncat(all, line, sizeof(all) - strlen(all) - 1);
+	fclose(f);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %d", status);
+	ck_assert_msg(strstr(all, "accepted=16 ") != NULL, "%s", all);
+}
+END_TEST
+#endif
 
 /* Each run below lacks a tool it would use; it must say so in one line that
  * names the Debian package, and go on: status 0, the figures printed, the
@@ -1380,10 +1462,13 @@ START_TEST(test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_ha
 }
 END_TEST
 
-START_TEST(test_without_multishot_recv_the_completion_floor_has_no_ready_mode)
+START_TEST(test_without_multishot_recv_the_floor_and_push_over_uring_have_no_ready_mode)
 {
 	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "uring",
 			  "--buffers", "ready", "--port", "0", NULL };
+	char *push_serve[] = { "pushpoll", "serve", "echo", "--engine", "push",
+			       "--backend", "uring", "--buffers", "ready",
+			       "--port", "0", NULL };
 	struct bench_opts o = { .engines = "epoll,uring", .buffers = "ready" };
 	const struct bench_variant *v[BENCH_MAX_ENGINES];
 	int n;
@@ -1391,6 +1476,8 @@ START_TEST(test_without_multishot_recv_the_completion_floor_has_no_ready_mode)
 	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
 	n = bench__select(&o, v, BENCH_MAX_ENGINES);
 	check_refused(serve, "--buffers ready: uring needs multishot recv");
+	check_refused(push_serve, "--buffers ready: this kernel's io_uring has "
+		      "no provided buffer rings");
 	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(v[0]->label, "epoll");
@@ -1780,6 +1867,10 @@ static Suite *make_suite(void)
 	tcase_add_test(c, test_bench_turns_the_engine_order_each_round);
 	tcase_add_test(c,
 		test_two_marks_sent_while_the_server_cannot_run_are_both_seen);
+#ifdef HAVE_LIBURING
+	tcase_add_test(c,
+		test_serve_push_over_io_uring_on_two_workers_echoes_every_connection);
+#endif
 	tcase_add_loop_test(c, test_bench_fanout_runs_the_tool_beside_the_engines,
 			    0, NTOOLS);
 	tcase_add_loop_test(c,
@@ -1808,7 +1899,7 @@ static Suite *make_suite(void)
 	tcase_add_test(c,
 		test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_has_multishot_recv);
 	tcase_add_test(c,
-		test_without_multishot_recv_the_completion_floor_has_no_ready_mode);
+		test_without_multishot_recv_the_floor_and_push_over_uring_have_no_ready_mode);
 #endif
 	tcase_add_test(c,
 		test_bench_counts_system_calls_or_says_in_one_line_why_not);

@@ -298,20 +298,247 @@ START_TEST(test_readiness_only_calls_are_refused_in_the_completion_mode)
 }
 END_TEST
 
+/* ---- the read from the loop's ring (K4) ------------------------------------ */
+
+#define LEAF_RING_SIZE 64
+
+/* What push_read_alloc()'s hooks saw: picked only, in the completion
+ * mode. */
+struct ring_seen {
+	struct seen done;
+	void *buf;
+	unsigned picked, allocs;
+};
+
+static void *ring_alloc(void *data, size_t *n)
+{
+	struct ring_seen *s = data;
+
+	s->allocs++;
+	*n = 0;
+	return NULL;
+}
+
+static void ring_release(void *data, void *buf)
+{
+	(void)buf;
+	((struct ring_seen *)data)->allocs++;
+}
+
+static void ring_picked(void *data, void *buf)
+{
+	struct ring_seen *s = data;
+
+	s->picked++;
+	s->buf = buf;
+}
+
+static void ring_done(void *data, ssize_t result)
+{
+	on_done(&((struct ring_seen *)data)->done, result);
+}
+
+static const struct push_alloc ring_allocator = {
+	.alloc = ring_alloc, .release = ring_release, .picked = ring_picked,
+};
+
+/* The ring bytes the simulated kernel owns, and its ops in flight. */
+static uint64_t sim_owned(struct leaf_world *w, uint64_t *ops)
+{
+	uint64_t bytes;
+
+	completion_sim_owned(w->q, ops, &bytes);
+	return bytes;
+}
+
+START_TEST(test_read_alloc_takes_a_ring_buffer_only_when_bytes_arrive)
+{
+	int64_t live = live_blocks();
+	struct leaf_world w;
+	struct ring_seen rd = { 0 };
+	uint64_t ops;
+
+	if (!leaf_open_on(&w, 1 + (uint64_t)_i, ON_RING(_i)))
+		return;
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &rd, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 2), 0);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 2), -EEXIST);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &rd, NULL, NULL),
+			 PUSH_STARTED);
+	if (!ON_RING(_i)) {     /* waiting: the kernel has the whole ring */
+		ck_assert_uint_eq(sim_owned(&w, &ops), 2 * LEAF_RING_SIZE);
+		ck_assert_uint_eq(ops, 1);
+	}
+	leaf_send(&w, "picked by the kernel");
+	ck_assert_uint_eq(rd.done.calls, 1);
+	ck_assert_int_eq(rd.done.result, (ssize_t)strlen("picked by the kernel"));
+	ck_assert_uint_eq(rd.picked, 1);
+	ck_assert_uint_eq(rd.allocs, 0);
+	ck_assert_mem_eq(rd.buf, "picked by the kernel", (size_t)rd.done.result);
+	if (!ON_RING(_i))       /* the callback holds one */
+		ck_assert_uint_eq(sim_owned(&w, &ops), LEAF_RING_SIZE);
+	push_ring_return(&w.loop, rd.buf);
+	if (!ON_RING(_i))
+		ck_assert_uint_eq(sim_owned(&w, &ops), 2 * LEAF_RING_SIZE);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Run until the loop's timers say 10 ms have passed: everything the world
+ * had to do before then (the second read finding the ring dry) is done. */
+static void leaf_wait(struct leaf_world *w)
+{
+	struct push_req *req;
+
+	ck_assert_int_eq(push_sleep(&w->loop, 10 * 1000000ull, NULL, NULL,
+				    NULL, &req), PUSH_STARTED);
+	ck_assert_int_eq(push_run_until(&w->loop, req), 0);
+	push_req_unref(req);
+}
+
+/* A ring of one buffer, held by the first read's callback: the second
+ * read finds the ring dry and waits, holding nothing and with no op in
+ * flight; when the buffer comes back it is submitted again and gets the
+ * bytes (or, loop index 9..16, it is cancelled while it waits, and calls
+ * back at once with -ECANCELED, from the loop). */
+START_TEST(test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once)
+{
+	int64_t live = live_blocks();
+	bool cancel = _i >= 9;
+	unsigned i = (unsigned)_i % 9;
+	struct leaf_world w;
+	struct ring_seen first = { 0 }, second = { 0 };
+	struct push_req *req;
+	uint64_t ops;
+
+	if (!leaf_open_on(&w, 1 + i, ON_RING(i)))
+		return;
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 1), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &first, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_send(&w, "one");
+	ck_assert_uint_eq(first.done.calls, 1);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &second, &req, NULL),
+			 PUSH_STARTED);
+	ck_assert_int_eq(push_write(&w.loop, &w.b, "two", 3, NULL, NULL, NULL,
+				    NULL, NULL), PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_int_eq(push_req_state(req), PUSH_REQ_PENDING);
+	if (!ON_RING(i)) {      /* starved: no op in flight, no buffer */
+		ck_assert_uint_eq(sim_owned(&w, &ops), 0);
+		ck_assert_uint_eq(ops, 0);
+	}
+	if (cancel) {
+		ck_assert_int_eq(push_cancel(req), 0);
+		ck_assert_uint_eq(second.done.calls, 0);        /* R2 */
+	}
+	push_ring_return(&w.loop, first.buf);
+	ck_assert_int_eq(push_run_until(&w.loop, req), 0);
+	ck_assert_uint_eq(second.done.calls, 1);
+	if (cancel) {
+		ck_assert_int_eq(second.done.result, -ECANCELED);
+		ck_assert_uint_eq(second.picked, 0);
+	} else {
+		ck_assert_int_eq(second.done.result, 3);
+		ck_assert_mem_eq(second.buf, "two", 3);
+		push_ring_return(&w.loop, second.buf);
+	}
+	push_req_unref(req);
+	if (!ON_RING(i))
+		ck_assert_uint_eq(sim_owned(&w, &ops), LEAF_RING_SIZE);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A ring of one buffer, held; a read on a (whose peer has half-closed)
+ * and then one on b (with bytes waiting) both find it dry and wait.  The
+ * buffer back wakes the oldest, which reads the end and takes no buffer:
+ * it passes the wake on, and the read on b gets its bytes. */
+START_TEST(test_a_woken_read_that_takes_no_buffer_wakes_the_next_one)
+{
+	int64_t live = live_blocks();
+	struct leaf_world w;
+	struct ring_seen first = { 0 }, at_end = { 0 }, on_b = { 0 };
+	struct push_req *req;
+	uint64_t ops;
+
+	leaf_open(&w, 1 + (uint64_t)_i);
+	ck_assert_int_eq(push_loop_ring(&w.loop, LEAF_RING_SIZE, 1), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &first, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_send(&w, "held");
+	ck_assert_uint_eq(first.picked, 1);
+	ck_assert_int_eq(completion_shutdown_write(w.q, w.b.handle), 0);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.a, &ring_allocator, NULL,
+					 ring_done, &at_end, NULL, NULL),
+			 PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_int_eq(push_write(&w.loop, &w.a, "to b", 4, NULL, NULL, NULL,
+				    NULL, NULL), PUSH_STARTED);
+	ck_assert_int_eq(push_read_alloc(&w.loop, &w.b, &ring_allocator, NULL,
+					 ring_done, &on_b, &req, NULL),
+			 PUSH_STARTED);
+	leaf_wait(&w);
+	ck_assert_uint_eq(sim_owned(&w, &ops), 0);      /* both starved */
+	ck_assert_uint_eq(ops, 0);
+	push_ring_return(&w.loop, first.buf);
+	ck_assert_int_eq(push_run_until(&w.loop, req), 0);
+	ck_assert_uint_eq(at_end.done.calls, 1);
+	ck_assert_int_eq(at_end.done.result, 0);
+	ck_assert_uint_eq(at_end.picked, 0);
+	ck_assert_int_eq(on_b.done.result, 4);
+	ck_assert_mem_eq(on_b.buf, "to b", 4);
+	push_ring_return(&w.loop, on_b.buf);
+	push_req_unref(req);
+	leaf_close(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_a_ring_is_refused_in_the_readiness_mode)
+{
+	struct push_loop l;
+	struct reactor *r = reactor_new_epoll();
+
+	ck_assert_ptr_nonnull(r);
+	push_loop_init(&l, r, NULL, NULL);
+	ck_assert_int_eq(push_loop_ring(&l, LEAF_RING_SIZE, 2), -EINVAL);
+	push_loop_fini(&l);
+	reactor_free(r);
+}
+END_TEST
+
 /* ---- echo over the simulated completion queue ------------------------------ */
 
-static int sim_echo(struct sim_world *w, struct completion *q,
-		    struct echo_stats *st, uint64_t idle_ns, unsigned max)
+#define SIM_BUFSIZE 4096
+
+static int sim_echo_with(struct sim_world *w, struct completion *q,
+			 struct echo_stats *st, uint64_t idle_ns, unsigned max,
+			 enum echo_buffers buffers)
 {
 	struct echo_opts opts;
 
 	echo_opts_default(&opts);
-	opts.bufsize = 4096;
+	opts.bufsize = SIM_BUFSIZE;
+	opts.buffers = buffers;
 	opts.idle_timeout_ns = idle_ns;
 	opts.max_conns = max;
 	opts.on_listening = sim_connect_peers;
 	opts.arg = w;
 	return push_echo_serve_cq(w->r, q, &opts, st);
+}
+
+static int sim_echo(struct sim_world *w, struct completion *q,
+		    struct echo_stats *st, uint64_t idle_ns, unsigned max)
+{
+	return sim_echo_with(w, q, st, idle_ns, max, ECHO_BUFFERS_CONN);
 }
 
 static struct completion *sim_queue(struct sim_world *w)
@@ -449,20 +676,147 @@ START_TEST(test_echo_out_of_handles_counts_accept_errors_and_goes_on)
 }
 END_TEST
 
-START_TEST(test_echo_with_buffers_on_readiness_is_refused)
+/* ---- echo with buffers on readiness: the loop's ring (K4) ------------------ */
+
+/* Every ring buffer is back in the ring once the server has returned, and
+ * nothing is in flight: the kernel owns exactly the whole ring. */
+static void check_ring_all_back(struct completion *q, unsigned count)
+{
+	uint64_t ops, bytes;
+
+	completion_sim_owned(q, &ops, &bytes);
+	ck_assert_uint_eq(ops, 0);
+	ck_assert_uint_eq(bytes, (uint64_t)count * SIM_BUFSIZE);
+}
+
+START_TEST(test_echo_with_buffers_on_readiness_returns_every_byte_from_the_ring)
+{
+	int64_t live = live_blocks();
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct sim_config c;
+		struct sim_world w;
+		struct echo_stats st;
+		struct completion *q;
+
+		if (_i)
+			sim_config_faulty(&c, seed);
+		else
+			sim_config_default(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 30000, SIM_PEER_HALF_CLOSE);
+		q = sim_queue(&w);
+		ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0,
+					       ECHO_BUFFERS_READY), 0);
+		if (!_i) {
+			ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+			ck_assert_uint_eq(st.closed, SIM_PEERS);
+		}
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		check_echo_accounts(&st);
+		check_ring_all_back(q, PUSH_ECHO_RING_BUFFERS);
+		sim_queue_free(q);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* The heap's peak per connection, less the ring (once per loop), with
+ * every peer sending a few bytes and then staying idle until quiescence
+ * stops the server. */
+static double idle_peak_per_conn(enum echo_buffers buffers)
 {
 	struct sim_config c;
 	struct sim_world w;
-	struct echo_opts opts;
 	struct echo_stats st;
+	struct completion *q;
+	struct mem_stats before, after;
+	double ring = buffers == ECHO_BUFFERS_READY ?
+		      (double)PUSH_ECHO_RING_BUFFERS * SIM_BUFSIZE : 0;
 
-	sim_config_default(&c, 1);
-	sim_world_init(&w, &c, 1, 10, SIM_PEER_HALF_CLOSE);
-	echo_opts_default(&opts);
-	opts.buffers = ECHO_BUFFERS_READY;
-	ck_assert_int_eq(push_echo_serve_completion(w.r, NULL, &opts, &st),
-			 -EOPNOTSUPP);
+	sim_config_default(&c, 3);
+	sim_world_init(&w, &c, SIM_PEERS, 10, 0);       /* never close */
+	q = sim_queue(&w);
+	mem_stats_get(&before);
+	mem_reset_peak();
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, buffers), 0);
+	mem_stats_get(&after);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	if (buffers == ECHO_BUFFERS_READY)
+		check_ring_all_back(q, PUSH_ECHO_RING_BUFFERS);
+	sim_queue_free(q);
 	sim_world_free(&w);
+	return ((double)(after.peak_live_bytes - before.live_bytes) - ring) /
+	       SIM_PEERS;
+}
+
+START_TEST(test_echo_with_buffers_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	double ready = idle_peak_per_conn(ECHO_BUFFERS_READY);
+	double conn = idle_peak_per_conn(ECHO_BUFFERS_CONN);
+
+	printf("push/sim-cq idle peak per connection: ready %.0f B, conn "
+	       "%.0f B (bufsize %d)\n", ready, conn, SIM_BUFSIZE);
+	ck_assert_double_lt(ready, SIM_BUFSIZE / 4.0);
+	ck_assert_double_ge(conn, SIM_BUFSIZE);
+}
+END_TEST
+
+/* A ring of 2 buffers for SIM_PEERS busy connections: reads find it dry
+ * and wait for a buffer to come back, and every byte is still echoed. */
+START_TEST(test_echo_with_buffers_on_readiness_waits_out_a_dry_ring)
+{
+	int64_t live = live_blocks();
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct completion *q;
+
+	setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	sim_config_default(&c, 11 + (uint64_t)_i);
+	sim_world_init(&w, &c, SIM_PEERS, 30000, SIM_PEER_HALF_CLOSE);
+	q = sim_queue(&w);
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, ECHO_BUFFERS_READY),
+			 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+	ck_assert_uint_eq(st.closed, SIM_PEERS);
+	check_echo_accounts(&st);
+	check_ring_all_back(q, 2);
+	sim_queue_free(q);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A stop with receives in flight (and, on a ring of 2, reads starved):
+ * every connection is cancelled, every ring buffer goes back. */
+START_TEST(test_echo_with_buffers_on_readiness_stop_gives_every_ring_buffer_back)
+{
+	int64_t live = live_blocks();
+	unsigned count = _i % 2 ? 2 : PUSH_ECHO_RING_BUFFERS;
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct completion *q;
+
+	if (_i % 2)
+		setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	sim_config_default(&c, 9 + (uint64_t)_i);
+	sim_world_init(&w, &c, SIM_PEERS, 200000, 0);   /* never close */
+	sim_at_step(w.r, 400 + 97 * (uint64_t)_i, request_stop, w.r);
+	q = sim_queue(&w);
+	ck_assert_int_eq(sim_echo_with(&w, q, &st, 0, 0, ECHO_BUFFERS_READY),
+			 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(st.accepted, SIM_PEERS);
+	ck_assert_uint_eq(st.cancelled, SIM_PEERS);
+	ck_assert_uint_gt(st.bytes, 0);
+	check_sim_peers(&w);
+	check_ring_all_back(q, count);
+	sim_queue_free(q);
+	sim_world_free(&w);
+	ck_assert_int_eq(live_blocks(), live);
 }
 END_TEST
 
@@ -682,6 +1036,91 @@ START_TEST(test_echo_on_a_ring_figure_allocations_per_round_trip)
 }
 END_TEST
 
+/* ---- on a real ring, with buffers on readiness (K4) ------------------------- */
+
+/* false (and the reason, one line) where the ring has no provided buffer
+ * rings: the engine's ready mode then says -EOPNOTSUPP. */
+static bool ready_ring_here(void)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool yes;
+
+	if (completion_new_uring(8, &q, why, sizeof(why)) < 0) {
+		printf("skipped on uring: %s\n", why);
+		return false;
+	}
+	yes = completion_supports(q, COMPLETION_FEATURE_MULTISHOT_RECV);
+	completion_free(q);
+	if (!yes)
+		printf("skipped on uring: no provided buffer rings here\n");
+	return yes;
+}
+
+/* 8 connections at once, 200,000 bytes each, on the default ring (loop 0)
+ * and on a ring of 2 buffers (loop 1), which runs dry. */
+START_TEST(test_echo_on_a_ring_with_buffers_on_readiness_returns_every_byte)
+{
+	int64_t live = live_blocks();
+	struct netclient_result res;
+	struct server_thread st;
+	struct echo_opts opts;
+
+	if (!ready_ring_here())
+		return;
+	if (_i)
+		setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	ck_assert_int_eq(server_thread_start(&st, push_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_echo(st.port, 8, 200000, 16384, 20000,
+					&res), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(res.conns_ok, 8);
+	ck_assert_uint_eq(res.mismatches, 0);
+	ck_assert_uint_eq(st.stats.accepted, 8);
+	ck_assert_uint_eq(st.stats.closed, 8);
+	ck_assert_uint_eq(st.stats.bytes, 8 * 200000);
+	check_echo_accounts(&st.stats);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* The live heap per idle connection, 20 to 120 connections, on a ring. */
+static double ring_idle_bytes(enum echo_buffers buffers)
+{
+	struct netclient_idle idle;
+	struct server_thread st;
+	struct echo_opts opts;
+
+	echo_opts_default(&opts);
+	opts.buffers = buffers;
+	ck_assert_int_eq(server_thread_start(&st, push_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_idle_heap(st.port, 20, 120, &idle), 0);
+	ck_assert_int_eq(server_thread_stop(&st), 0);
+	return idle.bytes;
+}
+
+START_TEST(test_echo_on_a_ring_with_buffers_on_readiness_an_idle_connection_holds_no_buffer)
+{
+	struct echo_opts opts;
+	double ready, conn;
+
+	if (!ready_ring_here())
+		return;
+	echo_opts_default(&opts);
+	ready = ring_idle_bytes(ECHO_BUFFERS_READY);
+	conn = ring_idle_bytes(ECHO_BUFFERS_CONN);
+	printf("push/uring idle per connection: ready %.0f B, conn %.0f B "
+	       "(bufsize %zu)\n", ready, conn, opts.bufsize);
+	ck_assert_double_lt(ready, (double)opts.bufsize / 4);
+	ck_assert_double_ge(conn, (double)opts.bufsize);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("push_completion");
@@ -693,6 +1132,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_a_cancel_that_loses_the_race_on_a_ring_delivers_the_data_once);
 	tcase_add_loop_test(tc, test_closing_a_stream_under_a_read_waits_for_its_completion, 0, 9);
 	tcase_add_test(tc, test_readiness_only_calls_are_refused_in_the_completion_mode);
+	tcase_add_loop_test(tc, test_read_alloc_takes_a_ring_buffer_only_when_bytes_arrive, 0, 9);
+	tcase_add_loop_test(tc, test_a_read_on_a_dry_ring_waits_for_a_buffer_or_cancels_at_once, 0, 18);
+	tcase_add_loop_test(tc, test_a_woken_read_that_takes_no_buffer_wakes_the_next_one, 0, 8);
+	tcase_add_test(tc, test_a_ring_is_refused_in_the_readiness_mode);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("workloads_sim");
@@ -702,7 +1145,10 @@ static Suite *make_suite(void)
 	tcase_add_loop_test(tc, test_echo_stop_with_connections_open_cancels_them_all, 0, 4);
 	tcase_add_test(tc, test_echo_refuses_connections_past_max_conns);
 	tcase_add_test(tc, test_echo_out_of_handles_counts_accept_errors_and_goes_on);
-	tcase_add_test(tc, test_echo_with_buffers_on_readiness_is_refused);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_returns_every_byte_from_the_ring, 0, 2);
+	tcase_add_test(tc, test_echo_with_buffers_on_readiness_an_idle_connection_holds_no_buffer);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_waits_out_a_dry_ring, 0, 3);
+	tcase_add_loop_test(tc, test_echo_with_buffers_on_readiness_stop_gives_every_ring_buffer_back, 0, 4);
 	tcase_add_test(tc, test_fanout_reads_with_the_queue_and_delivers_every_byte);
 	tcase_add_test(tc, test_fanout_streams_to_tcp_subscribers);
 	tcase_add_test(tc, test_fanout_cancels_a_stalled_sink_within_its_timeout);
@@ -713,6 +1159,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_on_a_ring_round_trips_exactly);
 	tcase_add_test(tc, test_echo_on_a_ring_closes_an_idle_connection);
 	tcase_add_loop_test(tc, test_echo_on_a_ring_figure_allocations_per_round_trip, 0, 2);
+	tcase_add_loop_test(tc, test_echo_on_a_ring_with_buffers_on_readiness_returns_every_byte, 0, 2);
+	tcase_add_test(tc, test_echo_on_a_ring_with_buffers_on_readiness_an_idle_connection_holds_no_buffer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "completion.h"
 #include "mem.h"
 #include "netclient.h"
 #include "poll.h"
@@ -1351,16 +1352,18 @@ END_TEST
 
 /* Loops per thread share a port with SO_REUSEPORT: every connection is
  * served, by one loop or the other, for both engines. */
-static void serve_on_two_loops(echo_serve_fn fn)
+static void serve_on_two_loops_with(echo_serve_fn fn,
+				    enum echo_buffers buffers)
 {
 	struct server_thread st[2];
 	struct echo_opts o;
 	struct netclient_result res;
-	uint64_t accepted = 0;
+	uint64_t accepted = 0, bytes = 0;
 
 	memset(st, 0, sizeof(st));
 	echo_opts_default(&o);
 	o.reuse_port = true;
+	o.buffers = buffers;
 	ck_assert_int_eq(server_thread_start(&st[0], fn, &o), 0);
 	o.port = st[0].port;
 	ck_assert_int_eq(server_thread_start(&st[1], fn, &o), 0);
@@ -1369,11 +1372,18 @@ static void serve_on_two_loops(echo_serve_fn fn)
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(server_thread_stop(&st[i]), 0);
 		accepted += st[i].stats.accepted;
+		bytes += st[i].stats.bytes;
 	}
 	ck_assert_uint_eq(accepted, 16);
+	ck_assert_uint_eq(bytes, 16 * 4096);
 	printf("two loops on one port: %llu and %llu connections\n",
 	       (unsigned long long)st[0].stats.accepted,
 	       (unsigned long long)st[1].stats.accepted);
+}
+
+static void serve_on_two_loops(echo_serve_fn fn)
+{
+	serve_on_two_loops_with(fn, ECHO_BUFFERS_CONN);
 }
 
 START_TEST(test_two_push_loops_share_a_port_and_serve_every_connection)
@@ -1385,6 +1395,32 @@ END_TEST
 START_TEST(test_two_poll_loops_share_a_port_and_serve_every_connection)
 {
 	serve_on_two_loops(poll_echo_serve);
+}
+END_TEST
+
+/* push over io_uring: each loop has its own ring beside its own reactor
+ * (completion_new_beside()), made on its own thread, and shares the port
+ * as on epoll; with buffers per connection (loop 0) and on readiness
+ * (loop 1: a provided buffer ring per loop).  Skipped, with the reason,
+ * where no ring (or no provided buffer ring) can be had here. */
+START_TEST(test_two_push_loops_over_io_uring_share_a_port_and_serve_every_connection)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool rings;
+
+	if (completion_new_uring(8, &q, why, sizeof(why)) < 0) {
+		printf("skipped on uring: %s\n", why);
+		return;
+	}
+	rings = completion_supports(q, COMPLETION_FEATURE_MULTISHOT_RECV);
+	completion_free(q);
+	if (_i == 1 && !rings) {
+		printf("skipped on uring: no provided buffer rings here\n");
+		return;
+	}
+	serve_on_two_loops_with(push_echo_serve_completion,
+				_i ? ECHO_BUFFERS_READY : ECHO_BUFFERS_CONN);
 }
 END_TEST
 
@@ -1435,6 +1471,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_a_cancel_from_another_thread_goes_through_the_target_loop);
 	tcase_add_test(tc, test_a_message_posted_to_an_idle_loop_runs_at_its_next_run);
 	tcase_add_test(tc, test_two_push_loops_share_a_port_and_serve_every_connection);
+	tcase_add_loop_test(tc, test_two_push_loops_over_io_uring_share_a_port_and_serve_every_connection, 0, 2);
 	tcase_add_test(tc, test_two_poll_loops_share_a_port_and_serve_every_connection);
 	tcase_add_test(tc, test_without_reuse_port_a_second_listener_is_refused);
 	suite_add_tcase(s, tc);

@@ -36,7 +36,7 @@ static const struct bench_variant variants[] = {
 	{ .label = "uring", .engine = "uring", .needs_uring = true },
 	{ .label = "push/uring", .engine = "push",
 	  .flags = { "--backend", "uring", NULL }, .needs_uring = true,
-	  .conn_buffers_only = true, .completion = true },
+	  .completion = true },
 	{ .label = "poll/uring", .engine = "poll",
 	  .flags = { "--backend", "uring", NULL }, .needs_uring = true,
 	  .conn_buffers_only = true, .completion = true },

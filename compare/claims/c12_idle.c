@@ -23,10 +23,11 @@
  * io_uring floor, and push and poll over io_uring where built) turn the
  * claim's second half into its test.  With buffers per connection each
  * keeps a receive in flight, and the kernel owns its buffer until bytes
- * come: a buffer per idle connection.  On readiness each keeps a multishot
- * receive that names a provided buffer ring and no buffer, and the kernel
- * picks a buffer from the ring only when bytes arrive: an idle connection
- * commits none.  The ring itself (the floor: 128 buffers of bufsize) is
+ * come: a buffer per idle connection.  On readiness the floor keeps a
+ * multishot receive, and push a one-shot one (completion_recv_select()),
+ * that names a provided buffer ring and no buffer, and the kernel picks a
+ * buffer from the ring only when bytes arrive: an idle connection commits
+ * none.  The ring itself (128 buffers of bufsize, for both) is
  * allocated once per loop, before the first connection; it is in the heap
  * at both points of the difference, so it is not in the per-connection
  * figure, and the row gives its size beside it (amortised over 10,000
@@ -107,16 +108,25 @@ const char *const c12_mode_name[C12_NMODES] = { "conn", "ready" };
 #define C12_FD_SPARE 64             /* descriptors a process needs besides */
 #define C12_CHILD_LIMIT_S 300       /* a server child that hangs is killed */
 
+#ifdef HAVE_LIBURING
+/* push/uring's ring with buffers on readiness: once per loop. */
+static size_t c12_push_ring_bytes(size_t bufsize)
+{
+	return PUSH_ECHO_RING_BUFFERS * bufsize;
+}
+#endif
+
 /* The engines over completion I/O, one line each (claims.h). */
 const struct c12_completion_engine c12_completion[] = {
 #ifdef HAVE_LIBURING
 	{ "uring", uring_echo_serve, uring_echo_ring_bytes },
-	/* Push and poll over io_uring keep a receive and its buffer in
-	 * flight on every connection: they have conn mode only (ready
-	 * returns -EOPNOTSUPP, and the row says "-"), and show that a
-	 * pending receive commits a buffer for them as for the floor's conn
-	 * mode, against the floor's provided ring on readiness. */
-	{ "push/uring", push_echo_serve_completion, NULL },
+	/* push over io_uring, on readiness, reads from a provided buffer
+	 * ring of the loop's, the floor's size (push.h, K4).  Poll over
+	 * io_uring keeps a receive and its buffer in flight on every
+	 * connection: conn mode only (ready returns -EOPNOTSUPP, and the
+	 * row says "-"), showing that a pending receive commits a buffer
+	 * for it as for the floor's conn mode. */
+	{ "push/uring", push_echo_serve_completion, c12_push_ring_bytes },
 	{ "poll/uring", poll_echo_serve_completion, NULL },
 #endif
 	{ NULL, NULL, NULL },

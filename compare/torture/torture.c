@@ -112,6 +112,10 @@ static const struct {
 		"push-cq-callback-twice", TORTURE_PUSH, "a cancel over the "
 		"completion queue runs the callback, then the late completion "
 		"runs it again" },
+	[TORTURE_MUTANT_PUSH_CQ_READY_KEEPS_BUFFER] = {
+		"push-cq-ready-keeps-buffer", TORTURE_PUSH, "the ring buffer of "
+		"a receive that won the race against its cancel is never "
+		"given back" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

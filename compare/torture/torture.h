@@ -204,6 +204,10 @@ enum torture_mutant {
 	/* push, completion mode: a cancel calls back at once, and the op's
 	 * late completion calls back again.  [push/io_completion.c] */
 	TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE,
+	/* push, completion mode, buffers on readiness: the ring buffer of a
+	 * receive that won the race against its cancel is never given back
+	 * to the ring.  [push/echo.c] */
+	TORTURE_MUTANT_PUSH_CQ_READY_KEEPS_BUFFER,
 	TORTURE_NMUTANTS,
 };
 

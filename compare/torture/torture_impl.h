@@ -267,13 +267,15 @@ struct tt_kernel_counts {
 typedef void (*tt_kernel_fn)(struct tt_kernel_counts *out);
 
 /* The echo and fanout scenarios' runs and checks (torture_world.c), on an
- * engine's other entry points: echo with a read buffer per connection in
- * the scenarios' plain world; fanout to TCP subscribers (tcp) or files.
- * kernel, for an entry point over a completion queue (NULL: none), gives
- * the kernel's counts after the run: c->kernel_violations, and for TCP
- * subscribers (every file read is of the input) c->bytes_wasted, the bytes
- * the kernel read that the fanout did not consume (claim C6). */
+ * engine's other entry points: echo with a read buffer per connection (or
+ * with buffers on readiness: _ready) in the scenarios' plain world; fanout
+ * to TCP subscribers (tcp) or files.  kernel, for an entry point over a
+ * completion queue (NULL: none), gives the kernel's counts after the run:
+ * c->kernel_violations, and for TCP subscribers (every file read is of the
+ * input) c->bytes_wasted, the bytes the kernel read that the fanout did not
+ * consume (claim C6). */
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve);
 void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
 		   tt_kernel_fn kernel);
 

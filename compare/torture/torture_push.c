@@ -44,6 +44,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1140,23 +1141,32 @@ static void scen_nest(struct torture_case *c)
  *
  * The queue is the simulation's own (plain malloc, outside the mem
  * counters), so the failed allocation of a case is always the engine's. */
+/* echo-ready-cq's ring: fewer buffers than the world's peers. */
+#define TT_CQ_RING_BUFFERS 2
+
 static struct cq_outcome {
 	uint64_t violations;
 	uint64_t owned_ops;
 	uint64_t file_read_bytes;
+	uint64_t owned_bytes, ring_bytes;
 	char last[160];
 } cq_last;
 
-static void cq_record(struct completion *q)
+/* ring_bytes: the provided ring's size, all of which the kernel owns
+ * again once the workload has returned (echo-ready-cq); CQ_RING_UNKNOWN
+ * when the workload failed to start and may have made none. */
+#define CQ_RING_UNKNOWN UINT64_MAX
+
+static void cq_record(struct completion *q, uint64_t ring_bytes)
 {
 	const char *why = completion_sim_last_violation(q);
 	struct completion_stats st;
-	uint64_t bytes;
 
 	completion_get_stats(q, &st);
 	cq_last.file_read_bytes = st.file_read_bytes;
 	cq_last.violations = completion_sim_violations(q);
-	completion_sim_owned(q, &cq_last.owned_ops, &bytes);
+	cq_last.ring_bytes = ring_bytes;
+	completion_sim_owned(q, &cq_last.owned_ops, &cq_last.owned_bytes);
 	snprintf(cq_last.last, sizeof(cq_last.last), "%s",
 		 why != NULL ? why : "");
 }
@@ -1173,7 +1183,12 @@ static int echo_over_cq(struct reactor *r, struct offload *o,
 	if (rc < 0)
 		return rc;
 	rc = push_echo_serve_cq(r, q, opts, st);
-	cq_record(q);
+	if (opts->buffers != ECHO_BUFFERS_READY)
+		cq_record(q, 0);
+	else if (rc == 0)
+		cq_record(q, (uint64_t)TT_CQ_RING_BUFFERS * opts->bufsize);
+	else    /* the ring may or may not have been made */
+		cq_record(q, CQ_RING_UNKNOWN);
 	completion_free(q);
 	return rc;
 }
@@ -1191,7 +1206,7 @@ static int fanout_over_cq(struct reactor *r, struct offload *o,
 	if (rc < 0)
 		return rc;
 	rc = push_fanout_run_cq(r, q, opts, st);
-	cq_record(q);
+	cq_record(q, 0);
 	completion_free(q);
 	return rc;
 }
@@ -1211,12 +1226,35 @@ static void cq_check(struct torture_case *c)
 	TT_CHECK(c, cq_last.owned_ops == 0,
 		 "completion: %llu ops still in flight when the workload "
 		 "returned", (unsigned long long)cq_last.owned_ops);
+	TT_CHECK(c, cq_last.ring_bytes == CQ_RING_UNKNOWN ||
+		 cq_last.owned_bytes == cq_last.ring_bytes,
+		 "completion: the kernel owns %llu bytes of buffer once the "
+		 "workload returned, not %llu (its whole ring: every ring "
+		 "buffer given back)", (unsigned long long)cq_last.owned_bytes,
+		 (unsigned long long)cq_last.ring_bytes);
 }
 
 static void scen_echo_cq(struct torture_case *c)
 {
 	memset(&cq_last, 0, sizeof(cq_last));
 	tt_echo_run(c, echo_over_cq);
+	cq_check(c);
+}
+
+/* echo-ready-cq: buffers on readiness over the queue, from the loop's
+ * provided ring (push.h, K4), made small so that reads find it dry and
+ * wait on the starved list at some cancel points.  Beyond echo-cq's
+ * checks: every ring buffer is back in the ring at the end, those of
+ * receives a cancel lost the race to included. */
+static void scen_echo_ready_cq(struct torture_case *c)
+{
+	char n[16];
+
+	memset(&cq_last, 0, sizeof(cq_last));
+	snprintf(n, sizeof(n), "%u", TT_CQ_RING_BUFFERS);
+	setenv("PUSHPOLL_URING_RING_BUFFERS", n, 1);
+	tt_echo_run_ready(c, echo_over_cq);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
 	cq_check(c);
 }
 
@@ -1254,6 +1292,8 @@ const struct torture_scenario torture__push_scenarios[] = {
 #undef NEST
 	{ "echo-cq", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_echo_cq },
+	{ "echo-ready-cq", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_ready_cq },
 	{ "fanout-cq", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_fanout_cq },
 	{ "fanout-file-cq", TORTURE_PUSH, TORTURE_CANCEL | TORTURE_ALLOC, 2,

@@ -704,11 +704,16 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 }
 
 /* For the scenario files that run these workloads on other entry points
- * (torture_impl.h): echo with a buffer per connection, in the plain
- * world; fanout to TCP subscribers or to files. */
+ * (torture_impl.h): echo with a buffer per connection, or with buffers on
+ * readiness, in the plain world; fanout to TCP subscribers or to files. */
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve)
 {
 	echo_run(c, serve, ECHO_PLAIN);
+}
+
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run_buffers(c, serve, ECHO_PLAIN, ECHO_BUFFERS_READY);
 }
 
 void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
