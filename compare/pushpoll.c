@@ -723,9 +723,9 @@ static int cmd_serve_echo(int argc, char **argv)
 	stop_substrate(r, o);
 	if (rc == -EOPNOTSUPP && ro.uring &&
 	    ro.echo.buffers == ECHO_BUFFERS_READY)
-		cli_usage_error("--buffers ready: %s over io_uring keeps a "
-				"receive, and its buffer, in flight on every "
-				"connection: only --buffers conn",
+		cli_usage_error("--buffers ready: %s over io_uring needs "
+				"provided buffer rings, which this kernel "
+				"lacks: only --buffers conn",
 				ro.engine->name);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",

@@ -551,6 +551,11 @@ static unsigned ring_buffers(void)
 	return (unsigned)n;
 }
 
+size_t poll_echo_completion_ring_bytes(size_t bufsize)
+{
+	return (size_t)ring_buffers() * bufsize;
+}
+
 /* Buffers on readiness: the loop's ring, one block of mem for the run, in
  * *mem (freed by the caller after the queue).  -EOPNOTSUPP where the queue
  * has no provided buffer rings. */

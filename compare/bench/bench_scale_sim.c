@@ -58,9 +58,10 @@
  * simulation's completion mode (completion_new_beside()), its buffers
  * counted by mem as the readiness engines' are, its ring (if it provides
  * one) allocated before it listens and so not in B/idle.  So push and
- * poll over completion I/O are one line each.  They keep a receive and its
- * buffer in flight on every connection and have no buffers on readiness
- * (conn_only): a run with --buffers ready leaves them out with a line.
+ * poll over completion I/O are one line each.  Push keeps a receive and its
+ * buffer in flight on every connection and has no buffers on readiness
+ * (conn_only): a run with --buffers ready leaves it out with a line; poll
+ * receives from its loop's provided ring there (C7 of poll.h).
  * They run only when --engines names them (named_only): the simulated
  * kernel checks every buffer it owns at every step, which is what makes it
  * strict and what makes a step cost O(C), so the default sweep, to 10,000
@@ -75,7 +76,7 @@ static const struct sim_engine {
 	{ "push", push_echo_serve, false, false },
 	{ "poll", poll_echo_serve, false, false },
 	{ "push/uring", push_echo_serve_completion, true, true },
-	{ "poll/uring", poll_echo_serve_completion, true, true },
+	{ "poll/uring", poll_echo_serve_completion, false, true },
 };
 #define NSIM_ENGINES (int)(sizeof(sim_engines) / sizeof(sim_engines[0]))
 

@@ -111,13 +111,14 @@ const char *const c12_mode_name[C12_NMODES] = { "conn", "ready" };
 const struct c12_completion_engine c12_completion[] = {
 #ifdef HAVE_LIBURING
 	{ "uring", uring_echo_serve, uring_echo_ring_bytes },
-	/* Push and poll over io_uring keep a receive and its buffer in
-	 * flight on every connection: they have conn mode only (ready
-	 * returns -EOPNOTSUPP, and the row says "-"), and show that a
-	 * pending receive commits a buffer for them as for the floor's conn
-	 * mode, against the floor's provided ring on readiness. */
+	/* Push over io_uring keeps a receive and its buffer in flight on
+	 * every connection: conn mode only (ready returns -EOPNOTSUPP, and
+	 * the row says "-"), a pending receive committing a buffer as for
+	 * the floor's conn mode.  Poll over io_uring has both: on readiness
+	 * a receive from the loop's provided ring (rule C7 of poll.h). */
 	{ "push/uring", push_echo_serve_completion, NULL },
-	{ "poll/uring", poll_echo_serve_completion, NULL },
+	{ "poll/uring", poll_echo_serve_completion,
+	  poll_echo_completion_ring_bytes },
 #endif
 	{ NULL, NULL, NULL },
 };
