@@ -265,6 +265,9 @@ void tt_fill(unsigned char *p, size_t n, uint64_t seed, unsigned id);
 /* The same in the faulty world (peers that reset and end early), and for
  * the fanout whose first subscriber never reads (its sink times out). */
 void tt_echo_run_faulty(struct torture_case *c, echo_serve_fn serve);
+/* The plain and the faulty echo with buffers on readiness. */
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve);
+void tt_echo_run_ready_faulty(struct torture_case *c, echo_serve_fn serve);
 void tt_fanout_run_slow(struct torture_case *c, fanout_run_fn run);
 
 #endif

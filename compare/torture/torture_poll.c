@@ -23,6 +23,9 @@
  *            the world's echo and fanout (torture_world.c) run by the
  *            completion entry points on the simulation's completion mode,
  *            with the simulated kernel's checks of buffer ownership
+ *   echo-ready-cq, echo-faulty-ready-cq
+ *            the same echo with buffers on readiness (C7 of poll.h): every
+ *            buffer of the provided ring back in it at the end
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
  * is cancelled the way Rust code does it: each branch is race(branch,
@@ -1260,6 +1263,9 @@ static void cq_check(struct torture_case *c)
 	TT_CHECK(c, st.kernel_ops_at_end == 0, "cq: the kernel still owned "
 		 "%llu operations once the loop was done",
 		 (unsigned long long)st.kernel_ops_at_end);
+	TT_CHECK(c, st.ring_out_at_end == 0, "cq: %llu buffers of the "
+		 "provided ring were not back in it once the loop was done "
+		 "(C7)", (unsigned long long)st.ring_out_at_end);
 }
 
 static void scen_echo_cq(struct torture_case *c)
@@ -1271,6 +1277,21 @@ static void scen_echo_cq(struct torture_case *c)
 static void scen_echo_faulty_cq(struct torture_case *c)
 {
 	tt_echo_run_faulty(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+/* Buffers on readiness (C7): recvs from the loop's provided ring, which
+ * every cancel point, failed allocation and dropped recv must leave with
+ * all its buffers back (cq_check()). */
+static void scen_echo_ready_cq(struct torture_case *c)
+{
+	tt_echo_run_ready(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+static void scen_echo_faulty_ready_cq(struct torture_case *c)
+{
+	tt_echo_run_ready_faulty(c, poll_echo_serve_completion);
 	cq_check(c);
 }
 
@@ -1314,6 +1335,10 @@ const struct torture_scenario torture__poll_scenarios[] = {
 	  scen_echo_cq },
 	{ "echo-faulty-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_echo_faulty_cq },
+	{ "echo-ready-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_ready_cq },
+	{ "echo-faulty-ready-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC,
+	  2, scen_echo_faulty_ready_cq },
 	{ "fanout-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_fanout_cq },
 	{ "fanout-file-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
