@@ -112,6 +112,10 @@ static const struct {
 		"push-cq-callback-twice", TORTURE_PUSH, "a cancel over the "
 		"completion queue runs the callback, then the late completion "
 		"runs it again" },
+	[TORTURE_MUTANT_POLL_CQ_ORPHAN_KEEPS_BUFFER] = {
+		"poll-cq-orphan-keeps-buffer", TORTURE_POLL, "the ring buffer "
+		"a dropped recv's late completion brought is never given back "
+		"to the ring" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

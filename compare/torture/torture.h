@@ -204,6 +204,10 @@ enum torture_mutant {
 	/* push, completion mode: a cancel calls back at once, and the op's
 	 * late completion calls back again.  [push/io_completion.c] */
 	TORTURE_MUTANT_PUSH_CQ_CALLBACK_TWICE,
+	/* poll, buffers on readiness over completions: the loop keeps the
+	 * ring buffer an orphaned recv's late completion brought instead of
+	 * giving it back to the ring (C7).  [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_ORPHAN_KEEPS_BUFFER,
 	TORTURE_NMUTANTS,
 };
 
