@@ -1,7 +1,7 @@
 /* io_completion.c: leaf futures over a completion queue, and the loop's
  * side of them: the operations it owns, the orphans it keeps, step 4.
  *
- * The rules are C1 to C6 of poll.h.  The one idea: on readiness a future
+ * The rules are C1 to C7 of poll.h.  The one idea: on readiness a future
  * holds only a waker, so dropping it is cancelling; here the kernel holds
  * the operation and its buffer from submission to completion, so what a
  * dropped future started must be given to someone who outlives it.  That

@@ -1,5 +1,5 @@
 /* test_poll_completion.c: the poll engine over a completion queue (rules C1
- * to C6 of poll/poll.h, and the echo and fanout over them), on the
+ * to C7 of poll/poll.h, and the echo and fanout over them), on the
  * simulation's completion mode always, and on a real io_uring where one can
  * be set up (a test that needs one prints why it is skipped and passes).
  */
