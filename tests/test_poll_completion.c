@@ -358,6 +358,166 @@ START_TEST(test_dropping_a_recv_select_in_flight_leaves_no_buffer_to_the_loop)
 }
 END_TEST
 
+/* Two recv-selects on a ring of one buffer, bytes already sent to both: one
+ * takes the buffer, the other finds the ring empty and waits (C7).  Then
+ * either the first gives its buffer back, and the second is submitted
+ * again and gets its bytes; or (cancel_starved) the second is cancelled
+ * while it waits, and is READY with -ECANCELED at once. */
+struct ringfut {
+	struct poll_future base;
+	struct cq_world *w;
+	int g[2];                  /* the second stream pair */
+	bool cancel_starved;
+	int step;
+	struct poll_cq_io io[2];
+	ssize_t out[2];
+	bool ready[2];
+	int first;                 /* the one that got the buffer */
+	struct poll_ring_buf held[2];
+	unsigned char got[2][8];
+};
+
+/* io[i] is READY: its output, and the ring buffer it lent, kept in
+ * held[i] (taken once: a second take finds none). */
+static void ringfut_take(struct ringfut *p, int i, struct poll_cx *cx)
+{
+	struct poll_ring_buf rb = poll_cq_io_take_ring(&p->io[i]);
+
+	p->ready[i] = true;
+	p->out[i] = p->io[i].base.out;
+	p->held[i] = rb;
+	if (p->out[i] <= 0) {
+		ck_assert_uint_eq(rb.id, POLL_RING_NONE);
+		return;
+	}
+	ck_assert_uint_ne(rb.id, POLL_RING_NONE);
+	ck_assert_uint_eq(rb.len, (uint32_t)p->out[i]);
+	memcpy(p->got[i], poll_ring_buf_data(cx->loop, rb), rb.len);
+	ck_assert_uint_eq(poll_cq_io_take_ring(&p->io[i]).id,
+			  POLL_RING_NONE);
+	if (p->first < 0)
+		p->first = i;
+}
+
+static void ringfut_release(struct ringfut *p, int i, struct poll_cx *cx)
+{
+	poll_ring_buf_release(cx->loop, &p->held[i]);
+	ck_assert_uint_eq(p->held[i].id, POLL_RING_NONE);
+	poll_ring_buf_release(cx->loop, &p->held[i]);   /* none: nothing */
+}
+
+static enum poll_status ringfut_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct ringfut *p = (struct ringfut *)f;
+
+	if (p->step == 0) {
+		poll_cq_recv_select_init(&p->io[0], cx->loop, p->w->h[1]);
+		poll_cq_recv_select_init(&p->io[1], cx->loop, p->g[1]);
+		p->step = 1;
+	}
+	for (int i = 0; i < 2; i++)
+		if (!p->ready[i] &&
+		    poll_future_poll(&p->io[i].base, cx) == POLL_READY)
+			ringfut_take(p, i, cx);
+	if (p->step == 1 && p->first >= 0 &&
+	    p->io[0].loop->stats.ring_starved == 1) {
+		p->step = 2;                      /* the other one waits */
+		ck_assert(!p->ready[1 - p->first]);
+		if (p->cancel_starved)
+			ck_assert_int_eq(poll_cq_io_cancel(
+					&p->io[1 - p->first]), 0);
+		else
+			ringfut_release(p, p->first, cx);
+	}
+	if (!p->ready[0] || !p->ready[1])
+		return POLL_PENDING;
+	ringfut_release(p, 0, cx);
+	ringfut_release(p, 1, cx);
+	return POLL_READY;
+}
+
+static void ringfut_drop(struct poll_future *f)
+{
+	struct ringfut *p = (struct ringfut *)f;
+
+	for (int i = 0; i < 2 && p->step > 0; i++)
+		poll_future_drop(&p->io[i].base);
+}
+
+static const struct poll_future_vt ringfut_vt = {
+	"ringfut", ringfut_poll, ringfut_drop,
+};
+
+static void ring_of_one(bool cancel_starved)
+{
+	static unsigned char ring[64];
+	struct cq_world w;
+	struct ringfut p = { .base = { .vt = &ringfut_vt }, .first = -1,
+			     .cancel_starved = cancel_starved };
+	uint64_t ops, bytes;
+
+	cq_world_open(&w, 5);
+	p.w = &w;
+	ck_assert_int_eq(sim_stream_pair(w.r, p.g), 0);
+	ck_assert_int_eq(poll_cq_ring_provide(&w.cl.loop, 0, ring,
+					      sizeof ring, 1), 0);
+	ck_assert_int_eq(reactor_write(w.r, w.h[0], "one", 3), 3);
+	ck_assert_int_eq(reactor_write(w.r, p.g[0], "two", 3), 3);
+	ck_assert_int_eq(poll_block_on(&w.cl.loop, &p.base), 0);
+	ck_assert_uint_eq(w.cl.stats.ring_starved, 1);
+	ck_assert_int_ge(p.first, 0);
+	ck_assert_int_eq(p.out[p.first], 3);
+	ck_assert_mem_eq(p.got[p.first], p.first == 0 ? "one" : "two", 3);
+	if (cancel_starved) {
+		ck_assert_int_eq(p.out[1 - p.first], -ECANCELED);
+	} else {
+		ck_assert_int_eq(p.out[1 - p.first], 3);
+		ck_assert_mem_eq(p.got[1 - p.first],
+				 p.first == 0 ? "two" : "one", 3);
+	}
+	ck_assert_uint_eq(w.cl.ring_lent, 0);
+	completion_sim_owned(w.q, &ops, &bytes);
+	ck_assert_uint_eq(ops, 0);
+	ck_assert_uint_eq(bytes, sizeof ring);       /* back in the ring */
+	poll_cq_close(&w.cl.loop, p.g[0]);
+	poll_cq_close(&w.cl.loop, p.g[1]);
+	cq_world_close(&w);
+}
+
+START_TEST(test_recv_select_that_finds_the_ring_empty_waits_for_a_buffer_back)
+{
+	int64_t live = live_blocks();
+
+	ring_of_one(false);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_recv_select_waiting_for_a_buffer_is_cancelled_at_once)
+{
+	int64_t live = live_blocks();
+
+	ring_of_one(true);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Without a ring on the loop a recv-select ends -EOPNOTSUPP. */
+START_TEST(test_recv_select_without_a_ring_is_refused)
+{
+	struct cq_world w;
+	struct waitfut f = { .base = { .vt = &waitfut_vt } };
+
+	cq_world_open(&w, 2);
+	poll_cq_recv_select_init(&f.io, &w.cl.loop, w.h[1]);
+	ck_assert_int_eq(poll_block_on(&w.cl.loop, &f.base), 0);
+	ck_assert_int_eq(f.io.base.out, -EOPNOTSUPP);
+	ck_assert_uint_eq(poll_cq_io_take_ring(&f.io).id, POLL_RING_NONE);
+	poll_future_drop(&f.io.base);
+	cq_world_close(&w);
+}
+END_TEST
+
 /* ---- the echo over the simulation ------------------------------------------- */
 
 static int sim_echo_cq(struct sim_world *w, struct echo_stats *st,
@@ -1257,6 +1417,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_cancel_that_loses_the_race_neither_loses_nor_repeats_bytes);
 	tcase_add_test(tc, test_dropping_a_task_with_a_recv_in_flight_leaves_the_buffer_to_the_loop);
 	tcase_add_test(tc, test_dropping_a_recv_select_in_flight_leaves_no_buffer_to_the_loop);
+	tcase_add_test(tc, test_recv_select_that_finds_the_ring_empty_waits_for_a_buffer_back);
+	tcase_add_test(tc, test_recv_select_waiting_for_a_buffer_is_cancelled_at_once);
+	tcase_add_test(tc, test_recv_select_without_a_ring_is_refused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("echo_sim");
 	tcase_add_test(tc, test_echo_over_sim_completion_returns_every_peer_its_bytes);
