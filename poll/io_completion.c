@@ -156,14 +156,19 @@ static void starve(struct poll_cq_loop *l, struct poll__op *op,
 	poll_waker_set(&op->waker, cx);
 }
 
-/* Buffer id back to the ring; the first starved recv-select is woken to
- * submit again (it finds -ENOBUFS as its result, and a buffer free). */
-static void ring_return(struct poll_cq_loop *l, unsigned id)
+static bool ring_has_free(const struct poll_cq_loop *l)
+{
+	return l->ring_lent < l->ring_count;
+}
+
+/* The first starved recv-select is woken to submit again (it finds
+ * -ENOBUFS as its result, and a buffer free), one per free buffer: the
+ * others wait on, so a buffer back costs one submission, not one per
+ * waiter. */
+static void ring_wake_one(struct poll_cq_loop *l)
 {
 	struct poll__op *op = l->starved;
 
-	completion_buffer_return(l->cq, l->ring_group, id);
-	l->ring_lent--;
 	if (op == NULL)
 		return;
 	starved_unlink(l, op);
@@ -171,9 +176,21 @@ static void ring_return(struct poll_cq_loop *l, unsigned id)
 	poll_waker_wake(&op->waker);
 }
 
-static bool ring_has_free(const struct poll_cq_loop *l)
+/* Buffer id back to the ring, for a waiter. */
+static void ring_return(struct poll_cq_loop *l, unsigned id)
 {
-	return l->ring_lent < l->ring_count;
+	completion_buffer_return(l->cq, l->ring_group, id);
+	l->ring_lent--;
+	ring_wake_one(l);
+}
+
+/* A recv-select ends without taking the buffer it may have been woken
+ * for (end of stream, an error, a cancel, a drop): the next waiter has
+ * it, so that no buffer stays free while recvs wait. */
+static void ring_pass_on(struct poll_cq_loop *l)
+{
+	if (ring_has_free(l))
+		ring_wake_one(l);
 }
 
 int poll_cq_ring_provide(struct poll_loop *loop, unsigned group, void *mem,
@@ -305,6 +322,9 @@ static void op_complete(struct poll_cq_loop *l, struct poll__op *op,
 {
 	if (brought != POLL_RING_NONE)
 		l->ring_lent++;
+	else if (op->kind == POLL_CQ_RECV_SELECT &&
+		 (op->orphan || result != -ENOBUFS))
+		ring_pass_on(l);
 	if (op->orphan) {
 		op_orphan_complete(l, op, result, brought);
 		return;
@@ -571,9 +591,10 @@ static enum poll_status cq_io_poll(struct poll_future *fut, struct poll_cx *cx)
 		return POLL_PENDING;
 	res = op->result;
 	if (res == -ENOBUFS && f->kind == POLL_CQ_RECV_SELECT) {
-		if (f->cancel_asked)
+		if (f->cancel_asked) {
 			res = -ECANCELED;       /* never performed */
-		else if (ring_has_free(f->loop))
+			ring_pass_on(f->loop);
+		} else if (ring_has_free(f->loop))
 			goto submit;            /* a buffer came back (C7) */
 		else {
 			starve(f->loop, op, cx);
@@ -669,6 +690,10 @@ static void cq_io_drop(struct poll_future *fut)
 		op->buf = NULL;
 		if (op->ring_id != POLL_RING_NONE)
 			ring_return(f->loop, op->ring_id);
+		else if (op->kind == POLL_CQ_RECV_SELECT &&
+			 op->result == -ENOBUFS)
+			ring_pass_on(f->loop);  /* woken, gone before its
+						 * turn */
 		op_put(f->loop, op);
 	}
 	poll_buf_unref(f->buf);
