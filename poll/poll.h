@@ -865,7 +865,10 @@ void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
  *       path that drops a leaf holding a ring buffer gives it back.  A
  *       recv-select that finds the ring empty (-ENOBUFS) never spins: it
  *       waits on the loop, holding nothing but its operation, and is
- *       submitted again when a buffer comes back to the ring.
+ *       submitted again when a buffer comes back to the ring, one waiter
+ *       per buffer back, first come first served; a waiter woken that
+ *       ends without taking the buffer (end of stream, a cancel, a drop)
+ *       passes it on to the next.
  */
 
 /* Initialise a loop over the completion queue cq (on reactor r, which
