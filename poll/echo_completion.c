@@ -613,8 +613,10 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	(void)o;
 	memset(stats, 0, sizeof(*stats));
 	poll__cq_stats_reset();
-	if (opts->bufsize == 0 || opts->bufsize > UINT32_MAX)
+	if (opts->bufsize == 0)
 		return -EINVAL;
+	if (opts->buffers == ECHO_BUFFERS_READY && opts->bufsize > UINT32_MAX)
+		return -EINVAL;          /* a ring buffer's length is 32 bits */
 	if (opts->reuse_port)
 		return -EOPNOTSUPP;
 	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
