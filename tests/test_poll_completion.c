@@ -934,6 +934,41 @@ START_TEST(test_echo_ready_over_uring_echoes_and_allocates_nothing_per_round_tri
 }
 END_TEST
 
+/* A ring of two buffers for eight busy connections over loopback: recvs
+ * the kernel finds the ring empty for (how many depends on the kernel's
+ * timing: printed) wait for a buffer back, and every byte still comes back
+ * to every connection. */
+START_TEST(test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte)
+{
+	struct server_thread srv;
+	struct echo_opts opts;
+	struct netclient_result res;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+
+	if (!ring_with_buffers_usable())
+		return;
+	setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.bufsize = 1024;
+	ck_assert_int_eq(server_thread_start(&srv, poll_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_echo(srv.port, 8, 4000000, 65536, 30000,
+					&res), 0);
+	ck_assert_int_eq(server_thread_stop(&srv), 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(srv.stats.closed, 8);
+	check_echo_accounts(&srv.stats);
+	poll_cq_last_run_stats(&cs);
+	printf("a ring of 2 buffers for 8 connections (io_uring): %llu recvs "
+	       "found it empty and waited\n",
+	       (unsigned long long)cs.ring_starved);
+	ck_assert_uint_eq(cs.ring_out_at_end, 0);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 /* A stop with idle connections in ready mode over a ring: their recvs
  * are orphaned holding no buffer, and every ring buffer is back. */
 START_TEST(test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer)
@@ -1439,6 +1474,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_over_uring_echoes_and_allocates_nothing_per_round_trip);
 	tcase_add_test(tc, test_echo_ready_over_uring_echoes_and_allocates_nothing_per_round_trip);
 	tcase_add_test(tc, test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer);
+	tcase_add_test(tc, test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte);
 	tcase_add_test(tc, test_echo_over_uring_stop_with_a_connection_open);
 	tcase_add_test(tc, test_echo_over_uring_idle_connection_times_out);
 	tcase_add_test(tc, test_echo_over_uring_out_of_descriptors_sheds_and_goes_on);
