@@ -536,17 +536,19 @@ static void cq_io_hand_back(struct poll_cq_io *f, struct poll__op *op)
 }
 
 /* A recv-select's end: bytes name the ring buffer they came in; a buffer
- * with no bytes (never expected) goes straight back (C7). */
-static void cq_io_select_ready(struct poll_cq_io *f, ssize_t out)
+ * with no bytes goes straight back (C7), and bytes with no buffer are an
+ * error (neither is ever expected).  Returns the output. */
+static ssize_t cq_io_select_ready(struct poll_cq_io *f, ssize_t out)
 {
-	if (out > 0) {
+	if (out > 0 && f->ring.id != POLL_RING_NONE) {
 		f->ring.len = (uint32_t)out;
-		return;
+		return out;
 	}
 	if (f->ring.id != POLL_RING_NONE)
 		ring_return(f->loop, f->ring.id);
 	f->ring.id = POLL_RING_NONE;
 	f->ring.len = 0;
+	return out > 0 ? -EIO : out;
 }
 
 /* Finish: the buffer comes back to the future (C1), the operation goes
@@ -563,7 +565,7 @@ static enum poll_status cq_io_ready(struct poll_cq_io *f, ssize_t out,
 			f->kind == POLL_CQ_SEND_RING))
 		out = (ssize_t)f->done;
 	if (f->kind == POLL_CQ_RECV_SELECT)
-		cq_io_select_ready(f, out);
+		out = cq_io_select_ready(f, out);
 	f->base.out = out;
 	poll_budget_charge(cx);
 	return POLL_READY;
