@@ -969,6 +969,32 @@ START_TEST(test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte)
 }
 END_TEST
 
+/* On a kernel without provided buffer rings (the probe told so) ready mode
+ * is refused with -EOPNOTSUPP, before it listens, and holds nothing. */
+START_TEST(test_echo_ready_over_uring_without_provided_buffer_rings_is_refused)
+{
+	struct echo_opts opts;
+	struct echo_stats st;
+	struct reactor *r;
+	int64_t live = live_blocks();
+
+	if (!ring_usable())
+		return;
+	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.port = 0;
+	ck_assert_int_eq(poll_echo_serve_completion(r, NULL, &opts, &st),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(st.accepted, 0);
+	reactor_free(r);
+	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
 /* A stop with idle connections in ready mode over a ring: their recvs
  * are orphaned holding no buffer, and every ring buffer is back. */
 START_TEST(test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer)
@@ -1475,6 +1501,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_ready_over_uring_echoes_and_allocates_nothing_per_round_trip);
 	tcase_add_test(tc, test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer);
 	tcase_add_test(tc, test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte);
+	tcase_add_test(tc, test_echo_ready_over_uring_without_provided_buffer_rings_is_refused);
 	tcase_add_test(tc, test_echo_over_uring_stop_with_a_connection_open);
 	tcase_add_test(tc, test_echo_over_uring_idle_connection_times_out);
 	tcase_add_test(tc, test_echo_over_uring_out_of_descriptors_sheds_and_goes_on);
