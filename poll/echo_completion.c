@@ -242,10 +242,11 @@ static void conn_recv(struct echo_conn *c)
 static void conn_send(struct echo_conn *c)
 {
 	struct poll_loop *l = c->srv->loop;
+	struct poll_ring_buf rb;
 
 	if (c->srv->ready) {
-		poll_cq_send_ring_init(&c->io, l, c->handle,
-				       poll_cq_io_take_ring(&c->io));
+		rb = poll_cq_io_take_ring(&c->io);     /* lent (C7) */
+		poll_cq_send_ring_init(&c->io, l, c->handle, rb);
 	} else {
 		c->buf = poll_cq_io_take(&c->io);      /* back (C1) */
 		poll_cq_send_init(&c->io, l, c->handle, c->buf);
