@@ -718,17 +718,11 @@ static int cmd_serve_echo(int argc, char **argv)
 	 * which a kernel before 6.0 lacks; poll's completion mode has no
 	 * ready mode. */
 	if (rc == -EOPNOTSUPP && ro.uring &&
-	    ro.echo.buffers == ECHO_BUFFERS_READY &&
-	    strcmp(ro.engine->name, "push") == 0)
-		cli_usage_error("--buffers ready: this kernel's io_uring has no "
-				"provided buffer rings (multishot recv, Linux "
-				"6.0), which push reads from over io_uring: "
-				"only --buffers conn");
-	if (rc == -EOPNOTSUPP && ro.uring &&
 	    ro.echo.buffers == ECHO_BUFFERS_READY)
-		cli_usage_error("--buffers ready: %s over io_uring keeps a "
-				"receive, and its buffer, in flight on every "
-				"connection: only --buffers conn",
+		cli_usage_error("--buffers ready: %s over io_uring needs "
+				"provided buffer rings, which this kernel "
+				"lacks (Linux 6.0 has them): only --buffers "
+				"conn",
 				ro.engine->name);
 	if (rc < 0) {
 		fprintf(stderr, "pushpoll: serve echo on %s:%u: %s\n",

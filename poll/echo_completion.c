@@ -31,6 +31,29 @@
  * two: recv or send, and the timeout), which the loop reuses: after the
  * first connections, none.  Per round trip: nothing.
  *
+ * With buffers on readiness (ECHO_BUFFERS_READY) a connection owns no
+ * buffer: the server gives the loop one provided buffer ring (C7 of
+ * poll.h; RING_BUFFERS buffers of bufsize, one block for the run), and
+ *
+ *     async fn conn(h) {
+ *         loop {
+ *             let (n, rb) = select(recv_select(h), idle).await; // CONN_RECV
+ *             if n <= 0 { return; }
+ *             let (_, rb) = select(send(h, rb), idle).await;     // CONN_SEND
+ *             ring.give_back(rb);
+ *         }
+ *     }
+ *
+ * The recv holds no buffer while it waits: the kernel picks one from the
+ * ring when bytes arrive, and the connection has it until the send of it
+ * has completed.  An idle connection is its task and its operations alone;
+ * a dropped one (a stop) leaves an orphan that holds no buffer.  The cost:
+ * a peer that does not read holds a ring buffer in the send until its idle
+ * timeout ends the connection (rather than a copy of the unsent bytes, as
+ * the readiness echo makes: here the kernel already holds the buffer for
+ * the send, and a copy would be an allocation per slow send).  A ring run
+ * dry is waited for inside the recv (C7), never spun on.
+ *
  * The same functions, in the same order, as echo.c.
  */
 #include "poll_impl.h"
@@ -40,6 +63,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -121,7 +146,14 @@ struct echo_server {
 	struct poll_cq_io backoff;       /* SERVER_BACKOFF */
 	struct echo_conn *conns;
 	unsigned nconns;
+	bool ready;                      /* ECHO_BUFFERS_READY: the ring */
 };
+
+/* The ring's size with buffers on readiness, the uring floor's (so that
+ * their rows compare); PUSHPOLL_URING_RING_BUFFERS=N (a power of two up to
+ * 32768) sets it for both, so that a test can run it dry. */
+#define RING_BUFFERS 128u
+#define RING_GROUP 0u
 
 /* ---- a connection starts ---------------------------------------------------- */
 
@@ -166,9 +198,12 @@ static void conn_start(struct echo_server *srv, int h)
 	struct poll_buf *buf;
 
 	st->accepted++;
-	buf = poll_buf_new(srv->opts->bufsize);
-	if (buf == NULL)
-		goto out_close_handle;
+	buf = NULL;
+	if (!srv->ready) {
+		buf = poll_buf_new(srv->opts->bufsize);
+		if (buf == NULL)
+			goto out_close_handle;
+	}
 	memset(&c, 0, sizeof(c));
 	c.base.vt = &conn_vt;
 	c.state = CONN_START;
@@ -190,12 +225,48 @@ out_close_handle:
 
 /* ---- the recv/echo step ------------------------------------------------------ */
 
-/* Begin CONN_RECV: the buffer moves into a fresh recv (C1). */
+/* Begin CONN_RECV: the buffer moves into a fresh recv (C1), or, with
+ * buffers on readiness, a recv from the ring that holds none (C7). */
 static void conn_recv(struct echo_conn *c)
 {
-	poll_cq_recv_init(&c->io, c->srv->loop, c->handle, c->buf);
+	if (c->srv->ready)
+		poll_cq_recv_select_init(&c->io, c->srv->loop, c->handle);
+	else
+		poll_cq_recv_init(&c->io, c->srv->loop, c->handle, c->buf);
 	c->buf = NULL;
 	c->state = CONN_RECV;
+}
+
+/* Begin CONN_SEND of what the recv in c->io brought: its buffer moves into
+ * the send, the connection's (C1) or the ring's (C7). */
+static void conn_send(struct echo_conn *c)
+{
+	struct poll_loop *l = c->srv->loop;
+	struct poll_ring_buf rb;
+
+	if (c->srv->ready) {
+		rb = poll_cq_io_take_ring(&c->io);     /* lent (C7) */
+		poll_cq_send_ring_init(&c->io, l, c->handle, rb);
+	} else {
+		c->buf = poll_cq_io_take(&c->io);      /* back (C1) */
+		poll_cq_send_init(&c->io, l, c->handle, c->buf);
+		c->buf = NULL;
+	}
+	c->state = CONN_SEND;
+}
+
+/* The send in c->io is done: its buffer back to the connection (C1), or
+ * back to the ring (C7). */
+static void conn_sent(struct echo_conn *c)
+{
+	struct poll_ring_buf rb;
+
+	if (c->srv->ready) {
+		rb = poll_cq_io_take_ring(&c->io);
+		poll_ring_buf_release(c->srv->loop, &rb);
+	} else {
+		c->buf = poll_cq_io_take(&c->io);
+	}
 }
 
 /* The connection ends by itself: drop the I/O (if one is in flight it
@@ -264,7 +335,8 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			if (poll_future_poll(&c->io.base, cx) == POLL_PENDING)
 				return conn_idle_poll(c, cx);
 			n = c->io.base.out;
-			c->buf = poll_cq_io_take(&c->io);      /* back (C1) */
+			if (n <= 0 && !c->srv->ready)
+				c->buf = poll_cq_io_take(&c->io); /* (C1) */
 			if (n == -ECANCELED && c->state == CONN_CANCEL)
 				return conn_end(c, CONN_END_IDLE);
 			if (n == 0)
@@ -272,16 +344,14 @@ static enum poll_status conn_poll(struct poll_future *f, struct poll_cx *cx)
 			if (n < 0)
 				return conn_end(c, CONN_END_ERROR);
 			c->last_input = reactor_now(cx->loop->r);
-			poll_cq_send_init(&c->io, cx->loop, c->handle, c->buf);
-			c->buf = NULL;
-			c->state = CONN_SEND;
+			conn_send(c);
 			continue;
 
 		case CONN_SEND:
 			if (poll_future_poll(&c->io.base, cx) == POLL_PENDING)
 				return conn_idle_poll(c, cx);
 			n = c->io.base.out;
-			c->buf = poll_cq_io_take(&c->io);
+			conn_sent(c);
 			if (n < 0)
 				return conn_end(c, CONN_END_ERROR);
 			c->srv->stats->bytes += (uint64_t)n;
@@ -465,6 +535,66 @@ static int server_cancel_conn(void *arg, unsigned i)
 
 /* ---- the entry point ----------------------------------------------------------- */
 
+/* RING_BUFFERS, or PUSHPOLL_URING_RING_BUFFERS when it names a power of two
+ * up to 32768. */
+static unsigned ring_buffers(void)
+{
+	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
+	char *end;
+	unsigned long n;
+
+	if (v == NULL)
+		return RING_BUFFERS;
+	n = strtoul(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || n == 0 || n > 32768 ||
+	    (n & (n - 1)) != 0)
+		return RING_BUFFERS;
+	return (unsigned)n;
+}
+
+size_t poll_echo_completion_ring_bytes(size_t bufsize)
+{
+	return (size_t)ring_buffers() * bufsize;
+}
+
+/* Buffers on readiness: the loop's ring, one block of mem for the run, in
+ * *mem (freed by the caller after the queue).  -EOPNOTSUPP where the queue
+ * has no provided buffer rings. */
+static int server_ring_open(struct echo_server *srv, struct completion *cq,
+			    unsigned char **mem)
+{
+	unsigned count = ring_buffers();
+	size_t size = srv->opts->bufsize;
+	int rc;
+
+	if (!completion_supports(cq, COMPLETION_FEATURE_MULTISHOT_RECV))
+		return -EOPNOTSUPP;
+	*mem = mem_alloc((size_t)count * size);
+	if (*mem == NULL)
+		return -ENOMEM;
+	rc = poll_cq_ring_provide(srv->loop, RING_GROUP, *mem, size, count);
+	if (rc < 0)
+		return rc;
+	srv->ready = true;
+	return 0;
+}
+
+/* The ring buffers not back in the ring at the end (C7): as the simulated
+ * kernel counts them (every op is done now, so the bytes it owns are the
+ * ring's), else as the loop does. */
+static uint64_t server_ring_out(const struct echo_server *srv,
+				struct poll_cq_loop *cl)
+{
+	uint64_t ops, bytes;
+
+	if (!srv->ready)
+		return 0;
+	if (!reactor_is_sim(cl->loop.r))
+		return cl->ring_lent;
+	completion_sim_owned(cl->cq, &ops, &bytes);
+	return cl->ring_count - bytes / cl->ring_size;
+}
+
 int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 			       const struct echo_opts *opts,
 			       struct echo_stats *stats)
@@ -478,6 +608,7 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	char why[COMPLETION_REASON_MAX];
 	struct completion *cq;
 	struct poll_cq_loop cl;
+	unsigned char *ring_mem = NULL;
 	int lh, port, rc;
 
 	(void)o;
@@ -485,7 +616,9 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	poll__cq_stats_reset();
 	if (opts->bufsize == 0)
 		return -EINVAL;
-	if (opts->buffers == ECHO_BUFFERS_READY || opts->reuse_port)
+	if (opts->buffers == ECHO_BUFFERS_READY && opts->bufsize > UINT32_MAX)
+		return -EINVAL;          /* a ring buffer's length is 32 bits */
+	if (opts->reuse_port)
 		return -EOPNOTSUPP;
 	rc = completion_new_beside(r, 0, &cq, why, sizeof(why));
 	if (rc < 0)
@@ -502,6 +635,11 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	}
 	poll_loop_init_completion(&cl, r, cq, NULL);
 	srv.loop = &cl.loop;
+	if (opts->buffers == ECHO_BUFFERS_READY) {
+		rc = server_ring_open(&srv, cq, &ring_mem);
+		if (rc < 0)
+			goto out_close_listener;
+	}
 	srv.listener = lh;
 	srv.reserve = -1;
 	server_reserve_open(&srv);
@@ -515,6 +653,7 @@ int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 	if (rc == -EINTR || rc == -EDEADLK)
 		rc = 0;
 	poll_loop_fini(&cl.loop);        /* waits for every orphan (C6) */
+	cl.stats.ring_out_at_end = server_ring_out(&srv, &cl);
 	poll__cq_stats_publish(&cl);
 	if (srv.reserve >= 0)
 		completion_close(cq, srv.reserve);
@@ -522,5 +661,6 @@ out_close_listener:
 	completion_close(cq, lh);
 out_free_queue:
 	completion_free(cq);
+	mem_free(ring_mem);              /* after the queue (C7) */
 	return rc;
 }

@@ -74,6 +74,11 @@ int poll_loop_init_completion(struct poll_cq_loop *cl, struct reactor *r,
 	memset(&cl->stats, 0, sizeof(cl->stats));
 	cl->free_ops = NULL;
 	cl->orphans = NULL;
+	cl->ring_group = 0;
+	cl->ring_count = 0;
+	cl->ring_size = 0;
+	cl->ring_lent = 0;
+	cl->starved = cl->starved_tail = NULL;
 	return rc;
 }
 

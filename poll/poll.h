@@ -118,6 +118,13 @@ struct poll_cq_stats {
 	uint64_t late_completions; /* orphans' completions absorbed */
 	uint64_t cancel_lost;      /* a cancel asked, and the operation
 				    * completed with its result anyway */
+	uint64_t ring_late_returned; /* ring buffers an orphan's late
+				    * completion brought, given back (C7) */
+	uint64_t ring_starved;     /* recv-selects that found the ring
+				    * empty and waited for a buffer (C7) */
+	uint64_t ring_out_at_end;  /* ring buffers not back in the ring once
+				    * the loop was finished (the kernel's
+				    * count under sim) */
 	uint64_t sim_violations;   /* under sim, breaches of the kernel's
 				    * ownership the queue saw ... */
 	uint64_t kernel_ops_at_end; /* ... and operations it still owned
@@ -846,6 +853,26 @@ void poll_timeout_init(struct poll_timeout *t, struct poll_loop *l,
  *   C6  The loop is freed after its orphans.  poll_loop_fini() on a loop
  *       over a completion queue aborts every task, then polls the queue
  *       until every orphan has completed; only then may the queue be freed.
+ *   C7  Buffers on readiness: a ring lent, not owned.  With a provided
+ *       buffer ring on the loop (poll_cq_ring_provide()), a recv-select
+ *       leaf submits holding no buffer: the kernel picks one from the ring
+ *       only when bytes arrive (completion_recv_select()), and the leaf's
+ *       output lends it to the task (a struct poll_ring_buf, taken with
+ *       poll_cq_io_take_ring()).  The task gives it back to the ring
+ *       (poll_ring_buf_release()), or moves it into a send-ring leaf, which
+ *       hands it back with the result as C1 says.  So dropping a recv-select
+ *       in flight is cheap again: its orphan holds no buffer of its own
+ *       while it waits (C3 with nothing to keep); if its late completion
+ *       brings one anyway (the cancel lost the race), the loop gives it
+ *       back to the ring at once.  An orphaned send-ring keeps its ring
+ *       buffer until its completion, then the loop gives it back.  Every
+ *       path that drops a leaf holding a ring buffer gives it back.  A
+ *       recv-select that finds the ring empty (-ENOBUFS) never spins: it
+ *       waits on the loop, holding nothing but its operation, and is
+ *       submitted again when a buffer comes back to the ring, one waiter
+ *       per buffer back, first come first served; a waiter woken that
+ *       ends without taking the buffer (end of stream, a cancel, a drop)
+ *       passes it on to the next.
  */
 
 /* Initialise a loop over the completion queue cq (on reactor r, which
@@ -870,6 +897,14 @@ struct poll_cq_loop {
 	struct poll__op *orphans;      /* in flight, their future dropped:
 					* kept, with their buffers, until
 					* the kernel's final completion (C3) */
+	/* the provided buffer ring (C7), if poll_cq_ring_provide() made one */
+	unsigned ring_group;
+	unsigned ring_count;           /* 0: no ring */
+	size_t ring_size;              /* bytes per buffer */
+	unsigned ring_lent;            /* buffers out of the ring now */
+	struct poll__op *starved;      /* recv-selects that found the ring
+					* empty, first to wait first ... */
+	struct poll__op *starved_tail; /* ... and last */
 };
 
 int poll_loop_init_completion(struct poll_cq_loop *cl, struct reactor *r,
@@ -888,7 +923,22 @@ enum poll_cq_kind {
 				* (buf->len), 0 at the end of the file */
 	POLL_CQ_FILE_WRITE,    /* all buf->len bytes of buf at offset */
 	POLL_CQ_TIMEOUT,       /* after delay_ns: output 0 */
+	POLL_CQ_RECV_SELECT,   /* into a buffer of the loop's ring (C7):
+				* output bytes (the ring buffer lent),
+				* 0 at end */
+	POLL_CQ_SEND_RING,     /* all ring.len bytes of a ring buffer (C7):
+				* output ring.len */
 };
+
+/* A buffer of the loop's provided ring, lent to a task (C7): which one and
+ * how many bytes it holds.  A value: whoever holds it gives it back once
+ * (poll_ring_buf_release()), or moves it into a send-ring leaf. */
+struct poll_ring_buf {
+	uint16_t group;
+	uint16_t id;                   /* POLL_RING_NONE: no buffer */
+	uint32_t len;
+};
+#define POLL_RING_NONE 0xffffu
 
 /* One leaf over the completion queue, of any kind.  States:
  *   unsubmitted  after init: holds its buffer (if any); may be moved (R1)
@@ -907,7 +957,11 @@ struct poll_cq_io {
 	struct poll_cq_loop *loop;
 	enum poll_cq_kind kind;
 	int handle;
-	uint64_t arg;                  /* files: the offset; timeout: ns */
+	union {
+		uint64_t arg;          /* files: the offset; timeout: ns */
+		struct poll_ring_buf ring; /* the ring kinds: the future's
+					    * (C7), none in flight */
+	};
 	struct poll_buf *buf;          /* the future's (C1), NULL in flight */
 	struct poll__op *op;           /* in flight, else NULL */
 	bool cancel_asked;
@@ -928,10 +982,37 @@ void poll_cq_file_write_init(struct poll_cq_io *f, struct poll_loop *l,
 			     uint64_t offset);
 void poll_cq_timeout_init(struct poll_cq_io *f, struct poll_loop *l,
 			  uint64_t delay_ns);
+/* C7, on a loop with a ring.  A recv-select holds no buffer until bytes
+ * arrive; its output is bytes with a ring buffer lent (take it with
+ * poll_cq_io_take_ring()), 0 at end of stream, or -errno; never -ENOBUFS:
+ * with the ring empty it waits for a buffer to come back (-EOPNOTSUPP: the
+ * loop has no ring).  A send-ring takes the ring buffer rb (moved in) and
+ * hands it back with the result. */
+void poll_cq_recv_select_init(struct poll_cq_io *f, struct poll_loop *l,
+			      int handle);
+void poll_cq_send_ring_init(struct poll_cq_io *f, struct poll_loop *l,
+			    int handle, struct poll_ring_buf rb);
 
 /* After READY: the buffer back, the caller's reference (C1); NULL for
  * kinds without one, or if taken already. */
 struct poll_buf *poll_cq_io_take(struct poll_cq_io *f);
+/* After READY of a ring kind: the ring buffer, the caller's now (C7); its
+ * id is POLL_RING_NONE if there is none (no bytes, or taken already). */
+struct poll_ring_buf poll_cq_io_take_ring(struct poll_cq_io *f);
+
+/* C7: give l a provided buffer ring of count buffers of size bytes at mem
+ * (the caller's, count * size bytes, which must outlive the queue: free it
+ * after completion_free()), as group `group` of its queue.  count: a power
+ * of two.  Returns 0, or completion_buffers_provide()'s -errno
+ * (-EOPNOTSUPP: the kernel has no provided buffer rings). */
+int poll_cq_ring_provide(struct poll_loop *l, unsigned group, void *mem,
+			 size_t size, unsigned count);
+/* The bytes of ring buffer rb (valid while it is lent). */
+unsigned char *poll_ring_buf_data(struct poll_loop *l,
+				  struct poll_ring_buf rb);
+/* Give *rb back to the ring and mark it none; a recv-select waiting for a
+ * buffer (C7) is submitted again.  None: nothing. */
+void poll_ring_buf_release(struct poll_loop *l, struct poll_ring_buf *rb);
 
 /* C5: ask the kernel to cancel f's operation, keeping f.  Returns 0 (f
  * stays PENDING until the completion), -EALREADY if asked already, -ENOENT
@@ -980,10 +1061,15 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
  * is left.  At expiry the recv in flight is cancelled with
  * poll_cq_io_cancel() (C5): if the data wins the race it is echoed and
  * the connection goes on.  A stop drops every connection: their operations
- * become orphans (C3), which poll_loop_fini() waits for (C6).  Returns
- * -EOPNOTSUPP for ECHO_BUFFERS_READY and reuse_port (not on this backend
- * yet), and the queue's -errno (no io_uring here) as completion_new_beside()
- * says.
+ * become orphans (C3), which poll_loop_fini() waits for (C6).  With
+ * ECHO_BUFFERS_READY a connection owns no buffer: the server gives the loop
+ * one provided buffer ring for the run (C7: 128 buffers of bufsize, as the
+ * uring floor's), each recv takes a ring buffer only when bytes arrive, and
+ * the buffer goes back to the ring when the send of it has completed; a
+ * stop leaves orphans that hold none.  Returns -EOPNOTSUPP for reuse_port,
+ * and for ECHO_BUFFERS_READY on a queue without provided buffer rings
+ * (COMPLETION_FEATURE_MULTISHOT_RECV), and the queue's -errno (no io_uring
+ * here) as completion_new_beside() says.
  *
  * The fanout.  The input is read with the ring (file reads, no offload: o
  * is unused), each chunk once into a poll_buf shared by reference by the
@@ -991,6 +1077,9 @@ int poll_fanout_run(struct reactor *r, struct offload *o,
 int poll_echo_serve_completion(struct reactor *r, struct offload *o,
 			       const struct echo_opts *opts,
 			       struct echo_stats *stats);
+/* The bytes of the provided ring the echo over completions allocates once
+ * per loop with ECHO_BUFFERS_READY and buffers of bufsize (claim C12). */
+size_t poll_echo_completion_ring_bytes(size_t bufsize);
 int poll_fanout_run_completion(struct reactor *r, struct offload *o,
 			       const struct fanout_opts *opts,
 			       struct fanout_stats *stats);

@@ -580,7 +580,7 @@ static int server_cancel_conn(void *arg, unsigned i)
 /* The completion mode's ring: PUSH_ECHO_RING_BUFFERS, or
  * PUSHPOLL_URING_RING_BUFFERS (a power of two up to 32768) as the io_uring
  * floor reads it, so that a test can run it dry. */
-static unsigned echo_ring_size(void)
+static unsigned ring_buffers(void)
 {
 	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
 	char *end;
@@ -592,6 +592,11 @@ static unsigned echo_ring_size(void)
 	if (*end != '\0' || n == 0 || n > 32768 || (n & (n - 1)) != 0)
 		return PUSH_ECHO_RING_BUFFERS;
 	return (unsigned)n;
+}
+
+size_t push_echo_completion_ring_bytes(size_t bufsize)
+{
+	return (size_t)ring_buffers() * bufsize;
 }
 
 static void server_spares_free(struct echo_server *srv)
@@ -634,7 +639,7 @@ int push__echo_serve(struct reactor *r, struct offload *o,
 		push_loop_init(&loop, r, o, NULL);
 	srv.loop = &loop;
 	if (cq != NULL && opts->buffers == ECHO_BUFFERS_READY) {
-		rc = push_loop_ring(srv.loop, opts->bufsize, echo_ring_size());
+		rc = push_loop_ring(srv.loop, opts->bufsize, ring_buffers());
 		if (rc < 0)
 			goto out_fini_loop;
 	}

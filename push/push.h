@@ -637,6 +637,9 @@ int push_fanout_run(struct reactor *r, struct offload *o,
 int push_echo_serve_completion(struct reactor *r, struct offload *o,
 			       const struct echo_opts *opts,
 			       struct echo_stats *stats);
+/* The bytes of the provided ring the echo over completions allocates once
+ * per loop with ECHO_BUFFERS_READY and buffers of bufsize (claim C12). */
+size_t push_echo_completion_ring_bytes(size_t bufsize);
 int push_fanout_run_completion(struct reactor *r, struct offload *o,
 			       const struct fanout_opts *opts,
 			       struct fanout_stats *stats);

@@ -1476,11 +1476,76 @@ START_TEST(test_without_multishot_recv_the_floor_and_push_over_uring_have_no_rea
 	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
 	n = bench__select(&o, v, BENCH_MAX_ENGINES);
 	check_refused(serve, "--buffers ready: uring needs multishot recv");
-	check_refused(push_serve, "--buffers ready: this kernel's io_uring has "
-		      "no provided buffer rings");
+	check_refused(push_serve, "--buffers ready: push over io_uring needs "
+		      "provided buffer rings, which this kernel lacks");
 	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(v[0]->label, "epoll");
+}
+END_TEST
+
+static bool only_poll_has_completion(const char *engine, bool fanout)
+{
+	(void)fanout;
+	return strcmp(engine, "poll") == 0;
+}
+
+/* poll over io_uring has buffers on readiness where the kernel has
+ * provided buffer rings: the bench keeps its row in a ready-mode run;
+ * where the probe finds none, serve calls the request a usage error that
+ * names the kernel, and the bench leaves the row out. */
+START_TEST(test_poll_over_uring_has_a_ready_mode_only_with_provided_buffer_rings)
+{
+	char *serve[] = { "pushpoll", "serve", "echo", "--engine", "poll",
+			  "--backend", "uring", "--buffers", "ready", "--port",
+			  "0", NULL };
+	struct bench_opts o = { .engines = "poll/uring", .buffers = "ready" };
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	struct completion *q;
+	char why[COMPLETION_REASON_MAX];
+	bool multishot = false;
+	int n;
+
+	if (completion_new_uring(8, &q, why, sizeof why) == 0) {
+		multishot = completion_supports(q,
+					COMPLETION_FEATURE_MULTISHOT_RECV);
+		completion_free(q);
+	}
+	if (!multishot) {
+		printf("skipped: no io_uring with provided buffer rings here\n");
+		return;
+	}
+	bench_engine_completion = only_poll_has_completion;
+	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	check_refused(serve, "--buffers ready: poll over io_uring needs "
+		      "provided buffer rings, which this kernel lacks");
+	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
+	bench_engine_completion = NULL;
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(test_poll_over_uring_keeps_its_bench_row_on_readiness)
+{
+	struct bench_opts o = { .engines = "poll/uring", .buffers = "ready" };
+	const struct bench_variant *v[BENCH_MAX_ENGINES];
+	struct completion *q;
+	char why[COMPLETION_REASON_MAX];
+	bool multishot = false;
+	int n;
+
+	bench_engine_completion = only_poll_has_completion;
+	n = bench__select(&o, v, BENCH_MAX_ENGINES);
+	bench_engine_completion = NULL;
+	if (completion_new_uring(8, &q, why, sizeof why) == 0) {
+		multishot = completion_supports(q,
+					COMPLETION_FEATURE_MULTISHOT_RECV);
+		completion_free(q);
+	}
+	ck_assert_int_eq(n, multishot ? 1 : 0);
+	if (multishot)
+		ck_assert_str_eq(v[0]->label, "poll/uring");
 }
 END_TEST
 
@@ -1900,6 +1965,9 @@ static Suite *make_suite(void)
 		test_bench_runs_the_completion_floor_on_readiness_where_the_kernel_has_multishot_recv);
 	tcase_add_test(c,
 		test_without_multishot_recv_the_floor_and_push_over_uring_have_no_ready_mode);
+	tcase_add_test(c,
+		test_poll_over_uring_has_a_ready_mode_only_with_provided_buffer_rings);
+	tcase_add_test(c, test_poll_over_uring_keeps_its_bench_row_on_readiness);
 #endif
 	tcase_add_test(c,
 		test_bench_counts_system_calls_or_says_in_one_line_why_not);

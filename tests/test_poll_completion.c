@@ -1,5 +1,5 @@
 /* test_poll_completion.c: the poll engine over a completion queue (rules C1
- * to C6 of poll/poll.h, and the echo and fanout over them), on the
+ * to C7 of poll/poll.h, and the echo and fanout over them), on the
  * simulation's completion mode always, and on a real io_uring where one can
  * be set up (a test that needs one prints why it is skipped and passes).
  */
@@ -296,6 +296,228 @@ START_TEST(test_dropping_a_task_with_a_recv_in_flight_leaves_the_buffer_to_the_l
 }
 END_TEST
 
+/* C7: a task with a recv-select in flight on a loop with a ring.  While it
+ * waits it holds no buffer: the kernel owns every ring buffer and the op
+ * none of its own.  Dropped, its orphan holds no buffer either; when the
+ * late completion brings one (the data came before the cancel: the race
+ * lost, on some seeds), the loop gives it back to the ring.  Either way
+ * every ring buffer is the kernel's again and the heap is where it was. */
+START_TEST(test_dropping_a_recv_select_in_flight_leaves_no_buffer_to_the_loop)
+{
+	enum { CAP = 512, COUNT = 4 };
+	static unsigned char ring[COUNT * CAP];
+	unsigned lost = 0, won = 0;
+
+	for (uint64_t seed = 1; seed <= 16; seed++) {
+		struct cq_world w;
+		struct waitfut f = { .base = { .vt = &waitfut_vt } };
+		struct poll_task *t;
+		struct poll_cq_stats st;
+		uint64_t ops, bytes;
+		int64_t live = live_blocks();
+
+		cq_world_open(&w, seed);
+		ck_assert_int_eq(poll_cq_ring_provide(&w.cl.loop, 0, ring, CAP,
+						      COUNT), 0);
+		ck_assert_int_eq(reactor_write(w.r, w.h[0], "hello", 5), 5);
+		poll_cq_recv_select_init(&f.io, &w.cl.loop, w.h[1]);
+		ck_assert_int_eq(poll_spawn(&w.cl.loop, &f.base, sizeof(f),
+					    &t), 0);
+		ck_assert_uint_eq(poll_loop_run_ready(&w.cl.loop), 1);
+		completion_sim_owned(w.q, &ops, &bytes);
+		ck_assert_uint_eq(ops, 1);
+		ck_assert_uint_eq(bytes, COUNT * CAP);  /* the ring's only */
+
+		poll_task_abort(t);                     /* drop: C3, C7 */
+		poll_task_detach(t);
+		st = w.cl.stats;
+		ck_assert_uint_eq(st.orphans_now, 1);
+		ck_assert_uint_eq(st.orphan_bytes_now, 0);
+
+		poll_loop_fini(&w.cl.loop);             /* C6 */
+		st = w.cl.stats;
+		ck_assert_uint_eq(st.late_completions, 1);
+		ck_assert_uint_eq(st.orphan_bytes, 0);
+		if (st.ring_late_returned == 1)
+			lost++;
+		else
+			won++;
+		ck_assert_uint_eq(w.cl.ring_lent, 0);
+		completion_sim_owned(w.q, &ops, &bytes);
+		ck_assert_uint_eq(ops, 0);
+		ck_assert_uint_eq(bytes, COUNT * CAP);  /* every one back */
+		ck_assert_uint_eq(completion_sim_violations(w.q), 0);
+		ck_assert_int_eq(live_blocks(), live);
+		poll_cq_close(&w.cl.loop, w.h[0]);
+		poll_cq_close(&w.cl.loop, w.h[1]);
+		completion_free(w.q);
+		reactor_free(w.r);
+	}
+	ck_assert_uint_gt(lost, 0);
+	ck_assert_uint_gt(won, 0);
+}
+END_TEST
+
+/* Two recv-selects on a ring of one buffer, bytes already sent to both: one
+ * takes the buffer, the other finds the ring empty and waits (C7).  Then
+ * either the first gives its buffer back, and the second is submitted
+ * again and gets its bytes; or (cancel_starved) the second is cancelled
+ * while it waits, and is READY with -ECANCELED at once. */
+struct ringfut {
+	struct poll_future base;
+	struct cq_world *w;
+	int g[2];                  /* the second stream pair */
+	bool cancel_starved;
+	int step;
+	struct poll_cq_io io[2];
+	ssize_t out[2];
+	bool ready[2];
+	int first;                 /* the one that got the buffer */
+	struct poll_ring_buf held[2];
+	unsigned char got[2][8];
+};
+
+/* io[i] is READY: its output, and the ring buffer it lent, kept in
+ * held[i] (taken once: a second take finds none). */
+static void ringfut_take(struct ringfut *p, int i, struct poll_cx *cx)
+{
+	struct poll_ring_buf rb = poll_cq_io_take_ring(&p->io[i]);
+
+	p->ready[i] = true;
+	p->out[i] = p->io[i].base.out;
+	p->held[i] = rb;
+	if (p->out[i] <= 0) {
+		ck_assert_uint_eq(rb.id, POLL_RING_NONE);
+		return;
+	}
+	ck_assert_uint_ne(rb.id, POLL_RING_NONE);
+	ck_assert_uint_eq(rb.len, (uint32_t)p->out[i]);
+	memcpy(p->got[i], poll_ring_buf_data(cx->loop, rb), rb.len);
+	ck_assert_uint_eq(poll_cq_io_take_ring(&p->io[i]).id,
+			  POLL_RING_NONE);
+	if (p->first < 0)
+		p->first = i;
+}
+
+static void ringfut_release(struct ringfut *p, int i, struct poll_cx *cx)
+{
+	poll_ring_buf_release(cx->loop, &p->held[i]);
+	ck_assert_uint_eq(p->held[i].id, POLL_RING_NONE);
+	poll_ring_buf_release(cx->loop, &p->held[i]);   /* none: nothing */
+}
+
+static enum poll_status ringfut_poll(struct poll_future *f, struct poll_cx *cx)
+{
+	struct ringfut *p = (struct ringfut *)f;
+
+	if (p->step == 0) {
+		poll_cq_recv_select_init(&p->io[0], cx->loop, p->w->h[1]);
+		poll_cq_recv_select_init(&p->io[1], cx->loop, p->g[1]);
+		p->step = 1;
+	}
+	for (int i = 0; i < 2; i++)
+		if (!p->ready[i] &&
+		    poll_future_poll(&p->io[i].base, cx) == POLL_READY)
+			ringfut_take(p, i, cx);
+	if (p->step == 1 && p->first >= 0 &&
+	    p->io[0].loop->stats.ring_starved == 1) {
+		p->step = 2;                      /* the other one waits */
+		ck_assert(!p->ready[1 - p->first]);
+		if (p->cancel_starved)
+			ck_assert_int_eq(poll_cq_io_cancel(
+					&p->io[1 - p->first]), 0);
+		else
+			ringfut_release(p, p->first, cx);
+	}
+	if (!p->ready[0] || !p->ready[1])
+		return POLL_PENDING;
+	ringfut_release(p, 0, cx);
+	ringfut_release(p, 1, cx);
+	return POLL_READY;
+}
+
+static void ringfut_drop(struct poll_future *f)
+{
+	struct ringfut *p = (struct ringfut *)f;
+
+	for (int i = 0; i < 2 && p->step > 0; i++)
+		poll_future_drop(&p->io[i].base);
+}
+
+static const struct poll_future_vt ringfut_vt = {
+	"ringfut", ringfut_poll, ringfut_drop,
+};
+
+static void ring_of_one(bool cancel_starved)
+{
+	static unsigned char ring[64];
+	struct cq_world w;
+	struct ringfut p = { .base = { .vt = &ringfut_vt }, .first = -1,
+			     .cancel_starved = cancel_starved };
+	uint64_t ops, bytes;
+
+	cq_world_open(&w, 5);
+	p.w = &w;
+	ck_assert_int_eq(sim_stream_pair(w.r, p.g), 0);
+	ck_assert_int_eq(poll_cq_ring_provide(&w.cl.loop, 0, ring,
+					      sizeof ring, 1), 0);
+	ck_assert_int_eq(reactor_write(w.r, w.h[0], "one", 3), 3);
+	ck_assert_int_eq(reactor_write(w.r, p.g[0], "two", 3), 3);
+	ck_assert_int_eq(poll_block_on(&w.cl.loop, &p.base), 0);
+	ck_assert_uint_eq(w.cl.stats.ring_starved, 1);
+	ck_assert_int_ge(p.first, 0);
+	ck_assert_int_eq(p.out[p.first], 3);
+	ck_assert_mem_eq(p.got[p.first], p.first == 0 ? "one" : "two", 3);
+	if (cancel_starved) {
+		ck_assert_int_eq(p.out[1 - p.first], -ECANCELED);
+	} else {
+		ck_assert_int_eq(p.out[1 - p.first], 3);
+		ck_assert_mem_eq(p.got[1 - p.first],
+				 p.first == 0 ? "two" : "one", 3);
+	}
+	ck_assert_uint_eq(w.cl.ring_lent, 0);
+	completion_sim_owned(w.q, &ops, &bytes);
+	ck_assert_uint_eq(ops, 0);
+	ck_assert_uint_eq(bytes, sizeof ring);       /* back in the ring */
+	poll_cq_close(&w.cl.loop, p.g[0]);
+	poll_cq_close(&w.cl.loop, p.g[1]);
+	cq_world_close(&w);
+}
+
+START_TEST(test_recv_select_that_finds_the_ring_empty_waits_for_a_buffer_back)
+{
+	int64_t live = live_blocks();
+
+	ring_of_one(false);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+START_TEST(test_recv_select_waiting_for_a_buffer_is_cancelled_at_once)
+{
+	int64_t live = live_blocks();
+
+	ring_of_one(true);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* Without a ring on the loop a recv-select ends -EOPNOTSUPP. */
+START_TEST(test_recv_select_without_a_ring_is_refused)
+{
+	struct cq_world w;
+	struct waitfut f = { .base = { .vt = &waitfut_vt } };
+
+	cq_world_open(&w, 2);
+	poll_cq_recv_select_init(&f.io, &w.cl.loop, w.h[1]);
+	ck_assert_int_eq(poll_block_on(&w.cl.loop, &f.base), 0);
+	ck_assert_int_eq(f.io.base.out, -EOPNOTSUPP);
+	ck_assert_uint_eq(poll_cq_io_take_ring(&f.io).id, POLL_RING_NONE);
+	poll_future_drop(&f.io.base);
+	cq_world_close(&w);
+}
+END_TEST
+
 /* ---- the echo over the simulation ------------------------------------------- */
 
 static int sim_echo_cq(struct sim_world *w, struct echo_stats *st,
@@ -320,6 +542,23 @@ static void check_cq_clean(void)
 	ck_assert_uint_eq(cs.sim_violations, 0);
 	ck_assert_uint_eq(cs.orphans_now, 0);
 	ck_assert_uint_eq(cs.late_completions, cs.orphaned);
+	ck_assert_uint_eq(cs.ring_out_at_end, 0);
+}
+
+/* The echo with buffers on readiness (C7) over the simulation. */
+static int sim_echo_cq_ready(struct sim_world *w, struct echo_stats *st,
+			     uint64_t idle_ns, size_t bufsize)
+{
+	struct echo_opts opts;
+
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.idle_timeout_ns = idle_ns;
+	if (bufsize > 0)
+		opts.bufsize = bufsize;
+	opts.on_listening = sim_connect_peers;
+	opts.arg = w;
+	return poll_echo_serve_completion(w->r, NULL, &opts, st);
 }
 
 START_TEST(test_echo_over_sim_completion_returns_every_peer_its_bytes)
@@ -468,6 +707,160 @@ START_TEST(test_echo_over_sim_completion_over_max_conns_refuses)
 }
 END_TEST
 
+START_TEST(test_echo_ready_over_sim_completion_returns_every_peer_its_bytes)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		sim_config_default(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 50000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo_cq_ready(&w, &st, 0, 0), 0);
+		ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		ck_assert_uint_eq(st.closed, SIM_PEERS);
+		check_echo_accounts(&st);
+		check_cq_clean();
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+START_TEST(test_echo_ready_over_sim_completion_with_faults_returns_each_peer_a_prefix)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	int64_t live = live_blocks();
+	unsigned whole = 0;
+
+	for (uint64_t seed = 1; seed <= 8; seed++) {
+		sim_config_faulty(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 20000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo_cq_ready(&w, &st, 0, 0), 0);
+		whole += check_sim_peers(&w);
+		ck_assert_uint_eq(st.accepted, SIM_PEERS);
+		check_echo_accounts(&st);
+		check_cq_clean();
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	ck_assert_uint_gt(whole, 0);
+}
+END_TEST
+
+/* A ring of one or two buffers for eight busy connections: recvs find it
+ * empty (-ENOBUFS), wait for a buffer to come back, and every byte still
+ * comes back to every peer, also when the recv woken for a buffer finds
+ * its peer's end instead (the buffer goes on to the next waiter). */
+START_TEST(test_echo_ready_over_sim_completion_with_a_ring_run_dry_echoes_every_byte)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+	uint64_t starved = 0;
+
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		setenv("PUSHPOLL_URING_RING_BUFFERS", seed % 2 ? "1" : "2", 1);
+		sim_config_default(&c, seed);
+		sim_world_init(&w, &c, SIM_PEERS, 3000, SIM_PEER_HALF_CLOSE);
+		ck_assert_int_eq(sim_echo_cq_ready(&w, &st, 0, 512), 0);
+		ck_assert_uint_eq(check_sim_peers(&w), SIM_PEERS);
+		ck_assert_uint_eq(st.closed, SIM_PEERS);
+		check_echo_accounts(&st);
+		check_cq_clean();
+		poll_cq_last_run_stats(&cs);
+		starved += cs.ring_starved;
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_gt(starved, 0);
+}
+END_TEST
+
+/* A stop at many steps with every connection busy: recvs and sends in
+ * flight are dropped; every ring buffer is back at the end, and the
+ * simulated kernel saw no breach.  A recv's orphan holds no buffer, so the
+ * bytes the orphans held are at most a ring buffer per orphaned send. */
+START_TEST(test_echo_ready_over_sim_completion_stop_with_recvs_in_flight_returns_every_ring_buffer)
+{
+	int64_t live = live_blocks();
+
+	for (uint64_t step = 50; step <= 1250; step += 100) {
+		struct sim_config c;
+		struct sim_world w;
+		struct echo_stats st;
+		struct poll_cq_stats cs;
+
+		sim_config_default(&c, step);
+		sim_world_init(&w, &c, SIM_PEERS, 200000, 0);  /* never close */
+		sim_at_step(w.r, step, request_stop, w.r);
+		ck_assert_int_eq(sim_echo_cq_ready(&w, &st, 0, 0), 0);
+		check_echo_accounts(&st);
+		check_cq_clean();
+		poll_cq_last_run_stats(&cs);
+		ck_assert_uint_ge(cs.orphaned, 1);            /* the accept */
+		ck_assert_uint_le(cs.orphan_bytes,
+				  (cs.orphaned - 1) * 16384ull);
+		check_sim_peers(&w);
+		sim_world_free(&w);
+		ck_assert_int_eq(live_blocks(), live);
+	}
+}
+END_TEST
+
+/* Bytes on the heap per idle connection: n peers connect, send, get it
+ * all back and stay (they never close) until the world is quiet, which
+ * stops the server; the heap's peak is then that of n idle connections
+ * (as claim C12 takes it over the simulation).  The difference between 8
+ * and 2 peers, over 6. */
+static int64_t idle_bytes_with(unsigned npeers, bool ready)
+{
+	struct sim_config c;
+	struct sim_world w;
+	struct echo_stats st;
+	struct mem_stats m;
+	int64_t before = live_bytes();
+
+	sim_config_default(&c, 3);
+	sim_world_init(&w, &c, npeers, 100, 0);    /* send, then stay */
+	mem_reset_peak();
+	if (ready)
+		ck_assert_int_eq(sim_echo_cq_ready(&w, &st, 0, 16384), 0);
+	else
+		ck_assert_int_eq(sim_echo_cq(&w, &st, 0, 16384), 0);
+	mem_stats_get(&m);
+	ck_assert_uint_eq(st.accepted, npeers);
+	ck_assert_uint_eq(st.bytes, 100 * npeers + 1000 * npeers *
+			  (npeers - 1) / 2);           /* all echoed first */
+	check_cq_clean();
+	check_sim_peers(&w);
+	sim_world_free(&w);
+	return m.peak_live_bytes - before;
+}
+
+START_TEST(test_echo_ready_over_sim_completion_idle_connection_holds_no_buffer)
+{
+	int64_t ready = (idle_bytes_with(8, true) -
+			 idle_bytes_with(2, true)) / 6;
+	int64_t conn = (idle_bytes_with(8, false) -
+			idle_bytes_with(2, false)) / 6;
+
+	printf("bytes per idle connection (sim, poll over completion, 16 KiB "
+	       "buffers): %lld ready, %lld conn\n", (long long)ready,
+	       (long long)conn);
+	ck_assert_int_gt(ready, 0);
+	ck_assert_int_lt(ready, 16384 / 4);
+	ck_assert_int_gt(conn, 16384);
+}
+END_TEST
+
 /* ---- on a real ring ------------------------------------------------------------- */
 
 static bool ring_usable(void)
@@ -482,6 +875,161 @@ static bool ring_usable(void)
 	completion_free(q);
 	return true;
 }
+
+/* A ring with provided buffer rings, or why not. */
+static bool ring_with_buffers_usable(void)
+{
+	char why[COMPLETION_REASON_MAX];
+	struct completion *q;
+	bool ok;
+
+	if (completion_new_uring(8, &q, why, sizeof(why)) < 0) {
+		printf("skipped: no io_uring here: %s\n", why);
+		return false;
+	}
+	ok = completion_supports(q, COMPLETION_FEATURE_MULTISHOT_RECV);
+	completion_free(q);
+	if (!ok)
+		printf("skipped: this kernel has no provided buffer rings\n");
+	return ok;
+}
+
+/* Buffers on readiness over a ring: every byte back over loopback, no
+ * allocation per round trip, and every ring buffer back at the end. */
+START_TEST(test_echo_ready_over_uring_echoes_and_allocates_nothing_per_round_trip)
+{
+	struct server_thread srv;
+	struct echo_opts opts;
+	struct netclient_result res;
+	struct poll_cq_stats cs;
+	uint64_t before;
+	int64_t live = live_blocks();
+	int fd;
+
+	if (!ring_with_buffers_usable())
+		return;
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.idle_timeout_ns = 5000000000ull;
+	ck_assert_int_eq(server_thread_start(&srv, poll_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_echo(srv.port, 4, 300000, 7000, 10000,
+					&res), 0);
+	fd = netclient_connect(srv.port);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 20; i++)
+		ping(fd, "warm up the operations");
+	before = allocs();
+	for (int i = 0; i < 200; i++)
+		ping(fd, "a round trip");
+	ck_assert_uint_eq(allocs() - before, 0);
+	close(fd);
+	ck_assert_int_eq(server_thread_stop(&srv), 0);
+	ck_assert_uint_eq(srv.stats.accepted, 5);
+	check_echo_accounts(&srv.stats);
+	poll_cq_last_run_stats(&cs);
+	ck_assert_uint_eq(cs.ring_out_at_end, 0);
+	ck_assert_uint_eq(cs.orphans_now, 0);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A ring of two buffers for eight busy connections over loopback: recvs
+ * the kernel finds the ring empty for (how many depends on the kernel's
+ * timing: printed) wait for a buffer back, and every byte still comes back
+ * to every connection. */
+START_TEST(test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte)
+{
+	struct server_thread srv;
+	struct echo_opts opts;
+	struct netclient_result res;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+
+	if (!ring_with_buffers_usable())
+		return;
+	setenv("PUSHPOLL_URING_RING_BUFFERS", "2", 1);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.bufsize = 1024;
+	ck_assert_int_eq(server_thread_start(&srv, poll_echo_serve_completion,
+					     &opts), 0);
+	ck_assert_int_eq(netclient_echo(srv.port, 8, 4000000, 65536, 30000,
+					&res), 0);
+	ck_assert_int_eq(server_thread_stop(&srv), 0);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
+	ck_assert_uint_eq(srv.stats.closed, 8);
+	check_echo_accounts(&srv.stats);
+	poll_cq_last_run_stats(&cs);
+	printf("a ring of 2 buffers for 8 connections (io_uring): %llu recvs "
+	       "found it empty and waited\n",
+	       (unsigned long long)cs.ring_starved);
+	ck_assert_uint_eq(cs.ring_out_at_end, 0);
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* On a kernel without provided buffer rings (the probe told so) ready mode
+ * is refused with -EOPNOTSUPP, before it listens, and holds nothing. */
+START_TEST(test_echo_ready_over_uring_without_provided_buffer_rings_is_refused)
+{
+	struct echo_opts opts;
+	struct echo_stats st;
+	struct reactor *r;
+	int64_t live = live_blocks();
+
+	if (!ring_usable())
+		return;
+	setenv("PUSHPOLL_URING_NO_MULTISHOT", "1", 1);
+	r = reactor_new_epoll();
+	ck_assert_ptr_nonnull(r);
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	opts.port = 0;
+	ck_assert_int_eq(poll_echo_serve_completion(r, NULL, &opts, &st),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(st.accepted, 0);
+	reactor_free(r);
+	unsetenv("PUSHPOLL_URING_NO_MULTISHOT");
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
+
+/* A stop with idle connections in ready mode over a ring: their recvs
+ * are orphaned holding no buffer, and every ring buffer is back. */
+START_TEST(test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer)
+{
+	struct server_thread srv;
+	struct echo_opts opts;
+	struct poll_cq_stats cs;
+	int64_t live = live_blocks();
+	int fd[3];
+
+	if (!ring_with_buffers_usable())
+		return;
+	echo_opts_default(&opts);
+	opts.buffers = ECHO_BUFFERS_READY;
+	ck_assert_int_eq(server_thread_start(&srv, poll_echo_serve_completion,
+					     &opts), 0);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = netclient_connect(srv.port);
+		ck_assert_int_ge(fd[i], 0);
+		ping(fd[i], "then stay");
+	}
+	ck_assert_int_eq(server_thread_stop(&srv), 0);
+	ck_assert_uint_eq(srv.stats.cancelled, 3);
+	poll_cq_last_run_stats(&cs);
+	ck_assert_uint_ge(cs.orphaned, 4);          /* recvs and accept */
+	ck_assert_uint_eq(cs.orphan_bytes, 0);      /* none held a buffer */
+	ck_assert_uint_eq(cs.orphans_now, 0);
+	ck_assert_uint_eq(cs.ring_out_at_end, 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(wait_for_close(fd[i]));
+		close(fd[i]);
+	}
+	ck_assert_int_eq(live_blocks(), live);
+}
+END_TEST
 
 /* Byte for byte over loopback, and no allocation per round trip: 200
  * exchanges on one connection after 20 to warm up allocate nothing. */
@@ -935,6 +1483,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_owned_buffers_carry_bytes_through_send_and_recv);
 	tcase_add_test(tc, test_cancel_that_loses_the_race_neither_loses_nor_repeats_bytes);
 	tcase_add_test(tc, test_dropping_a_task_with_a_recv_in_flight_leaves_the_buffer_to_the_loop);
+	tcase_add_test(tc, test_dropping_a_recv_select_in_flight_leaves_no_buffer_to_the_loop);
+	tcase_add_test(tc, test_recv_select_that_finds_the_ring_empty_waits_for_a_buffer_back);
+	tcase_add_test(tc, test_recv_select_waiting_for_a_buffer_is_cancelled_at_once);
+	tcase_add_test(tc, test_recv_select_without_a_ring_is_refused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("echo_sim");
 	tcase_add_test(tc, test_echo_over_sim_completion_returns_every_peer_its_bytes);
@@ -943,9 +1495,18 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_echo_over_sim_completion_idle_peer_times_out);
 	tcase_add_test(tc, test_echo_over_sim_completion_stop_with_connections_open_frees_all);
 	tcase_add_test(tc, test_echo_over_sim_completion_over_max_conns_refuses);
+	tcase_add_test(tc, test_echo_ready_over_sim_completion_returns_every_peer_its_bytes);
+	tcase_add_test(tc, test_echo_ready_over_sim_completion_with_faults_returns_each_peer_a_prefix);
+	tcase_add_test(tc, test_echo_ready_over_sim_completion_with_a_ring_run_dry_echoes_every_byte);
+	tcase_add_test(tc, test_echo_ready_over_sim_completion_stop_with_recvs_in_flight_returns_every_ring_buffer);
+	tcase_add_test(tc, test_echo_ready_over_sim_completion_idle_connection_holds_no_buffer);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("uring");
 	tcase_add_test(tc, test_echo_over_uring_echoes_and_allocates_nothing_per_round_trip);
+	tcase_add_test(tc, test_echo_ready_over_uring_echoes_and_allocates_nothing_per_round_trip);
+	tcase_add_test(tc, test_echo_ready_over_uring_stop_with_connections_open_returns_every_ring_buffer);
+	tcase_add_test(tc, test_echo_ready_over_uring_with_a_ring_run_dry_echoes_every_byte);
+	tcase_add_test(tc, test_echo_ready_over_uring_without_provided_buffer_rings_is_refused);
 	tcase_add_test(tc, test_echo_over_uring_stop_with_a_connection_open);
 	tcase_add_test(tc, test_echo_over_uring_idle_connection_times_out);
 	tcase_add_test(tc, test_echo_over_uring_out_of_descriptors_sheds_and_goes_on);

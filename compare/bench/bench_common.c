@@ -39,7 +39,7 @@ static const struct bench_variant variants[] = {
 	  .completion = true },
 	{ .label = "poll/uring", .engine = "poll",
 	  .flags = { "--backend", "uring", NULL }, .needs_uring = true,
-	  .conn_buffers_only = true, .completion = true },
+	  .completion = true },
 #endif
 };
 

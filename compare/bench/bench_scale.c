@@ -25,7 +25,8 @@
  * completion I/O among them: the io_uring floor in both buffer modes (with
  * buffers per connection a receive in flight commits a buffer to every
  * connection; on readiness a multishot receive on a provided buffer ring
- * commits none), and push and poll over io_uring as rows of that table.
+ * commits none), and push and poll over io_uring as rows of that table
+ * (poll's on readiness a receive from its loop's ring, one at a time).
  *
  * The run at C = active (all connections active, none idle) is always
  * made: it is the reference of the CPU target.  Engines are interleaved
@@ -711,12 +712,13 @@ static void scale_print_table(FILE *f, const struct bench_scale_report *rep)
 		"to exit with the C open.  live@end: heap bytes the server "
 		"still held after its engine returned.\n", STORM_WINDOW);
 	if (o->buffers == ECHO_BUFFERS_READY)
-		fprintf(f, "Over completion I/O (uring) on readiness: each "
-			"connection keeps a multishot receive on a provided "
-			"buffer ring, from which the kernel picks a buffer "
-			"only when bytes arrive; the ring is allocated once "
-			"per loop, in the heap at every C, so it is in heap "
-			"KiB and not in B/idle.\n");
+		fprintf(f, "Over completion I/O on readiness: each "
+			"connection keeps a receive on a provided buffer ring "
+			"(uring: multishot; poll/uring: one at a time), from "
+			"which the kernel picks a buffer only when bytes "
+			"arrive; the ring is allocated once per loop, in the "
+			"heap at every C, so it is in heap KiB and not in "
+			"B/idle.\n");
 }
 
 static const char *verdict(bool met)

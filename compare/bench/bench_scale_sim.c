@@ -58,11 +58,9 @@
  * simulation's completion mode (completion_new_beside()), its buffers
  * counted by mem as the readiness engines' are, its ring (if it provides
  * one) allocated before it listens and so not in B/idle.  So push and
- * poll over completion I/O are one line each.  push/uring's buffers on
- * readiness read from the loop's provided buffer ring (push.h, K4); poll's
- * completion mode keeps a receive and its buffer in flight on every
- * connection and has none (conn_only): a run with --buffers ready leaves
- * it out with a line.
+ * poll over completion I/O are one line each.  On readiness both receive
+ * from the loop's provided buffer ring (push.h, K4; poll.h, C7), one
+ * receive at a time, beside the floor's multishot.
  * They run only when --engines names them (named_only): the simulated
  * kernel checks every buffer it owns at every step, which is what makes it
  * strict and what makes a step cost O(C), so the default sweep, to 10,000
@@ -77,7 +75,7 @@ static const struct sim_engine {
 	{ "push", push_echo_serve, false, false },
 	{ "poll", poll_echo_serve, false, false },
 	{ "push/uring", push_echo_serve_completion, false, true },
-	{ "poll/uring", poll_echo_serve_completion, true, true },
+	{ "poll/uring", poll_echo_serve_completion, false, true },
 };
 #define NSIM_ENGINES (int)(sizeof(sim_engines) / sizeof(sim_engines[0]))
 

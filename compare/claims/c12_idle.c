@@ -108,26 +108,18 @@ const char *const c12_mode_name[C12_NMODES] = { "conn", "ready" };
 #define C12_FD_SPARE 64             /* descriptors a process needs besides */
 #define C12_CHILD_LIMIT_S 300       /* a server child that hangs is killed */
 
-#ifdef HAVE_LIBURING
-/* push/uring's ring with buffers on readiness: once per loop. */
-static size_t c12_push_ring_bytes(size_t bufsize)
-{
-	return PUSH_ECHO_RING_BUFFERS * bufsize;
-}
-#endif
-
 /* The engines over completion I/O, one line each (claims.h). */
 const struct c12_completion_engine c12_completion[] = {
 #ifdef HAVE_LIBURING
 	{ "uring", uring_echo_serve, uring_echo_ring_bytes },
-	/* push over io_uring, on readiness, reads from a provided buffer
-	 * ring of the loop's, the floor's size (push.h, K4).  Poll over
-	 * io_uring keeps a receive and its buffer in flight on every
-	 * connection: conn mode only (ready returns -EOPNOTSUPP, and the
-	 * row says "-"), showing that a pending receive commits a buffer
-	 * for it as for the floor's conn mode. */
-	{ "push/uring", push_echo_serve_completion, c12_push_ring_bytes },
-	{ "poll/uring", poll_echo_serve_completion, NULL },
+	/* Over io_uring both engines have both modes: conn, a receive and
+	 * its buffer in flight on every connection, as the floor's conn
+	 * mode; on readiness a receive from the loop's provided ring, the
+	 * floor's size (push.h, K4; poll.h, C7). */
+	{ "push/uring", push_echo_serve_completion,
+	  push_echo_completion_ring_bytes },
+	{ "poll/uring", poll_echo_serve_completion,
+	  poll_echo_completion_ring_bytes },
 #endif
 	{ NULL, NULL, NULL },
 };

@@ -87,7 +87,7 @@ struct claim_row {
 	const char *text;         /* the claim, in a few words */
 	char push[256];           /* the push engine's figure */
 	char poll[256];           /* the poll engine's figure */
-	char baselines[200];      /* libuv, libevent, epoll, threads...: or "" */
+	char baselines[320];      /* libuv, libevent, epoll, threads...: or "" */
 	struct claim_verdict verdict;
 	double seconds;           /* wall time of the experiment */
 };

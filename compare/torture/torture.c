@@ -116,6 +116,10 @@ static const struct {
 		"push-cq-ready-keeps-buffer", TORTURE_PUSH, "the ring buffer of "
 		"a receive that won the race against its cancel is never "
 		"given back" },
+	[TORTURE_MUTANT_POLL_CQ_ORPHAN_KEEPS_BUFFER] = {
+		"poll-cq-orphan-keeps-buffer", TORTURE_POLL, "the ring buffer "
+		"a dropped recv's late completion brought is never given back "
+		"to the ring" },
 };
 
 enum torture_engine torture_mutant_engine(int m)

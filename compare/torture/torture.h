@@ -208,6 +208,10 @@ enum torture_mutant {
 	 * receive that won the race against its cancel is never given back
 	 * to the ring.  [push/echo.c] */
 	TORTURE_MUTANT_PUSH_CQ_READY_KEEPS_BUFFER,
+	/* poll, buffers on readiness over completions: the loop keeps the
+	 * ring buffer an orphaned recv's late completion brought instead of
+	 * giving it back to the ring (C7).  [poll/io_completion.c] */
+	TORTURE_MUTANT_POLL_CQ_ORPHAN_KEEPS_BUFFER,
 	TORTURE_NMUTANTS,
 };
 

@@ -267,15 +267,14 @@ struct tt_kernel_counts {
 typedef void (*tt_kernel_fn)(struct tt_kernel_counts *out);
 
 /* The echo and fanout scenarios' runs and checks (torture_world.c), on an
- * engine's other entry points: echo with a read buffer per connection (or
- * with buffers on readiness: _ready) in the scenarios' plain world; fanout
+ * engine's other entry points: echo with a read buffer per connection in
+ * the scenarios' plain world; fanout
  * to TCP subscribers (tcp) or files.  kernel, for an entry point over a
  * completion queue (NULL: none), gives the kernel's counts after the run:
  * c->kernel_violations, and for TCP subscribers (every file read is of the
  * input) c->bytes_wasted, the bytes the kernel read that the fanout did not
  * consume (claim C6). */
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve);
-void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve);
 void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
 		   tt_kernel_fn kernel);
 
@@ -286,6 +285,9 @@ void tt_fill(unsigned char *p, size_t n, uint64_t seed, unsigned id);
 /* The same in the faulty world (peers that reset and end early), and for
  * the fanout whose first subscriber never reads (its sink times out). */
 void tt_echo_run_faulty(struct torture_case *c, echo_serve_fn serve);
+/* The plain and the faulty echo with buffers on readiness. */
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve);
+void tt_echo_run_ready_faulty(struct torture_case *c, echo_serve_fn serve);
 void tt_fanout_run_slow(struct torture_case *c, fanout_run_fn run);
 
 #endif

@@ -23,6 +23,10 @@
  *            the world's echo and fanout (torture_world.c) run by the
  *            completion entry points on the simulation's completion mode,
  *            with the simulated kernel's checks of buffer ownership
+ *   echo-ready-cq, echo-faulty-ready-cq, echo-ready-dry-cq
+ *            the same echo with buffers on readiness (C7 of poll.h): every
+ *            buffer of the provided ring back in it at the end; the last
+ *            on a ring of one buffer, which the connections wait for
  *
  * The whole scenario is cancelled with poll_task_abort().  One branch alone
  * is cancelled the way Rust code does it: each branch is race(branch,
@@ -1270,6 +1274,9 @@ static void cq_check(struct torture_case *c)
 	TT_CHECK(c, st.kernel_ops_at_end == 0, "cq: the kernel still owned "
 		 "%llu operations once the loop was done",
 		 (unsigned long long)st.kernel_ops_at_end);
+	TT_CHECK(c, st.ring_out_at_end == 0, "cq: %llu buffers of the "
+		 "provided ring were not back in it once the loop was done "
+		 "(C7)", (unsigned long long)st.ring_out_at_end);
 }
 
 static void scen_echo_cq(struct torture_case *c)
@@ -1281,6 +1288,33 @@ static void scen_echo_cq(struct torture_case *c)
 static void scen_echo_faulty_cq(struct torture_case *c)
 {
 	tt_echo_run_faulty(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+/* Buffers on readiness (C7): recvs from the loop's provided ring, which
+ * every cancel point, failed allocation and dropped recv must leave with
+ * all its buffers back (cq_check()). */
+static void scen_echo_ready_cq(struct torture_case *c)
+{
+	tt_echo_run_ready(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+static void scen_echo_faulty_ready_cq(struct torture_case *c)
+{
+	tt_echo_run_ready_faulty(c, poll_echo_serve_completion);
+	cq_check(c);
+}
+
+/* The same on a ring of one buffer, for the echo's connections to share:
+ * recvs find it empty and wait for it (C7), and are cancelled, dropped or
+ * refused memory while they wait.  (A case runs in a child process of its
+ * own: the knob set here is that case's alone.) */
+static void scen_echo_ready_dry_cq(struct torture_case *c)
+{
+	setenv("PUSHPOLL_URING_RING_BUFFERS", "1", 1);
+	tt_echo_run_ready(c, poll_echo_serve_completion);
+	unsetenv("PUSHPOLL_URING_RING_BUFFERS");
 	cq_check(c);
 }
 
@@ -1326,6 +1360,12 @@ const struct torture_scenario torture__poll_scenarios[] = {
 	  scen_echo_cq },
 	{ "echo-faulty-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_echo_faulty_cq },
+	{ "echo-ready-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_ready_cq },
+	{ "echo-faulty-ready-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC,
+	  2, scen_echo_faulty_ready_cq },
+	{ "echo-ready-dry-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
+	  scen_echo_ready_dry_cq },
 	{ "fanout-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,
 	  scen_fanout_cq },
 	{ "fanout-file-cq", TORTURE_POLL, TORTURE_CANCEL | TORTURE_ALLOC, 2,

@@ -455,6 +455,18 @@ void tt_echo_run_faulty(struct torture_case *c, echo_serve_fn serve)
 	echo_run(c, serve, ECHO_FAULTY);
 }
 
+/* And both with buffers on readiness (the completion entry points' ready
+ * mode: a provided ring per loop). */
+void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run_buffers(c, serve, ECHO_PLAIN, ECHO_BUFFERS_READY);
+}
+
+void tt_echo_run_ready_faulty(struct torture_case *c, echo_serve_fn serve)
+{
+	echo_run_buffers(c, serve, ECHO_FAULTY, ECHO_BUFFERS_READY);
+}
+
 /* ---- fanout ---------------------------------------------------------------------- */
 
 #define FANOUT_MAX_SINKS 4
@@ -709,11 +721,6 @@ static void fanout_run(struct torture_case *c, fanout_run_fn run,
 void tt_echo_run(struct torture_case *c, echo_serve_fn serve)
 {
 	echo_run(c, serve, ECHO_PLAIN);
-}
-
-void tt_echo_run_ready(struct torture_case *c, echo_serve_fn serve)
-{
-	echo_run_buffers(c, serve, ECHO_PLAIN, ECHO_BUFFERS_READY);
 }
 
 void tt_fanout_run(struct torture_case *c, fanout_run_fn run, bool tcp,
