@@ -325,10 +325,6 @@ static const struct bad_line {
 	{ "--buffers", { "pushpoll", "bench", "echo", "--buffers", "some",
 			 NULL } },
 #ifdef HAVE_LIBURING
-	{ "--buffers ready: poll over io_uring", { "pushpoll", "serve", "echo",
-					   "--engine", "poll", "--backend",
-					   "uring", "--buffers", "ready",
-					   NULL } },
 	{ "--workers 2: poll over io_uring runs one loop",
 	  { "pushpoll", "serve", "echo", "--engine", "poll", "--backend",
 	    "uring", "--workers", "2", NULL } },
