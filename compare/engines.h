@@ -30,11 +30,15 @@ struct engine {
  * engine over completion I/O hands the kernel a receive in advance, and a
  * plain receive takes its buffer with it: an idle connection commits one.
  * It gets a ready mode from a provided buffer ring instead: one ring of
- * buffers per loop, a multishot receive per connection that names the ring
- * and no buffer, and the kernel picks a buffer only when bytes arrive
- * (uring: compare/baselines/baseline_uring.c; shared/completion.h:
- * completion_recv_multishot()).  That needs the kernel's multishot receive
- * (Linux 6.0), so it is known only at run time: engine_has_ready_mode().
+ * buffers per loop, and a receive that names the ring and no buffer, so
+ * the kernel picks a buffer only when bytes arrive.  The io_uring floor
+ * keeps a multishot receive on each connection
+ * (compare/baselines/baseline_uring.c, completion_recv_multishot()); push
+ * and poll over completions receive once at a time, an await or a callback
+ * per message (completion_recv_select(); push.h K4, poll.h C7).  That
+ * needs the kernel's provided buffer rings (Linux 6.0), so it is known
+ * only at run time: engine_has_ready_mode() for the floor, -EOPNOTSUPP
+ * from the engines' completion entry points.
  * conn_buffers_only marks an engine that cannot have one at all. */
 
 
