@@ -603,6 +603,23 @@ static void stop_workers(struct poll_workers *w)
 	poll_workers_free(w);
 }
 
+/* What an engine over completions does not take, a usage error in one
+ * line rather than a setting quietly dropped: push's fast path (nothing
+ * completes inside a start call, K4 of push.h) and poll's static task
+ * slots (its buffers move into the kernel's operations, C1 of poll.h). */
+static void check_completion_settings(const struct run_opts *ro)
+{
+	const char *e = ro->engine->name;
+
+	if (ro->settings.fast_path && strcmp(e, "push") == 0)
+		cli_usage_error("--fast-path: push over io_uring has no fast "
+				"path (nothing completes inside a start call)");
+	if (ro->settings.static_tasks > 0 && strcmp(e, "poll") == 0)
+		cli_usage_error("--static-tasks: poll over io_uring has no "
+				"static task slots (its buffers move into the "
+				"kernel's operations)");
+}
+
 /* The engine's echo server on the backend asked for: its readiness entry
  * point, or with --backend uring its completion one (a usage error where
  * it has none). */
@@ -619,6 +636,7 @@ static echo_serve_fn echo_entry(const struct run_opts *ro)
 	if (e->echo_completion == NULL)
 		cli_usage_error("--backend uring: --engine %s has no echo "
 				"server over completions", e->name);
+	check_completion_settings(ro);
 	return e->echo_completion;
 }
 
@@ -634,6 +652,7 @@ static fanout_run_fn fanout_entry(const struct run_opts *ro)
 	if (e->fanout_completion == NULL)
 		cli_usage_error("--backend uring: --engine %s has no fanout "
 				"over completions", e->name);
+	check_completion_settings(ro);
 	return e->fanout_completion;
 }
 
