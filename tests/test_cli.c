@@ -1738,6 +1738,12 @@ START_TEST(test_a_ratio_target_reads_each_round_and_is_even_when_rounds_straddle
 	ck_assert_int_eq(bench__at_most(&r, 0.90), BENCH_MET);
 	ck_assert_int_eq(bench__at_most(&r, 0.69), BENCH_MISSED);
 
+	/* at least, the other way round: 0.70..0.90 against 0.60, 0.80, 0.95 */
+	ck_assert_int_eq(bench__paired_ratio(swings, epoll, 5, &r), 4);
+	ck_assert_int_eq(bench__at_least(&r, 0.60), BENCH_MET);
+	ck_assert_int_eq(bench__at_least(&r, 0.80), BENCH_EVEN);
+	ck_assert_int_eq(bench__at_least(&r, 0.95), BENCH_MISSED);
+
 	/* every round above the bound: missed */
 	ck_assert_int_eq(bench__paired_ratio(dear, epoll, 5, &r), 4);
 	ck_assert_double_gt(r.min, 0.80);
@@ -1749,6 +1755,7 @@ START_TEST(test_a_ratio_target_reads_each_round_and_is_even_when_rounds_straddle
 	ck_assert_int_eq(bench__paired_ratio(dear, epoll, 0, &r), 0);
 	ck_assert(isnan(r.med));
 	ck_assert_int_eq(bench__at_most(&r, 0.80), BENCH_EVEN);
+	ck_assert_int_eq(bench__at_least(&r, 0.80), BENCH_EVEN);
 }
 END_TEST
 

@@ -268,8 +268,10 @@ static void summarise(const struct sample *s, int rounds,
 
 	memset(out, 0, sizeof(*out));
 	out->rounds = rounds;
-	for (int r = 0; r < rounds; r++)
+	for (int r = 0; r < rounds; r++) {
 		out->cpu_round[r] = s[r].ok ? s[r].v[BENCH_F_CPU] : NAN;
+		out->msgs_round[r] = s[r].ok ? s[r].v[BENCH_F_MSGS] : NAN;
+	}
 	for (int f = 0; f < BENCH_F_COUNT; f++) {
 		int n = 0;
 		for (int r = 0; r < rounds; r++)

@@ -150,6 +150,7 @@ struct bench_summary {
 	 * ratio is read round by round (bench__paired_ratio()). */
 	int rounds;
 	double cpu_round[BENCH_MAX_ROUNDS];
+	double msgs_round[BENCH_MAX_ROUNDS];    /* messages per second, the same */
 	/* System calls of the server, all its threads, counted in one traced
 	 * round of its own (bench_opts.syscalls): per message in all, and the
 	 * most frequent calls by number, per message.  syscalls is NAN where
@@ -469,6 +470,9 @@ enum bench_verdict { BENCH_MET, BENCH_EVEN, BENCH_MISSED };
  * it, even when they straddle it (this run cannot tell which side the
  * ratio is on) or when no round gave a ratio. */
 enum bench_verdict bench__at_most(const struct bench_ratio *r, double limit);
+/* "a at least limit x b", the same way round: met when every round's ratio
+ * is at or above limit, missed when every round's is below it, else even. */
+enum bench_verdict bench__at_least(const struct bench_ratio *r, double limit);
 
 /* The path of the running pushpoll binary, for starting servers. */
 const char *bench__self(void);

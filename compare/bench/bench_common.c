@@ -389,6 +389,17 @@ enum bench_verdict bench__at_most(const struct bench_ratio *r, double limit)
 	return BENCH_EVEN;
 }
 
+enum bench_verdict bench__at_least(const struct bench_ratio *r, double limit)
+{
+	if (r->n == 0)
+		return BENCH_EVEN;
+	if (r->min >= limit)
+		return BENCH_MET;
+	if (r->max < limit)
+		return BENCH_MISSED;
+	return BENCH_EVEN;
+}
+
 /* ---- the progress line ----------------------------------------------------------- */
 
 /* On a terminal, one line rewritten in place at every step; elsewhere (a
