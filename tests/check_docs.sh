@@ -424,7 +424,14 @@ else
 	# A plot that its run did not draw, byte for byte.
 	printf 'x' >>"$pt/docs/claims/c1_allocs.png"
 	[ -n "$(images_unsourced "$pt" claims.md)" ] || { planted_ok=0; fail "figures: an image no run drew passes"; }
-	[ "$planted_ok" = 1 ] && pass "figures: in a copy of docs/claims.md, a figure changed by hand, a number no run holds, a stale count and a plot no run drew are each caught"
+	# The same figure of two runs on one page: each block its own run's.
+	cp "$top/docs/claims.md" "$pt/docs/"
+	printf '\n<!-- figure run-line docs/runs/claims.json -->\n<!-- figure end -->\n<!-- figure run-line docs/runs/test-poll-figures.json -->\n<!-- figure end -->\n' >>"$pt/docs/claims.md"
+	DOCS_TOP=$pt "$figures" >/dev/null 2>&1
+	tail -6 "$pt/docs/claims.md" | sed -n 2p | grep -q 'pushpoll claims' &&
+		tail -6 "$pt/docs/claims.md" | sed -n 5p | grep -q 'tests/test_poll' ||
+		{ planted_ok=0; fail "figures: two runs' blocks of one figure on a page get one run's text"; }
+	[ "$planted_ok" = 1 ] && pass "figures: in a copy of docs/claims.md, a figure changed by hand, a number no run holds, a stale count and a plot no run drew are each caught, and two runs' blocks of one figure each get their own run"
 
 	# (a) the generated figures.
 	n=$("$figures" --list | wc -l)
