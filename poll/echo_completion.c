@@ -535,26 +535,10 @@ static int server_cancel_conn(void *arg, unsigned i)
 
 /* ---- the entry point ----------------------------------------------------------- */
 
-/* RING_BUFFERS, or PUSHPOLL_URING_RING_BUFFERS when it names a power of two
- * up to 32768. */
-static unsigned ring_buffers(void)
-{
-	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
-	char *end;
-	unsigned long n;
-
-	if (v == NULL)
-		return RING_BUFFERS;
-	n = strtoul(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || n == 0 || n > 32768 ||
-	    (n & (n - 1)) != 0)
-		return RING_BUFFERS;
-	return (unsigned)n;
-}
 
 size_t poll_echo_completion_ring_bytes(size_t bufsize)
 {
-	return (size_t)ring_buffers() * bufsize;
+	return (size_t)completion_ring_buffers(RING_BUFFERS) * bufsize;
 }
 
 /* Buffers on readiness: the loop's ring, one block of mem for the run, in
@@ -563,7 +547,7 @@ size_t poll_echo_completion_ring_bytes(size_t bufsize)
 static int server_ring_open(struct echo_server *srv, struct completion *cq,
 			    unsigned char **mem)
 {
-	unsigned count = ring_buffers();
+	unsigned count = completion_ring_buffers(RING_BUFFERS);
 	size_t size = srv->opts->bufsize;
 	int rc;
 

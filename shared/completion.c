@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -290,6 +291,20 @@ int completion_buffers_provide(struct completion *q, unsigned group,
 	q->groups[group].size = size;
 	q->groups[group].count = count;
 	return 0;
+}
+
+unsigned completion_ring_buffers(unsigned dflt)
+{
+	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
+	char *end;
+	unsigned long n;
+
+	if (v == NULL || *v == '\0')
+		return dflt;
+	n = strtoul(v, &end, 10);
+	if (*end != '\0' || n == 0 || n > 32768 || (n & (n - 1)) != 0)
+		return dflt;
+	return (unsigned)n;
 }
 
 void *completion_buffer(struct completion *q, unsigned group, unsigned id)

@@ -307,6 +307,11 @@ int completion_cancel(struct completion *q, struct completion_op *op);
  * (-EOPNOTSUPP without COMPLETION_FEATURE_MULTISHOT_RECV, -EEXIST). */
 int completion_buffers_provide(struct completion *q, unsigned group,
 			       void *base, size_t size, unsigned count);
+/* How many buffers a provided ring is to have: dflt, or
+ * PUSHPOLL_URING_RING_BUFFERS from the environment where it names a power
+ * of two up to 32768 (so that a test can run a ring dry).  The io_uring
+ * floor and both engines size their rings with it, so that they compare. */
+unsigned completion_ring_buffers(unsigned dflt);
 /* The start of buffer id of group. */
 void *completion_buffer(struct completion *q, unsigned group, unsigned id);
 /* Give buffer id of group back to the kernel (rule 1 applies again). */

@@ -895,20 +895,6 @@ static bool has_multishot_recv(struct io_uring *ring)
 	return yes;
 }
 
-/* The ring's size: RING_BUFFERS, or PUSHPOLL_URING_RING_BUFFERS. */
-static unsigned ring_size(void)
-{
-	const char *v = getenv("PUSHPOLL_URING_RING_BUFFERS");
-	char *end;
-	unsigned long n;
-
-	if (v == NULL)
-		return RING_BUFFERS;
-	n = strtoul(v, &end, 10);
-	if (*end != '\0' || n == 0 || n > 32768 || (n & (n - 1)) != 0)
-		return RING_BUFFERS;
-	return (unsigned)n;
-}
 
 /* Buffers on readiness: allocate the ring's buffers and register the ring
  * they are picked from, once for the loop (every byte through mem, the
@@ -925,7 +911,7 @@ static int ring_setup(struct echo_server *s)
 			"kernel's io_uring lacks\n");
 		return -EOPNOTSUPP;
 	}
-	s->nbufs = ring_size();
+	s->nbufs = completion_ring_buffers(RING_BUFFERS);
 	if (bufsize > UINT32_MAX || bufsize > SIZE_MAX / s->nbufs)
 		return -EINVAL;
 	entries = (size_t)s->nbufs * sizeof(struct io_uring_buf);
@@ -960,7 +946,7 @@ static int ring_setup(struct echo_server *s)
 
 size_t uring_echo_ring_bytes(size_t bufsize)
 {
-	size_t n = ring_size();
+	size_t n = completion_ring_buffers(RING_BUFFERS);
 
 	return n * sizeof(struct io_uring_buf) + 4095 + n * bufsize +
 	       n * sizeof(struct rbuf);

@@ -605,39 +605,42 @@ static void target_unmeasured(FILE *f, const char *what, const char *why)
 	fprintf(f, "  %-52s not measured: %s\n", what, why);
 }
 
-/* "a's CPU per message within limit x b's", from the ratios of the two
- * rows round by round (bench__at_most()); fig gets the median ratio, its
- * [min..max] and the rounds it comes from. */
+/* A target on a's figure against limit x b's, from the ratios of the two
+ * rows round by round: CPU per message at most (cpu: bench__at_most()),
+ * else messages per second at least (bench__at_least()).  fig gets the
+ * median ratio, its [min..max] and the rounds it comes from. */
+static enum bench_verdict paired_target(const struct bench_summary *a,
+					const struct bench_summary *b,
+					bool cpu, double limit, char *fig,
+					size_t len)
+{
+	struct bench_ratio r;
+	int rounds = a->rounds < b->rounds ? a->rounds : b->rounds;
+
+	if (bench__paired_ratio(cpu ? a->cpu_round : a->msgs_round,
+				cpu ? b->cpu_round : b->msgs_round, rounds,
+				&r) == 0)
+		snprintf(fig, len, "no round of both");
+	else
+		snprintf(fig, len, "x%.2f [%.2f..%.2f], %d rounds", r.med,
+			 r.min, r.max, r.n);
+	return cpu ? bench__at_most(&r, limit) : bench__at_least(&r, limit);
+}
+
+/* "a's CPU per message within limit x b's". */
 static enum bench_verdict cpu_within(const struct bench_summary *a,
 				     const struct bench_summary *b,
 				     double limit, char *fig, size_t len)
 {
-	struct bench_ratio r;
-	int rounds = a->rounds < b->rounds ? a->rounds : b->rounds;
-
-	if (bench__paired_ratio(a->cpu_round, b->cpu_round, rounds, &r) == 0)
-		snprintf(fig, len, "no round of both");
-	else
-		snprintf(fig, len, "x%.2f [%.2f..%.2f], %d rounds", r.med,
-			 r.min, r.max, r.n);
-	return bench__at_most(&r, limit);
+	return paired_target(a, b, true, limit, fig, len);
 }
 
-/* "a's throughput at least limit x b's", the same way round by round
- * (bench__at_least()). */
+/* "a's throughput at least limit x b's". */
 static enum bench_verdict msgs_at_least(const struct bench_summary *a,
 					const struct bench_summary *b,
 					double limit, char *fig, size_t len)
 {
-	struct bench_ratio r;
-	int rounds = a->rounds < b->rounds ? a->rounds : b->rounds;
-
-	if (bench__paired_ratio(a->msgs_round, b->msgs_round, rounds, &r) == 0)
-		snprintf(fig, len, "no round of both");
-	else
-		snprintf(fig, len, "x%.2f [%.2f..%.2f], %d rounds", r.med,
-			 r.min, r.max, r.n);
-	return bench__at_least(&r, limit);
+	return paired_target(a, b, false, limit, fig, len);
 }
 
 /* A target read from ratios round by round: "even" there means the
