@@ -192,8 +192,8 @@ static unsigned c6_tasks(pid_t pid)
 }
 
 /* Subscribe to the fanout of child pid, whose port comes on fd, read
- * every sink to its end, and count the child's threads after each read:
- * the most seen, 0 if some sink did not reach its end (then the child is
+ * every sink to its end, and count the child's threads before the first
+ * subscriber and after each read: the most seen, 0 if some sink did not reach its end (then the child is
  * stuck or gone: the caller kills it). */
 static unsigned c6_subscribe_and_count(pid_t pid, int fd)
 {
@@ -206,6 +206,11 @@ static unsigned c6_subscribe_and_count(pid_t pid, int fd)
 	if (poll(pfd, 1, C6_WAIT_MS) != 1 ||
 	    read(fd, &port, sizeof(port)) != sizeof(port))
 		return 0;
+	/* Once first while the fanout waits for its subscribers: its pool
+	 * is up, and nothing has been read yet (a loaded machine could let
+	 * the child send the whole input into the sockets' buffers, and end
+	 * its pool, before this process reads at all). */
+	most = c6_tasks(pid);
 	to.sin_port = htons(port);
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (unsigned i = 0; i < C6_SINKS; i++) {
