@@ -520,18 +520,28 @@ END_TEST
 
 /* ---- the echo over the simulation ------------------------------------------- */
 
-static int sim_echo_cq(struct sim_world *w, struct echo_stats *st,
-		       uint64_t idle_ns, size_t bufsize)
+/* The echo over the simulation with buffers per connection or on
+ * readiness (C7). */
+static int sim_echo_cq_with(struct sim_world *w, struct echo_stats *st,
+			    uint64_t idle_ns, size_t bufsize,
+			    enum echo_buffers buffers)
 {
 	struct echo_opts opts;
 
 	echo_opts_default(&opts);
+	opts.buffers = buffers;
 	opts.idle_timeout_ns = idle_ns;
 	if (bufsize > 0)
 		opts.bufsize = bufsize;
 	opts.on_listening = sim_connect_peers;
 	opts.arg = w;
 	return poll_echo_serve_completion(w->r, NULL, &opts, st);
+}
+
+static int sim_echo_cq(struct sim_world *w, struct echo_stats *st,
+		       uint64_t idle_ns, size_t bufsize)
+{
+	return sim_echo_cq_with(w, st, idle_ns, bufsize, ECHO_BUFFERS_CONN);
 }
 
 static void check_cq_clean(void)
@@ -545,20 +555,10 @@ static void check_cq_clean(void)
 	ck_assert_uint_eq(cs.ring_out_at_end, 0);
 }
 
-/* The echo with buffers on readiness (C7) over the simulation. */
 static int sim_echo_cq_ready(struct sim_world *w, struct echo_stats *st,
 			     uint64_t idle_ns, size_t bufsize)
 {
-	struct echo_opts opts;
-
-	echo_opts_default(&opts);
-	opts.buffers = ECHO_BUFFERS_READY;
-	opts.idle_timeout_ns = idle_ns;
-	if (bufsize > 0)
-		opts.bufsize = bufsize;
-	opts.on_listening = sim_connect_peers;
-	opts.arg = w;
-	return poll_echo_serve_completion(w->r, NULL, &opts, st);
+	return sim_echo_cq_with(w, st, idle_ns, bufsize, ECHO_BUFFERS_READY);
 }
 
 START_TEST(test_echo_over_sim_completion_returns_every_peer_its_bytes)
